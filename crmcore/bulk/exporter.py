@@ -1,0 +1,103 @@
+"""Streaming export in the import column set, so export → import → export is identical.
+
+CSV cells that a spreadsheet would run as a formula are neutralised (see csv_safety); the
+importer restores them, so nothing is lost in a round trip.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from enum import Enum
+from typing import Any, TextIO
+
+from sqlalchemy import Select, select
+
+from crmcore.app import CRM
+from crmcore.bulk.csv_safety import neutralise_cell
+from crmcore.bulk.specs import ATTR_PREFIX, SPECS
+from crmcore.errors import InvalidInput
+from crmcore.models import Account, Contact, Customer, Interaction, Transaction, User
+
+FORMATS = ("csv", "jsonl")
+
+
+def _query(entity: str) -> Select[Any]:
+    if entity == "customers":
+        return (select(Customer.external_ref, Customer.name, Customer.kind, Customer.email, Customer.phone, Customer.country,
+                       Customer.region, Customer.industry, Customer.lifecycle_stage, User.username.label("owner"), Customer.tags,
+                       Customer.attributes)
+                .outerjoin(User, User.id == Customer.owner_id).where(Customer.merged_into_id.is_(None)).order_by(Customer.id))
+    if entity == "contacts":
+        return (select(Contact.external_ref, Customer.external_ref.label("customer_ref"), Contact.name, Contact.role, Contact.title,
+                       Contact.email, Contact.phone)
+                .join(Customer, Customer.id == Contact.customer_id).order_by(Contact.id))
+    if entity == "interactions":
+        return (select(Interaction.external_ref, Customer.external_ref.label("customer_ref"), Interaction.channel,
+                       Interaction.direction, Interaction.kind, Interaction.subject, Interaction.notes, Interaction.occurred_at,
+                       User.username.label("handled_by"), Interaction.outcome, Interaction.satisfaction)
+                .join(Customer, Customer.id == Interaction.customer_id).outerjoin(User, User.id == Interaction.handled_by_id)
+                .order_by(Interaction.id))
+    if entity == "transactions":
+        return (select(Customer.external_ref.label("customer_ref"), Transaction.kind, Transaction.amount, Transaction.currency,
+                       Transaction.occurred_at, Transaction.due_date, Transaction.reference, Transaction.description,
+                       Transaction.category)
+                .join(Account, Account.id == Transaction.account_id).join(Customer, Customer.id == Account.customer_id)
+                .where(Account.is_default).order_by(Transaction.id))
+    raise InvalidInput(f"unknown entity {entity!r} (one of {', '.join(SPECS)})")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def iter_records(crm: CRM, entity: str) -> Iterator[dict[str, Any]]:
+    """Rows as {column: JSON-ready value}, streamed from the database in chunks."""
+    attr_fields = list(crm.fields.fields) if entity == "customers" else []
+    query = _query(entity).execution_options(yield_per=2000)
+    with crm.unit_of_work("export") as uow:
+        for row in uow.session.execute(query):
+            rec = {k: _plain(v) for k, v in row._mapping.items()}
+            if entity == "customers":
+                attrs = rec.pop("attributes") or {}
+                for name in attr_fields:
+                    rec[f"{ATTR_PREFIX}{name}"] = attrs.get(name)
+            yield rec
+
+
+def export(crm: CRM, entity: str, out: TextIO, fmt: str = "csv") -> int:
+    """Write every row of ``entity`` to ``out``; returns the number of rows."""
+    if fmt not in FORMATS:
+        raise InvalidInput(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
+    columns = list(SPECS[entity].columns) + ([f"{ATTR_PREFIX}{n}" for n in crm.fields.fields] if entity == "customers" else [])
+    n = 0
+    if fmt == "jsonl":
+        for rec in iter_records(crm, entity):
+            out.write(json.dumps({c: rec[c] for c in columns}, ensure_ascii=False) + "\n")
+            n += 1
+        return n
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for rec in iter_records(crm, entity):
+        cells = []
+        for c in columns:
+            v = rec[c]
+            if v is None:
+                cells.append("")
+            elif isinstance(v, list):
+                cells.append(neutralise_cell(",".join(v)))
+            elif isinstance(v, str):
+                cells.append(neutralise_cell(v))
+            else:
+                cells.append(str(v).lower() if isinstance(v, bool) else v)
+        writer.writerow(cells)
+        n += 1
+    return n

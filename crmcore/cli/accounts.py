@@ -1,0 +1,120 @@
+"""`crm account list|open|post|statement|status`."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import click
+
+from crmcore.cli.context import AppContext, CRMGroup, pass_app
+from crmcore.cli.customers import choice, resolve_customer
+from crmcore.cli.output import emit_json, table, validate
+from crmcore.enums import AccountStatus, TransactionKind
+from crmcore.errors import InvalidInput
+from crmcore.schemas import AccountCreate, AccountRead, TransactionCreate, TransactionRead
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(account)
+
+
+def parse_when(value: str | None, option: str) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        d = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{option}: expected an ISO date or date-time, got {value!r}") from None
+    return d if d.tzinfo else d.replace(tzinfo=dt.timezone.utc)
+
+
+@click.group(cls=CRMGroup)
+def account() -> None:
+    """Customer accounts (ledgers): post entries, read statements."""
+
+
+@account.command("list")
+@click.option("--customer", "customer_key", metavar="CUSTOMER")
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+def account_list(app: AppContext, customer_key: str | None, as_json: bool) -> None:
+    """Accounts with their balances."""
+    with app.crm().unit_of_work(app.actor) as uow:
+        cid = resolve_customer(uow, customer_key).id if customer_key else None
+        rows = [AccountRead.model_validate(a).model_dump() for a in uow.accounts.list(cid)]
+    if as_json:
+        emit_json(rows)
+    else:
+        table("accounts", ["id", "customer", "currency", "status", "terms", "balance", "default"],
+              [[r["id"], r["customer_id"], r["currency"], r["status"], r["payment_terms_days"], r["balance"],
+                "yes" if r["is_default"] else ""] for r in rows])
+
+
+@account.command("open")
+@click.argument("customer_key", metavar="CUSTOMER")
+@click.option("--currency", default="EUR", show_default=True)
+@click.option("--terms", "payment_terms_days", type=int, default=30, show_default=True, help="payment terms in days")
+@click.option("--default", "is_default", is_flag=True, help="make it the customer's default account")
+@pass_app
+def account_open(app: AppContext, customer_key: str, **opts: Any) -> None:
+    """Open an account for a customer."""
+    data = validate(AccountCreate, **opts)
+    with app.crm().unit_of_work(app.actor) as uow:
+        a = uow.accounts.open(resolve_customer(uow, customer_key).id, data)
+        click.echo(f"opened account {a.id} ({a.currency})")
+
+
+@account.command("post", context_settings={"ignore_unknown_options": True})
+@click.argument("customer_key", metavar="CUSTOMER")
+@click.argument("kind", type=choice(TransactionKind))
+@click.argument("amount")
+@click.option("--ref", "reference", required=True, help="document reference, unique per account")
+@click.option("--currency")
+@click.option("--at", "occurred_at", metavar="DATETIME")
+@click.option("--due", "due_date", metavar="DATE", help="invoice due date (default: date + payment terms)")
+@click.option("--description")
+@click.option("--account", "account_id", type=int, help="post to this account instead of the default one")
+@pass_app
+def account_post(app: AppContext, customer_key: str, account_id: int | None, **opts: Any) -> None:
+    """Post an entry: invoice, payment, credit_note, adjustment or write_off."""
+    data = validate(TransactionCreate, **opts)
+    with app.crm().unit_of_work(app.actor) as uow:
+        entry, created = uow.accounts.post(resolve_customer(uow, customer_key).id, data, account_id)
+        balance = uow.accounts.get(entry.account_id).balance
+        what = "posted" if created else "already posted (no change)"
+        click.echo(f"{what}: {entry.kind.value} {entry.amount} {entry.currency} ref {entry.reference}; "
+                   f"account {entry.account_id} balance {balance}")
+
+
+@account.command("statement")
+@click.argument("account_id", type=int)
+@click.option("--since", metavar="DATE")
+@click.option("--until", metavar="DATE")
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+def account_statement(app: AppContext, account_id: int, since: str | None, until: str | None, as_json: bool) -> None:
+    """Entries of an account with the running balance."""
+    with app.crm().unit_of_work(app.actor) as uow:
+        st = uow.accounts.statement(account_id, parse_when(since, "--since"), parse_when(until, "--until"))
+        lines = [{**TransactionRead.model_validate(l.entry).model_dump(), "effect": l.effect, "balance": l.running_balance}
+                 for l in st.lines]
+        head = {"account": st.account.id, "customer": st.account.customer_id, "currency": st.account.currency,
+                "opening_balance": st.opening_balance, "closing_balance": st.closing_balance}
+    if as_json:
+        emit_json({**head, "lines": lines})
+        return
+    table(f"Account {head['account']} ({head['currency']}), opening balance {head['opening_balance']}",
+          ["date", "kind", "reference", "amount", "due", "balance"],
+          [[l["occurred_at"].date(), l["kind"], l["reference"], l["effect"], l["due_date"], l["balance"]] for l in lines])
+    click.echo(f"closing balance: {head['closing_balance']} {head['currency']}")
+
+
+@account.command("status")
+@click.argument("account_id", type=int)
+@click.argument("status", type=choice(AccountStatus))
+@pass_app
+def account_status(app: AppContext, account_id: int, status: str) -> None:
+    """Put an account on hold, release it (open) or close it."""
+    with app.crm().unit_of_work(app.actor) as uow:
+        a = uow.accounts.set_status(account_id, AccountStatus(status))
+        click.echo(f"account {a.id} is {a.status.value}")

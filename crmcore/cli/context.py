@@ -1,0 +1,64 @@
+"""The CLI's per-invocation state: global options, the lazily opened CRM, error reporting."""
+from __future__ import annotations
+
+import getpass
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+from sqlalchemy import exc as sa_exc
+
+from crmcore.app import CRM
+from crmcore.errors import CRMError
+
+
+@dataclass
+class AppContext:
+    database: str | None = None
+    actor: str = "cli"
+    plugins: tuple[Any, ...] = ()  # plugins registered in code (tests, embedding)
+    _crm: CRM | None = field(default=None, repr=False)
+
+    def crm(self, *, create: bool = False) -> CRM:
+        if self._crm is None or create:
+            if self._crm is not None:
+                self._crm.close()
+            self._crm = CRM.open(self.database, plugins=self.plugins, create=create)
+        return self._crm
+
+    def close(self) -> None:
+        if self._crm is not None:
+            self._crm.close()
+            self._crm = None
+
+
+def default_actor() -> str:
+    try:
+        return os.environ.get("CRM_USER") or getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user database in some containers
+        return "cli"
+
+
+pass_app = click.make_pass_decorator(AppContext)
+
+
+class CRMGroup(click.Group):
+    """Reports every CRM error as one line with a non-zero exit code, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CRMError as e:
+            click.echo(f"error: {e}", err=True)
+            ctx.exit(e.exit_code)
+        except sa_exc.OperationalError as e:
+            reason = str(e.orig).strip().splitlines()[0] if e.orig else str(e)
+            click.echo(f"error: database error: {reason}", err=True)
+            ctx.exit(2)
+        except sa_exc.IntegrityError as e:
+            reason = str(e.orig).strip().splitlines()[0] if e.orig else str(e)
+            click.echo(f"error: the change conflicts with stored data: {reason}", err=True)
+            ctx.exit(1)
+        except (BrokenPipeError, KeyboardInterrupt):
+            ctx.exit(130)

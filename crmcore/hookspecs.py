@@ -1,0 +1,183 @@
+"""The hook contract between the core and its plugins.
+
+Every hook is named ``crm_*``, has typed arguments and one docstring with ``:param:`` lines;
+``docs/hooks.md`` is checked against this module by ``tests/test_docs.py``. Arguments are
+passed by keyword, so an implementation may accept any subset of them.
+
+Three kinds of hook:
+
+- extension hooks, called while the CRM is assembled (``register`` callbacks, as in llm);
+- in-transaction events that receive the unit of work (``uow``): handlers may write derived rows
+  atomically with the change; anything they raise rolls the whole unit back. Side effects that
+  must only happen after a commit (mail, webhooks) go through ``uow.on_commit(callback)``;
+- guards that may refuse a change by raising :class:`crmcore.Veto`.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import click
+import pluggy
+
+if TYPE_CHECKING:
+    from crmcore.customfields import FieldDefinition
+    from crmcore.migrations.branches import MigrationBranch
+    from crmcore.models import Customer, Interaction, Transaction
+    from crmcore.profile import ProfileSection
+    from crmcore.schemas import TransactionCreate
+    from crmcore.models import Account
+    from crmcore.uow import UnitOfWork
+
+PROJECT = "crmcore"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# -- extension hooks -----------------------------------------------------------------------
+
+@hookspec
+def crm_register_commands(cli: click.Group) -> None:
+    """Add click commands or groups to the ``crm`` command line.
+
+    :param cli: the root ``crm`` group; call ``cli.add_command(...)``.
+    """
+
+
+@hookspec
+def crm_register_migrations(register: Callable[["MigrationBranch"], None]) -> None:
+    """Declare the plugin's alembic branch so ``crm db`` and ``crm plugins enable`` can run it.
+
+    :param register: call with a :class:`crmcore.MigrationBranch` (label, versions directory).
+    """
+
+
+@hookspec
+def crm_register_custom_fields(register: Callable[["FieldDefinition"], None]) -> None:
+    """Declare custom customer attributes; values are validated against them on every write.
+
+    :param register: call with a :class:`crmcore.FieldDefinition` per field.
+    """
+
+
+@hookspec
+def crm_customer_profile_sections(uow: "UnitOfWork", customer: "Customer") -> "ProfileSection | None":
+    """Contribute a section to the customer's 360° view (``crm customer show``).
+
+    :param uow: the read-only unit of work.
+    :param customer: the customer being shown.
+    :return: a :class:`crmcore.ProfileSection`, or None to show nothing.
+    """
+
+
+# -- in-transaction events -----------------------------------------------------------------
+
+@hookspec
+def crm_customer_created(uow: "UnitOfWork", customer: "Customer") -> None:
+    """A customer was created (flushed, so ``customer.id`` is set).
+
+    :param uow: the unit of work the creation belongs to.
+    :param customer: the new customer.
+    """
+
+
+@hookspec
+def crm_customer_updated(uow: "UnitOfWork", customer: "Customer", changes: dict[str, tuple[Any, Any]]) -> None:
+    """A customer's fields changed.
+
+    :param uow: the unit of work.
+    :param customer: the customer after the change.
+    :param changes: field name -> (before, after) for each changed field.
+    """
+
+
+@hookspec
+def crm_customer_archived(uow: "UnitOfWork", customer: "Customer") -> None:
+    """A customer was archived (soft-deleted).
+
+    :param uow: the unit of work.
+    :param customer: the archived customer.
+    """
+
+
+@hookspec
+def crm_interaction_logged(uow: "UnitOfWork", interaction: "Interaction") -> None:
+    """A touchpoint was recorded on a customer's timeline.
+
+    :param uow: the unit of work.
+    :param interaction: the new interaction.
+    """
+
+
+@hookspec
+def crm_transaction_posted(uow: "UnitOfWork", transaction: "Transaction") -> None:
+    """An entry was posted to an account (the balance is already updated).
+
+    :param uow: the unit of work.
+    :param transaction: the posted entry.
+    """
+
+
+@hookspec
+def crm_customers_batch(uow: "UnitOfWork", created_ids: Sequence[int], updated_ids: Sequence[int]) -> None:
+    """Bulk path: a batch of customers was created or updated (one call per batch, not per row).
+
+    :param uow: the batch's unit of work.
+    :param created_ids: ids of the customers created by the batch.
+    :param updated_ids: ids of the customers whose fields changed.
+    """
+
+
+@hookspec
+def crm_interactions_batch(uow: "UnitOfWork", interaction_ids: Sequence[int]) -> None:
+    """Bulk path: a batch of interactions was recorded.
+
+    :param uow: the batch's unit of work.
+    :param interaction_ids: ids of the new interactions.
+    """
+
+
+@hookspec
+def crm_transactions_batch(uow: "UnitOfWork", transaction_ids: Sequence[int]) -> None:
+    """Bulk path: a batch of entries was posted (balances already updated).
+
+    :param uow: the batch's unit of work.
+    :param transaction_ids: ids of the new entries.
+    """
+
+
+# -- guards ----------------------------------------------------------------------------------
+
+@hookspec
+def crm_before_transaction_post(uow: "UnitOfWork", account: "Account", entry: "TransactionCreate") -> None:
+    """Guard: raise :class:`crmcore.Veto` to refuse posting this entry (e.g. a credit hold).
+
+    :param uow: the unit of work.
+    :param account: the account the entry would be posted to.
+    :param entry: the validated entry, not yet written.
+    """
+
+
+@hookspec
+def crm_before_transactions_batch(
+    uow: "UnitOfWork", entries: Sequence[tuple["Account", "TransactionCreate"]]
+) -> dict[int, str] | None:
+    """Guard for the bulk path: refuse some entries of a batch; the others are posted.
+
+    :param uow: the batch's unit of work.
+    :param entries: (account, entry) pairs about to be posted, in file order.
+    :return: {index in ``entries``: reason} for each refused entry, or None.
+    """
+
+
+# -- merge -----------------------------------------------------------------------------------
+
+@hookspec
+def crm_merge_customers(uow: "UnitOfWork", source_id: int, target_id: int) -> dict[str, int] | None:
+    """Customer ``source_id`` is being merged into ``target_id``: re-point the rows you own.
+
+    :param uow: the unit of work of the merge.
+    :param source_id: the customer that will be archived as merged.
+    :param target_id: the customer that keeps everything.
+    :return: {table name: rows re-pointed}, reported to the admin.
+    """

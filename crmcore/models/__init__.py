@@ -1,0 +1,8 @@
+"""The core's tables. Plugins map their own tables on the same ``Base``."""
+from crmcore.models.account import Account, Transaction
+from crmcore.models.audit import AuditEntry, PluginState
+from crmcore.models.customer import Contact, Customer
+from crmcore.models.interaction import Interaction
+from crmcore.models.user import User
+
+__all__ = ["Account", "AuditEntry", "Contact", "Customer", "Interaction", "PluginState", "Transaction", "User"]

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from crmcore.enums import ContactRole, CustomerKind, LifecycleStage
+from crmcore.schemas.fields import CountryCode, Email, Phone, Ref, Tags, Text, normalise_phone
+
+_STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class _PhoneByCountry(BaseModel):
+    """Phones are normalised to E.164, using the record's country for national numbers."""
+
+    @model_validator(mode="after")
+    def _phone(self) -> Any:
+        phone = getattr(self, "phone", None)
+        if phone:
+            object.__setattr__(self, "phone", normalise_phone(phone, getattr(self, "country", None)))
+        return self
+
+
+class CustomerCreate(_PhoneByCountry):
+    model_config = _STRICT
+
+    name: Text
+    kind: CustomerKind = CustomerKind.ORGANIZATION
+    email: Email | None = None
+    phone: Phone | None = None
+    country: CountryCode | None = None
+    region: Text | None = None
+    industry: Text | None = None
+    lifecycle_stage: LifecycleStage = LifecycleStage.PROSPECT
+    owner: str | None = Field(default=None, description="username of the owning user")
+    tags: Tags = Field(default_factory=list)
+    external_ref: Ref | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class CustomerUpdate(_PhoneByCountry):
+    """Only the fields given are changed. ``version`` (optional) must match the stored one."""
+
+    model_config = _STRICT
+
+    name: Text | None = None
+    kind: CustomerKind | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    country: CountryCode | None = None
+    region: Text | None = None
+    industry: Text | None = None
+    lifecycle_stage: LifecycleStage | None = None
+    owner: str | None = None
+    tags: Tags | None = None
+    external_ref: Ref | None = None
+    attributes: dict[str, Any] | None = None
+    version: int | None = None
+
+
+class CustomerRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: CustomerKind
+    name: str
+    email: str | None
+    phone: str | None
+    country: str | None
+    region: str | None
+    industry: str | None
+    lifecycle_stage: LifecycleStage
+    owner_id: int | None
+    tags: list[str]
+    external_ref: str | None
+    attributes: dict[str, Any]
+    archived: bool
+    merged_into_id: int | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    version: int
+
+
+class ContactCreate(_PhoneByCountry):
+    model_config = _STRICT
+
+    name: Text
+    role: ContactRole | None = None
+    title: Text | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    external_ref: Ref | None = None
+
+
+class ContactUpdate(_PhoneByCountry):
+    model_config = _STRICT
+
+    name: Text | None = None
+    role: ContactRole | None = None
+    title: Text | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+
+
+class ContactRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    customer_id: int
+    name: str
+    role: ContactRole | None
+    title: str | None
+    email: str | None
+    phone: str | None
+    external_ref: str | None

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from crmcore.enums import Channel, Direction, InteractionKind
+from crmcore.schemas.fields import LongText, Ref, Text, UTCDatetime
+
+
+class InteractionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    channel: Channel
+    direction: Direction = Direction.INBOUND
+    kind: InteractionKind = InteractionKind.OTHER
+    subject: Text
+    notes: LongText | None = None
+    occurred_at: UTCDatetime | None = None
+    handled_by: str | None = Field(default=None, description="username")
+    outcome: Text | None = None
+    satisfaction: int | None = Field(default=None, ge=1, le=5)
+    source: Text = "core"
+    source_ref: Ref | None = None
+    external_ref: Ref | None = None
+
+
+class InteractionRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    customer_id: int
+    channel: Channel
+    direction: Direction
+    kind: InteractionKind
+    subject: str
+    notes: str | None
+    occurred_at: dt.datetime
+    handled_by_id: int | None
+    outcome: str | None
+    satisfaction: int | None
+    source: str
+    source_ref: str | None
+    external_ref: str | None

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from crmcore.enums import CustomerKind
+from crmcore.errors import Conflict, InvalidInput
+from crmcore.models import Contact
+from crmcore.schemas import ContactCreate, ContactUpdate
+from crmcore.services._base import Service
+
+
+class ContactService(Service):
+    def add(self, customer_id: int, data: ContactCreate) -> Contact:
+        customer = self.uow.customers.get(customer_id)
+        if customer.kind is CustomerKind.PERSON:
+            raise InvalidInput(f"customer {customer_id} is a person; contacts belong to organizations")
+        if customer.archived:
+            raise Conflict(f"customer {customer_id} is archived")
+        if data.external_ref and self.session.scalar(select(Contact.id).where(Contact.external_ref == data.external_ref)):
+            raise Conflict(f"contact reference {data.external_ref!r} already exists")
+        contact = Contact(customer_id=customer_id, **data.model_dump())
+        self.session.add(contact)
+        self.session.flush()
+        self.uow.audit.record("create", "contact", contact.id, after=data.model_dump())
+        return contact
+
+    def update(self, contact_id: int, data: ContactUpdate) -> Contact:
+        contact = self._get(Contact, contact_id, "contact")
+        given = data.model_dump(exclude_unset=True)
+        if not given:
+            raise InvalidInput("nothing to update: give at least one field")
+        before = {k: getattr(contact, k) for k in given}
+        for k in given:
+            setattr(contact, k, getattr(data, k))
+        self.session.flush()
+        self.uow.audit.record("update", "contact", contact_id, before=before, after=given)
+        return contact
+
+    def remove(self, contact_id: int) -> None:
+        contact = self._get(Contact, contact_id, "contact")
+        self.uow.audit.record("delete", "contact", contact_id, before={"name": contact.name, "customer_id": contact.customer_id})
+        self.session.delete(contact)
+        self.session.flush()
+
+    def list(self, customer_id: int) -> list[Contact]:
+        self.uow.customers.get(customer_id)
+        return list(self.session.scalars(select(Contact).where(Contact.customer_id == customer_id).order_by(Contact.id)))

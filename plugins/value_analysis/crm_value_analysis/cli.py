@@ -1,0 +1,378 @@
+"""``crm value …``: run the analyses, read the reports, fit and validate the CLV models.
+
+Every read command takes ``--json``. Option values are validated by the plugin (dates, numbers,
+time units), so bad input is reported as one ``error:`` line with a non-zero exit code.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import click
+
+from crmcore.cli.context import AppContext, CRMGroup, pass_app
+from crmcore.cli.output import emit_json, fields, table
+from crmcore.errors import InvalidInput, NotFound
+from crmcore.uow import UnitOfWork
+
+from crm_value_analysis import services
+from crm_value_analysis.schemas import parse_date
+
+
+class _Date(click.ParamType):
+    """YYYY-MM-DD; a bad value is a CRM error (one line), not a click usage error."""
+
+    name = "date"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> dt.date:
+        return parse_date(param.name if param and param.name else "date", value)  # type: ignore[return-value]
+
+
+class _Count(click.ParamType):
+    name = "integer"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        name = param.name if param and param.name else "value"
+        try:
+            n = int(value)
+        except (TypeError, ValueError):
+            raise InvalidInput(f"invalid input: {name}: {value!r} is not a whole number", [(name, "not a number")]) from None
+        if n < 0:
+            raise InvalidInput(f"invalid input: {name}: must be >= 0, got {n}", [(name, "negative")])
+        return n
+
+
+DATE = _Date()
+COUNT = _Count()
+
+
+def _resolve(uow: UnitOfWork, key: str) -> int:
+    """A customer id, or the id of the customer with this external reference."""
+    if key.isdigit():
+        return uow.customers.get(int(key)).id
+    c = uow.customers.get_by_ref(key)
+    if c is None:
+        raise NotFound("customer", repr(key))
+    return c.id
+
+
+def _n(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _short(value: Any) -> Any:
+    """Floats rounded for reading: cents for amounts, four significant digits for ratios."""
+    if isinstance(value, float):
+        return round(value, 2) if abs(value) >= 100 else float(f"{value:.4g}")
+    return value
+
+
+def _pct(value: Any) -> str:
+    return "–" if value is None else f"{100 * value:.1f}%"
+
+
+def _json_option(f: Any) -> Any:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")(f)
+
+
+def _limit_option(f: Any) -> Any:
+    return click.option("--limit", type=COUNT, default=20, show_default=True, help="Customers to list.")(f)
+
+
+@click.group(cls=CRMGroup)
+def value() -> None:
+    """Customer value: RFM, pyramid, Pareto, dependency, lifecycle, churn, loyalty, CLV.
+
+    `crm value run` stores a dated snapshot; the report commands read the latest one.
+    """
+
+
+# -- run ----------------------------------------------------------------------------------------
+
+@value.command("run")
+@click.option("--as-of", type=DATE, help="Analysis date (default: today, UTC); a run of the same date is replaced.")
+@click.option("--window-days", metavar="N", help="RFM/pyramid/Pareto window in days (default: all history).")
+@click.option("--time-unit", metavar="days|weeks", help="Time unit of the BG/NBD + Gamma-Gamma fits.")
+@click.option("--margin", metavar="0..1")
+@click.option("--discount-rate", metavar="RATE", help="Annual discount rate (>= 0).")
+@click.option("--horizon-months", metavar="N")
+@click.option("--retention", metavar="0..1", help="Annual retention rate (deterministic CLV).")
+@click.option("--acquisition-cost", metavar="AMOUNT")
+@click.option("--churn-threshold", metavar="0..1", help="P(alive) below this flags churn risk.")
+@click.option("--no-lifecycle", is_flag=True, help="Do not update the customers' lifecycle stage.")
+@_json_option
+@pass_app
+def run_cmd(app: AppContext, as_of: dt.date | None, no_lifecycle: bool, as_json: bool, **overrides: Any) -> None:
+    """Analyse every customer in one pass and store the snapshot."""
+    with app.crm().unit_of_work(app.actor) as uow:
+        settings = services.settings_for(uow, overrides)
+        if no_lifecycle:
+            settings = settings.model_copy(update={"lifecycle": settings.lifecycle.model_copy(update={"update_core": False})})
+        out = services.run_analysis(uow, as_of=as_of, settings=settings)
+    summary = {**out.summary, "pareto": {k: v for k, v in (out.summary["pareto"] or {}).items() if k != "curve"} or None}
+    data = {"run": out.run.model_dump(), "summary": summary}
+    if as_json:
+        emit_json(data)
+        return
+    r, s = out.run, out.summary
+    click.echo(f"value analysis as of {r.as_of}: {r.n_customers:,} customers, {r.n_purchasers:,} with purchases, "
+               f"revenue {_n(r.total_revenue)}")
+    if s["pareto"]:
+        click.echo(f"top 20% of purchasers: {_pct(s['pareto']['top_shares']['20%'])} of revenue, Gini {s['pareto']['gini']:.3f}")
+    click.echo("tiers: " + ", ".join(f"{k} {v:,}" for k, v in s["tiers"].items()))
+    if s["moves"]:
+        m = s["moves"]
+        click.echo(f"since {m['previous_as_of']}: {m['up']:,} up, {m['down']:,} down, {m['new']:,} new, {m['gone']:,} gone")
+    flagged = {k: v for k, v in s["dependency"].items() if k != "none" and v}
+    click.echo("dependency: " + (", ".join(f"{v} {k}" for k, v in flagged.items()) or "no key accounts"))
+    click.echo(f"churn risk (P(alive) < {s['churn']['threshold']}): {s['churn']['at_risk']:,} customers")
+    click.echo(f"lifecycle stages updated: {out.lifecycle_updated:,}")
+    for w in s["warnings"]:
+        click.echo(f"warning: {w}", err=True)
+
+
+@value.command("runs")
+@_json_option
+@pass_app
+def runs_cmd(app: AppContext, as_json: bool) -> None:
+    """List the stored snapshots, latest first."""
+    with app.crm().unit_of_work(app.actor) as uow:
+        rows = [r.model_dump() for r in services.list_runs(uow)]
+    if as_json:
+        emit_json(rows)
+        return
+    table("value analysis runs", ["as of", "customers", "purchasers", "revenue", "by", "at"],
+          [[r["as_of"], r["n_customers"], r["n_purchasers"], _n(r["total_revenue"]), r["created_by"],
+            r["created_at"].strftime("%Y-%m-%d %H:%M")] for r in rows])
+
+
+# -- reports ------------------------------------------------------------------------------------
+
+def _report(app: AppContext, fn: Any, *args: Any, **kw: Any) -> dict[str, Any]:
+    with app.crm().unit_of_work(app.actor) as uow:
+        return fn(uow, *args, **kw)  # type: ignore[no-any-return]
+
+
+def _title(data: dict[str, Any], what: str) -> str:
+    return f"{what} (as of {data['run']['as_of']})"
+
+
+def _group_table(title: str, groups: list[dict[str, Any]]) -> None:
+    table(title, ["", "customers", "% cust.", "revenue", "% rev.", "avg recency (d)", "avg freq.", "avg monetary"],
+          [[g["name"], _n(g["customers"]), _pct(g["customer_share"]), _n(g["revenue"]), _pct(g["revenue_share"]),
+            _n(g["avg_recency_days"], 0), _n(g["avg_frequency"], 1), _n(g["avg_monetary"])] for g in groups])
+
+
+@value.command("rfm")
+@_json_option
+@pass_app
+def rfm_cmd(app: AppContext, as_json: bool) -> None:
+    """RFM segments: size, revenue and mean recency/frequency/monetary."""
+    data = _report(app, services.rfm_report)
+    if as_json:
+        emit_json(data)
+        return
+    _group_table(_title(data, "RFM segments"), data["segments"])
+    click.echo(f"customers who changed segment since the previous run: {data['changed_segment']:,}")
+
+
+@value.command("pyramid")
+@_limit_option
+@_json_option
+@pass_app
+def pyramid_cmd(app: AppContext, limit: int, as_json: bool) -> None:
+    """Value pyramid: tiers, and upgrades/downgrades since the previous run."""
+    data = _report(app, services.pyramid_report, limit=limit)
+    if as_json:
+        emit_json(data)
+        return
+    _group_table(_title(data, "Value pyramid"), data["tiers"])
+    m = data["moves"]
+    if not m:
+        click.echo("no previous run to compare with")
+        return
+    click.echo(f"since {m['previous_as_of']}: {m['up']:,} up, {m['down']:,} down, {m['new']:,} new, {m['gone']:,} gone")
+    for key in ("upgrades", "downgrades"):
+        table(key.capitalize(), ["id", "name", "from", "to", "revenue"],
+              [[r["customer_id"], r["name"], r["from_tier"], r["to_tier"], _n(r["monetary"])] for r in data[key]])
+
+
+@value.command("pareto")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Write the Pareto curve to this PNG file.")
+@_json_option
+@pass_app
+def pareto_cmd(app: AppContext, plot: Path | None, as_json: bool) -> None:
+    """Revenue concentration: share of the top x% of purchasers (80/20), Gini, optional PNG."""
+    data = _report(app, services.pareto_report, plot=plot)
+    if as_json:
+        emit_json(data)
+        return
+    table(_title(data, "Revenue concentration"), ["top customers", "share of revenue"],
+          [[k, _pct(v)] for k, v in (data["top_shares"] or {}).items()])
+    click.echo(f"Gini {_n(data['gini'], 3)} over {data['n_customers']:,} purchasers")
+    if data["plot"]:
+        click.echo(f"plot written to {data['plot']}")
+
+
+@value.command("dependency")
+@_json_option
+@pass_app
+def dependency_cmd(app: AppContext, as_json: bool) -> None:
+    """Key-account dependency: customers above 10% (key), 20% (critical), 50% (mono-client) of revenue."""
+    data = _report(app, services.dependency_report)
+    if as_json:
+        emit_json(data)
+        return
+    t = data["thresholds"]
+    click.echo(f"thresholds: key > {_pct(t['key'])}, critical > {_pct(t['critical'])}, mono-client > {_pct(t['mono'])}")
+    table(_title(data, "Key-account dependency"), ["id", "name", "level", "share", "revenue"],
+          [[r["customer_id"], r["name"], r["level"].upper(), _pct(r["revenue_share"]), _n(r["monetary"])]
+           for r in data["flagged"]])
+    click.echo(f"overall: {data['level']}")
+
+
+@value.command("churn")
+@_limit_option
+@_json_option
+@pass_app
+def churn_cmd(app: AppContext, limit: int, as_json: bool) -> None:
+    """Churn risk (BG/NBD probability alive below the threshold), most valuable first."""
+    data = _report(app, services.churn_report, limit=limit)
+    if as_json:
+        emit_json(data)
+        return
+    click.echo(f"P(alive) < {data['threshold']}: {data['at_risk']:,} of {data['with_model']:,} customers "
+               f"(mean P(alive) {_n(data['avg_p_alive'], 3)})")
+    click.echo("lifecycle: " + ", ".join(f"{k} {v:,}" for k, v in (data["lifecycle"] or {}).items()))
+    table(_title(data, "Customers at risk"), ["id", "name", "P(alive)", "stage", "days since", "revenue", "CLV"],
+          [[r["customer_id"], r["name"], _n(r["p_alive"], 3), r["lifecycle"], r["recency_days"], _n(r["monetary"]),
+            _n(r["clv_probabilistic"])] for r in data["customers"]])
+    for w in data["warnings"]:
+        click.echo(f"warning: {w}", err=True)
+
+
+@value.command("loyalty")
+@_limit_option
+@_json_option
+@pass_app
+def loyalty_cmd(app: AppContext, limit: int, as_json: bool) -> None:
+    """Loyalty index 0..100: distribution and the most loyal customers with the points of each part."""
+    data = _report(app, services.loyalty_report, limit=limit)
+    if as_json:
+        emit_json(data)
+        return
+    click.echo(f"{data['customers_with_index']:,} customers, mean index {_n(data['mean'], 1)}; "
+               + ", ".join(f"{k}: {v:,}" for k, v in data["histogram"].items()))
+    parts = list(data["weights"])
+    table(_title(data, "Most loyal customers"), ["id", "name", "index", *parts],
+          [[r["customer_id"], r["name"], _n(r["loyalty"], 1), *(_n(r["contributions"][p], 1) for p in parts)]
+           for r in data["top"]])
+
+
+@value.command("clv")
+@click.option("--by", default="probabilistic", show_default=True, metavar="probabilistic|deterministic")
+@_limit_option
+@_json_option
+@pass_app
+def clv_cmd(app: AppContext, by: str, limit: int, as_json: bool) -> None:
+    """Customer lifetime value, deterministic and probabilistic (BG/NBD + Gamma-Gamma)."""
+    data = _report(app, services.clv_report, limit=limit, by=by)
+    if as_json:
+        emit_json(data)
+        return
+    s = data["settings"]
+    click.echo(f"margin {_pct(s['margin'])}, discount {_pct(s['discount_rate'])}/year, horizon {s['horizon_months']} months, "
+               f"retention {_pct(s['retention'])}/year, acquisition cost {_n(s['acquisition_cost'])}")
+    for kind in ("deterministic", "probabilistic"):
+        d = data[kind]
+        click.echo(f"{kind}: total {_n(d['total'])}, mean {_n(d['mean'])} over {d['customers']:,} customers")
+    table(_title(data, f"Top customers by {by} CLV"), ["id", "name", "tier", "CLV prob.", "CLV det.", "exp. purchases", "P(alive)"],
+          [[r["customer_id"], r["name"], r["tier"], _n(r["clv_probabilistic"]), _n(r["clv_deterministic"]),
+            _n(r["expected_purchases"], 1), _n(r["p_alive"], 3)] for r in data["top"]])
+    for w in data["warnings"]:
+        click.echo(f"warning: {w}", err=True)
+
+
+@value.command("show")
+@click.argument("customer_key", metavar="CUSTOMER")
+@_json_option
+@pass_app
+def show_cmd(app: AppContext, customer_key: str, as_json: bool) -> None:
+    """One customer's values from the latest run and its history (CUSTOMER: id or external ref)."""
+    with app.crm().unit_of_work(app.actor) as uow:
+        data = services.customer_value(uow, _resolve(uow, customer_key))
+    if as_json:
+        emit_json(data)
+        return
+    c = data["customer"]
+    if data["values"] is None:
+        click.echo(f"customer {c['id']} ({c['name']}) is not in the run of {data['run']['as_of']}")
+    else:
+        fields(f"Customer {c['id']}: {c['name']} (as of {data['run']['as_of']})",
+               {k: _short(v) for k, v in data["values"].items() if k != "customer_id" and not k.startswith("loyalty_")})
+        fields("Loyalty index parts (points)", {k: _n(v, 1) for k, v in data["loyalty_contributions"].items()})
+    table("History", ["as of", "tier", "segment", "lifecycle", "revenue", "CLV"],
+          [[h["as_of"], h["tier"], h["segment"], h["lifecycle"], _n(h["monetary"]), _n(h["clv_probabilistic"])]
+           for h in data["history"]])
+
+
+# -- models -------------------------------------------------------------------------------------
+
+def _require(name: str, value: Any) -> Any:
+    if value is None:
+        raise InvalidInput(f"invalid input: --{name.replace('_', '-')} is required", [(name, "required")])
+    return value
+
+
+@value.command("fit")
+@click.option("--calibration-end", type=DATE, help="Last day of the calibration period (required).")
+@click.option("--time-unit", metavar="days|weeks")
+@_json_option
+@pass_app
+def fit_cmd(app: AppContext, calibration_end: dt.date | None, time_unit: str | None, as_json: bool) -> None:
+    """Fit BG/NBD and Gamma-Gamma by maximum likelihood; print parameters and log-likelihoods."""
+    cal = _require("calibration_end", calibration_end)
+    with app.crm().unit_of_work(app.actor) as uow:
+        data = services.fit_models(uow, cal, services.settings_for(uow, {"time_unit": time_unit}))
+    if as_json:
+        emit_json(data)
+        return
+    click.echo(f"calibration up to {data['calibration_end']} ({data['time_unit']}): {data['customers']:,} customers, "
+               f"{data['repeat_customers']:,} with repeat purchases; fitted in {data['seconds']:.2f} s")
+    for name, params in (("BG/NBD", data["bgnbd"]), ("Gamma-Gamma", data["gamma_gamma"])):
+        shown = {k: (_n(v, 4) if isinstance(v, float) else v) for k, v in params.items()}
+        fields(name, shown)
+
+
+@value.command("validate")
+@click.option("--calibration-end", type=DATE, help="Last day of the calibration period (required).")
+@click.option("--holdout-end", type=DATE, help="Last day of the holdout period (required).")
+@click.option("--time-unit", metavar="days|weeks")
+@click.option("--top", type=COUNT, default=20, show_default=True, help="Customers to list (--json lists all).")
+@_json_option
+@pass_app
+def validate_cmd(app: AppContext, calibration_end: dt.date | None, holdout_end: dt.date | None, time_unit: str | None,
+                 top: int, as_json: bool) -> None:
+    """Predicted vs actual repeat purchases in the holdout period, per customer and in total."""
+    cal = _require("calibration_end", calibration_end)
+    hold = _require("holdout_end", holdout_end)
+    with app.crm().unit_of_work(app.actor) as uow:
+        data = services.validate_models(uow, cal, hold, services.settings_for(uow, {"time_unit": time_unit}))
+    if as_json:
+        emit_json(data)
+        return
+    t = data["total"]
+    click.echo(f"holdout {data['calibration_end']} .. {data['holdout_end']} ({_n(data['holdout_length'], 1)} "
+               f"{data['time_unit']}), {t['customers']:,} customers")
+    click.echo(f"repeat purchases: predicted {_n(t['predicted'], 1)}, actual {_n(t['actual'], 0)} "
+               f"(error {_n(t['error_pct'], 1)}%), MAE {_n(t['mae'], 3)}, correlation {_n(t['correlation'], 3)}")
+    table("By calibration frequency", ["repeat purchases", "customers", "predicted (mean)", "actual (mean)"],
+          [[b["frequency"], b["customers"], _n(b["predicted_mean"], 3), _n(b["actual_mean"], 3)] for b in data["by_frequency"]])
+    table(f"Top {top} customers by prediction", ["id", "x", "t_x", "T", "predicted", "actual"],
+          [[c["customer_id"], c["frequency"], _n(c["recency"], 1), _n(c["T"], 1), _n(c["predicted"], 2), c["actual"]]
+           for c in data["customers"][:top]])

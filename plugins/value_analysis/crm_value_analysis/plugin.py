@@ -1,0 +1,47 @@
+"""Customer value analysis: RFM, value pyramid, Pareto, key-account dependency, lifecycle, churn, loyalty and CLV.
+
+The crmcore hook implementations of the ``value_analysis`` plugin, and nothing else: the
+commands live in :mod:`crm_value_analysis.cli`, the work in :mod:`crm_value_analysis.services`.
+Importing this module registers the plugin's tables on the shared metadata.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from crmcore import MigrationBranch, ProfileSection, hookimpl
+from crmcore.models import Customer
+from crmcore.uow import UnitOfWork
+
+from crm_value_analysis import models  # noqa: F401 - registers the value_analysis_* tables
+from crm_value_analysis import services
+
+PLUGIN_ID = "value_analysis"
+__version__ = "0.1.0"
+requires: tuple[str, ...] = ()
+
+MIGRATIONS = MigrationBranch(label="value_analysis", versions=Path(__file__).parent / "migrations" / "versions")
+
+
+@hookimpl
+def crm_register_commands(cli: click.Group) -> None:
+    from crm_value_analysis.cli import value
+
+    cli.add_command(value)
+
+
+@hookimpl
+def crm_register_migrations(register: Callable[[MigrationBranch], None]) -> None:
+    register(MIGRATIONS)
+
+
+@hookimpl
+def crm_customer_profile_sections(uow: UnitOfWork, customer: Customer) -> ProfileSection | None:
+    return services.profile_section(uow, customer)
+
+
+@hookimpl
+def crm_merge_customers(uow: UnitOfWork, source_id: int, target_id: int) -> dict[str, int]:
+    return services.merge_customer_rows(uow, source_id, target_id)

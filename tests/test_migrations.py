@@ -1,0 +1,67 @@
+"""One alembic environment: core versions plus a branch per plugin; upgrade → models match →
+downgrade → upgrade, on SQLite and on PostgreSQL."""
+from __future__ import annotations
+
+from sqlalchemy import inspect, text
+
+from crmcore import CRM
+from crmcore.db.base import metadata
+from crmcore.migrations import runner
+
+CORE_TABLES = {"users", "customers", "contacts", "interactions", "accounts", "transactions", "audit_log", "plugin_state"}
+
+
+def test_core_and_plugin_branch_round_trip(empty_database_url, testplug):
+    crm = CRM.open(empty_database_url, plugins=[("testplug", testplug)], entry_points=False, create=True, config={})
+    try:
+        assert crm.upgrade() == ["core", "testplug"]
+        names = set(inspect(crm.engine).get_table_names())
+        assert CORE_TABLES | {"testplug_notes", "alembic_version"} <= names
+        own = CORE_TABLES | {"testplug_notes"}
+        assert runner.schema_diff(crm.engine, own) == []
+
+        branches = [b for bs in crm.migration_branches(crm.hooks.plugins).values() for b in bs]
+        assert runner.current_heads(crm.engine, branches) == {"core": "0001_core", "testplug": "t001_testplug"}
+        runner.downgrade_to_base(crm.engine, branches, "testplug")
+        assert "testplug_notes" not in inspect(crm.engine).get_table_names()
+        runner.downgrade_to_base(crm.engine, branches, "core")
+        assert set(inspect(crm.engine).get_table_names()) <= {"alembic_version"}
+        crm.upgrade()
+        assert runner.schema_diff(crm.engine, own) == []
+    finally:
+        crm.close()
+
+
+def test_every_core_model_table_is_migrated(empty_database_url):
+    crm = CRM.open(empty_database_url, entry_points=False, create=True, config={})
+    try:
+        crm.upgrade()
+        core_models = {t for t in metadata.tables if not t.startswith(("testplug_", "value_analysis_"))}
+        assert core_models == CORE_TABLES
+        assert runner.schema_diff(crm.engine, core_models) == []
+    finally:
+        crm.close()
+
+
+def test_db_check_detects_drift(empty_database_url, cli):
+    assert cli("init", database=empty_database_url).exit_code == 0
+    res = cli("db", "check", database=empty_database_url)
+    assert res.exit_code == 0, res.output
+    crm = CRM.open(empty_database_url, entry_points=False, config={})
+    with crm.engine.begin() as conn:
+        conn.execute(text("DROP INDEX ix_customers_name"))
+    crm.close()
+    res = cli("db", "check", database=empty_database_url)
+    assert res.exit_code == 2
+    assert "differs from the models" in res.output
+
+
+def test_db_current_and_upgrade_cli(empty_database_url, cli):
+    assert cli("init", database=empty_database_url).exit_code == 0
+    res = cli("db", "current", "--json", database=empty_database_url)
+    assert res.exit_code == 0
+    import json
+
+    rows = {r["branch"]: r for r in json.loads(res.output)}
+    assert rows["core"]["state"] == "up to date"
+    assert cli("db", "upgrade", database=empty_database_url).exit_code == 0

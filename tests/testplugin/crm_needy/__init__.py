@@ -1,0 +1,2 @@
+"""A plugin that needs testplug."""
+requires = ("testplug",)
