@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, exc as sa_exc
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from crmcore.errors import ConfigError
 
@@ -52,9 +52,16 @@ def resolve_database_url(explicit: str | None = None, cwd: Path | None = None) -
     return DEFAULT_URL
 
 
+def parse_url(url: str) -> URL:
+    try:
+        return make_url(url)
+    except sa_exc.ArgumentError:
+        raise ConfigError(f"not a database URL: {url!r} (use sqlite:///FILE or postgresql+psycopg://USER@HOST/DB)") from None
+
+
 def sqlite_path(url: str) -> Path | None:
     """The file behind a SQLite URL, or None for memory databases and other engines."""
-    u = make_url(url)
+    u = parse_url(url)
     if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
         return None
     return Path(u.database)
@@ -70,10 +77,7 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def create_crm_engine(url: str, **kwargs: Any) -> Engine:
-    try:
-        u = make_url(url)
-    except sa_exc.ArgumentError:
-        raise ConfigError(f"not a database URL: {url!r}") from None
+    u = parse_url(url)
     backend = u.get_backend_name()
     if backend not in ("sqlite", "postgresql"):
         raise ConfigError(f"unsupported database {backend!r}: use sqlite:///FILE or postgresql+psycopg://…")

@@ -74,7 +74,8 @@ class AccountService(Service):
             q = q.where(Account.customer_id == customer_id)
         return list(self.session.scalars(q))
 
-    def set_status(self, account_id: int, status: AccountStatus) -> Account:
+    def set_status(self, account_id: int, status: AccountStatus | str) -> Account:
+        status = AccountStatus(status)
         account = self.get(account_id)
         if account.status is status:
             return account

@@ -69,8 +69,10 @@ class day_number(FunctionElement[int]):
 
 @compiles(day_number, "sqlite")
 def _day_sqlite(element: day_number, compiler: Any, **kw: Any) -> str:
-    # julianday() is > 0 for every date after 4713 BC, so CAST (truncation) is floor here.
-    return f"(CAST(julianday({compiler.process(element.clauses, **kw)}) + 0.5 AS INTEGER) - 2440588)"
+    # SQLite stores 'YYYY-MM-DD HH:MM:SS.ffffff' (naive UTC). The Julian day of the date part is
+    # an exact x.5, so the CAST is exact -- julianday() of the full timestamp rounds to whole
+    # milliseconds and would put 23:59:59.9995 on the next day.
+    return f"CAST(julianday(substr({compiler.process(element.clauses, **kw)}, 1, 10)) - 2440587.5 AS INTEGER)"
 
 
 @compiles(day_number, "postgresql")

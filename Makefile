@@ -1,0 +1,31 @@
+# The project's own files install everything: `make demo` and `make test` create .venv first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test bench clean
+
+$(STAMP): pyproject.toml plugins/value_analysis/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]" -e plugins/value_analysis
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Build a demo CRM in demo/crm.db (SQLite) with sample data and print a customer's 360° view.
+demo: $(STAMP)
+	bash scripts/demo.sh
+
+## Run the whole suite (core and plugins). CRM_TEST_DATABASE_URL=postgresql+psycopg://… runs it on PostgreSQL.
+test: $(STAMP)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+## Benchmarks (scripts, not tests); they write bench/RESULTS.md.
+bench: $(STAMP)
+	$(BIN)/python bench/import_bench.py
+	$(BIN)/python bench/value_bench.py
+
+clean:
+	rm -rf $(VENV) demo

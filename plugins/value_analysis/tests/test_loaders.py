@@ -1,0 +1,148 @@
+"""SQL -> NumPy loaders, on SQLite and PostgreSQL: day numbers, aggregates, the chunked day series."""
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select, update
+
+from crmcore import CRM
+from crmcore.models import Customer, Transaction
+from crm_value_analysis import clv_models, loaders
+from crm_value_analysis.loaders import Period, day_number, day_of
+from crm_value_analysis.schemas import ValueSettings
+
+from crm_value_analysis.testing import Base, at, bulk_load, d
+
+
+def test_day_number_matches_python_on_both_engines(vcrm: CRM, base: Base) -> None:
+    c = base.customer("Clock")
+    stamps = [
+        dt.datetime(1969, 12, 31, 23, 0, tzinfo=dt.timezone.utc),  # before the epoch: floor, not truncation
+        dt.datetime(1970, 1, 1, 0, 0, tzinfo=dt.timezone.utc),
+        dt.datetime(2024, 2, 29, 0, 0, 0, tzinfo=dt.timezone.utc),
+        dt.datetime(2024, 2, 29, 23, 59, 59, 999999, tzinfo=dt.timezone.utc),
+        dt.datetime(2024, 3, 1, 1, 30, tzinfo=dt.timezone(dt.timedelta(hours=2))),  # 23:30 UTC the day before
+    ]
+    for i, ts in enumerate(stamps):
+        base.buy(c, ts.date(), "10")
+        with vcrm.unit_of_work() as uow:
+            uow.session.execute(update(Transaction).where(Transaction.reference == f"r{i + 1}").values(occurred_at=ts))
+    with vcrm.unit_of_work() as uow:
+        got = uow.session.execute(select(day_number(Transaction.occurred_at)).order_by(Transaction.id)).scalars().all()
+    want = [(ts.astimezone(dt.timezone.utc).date() - dt.date(1970, 1, 1)).days for ts in stamps]
+    assert got == want
+
+
+def test_value_aggregates_net_credit_notes_and_respect_window_and_kinds(vcrm: CRM, base: Base) -> None:
+    a, b, c, none = (base.customer(n) for n in ("A", "B", "C", "None"))
+    base.buys(a, [10, 20, 30], "100")
+    base.buy(a, 25, "50", kind="credit_note")
+    base.buy(a, 26, "70", kind="payment")  # payments are not revenue
+    base.buy(b, 5, "40")
+    base.buy(b, 400, "40")  # after as_of
+    base.buy(c, 15, "30", kind="credit_note")  # only a refund
+    s = ValueSettings()
+    with vcrm.unit_of_work() as uow:
+        ids = loaders.customer_ids(uow.session)
+        agg = loaders.value_aggregates(uow.session, ids, s, Period.up_to(d(30)))
+        windowed = loaders.value_aggregates(uow.session, ids, s, Period.up_to(d(30), window_days=11))
+    assert ids.tolist() == [a, b, c, none]
+    assert agg.frequency.tolist() == [3, 1, 0, 0]
+    assert agg.monetary.tolist() == [250.0, 40.0, -30.0, 0.0]
+    assert agg.last_day[:2].tolist() == [day_of(d(30)), day_of(d(5))]
+    assert np.isnan(agg.last_day[2:]).all()
+    # window of 11 days ending on day 30 -> days 20..30
+    assert windowed.frequency.tolist() == [2, 0, 0, 0]
+    assert windowed.monetary.tolist() == [150.0, 0.0, 0.0, 0.0]  # the credit note of day 25 is inside
+
+
+def test_aggregates_skip_archived_customers_and_other_currencies(vcrm: CRM, base: Base) -> None:
+    a, gone = base.customer("A"), base.customer("Gone")
+    base.buy(a, 1, "10")
+    base.buy(gone, 1, "10")
+    with vcrm.unit_of_work() as uow:
+        uow.customers.archive(gone)
+    with vcrm.unit_of_work() as uow:
+        ids = loaders.customer_ids(uow.session)
+        agg = loaders.value_aggregates(uow.session, ids, ValueSettings(currency="USD"), Period.up_to(d(5)))
+    assert ids.tolist() == [a]
+    assert agg.frequency.tolist() == [0]
+
+
+@pytest.mark.parametrize("chunk_rows", [7, 100_000])
+def test_purchase_history_matches_summary_from_purchases(vcrm: CRM, chunk_rows: int) -> None:
+    """The streamed reduction equals the tested in-memory summary, across chunk boundaries."""
+    rng = np.random.default_rng(3)
+    n = 40
+    ci = rng.integers(0, n - 5, 300)  # the last 5 customers never buy
+    days = rng.integers(0, 200, 300)
+    amounts = rng.uniform(1, 100, 300).round(2)
+    ids = bulk_load(vcrm, ci, days, amounts, n)
+    cut = d(150)
+    with vcrm.unit_of_work() as uow:
+        hist = loaders.purchase_history(uow.session, ids, ValueSettings(trend_days=30), cut, holdout_end=d(180),
+                                        chunk_rows=chunk_rows)
+    # reference: day-level log -> summary_from_purchases
+    key = ci * 1000 + days
+    uniq, inv = np.unique(key, return_inverse=True)
+    day_amount = np.bincount(inv, weights=amounts)
+    ref = clv_models.summary_from_purchases(uniq // 1000, (uniq % 1000).astype(float), n, 150.0,
+                                            amounts=day_amount)
+    assert (hist.purchase_days - 1).clip(0).tolist() == ref.frequency.tolist()
+    mask = hist.has_purchase
+    np.testing.assert_array_equal(mask, ref.has_purchase)
+    cut_day = day_of(cut)
+    np.testing.assert_allclose((hist.last_day - hist.first_day)[mask], ref.recency[mask])
+    np.testing.assert_allclose((cut_day - hist.first_day)[mask], ref.T[mask])
+    repeat = np.where(hist.purchase_days > 1, (hist.gross - hist.gross_first_day) / np.maximum(hist.purchase_days - 1, 1), 0)
+    np.testing.assert_allclose(repeat, ref.monetary, atol=1e-6)
+    assert hist.entries.sum() == ((days <= 150) & (ci < n)).sum()
+    in_holdout = (days > 150) & (days <= 180)
+    holdout_days = np.array([len(set(days[(ci == i) & in_holdout].tolist())) for i in range(n)])
+    assert hist.holdout_days.tolist() == holdout_days.tolist()
+    last_w = np.array([len(set(days[(ci == i) & (days > 120) & (days <= 150)].tolist())) for i in range(n)])
+    assert hist.days_last.tolist() == last_w.tolist()
+
+
+def test_category_and_satisfaction_means(vcrm: CRM, base: Base) -> None:
+    a, b, c = base.customer("A"), base.customer("B"), base.customer("C")
+    base.buy(a, 1, category="kitchens")
+    base.buy(a, 2, category="bathrooms")
+    base.buy(a, 3, category="kitchens")
+    base.buy(b, 1)  # uncategorised
+    base.rate(a, 1, 5)
+    base.rate(a, 2, 2)
+    base.rate(c, 50, 4)  # after the cut
+    with vcrm.unit_of_work() as uow:
+        ids = loaders.customer_ids(uow.session)
+        cats = loaders.category_counts(uow.session, ids, ValueSettings(), d(10))
+        sat = loaders.satisfaction_means(uow.session, ids, d(10))
+    assert cats[0] == 2 and np.isnan(cats[1:]).all()
+    assert sat[0] == pytest.approx(3.5) and np.isnan(sat[1:]).all()
+
+
+def test_purchase_span(vcrm: CRM, base: Base) -> None:
+    with vcrm.unit_of_work() as uow:
+        assert loaders.purchase_span(uow.session, ValueSettings()) is None
+    a = base.customer("A")
+    base.buy(a, 3)
+    base.buy(a, 9)
+    base.buy(a, 20, kind="credit_note")
+    with vcrm.unit_of_work() as uow:
+        assert loaders.purchase_span(uow.session, ValueSettings()) == (d(3), d(9))
+        assert uow.session.scalar(select(func.count()).select_from(Customer)) == 1
+
+
+def test_time_binds_use_the_engine_format(vcrm: CRM, base: Base) -> None:
+    """A purchase at 23:59 on the as-of day is inside; one at 00:00 the next day is not."""
+    a = base.customer("A")
+    base.buy(a, 10, hour=23)
+    with vcrm.unit_of_work() as uow:
+        uow.session.execute(update(Transaction).values(occurred_at=at(10, 23) + dt.timedelta(minutes=59, seconds=59)))
+    base.buy(a, 11, hour=0)
+    with vcrm.unit_of_work() as uow:
+        ids = loaders.customer_ids(uow.session)
+        agg = loaders.value_aggregates(uow.session, ids, ValueSettings(), Period.up_to(d(10)))
+    assert agg.frequency.tolist() == [1]
