@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
-import os
 import resource
 import sqlite3
 import subprocess
@@ -91,7 +90,7 @@ def raw_sqlite(path: Path, rows: dict[str, list[tuple]]) -> dict[str, float]:
     crm = fresh_crm(f"sqlite:///{path}")  # the identical schema, made by our migrations
     crm.close()
     con = sqlite3.connect(path)
-    for p in ("foreign_keys=ON", "journal_mode=WAL", "synchronous=NORMAL"):
+    for p in ("foreign_keys=ON", "journal_mode=WAL", "synchronous=NORMAL", "cache_size=-65536", "temp_store=MEMORY"):
         con.execute(f"PRAGMA {p}")
     out = {}
     t = time.perf_counter()
@@ -215,7 +214,7 @@ def main() -> None:
         body = "\n".join(lines)
         body += ("\n\nOurs = `run_import` from a CSV file: parsing, pydantic validation, idempotency look-ups, default "
                  "accounts, balances, audit entries and batch hooks, one transaction per 5,000 rows. Raw = the same rows "
-                 "pre-parsed, inserted by the driver into an identical table (same DDL and indexes). Target on SQLite: ratio "
+                 "pre-parsed, inserted by the driver into an identical table (same DDL, indexes and connection pragmas). Target on SQLite: ratio "
                  "≥ 0.25.")
         if args.big:
             secs, peak, rows_n = big_run(tmp, args.big, min(args.customers, 100_000))

@@ -192,7 +192,7 @@ class HookRelay:
 
     def merge_customers(self, uow: Any, source_id: int, target_id: int) -> dict[str, int]:
         counts: dict[str, int] = {}
-        for plugin, result in self.call_with_names("crm_merge_customers", uow=uow, source_id=source_id, target_id=target_id):
+        for _plugin, result in self.call_with_names("crm_merge_customers", uow=uow, source_id=source_id, target_id=target_id):
             for table, n in result.items():
                 counts[table] = counts.get(table, 0) + int(n)
         return counts

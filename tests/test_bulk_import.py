@@ -221,6 +221,9 @@ def test_batch_hooks_receive_batches_not_rows(make_crm, testplug, tmp_path):
     assert res.inserted == 5 and res.batches == 3
     batches = [p for h, p in testplug.CALLS if h == "crm_customers_batch"]
     assert [len(created) for created, _ in batches] == [2, 2, 1]
+    with crm.unit_of_work() as uow:  # the ids handed to the hook are the rows' real ids
+        got = dict(uow.session.execute(select(Customer.id, Customer.external_ref)).all())
+    assert [got[i] for created, _ in batches for i in created] == [f"C{i}" for i in range(5)]
     assert [h for h, _ in testplug.CALLS if h == "crm_customer_created"] == []  # never per row
 
     testplug.CALLS.clear()

@@ -141,3 +141,16 @@ def test_every_read_command_has_json():
     for group, cmd in reads:
         params = {p.name for p in root.commands[group].commands[cmd].params}
         assert "as_json" in params, f"crm {group} {cmd} has no --json"
+
+
+def test_unexpected_errors_are_one_line(cli, monkeypatch):
+    from crmcore.services.customers import CustomerService
+
+    def broken(self, *a, **k):
+        raise ZeroDivisionError("oops")
+
+    monkeypatch.setattr(CustomerService, "list", broken)
+    fails(cli("customer", "list"), 3, "error: internal error: ZeroDivisionError: oops (set CRM_DEBUG=1")
+    monkeypatch.setenv("CRM_DEBUG", "1")
+    with pytest.raises(ZeroDivisionError):
+        cli("customer", "list")

@@ -181,3 +181,21 @@ def test_money_is_decimal(crm_tp):
         uow.accounts.post(cid, TransactionCreate(kind="invoice", amount="0.20", reference="b"))
         stored, summed = uow.accounts.verify_balance(e.account_id)
     assert stored == summed == Decimal("0.30")
+
+
+def test_cli_reports_failing_plugin_and_hook_and_writes_nothing(cli, testplug):
+    testplug.FAIL_IN = "crm_customer_created"
+    res = cli("customer", "add", "Acme", plugins=[("testplug", testplug)])
+    assert res.exit_code == 1
+    assert "error: plugin 'testplug' failed in hook crm_customer_created: RuntimeError: boom" in res.output
+    assert "Traceback" not in res.output
+    testplug.FAIL_IN = None
+    assert '"name"' not in cli("customer", "list", "--json").output  # nothing was written
+
+
+def test_cli_reports_veto(cli, testplug):
+    cli("customer", "add", "Acme")
+    testplug.VETO_REFS.add("INV-9")
+    res = cli("account", "post", "1", "invoice", "10", "--ref", "INV-9", plugins=[("testplug", testplug)])
+    assert res.exit_code == 1
+    assert "refused by plugin 'testplug' (crm_before_transaction_post): credit hold on account" in res.output

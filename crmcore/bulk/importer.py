@@ -20,14 +20,14 @@ from itertools import islice
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Table, bindparam, insert, select, tuple_, update
+from sqlalchemy import Table, bindparam, select, update
 
 from crmcore.app import CRM
 from crmcore.bulk.fastinsert import bulk_insert, select_in
 from crmcore.bulk.readers import SourceRow
 from crmcore.bulk.specs import ATTR_PREFIX, SPECS, EntitySpec
 from crmcore.db.types import utcnow
-from crmcore.enums import AccountStatus, CustomerKind, TransactionKind
+from crmcore.enums import AccountStatus, CustomerKind, Direction, InteractionKind, TransactionKind
 from crmcore.errors import CRMError, InvalidInput
 from crmcore.models import Account, AuditEntry, Contact, Customer, Interaction, Transaction, User
 from crmcore.schemas import ContactCreate, CustomerCreate, InteractionCreate, TransactionCreate
@@ -139,6 +139,15 @@ class BatchImporter:
             return []
         conn = uow.session.connection()
         bulk_insert(conn, table, rows)
+        if conn.dialect.name == "sqlite":
+            # SQLite gives new rows max(rowid)+1 and we hold the write lock, so the batch got a
+            # contiguous range ending at last_insert_rowid(); confirmed by a count on the range
+            # (an index-only scan), otherwise we fall back to looking the rows up by key.
+            last = conn.exec_driver_sql("SELECT last_insert_rowid()").scalar_one()
+            first = last - len(rows) + 1
+            n = conn.exec_driver_sql(f"SELECT count(*) FROM {table.name} WHERE id BETWEEN ? AND ?", (first, last)).scalar_one()
+            if n == len(rows):
+                return list(range(first, last + 1))
         keys = [tuple(r[c] for c in key_cols) for r in rows]
         sql = f"SELECT id, {', '.join(key_cols)} FROM {table.name} WHERE {key_cols[0]} IN ({{}})"
         found = {tuple(r[1:]): r[0] for r in select_in(conn, sql, list(dict.fromkeys(k[0] for k in keys)))}
@@ -197,7 +206,7 @@ class KeyedUpsert(BatchImporter):
         prepared = self.prepare(uow, validated)
         if not prepared:
             return
-        key_col = getattr(self.model, "external_ref")
+        key_col = self.model.external_ref
         cols = [self.model.id, getattr(self.model, "archived", None), *[getattr(self.model, c) for c in self.compare]]
         cols = [c for c in cols if c is not None]
         keys = [k for _, k, _ in prepared]
@@ -367,12 +376,13 @@ class InteractionImporter(KeyedUpsert):
                 self.reject(row.line, "handled_by", f"unknown user {c.handled_by!r}", key)
                 continue
             values = {f: getattr(c, f) for f in ("channel", "direction", "kind", "subject", "notes", "occurred_at", "outcome",
-                                                 "satisfaction")}
+                                                 "satisfaction") if f in c.model_fields_set}
             out.append((row, key, {"customer_id": found[0], "handled_by_id": handler, **values}))
         return out
 
     def new_row(self, values: dict[str, Any], key: str, now: dt.datetime) -> dict[str, Any]:
-        return {**values, "external_ref": key, "source": "import", "source_ref": None, "created_at": now}
+        return {"direction": Direction.INBOUND, "kind": InteractionKind.OTHER, "notes": None, "outcome": None,
+                "satisfaction": None, **values, "external_ref": key, "source": "import", "source_ref": None, "created_at": now}
 
     def after_batch(self, uow: UnitOfWork, created: list[int], updated: list[int]) -> None:
         if created:
@@ -571,6 +581,7 @@ def run_import(
                 with crm.unit_of_work(actor) as uow:
                     importer.process(uow, batch)
                 result.batches += 1
+                gc.collect(1)  # the batch's few reference cycles (session, unit of work): young generations only
                 on_batch(len(batch))
     finally:
         if gc_was_enabled:

@@ -2,6 +2,7 @@
 process from the enabled plugins' ``crm_register_commands`` hooks, when first needed."""
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
@@ -11,6 +12,18 @@ from crmcore.errors import CRMError
 
 
 class RootGroup(CRMGroup):
+    def invoke(self, ctx: click.Context) -> Any:
+        """Besides CRM errors, an unexpected error (a bug) is one line too; CRM_DEBUG=1 shows the traceback."""
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except Exception as e:
+            if os.environ.get("CRM_DEBUG"):
+                raise
+            click.echo(f"error: internal error: {type(e).__name__}: {e} (set CRM_DEBUG=1 to see the traceback)", err=True)
+            ctx.exit(3)
+
     def _app(self, ctx: click.Context) -> AppContext:
         if ctx.obj is None:
             ctx.obj = AppContext(database=ctx.params.get("database"), actor=ctx.params.get("user") or default_actor(),

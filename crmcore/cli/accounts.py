@@ -96,8 +96,8 @@ def account_statement(app: AppContext, account_id: int, since: str | None, until
     """Entries of an account with the running balance."""
     with app.crm().unit_of_work(app.actor) as uow:
         st = uow.accounts.statement(account_id, parse_when(since, "--since"), parse_when(until, "--until"))
-        lines = [{**TransactionRead.model_validate(l.entry).model_dump(), "effect": l.effect, "balance": l.running_balance}
-                 for l in st.lines]
+        lines = [{**TransactionRead.model_validate(line.entry).model_dump(), "effect": line.effect, "balance": line.running_balance}
+                 for line in st.lines]
         head = {"account": st.account.id, "customer": st.account.customer_id, "currency": st.account.currency,
                 "opening_balance": st.opening_balance, "closing_balance": st.closing_balance}
     if as_json:
@@ -105,7 +105,7 @@ def account_statement(app: AppContext, account_id: int, since: str | None, until
         return
     table(f"Account {head['account']} ({head['currency']}), opening balance {head['opening_balance']}",
           ["date", "kind", "reference", "amount", "due", "balance"],
-          [[l["occurred_at"].date(), l["kind"], l["reference"], l["effect"], l["due_date"], l["balance"]] for l in lines])
+          [[line["occurred_at"].date(), line["kind"], line["reference"], line["effect"], line["due_date"], line["balance"]] for line in lines])
     click.echo(f"closing balance: {head['closing_balance']} {head['currency']}")
 
 

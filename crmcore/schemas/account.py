@@ -52,7 +52,8 @@ class TransactionCreate(BaseModel):
             if self.amount == 0:
                 raise ValueError("an adjustment amount must not be zero")
         elif self.amount <= 0:
-            raise ValueError(f"a {self.kind.value} amount must be positive, got {self.amount}")
+            article = "an" if self.kind.value[0] in "aeiou" else "a"
+            raise ValueError(f"{article} {self.kind.value} amount must be positive, got {self.amount}")
         if self.due_date is not None and self.kind is not TransactionKind.INVOICE:
             raise ValueError("only invoices have a due date")
         return self

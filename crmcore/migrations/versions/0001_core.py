@@ -1,7 +1,7 @@
 """core tables
 
 Revision ID: 0001_core
-Revises: 
+Revises:
 Create Date: 2026-11-23 12:53:38.492894
 """
 from alembic import op

@@ -105,6 +105,7 @@ class ValueSettings(BaseModel):
     retention: float = Field(default=0.80, ge=0.0, le=1.0, description="annual, deterministic CLV")
     acquisition_cost: float = Field(default=0.0, ge=0.0)
     churn_threshold: float = Field(default=0.30, ge=0.0, le=1.0)
+    min_fit_customers: int = Field(default=20, ge=1, description="runs fit BG/NBD + Gamma-Gamma from this many buyers")
     pyramid: dict[str, float] = Field(default_factory=lambda: dict(analytics.DEFAULT_PYRAMID_CUTOFFS))
     segments: list[dict[str, Any]] | None = None
     loyalty_weights: dict[str, float] = Field(default_factory=lambda: dict(analytics.DEFAULT_LOYALTY_WEIGHTS))

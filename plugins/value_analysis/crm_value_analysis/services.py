@@ -344,7 +344,11 @@ def run_analysis(uow: UnitOfWork, *, as_of: dt.date | None = None, settings: Val
     lap("history")
 
     rft = rft_input(hist, settings.unit_days)
-    fit = fit_rft(rft)
+    if rft.mask.sum() >= settings.min_fit_customers:
+        fit = fit_rft(rft)
+    else:  # four parameters from a handful of customers would be noise presented as a forecast
+        fit = ModelFit(warnings=[f"BG/NBD and Gamma-Gamma not fitted: {int(rft.mask.sum())} customers with purchases, "
+                                 f"fewer than min_fit_customers = {settings.min_fit_customers}"])
     est = model_estimates(fit, rft, settings)
     buyers = rft.mask
     n = ids.size

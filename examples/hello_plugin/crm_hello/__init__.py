@@ -1,0 +1,1 @@
+"""crm_hello: a minimal crmcore plugin (see docs/plugin-guide.md)."""
