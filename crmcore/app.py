@@ -119,7 +119,11 @@ class CRM:
                         unavailable[pid] = loaded.pop(pid)
                         changed = True
             for info in loaded.values():
-                hooks.register(info)
+                try:
+                    hooks.register(info)
+                except CRMError as e:  # a plugin that breaks the contract stays out; the rest go on
+                    info.error = str(e)
+                    unavailable[info.id] = info
         return cls(url, engine, hooks, config, unavailable)
 
     def close(self) -> None:
@@ -141,6 +145,9 @@ class CRM:
         try:
             with session.begin():
                 yield uow
+                if uow.failed is not None:
+                    # a hook raised and the caller caught it: what was flushed must not be committed
+                    raise uow.failed
         except BaseException:
             uow.discard_after_commit()
             raise

@@ -40,7 +40,9 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 def crm_register_commands(cli: click.Group) -> None:
     """Add click commands or groups to the ``crm`` command line.
 
-    :param cli: the root ``crm`` group; call ``cli.add_command(...)``.
+    :param cli: a click group whose commands are added to the root ``crm`` group; call
+        ``cli.add_command(...)`` or use ``@cli.group()``. A command named like a core command is
+        ignored (the core's wins).
     """
 
 
@@ -64,7 +66,7 @@ def crm_register_custom_fields(register: Callable[["FieldDefinition"], None]) ->
 def crm_customer_profile_sections(uow: "UnitOfWork", customer: "Customer") -> "ProfileSection | None":
     """Contribute a section to the customer's 360° view (``crm customer show``).
 
-    :param uow: the read-only unit of work.
+    :param uow: the unit of work of the view (read from it; do not write).
     :param customer: the customer being shown.
     :return: a :class:`crmcore.ProfileSection`, or None to show nothing.
     """
@@ -165,7 +167,9 @@ def crm_before_transactions_batch(
     """Guard for the bulk path: refuse some entries of a batch; the others are posted.
 
     :param uow: the batch's unit of work.
-    :param entries: (account, entry) pairs about to be posted, in file order.
+    :param entries: (account, entry) pairs about to be posted, in file order; the account is a
+        light :class:`crmcore.bulk.importer.AccountRef` (id, customer_id, currency, status,
+        payment_terms_days), not an ORM object.
     :return: {index in ``entries``: reason} for each refused entry, or None.
     """
 

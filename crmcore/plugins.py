@@ -98,6 +98,10 @@ class HookRelay:
             self.pm.register(info.module, name=info.id)
         except pluggy.PluginValidationError as e:
             raise CRMError(f"plugin {info.id!r} does not fit the hook contract: {e}") from None
+        unknown = sorted(c.name for c in (self.pm.get_hookcallers(info.module) or []) if not c.has_spec())
+        if unknown:  # a misspelt hook would otherwise never be called, silently
+            self.pm.unregister(info.module)
+            raise CRMError(f"plugin {info.id!r} implements unknown hook(s) {', '.join(unknown)}; see docs/hooks.md")
         self.plugins[info.id] = info
 
     def is_registered(self, plugin_id: str) -> bool:
@@ -118,18 +122,26 @@ class HookRelay:
             tb = tb.tb_next
         return "unknown"
 
+    @staticmethod
+    def _poison(kwargs: dict[str, Any], error: BaseException) -> BaseException:
+        """Mark the unit of work as failed, so it rolls back even if the caller swallows the error."""
+        uow = kwargs.get("uow")
+        if uow is not None and getattr(uow, "failed", None) is None:
+            uow.failed = error
+        return error
+
     def call(self, hook_name: str, **kwargs: Any) -> list[Any]:
         hook = getattr(self.pm.hook, hook_name)
         if not hook.get_hookimpls():
             return []
         try:
             return hook(**kwargs)
-        except (PluginError, Vetoed):
-            raise
+        except (PluginError, Vetoed) as e:
+            raise self._poison(kwargs, e) from None
         except Veto as e:
-            raise Vetoed(self._blame(hook_name, e.__traceback__), hook_name, e.reason) from None
+            raise self._poison(kwargs, Vetoed(self._blame(hook_name, e.__traceback__), hook_name, e.reason)) from None
         except Exception as e:
-            raise PluginError(self._blame(hook_name, e.__traceback__), hook_name, e) from e
+            raise self._poison(kwargs, PluginError(self._blame(hook_name, e.__traceback__), hook_name, e)) from e
 
     def call_with_names(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
         """Like :meth:`call`, but pairs every non-None result with its plugin id.
@@ -141,12 +153,12 @@ class HookRelay:
         for impl in self._impls(hook_name):
             try:
                 res = impl.function(**{a: kwargs[a] for a in impl.argnames})
-            except (PluginError, Vetoed):
-                raise
+            except (PluginError, Vetoed) as e:
+                raise self._poison(kwargs, e) from None
             except Veto as e:
-                raise Vetoed(impl.plugin_name, hook_name, e.reason) from None
+                raise self._poison(kwargs, Vetoed(impl.plugin_name, hook_name, e.reason)) from None
             except Exception as e:
-                raise PluginError(impl.plugin_name, hook_name, e) from e
+                raise self._poison(kwargs, PluginError(impl.plugin_name, hook_name, e)) from e
             if res is not None:
                 out.append((impl.plugin_name, res))
         return out

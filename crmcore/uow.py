@@ -33,6 +33,7 @@ class UnitOfWork:
         self.actor = actor
         self.hooks: HookRelay = crm.hooks
         self._after_commit: list[Callable[[], None]] = []
+        self.failed: BaseException | None = None  # set when a hook raised: the unit can only roll back
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` after the transaction commits; dropped if it rolls back."""

@@ -199,3 +199,39 @@ def test_cli_reports_veto(cli, testplug):
     res = cli("account", "post", "1", "invoice", "10", "--ref", "INV-9", plugins=[("testplug", testplug)])
     assert res.exit_code == 1
     assert "refused by plugin 'testplug' (crm_before_transaction_post): credit hold on account" in res.output
+
+
+def test_swallowed_hook_error_still_rolls_back(crm_tp, testplug):
+    testplug.FAIL_IN = "crm_customer_created"
+    with pytest.raises(PluginError):
+        with crm_tp.unit_of_work() as uow:
+            try:
+                uow.customers.create(CustomerCreate(name="Acme"))
+            except PluginError:
+                pass  # an embedding caller that carries on must not commit half a change
+    testplug.FAIL_IN = None
+    with crm_tp.unit_of_work() as uow:
+        assert uow.session.scalar(select(func.count()).select_from(Customer)) == 0
+
+
+def test_misspelt_hook_is_refused(make_crm):
+    import types
+
+    from crmcore import CRMError, hookimpl
+
+    mod = types.ModuleType("typo_plugin")
+
+    @hookimpl
+    def crm_customer_creatd(uow, customer):  # noqa: ANN001
+        pass
+
+    mod.crm_customer_creatd = crm_customer_creatd
+    with pytest.raises(CRMError, match="unknown hook\\(s\\) crm_customer_creatd"):
+        make_crm(plugins=[("typo", mod)])
+
+
+def test_merge_archives_source_through_the_hook(crm_tp, testplug):
+    a, b = add_customer(crm_tp, "A"), add_customer(crm_tp, "B")
+    with crm_tp.unit_of_work() as uow:
+        uow.customers.merge(b, a)
+    assert calls(testplug, "crm_customer_archived") == [b]

@@ -70,12 +70,18 @@ def _progress_import(crm: Any, entity: str, rows: Iterable[SourceRow], **kw: Any
                   console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task(f"importing {entity}", total=None, rate=0.0)
 
-        def on_batch(n: int) -> None:
+        def on_batch(n: int) -> None:  # noqa: F811 - the bar's own callback
             progress.advance(task, n)
             t = progress.tasks[0]
             progress.update(task, rate=(t.completed / t.elapsed) if t.elapsed else 0.0)
 
-        return run_import(crm, entity, rows, on_batch=on_batch, **kw)
+        outer = kw.pop("on_batch", lambda n: None)
+
+        def both(n: int) -> None:
+            on_batch(n)
+            outer(n)
+
+        return run_import(crm, entity, rows, on_batch=both, **kw)
 
 
 @click.command("import", cls=click.Command)
@@ -107,6 +113,7 @@ def import_(app: AppContext, entity: str, file: str, fmt: str | None, encoding: 
     except (FileFormatError, ValueError) as e:
         raise InvalidInput(str(e)) from None
     report = ErrorReport(report_path or Path("import-errors.csv" if file == "-" else f"{file}.errors.csv"))
+    done = [0]  # rows in committed batches, for the message if the file breaks mid-way
     try:
         with open_source(file, format=fmt, encoding=encoding) as stream:
             rows: Iterable[SourceRow] = iter_rows(stream, format=fmt, allowed_fields=allowed_columns(crm, entity),
@@ -115,10 +122,12 @@ def import_(app: AppContext, entity: str, file: str, fmt: str | None, encoding: 
             if fmt == "csv":
                 rows = restored(rows)
             result = _progress_import(crm, entity, rows, actor=app.actor, batch_size=batch_size, strict=strict,
-                                      on_error=report)
+                                      on_error=report, on_batch=lambda n: done.__setitem__(0, done[0] + n))
     except FileFormatError as e:
-        raise InvalidInput(f"{e} (batches before the problem were imported; fix the file and re-run: the import is idempotent)"
-                           if not strict else str(e)) from None
+        if done[0] and not strict:
+            raise InvalidInput(f"{e} ({done[0]} rows before the problem were imported; fix the file and re-run: "
+                               "the import is idempotent)") from None
+        raise InvalidInput(f"{e} (nothing was imported)") from None
     finally:
         report.close()
     click.echo(result.summary() + ("" if result.committed else " — rolled back, nothing imported (--strict)"))

@@ -38,6 +38,8 @@ class RootGroup(CRMGroup):
                 holder = click.Group()
                 crm.hooks.register_commands(holder)
                 commands = {n: c for n, c in holder.commands.items() if n not in self.commands}
+                for clash in sorted(set(holder.commands) & set(self.commands)):
+                    click.echo(f"warning: a plugin's command {clash!r} is ignored: it is a core command", err=True)
             except CRMError as e:
                 if ctx.resilient_parsing is False and "database" not in str(e) and "initialised" not in str(e):
                     click.echo(f"warning: plugin commands unavailable: {e}", err=True)

@@ -75,7 +75,7 @@ def db_current(app: AppContext, as_json: bool) -> None:
 @db.command("check")
 @pass_app
 def db_check(app: AppContext) -> None:
-    """Fail (exit 1) when the database schema does not match the models."""
+    """Fail (exit 2) when the database schema does not match the models."""
     crm = app.crm()
     diff = runner.schema_diff(crm.engine, crm.managed_tables())
     if diff:

@@ -90,9 +90,9 @@ class AccountService(Service):
     def post(self, customer_id: int, data: TransactionCreate, account_id: int | None = None) -> tuple[Transaction, bool]:
         """Post an entry; returns (entry, created). The same reference again is a no-op."""
         customer = self.uow.customers.get(customer_id)
+        if customer.archived:
+            raise Conflict(f"customer {customer_id} is archived")
         if account_id is None:
-            if customer.archived:
-                raise Conflict(f"customer {customer_id} is archived")
             account = self.default_account(customer_id, data.currency)
         else:
             account = self.get(account_id)

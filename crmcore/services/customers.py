@@ -172,5 +172,6 @@ class CustomerService(Service):
         source.merged_into_id = target_id
         self.session.flush()
         self.uow.audit.record("merge", "customer", target_id, before={"source": source_id}, after=counts)
+        self.uow.hooks.customer_archived(self.uow, source)
         self.uow.hooks.customer_updated(self.uow, target, {})
         return counts
