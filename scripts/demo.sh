@@ -9,7 +9,7 @@ crm init
 crm user add anna --name "Anna Berg" --role sales --email anna@example.com
 crm demo generate --customers 2000 --transactions 40000 --seed 42
 crm plugins enable value_analysis
-crm value run
+crm value run --as-of 2025-01-01   # the demo data covers 2023-2024
 crm value pyramid
 # the customer who owes us the most
 top=$(crm account list --json | .venv/bin/python -c 'import json,sys; a=json.load(sys.stdin); print(max(a, key=lambda x: float(x["balance"]))["customer_id"])')

@@ -31,7 +31,7 @@ def invalid_input(e: ValidationError) -> InvalidInput:
         field = ".".join(str(p) for p in err["loc"]) or "input"
         msg = err["msg"].removeprefix("Value error, ")
         errors.append((field, msg))
-    return InvalidInput("invalid input: " + "; ".join(f"{f}: {m}" for f, m in errors), errors)
+    return InvalidInput("invalid input: " + "; ".join(f"{f}: {m}" if f != "input" else m for f, m in errors), errors)
 
 
 def console() -> Console:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from crmcore.enums import AccountStatus, TransactionKind
 from crmcore.schemas.fields import CurrencyCode, MoneyAmount, Ref, UTCDatetime
@@ -46,14 +46,20 @@ class TransactionCreate(BaseModel):
     category: str | None = Field(default=None, max_length=64, description="product line, e.g. 'kitchens'")
     source: str = "core"
 
-    @model_validator(mode="after")
-    def _sign(self) -> "TransactionCreate":
-        if self.kind is TransactionKind.ADJUSTMENT:
-            if self.amount == 0:
+    @field_validator("amount")
+    @classmethod
+    def _sign(cls, amount: Decimal, info: ValidationInfo) -> Decimal:
+        kind = info.data.get("kind")
+        if kind is TransactionKind.ADJUSTMENT:
+            if amount == 0:
                 raise ValueError("an adjustment amount must not be zero")
-        elif self.amount <= 0:
-            article = "an" if self.kind.value[0] in "aeiou" else "a"
-            raise ValueError(f"{article} {self.kind.value} amount must be positive, got {self.amount}")
+        elif kind is not None and amount <= 0:
+            article = "an" if kind.value[0] in "aeiou" else "a"
+            raise ValueError(f"{article} {kind.value} amount must be positive, got {amount}")
+        return amount
+
+    @model_validator(mode="after")
+    def _due_date(self) -> "TransactionCreate":
         if self.due_date is not None and self.kind is not TransactionKind.INVOICE:
             raise ValueError("only invoices have a due date")
         return self

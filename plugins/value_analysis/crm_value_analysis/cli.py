@@ -11,13 +11,12 @@ from typing import Any
 
 import click
 
+from crm_value_analysis import services
+from crm_value_analysis.schemas import parse_date
 from crmcore.cli.context import AppContext, CRMGroup, pass_app
 from crmcore.cli.output import emit_json, fields, table
 from crmcore.errors import InvalidInput, NotFound
 from crmcore.uow import UnitOfWork
-
-from crm_value_analysis import services
-from crm_value_analysis.schemas import parse_date
 
 
 class _Date(click.ParamType):

@@ -33,9 +33,8 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement, Select
 
-from crmcore.models import Account, Customer, Interaction, Transaction
-
 from crm_value_analysis.schemas import ValueSettings
+from crmcore.models import Account, Customer, Interaction, Transaction
 
 EPOCH = dt.date(1970, 1, 1)
 CHUNK_ROWS = 100_000
@@ -83,6 +82,33 @@ def _day_postgresql(element: day_number, compiler: Any, **kw: Any) -> str:
 @compiles(day_number)
 def _day_other(element: day_number, compiler: Any, **kw: Any) -> str:
     raise CompileError(f"value_analysis supports SQLite and PostgreSQL, not {compiler.dialect.name}")
+
+
+class scan_all(FunctionElement[int]):
+    """A join key that SQLite must not answer from an index: ``+column`` there, the column elsewhere.
+
+    For whole-table analytics a sequential scan of ``transactions`` with primary-key look-ups
+    into ``accounts`` beats SQLite's default plan (walk ``accounts`` and fetch every customer's
+    entries through the (account_id, occurred_at) index: millions of random row reads) by ~25%.
+    PostgreSQL plans a hash join by itself.
+    """
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(scan_all, "sqlite")
+def _scan_all_sqlite(element: scan_all, compiler: Any, **kw: Any) -> str:
+    return f"+{compiler.process(element.clauses, **kw)}"
+
+
+@compiles(scan_all)
+def _scan_all_other(element: scan_all, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))
+
+
+def _join_accounts() -> ColumnElement[bool]:
+    return Account.id == scan_all(Transaction.account_id)
 
 
 # -- raw execution ----------------------------------------------------------------------------
@@ -150,7 +176,7 @@ class Period:
     start: dt.date | None = None
 
     @classmethod
-    def up_to(cls, last_day: dt.date, window_days: int | None = None) -> "Period":
+    def up_to(cls, last_day: dt.date, window_days: int | None = None) -> Period:
         end = last_day + dt.timedelta(days=1)
         return cls(end=end, start=None if window_days is None else end - dt.timedelta(days=window_days))
 
@@ -234,7 +260,7 @@ def value_aggregates_query(session: Session, settings: ValueSettings, period: Pe
             _float(func.sum(_signed_amount(settings))),
         )
         .select_from(Transaction)
-        .join(Account, Account.id == Transaction.account_id)
+        .join(Account, _join_accounts())
         .where(*_where(session, settings, period))
         .group_by(Account.customer_id)
     )
@@ -269,7 +295,7 @@ def purchase_days_query(session: Session, settings: ValueSettings, period: Perio
             func.count(case((purchase, 1))),
         )
         .select_from(Transaction)
-        .join(Account, Account.id == Transaction.account_id)
+        .join(Account, _join_accounts())
         .where(*_where(session, settings, period))
         .group_by(Account.customer_id, day)
         .order_by(Account.customer_id, day)
@@ -385,7 +411,7 @@ def category_counts(session: Session, ids: IntArray, settings: ValueSettings, cu
     stmt = (
         select(Account.customer_id, func.count(func.distinct(Transaction.category)))
         .select_from(Transaction)
-        .join(Account, Account.id == Transaction.account_id)
+        .join(Account, _join_accounts())
         .where(*_where(session, settings, Period.up_to(cut), purchases_only=True), Transaction.category.is_not(None))
         .group_by(Account.customer_id)
     )

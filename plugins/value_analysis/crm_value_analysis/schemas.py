@@ -36,11 +36,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from crm_value_analysis import analytics
 from crmcore.enums import TransactionKind
 from crmcore.errors import ConfigError, InvalidInput
 from crmcore.schemas.fields import CurrencyCode
-
-from crm_value_analysis import analytics
 
 CONFIG_TABLE = "value_analysis"
 #: Tier of customers without purchases in the analysis window (always the last, worst tier).
@@ -59,7 +58,7 @@ class DependencySettings(BaseModel):
     mono: float = 0.50
 
     @model_validator(mode="after")
-    def _check(self) -> "DependencySettings":
+    def _check(self) -> DependencySettings:
         analytics.dependency_levels([], key=self.key, critical=self.critical, mono=self.mono)
         return self
 
@@ -80,7 +79,7 @@ class LifecycleSettings(BaseModel):
     update_core: bool = True
 
     @model_validator(mode="after")
-    def _check(self) -> "LifecycleSettings":
+    def _check(self) -> LifecycleSettings:
         analytics.lifecycle_stages([], [], [], [], **self.rule_kwargs())
         return self
 
@@ -156,7 +155,7 @@ class ValueSettings(BaseModel):
         return merged
 
     @model_validator(mode="after")
-    def _disjoint_kinds(self) -> "ValueSettings":
+    def _disjoint_kinds(self) -> ValueSettings:
         both = sorted(k.value for k in set(self.revenue_kinds) & set(self.netting_kinds))
         if both:
             raise ValueError(f"transaction kinds {both} cannot both count as revenue and net it out")

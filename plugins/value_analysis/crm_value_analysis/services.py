@@ -30,16 +30,15 @@ from numpy.typing import NDArray
 from sqlalchemy import Float, and_, case, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from crm_value_analysis import analytics, clv_models, loaders
+from crm_value_analysis.models import CustomerValue, ValueRun
+from crm_value_analysis.schemas import INACTIVE_TIER, CustomerValueRead, RunRead, ValueSettings, load_settings
 from crmcore.db.types import utcnow
 from crmcore.enums import LifecycleStage
 from crmcore.errors import CRMError, InvalidInput
 from crmcore.models import Customer
 from crmcore.profile import ProfileSection
 from crmcore.uow import UnitOfWork
-
-from crm_value_analysis import analytics, clv_models, loaders
-from crm_value_analysis.models import CustomerValue, ValueRun
-from crm_value_analysis.schemas import INACTIVE_TIER, CustomerValueRead, RunRead, ValueSettings, load_settings
 
 FloatArray = NDArray[np.float64]
 DAYS_PER_MONTH = 365.25 / 12.0

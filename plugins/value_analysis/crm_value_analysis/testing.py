@@ -73,7 +73,7 @@ def bulk_load(crm: CRM, customer_idx: np.ndarray, days: np.ndarray, amounts: np.
         accounts = conn.execute(insert(Account).returning(Account.id, Account.customer_id), [
             {"customer_id": int(c), "currency": "EUR", "payment_terms_days": 30, "status": "open", "balance": 0,
              "is_default": True, "created_at": now} for c in ids])
-        acc_of = dict((cid, aid) for aid, cid in accounts)
+        acc_of = {cid: aid for aid, cid in accounts}
         rows = []
         for i, (ci, day, amount) in enumerate(zip(customer_idx.tolist(), days.tolist(), amounts.tolist())):
             rows.append({"account_id": acc_of[int(ids[ci])], "kind": "invoice" if kinds is None else kinds[i],

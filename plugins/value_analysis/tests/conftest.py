@@ -4,11 +4,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 import crm_value_analysis.plugin as PLUGIN
-from crmcore import CRM
+import pytest
 from crm_value_analysis.testing import Base
+
+from crmcore import CRM
 
 
 @pytest.fixture

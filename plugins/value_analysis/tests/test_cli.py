@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from crm_value_analysis.testing import Base, d
 
 from crmcore import CRM
-from crm_value_analysis.testing import Base, d
 
 READS = ["rfm", "pyramid", "pareto", "dependency", "churn", "loyalty", "clv", "runs"]
 

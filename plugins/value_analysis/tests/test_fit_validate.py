@@ -6,11 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
-from crmcore import CRM
 from crm_value_analysis.testing import Base, bulk_load, d, simulate_purchase_log
 
-TRUE = dict(r=0.24, alpha=4.41, a=0.79, b=2.43, p=6.25, q=3.74, v=15.44)  # rates per week
+from crmcore import CRM
+
+TRUE = {"r": 0.24, "alpha": 4.41, "a": 0.79, "b": 2.43, "p": 6.25, "q": 3.74, "v": 15.44}  # rates per week
 CAL_END = 78 * 7  # 78 weeks of calibration, customers born in the first 12 weeks
 
 

@@ -3,16 +3,16 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
-import pytest
-from sqlalchemy import select
-
-from crmcore import CRM, InvalidInput
-from crmcore.models import Customer
 import crm_value_analysis.plugin as PLUGIN
+import pytest
 from crm_value_analysis import services
 from crm_value_analysis.models import CustomerValue
 from crm_value_analysis.services import NoRunYet, select_customers
 from crm_value_analysis.testing import Base, d
+from sqlalchemy import select
+
+from crmcore import CRM, InvalidInput
+from crmcore.models import Customer
 
 
 @pytest.fixture
@@ -113,6 +113,7 @@ def test_plugin_is_installed_under_its_entry_point() -> None:
 def test_enable_through_the_cli(vcli, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Enabled by id like any installed plugin: its commands then appear without code registration."""
     from click.testing import CliRunner
+
     from crmcore.cli import build_cli
 
     db = f"sqlite:///{tmp_path / 'fresh.db'}"

@@ -5,15 +5,14 @@ import datetime as dt
 
 import numpy as np
 import pytest
+from crm_value_analysis import clv_models, loaders
+from crm_value_analysis.loaders import Period, day_number, day_of
+from crm_value_analysis.schemas import ValueSettings
+from crm_value_analysis.testing import Base, at, bulk_load, d
 from sqlalchemy import func, select, update
 
 from crmcore import CRM
 from crmcore.models import Customer, Transaction
-from crm_value_analysis import clv_models, loaders
-from crm_value_analysis.loaders import Period, day_number, day_of
-from crm_value_analysis.schemas import ValueSettings
-
-from crm_value_analysis.testing import Base, at, bulk_load, d
 
 
 def test_day_number_matches_python_on_both_engines(vcrm: CRM, base: Base) -> None:

@@ -1,13 +1,13 @@
 """The value_analysis alembic branch: upgrade, in sync with the models, downgrade to base, upgrade again."""
 from __future__ import annotations
 
+import crm_value_analysis.plugin as PLUGIN
+from crm_value_analysis import services
+from crm_value_analysis.testing import Base, d
 from sqlalchemy import inspect
 
 from crmcore import CRM
 from crmcore.migrations import runner
-import crm_value_analysis.plugin as PLUGIN
-from crm_value_analysis import services
-from crm_value_analysis.testing import Base, d
 
 TABLES = {"value_analysis_runs", "value_analysis_customer_values"}
 

@@ -5,18 +5,17 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
+import crm_value_analysis.plugin as PLUGIN
 import numpy as np
 import pytest
-from sqlalchemy import func, select
-
-from crmcore import CRM, ConfigError, InvalidInput
-from crmcore.enums import LifecycleStage
-from crmcore.models import Customer
-import crm_value_analysis.plugin as PLUGIN
 from crm_value_analysis import clv_models, services
 from crm_value_analysis.models import CustomerValue, ValueRun
 from crm_value_analysis.schemas import ValueSettings
 from crm_value_analysis.testing import Base, bulk_load, d, simulate_purchase_log
+from sqlalchemy import func, select
+
+from crmcore import CRM, ConfigError, InvalidInput
+from crmcore.models import Customer
 
 
 def run(crm: CRM, as_of: dt.date, **settings: Any) -> services.RunOutcome:

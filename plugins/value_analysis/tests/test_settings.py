@@ -4,10 +4,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-
-from crmcore import ConfigError, InvalidInput
 from crm_value_analysis import analytics
 from crm_value_analysis.schemas import ValueSettings, load_settings, parse_date
+
+from crmcore import ConfigError, InvalidInput
 
 
 def test_defaults() -> None:
