@@ -1,6 +1,8 @@
 """Typed errors. The CLI turns each into one line and an exit code, never a traceback."""
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 
 class CRMError(Exception):
     """Base of every error a user can cause. ``exit_code`` is what the CLI returns."""
@@ -71,3 +73,15 @@ class Veto(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+def validation_errors(e: ValidationError, default: str = "input") -> list[tuple[str, str]]:
+    """pydantic's errors as (dotted field, reason) pairs, without pydantic's "Value error, " noise."""
+    return [(".".join(str(p) for p in err["loc"]) or default, err["msg"].removeprefix("Value error, ")) for err in e.errors()]
+
+
+def invalid_input(e: ValidationError, default: str = "input") -> InvalidInput:
+    """One readable InvalidInput for a pydantic ValidationError (fields named, reasons kept)."""
+    errors = validation_errors(e, default)
+    text = "; ".join(m if f == default else f"{f}: {m}" for f, m in errors)
+    return InvalidInput(f"invalid {default}: {text}", errors)

@@ -6,11 +6,8 @@ importer restores them, so nothing is lost in a round trip.
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import json
 from collections.abc import Iterator
-from decimal import Decimal
-from enum import Enum
 from typing import Any, TextIO
 
 from sqlalchemy import Select, select
@@ -20,6 +17,7 @@ from crmcore.bulk.csv_safety import neutralise_cell
 from crmcore.bulk.specs import ATTR_PREFIX, SPECS
 from crmcore.errors import InvalidInput
 from crmcore.models import Account, Contact, Customer, Interaction, Transaction, User
+from crmcore.services._base import jsonable
 
 FORMATS = ("csv", "jsonl")
 
@@ -49,23 +47,13 @@ def _query(entity: str) -> Select[Any]:
     raise InvalidInput(f"unknown entity {entity!r} (one of {', '.join(SPECS)})")
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, (dt.datetime, dt.date)):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    return value
-
-
 def iter_records(crm: CRM, entity: str) -> Iterator[dict[str, Any]]:
     """Rows as {column: JSON-ready value}, streamed from the database in chunks."""
     attr_fields = list(crm.fields.fields) if entity == "customers" else []
     query = _query(entity).execution_options(yield_per=2000)
     with crm.unit_of_work("export") as uow:
         for row in uow.session.execute(query):
-            rec = {k: _plain(v) for k, v in row._mapping.items()}
+            rec = {k: jsonable(v) for k, v in row._mapping.items()}
             if entity == "customers":
                 attrs = rec.pop("attributes") or {}
                 for name in attr_fields:

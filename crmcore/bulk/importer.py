@@ -28,7 +28,7 @@ from crmcore.bulk.readers import SourceRow
 from crmcore.bulk.specs import ATTR_PREFIX, SPECS, EntitySpec
 from crmcore.db.types import utcnow
 from crmcore.enums import AccountStatus, CustomerKind, Direction, InteractionKind, TransactionKind
-from crmcore.errors import CRMError, InvalidInput
+from crmcore.errors import CRMError, InvalidInput, validation_errors
 from crmcore.models import Account, AuditEntry, Contact, Customer, Interaction, Transaction, User
 from crmcore.schemas import ContactCreate, CustomerCreate, InteractionCreate, TransactionCreate
 from crmcore.schemas.account import DEFAULT_CURRENCY
@@ -79,14 +79,6 @@ def batched(rows: Iterable[SourceRow], size: int) -> Iterator[list[SourceRow]]:
         yield batch
 
 
-def _pydantic_errors(e: ValidationError) -> list[tuple[str, str]]:
-    out = []
-    for err in e.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "row"
-        out.append((loc, err["msg"].removeprefix("Value error, ")))
-    return out
-
-
 class BatchImporter:
     """Shared machinery; one subclass per entity implements :meth:`process`."""
 
@@ -109,7 +101,7 @@ class BatchImporter:
         try:
             return schema.model_validate(data)
         except ValidationError as e:
-            errs = _pydantic_errors(e)
+            errs = validation_errors(e, "row")
             self.reject(row.line, errs[0][0], "; ".join(f"{f}: {m}" if f != errs[0][0] or len(errs) > 1 else m
                                                          for f, m in errs), key)
             return None
@@ -309,26 +301,36 @@ class CustomerImporter(KeyedUpsert):
         uow.hooks.customers_batch(uow, created, updated)
 
 
-class ContactImporter(KeyedUpsert):
-    spec = SPECS["contacts"]
-    model = Contact
-    schema = ContactCreate
-    compare = ("customer_id", "name", "role", "title", "email", "phone")
+class ByCustomerRef(KeyedUpsert):
+    """Rows that name their customer by ``customer_ref`` (contacts, interactions)."""
 
     def validate_row(self, row: SourceRow, data: dict[str, Any], key: str) -> Any:
         ref = data.pop("customer_ref", None)
         c = self.validate(self.schema, row, data, key)
         return None if c is None else (str(ref).strip(), c)
 
-    def prepare(self, uow: UnitOfWork, rows: list[tuple[SourceRow, str, Any]]) -> list[tuple[SourceRow, str, dict[str, Any]]]:
+    def with_customers(self, uow: UnitOfWork, rows: list[tuple[SourceRow, str, Any]]) -> Iterator[tuple[SourceRow, str, Any, tuple[int, CustomerKind, bool]]]:
+        """(row, key, validated, (customer id, kind, archived)); rows naming no known customer are rejected."""
         customers = self.customers_by_ref(uow, [ref for _, _, (ref, _) in rows])
-        out = []
         for row, key, (ref, c) in rows:
             found = customers.get(ref)
             if found is None:
                 self.reject(row.line, "customer_ref", f"unknown customer {ref!r}", key)
-            elif found[1] is CustomerKind.PERSON:
-                self.reject(row.line, "customer_ref", f"customer {ref!r} is a person; contacts belong to organizations", key)
+            else:
+                yield row, key, c, found
+
+
+class ContactImporter(ByCustomerRef):
+    spec = SPECS["contacts"]
+    model = Contact
+    schema = ContactCreate
+    compare = ("customer_id", "name", "role", "title", "email", "phone")
+
+    def prepare(self, uow: UnitOfWork, rows: list[tuple[SourceRow, str, Any]]) -> list[tuple[SourceRow, str, dict[str, Any]]]:
+        out = []
+        for row, key, c, found in self.with_customers(uow, rows):
+            if found[1] is CustomerKind.PERSON:
+                self.reject(row.line, "customer_ref", "the customer is a person; contacts belong to organizations", key)
             else:
                 values = {f: getattr(c, f) for f in ("name", "role", "title", "email", "phone") if f in c.model_fields_set}
                 out.append((row, key, {"customer_id": found[0], **values}))
@@ -341,7 +343,7 @@ class ContactImporter(KeyedUpsert):
         pass  # contacts have no events in the hook contract
 
 
-class InteractionImporter(KeyedUpsert):
+class InteractionImporter(ByCustomerRef):
     spec = SPECS["interactions"]
     model = Interaction
     schema = InteractionCreate
@@ -356,20 +358,13 @@ class InteractionImporter(KeyedUpsert):
         return "h:" + hashlib.sha1(basis.encode()).hexdigest()[:30]
 
     def validate_row(self, row: SourceRow, data: dict[str, Any], key: str) -> Any:
-        ref = data.pop("customer_ref", None)
         data["external_ref"] = key
         data.setdefault("source", "import")
-        c = self.validate(self.schema, row, data, key)
-        return None if c is None else (str(ref).strip(), c)
+        return super().validate_row(row, data, key)
 
     def prepare(self, uow: UnitOfWork, rows: list[tuple[SourceRow, str, Any]]) -> list[tuple[SourceRow, str, dict[str, Any]]]:
-        customers = self.customers_by_ref(uow, [ref for _, _, (ref, _) in rows])
         out = []
-        for row, key, (ref, c) in rows:
-            found = customers.get(ref)
-            if found is None:
-                self.reject(row.line, "customer_ref", f"unknown customer {ref!r}", key)
-                continue
+        for row, key, c, found in self.with_customers(uow, rows):
             try:
                 handler = self.user_id(uow, c.handled_by)
             except KeyError:

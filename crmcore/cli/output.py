@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from crmcore.errors import InvalidInput
+from crmcore.errors import invalid_input
 from crmcore.services._base import jsonable
 
 M = TypeVar("M", bound=BaseModel)
@@ -23,15 +23,6 @@ def validate(model: type[M], **data: Any) -> M:
         return model.model_validate({k: v for k, v in data.items() if v is not None})
     except ValidationError as e:
         raise invalid_input(e) from None
-
-
-def invalid_input(e: ValidationError) -> InvalidInput:
-    errors = []
-    for err in e.errors():
-        field = ".".join(str(p) for p in err["loc"]) or "input"
-        msg = err["msg"].removeprefix("Value error, ")
-        errors.append((field, msg))
-    return InvalidInput("invalid input: " + "; ".join(f"{f}: {m}" if f != "input" else m for f, m in errors), errors)
 
 
 def console() -> Console:
