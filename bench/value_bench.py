@@ -298,7 +298,8 @@ STEPS = {"imports": step_imports, "load": step_load, "run": step_run, "value_par
 def run_step(name: str, url: str, *extra: str) -> dict[str, Any]:
     """Run one step in a fresh interpreter: its ru_maxrss is then the step's own peak (Linux keeps the
     high-water mark across fork + exec, so the parent stays small and never holds the data)."""
-    proc = subprocess.run([sys.executable, __file__, "--step", name, "--url", url, *extra], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, __file__, "--step", name, "--url", url, *extra], capture_output=True, text=True,
+                          check=False)
     if proc.returncode != 0:
         raise SystemExit(f"step {name} failed:\n{proc.stderr}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -364,6 +365,7 @@ def main() -> None:
     ap.add_argument("--postgres", metavar="URL", help="also benchmark this PostgreSQL database (it is emptied)")
     ap.add_argument("--keep", metavar="DIR", help="keep the SQLite database in DIR")
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--print-only", action="store_true", help="print the table, leave bench/RESULTS.md alone")
     ap.add_argument("--step", choices=sorted(STEPS), help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -386,7 +388,8 @@ def main() -> None:
             shutil.rmtree(directory, ignore_errors=True)
     md = markdown(results, args.customers, n_tx)
     print(md)
-    write_section("value_bench", md)
+    if not args.print_only:
+        write_section("value_bench", md)
 
 
 if __name__ == "__main__":

@@ -323,3 +323,40 @@ def test_killed_import_rerun_ends_in_the_clean_state(cli, tmp_path, crm_url, emp
     ok(cli("import", "customers", str(cust), database=empty_database_url))
     ok(cli("import", "transactions", str(path), database=empty_database_url))
     assert _state(crm_url) == _state(empty_database_url)
+
+
+def test_records_made_by_hand_round_trip_too(cli, tmp_path):
+    ok(cli("customer", "add", "Walk-in", "--kind", "organization"))
+    ok(cli("contact", "add", "1", "Jane"))
+    ok(cli("interaction", "log", "1", "--channel", "visit", "--subject", "Visit"))
+    for entity in ("customers", "contacts", "interactions"):
+        path = tmp_path / f"{entity}.csv"
+        ok(cli("export", entity, "-o", str(path)))
+        res = ok(cli("import", entity, str(path)))
+        assert "0 inserted, 0 updated, 1 unchanged, 0 rejected" in res.output, (entity, res.output)
+
+
+def test_key_repeated_in_a_file_is_rejected_in_every_batch(cli, tmp_path):
+    path = write(tmp_path / "c.csv", "external_ref,name\nK1,First\nK2,Other\nK1,Second\n")
+    res = cli("import", "customers", str(path), "--batch-size", "2")
+    assert res.exit_code == 1 and "duplicate external_ref 'K1' (also on line 2)" in res.output
+    res = cli("import", "customers", str(path), "--batch-size", "2")
+    assert "0 inserted, 0 updated, 2 unchanged, 1 rejected" in res.output  # a re-run changes nothing
+
+
+def test_import_merges_custom_attributes(make_crm, cli, tmp_path, monkeypatch):
+    (tmp_path / "crm.toml").write_text('[custom_fields.vip]\ntype = "bool"\n[custom_fields.budget]\ntype = "decimal"\n'
+                                       'required = true\n')
+    ok(cli("customer", "add", "A", "--ref", "A", "--attr", "vip=yes", "--attr", "budget=100"))
+    ok(cli("import", "customers", str(write(tmp_path / "a.csv", "external_ref,name,attr.vip\nA,A,no\n"))))
+    attrs = json.loads(ok(cli("customer", "show", "A", "--json")).output)["customer"]["attributes"]
+    assert attrs == {"vip": False, "budget": "100"}  # budget kept, vip changed
+    res = cli("import", "customers", str(write(tmp_path / "b.csv", "external_ref,name\nB,B\n")))
+    assert res.exit_code == 1 and "budget: required custom field is missing" in res.output
+    ok(cli("import", "customers", str(write(tmp_path / "c.csv", "external_ref,name,industry\nA,A,retail\n"))))
+
+
+def test_contacts_and_interactions_refused_for_archived_customers(loaded, cli):
+    ok(cli("customer", "archive", "C1"))
+    res = cli("import", "interactions", str(write(loaded / "i.csv", "customer_ref,channel,subject,occurred_at\nC1,web,x,2024-01-01\n")))
+    assert res.exit_code == 1 and "customer 'C1' is archived" in res.output

@@ -154,3 +154,36 @@ def test_unexpected_errors_are_one_line(cli, monkeypatch):
     monkeypatch.setenv("CRM_DEBUG", "1")
     with pytest.raises(ZeroDivisionError):
         cli("customer", "list")
+
+
+def test_reference_wins_over_id(cli):
+    ok(cli("customer", "add", "A", "--ref", "2"))
+    ok(cli("customer", "add", "B"))
+    ok(cli("account", "post", "2", "invoice", "100", "--ref", "X"))  # "2" is A's reference
+    assert json.loads(ok(cli("customer", "show", "2", "--json")).output)["customer"]["name"] == "A"
+    assert json.loads(ok(cli("customer", "show", "#2", "--json")).output)["customer"]["name"] == "B"
+    fails(cli("customer", "show", "²"), 1, "customer '²' not found")
+
+
+def test_too_long_and_too_large_values_are_refused_on_every_engine(cli):
+    fails(cli("customer", "add", "X", "--region", "r" * 150), 1, "region")
+    ok(cli("customer", "add", "X"))
+    fails(cli("account", "post", "1", "invoice", "12345678901234.00", "--ref", "BIG"), 1, "too large")
+    ok(cli("account", "post", "1", "invoice", "9999999999999.99", "--ref", "MAX"))
+    accounts = json.loads(ok(cli("account", "list", "--json")).output)
+    assert accounts[0]["balance"] == "9999999999999.99"  # exact to the cent on SQLite too
+
+
+def test_concurrent_posting_never_double_posts(cli, crm_url, tmp_path):
+    """Two processes posting the same documents at once: each document is posted once."""
+    for i in range(8):
+        ok(cli("customer", "add", f"R{i}", "--ref", f"R{i}"))
+    code = "from crmcore.cli import main; main()"
+    procs = [subprocess.Popen([sys.executable, "-c", code, "--database", crm_url, "account", "post", f"R{i}", "invoice", "10",
+                               "--ref", f"INV-{i}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for i in range(8) for _ in range(2)]
+    for p in procs:
+        p.wait(timeout=120)
+    accounts = json.loads(ok(cli("account", "list", "--json")).output)
+    assert len(accounts) == 8  # one default account each
+    assert sorted(a["balance"] for a in accounts) == ["10.00"] * 8

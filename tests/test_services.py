@@ -237,3 +237,14 @@ def test_uninitialised_and_missing_database(tmp_path, empty_database_url):
                 pass
     finally:
         crm.close()
+
+
+def test_list_filters_tags_beyond_the_first_page_and_escapes_like(crm):
+    for i in range(5):
+        new(crm, name=f"Plain {i}")
+    new(crm, name="100% Tagged_Co", tags=["vip"])
+    with crm.unit_of_work() as uow:
+        assert [c.name for c in uow.customers.list(tag="vip", limit=3)] == ["100% Tagged_Co"]
+        assert [c.name for c in uow.customers.list(search="100%")] == ["100% Tagged_Co"]
+        assert [c.name for c in uow.customers.list(search="d_c")] == ["100% Tagged_Co"]
+        assert uow.customers.list(search="n_ 1") == []  # "_" is not a wildcard

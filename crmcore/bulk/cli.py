@@ -113,6 +113,7 @@ def import_(app: AppContext, entity: str, file: str, fmt: str | None, encoding: 
     except (FileFormatError, ValueError) as e:
         raise InvalidInput(str(e)) from None
     report = ErrorReport(report_path or Path("import-errors.csv" if file == "-" else f"{file}.errors.csv"))
+    report.path.unlink(missing_ok=True)  # a report left by an earlier run would mislead
     done = [0]  # rows in committed batches, for the message if the file breaks mid-way
     try:
         with open_source(file, format=fmt, encoding=encoding) as stream:
@@ -151,6 +152,8 @@ def export(app: AppContext, entity: str, fmt: str, output: Path | None) -> None:
     if output is None:
         exporter.export(crm, entity, sys.stdout, fmt)
         return
+    if not output.parent.is_dir():
+        raise InvalidInput(f"cannot write {output}: directory {output.parent} does not exist")
     tmp = output.with_name(output.name + ".part")
     try:
         with tmp.open("w", newline="", encoding="utf-8") as f:

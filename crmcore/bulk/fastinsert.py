@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table
+from sqlalchemy.exc import DBAPIError
 
 
 def _processors(table: Table, columns: Sequence[str], conn: Connection) -> list[Any]:
@@ -40,11 +41,16 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
     quoted = ", ".join(conn.dialect.identifier_preparer.quote(c) for c in columns)
     name = conn.dialect.identifier_preparer.format_table(table)
     if conn.dialect.name == "postgresql":
+        import psycopg
+
+        sql = f"COPY {name} ({quoted}) FROM STDIN"
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            with cursor.copy(f"COPY {name} ({quoted}) FROM STDIN") as copy:
+            with cursor.copy(sql) as copy:
                 for row in data:
                     copy.write_row(row)
+        except psycopg.Error as e:  # the same exception types SQLAlchemy raises everywhere else
+            raise DBAPIError.instance(sql, None, e, psycopg.Error) from None
         finally:
             cursor.close()
         return

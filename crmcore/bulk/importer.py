@@ -164,9 +164,17 @@ class KeyedUpsert(BatchImporter):
     schema: type[BaseModel]
     compare: tuple[str, ...]  # model columns an import may change
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.seen: dict[str, int] = {}
+
     def prepare(self, uow: UnitOfWork, rows: list[tuple[SourceRow, str, Any]]) -> list[tuple[SourceRow, str, dict[str, Any]]]:
         """Validated rows -> (row, key, model column values given in the file); rejects what fails."""
         raise NotImplementedError
+
+    def finalise(self, values: dict[str, Any], old: Any | None) -> dict[str, Any]:
+        """Last step with the stored row at hand (None for a new one); raise InvalidInput to reject."""
+        return values
 
     def key_of(self, row: SourceRow, data: dict[str, Any]) -> str | None:
         return data.get(self.spec.key)
@@ -176,7 +184,7 @@ class KeyedUpsert(BatchImporter):
 
     def process(self, uow: UnitOfWork, batch: list[SourceRow]) -> None:
         validated: list[tuple[SourceRow, str, Any]] = []
-        seen: dict[str, int] = {}
+        seen = self.seen  # keys of the whole run: a key twice in a file is an error, in any batch
         for row in batch:
             if row.error:
                 self.reject(row.line, "row", row.error)
@@ -213,6 +221,11 @@ class KeyedUpsert(BatchImporter):
         updated_ids: list[int] = []
         for row, key, values in prepared:
             old = existing.get(key)
+            try:
+                values = self.finalise(values, None if old is None else old._mapping)
+            except InvalidInput as e:
+                self.reject(row.line, e.errors[0][0] if e.errors else "row", str(e), key)
+                continue
             if old is None:
                 inserts.append(self.new_row(values, key, now))
                 continue
@@ -268,7 +281,6 @@ class CustomerImporter(KeyedUpsert):
 
     def prepare(self, uow: UnitOfWork, rows: list[tuple[SourceRow, str, Any]]) -> list[tuple[SourceRow, str, dict[str, Any]]]:
         out = []
-        fields_ = self.crm.fields
         for row, key, c in rows:
             given = c.model_fields_set
             values = {f: getattr(c, f) for f in ("name", "kind", "email", "phone", "country", "region", "industry",
@@ -279,14 +291,19 @@ class CustomerImporter(KeyedUpsert):
             except KeyError:
                 self.reject(row.line, "owner", f"unknown user {c.owner!r}", key)
                 continue
-            if "attributes" in given or any(d.required for d in fields_.fields.values()):
-                try:
-                    values["attributes"] = fields_.validate(c.attributes)
-                except InvalidInput as e:
-                    self.reject(row.line, e.errors[0][0] if e.errors else "attributes", str(e), key)
-                    continue
+            if "attributes" in given:
+                values["attributes"] = c.attributes  # validated in finalise, merged with the stored ones
             out.append((row, key, values))
         return out
+
+    def finalise(self, values: dict[str, Any], old: Any | None) -> dict[str, Any]:
+        fields_ = self.crm.fields
+        if old is None:
+            if "attributes" in values or any(d.required for d in fields_.fields.values()):
+                values["attributes"] = fields_.validate(values.get("attributes", {}))
+        elif "attributes" in values:
+            values["attributes"] = fields_.validate(values["attributes"], existing=old["attributes"])
+        return values
 
     def new_row(self, values: dict[str, Any], key: str, now: dt.datetime) -> dict[str, Any]:
         return {"kind": CustomerKind.ORGANIZATION, "email": None, "phone": None, "country": None, "region": None,
@@ -316,6 +333,8 @@ class ByCustomerRef(KeyedUpsert):
             found = customers.get(ref)
             if found is None:
                 self.reject(row.line, "customer_ref", f"unknown customer {ref!r}", key)
+            elif found[2]:
+                self.reject(row.line, "customer_ref", f"customer {ref!r} is archived", key)
             else:
                 yield row, key, c, found
 
@@ -365,19 +384,20 @@ class InteractionImporter(ByCustomerRef):
     def prepare(self, uow: UnitOfWork, rows: list[tuple[SourceRow, str, Any]]) -> list[tuple[SourceRow, str, dict[str, Any]]]:
         out = []
         for row, key, c, found in self.with_customers(uow, rows):
-            try:
-                handler = self.user_id(uow, c.handled_by)
-            except KeyError:
-                self.reject(row.line, "handled_by", f"unknown user {c.handled_by!r}", key)
-                continue
             values = {f: getattr(c, f) for f in ("channel", "direction", "kind", "subject", "notes", "occurred_at", "outcome",
                                                  "satisfaction") if f in c.model_fields_set}
-            out.append((row, key, {"customer_id": found[0], "handled_by_id": handler, **values}))
+            if "handled_by" in c.model_fields_set:
+                try:
+                    values["handled_by_id"] = self.user_id(uow, c.handled_by)
+                except KeyError:
+                    self.reject(row.line, "handled_by", f"unknown user {c.handled_by!r}", key)
+                    continue
+            out.append((row, key, {"customer_id": found[0], **values}))
         return out
 
     def new_row(self, values: dict[str, Any], key: str, now: dt.datetime) -> dict[str, Any]:
         return {"direction": Direction.INBOUND, "kind": InteractionKind.OTHER, "notes": None, "outcome": None,
-                "satisfaction": None, **values, "external_ref": key, "source": "import", "source_ref": None, "created_at": now}
+                "satisfaction": None, "handled_by_id": None, **values, "external_ref": key, "source": "import", "source_ref": None, "created_at": now}
 
     def after_batch(self, uow: UnitOfWork, created: list[int], updated: list[int]) -> None:
         if created:

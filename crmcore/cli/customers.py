@@ -29,13 +29,19 @@ def register(cli: click.Group) -> None:
 
 
 def resolve_customer(uow: UnitOfWork, key: str) -> Customer:
-    """A customer by id, or by external reference."""
-    if key.isdigit():
-        return uow.customers.get(int(key))
+    """A customer by external reference or, failing that, by numeric id.
+
+    The reference wins, so a customer whose reference is "2" is never confused with id 2;
+    ``#2`` always means the id.
+    """
+    if key.startswith("#") and key[1:].isascii() and key[1:].isdigit():
+        return uow.customers.get(int(key[1:]))
     c = uow.customers.get_by_ref(key)
-    if c is None:
-        raise NotFound("customer", repr(key))
-    return c
+    if c is not None:
+        return c
+    if key.isascii() and key.isdigit():
+        return uow.customers.get(int(key))
+    raise NotFound("customer", repr(key))
 
 
 def parse_attrs(pairs: tuple[str, ...]) -> dict[str, Any]:

@@ -68,6 +68,9 @@ def sqlite_path(url: str) -> Path | None:
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy issue BEGIN itself (pysqlite would start transactions late, after the
+    # SELECTs of a check-then-insert, letting two processes both pass the check).
+    dbapi_connection.isolation_level = None
     cur = dbapi_connection.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA journal_mode=WAL")
@@ -78,6 +81,12 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cur.execute("PRAGMA cache_size=-65536")
     cur.execute("PRAGMA temp_store=MEMORY")
     cur.close()
+
+
+def _sqlite_begin_immediate(conn: Any) -> None:
+    """Take SQLite's write lock at the start of every transaction: one writer at a time, and
+    reads inside a unit of work see the state the unit's writes are checked against."""
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_crm_engine(url: str, **kwargs: Any) -> Engine:
@@ -93,4 +102,5 @@ def create_crm_engine(url: str, **kwargs: Any) -> Engine:
         raise ConfigError(f"cannot use {u.drivername}: {e}") from None
     if backend == "sqlite":
         event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_begin_immediate)
     return engine

@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crmcore.db.base import Base
@@ -25,6 +25,12 @@ class Account(Base):
     balance: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"))
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = created_at()
+
+    __table_args__ = (
+        # at most one default account per customer, even with two writers racing to open it
+        Index("uq_accounts_one_default", "customer_id", unique=True,
+              sqlite_where=text("is_default = 1"), postgresql_where=text("is_default")),
+    )
 
 
 class Transaction(Base):

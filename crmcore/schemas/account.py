@@ -44,7 +44,7 @@ class TransactionCreate(BaseModel):
     reference: Ref
     description: str | None = Field(default=None, max_length=500)
     category: str | None = Field(default=None, max_length=64, description="product line, e.g. 'kitchens'")
-    source: str = "core"
+    source: str = Field(default="core", max_length=64)
 
     @field_validator("amount")
     @classmethod

@@ -6,7 +6,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from crmcore.enums import ContactRole, CustomerKind, LifecycleStage
-from crmcore.schemas.fields import CountryCode, Email, Phone, Ref, Tags, Text, normalise_phone
+from crmcore.schemas.fields import CountryCode, Email, Phone, Ref, ShortText, Tags, Text, normalise_phone
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -30,8 +30,8 @@ class CustomerCreate(_PhoneByCountry):
     email: Email | None = None
     phone: Phone | None = None
     country: CountryCode | None = None
-    region: Text | None = None
-    industry: Text | None = None
+    region: ShortText | None = None
+    industry: ShortText | None = None
     lifecycle_stage: LifecycleStage = LifecycleStage.PROSPECT
     owner: str | None = Field(default=None, description="username of the owning user")
     tags: Tags = Field(default_factory=list)
@@ -49,8 +49,8 @@ class CustomerUpdate(_PhoneByCountry):
     email: Email | None = None
     phone: Phone | None = None
     country: CountryCode | None = None
-    region: Text | None = None
-    industry: Text | None = None
+    region: ShortText | None = None
+    industry: ShortText | None = None
     lifecycle_stage: LifecycleStage | None = None
     owner: str | None = None
     tags: Tags | None = None
@@ -87,7 +87,7 @@ class ContactCreate(_PhoneByCountry):
 
     name: Text
     role: ContactRole | None = None
-    title: Text | None = None
+    title: ShortText | None = None
     email: Email | None = None
     phone: Phone | None = None
     external_ref: Ref | None = None
@@ -98,7 +98,7 @@ class ContactUpdate(_PhoneByCountry):
 
     name: Text | None = None
     role: ContactRole | None = None
-    title: Text | None = None
+    title: ShortText | None = None
     email: Email | None = None
     phone: Phone | None = None
 

@@ -91,6 +91,9 @@ def _currency(value: str) -> str:
     return code
 
 
+MAX_AMOUNT = Decimal("1e13")
+
+
 def _money(value: Any) -> Decimal:
     if isinstance(value, float):
         value = repr(value)
@@ -102,8 +105,8 @@ def _money(value: Any) -> Decimal:
         raise ValueError(f"not an amount: {value!r}")
     if d != d.quantize(Decimal("0.01")):
         raise ValueError(f"amount {value} has more than 2 decimal places")
-    if abs(d) >= Decimal("1e16"):
-        raise ValueError(f"amount {value} is too large")
+    if abs(d) >= MAX_AMOUNT:  # SQLite stores NUMERIC as a double: exact to the cent below 10^13
+        raise ValueError(f"amount {value} is too large (the limit is 9,999,999,999,999.99)")
     return d.quantize(Decimal("0.01"))
 
 
@@ -132,6 +135,7 @@ def _tags(value: Any) -> Any:
 
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10000)]
 Ref = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Email = Annotated[str, AfterValidator(normalise_email)]

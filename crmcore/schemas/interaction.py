@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from crmcore.enums import Channel, Direction, InteractionKind
 from crmcore.schemas.fields import LongText, Ref, Text, UTCDatetime
@@ -20,7 +21,7 @@ class InteractionCreate(BaseModel):
     handled_by: str | None = Field(default=None, description="username")
     outcome: Text | None = None
     satisfaction: int | None = Field(default=None, ge=1, le=5)
-    source: Text = "core"
+    source: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] = "core"
     source_ref: Ref | None = None
     external_ref: Ref | None = None
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -13,6 +14,11 @@ if TYPE_CHECKING:
     from crmcore.uow import UnitOfWork
 
 T = TypeVar("T")
+
+
+def new_ref() -> str:
+    """A reference for a record created without one, so export → import finds it again."""
+    return f"u-{uuid.uuid4().hex[:16]}"
 
 
 def jsonable(value: Any) -> Any:

@@ -6,7 +6,7 @@ from crmcore.enums import CustomerKind
 from crmcore.errors import Conflict, InvalidInput
 from crmcore.models import Contact
 from crmcore.schemas import ContactCreate, ContactUpdate
-from crmcore.services._base import Service
+from crmcore.services._base import Service, new_ref
 
 
 class ContactService(Service):
@@ -18,7 +18,7 @@ class ContactService(Service):
             raise Conflict(f"customer {customer_id} is archived")
         if data.external_ref and self.session.scalar(select(Contact.id).where(Contact.external_ref == data.external_ref)):
             raise Conflict(f"contact reference {data.external_ref!r} already exists")
-        contact = Contact(customer_id=customer_id, **data.model_dump())
+        contact = Contact(customer_id=customer_id, **{**data.model_dump(), "external_ref": data.external_ref or new_ref()})
         self.session.add(contact)
         self.session.flush()
         self.uow.audit.record("create", "contact", contact.id, after=data.model_dump())

@@ -11,7 +11,7 @@ from crmcore.enums import LifecycleStage
 from crmcore.errors import Conflict, InvalidInput, StaleVersion
 from crmcore.models import Account, Contact, Customer, Interaction
 from crmcore.schemas import CustomerCreate, CustomerUpdate
-from crmcore.services._base import Service
+from crmcore.services._base import Service, new_ref
 
 # fields a CustomerCreate/Update carries straight onto the model
 _PLAIN = ("name", "kind", "email", "phone", "country", "region", "industry", "lifecycle_stage", "tags", "external_ref")
@@ -40,6 +40,7 @@ class CustomerService(Service):
         attributes = self.uow.crm.fields.validate(data.attributes)
         c = Customer(**{f: getattr(data, f) for f in _PLAIN}, attributes=attributes,
                      owner_id=self.uow.users.id_for(data.owner))
+        c.external_ref = c.external_ref or new_ref()
         self.session.add(c)
         self.session.flush()
         self.uow.audit.record("create", "customer", c.id, after=snapshot(c))
@@ -125,19 +126,29 @@ class CustomerService(Service):
 
     def list(self, *, search: str | None = None, stage: LifecycleStage | None = None, tag: str | None = None,
              include_archived: bool = False, limit: int = 50, offset: int = 0) -> list[Customer]:
-        q = select(Customer).order_by(Customer.id).limit(limit).offset(offset)
+        q = select(Customer).order_by(Customer.id)
         if not include_archived:
             q = q.where(Customer.archived.is_(False))
         if search:
-            like = f"%{search.lower()}%"
-            q = q.where(or_(func.lower(Customer.name).like(like), func.lower(Customer.email).like(like),
-                            Customer.external_ref == search))
+            esc = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            like = f"%{esc}%"
+            q = q.where(or_(func.lower(Customer.name).like(like, escape="\\"),
+                            func.lower(Customer.email).like(like, escape="\\"), Customer.external_ref == search))
         if stage:
             q = q.where(Customer.lifecycle_stage == stage)
-        rows = list(self.session.scalars(q))
-        if tag:  # tags are a JSON list; filter in Python over the page to stay engine-neutral
-            rows = [c for c in rows if tag.lower() in (c.tags or [])]
-        return rows
+        if not tag:
+            return list(self.session.scalars(q.limit(limit).offset(offset)))
+        # tags are a JSON list, which SQLite and PostgreSQL query differently: stream and filter
+        wanted, out, skipped = tag.lower(), [], 0
+        for c in self.session.scalars(q.execution_options(yield_per=1000)):
+            if wanted in (c.tags or []):
+                if skipped < offset:
+                    skipped += 1
+                    continue
+                out.append(c)
+                if len(out) >= limit:
+                    break
+        return out
 
     def merge(self, source_id: int, target_id: int) -> dict[str, int]:
         """Merge ``source`` into ``target``: every related row is re-pointed; source is archived.
@@ -161,7 +172,7 @@ class CustomerService(Service):
             res = self.session.execute(update(model).where(model.customer_id == source_id).values(customer_id=target_id))
             counts[model.__tablename__] = res.rowcount
         counts.update(self.uow.hooks.merge_customers(self.uow, source_id, target_id))
-        # keep what the target lacks; the source's reference is freed so it can be re-imported onto the target
+        # the target keeps its own values and gains what it lacks
         merged_tags = list(dict.fromkeys([*(target.tags or []), *(source.tags or [])]))
         for f in ("email", "phone", "country", "region", "industry"):
             if getattr(target, f) is None and getattr(source, f) is not None:

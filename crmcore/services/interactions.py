@@ -6,7 +6,7 @@ from crmcore.db.types import utcnow
 from crmcore.errors import Conflict
 from crmcore.models import Interaction
 from crmcore.schemas import InteractionCreate
-from crmcore.services._base import Service
+from crmcore.services._base import Service, new_ref
 
 
 class InteractionService(Service):
@@ -19,6 +19,7 @@ class InteractionService(Service):
             if existing is not None:
                 return existing  # the same touchpoint recorded again: idempotent
         fields = data.model_dump(exclude={"handled_by", "occurred_at"})
+        fields["external_ref"] = fields["external_ref"] or new_ref()
         interaction = Interaction(customer_id=customer_id, occurred_at=data.occurred_at or utcnow(),
                                   handled_by_id=self.uow.users.id_for(data.handled_by), **fields)
         self.session.add(interaction)

@@ -90,6 +90,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('accounts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_accounts_customer_id'), ['customer_id'], unique=False)
+        batch_op.create_index('uq_accounts_one_default', ['customer_id'], unique=True,
+                              sqlite_where=sa.text('is_default = 1'), postgresql_where=sa.text('is_default'))
 
     op.create_table('contacts',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -171,6 +173,7 @@ def downgrade() -> None:
 
     op.drop_table('contacts')
     with op.batch_alter_table('accounts', schema=None) as batch_op:
+        batch_op.drop_index('uq_accounts_one_default')
         batch_op.drop_index(batch_op.f('ix_accounts_customer_id'))
 
     op.drop_table('accounts')

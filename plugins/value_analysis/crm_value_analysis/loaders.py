@@ -121,11 +121,31 @@ def _time_param(session: Session, name: str, value: dt.datetime) -> Any:
     return bindparam(name, value)
 
 
-def _execute(session: Session, stmt: Select[Any], *, stream: bool = False) -> Any:
+class _Cursor:
+    """A DBAPI cursor that puts the connection's SQLite ``temp_store`` back when it is closed."""
+
+    def __init__(self, cursor: Any, restore: Any = None) -> None:
+        self._cursor, self._restore = cursor, restore
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self._cursor.fetchall()  # type: ignore[no-any-return]
+
+    def fetchmany(self, size: int) -> list[tuple[Any, ...]]:
+        return self._cursor.fetchmany(size)  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self._cursor.close()
+        if self._restore is not None:
+            self._restore()
+
+
+def _execute(session: Session, stmt: Select[Any], *, stream: bool = False) -> _Cursor:
     """Run ``stmt`` on the session's DBAPI connection (same transaction) and return the cursor.
 
     ``stream=True`` uses a server-side cursor on PostgreSQL, so a huge result is fetched in
-    chunks instead of being buffered whole by libpq.
+    chunks instead of being buffered whole by libpq. On SQLite the sort behind a whole-table
+    GROUP BY goes to a temporary file while the cursor is open: with ``temp_store=MEMORY``
+    (the core's setting) it would hold every transaction row in RAM -- 1 GB at 10 million.
     """
     conn = session.connection()
     dialect = conn.dialect
@@ -133,13 +153,24 @@ def _execute(session: Session, stmt: Select[Any], *, stream: bool = False) -> An
     params = compiled.params
     args: Any = [params[k] for k in compiled.positiontup] if dialect.positional else params
     dbapi_conn = conn.connection.dbapi_connection
+    restore = None
+    if dialect.name == "sqlite":
+        before = dbapi_conn.execute("PRAGMA temp_store").fetchone()[0]
+        if before == 2:  # MEMORY -> FILE for this statement
+            dbapi_conn.execute("PRAGMA temp_store = FILE")
+            def restore() -> None:
+                dbapi_conn.execute("PRAGMA temp_store = MEMORY")
     if stream and dialect.name == "postgresql":
         cur = dbapi_conn.cursor(name=f"value_analysis_{id(stmt):x}")
         cur.itersize = CHUNK_ROWS
     else:
         cur = dbapi_conn.cursor()
-    cur.execute(str(compiled), args)
-    return cur
+    try:
+        cur.execute(str(compiled), args)
+    except BaseException:
+        _Cursor(cur, restore).close()
+        raise
+    return _Cursor(cur, restore)
 
 
 def _fetch_array(session: Session, stmt: Select[Any], ncols: int) -> FloatArray:

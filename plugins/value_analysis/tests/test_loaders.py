@@ -145,3 +145,17 @@ def test_time_binds_use_the_engine_format(vcrm: CRM, base: Base) -> None:
         ids = loaders.customer_ids(uow.session)
         agg = loaders.value_aggregates(uow.session, ids, ValueSettings(), Period.up_to(d(10)))
     assert agg.frequency.tolist() == [1]
+
+
+def test_sqlite_temp_store_is_restored_after_a_query(vcrm: CRM, base: Base) -> None:
+    """Whole-table sorts go to a temporary file (bounded memory); the connection's setting comes back."""
+    if vcrm.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only")
+    base.buy(base.customer("A"), 1, "10")
+    with vcrm.unit_of_work() as uow:
+        raw = uow.session.connection().connection.dbapi_connection
+        raw.execute("PRAGMA temp_store = MEMORY")
+        ids = loaders.customer_ids(uow.session)
+        loaders.value_aggregates(uow.session, ids, ValueSettings(), Period.up_to(d(5)))
+        loaders.purchase_history(uow.session, ids, ValueSettings(), d(5))
+        assert raw.execute("PRAGMA temp_store").fetchone()[0] == 2
