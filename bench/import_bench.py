@@ -90,7 +90,7 @@ def raw_sqlite(path: Path, rows: dict[str, list[tuple]]) -> dict[str, float]:
     crm = fresh_crm(f"sqlite:///{path}")  # the identical schema, made by our migrations
     crm.close()
     con = sqlite3.connect(path)
-    for p in ("foreign_keys=ON", "journal_mode=WAL", "synchronous=NORMAL", "cache_size=-65536", "temp_store=MEMORY"):
+    for p in ("foreign_keys=ON", "journal_mode=WAL", "synchronous=NORMAL", "cache_size=-65536"):
         con.execute(f"PRAGMA {p}")
     out = {}
     t = time.perf_counter()

@@ -79,7 +79,6 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     # SQLite's default page cache is 2 MB; bulk inserts into indexed tables and whole-table
     # analytics thrash it. 64 MB per connection (allocated on demand) keeps index pages hot.
     cur.execute("PRAGMA cache_size=-65536")
-    cur.execute("PRAGMA temp_store=MEMORY")
     cur.close()
 
 
