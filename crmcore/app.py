@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import crmcore.models  # noqa: F401 - the core tables must be on the metadata
 from crmcore.customfields import FieldRegistry
-from crmcore.db.engine import create_crm_engine, read_config, resolve_database_url, sqlite_path
+from crmcore.db.engine import READ_ONLY, create_crm_engine, read_config, resolve_database_url, sqlite_path
 from crmcore.db.types import utcnow
 from crmcore.errors import Conflict, CRMError, DatabaseError, NotFound
 from crmcore.migrations import runner
@@ -137,11 +137,23 @@ class CRM:
 
     # -- units of work ---------------------------------------------------------------------
     @contextmanager
-    def unit_of_work(self, actor: str = "system") -> Iterator[UnitOfWork]:
-        """One transaction: commits at the end, rolls back if anything raised."""
+    def unit_of_work(self, actor: str = "system", *, read_only: bool = False) -> Iterator[UnitOfWork]:
+        """One transaction: commits at the end, rolls back if anything raised.
+
+        ``read_only=True`` is for reports: on SQLite it does not take the write lock up front,
+        and it is rolled back at the end, so nothing it touched is ever written.
+        """
         self.require_initialised()
         session: Session = self._sessions()
         uow = UnitOfWork(self, session, actor)
+        if read_only:
+            try:
+                session.connection(execution_options={READ_ONLY: True})
+                yield uow
+            finally:
+                session.rollback()
+                session.close()
+            return
         try:
             with session.begin():
                 yield uow

@@ -248,3 +248,22 @@ def test_list_filters_tags_beyond_the_first_page_and_escapes_like(crm):
         assert [c.name for c in uow.customers.list(search="100%")] == ["100% Tagged_Co"]
         assert [c.name for c in uow.customers.list(search="d_c")] == ["100% Tagged_Co"]
         assert uow.customers.list(search="n_ 1") == []  # "_" is not a wildcard
+
+
+def test_read_only_unit_of_work_never_writes(crm):
+    cid = new(crm)
+    with crm.unit_of_work(read_only=True) as uow:
+        uow.customers.get(cid).name = "Changed in a report"
+        uow.session.flush()
+    with crm.unit_of_work() as uow:
+        assert uow.customers.get(cid).name == "Acme"
+
+
+def test_set_lifecycle_stages_in_bulk(crm):
+    ids = [new(crm, name=f"C{i}") for i in range(30)]
+    with crm.unit_of_work() as uow:
+        changed = uow.customers.set_lifecycle_stages({i: ("active" if i % 2 else "churned") for i in ids})
+    assert changed == ids
+    with crm.unit_of_work(read_only=True) as uow:
+        stages = {c.id: c.lifecycle_stage.value for c in uow.customers.list(limit=100)}
+    assert stages == {i: ("active" if i % 2 else "churned") for i in ids}

@@ -51,7 +51,7 @@ def iter_records(crm: CRM, entity: str) -> Iterator[dict[str, Any]]:
     """Rows as {column: JSON-ready value}, streamed from the database in chunks."""
     attr_fields = list(crm.fields.fields) if entity == "customers" else []
     query = _query(entity).execution_options(yield_per=2000)
-    with crm.unit_of_work("export") as uow:
+    with crm.unit_of_work("export", read_only=True) as uow:
         for row in uow.session.execute(query):
             rec = {k: jsonable(v) for k, v in row._mapping.items()}
             if entity == "customers":

@@ -39,7 +39,7 @@ def account() -> None:
 @pass_app
 def account_list(app: AppContext, customer_key: str | None, as_json: bool) -> None:
     """Accounts with their balances."""
-    with app.crm().unit_of_work(app.actor) as uow:
+    with app.crm().unit_of_work(app.actor, read_only=True) as uow:
         cid = resolve_customer(uow, customer_key).id if customer_key else None
         rows = [AccountRead.model_validate(a).model_dump() for a in uow.accounts.list(cid)]
     if as_json:
@@ -94,7 +94,7 @@ def account_post(app: AppContext, customer_key: str, account_id: int | None, **o
 @pass_app
 def account_statement(app: AppContext, account_id: int, since: str | None, until: str | None, as_json: bool) -> None:
     """Entries of an account with the running balance."""
-    with app.crm().unit_of_work(app.actor) as uow:
+    with app.crm().unit_of_work(app.actor, read_only=True) as uow:
         st = uow.accounts.statement(account_id, parse_when(since, "--since"), parse_when(until, "--until"))
         lines = [{**TransactionRead.model_validate(line.entry).model_dump(), "effect": line.effect, "balance": line.running_balance}
                  for line in st.lines]

@@ -184,7 +184,7 @@ def user_add(app: AppContext, username: str, display_name: str, email: str | Non
 @pass_app
 def user_list(app: AppContext, as_json: bool) -> None:
     """List users."""
-    with app.crm().unit_of_work(app.actor) as uow:
+    with app.crm().unit_of_work(app.actor, read_only=True) as uow:
         users = [UserRead.model_validate(u).model_dump() for u in uow.users.list()]
     if as_json:
         emit_json(users)
@@ -200,7 +200,7 @@ def user_list(app: AppContext, as_json: bool) -> None:
 @pass_app
 def audit(app: AppContext, entity: str | None, entity_id: str | None, limit: int, as_json: bool) -> None:
     """The audit log: who changed what, newest first."""
-    with app.crm().unit_of_work(app.actor) as uow:
+    with app.crm().unit_of_work(app.actor, read_only=True) as uow:
         rows = [{"at": e.at, "actor": e.actor, "action": e.action, "entity": e.entity, "id": e.entity_id,
                  "before": e.before, "after": e.after} for e in uow.audit.list(entity, entity_id, limit)]
     if as_json:

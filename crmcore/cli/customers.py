@@ -113,7 +113,7 @@ def customer_add(app: AppContext, name: str, attrs: tuple[str, ...], tags: tuple
 def customer_list(app: AppContext, search: str | None, stage: str | None, tag: str | None, archived: bool,
                   limit: int, offset: int, as_json: bool) -> None:
     """List customers."""
-    with app.crm().unit_of_work(app.actor) as uow:
+    with app.crm().unit_of_work(app.actor, read_only=True) as uow:
         rows = [CustomerRead.model_validate(c).model_dump() for c in uow.customers.list(
             search=search, stage=LifecycleStage(stage) if stage else None, tag=tag, include_archived=archived,
             limit=limit, offset=offset)]
@@ -142,7 +142,7 @@ def profile(uow: UnitOfWork, c: Customer, interactions: int = 10) -> dict[str, A
 @pass_app
 def customer_show(app: AppContext, customer_key: str, interactions: int, as_json: bool) -> None:
     """The customer's 360° view (CUSTOMER is an id or an external reference)."""
-    with app.crm().unit_of_work(app.actor) as uow:
+    with app.crm().unit_of_work(app.actor, read_only=True) as uow:
         p = profile(uow, resolve_customer(uow, customer_key), interactions)
     if as_json:
         emit_json(p)
@@ -237,7 +237,7 @@ def contact_add(app: AppContext, customer_key: str, name: str, **opts: Any) -> N
 @pass_app
 def contact_list(app: AppContext, customer_key: str, as_json: bool) -> None:
     """List a customer's contacts."""
-    with app.crm().unit_of_work(app.actor) as uow:
+    with app.crm().unit_of_work(app.actor, read_only=True) as uow:
         rows = [ContactRead.model_validate(x).model_dump() for x in uow.contacts.list(resolve_customer(uow, customer_key).id)]
     if as_json:
         emit_json(rows)

@@ -49,7 +49,7 @@ def interaction_log(app: AppContext, customer_key: str, **opts: Any) -> None:
 @pass_app
 def interaction_list(app: AppContext, customer_key: str | None, limit: int, as_json: bool) -> None:
     """Latest interactions, newest first."""
-    with app.crm().unit_of_work(app.actor) as uow:
+    with app.crm().unit_of_work(app.actor, read_only=True) as uow:
         cid = resolve_customer(uow, customer_key).id if customer_key else None
         rows = [InteractionRead.model_validate(x).model_dump() for x in uow.interactions.list(cid, limit)]
     if as_json:

@@ -82,10 +82,14 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cur.close()
 
 
+READ_ONLY = "crm_read_only"  # execution option set by read-only units of work
+
+
 def _sqlite_begin_immediate(conn: Any) -> None:
-    """Take SQLite's write lock at the start of every transaction: one writer at a time, and
-    reads inside a unit of work see the state the unit's writes are checked against."""
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    """Take SQLite's write lock at the start of every writing transaction: one writer at a time,
+    and the reads of a check-then-insert see the state the write is checked against. Read-only
+    units of work begin deferred, so reports never wait for (or block) a writer."""
+    conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 def create_crm_engine(url: str, **kwargs: Any) -> Engine:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ARRAY, Integer, any_, bindparam, func, or_, select, update
 from sqlalchemy.orm.exc import StaleDataError
 
 from crmcore.db.types import utcnow
@@ -96,14 +96,18 @@ class CustomerService(Service):
             by_stage.setdefault(LifecycleStage(stage), []).append(int(cid))
         changed: list[int] = []
         now = utcnow()
+        postgres = self.session.get_bind().dialect.name == "postgresql"
         for stage, ids in by_stage.items():
             for i in range(0, len(ids), 20000):
                 chunk = ids[i:i + 20000]
-                where = (Customer.id.in_(chunk), Customer.lifecycle_stage != stage, Customer.archived.is_(False))
+                # PostgreSQL takes the whole chunk as one array parameter; SQLite as an IN list
+                in_chunk = (Customer.id == any_(bindparam("ids", chunk, type_=ARRAY(Integer)))) if postgres else Customer.id.in_(chunk)
+                where = (in_chunk, Customer.lifecycle_stage != stage, Customer.archived.is_(False))
                 hit = list(self.session.scalars(select(Customer.id).where(*where)))
                 if hit:
+                    hit_in = (Customer.id == any_(bindparam("hit", hit, type_=ARRAY(Integer)))) if postgres else Customer.id.in_(hit)
                     self.session.execute(
-                        update(Customer).where(Customer.id.in_(hit)).values(
+                        update(Customer).where(hit_in).values(
                             lifecycle_stage=stage, version=Customer.version + 1, updated_at=now),
                         execution_options={"synchronize_session": False})
                     changed.extend(hit)

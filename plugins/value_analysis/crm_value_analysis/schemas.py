@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from crm_value_analysis import analytics
 from crmcore.enums import TransactionKind
-from crmcore.errors import ConfigError, InvalidInput
+from crmcore.errors import ConfigError, InvalidInput, validation_errors
 from crmcore.schemas.fields import CurrencyCode
 
 CONFIG_TABLE = "value_analysis"
@@ -184,11 +184,7 @@ class ValueSettings(BaseModel):
 
 
 def _errors(e: ValidationError) -> list[tuple[str, str]]:
-    out = []
-    for err in e.errors():
-        field = ".".join(str(p) for p in err["loc"]) or "settings"
-        out.append((field, err["msg"].removeprefix("Value error, ")))
-    return out
+    return validation_errors(e, default="settings")
 
 
 def load_settings(config: Mapping[str, Any] | None, overrides: Mapping[str, Any] | None = None) -> ValueSettings:
