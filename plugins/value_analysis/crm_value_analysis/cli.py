@@ -140,7 +140,7 @@ def run_cmd(app: AppContext, as_of: dt.date | None, no_lifecycle: bool, as_json:
 @pass_app
 def runs_cmd(app: AppContext, as_json: bool) -> None:
     """List the stored snapshots, latest first."""
-    with app.crm().unit_of_work(app.actor) as uow:
+    with app.crm().unit_of_work(app.actor, read_only=True) as uow:
         rows = [r.model_dump() for r in services.list_runs(uow)]
     if as_json:
         emit_json(rows)
@@ -153,7 +153,7 @@ def runs_cmd(app: AppContext, as_json: bool) -> None:
 # -- reports ------------------------------------------------------------------------------------
 
 def _report(app: AppContext, fn: Any, *args: Any, **kw: Any) -> dict[str, Any]:
-    with app.crm().unit_of_work(app.actor) as uow:
+    with app.crm().unit_of_work(app.actor, read_only=True) as uow:
         return fn(uow, *args, **kw)  # type: ignore[no-any-return]
 
 
@@ -303,7 +303,7 @@ def clv_cmd(app: AppContext, by: str, limit: int, as_json: bool) -> None:
 @pass_app
 def show_cmd(app: AppContext, customer_key: str, as_json: bool) -> None:
     """One customer's values from the latest run and its history (CUSTOMER: id or external ref)."""
-    with app.crm().unit_of_work(app.actor) as uow:
+    with app.crm().unit_of_work(app.actor, read_only=True) as uow:
         data = services.customer_value(uow, _resolve(uow, customer_key))
     if as_json:
         emit_json(data)
@@ -336,7 +336,7 @@ def _require(name: str, value: Any) -> Any:
 def fit_cmd(app: AppContext, calibration_end: dt.date | None, time_unit: str | None, as_json: bool) -> None:
     """Fit BG/NBD and Gamma-Gamma by maximum likelihood; print parameters and log-likelihoods."""
     cal = _require("calibration_end", calibration_end)
-    with app.crm().unit_of_work(app.actor) as uow:
+    with app.crm().unit_of_work(app.actor, read_only=True) as uow:
         data = services.fit_models(uow, cal, services.settings_for(uow, {"time_unit": time_unit}))
     if as_json:
         emit_json(data)
@@ -360,7 +360,7 @@ def validate_cmd(app: AppContext, calibration_end: dt.date | None, holdout_end: 
     """Predicted vs actual repeat purchases in the holdout period, per customer and in total."""
     cal = _require("calibration_end", calibration_end)
     hold = _require("holdout_end", holdout_end)
-    with app.crm().unit_of_work(app.actor) as uow:
+    with app.crm().unit_of_work(app.actor, read_only=True) as uow:
         data = services.validate_models(uow, cal, hold, services.settings_for(uow, {"time_unit": time_unit}))
     if as_json:
         emit_json(data)
