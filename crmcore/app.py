@@ -210,9 +210,6 @@ class CRM:
             out[pid] = [b for _, b in relay.collect("crm_register_migrations")]
         return out
 
-    def _all_branches(self) -> list[MigrationBranch]:
-        return [b for bs in self.migration_branches().values() for b in bs]
-
     def upgrade(self, plugin_ids: Iterable[str] | None = None) -> list[str]:
         """Upgrade the core and the given plugins' branches (default: every enabled plugin)."""
         installed = self.installed_plugins()

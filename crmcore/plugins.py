@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from types import TracebackType
@@ -226,10 +226,3 @@ class HookRelay:
             except Exception as e:
                 raise PluginError(impl.plugin_name, hook_name, e) from e
         return items
-
-
-def check_requirements(plugin_id: str, available: dict[str, PluginInfo], enabled: Iterable[str]) -> list[str]:
-    """The requirements of ``plugin_id`` that are not enabled (empty when it can be enabled)."""
-    info = available[plugin_id]
-    on = set(enabled)
-    return [r for r in info.requires if r not in on]
