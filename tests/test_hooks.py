@@ -235,3 +235,17 @@ def test_merge_archives_source_through_the_hook(crm_tp, testplug):
     with crm_tp.unit_of_work() as uow:
         uow.customers.merge(b, a)
     assert calls(testplug, "crm_customer_archived") == [b]
+
+
+def test_swallowed_veto_still_rolls_back(crm_tp, testplug):
+    cid = add_customer(crm_tp)
+    testplug.VETO_REFS.add("V-1")
+    with pytest.raises(Vetoed):
+        with crm_tp.unit_of_work() as uow:
+            uow.interactions.log(cid, InteractionCreate(channel="phone", subject="before the veto"))
+            try:
+                uow.accounts.post(cid, TransactionCreate(kind="invoice", amount="5", reference="V-1"))
+            except Vetoed:
+                pass
+    with crm_tp.unit_of_work(read_only=True) as uow:
+        assert uow.interactions.list(cid) == []
