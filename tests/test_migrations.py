@@ -21,7 +21,7 @@ def test_core_and_plugin_branch_round_trip(empty_database_url, testplug):
         assert runner.schema_diff(crm.engine, own) == []
 
         branches = [b for bs in crm.migration_branches(crm.hooks.plugins).values() for b in bs]
-        assert runner.current_heads(crm.engine, branches) == {"core": "0001_core", "testplug": "t001_testplug"}
+        assert runner.current_heads(crm.engine, branches) == {"core": "0004_permissions", "testplug": "t001_testplug"}
         runner.downgrade_to_base(crm.engine, branches, "testplug")
         assert "testplug_notes" not in inspect(crm.engine).get_table_names()
         runner.downgrade_to_base(crm.engine, branches, "core")

@@ -1,0 +1,22 @@
+"""ledger: reference unique per customer, exact money, audit (owned by the Reliability work)
+
+Revision ID: 0002_reliability
+Revises: 0001_core
+"""
+from alembic import op  # noqa: F401
+import sqlalchemy as sa  # noqa: F401
+import crmcore.db.types  # noqa: F401
+
+
+revision = '0002_reliability'
+down_revision = '0001_core'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
