@@ -18,15 +18,18 @@ from crmcore.errors import (
     Veto,
     Vetoed,
 )
-from crmcore.hookspecs import hookimpl
+from crmcore.hookspecs import hookimpl, hookspec
 from crmcore.migrations.branches import MigrationBranch
-from crmcore.profile import ProfileSection
+from crmcore.permissions import Permission, PermissionDenied
+from crmcore.plugins import PluginUnavailable
+from crmcore.profile import ProfileSection, ProfileTable, TimelineEntry
+from crmcore.settings import PluginSettings
 from crmcore.uow import UnitOfWork
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CRM", "Conflict", "ConfigError", "CRMError", "DatabaseError", "FieldDefinition", "InvalidInput",
-    "MigrationBranch", "NotFound", "PluginError", "ProfileSection", "StaleVersion", "UnitOfWork", "Veto",
-    "Vetoed", "hookimpl",
+    "MigrationBranch", "NotFound", "Permission", "PermissionDenied", "PluginError", "PluginUnavailable", "PluginSettings", "ProfileSection", "ProfileTable", "StaleVersion",
+    "TimelineEntry", "UnitOfWork", "Veto", "Vetoed", "hookimpl", "hookspec",
 ]

@@ -13,8 +13,18 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from crmcore.errors import ConfigError, InvalidInput
+from crmcore.schemas.fields import no_control_multiline
 
 FIELD_TYPES = ("str", "int", "decimal", "date", "bool", "choice")
+MAX_TEXT = 10_000
+MIN_INT, MAX_INT = -(2**63), 2**63 - 1  # what every engine's BIGINT (and JSON readers) hold exactly
+MAX_DECIMAL = Decimal("1e15")
+MAX_DECIMAL_PLACES = 10
+
+
+def _shown(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else f"{text[:20]}…({len(text)} characters)"
 
 
 @dataclass(frozen=True)
@@ -39,24 +49,42 @@ class FieldDefinition:
         if t == "str":
             if not isinstance(value, str):
                 raise ValueError("expected text")
-            return value
+            if len(value) > MAX_TEXT:
+                raise ValueError(f"text longer than {MAX_TEXT:,} characters")
+            return no_control_multiline(value)
         if t == "int":
-            if isinstance(value, bool):
+            if isinstance(value, bool) or not isinstance(value, (int, str, Decimal)):
                 raise ValueError("expected a whole number")
+            text = str(value).strip()
+            if len(text) > 20:  # also spares int() a 5,000-digit string
+                raise ValueError(f"expected a whole number between {MIN_INT:,} and {MAX_INT:,}, got {_shown(value)}")
             try:
-                return int(str(value).strip()) if not isinstance(value, int) else value
+                number = int(text) if not isinstance(value, int) else value
             except ValueError:
-                raise ValueError(f"expected a whole number, got {value!r}") from None
+                raise ValueError(f"expected a whole number, got {_shown(value)!r}") from None
+            if not MIN_INT <= number <= MAX_INT:
+                raise ValueError(f"expected a whole number between {MIN_INT:,} and {MAX_INT:,}, got {_shown(value)}")
+            return number
         if t == "decimal":
+            if isinstance(value, bool) or not isinstance(value, (int, str, Decimal, float)):
+                raise ValueError("expected a number")
             try:
-                return str(Decimal(str(value).strip()))
+                number = Decimal(str(value).strip())
             except InvalidOperation:
-                raise ValueError(f"expected a number, got {value!r}") from None
+                raise ValueError(f"expected a number, got {_shown(value)!r}") from None
+            # NaN and Infinity are not numbers anyone can compare, sum or export; 1e400 is
+            # nothing a business field holds and overflows every engine's numeric type
+            if not number.is_finite():
+                raise ValueError(f"expected a finite number, got {_shown(value)!r}")
+            if abs(number) >= MAX_DECIMAL or (number and number.as_tuple().exponent < -MAX_DECIMAL_PLACES):
+                raise ValueError(f"expected a number below 10^15 in size with at most {MAX_DECIMAL_PLACES} "
+                                 f"decimal places, got {_shown(value)}")
+            return str(number) if number else "0"
         if t == "date":
             try:
                 return dt.date.fromisoformat(str(value).strip()).isoformat()
             except ValueError:
-                raise ValueError(f"expected a date YYYY-MM-DD, got {value!r}") from None
+                raise ValueError(f"expected a date YYYY-MM-DD, got {_shown(value)!r}") from None
         if t == "bool":
             if isinstance(value, bool):
                 return value
@@ -65,9 +93,9 @@ class FieldDefinition:
                 return True
             if s in ("false", "no", "0"):
                 return False
-            raise ValueError(f"expected true/false, got {value!r}")
+            raise ValueError(f"expected true/false, got {_shown(value)!r}")
         if str(value) not in self.choices:
-            raise ValueError(f"expected one of {', '.join(self.choices)}, got {value!r}")
+            raise ValueError(f"expected one of {', '.join(self.choices)}, got {_shown(value)!r}")
         return str(value)
 
 

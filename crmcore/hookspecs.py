@@ -11,6 +11,9 @@ Three kinds of hook:
   atomically with the change; anything they raise rolls the whole unit back. Side effects that
   must only happen after a commit (mail, webhooks) go through ``uow.on_commit(callback)``;
 - guards that may refuse a change by raising :class:`crmcore.Veto`.
+
+Plugins may publish hooks of their own through :func:`crm_add_hookspecs` (as pytest's
+``pytest_addhooks``); their names start with the plugin's prefix (``sales_``), never ``crm_``.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ if TYPE_CHECKING:
     from crmcore.customfields import FieldDefinition
     from crmcore.migrations.branches import MigrationBranch
     from crmcore.models import Customer, Interaction, Transaction
-    from crmcore.profile import ProfileSection
+    from crmcore.profile import ProfileSection, TimelineEntry
     from crmcore.schemas import TransactionCreate
     from crmcore.models import Account
     from crmcore.uow import UnitOfWork
@@ -35,6 +38,39 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 # -- extension hooks -----------------------------------------------------------------------
+
+@hookspec
+def crm_add_hookspecs(register: Callable[[Any], None]) -> None:
+    """Publish hook specifications of your own, for other plugins to implement.
+
+    :param register: call with a module or class holding functions marked ``@crmcore.hookspec``;
+        called while the plugins are assembled, before any implementation is checked.
+    """
+
+
+@hookspec
+def crm_register_settings(register: Callable[[Any], None]) -> None:
+    """Declare the plugin's settings (a :class:`crmcore.PluginSettings` subclass).
+
+    :param register: call with the settings class; values come from ``crm.toml`` ``[plugin_id]``
+        and ``CRM_<PLUGIN>__<KEY>`` environment variables and are validated when the CRM opens.
+    """
+
+
+@hookspec
+def crm_register_permissions(register: Callable[[Any], None]) -> None:
+    """Declare the permissions the plugin's services check (``uow.require(name)``).
+
+    :param register: call with a :class:`crmcore.Permission` per permission.
+    """
+
+
+@hookspec
+def crm_register_bulk_entities(register: Callable[[Any], None]) -> None:
+    """Declare plugin tables that ``crm import`` / ``crm export`` handle through the core bulk path.
+
+    :param register: call with a :class:`crmcore.bulk.registry.BulkEntity` per entity.
+    """
 
 @hookspec
 def crm_register_commands(cli: click.Group) -> None:
@@ -69,6 +105,16 @@ def crm_customer_profile_sections(uow: "UnitOfWork", customer: "Customer") -> "P
     :param uow: the unit of work of the view (read from it; do not write).
     :param customer: the customer being shown.
     :return: a :class:`crmcore.ProfileSection`, or None to show nothing.
+    """
+
+
+@hookspec
+def crm_customer_timeline(uow: "UnitOfWork", customer: "Customer") -> "list[TimelineEntry] | None":
+    """Contribute entries to the customer's timeline (``crm customer show``), merged by date.
+
+    :param uow: the unit of work of the view (read from it; do not write).
+    :param customer: the customer being shown.
+    :return: a list of :class:`crmcore.TimelineEntry`, or None.
     """
 
 
@@ -112,6 +158,16 @@ def crm_interaction_logged(uow: "UnitOfWork", interaction: "Interaction") -> Non
 
 
 @hookspec
+def crm_interaction_updated(uow: "UnitOfWork", interaction: "Interaction", changes: dict[str, tuple[Any, Any]]) -> None:
+    """An interaction's fields changed.
+
+    :param uow: the unit of work.
+    :param interaction: the interaction after the change.
+    :param changes: field name -> (before, after) for each changed field.
+    """
+
+
+@hookspec
 def crm_transaction_posted(uow: "UnitOfWork", transaction: "Transaction") -> None:
     """An entry was posted to an account (the balance is already updated).
 
@@ -136,6 +192,15 @@ def crm_interactions_batch(uow: "UnitOfWork", interaction_ids: Sequence[int]) ->
 
     :param uow: the batch's unit of work.
     :param interaction_ids: ids of the new interactions.
+    """
+
+
+@hookspec
+def crm_interactions_updated_batch(uow: "UnitOfWork", interaction_ids: Sequence[int]) -> None:
+    """Bulk path: a batch of existing interactions was updated (one call per batch).
+
+    :param uow: the batch's unit of work.
+    :param interaction_ids: ids of the interactions whose fields changed.
     """
 
 
@@ -171,6 +236,25 @@ def crm_before_transactions_batch(
         light :class:`crmcore.bulk.importer.AccountRef` (id, customer_id, currency, status,
         payment_terms_days), not an ORM object.
     :return: {index in ``entries``: reason} for each refused entry, or None.
+    """
+
+
+@hookspec
+def crm_before_customer_archive(uow: "UnitOfWork", customer: "Customer") -> None:
+    """Guard: raise :class:`crmcore.Veto` to refuse archiving this customer.
+
+    :param uow: the unit of work.
+    :param customer: the customer about to be archived (not yet changed).
+    """
+
+
+@hookspec
+def crm_before_customer_merge(uow: "UnitOfWork", source: "Customer", target: "Customer") -> None:
+    """Guard: raise :class:`crmcore.Veto` to refuse merging ``source`` into ``target``.
+
+    :param uow: the unit of work.
+    :param source: the customer that would be archived as merged.
+    :param target: the customer that would keep everything.
     """
 
 

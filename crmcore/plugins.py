@@ -27,6 +27,21 @@ ENTRY_POINT_GROUP = "crmcore.plugins"
 BLOCK_ENV = "CRM_DISABLE_PLUGINS"
 
 
+class PluginUnavailable(CRMError):
+    """An enabled plugin cannot be loaded, so writing is refused: the write would skip its hooks
+    (a guard such as a credit hold, or its merge hook). Reads go on."""
+
+    exit_code = 2
+
+    def __init__(self, plugin: str, reason: str) -> None:
+        super().__init__(
+            f"plugin {plugin!r} is enabled but cannot be loaded ({reason}); nothing was written: fix it, "
+            f"or `crm plugins disable {plugin}`, or block it with CRM_DISABLE_PLUGINS={plugin}"
+        )
+        self.plugin = plugin
+        self.reason = reason
+
+
 @dataclass
 class PluginInfo:
     """What the core knows about one plugin, whether or not it is loaded."""
@@ -38,6 +53,8 @@ class PluginInfo:
     module: Any = None
     error: str | None = None
     source: str = "entry_point"  # or "code"
+    blocked: bool = False  # kept out on purpose by CRM_DISABLE_PLUGINS (writes go on without it)
+    replayed: dict[str, int] = field(default_factory=dict)  # set by enable: merges replayed, rows per table
     entry_point: EntryPoint | None = field(default=None, repr=False)
 
     @property
@@ -80,6 +97,20 @@ def load_entry_point(ep: EntryPoint) -> PluginInfo:
     return info
 
 
+def call_register_hook(info: PluginInfo, hook_name: str) -> list[Any]:
+    """Call one plugin's ``register``-style hook directly, without the contract check (used for
+    migrations, which must be found even for a plugin that does not fit the contract)."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    if pm.parse_hookimpl_opts(info.module, hook_name) is None:
+        return []
+    items: list[Any] = []
+    try:
+        getattr(info.module, hook_name)(register=items.append)
+    except Exception as e:  # noqa: BLE001 - attributed to the plugin
+        raise PluginError(info.id, hook_name, e) from e
+    return items
+
+
 class HookRelay:
     """Typed front of the pluggy manager: one method per hook, errors attributed to a plugin."""
 
@@ -87,22 +118,99 @@ class HookRelay:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
+        self.published: dict[str, str] = {}  # hook name -> id of the plugin that published its spec
 
     # -- registration ---------------------------------------------------------------------
     def register(self, info: PluginInfo) -> None:
-        if info.module is None:
-            raise ValueError(f"plugin {info.id!r} is not loaded")
-        if info.id in self.plugins:
-            raise CRMError(f"plugin {info.id!r} is registered twice")
+        """Register one plugin; a plugin that does not fit the contract raises :class:`CRMError`."""
+        errors = self.assemble([info])
+        if errors:
+            raise CRMError(errors[info.id])
+
+    def assemble(self, infos: Sequence[PluginInfo]) -> dict[str, str]:
+        """Register several plugins at once; returns {plugin id: why it was refused}.
+
+        Three passes, so the order of the plugins does not matter: every plugin's published hook
+        specifications (``crm_add_hookspecs``) first, then the implementations (pluggy checks
+        their arguments against the specs), then the check that every implemented hook has a
+        spec unless the implementation is marked ``optionalhook=True``.
+        """
+        errors: dict[str, str] = {}
+        pending: list[PluginInfo] = []
+        for info in infos:
+            if info.module is None:
+                raise ValueError(f"plugin {info.id!r} is not loaded")
+            if info.id in self.plugins or any(p.id == info.id for p in pending):
+                errors[info.id] = f"plugin {info.id!r} is registered twice"
+                continue
+            try:
+                self._add_published_specs(info)
+            except CRMError as e:
+                errors[info.id] = str(e)
+                continue
+            pending.append(info)
+        registered: list[PluginInfo] = []
+        for info in pending:
+            try:
+                self.pm.register(info.module, name=info.id)
+            except (pluggy.PluginValidationError, ValueError) as e:
+                errors[info.id] = f"plugin {info.id!r} does not fit the hook contract: {e}"
+                continue
+            registered.append(info)
+        for info in registered:
+            unknown = self._unknown_hooks(info.module)
+            if unknown:  # a misspelt hook would otherwise never be called, silently
+                self.pm.unregister(info.module)
+                errors[info.id] = (f"plugin {info.id!r} implements unknown hook(s) {', '.join(unknown)}; "
+                                   "see docs/hooks.md (mark a hook of another plugin @hookimpl(optionalhook=True))")
+                continue
+            self.plugins[info.id] = info
+        return errors
+
+    def _add_published_specs(self, info: PluginInfo) -> None:
+        """Call the plugin's ``crm_add_hookspecs`` and add what it registers (checked first)."""
+        opts = self.pm.parse_hookimpl_opts(info.module, "crm_add_hookspecs")
+        if opts is None:
+            return
+        holders: list[Any] = []
         try:
-            self.pm.register(info.module, name=info.id)
-        except pluggy.PluginValidationError as e:
-            raise CRMError(f"plugin {info.id!r} does not fit the hook contract: {e}") from None
-        unknown = sorted(c.name for c in (self.pm.get_hookcallers(info.module) or []) if not c.has_spec())
-        if unknown:  # a misspelt hook would otherwise never be called, silently
-            self.pm.unregister(info.module)
-            raise CRMError(f"plugin {info.id!r} implements unknown hook(s) {', '.join(unknown)}; see docs/hooks.md")
-        self.plugins[info.id] = info
+            getattr(info.module, "crm_add_hookspecs")(register=holders.append)
+        except Exception as e:  # noqa: BLE001 - attributed to the plugin, like an import error
+            raise CRMError(f"plugin {info.id!r} failed in hook crm_add_hookspecs: {type(e).__name__}: {e}") from None
+        for holder in holders:
+            names = [n for n in dir(holder) if self.pm.parse_hookspec_opts(holder, n) is not None]
+            if not names:
+                raise CRMError(f"plugin {info.id!r} published {holder!r}, which holds no @crmcore.hookspec function")
+            for name in names:
+                if name.startswith("crm_"):
+                    raise CRMError(f"plugin {info.id!r} cannot publish hook {name}: the crm_ prefix is the core's")
+                caller = getattr(self.pm.hook, name, None)
+                if caller is not None and caller.has_spec():
+                    owner = self.published.get(name, "another plugin")
+                    raise CRMError(f"plugin {info.id!r} publishes hook {name}, already published by {owner!r}")
+        for holder in holders:
+            try:
+                self.pm.add_hookspecs(holder)
+            except (pluggy.PluginValidationError, ValueError) as e:
+                raise CRMError(f"plugin {info.id!r} publishes hooks that do not fit: {e}") from None
+            for name in dir(holder):
+                if self.pm.parse_hookspec_opts(holder, name) is not None:
+                    self.published[name] = info.id
+
+    def _unknown_hooks(self, module: Any) -> list[str]:
+        out = []
+        for caller in self.pm.get_hookcallers(module) or []:
+            if caller.has_spec():
+                continue
+            mine = [i for i in caller.get_hookimpls() if i.plugin is module]
+            if any(not i.optionalhook for i in mine):
+                out.append(caller.name)
+        return sorted(out)
+
+    def unregister(self, plugin_id: str) -> None:
+        """Take a registered plugin out again (its published specs stay: pluggy cannot remove them)."""
+        info = self.plugins.pop(plugin_id)
+        self.pm.unregister(info.module)
 
     def is_registered(self, plugin_id: str) -> bool:
         return plugin_id in self.plugins
@@ -130,7 +238,15 @@ class HookRelay:
             uow.failed = error
         return error
 
+    def has_spec(self, hook_name: str) -> bool:
+        """Whether ``hook_name`` is a core hook or one published by a loaded plugin."""
+        caller = getattr(self.pm.hook, hook_name, None)
+        return caller is not None and caller.has_spec()
+
     def call(self, hook_name: str, **kwargs: Any) -> list[Any]:
+        """Call every implementation; ``[]`` when nobody implements it or its publisher is not loaded."""
+        if not self.has_spec(hook_name):
+            return []
         hook = getattr(self.pm.hook, hook_name)
         if not hook.get_hookimpls():
             return []
@@ -149,8 +265,11 @@ class HookRelay:
         Used where the core must say which plugin answered (guards, merge counts, profile
         sections); it calls the implementations in pluggy's order, without wrappers.
         """
+        only = kwargs.pop("_only", None)
         out: list[tuple[str, Any]] = []
         for impl in self._impls(hook_name):
+            if only is not None and impl.plugin_name != only:
+                continue
             try:
                 res = impl.function(**{a: kwargs[a] for a in impl.argnames})
             except (PluginError, Vetoed) as e:
@@ -163,7 +282,15 @@ class HookRelay:
                 out.append((impl.plugin_name, res))
         return out
 
+    def call_plugin(self, plugin_id: str, hook_name: str, **kwargs: Any) -> Any:
+        """Call one plugin's implementation of a hook (None if it has none); errors attributed."""
+        for name, result in self.call_with_names(hook_name, _only=plugin_id, **kwargs):
+            return result
+        return None
+
     def _impls(self, hook_name: str) -> list[Any]:
+        if not self.has_spec(hook_name):
+            return []
         impls = getattr(self.pm.hook, hook_name).get_hookimpls()
         return [i for i in reversed(impls) if not (i.hookwrapper or i.wrapper)]
 
@@ -201,6 +328,25 @@ class HookRelay:
             for index, reason in result.items():
                 refused.setdefault(int(index), f"refused by plugin {plugin!r}: {reason}")
         return refused
+
+    def before_customer_archive(self, uow: Any, customer: Any) -> None:
+        self.call("crm_before_customer_archive", uow=uow, customer=customer)
+
+    def before_customer_merge(self, uow: Any, source: Any, target: Any) -> None:
+        self.call("crm_before_customer_merge", uow=uow, source=source, target=target)
+
+    def interaction_updated(self, uow: Any, interaction: Any, changes: dict[str, tuple[Any, Any]]) -> None:
+        self.call("crm_interaction_updated", uow=uow, interaction=interaction, changes=changes)
+
+    def interactions_updated_batch(self, uow: Any, interaction_ids: Sequence[int]) -> None:
+        self.call("crm_interactions_updated_batch", uow=uow, interaction_ids=interaction_ids)
+
+    def customer_timeline(self, uow: Any, customer: Any) -> list[tuple[str, Any]]:
+        """(plugin id, entry) pairs from every plugin's ``crm_customer_timeline``."""
+        out: list[tuple[str, Any]] = []
+        for plugin, entries in self.call_with_names("crm_customer_timeline", uow=uow, customer=customer):
+            out.extend((plugin, e) for e in entries)
+        return out
 
     def merge_customers(self, uow: Any, source_id: int, target_id: int) -> dict[str, int]:
         counts: dict[str, int] = {}

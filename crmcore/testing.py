@@ -87,11 +87,18 @@ def crm_url(tmp_path: Any, _crm_pg_engine: Engine | None) -> Iterator[str]:
 
 
 @pytest.fixture
-def make_crm(crm_url: str) -> Iterator[Callable[..., CRM]]:
+def crm_plugins() -> dict[str, Any]:
+    """The plugins the test's ``make_crm`` / ``crm`` was last opened with; ``cli`` uses them too."""
+    return {"plugins": ()}
+
+
+@pytest.fixture
+def make_crm(crm_url: str, crm_plugins: dict[str, Any]) -> Iterator[Callable[..., CRM]]:
     opened: list[CRM] = []
 
     def factory(plugins: Any = (), entry_points: bool = False, **kw: Any) -> CRM:
         c = CRM.open(crm_url, plugins=plugins, entry_points=entry_points, config=kw.pop("config", {}), **kw)
+        crm_plugins["plugins"] = tuple(plugins)
         opened.append(c)
         return c
 
@@ -112,16 +119,22 @@ def uow(crm: CRM) -> Iterator[Any]:
 
 
 @pytest.fixture
-def cli(crm_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Callable[..., Result]:
-    """Run ``crm`` in-process against the test database; returns click's Result."""
+def cli(crm_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any, crm_plugins: dict[str, Any]) -> Callable[..., Result]:
+    """Run ``crm`` in-process against the test database; returns click's Result.
+
+    The plugins are the ones the test's ``crm`` fixture (or last ``make_crm``) was opened with,
+    unless ``plugins=`` is given; ``user=`` sets ``--user`` (default ``tester``).
+    """
     from crmcore.cli import build_cli
 
     monkeypatch.chdir(tmp_path)  # no stray crm.toml / crm.db from the working directory
     monkeypatch.delenv("CRM_DATABASE_URL", raising=False)
 
-    def run(*args: str, input: str | None = None, plugins: Any = (), database: str | None = None) -> Result:
+    def run(*args: str, input: str | None = None, plugins: Any = None, database: str | None = None,
+            user: str = "tester") -> Result:
         runner = CliRunner()
-        return runner.invoke(build_cli(tuple(plugins)), ["--database", database or crm_url, "--user", "tester", *args],
+        chosen = crm_plugins["plugins"] if plugins is None else tuple(plugins)
+        return runner.invoke(build_cli(tuple(chosen)), ["--database", database or crm_url, "--user", user, *args],
                              input=input, catch_exceptions=False)
 
     return run

@@ -1,12 +1,21 @@
 """Shared fixtures of the core suite (the generic ones come from crmcore.testing)."""
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property-based suites (tests/test_property_*.py): "ci" is reproducible (same examples every run,
+# no example database, no deadline on a shared machine); HYPOTHESIS_PROFILE=dev explores anew.
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+settings.register_profile("dev", deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 TESTPLUGIN_DIR = Path(__file__).parent / "testplugin"
 ENTRY_POINTS = """[crmcore.plugins]

@@ -249,3 +249,213 @@ def test_swallowed_veto_still_rolls_back(crm_tp, testplug):
                 pass
     with crm_tp.unit_of_work(read_only=True) as uow:
         assert uow.interactions.list(cid) == []
+
+
+# -- platform 2: guards, interaction updates, timeline, published hooks, register hooks ---------
+
+def test_crm_before_customer_archive_veto_keeps_customer(crm_tp, testplug):
+    keep, go = add_customer(crm_tp, "Keep"), add_customer(crm_tp, "Go")
+    testplug.VETO_NAMES.add("Keep")
+    with pytest.raises(Vetoed) as e:
+        with crm_tp.unit_of_work() as uow:
+            uow.customers.archive(keep)
+    assert (e.value.plugin, e.value.hook) == ("testplug", "crm_before_customer_archive")
+    assert "Keep has open business" in str(e.value)
+    with crm_tp.unit_of_work() as uow:
+        uow.customers.archive(go)
+    with crm_tp.unit_of_work(read_only=True) as uow:
+        assert uow.customers.get(keep).archived is False and uow.customers.get(go).archived is True
+        assert uow.session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "archive")) == 1
+    assert calls(testplug, "crm_before_customer_archive") == [keep, go]
+    assert calls(testplug, "crm_customer_archived") == [go]
+
+
+def test_crm_before_customer_merge_veto_moves_nothing(crm_tp, testplug):
+    from crm_testplug.models import TestplugNote
+
+    a, b = add_customer(crm_tp, "A"), add_customer(crm_tp, "Stay")
+    with crm_tp.unit_of_work() as uow:
+        uow.interactions.log(b, InteractionCreate(channel="phone", subject="hi"))
+    testplug.VETO_NAMES.add("Stay")
+    with pytest.raises(Vetoed, match="crm_before_customer_merge.*must stay apart"):
+        with crm_tp.unit_of_work() as uow:
+            uow.customers.merge(b, a)
+    assert calls(testplug, "crm_before_customer_merge") == [(b, a)]
+    assert calls(testplug, "crm_merge_customers") == []  # refused before any row moved
+    with crm_tp.unit_of_work(read_only=True) as uow:
+        assert uow.customers.get(b).merged_into_id is None
+        assert len(uow.interactions.list(b)) == 1
+        assert sorted(uow.session.scalars(select(TestplugNote.customer_id))) == [a, b]
+
+
+def test_crm_interaction_updated_gets_changes(crm_tp, testplug):
+    from crmcore import InvalidInput
+
+    cid = add_customer(crm_tp)
+    with crm_tp.unit_of_work() as uow:
+        iid = uow.interactions.log(cid, InteractionCreate(channel="phone", subject="hi", satisfaction=2)).id
+    with crm_tp.unit_of_work() as uow:
+        x = uow.interactions.update(iid, {"satisfaction": 4, "subject": "hi"})
+        assert x.satisfaction == 4
+    assert calls(testplug, "crm_interaction_updated") == [(iid, ["satisfaction"])]
+    with crm_tp.unit_of_work() as uow:
+        uow.interactions.update(iid, {"satisfaction": 4})  # nothing changes: no hook, no audit
+    assert len(calls(testplug, "crm_interaction_updated")) == 1
+    with pytest.raises(InvalidInput, match="satisfaction"):
+        with crm_tp.unit_of_work() as uow:
+            uow.interactions.update(iid, {"satisfaction": 9})
+    with pytest.raises(InvalidInput, match="cannot be changed: customer_id"):
+        with crm_tp.unit_of_work() as uow:
+            uow.interactions.update(iid, {"customer_id": 2})
+    testplug.FAIL_IN = "crm_interaction_updated"
+    with pytest.raises(PluginError):
+        with crm_tp.unit_of_work() as uow:
+            uow.interactions.update(iid, {"outcome": "sold"})
+    with crm_tp.unit_of_work(read_only=True) as uow:
+        assert uow.interactions.list(cid)[0].outcome is None  # rolled back with the hook's failure
+        audit = uow.session.scalars(select(AuditEntry).where(AuditEntry.entity == "interaction",
+                                                             AuditEntry.action == "update")).all()
+        assert [(a.before, a.after) for a in audit] == [({"satisfaction": 2}, {"satisfaction": 4})]
+
+
+def test_crm_interactions_updated_batch_is_dispatched(crm_tp, testplug):
+    # the importer calls it for updated interactions (tests/test_bulk_import.py); here the relay
+    with crm_tp.unit_of_work() as uow:
+        uow.hooks.interactions_updated_batch(uow, [3, 4])
+    assert calls(testplug, "crm_interactions_updated_batch") == [[3, 4]]
+
+
+def test_crm_customer_timeline_merged_by_date(crm_tp, cli, testplug):
+    import datetime as dt
+    import json
+
+    from crmcore import TimelineEntry
+
+    cid = add_customer(crm_tp)
+    with crm_tp.unit_of_work() as uow:
+        uow.interactions.log(cid, InteractionCreate(channel="phone", subject="Call-X", occurred_at="2024-03-01T10:00:00Z"))
+        uow.interactions.log(cid, InteractionCreate(channel="email", subject="Mail-Y", occurred_at="2024-01-01T10:00:00Z"))
+    testplug.TIMELINE.extend([
+        TimelineEntry(at=dt.datetime(2024, 2, 1, 9, 0), kind="opportunity won", summary="Deal 1", reference="OPP-1"),
+        TimelineEntry(at=dt.datetime(2024, 4, 1, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=2))), kind="dunning letter",
+                      summary="Reminder 1"),
+    ])
+    res = cli("customer", "show", str(cid), "--json", plugins=[("testplug", testplug)])
+    assert res.exit_code == 0, res.output
+    tl = json.loads(res.output)["timeline"]
+    assert [(e["summary"], e["source"]) for e in tl] == [("Reminder 1", "testplug"), ("Call-X", "core"),
+                                                          ("Deal 1", "testplug"), ("Mail-Y", "core")]
+    assert tl[0]["at"].startswith("2024-04-01T07:00:00") and tl[2]["reference"] == "OPP-1"
+    res = cli("customer", "show", str(cid), plugins=[("testplug", testplug)])
+    assert res.exit_code == 0, res.output
+    words = ("Reminder 1", "Call-X", "Deal 1", "Mail-Y")
+    lines = [ln for ln in res.output.splitlines() if any(w in ln for w in words)]
+    assert [next(w for w in words if w in ln) for ln in lines] == list(words)
+    assert calls(testplug, "crm_customer_timeline") == [cid, cid]
+
+
+def test_profile_section_tables(crm_tp, cli, testplug):
+    import json
+
+    cid = add_customer(crm_tp)
+    res = cli("customer", "show", str(cid), "--json", plugins=[("testplug", testplug)])
+    data = json.loads(res.output)
+    assert data["section_tables"]["Test plug"] == [{"title": "Notes", "columns": ["id", "text"], "rows": [[1, "welcome Acme"]]}]
+    res = cli("customer", "show", str(cid), plugins=[("testplug", testplug)])
+    assert "Test plug: Notes" in res.output and "welcome Acme" in res.output
+
+
+def test_profile_table_rows_must_match_columns():
+    from crmcore import ProfileTable
+
+    with pytest.raises(ValueError, match="row 0 has 1 cells for 2 columns"):
+        ProfileTable(title="t", columns=["a", "b"], rows=[[1]])
+
+
+def _publisher_plugins():
+    import crm_publisher
+    import crm_subscriber
+
+    crm_subscriber.CALLS.clear()
+    return crm_publisher, crm_subscriber
+
+
+@pytest.mark.parametrize("order", ["publisher first", "subscriber first"])
+def test_crm_add_hookspecs_published_guard_implemented_by_another_plugin(make_crm, order):
+    pub, sub = _publisher_plugins()
+    plugins = [("publisher", pub), ("subscriber", sub)]
+    crm = make_crm(plugins=plugins if order == "publisher first" else plugins[::-1])
+    assert crm.hooks.published == {"publisher_before_deal": "publisher", "publisher_extra": "publisher"}
+    with crm.unit_of_work() as uow:
+        pub.close_deal(uow, "fine")
+        assert uow.hooks.call_with_names("publisher_extra", uow=uow, customer_id=4) == [("subscriber", 40)]
+    with pytest.raises(Vetoed) as e:
+        with crm.unit_of_work() as uow:
+            pub.close_deal(uow, "forbidden")
+    assert (e.value.plugin, e.value.hook, e.value.reason) == ("subscriber", "publisher_before_deal", "deal forbidden is on hold")
+    assert sub.CALLS == ["fine", "forbidden"]
+
+
+def test_optional_hook_without_its_publisher_is_never_called(make_crm):
+    _, sub = _publisher_plugins()
+    crm = make_crm(plugins=[("subscriber", sub)])
+    with crm.unit_of_work() as uow:
+        assert uow.hooks.call("publisher_before_deal", uow=uow, deal="forbidden") == []
+        assert uow.hooks.call_with_names("publisher_extra", uow=uow, customer_id=1) == []
+        assert uow.hooks.call("nobody_ever_published_this", uow=uow) == []
+    assert sub.CALLS == []
+
+
+def test_non_optional_unknown_hook_is_refused_unless_published(make_crm):
+    import crm_strict
+
+    from crmcore import CRMError
+
+    pub, _ = _publisher_plugins()
+    with pytest.raises(CRMError, match="plugin 'strict' implements unknown hook\\(s\\) publisher_extra"):
+        make_crm(plugins=[("strict", crm_strict)])
+    crm = make_crm(plugins=[("strict", crm_strict), ("publisher", pub)])  # after all are registered: fine
+    with crm.unit_of_work() as uow:
+        assert uow.hooks.call("publisher_extra", uow=uow, customer_id=1) == [1]
+
+
+def test_published_spec_may_not_take_a_core_name_or_another_plugins():
+    import types
+
+    from crmcore import CRMError, hookimpl, hookspec
+    from crmcore.plugins import HookRelay, describe
+
+    class Bad:
+        @hookspec
+        def crm_customer_created(self, uow):  # type: ignore[no-untyped-def]
+            """clash"""
+
+    mod = types.ModuleType("bad")
+    mod.crm_add_hookspecs = hookimpl(lambda register: register(Bad))
+    with pytest.raises(CRMError, match="cannot publish hook crm_customer_created: the crm_ prefix is the core's"):
+        HookRelay().register(describe("bad", mod))
+    pub, _ = _publisher_plugins()
+    from crm_publisher import hookspecs as publisher_specs
+
+    twin = types.ModuleType("twin")
+    twin.crm_add_hookspecs = hookimpl(lambda register: register(publisher_specs))
+    relay = HookRelay()
+    errors = relay.assemble([describe("publisher", pub), describe("twin", twin)])
+    assert errors == {"twin": "plugin 'twin' publishes hook publisher_before_deal, already published by 'publisher'"}
+    assert sorted(relay.plugins) == ["publisher"]
+
+
+@pytest.mark.parametrize("hook", ["crm_register_settings", "crm_register_permissions", "crm_register_bulk_entities"])
+def test_register_hooks_collect_what_each_plugin_registers(hook):
+    """The registration hooks (their core side: crmcore.settings, crmcore.permissions,
+    crmcore.bulk.registry) are collected with the registering plugin's id."""
+    import types
+
+    from crmcore import hookimpl
+    from crmcore.plugins import HookRelay, describe
+
+    mod = types.ModuleType("reg")
+    setattr(mod, hook, hookimpl(lambda register: register("item")))
+    relay = HookRelay()
+    relay.register(describe("reg", mod))
+    assert relay.collect(hook) == [("reg", "item")]

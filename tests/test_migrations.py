@@ -8,7 +8,8 @@ from crmcore import CRM
 from crmcore.db.base import metadata
 from crmcore.migrations import runner
 
-CORE_TABLES = {"users", "customers", "contacts", "interactions", "accounts", "transactions", "audit_log", "plugin_state"}
+CORE_TABLES = {"users", "customers", "contacts", "interactions", "accounts", "transactions", "audit_log", "plugin_state",
+               "merge_journal", "plugin_registry"}
 
 
 def test_core_and_plugin_branch_round_trip(empty_database_url, testplug):

@@ -14,7 +14,7 @@ from sqlalchemy import Select, select
 
 from crmcore.app import CRM
 from crmcore.bulk.csv_safety import neutralise_cell
-from crmcore.bulk.specs import ATTR_PREFIX, SPECS
+from crmcore.bulk.registry import get_entity
 from crmcore.errors import InvalidInput
 from crmcore.models import Account, Contact, Customer, Interaction, Transaction, User
 from crmcore.services._base import jsonable
@@ -22,7 +22,8 @@ from crmcore.services._base import jsonable
 FORMATS = ("csv", "jsonl")
 
 
-def _query(entity: str) -> Select[Any]:
+def core_query(entity: str) -> Select[Any]:
+    """The export query of a core entity (its rows in the import column set)."""
     if entity == "customers":
         return (select(Customer.external_ref, Customer.name, Customer.kind, Customer.email, Customer.phone, Customer.country,
                        Customer.region, Customer.industry, Customer.lifecycle_stage, User.username.label("owner"), Customer.tags,
@@ -44,32 +45,28 @@ def _query(entity: str) -> Select[Any]:
                        Transaction.category)
                 .join(Account, Account.id == Transaction.account_id).join(Customer, Customer.id == Account.customer_id)
                 .where(Account.is_default).order_by(Transaction.id))
-    raise InvalidInput(f"unknown entity {entity!r} (one of {', '.join(SPECS)})")
+    raise InvalidInput(f"unknown core entity {entity!r}")
 
 
 def iter_records(crm: CRM, entity: str) -> Iterator[dict[str, Any]]:
     """Rows as {column: JSON-ready value}, streamed from the database in chunks."""
-    attr_fields = list(crm.fields.fields) if entity == "customers" else []
-    query = _query(entity).execution_options(yield_per=2000)
+    ent = get_entity(crm, entity)
+    if ent.export_rows is None:
+        raise InvalidInput(f"entity {entity!r} cannot be exported (it registers no export_rows)")
     with crm.unit_of_work("export", read_only=True) as uow:
-        for row in uow.session.execute(query):
-            rec = {k: jsonable(v) for k, v in row._mapping.items()}
-            if entity == "customers":
-                attrs = rec.pop("attributes") or {}
-                for name in attr_fields:
-                    rec[f"{ATTR_PREFIX}{name}"] = attrs.get(name)
-            yield rec
+        for rec in ent.export_rows(uow):
+            yield {k: jsonable(v) for k, v in rec.items()}
 
 
 def export(crm: CRM, entity: str, out: TextIO, fmt: str = "csv") -> int:
     """Write every row of ``entity`` to ``out``; returns the number of rows."""
     if fmt not in FORMATS:
         raise InvalidInput(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
-    columns = list(SPECS[entity].columns) + ([f"{ATTR_PREFIX}{n}" for n in crm.fields.fields] if entity == "customers" else [])
+    columns = get_entity(crm, entity).all_columns(crm)
     n = 0
     if fmt == "jsonl":
         for rec in iter_records(crm, entity):
-            out.write(json.dumps({c: rec[c] for c in columns}, ensure_ascii=False) + "\n")
+            out.write(json.dumps({c: rec.get(c) for c in columns}, ensure_ascii=False) + "\n")
             n += 1
         return n
     writer = csv.writer(out, lineterminator="\n")
@@ -77,13 +74,15 @@ def export(crm: CRM, entity: str, out: TextIO, fmt: str = "csv") -> int:
     for rec in iter_records(crm, entity):
         cells = []
         for c in columns:
-            v = rec[c]
+            v = rec.get(c)
             if v is None:
                 cells.append("")
             elif isinstance(v, list):
-                cells.append(neutralise_cell(",".join(v)))
+                cells.append(neutralise_cell(",".join(str(x) for x in v)))
             elif isinstance(v, str):
                 cells.append(neutralise_cell(v))
+            elif isinstance(v, dict):
+                cells.append(neutralise_cell(json.dumps(v, ensure_ascii=False)))
             else:
                 cells.append(str(v).lower() if isinstance(v, bool) else v)
         writer.writerow(cells)

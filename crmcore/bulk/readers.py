@@ -348,13 +348,13 @@ class _Fields:
             source_s, target_s = source.strip(), target.strip()
             canon = self.canonical.get(target_s.casefold())
             if canon is None:
-                raise ValueError(
+                raise FileFormatError(
                     f"--map {source_s}={target_s}: {target_s!r} is not a known field; "
                     f"the known fields are: {', '.join(self.allowed)}."
                 )
             key = source_s.casefold()
             if key in self.mapped:
-                raise ValueError(f"Column {source_s!r} is mapped twice.")
+                raise FileFormatError(f"Column {source_s!r} is mapped twice.")
             self.mapped[key] = canon
             self.mapping_sources[key] = source_s
 
@@ -397,6 +397,40 @@ def _decode_error(
     return FileFormatError(f"{name} is not valid {label} near line {line}; {hint}.")
 
 
+#: Longest physical line read, in characters. A file without line breaks (``/dev/zero``, a
+#: binary dump) would otherwise be read whole into memory looking for the end of its first line.
+MAX_LINE_CHARS = 1_000_000
+
+
+def _bounded_lines(stream: Iterable[str], name: str, limit: int) -> Iterator[str]:
+    """The lines of *stream*, each read with a length cap; a longer line is a whole-file error.
+
+    A text stream is read with ``readline(limit + 1)``, so memory never holds more than one
+    capped line; other iterables (lists in tests, embedding) are checked after the fact.
+    """
+    readline = getattr(stream, "readline", None)
+    lineno = 0
+    if readline is None:
+        for line in stream:
+            lineno += 1
+            if len(line) > limit:
+                raise _long_line(name, lineno, limit)
+            yield line
+        return
+    while line := readline(limit + 1):
+        lineno += 1
+        if len(line) > limit:
+            raise _long_line(name, lineno, limit)
+        yield line
+
+
+def _long_line(name: str, lineno: int, limit: int) -> FileFormatError:
+    return FileFormatError(
+        f"{name}: line {lineno} is longer than {limit:,} characters (a file without line breaks, "
+        "or not a CSV/JSON Lines file?); it was not read further."
+    )
+
+
 def _track_lines(lines: Iterable[str], state: list[Any]) -> Iterator[str]:
     """Pass lines through, remembering the last one and whether EOF was reached.
 
@@ -423,6 +457,7 @@ def iter_rows(
     mapping: Mapping[str, str] | None = None,
     source_name: str | None = None,
     ignore_unknown: bool = False,
+    max_line: int = MAX_LINE_CHARS,
 ) -> Iterator[SourceRow]:
     """Stream the records of *stream* as :class:`SourceRow` objects.
 
@@ -434,11 +469,12 @@ def iter_rows(
     :func:`parse_mapping`).  *source_name* names the input in messages
     (default: the stream's ``name``; ``"<stdin>"`` becomes "standard input").
     With *ignore_unknown*, unknown columns/keys are dropped instead of being
-    an error.
+    an error. A physical line longer than *max_line* characters stops the
+    read with :class:`FileFormatError` naming the line (memory stays bounded).
 
     The header (CSV) or first non-blank line (JSON Lines) is read and checked
     by this call, so whole-file problems raise :class:`FileFormatError` here;
-    a mapping that targets an unknown field raises :class:`ValueError`.  The
+    a mapping that targets an unknown field raises :class:`FileFormatError`.  The
     returned iterator yields rows lazily; it raises :class:`FileFormatError`
     only for an encoding error met while streaming.
     """
@@ -447,18 +483,19 @@ def iter_rows(
         raise ValueError(f"unknown format {format!r}; expected 'csv' or 'jsonl'")
     fields = _Fields(allowed_fields, required_fields, mapping)
     name = source_name or _stream_name(stream)
+    lines = _bounded_lines(stream, name, max_line)
     if fmt == "csv":
-        return _csv_rows(stream, fields, name, ignore_unknown)
-    return _jsonl_rows(stream, fields, name, ignore_unknown)
+        return _csv_rows(lines, stream, fields, name, ignore_unknown)
+    return _jsonl_rows(lines, stream, fields, name, ignore_unknown)
 
 
 # -- CSV ---------------------------------------------------------------------
 
 def _csv_rows(
-    stream: Iterable[str], fields: _Fields, name: str, ignore_unknown: bool
+    lines: Iterable[str], stream: Any, fields: _Fields, name: str, ignore_unknown: bool
 ) -> Iterator[SourceRow]:
     state: list[Any] = [None, False]
-    reader = csv.reader(_track_lines(stream, state), strict=True)
+    reader = csv.reader(_track_lines(lines, state), strict=True)
     header = _read_header(reader, stream, name)
     columns = _check_header(header, fields, name, ignore_unknown)
     return _csv_records(reader, state, stream, name, columns, len(header))
@@ -652,10 +689,28 @@ def _json_kind(value: Any) -> str:
     return _JSON_KINDS.get(type(value), type(value).__name__)
 
 
+#: JSON values nested deeper than this are refused (a row error): the decoder recurses, and
+#: so would everything downstream that walks the value.
+MAX_JSON_DEPTH = 32
+_TOO_DEEP = f"JSON value nested more than {MAX_JSON_DEPTH} levels deep"
+
+
+def _too_deep(obj: dict[str, Any]) -> bool:
+    """True if a value of the (already parsed) object nests deeper than MAX_JSON_DEPTH."""
+    stack = [(v, 1) for v in obj.values() if type(v) in (list, dict)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return True
+        children = value.values() if type(value) is dict else value
+        stack.extend((c, depth + 1) for c in children if type(c) in (list, dict))
+    return False
+
+
 def _jsonl_rows(
-    stream: Iterable[str], fields: _Fields, name: str, ignore_unknown: bool
+    source: Iterable[str], stream: Any, fields: _Fields, name: str, ignore_unknown: bool
 ) -> Iterator[SourceRow]:
-    lines = iter(stream)
+    lines = iter(source)
     lineno = 0
     try:
         for line in lines:
@@ -672,9 +727,11 @@ def _jsonl_rows(
         raise _decode_error(name, stream, exc, lineno) from exc
     try:
         first = _json_loads(line)
+    except RecursionError:  # a valid start of an object, nested beyond any use: a bad row
+        first = None
     except ValueError:
         first = _MISSING
-    if type(first) is not dict:
+    if first is not None and type(first) is not dict:
         raise FileFormatError(
             f"{name} is not in JSON Lines format: line {lineno} is not a JSON object on its own line; "
             "save the data as JSON Lines (one JSON object per line, no surrounding array)."
@@ -686,7 +743,7 @@ def _jsonl_records(
     lines: Iterator[str],
     stream: Any,
     first_line: int,
-    first: dict[str, Any],
+    first: dict[str, Any] | None,
     fields: _Fields,
     name: str,
     ignore_unknown: bool,
@@ -727,6 +784,8 @@ def _jsonl_records(
                 )
         if "" in data.values():
             data = {k: (None if v == "" else v) for k, v in data.items()}
+        if error is None and (list in map(type, data.values()) or dict in map(type, data.values())) and _too_deep(data):
+            error = _TOO_DEEP
         if error is None and not required <= data.keys():
             missing = [f for f in fields.required if f not in data]
             error = f"missing required field{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
@@ -736,7 +795,7 @@ def _jsonl_records(
         _set_error(row, error)
         return row
 
-    yield convert(first_line, first)
+    yield SourceRow(first_line, {}, _TOO_DEEP) if first is None else convert(first_line, first)
     lineno = first_line
     try:
         for lineno, line in enumerate(lines, first_line + 1):
@@ -744,6 +803,9 @@ def _jsonl_records(
                 continue
             try:
                 obj = loads(line)
+            except RecursionError:
+                yield SourceRow(lineno, {}, _TOO_DEEP)
+                continue
             except ValueError as exc:
                 reason = getattr(exc, "msg", None) or str(exc)
                 col = getattr(exc, "colno", None)

@@ -57,11 +57,12 @@ class RootGroup(CRMGroup):
 
 def build_cli(plugins: tuple[object, ...] = ()) -> click.Group:
     """The root group; ``plugins`` are registered in code (embedding, tests) besides the enabled ones."""
-    from crmcore.cli import accounts, admin, customers, interactions
+    from crmcore.cli import accounts, admin, config, customers, interactions
+    from crmcore.cli.params import USERNAME
 
     @click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
     @click.option("--database", "-d", metavar="URL", help="Database URL (else CRM_DATABASE_URL, crm.toml, sqlite:///crm.db).")
-    @click.option("--user", "-u", metavar="USERNAME", help="Who is acting, for the audit log (else CRM_USER).")
+    @click.option("--user", "-u", metavar="USERNAME", type=USERNAME, help="Who is acting, for the audit log (else CRM_USER).")
     @click.version_option(package_name="crmcore")
     @click.pass_context
     def cli(ctx: click.Context, database: str | None, user: str | None) -> None:
@@ -72,7 +73,7 @@ def build_cli(plugins: tuple[object, ...] = ()) -> click.Group:
         app.plugins = getattr(ctx.command, "crm_plugins", ())
         ctx.call_on_close(app.close)
 
-    for module in (admin, customers, interactions, accounts):
+    for module in (admin, config, customers, interactions, accounts):
         module.register(cli)
     from crmcore.bulk import cli as bulk_cli
 

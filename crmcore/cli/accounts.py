@@ -8,24 +8,14 @@ import click
 
 from crmcore.cli.context import AppContext, CRMGroup, pass_app
 from crmcore.cli.customers import choice, resolve_customer
-from crmcore.cli.output import emit_json, table, validate
+from crmcore.cli.output import echo, emit_json, table, validate
+from crmcore.cli.params import CUSTOMER, DATE, DATETIME, ID, TextType
 from crmcore.enums import AccountStatus, TransactionKind
-from crmcore.errors import InvalidInput
 from crmcore.schemas import AccountCreate, AccountRead, TransactionCreate, TransactionRead
 
 
 def register(cli: click.Group) -> None:
     cli.add_command(account)
-
-
-def parse_when(value: str | None, option: str) -> dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        d = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(f"{option}: expected an ISO date or date-time, got {value!r}") from None
-    return d if d.tzinfo else d.replace(tzinfo=dt.timezone.utc)
 
 
 @click.group(cls=CRMGroup)
@@ -34,7 +24,7 @@ def account() -> None:
 
 
 @account.command("list")
-@click.option("--customer", "customer_key", metavar="CUSTOMER")
+@click.option("--customer", "customer_key", metavar="CUSTOMER", type=CUSTOMER)
 @click.option("--json", "as_json", is_flag=True)
 @pass_app
 def account_list(app: AppContext, customer_key: str | None, as_json: bool) -> None:
@@ -51,7 +41,7 @@ def account_list(app: AppContext, customer_key: str | None, as_json: bool) -> No
 
 
 @account.command("open")
-@click.argument("customer_key", metavar="CUSTOMER")
+@click.argument("customer_key", metavar="CUSTOMER", type=CUSTOMER)
 @click.option("--currency", default="EUR", show_default=True)
 @click.option("--terms", "payment_terms_days", type=int, default=30, show_default=True, help="payment terms in days")
 @click.option("--default", "is_default", is_flag=True, help="make it the customer's default account")
@@ -61,19 +51,20 @@ def account_open(app: AppContext, customer_key: str, **opts: Any) -> None:
     data = validate(AccountCreate, **opts)
     with app.crm().unit_of_work(app.actor) as uow:
         a = uow.accounts.open(resolve_customer(uow, customer_key).id, data)
-        click.echo(f"opened account {a.id} ({a.currency})")
+        aid, currency = a.id, a.currency
+    echo(f"opened account {aid} ({currency})")  # only once committed
 
 
 @account.command("post", context_settings={"ignore_unknown_options": True})
-@click.argument("customer_key", metavar="CUSTOMER")
+@click.argument("customer_key", metavar="CUSTOMER", type=CUSTOMER)
 @click.argument("kind", type=choice(TransactionKind))
-@click.argument("amount")
+@click.argument("amount", type=TextType(100))
 @click.option("--ref", "reference", required=True, help="document reference, unique per account")
 @click.option("--currency")
-@click.option("--at", "occurred_at", metavar="DATETIME")
-@click.option("--due", "due_date", metavar="DATE", help="invoice due date (default: date + payment terms)")
+@click.option("--at", "occurred_at", metavar="DATETIME", type=DATETIME)
+@click.option("--due", "due_date", metavar="DATE", type=DATE, help="invoice due date (default: date + payment terms)")
 @click.option("--description")
-@click.option("--account", "account_id", type=int, help="post to this account instead of the default one")
+@click.option("--account", "account_id", type=ID, help="post to this account instead of the default one")
 @pass_app
 def account_post(app: AppContext, customer_key: str, account_id: int | None, **opts: Any) -> None:
     """Post an entry: invoice, payment, credit_note, adjustment or write_off."""
@@ -82,20 +73,21 @@ def account_post(app: AppContext, customer_key: str, account_id: int | None, **o
         entry, created = uow.accounts.post(resolve_customer(uow, customer_key).id, data, account_id)
         balance = uow.accounts.get(entry.account_id).balance
         what = "posted" if created else "already posted (no change)"
-        click.echo(f"{what}: {entry.kind.value} {entry.amount} {entry.currency} ref {entry.reference}; "
-                   f"account {entry.account_id} balance {balance}")
+        line = (f"{what}: {entry.kind.value} {entry.amount} {entry.currency} ref {entry.reference}; "
+                f"account {entry.account_id} balance {balance}")
+    echo(line)  # only once committed
 
 
 @account.command("statement")
-@click.argument("account_id", type=int)
-@click.option("--since", metavar="DATE")
-@click.option("--until", metavar="DATE")
+@click.argument("account_id", type=ID)
+@click.option("--since", metavar="DATE", type=DATETIME)
+@click.option("--until", metavar="DATE", type=DATETIME)
 @click.option("--json", "as_json", is_flag=True)
 @pass_app
-def account_statement(app: AppContext, account_id: int, since: str | None, until: str | None, as_json: bool) -> None:
+def account_statement(app: AppContext, account_id: int, since: dt.datetime | None, until: dt.datetime | None, as_json: bool) -> None:
     """Entries of an account with the running balance."""
     with app.crm().unit_of_work(app.actor, read_only=True) as uow:
-        st = uow.accounts.statement(account_id, parse_when(since, "--since"), parse_when(until, "--until"))
+        st = uow.accounts.statement(account_id, since, until)
         lines = [{**TransactionRead.model_validate(line.entry).model_dump(), "effect": line.effect, "balance": line.running_balance}
                  for line in st.lines]
         head = {"account": st.account.id, "customer": st.account.customer_id, "currency": st.account.currency,
@@ -106,15 +98,16 @@ def account_statement(app: AppContext, account_id: int, since: str | None, until
     table(f"Account {head['account']} ({head['currency']}), opening balance {head['opening_balance']}",
           ["date", "kind", "reference", "amount", "due", "balance"],
           [[line["occurred_at"].date(), line["kind"], line["reference"], line["effect"], line["due_date"], line["balance"]] for line in lines])
-    click.echo(f"closing balance: {head['closing_balance']} {head['currency']}")
+    echo(f"closing balance: {head['closing_balance']} {head['currency']}")
 
 
 @account.command("status")
-@click.argument("account_id", type=int)
+@click.argument("account_id", type=ID)
 @click.argument("status", type=choice(AccountStatus))
 @pass_app
 def account_status(app: AppContext, account_id: int, status: str) -> None:
     """Put an account on hold, release it (open) or close it."""
     with app.crm().unit_of_work(app.actor) as uow:
         a = uow.accounts.set_status(account_id, AccountStatus(status))
-        click.echo(f"account {a.id} is {a.status.value}")
+        line = f"account {a.id} is {a.status.value}"
+    echo(line)

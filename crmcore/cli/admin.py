@@ -3,19 +3,22 @@ from __future__ import annotations
 
 import click
 
+from crmcore import permissions
 from crmcore.cli.context import AppContext, CRMGroup, pass_app
-from crmcore.cli.output import emit_json, table, validate
+from crmcore.cli.output import emit_json, table
+from crmcore.cli.params import TEXT
 from crmcore.errors import DatabaseError
 from crmcore.migrations import runner
 from crmcore.migrations.branches import CORE_LABEL
-from crmcore.schemas import UserCreate, UserRead
 
 
 def register(cli: click.Group) -> None:
     cli.add_command(init)
     cli.add_command(db)
     cli.add_command(plugins)
-    cli.add_command(user)
+    from crmcore.cli import users
+
+    users.register(cli)
     cli.add_command(audit)
 
 
@@ -26,6 +29,8 @@ def init(app: AppContext) -> None:
     crm = app.crm(create=True)
     labels = crm.upgrade()
     click.echo(f"initialised {crm.engine.url.render_as_string(hide_password=True)} ({', '.join(labels)} up to date)")
+    if permissions.single_user(crm):
+        click.echo(permissions.SINGLE_USER_NOTE)
 
 
 @click.group(cls=CRMGroup)
@@ -47,7 +52,7 @@ def _migration_rows(app: AppContext) -> list[dict[str, object]]:
     installed = crm.installed_plugins()
     by_plugin = crm.migration_branches(installed)
     branches = [b for bs in by_plugin.values() for b in bs]
-    current = runner.current_heads(crm.engine, branches)
+    current = runner.current_heads(crm.engine, branches, crm.remembered_revisions())
     heads = runner.branch_heads(branches)
     rows = []
     for label in [CORE_LABEL, *(b.label for b in branches)]:
@@ -75,14 +80,57 @@ def db_current(app: AppContext, as_json: bool) -> None:
 @db.command("check")
 @pass_app
 def db_check(app: AppContext) -> None:
-    """Fail (exit 2) when the database schema does not match the models."""
+    """Fail (exit 2) when the database schema does not match the models, saying what will fix it."""
     crm = app.crm()
     diff = runner.schema_diff(crm.engine, crm.managed_tables())
-    if diff:
-        for d in diff:
-            click.echo(f"  {d}", err=True)
-        raise DatabaseError(f"the schema differs from the models in {len(diff)} place(s); run `crm db upgrade`")
-    click.echo("schema matches the models")
+    if not diff:
+        click.echo("schema matches the models")
+        return
+    for d in diff:
+        click.echo(f"  {d}", err=True)
+    enabled = crm.enabled_ids() | set(crm.hooks.plugins)
+    behind = [r["branch"] for r in _migration_rows(app)
+              if r["state"] != "up to date" and (r["branch"] == CORE_LABEL or _owner(crm, r["branch"]) in enabled)]
+    where = ", ".join(sorted(_diff_tables(diff))) or "the schema"
+    if behind:
+        raise DatabaseError(f"the schema differs from the models in {len(diff)} place(s) ({where}); branch(es) "
+                            f"{', '.join(behind)} are behind: run `crm db upgrade`")
+    raise DatabaseError(
+        f"the schema differs from the models in {len(diff)} place(s) ({where}) although every branch is at its "
+        "latest revision, so `crm db upgrade` will not fix it: the tables were changed by hand (undo the change, "
+        "or restore a backup), or a model changed without a migration (its author adds one with "
+        "`crm db revision --plugin ID -m MSG --autogenerate`, then `crm db upgrade`)")
+
+
+def _owner(crm: object, label: str) -> str | None:
+    for pid, branches in crm.migration_branches().items():  # type: ignore[attr-defined]
+        if any(b.label == label for b in branches):
+            return pid
+    return None
+
+
+def _diff_tables(diff: list[object]) -> set[str]:
+    """The table names an alembic diff mentions (tuples of (op, object, ...) or lists of them)."""
+    out: set[str] = set()
+    for d in diff:
+        items = d if isinstance(d, list) else [d]
+        for item in items:
+            for part in item if isinstance(item, tuple) else ():
+                name = getattr(part, "name", None) if hasattr(part, "columns") else None
+                table = getattr(part, "table", None)
+                if name and hasattr(part, "metadata"):
+                    out.add(name)
+                elif table is not None and getattr(table, "name", None):
+                    out.add(table.name)
+                elif isinstance(part, str) and part in crm_tables():
+                    out.add(part)
+    return out
+
+
+def crm_tables() -> set[str]:
+    from crmcore.db.base import metadata
+
+    return set(metadata.tables)
 
 
 @click.group(cls=CRMGroup)
@@ -100,7 +148,7 @@ def plugins_list(app: AppContext, as_json: bool) -> None:
     enabled = crm.enabled_ids()
     by_plugin = crm.migration_branches(installed)
     branches = [b for bs in by_plugin.values() for b in bs]
-    current = runner.current_heads(crm.engine, branches) if crm.initialised else {}
+    current = runner.current_heads(crm.engine, branches, crm.remembered_revisions()) if crm.initialised else {}
     heads = runner.branch_heads(branches)
     rows = []
     for pid, info in sorted(installed.items()):
@@ -120,6 +168,8 @@ def plugins_list(app: AppContext, as_json: bool) -> None:
     table("plugins", ["id", "version", "enabled", "requires", "migrations", "error"],
           [[r["id"], r["version"], "yes" if r["enabled"] else "no", ", ".join(r["requires"]) or "-", r["migrations"], r["error"] or ""]
            for r in rows])
+    if permissions.single_user(crm):
+        click.echo(permissions.SINGLE_USER_NOTE)
 
 
 @plugins.command("enable")
@@ -127,8 +177,13 @@ def plugins_list(app: AppContext, as_json: bool) -> None:
 @pass_app
 def plugins_enable(app: AppContext, plugin_id: str) -> None:
     """Check requirements, run the plugin's migrations and enable it (idempotent)."""
-    info = app.crm().enable_plugin(plugin_id)
-    click.echo(f"enabled {plugin_id} {info.version or ''}".rstrip())
+    permissions.check_actor(app.crm(), app.actor, "plugin.manage")
+    info = app.crm().enable_plugin(plugin_id, actor=app.actor)  # audited in the enable transaction
+    replayed = dict(info.replayed)
+    merges = replayed.pop("merges", 0)
+    moved = "".join(f", {n} {t}" for t, n in sorted(replayed.items()))
+    click.echo(f"enabled {plugin_id} {info.version or ''}".rstrip()
+               + (f" (replayed {merges} merge(s) made while it was disabled{moved})" if merges else ""))
 
 
 @plugins.command("disable")
@@ -136,7 +191,8 @@ def plugins_enable(app: AppContext, plugin_id: str) -> None:
 @pass_app
 def plugins_disable(app: AppContext, plugin_id: str) -> None:
     """Stop calling the plugin's hooks and hide its commands; its data stays."""
-    app.crm().disable_plugin(plugin_id)
+    permissions.check_actor(app.crm(), app.actor, "plugin.manage")
+    app.crm().disable_plugin(plugin_id, actor=app.actor)  # audited in the same transaction
     click.echo(f"disabled {plugin_id} (its data is kept)")
 
 
@@ -149,6 +205,7 @@ def plugins_disable(app: AppContext, plugin_id: str) -> None:
 def plugins_remove(app: AppContext, plugin_id: str, purge: bool, dry_run: bool, yes: bool) -> None:
     """Downgrade the plugin's migration branch to base, dropping its tables, and forget it."""
     crm = app.crm()
+    permissions.check_actor(crm, app.actor, "plugin.manage")
     plan = crm.purge_plan(plugin_id)
     table(f"{plugin_id}: tables to drop", ["table", "rows"], sorted(plan.items()))
     if dry_run:
@@ -156,45 +213,13 @@ def plugins_remove(app: AppContext, plugin_id: str, purge: bool, dry_run: bool, 
         return
     if not yes and not click.confirm(f"drop {len(plan)} table(s) with {sum(plan.values())} row(s)?", default=False):
         raise click.Abort()
-    crm.remove_plugin(plugin_id)
+    crm.remove_plugin(plugin_id, actor=app.actor)  # audited ("purge") by the core
     click.echo(f"removed {plugin_id}: dropped {len(plan)} table(s)")
 
 
-@click.group(cls=CRMGroup)
-def user() -> None:
-    """Staff users."""
-
-
-@user.command("add")
-@click.argument("username")
-@click.option("--name", "display_name", required=True)
-@click.option("--email")
-@click.option("--role", "roles", multiple=True, help="admin, manager, sales, marketing, credit_controller, viewer")
-@pass_app
-def user_add(app: AppContext, username: str, display_name: str, email: str | None, roles: tuple[str, ...]) -> None:
-    """Add a user."""
-    data = validate(UserCreate, username=username, display_name=display_name, email=email, roles=list(roles) or None)
-    with app.crm().unit_of_work(app.actor) as uow:
-        u = uow.users.add(data)
-        click.echo(f"added user {u.username} (id {u.id})")
-
-
-@user.command("list")
-@click.option("--json", "as_json", is_flag=True)
-@pass_app
-def user_list(app: AppContext, as_json: bool) -> None:
-    """List users."""
-    with app.crm().unit_of_work(app.actor, read_only=True) as uow:
-        users = [UserRead.model_validate(u).model_dump() for u in uow.users.list()]
-    if as_json:
-        emit_json(users)
-    else:
-        table("users", ["id", "username", "name", "roles"], [[u["id"], u["username"], u["display_name"], ", ".join(u["roles"])] for u in users])
-
-
 @click.command()
-@click.option("--entity")
-@click.option("--id", "entity_id")
+@click.option("--entity", type=TEXT)
+@click.option("--id", "entity_id", type=TEXT)
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10000))
 @click.option("--json", "as_json", is_flag=True)
 @pass_app

@@ -10,6 +10,7 @@ import click
 from sqlalchemy import exc as sa_exc
 
 from crmcore.app import CRM
+from crmcore.cli.output import safe
 from crmcore.errors import CRMError
 
 
@@ -19,12 +20,21 @@ class AppContext:
     actor: str = "cli"
     plugins: tuple[Any, ...] = ()  # plugins registered in code (tests, embedding)
     _crm: CRM | None = field(default=None, repr=False)
+    _actor_ok: bool = field(default=False, repr=False)
 
     def crm(self, *, create: bool = False) -> CRM:
         if self._crm is None or create:
             if self._crm is not None:
                 self._crm.close()
             self._crm = CRM.open(self.database, plugins=self.plugins, create=create)
+            for line in self._crm.plugin_warnings():  # an enabled plugin that cannot load: say so, every command
+                click.echo(f"warning: {line}", err=True)
+        if not self._actor_ok and not create:
+            # once users exist, every command acts as an existing, active user (one line, exit 1)
+            from crmcore.permissions import check_actor
+
+            check_actor(self._crm, self.actor)
+            self._actor_ok = True
         return self._crm
 
     def close(self) -> None:
@@ -50,7 +60,7 @@ class CRMGroup(click.Group):
         try:
             return super().invoke(ctx)
         except CRMError as e:
-            click.echo(f"error: {e}", err=True)
+            click.echo(safe(f"error: {e}"), err=True)  # stored text in a message is shown, not obeyed
             ctx.exit(e.exit_code)
         except sa_exc.OperationalError as e:
             reason = str(e.orig).strip().splitlines()[0] if e.orig else str(e)
@@ -60,5 +70,13 @@ class CRMGroup(click.Group):
             reason = str(e.orig).strip().splitlines()[0] if e.orig else str(e)
             click.echo(f"error: the change conflicts with stored data: {reason}", err=True)
             ctx.exit(1)
+        except sa_exc.DataError as e:  # a value the column cannot hold that no check caught
+            reason = str(e.orig).strip().splitlines()[0] if e.orig else str(e)
+            click.echo(safe(f"error: invalid input for the database: {reason}"), err=True)
+            ctx.exit(1)
+        except sa_exc.DBAPIError as e:  # e.g. "file is not a database", "database disk image is malformed"
+            reason = str(e.orig).strip().splitlines()[0] if e.orig else str(e)
+            click.echo(safe(f"error: database error: {reason}"), err=True)
+            ctx.exit(2)
         except (BrokenPipeError, KeyboardInterrupt):
             ctx.exit(130)

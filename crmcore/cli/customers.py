@@ -1,14 +1,17 @@
 """`crm customer …` and `crm contact …`."""
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import click
 
 from crmcore.cli.context import AppContext, CRMGroup, pass_app
-from crmcore.cli.output import emit_json, fields, table, validate
+from crmcore.cli.output import echo, emit_json, fields, table, validate
+from crmcore.cli.params import CUSTOMER, ID, SEARCH, TEXT, VERSION, shown
 from crmcore.enums import ContactRole, CustomerKind, LifecycleStage
 from crmcore.errors import InvalidInput, NotFound
+from crmcore.limits import MAX_ID, valid_id
 from crmcore.models import Customer
 from crmcore.schemas import (
     AccountRead,
@@ -35,13 +38,15 @@ def resolve_customer(uow: UnitOfWork, key: str) -> Customer:
     ``#2`` always means the id.
     """
     if key.startswith("#") and key[1:].isascii() and key[1:].isdigit():
+        if len(key) > 21 or not valid_id(int(key[1:])):  # beyond any id: checked before the database sees it
+            raise NotFound("customer", key[:24] + ("…" if len(key) > 24 else ""))
         return uow.customers.get(int(key[1:]))
     c = uow.customers.get_by_ref(key)
     if c is not None:
         return c
-    if key.isascii() and key.isdigit():
+    if key.isascii() and key.isdigit() and len(key) <= 20 and valid_id(int(key)):
         return uow.customers.get(int(key))
-    raise NotFound("customer", repr(key))
+    raise NotFound("customer", shown(key))
 
 
 def parse_attrs(pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -98,16 +103,16 @@ def customer_add(app: AppContext, name: str, attrs: tuple[str, ...], tags: tuple
     if as_json:
         emit_json(out)
     else:
-        click.echo(f"added customer {out['id']}: {out['name']}")
+        echo(f"added customer {out['id']}: {out['name']}")
 
 
 @customer.command("list")
-@click.option("--search", help="part of the name or email, or an external reference")
+@click.option("--search", type=SEARCH, help="part of the name or email, or an external reference")
 @click.option("--stage", type=choice(LifecycleStage))
-@click.option("--tag")
+@click.option("--tag", type=TEXT)
 @click.option("--archived", is_flag=True, help="include archived customers")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100000))
-@click.option("--offset", default=0, type=click.IntRange(0))
+@click.option("--offset", default=0, type=click.IntRange(0, MAX_ID))
 @click.option("--json", "as_json", is_flag=True)
 @pass_app
 def customer_list(app: AppContext, search: str | None, stage: str | None, tag: str | None, archived: bool,
@@ -124,19 +129,40 @@ def customer_list(app: AppContext, search: str | None, stage: str | None, tag: s
               [[r["id"], r["name"], r["kind"], r["lifecycle_stage"], r["email"], r["country"], r["external_ref"]] for r in rows])
 
 
+def timeline(uow: UnitOfWork, c: Customer, interactions: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """The customer's interactions and the plugins' timeline entries, merged by date, newest first."""
+    entries = [{"at": as_utc(x["occurred_at"]), "kind": f"{x['channel']} {x['kind']}", "summary": x["subject"],
+                "reference": x["external_ref"], "source": "core"} for x in interactions]
+    entries += [{"at": e.at, "kind": e.kind, "summary": e.summary, "reference": e.reference, "source": plugin}
+                for plugin, e in uow.hooks.customer_timeline(uow, c)]
+    entries.sort(key=lambda e: e["at"], reverse=True)
+    return entries[:limit]
+
+
+def as_utc(value: dt.datetime) -> dt.datetime:
+    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
+
+
 def profile(uow: UnitOfWork, c: Customer, interactions: int = 10) -> dict[str, Any]:
-    """The 360° view as data: customer, contacts, latest interactions, accounts, plugin sections."""
+    """The 360° view as data: customer, contacts, latest interactions, accounts, plugin sections,
+    and the timeline (interactions and plugin entries merged by date)."""
+    latest = [InteractionRead.model_validate(x).model_dump() for x in uow.interactions.list(c.id, limit=interactions)] \
+        if interactions else []
+    sections = [s for _, s in uow.hooks.profile_sections(uow, c)]
     return {
         "customer": CustomerRead.model_validate(c).model_dump(),
         "contacts": [ContactRead.model_validate(x).model_dump() for x in uow.contacts.list(c.id)],
-        "interactions": [InteractionRead.model_validate(x).model_dump() for x in uow.interactions.list(c.id, limit=interactions)],
+        "interactions": latest,
+        "timeline": timeline(uow, c, latest, interactions),
         "accounts": [AccountRead.model_validate(x).model_dump() for x in uow.accounts.list(c.id)],
-        "sections": {s.title: s.fields for _, s in uow.hooks.profile_sections(uow, c)},
+        "sections": {s.title: s.fields for s in sections},
+        "section_tables": {s.title: [{"title": t.title, "columns": t.columns, "rows": t.rows} for t in s.tables]
+                           for s in sections if s.tables},
     }
 
 
 @customer.command("show")
-@click.argument("customer_key", metavar="CUSTOMER")
+@click.argument("customer_key", metavar="CUSTOMER", type=CUSTOMER)
 @click.option("--interactions", default=10, show_default=True, type=click.IntRange(0, 1000))
 @click.option("--json", "as_json", is_flag=True)
 @pass_app
@@ -152,20 +178,22 @@ def customer_show(app: AppContext, customer_key: str, interactions: int, as_json
     if p["contacts"]:
         table("Contacts", ["id", "name", "role", "title", "email", "phone"],
               [[x["id"], x["name"], x["role"], x["title"], x["email"], x["phone"]] for x in p["contacts"]])
-    table("Latest interactions", ["when", "channel", "dir", "kind", "subject", "outcome", "sat."],
-          [[x["occurred_at"].strftime("%Y-%m-%d %H:%M"), x["channel"], x["direction"], x["kind"], x["subject"], x["outcome"],
-            x["satisfaction"]] for x in p["interactions"]])
+    table("Timeline", ["when", "what", "summary", "reference", "from"],
+          [[x["at"].strftime("%Y-%m-%d %H:%M"), x["kind"], x["summary"], x["reference"], x["source"]] for x in p["timeline"]])
     table("Accounts", ["id", "currency", "status", "terms", "balance", "default"],
           [[x["id"], x["currency"], x["status"], x["payment_terms_days"], x["balance"], "yes" if x["is_default"] else ""] for x in p["accounts"]])
     for title, data in p["sections"].items():
-        fields(title, data)
+        if data or title not in p["section_tables"]:
+            fields(title, data)
+        for t in p["section_tables"].get(title, []):
+            table(f"{title}: {t['title']}", t["columns"], t["rows"])
 
 
 @customer.command("update")
-@click.argument("customer_key", metavar="CUSTOMER")
+@click.argument("customer_key", metavar="CUSTOMER", type=CUSTOMER)
 @click.option("--name")
 @customer_options
-@click.option("--version", type=int, help="fail if the stored version differs (optimistic locking)")
+@click.option("--version", type=VERSION, help="fail if the stored version differs (optimistic locking)")
 @pass_app
 def customer_update(app: AppContext, customer_key: str, attrs: tuple[str, ...], tags: tuple[str, ...], **opts: Any) -> None:
     """Change some fields of a customer."""
@@ -177,22 +205,23 @@ def customer_update(app: AppContext, customer_key: str, attrs: tuple[str, ...], 
     data = validate(CustomerUpdate, **given)
     with app.crm().unit_of_work(app.actor) as uow:
         c = uow.customers.update(resolve_customer(uow, customer_key).id, data)
-        click.echo(f"updated customer {c.id} (version {c.version})")
+        cid, version = c.id, c.version
+    echo(f"updated customer {cid} (version {version})")  # only once committed
 
 
 @customer.command("archive")
-@click.argument("customer_key", metavar="CUSTOMER")
+@click.argument("customer_key", metavar="CUSTOMER", type=CUSTOMER)
 @pass_app
 def customer_archive(app: AppContext, customer_key: str) -> None:
     """Archive (soft-delete) a customer; its history is kept."""
     with app.crm().unit_of_work(app.actor) as uow:
-        c = uow.customers.archive(resolve_customer(uow, customer_key).id)
-        click.echo(f"archived customer {c.id}")
+        cid = uow.customers.archive(resolve_customer(uow, customer_key).id).id
+    echo(f"archived customer {cid}")
 
 
 @customer.command("merge")
-@click.argument("source_key", metavar="SOURCE")
-@click.option("--into", "target_key", required=True, metavar="TARGET", help="the customer that keeps everything")
+@click.argument("source_key", metavar="SOURCE", type=CUSTOMER)
+@click.option("--into", "target_key", required=True, metavar="TARGET", type=CUSTOMER, help="the customer that keeps everything")
 @click.option("--json", "as_json", is_flag=True)
 @pass_app
 def customer_merge(app: AppContext, source_key: str, target_key: str, as_json: bool) -> None:
@@ -205,7 +234,7 @@ def customer_merge(app: AppContext, source_key: str, target_key: str, as_json: b
         emit_json({"source": sid, "target": tid, "moved": counts})
     else:
         moved = ", ".join(f"{n} {t}" for t, n in counts.items())
-        click.echo(f"merged customer {sid} into {tid}: moved {moved}")
+        echo(f"merged customer {sid} into {tid}: moved {moved}")
 
 
 @click.group(cls=CRMGroup)
@@ -214,7 +243,7 @@ def contact() -> None:
 
 
 @contact.command("add")
-@click.argument("customer_key", metavar="CUSTOMER")
+@click.argument("customer_key", metavar="CUSTOMER", type=CUSTOMER)
 @click.argument("name")
 @click.option("--role", type=choice(ContactRole))
 @click.option("--title")
@@ -228,11 +257,12 @@ def contact_add(app: AppContext, customer_key: str, name: str, **opts: Any) -> N
     with app.crm().unit_of_work(app.actor) as uow:
         c = resolve_customer(uow, customer_key)
         x = uow.contacts.add(c.id, data)
-        click.echo(f"added contact {x.id}: {x.name}")
+        xid, xname = x.id, x.name
+    echo(f"added contact {xid}: {xname}")
 
 
 @contact.command("list")
-@click.argument("customer_key", metavar="CUSTOMER")
+@click.argument("customer_key", metavar="CUSTOMER", type=CUSTOMER)
 @click.option("--json", "as_json", is_flag=True)
 @pass_app
 def contact_list(app: AppContext, customer_key: str, as_json: bool) -> None:
@@ -247,7 +277,7 @@ def contact_list(app: AppContext, customer_key: str, as_json: bool) -> None:
 
 
 @contact.command("update")
-@click.argument("contact_id", type=int)
+@click.argument("contact_id", type=ID)
 @click.option("--name")
 @click.option("--role", type=choice(ContactRole))
 @click.option("--title")
@@ -259,14 +289,14 @@ def contact_update(app: AppContext, contact_id: int, **opts: Any) -> None:
     data = validate(ContactUpdate, **opts)
     with app.crm().unit_of_work(app.actor) as uow:
         uow.contacts.update(contact_id, data)
-        click.echo(f"updated contact {contact_id}")
+    echo(f"updated contact {contact_id}")
 
 
 @contact.command("remove")
-@click.argument("contact_id", type=int)
+@click.argument("contact_id", type=ID)
 @pass_app
 def contact_remove(app: AppContext, contact_id: int) -> None:
     """Remove a contact."""
     with app.crm().unit_of_work(app.actor) as uow:
         uow.contacts.remove(contact_id)
-        click.echo(f"removed contact {contact_id}")
+    echo(f"removed contact {contact_id}")

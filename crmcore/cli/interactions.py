@@ -7,7 +7,8 @@ import click
 
 from crmcore.cli.context import AppContext, CRMGroup, pass_app
 from crmcore.cli.customers import choice, resolve_customer
-from crmcore.cli.output import emit_json, table, validate
+from crmcore.cli.output import echo, emit_json, table, validate
+from crmcore.cli.params import CUSTOMER, DATETIME, USERNAME
 from crmcore.enums import Channel, Direction, InteractionKind
 from crmcore.schemas import InteractionCreate, InteractionRead
 
@@ -22,14 +23,14 @@ def interaction() -> None:
 
 
 @interaction.command("log")
-@click.argument("customer_key", metavar="CUSTOMER")
+@click.argument("customer_key", metavar="CUSTOMER", type=CUSTOMER)
 @click.option("--channel", required=True, type=choice(Channel))
 @click.option("--subject", required=True)
 @click.option("--direction", type=choice(Direction))
 @click.option("--kind", type=choice(InteractionKind))
 @click.option("--notes")
-@click.option("--at", "occurred_at", metavar="DATETIME", help="ISO date/time, UTC unless an offset is given (default: now)")
-@click.option("--by", "handled_by", metavar="USERNAME")
+@click.option("--at", "occurred_at", metavar="DATETIME", type=DATETIME, help="ISO date/time, UTC unless an offset is given (default: now)")
+@click.option("--by", "handled_by", metavar="USERNAME", type=USERNAME)
 @click.option("--outcome")
 @click.option("--satisfaction", type=int, help="1 (poor) to 5 (excellent)")
 @click.option("--ref", "external_ref", help="external reference: logging the same reference again is a no-op")
@@ -38,12 +39,13 @@ def interaction_log(app: AppContext, customer_key: str, **opts: Any) -> None:
     """Record a touchpoint with a customer."""
     data = validate(InteractionCreate, **opts)
     with app.crm().unit_of_work(app.actor) as uow:
-        x = uow.interactions.log(resolve_customer(uow, customer_key).id, data)
-        click.echo(f"logged interaction {x.id}")
+        x, created = uow.interactions.log_once(resolve_customer(uow, customer_key).id, data)
+        xid = x.id
+    echo(f"logged interaction {xid}" if created else f"already logged (no change): interaction {xid}")  # only once committed
 
 
 @interaction.command("list")
-@click.option("--customer", "customer_key", metavar="CUSTOMER")
+@click.option("--customer", "customer_key", metavar="CUSTOMER", type=CUSTOMER)
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100000))
 @click.option("--json", "as_json", is_flag=True)
 @pass_app

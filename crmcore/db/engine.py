@@ -2,17 +2,19 @@
 
 The URL comes from ``--database``, then ``CRM_DATABASE_URL``, then ``crm.toml`` in the working
 directory, and defaults to a SQLite file ``crm.db``. SQLite gets WAL and foreign keys on every
-connection, because SQLite leaves foreign keys off unless each connection asks.
+connection, because SQLite leaves foreign keys off unless each connection asks, and
+``synchronous=FULL`` (a committed entry survives a power cut) unless relaxed on purpose.
 """
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 import warnings
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, exc as sa_exc
+from sqlalchemy import Connection, Engine, create_engine, event, exc as sa_exc
 from sqlalchemy.engine import URL, make_url
 
 from crmcore.errors import ConfigError
@@ -20,8 +22,8 @@ from crmcore.errors import ConfigError
 DEFAULT_URL = "sqlite:///crm.db"
 CONFIG_FILE = "crm.toml"
 
-# SQLAlchemy warns that SQLite stores NUMERIC as REAL; Money quantises every value to cents on
-# the way in and out, which is exact for amounts below 10^13.
+# SQLAlchemy warns that SQLite stores NUMERIC as REAL; an amount has at most 15 significant
+# digits (exact in a double) and balances are integers there (crmcore.db.types).
 warnings.filterwarnings("ignore", message=".*does \\*not\\* support Decimal objects natively.*", category=sa_exc.SAWarning)
 
 
@@ -52,11 +54,26 @@ def resolve_database_url(explicit: str | None = None, cwd: Path | None = None) -
     return DEFAULT_URL
 
 
+_CREDENTIALS = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^?#]*)@")
+
+
+def mask_url(url: str) -> str:
+    """``url`` with everything before the last ``@`` of its authority hidden (user and password),
+    without parsing it: a password with an unencoded ``@`` or ``/`` must not leak either."""
+    return _CREDENTIALS.sub(lambda m: f"{m.group(1)}***@", url, count=1)
+
+
 def parse_url(url: str) -> URL:
+    """The parsed URL, or a one-line ConfigError that never shows the credentials."""
     try:
-        return make_url(url)
-    except sa_exc.ArgumentError:
-        raise ConfigError(f"not a database URL: {url!r} (use sqlite:///FILE or postgresql+psycopg://USER@HOST/DB)") from None
+        u = make_url(url)
+    except (sa_exc.ArgumentError, ValueError, TypeError):
+        raise ConfigError(f"not a database URL: {mask_url(url)!r} "
+                          "(use sqlite:///FILE or postgresql+psycopg://USER:PASSWORD@HOST/DB)") from None
+    if u.get_backend_name() != "sqlite" and ("@" in (u.host or "") or "@" in (u.database or "")):
+        raise ConfigError(f"not a database URL: {mask_url(url)!r}: an '@' or '/' in the user name or password "
+                          "must be percent-encoded (%40, %2F)")
+    return u
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -67,19 +84,36 @@ def sqlite_path(url: str) -> Path | None:
     return Path(u.database)
 
 
-def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
-    # Let SQLAlchemy issue BEGIN itself (pysqlite would start transactions late, after the
-    # SELECTs of a check-then-insert, letting two processes both pass the check).
-    dbapi_connection.isolation_level = None
-    cur = dbapi_connection.cursor()
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=10000")
-    # SQLite's default page cache is 2 MB; bulk inserts into indexed tables and whole-table
-    # analytics thrash it. 64 MB per connection (allocated on demand) keeps index pages hot.
-    cur.execute("PRAGMA cache_size=-65536")
-    cur.close()
+SYNCHRONOUS_ENV = "CRM_SQLITE_SYNCHRONOUS"
+SYNCHRONOUS_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+
+def sqlite_synchronous(setting: str | None = None) -> str:
+    """SQLite's ``synchronous`` level: FULL unless relaxed by the argument (``crm.toml``'s
+    ``[database] sqlite_synchronous``) or ``CRM_SQLITE_SYNCHRONOUS``. FULL makes a committed
+    entry survive a power cut; NORMAL (in WAL mode) may lose the last commits, never corrupt."""
+    value = setting or os.environ.get(SYNCHRONOUS_ENV) or "FULL"
+    if not isinstance(value, str) or value.strip().upper() not in SYNCHRONOUS_LEVELS:
+        raise ConfigError(f"sqlite_synchronous must be one of {', '.join(SYNCHRONOUS_LEVELS)}, got {str(value)[:40]!r}")
+    return value.strip().upper()
+
+
+def _sqlite_on_connect(synchronous: str) -> Any:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy issue BEGIN itself (pysqlite would start transactions late, after the
+        # SELECTs of a check-then-insert, letting two processes both pass the check).
+        dbapi_connection.isolation_level = None
+        cur = dbapi_connection.cursor()
+        cur.execute("PRAGMA busy_timeout=10000")  # first: switching to WAL may wait for a lock too
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
+        # SQLite's default page cache is 2 MB; bulk inserts into indexed tables and whole-table
+        # analytics thrash it. 64 MB per connection (allocated on demand) keeps index pages hot.
+        cur.execute("PRAGMA cache_size=-65536")
+        cur.close()
+
+    return on_connect
 
 
 READ_ONLY = "crm_read_only"  # execution option set by read-only units of work
@@ -92,7 +126,13 @@ def _sqlite_begin_immediate(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
-def create_crm_engine(url: str, **kwargs: Any) -> Engine:
+def read_only(conn: Connection) -> Connection:
+    """Mark a fresh connection read-only before its first statement: on SQLite it then begins
+    a deferred transaction and never waits for (or blocks) a writer."""
+    return conn.execution_options(**{READ_ONLY: True})
+
+
+def create_crm_engine(url: str, *, sqlite_synchronous_level: str | None = None, **kwargs: Any) -> Engine:
     u = parse_url(url)
     backend = u.get_backend_name()
     if backend not in ("sqlite", "postgresql"):
@@ -104,6 +144,6 @@ def create_crm_engine(url: str, **kwargs: Any) -> Engine:
     except (ImportError, sa_exc.NoSuchModuleError) as e:
         raise ConfigError(f"cannot use {u.drivername}: {e}") from None
     if backend == "sqlite":
-        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "connect", _sqlite_on_connect(sqlite_synchronous(sqlite_synchronous_level)))
         event.listen(engine, "begin", _sqlite_begin_immediate)
     return engine

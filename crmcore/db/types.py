@@ -1,6 +1,15 @@
 """Column types with one meaning on every engine.
 
-- ``Money``: ``Numeric(18, 2)`` returning ``Decimal`` — balances are never floats.
+- ``Money``: an entry's amount, ``Numeric(18, 4)`` returning ``Decimal``. Four decimals hold every
+  ISO 4217 currency (KWD has 3, CLF 4); the schemas refuse more decimals than the currency has.
+  SQLite stores it as a double, exact because an amount has at most 15 significant digits
+  (``crmcore.schemas.account.max_amount``), and SQL sums over amounts stay usable for analytics.
+- ``Balance``: an account balance, the sum of many amounts, so it needs more digits than a double
+  has: ``Numeric(20, 4)`` on PostgreSQL, a 64-bit integer of 1/10,000 units on SQLite (exact up to
+  ±922 trillion; the ledger refuses balances beyond ``BALANCE_LIMIT``). SQL arithmetic and
+  comparisons with bound values work on both engines (``balance + :delta``, ``balance > :x``):
+  the bound values are scaled by the type. Casting the raw column to a float in SQL on SQLite
+  gives 10,000 times the amount: read balances through the type.
 - ``UTCDateTime``: always timezone-aware UTC in Python; SQLite has no time zones, so values
   are stored as naive UTC there and re-tagged on the way out.
 """
@@ -10,10 +19,15 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Numeric
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy import BigInteger, DateTime, Dialect, Numeric
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 CENT = Decimal("0.01")
+MONEY_SCALE = 4  # the most decimals of any ISO 4217 currency (CLF, UYW)
+QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
+#: The largest balance an account may reach, in units of its currency (documented in the
+#: admin guide). Below SQLite's integer range at 4 decimals, with room for one more entry.
+BALANCE_LIMIT = Decimal("900000000000000")
 
 
 def utcnow() -> dt.datetime:
@@ -27,21 +41,70 @@ def as_utc(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.timezone.utc)
 
 
-class Money(TypeDecorator[Decimal]):
-    """Decimal amount with two places; quantised on the way in so every engine stores the same."""
+def tidy(value: Decimal) -> Decimal:
+    """At least two decimals (``12.50``), more only where they are not zero (``1.234``): amounts
+    of two-decimal currencies read as they always did, KWD keeps its third decimal."""
+    value = value.quantize(QUANTUM)
+    cents = value.quantize(CENT)
+    return cents if cents == value else value.normalize() if value.as_tuple().exponent < -2 else value
 
-    impl = Numeric(18, 2, asdecimal=True)
+
+def _exact(value: Any) -> Decimal:
+    d = value if isinstance(value, Decimal) else Decimal(str(value))
+    if not d.is_finite():
+        raise ValueError(f"not an amount: {value!r}")
+    q = d.quantize(QUANTUM)
+    if q != d:
+        raise ValueError(f"amount {d} has more than {MONEY_SCALE} decimal places")
+    return q
+
+
+class Money(TypeDecorator[Decimal]):
+    """An amount with up to four decimals, exact on every engine (see the module docstring)."""
+
+    impl = Numeric(18, MONEY_SCALE, asdecimal=True)
     cache_ok = True
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
             return None
-        return Decimal(value).quantize(CENT)
+        return _exact(value)
 
-    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+    def process_result_value(self, value: Any, dialect: Dialect | None) -> Decimal | None:
         if value is None:
             return None
-        return Decimal(value).quantize(CENT)
+        if isinstance(value, float):
+            value = repr(value)  # raw driver value (no dialect): shortest repr is the stored decimal
+        return tidy(Decimal(value))
+
+
+class Balance(TypeDecorator[Decimal]):
+    """An account balance: NUMERIC on PostgreSQL, integer 1/10,000 units on SQLite."""
+
+    impl = Numeric(20, MONEY_SCALE, asdecimal=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(Numeric(20, MONEY_SCALE, asdecimal=True))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        d = _exact(value)
+        if dialect.name == "sqlite":
+            return int(d.scaleb(MONEY_SCALE))
+        return d
+
+    def process_result_value(self, value: Any, dialect: Dialect | None) -> Decimal | None:
+        if value is None:
+            return None
+        if dialect is not None and dialect.name == "sqlite" or isinstance(value, int):
+            if isinstance(value, float):  # an integer overflow made SQLite switch to a double
+                return Decimal(repr(value)).scaleb(-MONEY_SCALE)
+            return tidy(Decimal(int(value)).scaleb(-MONEY_SCALE))
+        return tidy(Decimal(value))
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):

@@ -3,6 +3,7 @@ from crmcore.models.account import Account, Transaction
 from crmcore.models.audit import AuditEntry, PluginState
 from crmcore.models.customer import Contact, Customer
 from crmcore.models.interaction import Interaction
+from crmcore.models.platform import MergeJournal, PluginRecord
 from crmcore.models.user import User
 
-__all__ = ["Account", "AuditEntry", "Contact", "Customer", "Interaction", "PluginState", "Transaction", "User"]
+__all__ = ["Account", "AuditEntry", "Contact", "Customer", "Interaction", "MergeJournal", "PluginRecord", "PluginState", "Transaction", "User"]

@@ -3,17 +3,18 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy import Boolean, Date, ForeignKey, ForeignKeyConstraint, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crmcore.db.base import Base
-from crmcore.db.types import Money, UTCDateTime
+from crmcore.db.types import Balance, Money, UTCDateTime
 from crmcore.enums import AccountStatus, TransactionKind
 from crmcore.models._columns import created_at, enum_column
 
 
 class Account(Base):
-    """The customer's ledger. ``balance`` is kept equal to the signed sum of its entries."""
+    """The customer's ledger. ``balance`` is kept equal to the signed sum of its entries, exactly
+    (``Balance``), within ``crmcore.db.types.BALANCE_LIMIT``."""
 
     __tablename__ = "accounts"
 
@@ -22,7 +23,7 @@ class Account(Base):
     currency: Mapped[str] = mapped_column(String(3))
     payment_terms_days: Mapped[int] = mapped_column(Integer, default=30)
     status: Mapped[AccountStatus] = mapped_column(enum_column(AccountStatus, "account_status"), default=AccountStatus.OPEN)
-    balance: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"))
+    balance: Mapped[Decimal] = mapped_column(Balance, default=Decimal("0.00"))
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = created_at()
 
@@ -30,19 +31,25 @@ class Account(Base):
         # at most one default account per customer, even with two writers racing to open it
         Index("uq_accounts_one_default", "customer_id", unique=True,
               sqlite_where=text("is_default = 1"), postgresql_where=text("is_default")),
+        # the target of transactions' (account_id, customer_id) foreign key
+        UniqueConstraint("id", "customer_id"),
     )
 
 
 class Transaction(Base):
     """An account entry. Amounts are positive; the kind gives the sign (an adjustment may be negative).
 
-    ``reference`` is unique per account, so reposting the same document is a no-op.
+    ``reference`` is unique per customer (a database constraint), so a document is posted once
+    whatever the concurrency and whichever account: reposting it is a no-op. ``customer_id`` is
+    the account's customer, kept equal to it by a composite foreign key that follows a merge
+    (ON UPDATE CASCADE).
     """
 
     __tablename__ = "transactions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    customer_id: Mapped[int] = mapped_column(Integer)
     kind: Mapped[TransactionKind] = mapped_column(enum_column(TransactionKind, "transaction_kind"))
     amount: Mapped[Decimal] = mapped_column(Money)
     currency: Mapped[str] = mapped_column(String(3))
@@ -55,7 +62,9 @@ class Transaction(Base):
     created_at: Mapped[dt.datetime] = created_at()
 
     __table_args__ = (
-        UniqueConstraint("account_id", "reference"),
+        UniqueConstraint("customer_id", "reference"),
+        ForeignKeyConstraint(["account_id", "customer_id"], ["accounts.id", "accounts.customer_id"],
+                             name="fk_transactions_account_customer", onupdate="CASCADE"),
         Index("ix_transactions_account_occurred", "account_id", "occurred_at"),
         Index("ix_transactions_reference", "reference"),  # find a document by number; bulk idempotency
     )

@@ -10,6 +10,9 @@ from crmcore.db.base import Base
 from crmcore.models._columns import created_at
 
 
+ACTOR_WIDTH = 64  # the longest user name the audit log stores (users.username has the same width)
+
+
 class AuditEntry(Base):
     """Who changed what, when, with the before/after of the fields that changed."""
 
@@ -17,7 +20,7 @@ class AuditEntry(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[dt.datetime] = created_at()
-    actor: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(ACTOR_WIDTH))
     action: Mapped[str] = mapped_column(String(32))
     entity: Mapped[str] = mapped_column(String(64))
     entity_id: Mapped[str | None] = mapped_column(String(64))

@@ -2,13 +2,46 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from functools import lru_cache
 
+from iso4217 import Currency
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from crmcore.db.types import MONEY_SCALE
 from crmcore.enums import AccountStatus, TransactionKind
-from crmcore.schemas.fields import CurrencyCode, MoneyAmount, Ref, UTCDatetime
+from crmcore.schemas.fields import CurrencyCode, Line, MoneyAmount, Multiline, Ref, UTCDatetime
 
 DEFAULT_CURRENCY = "EUR"
+
+
+@lru_cache(maxsize=None)
+def minor_units(currency: str) -> int:
+    """Decimals of a currency by ISO 4217 (JPY 0, EUR 2, KWD 3, CLF 4), from the ``iso4217``
+    package (pycountry has no minor units). Funds and metals without minor units (XAU, XDR)
+    get the four decimals amounts are stored with."""
+    try:
+        exponent = Currency(currency).exponent
+    except ValueError:
+        return MONEY_SCALE
+    return MONEY_SCALE if exponent is None else min(int(exponent), MONEY_SCALE)
+
+
+def max_amount(currency: str) -> Decimal:
+    """Amounts stay below 10^13 and within 15 significant digits (exact in SQLite's doubles):
+    10^13 for JPY or EUR, 10^12 for KWD, 10^11 for CLF."""
+    return Decimal(10) ** min(13, 15 - minor_units(currency))
+
+
+def check_amount(amount: Decimal, currency: str) -> None:
+    """ValueError unless ``amount`` fits ``currency``: no more decimals than it has, below the limit."""
+    digits = minor_units(currency)
+    if amount != amount.quantize(Decimal(1).scaleb(-digits)):
+        if digits == 0:
+            raise ValueError(f"amount {amount} must be a whole number ({currency} has no decimal places)")
+        raise ValueError(f"amount {amount} has more than {digits} decimal places ({currency} has {digits})")
+    limit = max_amount(currency)
+    if abs(amount) >= limit:
+        raise ValueError(f"amount {amount} is too large (the limit for {currency} is {limit - Decimal(1).scaleb(-digits):,})")
 
 
 class AccountCreate(BaseModel):
@@ -42,9 +75,9 @@ class TransactionCreate(BaseModel):
     occurred_at: UTCDatetime | None = None
     due_date: dt.date | None = None
     reference: Ref
-    description: str | None = Field(default=None, max_length=500)
-    category: str | None = Field(default=None, max_length=64, description="product line, e.g. 'kitchens'")
-    source: str = Field(default="core", max_length=64)
+    description: Multiline | None = Field(default=None, max_length=500)
+    category: Line | None = Field(default=None, max_length=64, description="product line, e.g. 'kitchens'")
+    source: Line = Field(default="core", max_length=64)
 
     @field_validator("amount")
     @classmethod
@@ -62,6 +95,8 @@ class TransactionCreate(BaseModel):
     def _due_date(self) -> "TransactionCreate":
         if self.due_date is not None and self.kind is not TransactionKind.INVOICE:
             raise ValueError("only invoices have a due date")
+        if self.currency is not None:  # else the account's currency decides, when it is posted
+            check_amount(self.amount, self.currency)
         return self
 
 

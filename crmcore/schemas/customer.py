@@ -6,7 +6,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from crmcore.enums import ContactRole, CustomerKind, LifecycleStage
-from crmcore.schemas.fields import CountryCode, Email, Phone, Ref, ShortText, Tags, Text, normalise_phone
+from crmcore.schemas.fields import CountryCode, Email, Line, Phone, Ref, ShortText, Tags, Text, normalise_phone
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -33,7 +33,7 @@ class CustomerCreate(_PhoneByCountry):
     region: ShortText | None = None
     industry: ShortText | None = None
     lifecycle_stage: LifecycleStage = LifecycleStage.PROSPECT
-    owner: str | None = Field(default=None, description="username of the owning user")
+    owner: Line | None = Field(default=None, max_length=64, description="username of the owning user")
     tags: Tags = Field(default_factory=list)
     external_ref: Ref | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
@@ -52,7 +52,7 @@ class CustomerUpdate(_PhoneByCountry):
     region: ShortText | None = None
     industry: ShortText | None = None
     lifecycle_stage: LifecycleStage | None = None
-    owner: str | None = None
+    owner: Line | None = Field(default=None, max_length=64)
     tags: Tags | None = None
     external_ref: Ref | None = None
     attributes: dict[str, Any] | None = None

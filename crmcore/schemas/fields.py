@@ -20,7 +20,8 @@ from email_validator import EmailNotValidError, validate_email
 from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from pydantic import AfterValidator, BeforeValidator, StringConstraints
 
-from crmcore.db.types import as_utc
+from crmcore.db.types import as_utc, tidy
+from crmcore.limits import EARLIEST, LATEST
 
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _FAST_EMAIL = re.compile(
@@ -94,20 +95,32 @@ def _currency(value: str) -> str:
 MAX_AMOUNT = Decimal("1e13")
 
 
+def _shown(value: Any) -> str:
+    """A value for an error message, cut short (a 5,000-digit number is not a message)."""
+    text = str(value)
+    return text if len(text) <= 40 else f"{text[:20]}…({len(text)} characters)"
+
+
 def _money(value: Any) -> Decimal:
+    if isinstance(value, bool):
+        raise ValueError(f"not an amount: {value!r}")
     if isinstance(value, float):
         value = repr(value)
     try:
         d = Decimal(str(value).strip()) if not isinstance(value, Decimal) else value
-    except InvalidOperation:
-        raise ValueError(f"not an amount: {value!r}") from None
+    except (InvalidOperation, ValueError):
+        raise ValueError(f"not an amount: {_shown(value)!r}") from None
     if not d.is_finite():
-        raise ValueError(f"not an amount: {value!r}")
-    if d != d.quantize(Decimal("0.01")):
-        raise ValueError(f"amount {value} has more than 2 decimal places")
+        raise ValueError(f"not an amount: {_shown(value)!r}")
+    # the size check comes first: quantizing 1e27 or 1e400 overflows Decimal's 28-digit context
     if abs(d) >= MAX_AMOUNT:  # SQLite stores NUMERIC as a double: exact to the cent below 10^13
-        raise ValueError(f"amount {value} is too large (the limit is 9,999,999,999,999.99)")
-    return d.quantize(Decimal("0.01"))
+        raise ValueError(f"amount {_shown(value)} is too large (the limit is 9,999,999,999,999.99)")
+    # four decimals hold every ISO 4217 currency; the currency's own minor units are checked
+    # where it is known (crmcore.schemas.account.check_amount: JPY 0, EUR 2, KWD 3)
+    exact = d.quantize(Decimal("0.0001"))
+    if d != exact:
+        raise ValueError(f"amount {_shown(value)} has more than 4 decimal places")
+    return tidy(exact)
 
 
 def _utc(value: Any) -> Any:
@@ -116,6 +129,49 @@ def _utc(value: Any) -> Any:
         if len(s) == 10:  # a bare date means midnight UTC
             return dt.datetime.fromisoformat(s).replace(tzinfo=dt.timezone.utc)
         return s
+    return value
+
+
+def _as_utc(value: dt.datetime) -> dt.datetime:
+    """UTC, within the documented date range (crmcore.limits): outside it, date arithmetic
+    (due dates, horizons) would overflow, and 9999-12-31T23:00-05:00 has no UTC form at all."""
+    try:
+        utc = as_utc(value)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST <= utc <= LATEST:
+        raise ValueError(f"{value.isoformat()} is outside the supported range "
+                         f"{EARLIEST.date().isoformat()} to {LATEST.date().isoformat()} (UTC)")
+    return utc
+
+
+# Unicode category Cc (C0 controls, DEL, C1 controls) and lone surrogates: never in stored text.
+# NUL is refused by PostgreSQL and would make a SQLite export unimportable there; escape
+# sequences reach terminals; surrogates cannot be encoded. Free text keeps tab and line breaks.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_CONTROL_MULTILINE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _control_error(value: str, pattern: re.Pattern[str], multiline: bool) -> None:
+    m = pattern.search(value)
+    if m is not None:
+        ch = m.group()
+        what = "a lone surrogate" if "\ud800" <= ch <= "\udfff" else "a control character"
+        allowed = " (tab and line breaks are allowed here)" if multiline else ""
+        raise ValueError(f"contains {what} (U+{ord(ch):04X}) at position {m.start() + 1}{allowed}")
+
+
+def no_control(value: str) -> str:
+    """Single-line text: refuse control characters (tab and line breaks too) and lone surrogates."""
+    if _CONTROL.search(value) is not None:
+        _control_error(value, _CONTROL, False)
+    return value
+
+
+def no_control_multiline(value: str) -> str:
+    """Free text: like :func:`no_control`, but tab, line feed and carriage return are allowed."""
+    if _CONTROL_MULTILINE.search(value) is not None:
+        _control_error(value, _CONTROL_MULTILINE, True)
     return value
 
 
@@ -134,14 +190,25 @@ def _tags(value: Any) -> Any:
     return value
 
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10000)]
-Ref = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Email = Annotated[str, AfterValidator(normalise_email)]
-Phone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+def _tags_clean(value: list[str]) -> list[str]:
+    for t in value:
+        no_control(t)
+    return value
+
+
+_NoControl = AfterValidator(no_control)
+#: Text on one line, no control characters; combine with ``Field(max_length=...)``.
+Line = Annotated[str, _NoControl]
+#: Free text (notes, descriptions): tab and line breaks allowed, other control characters not.
+Multiline = Annotated[str, AfterValidator(no_control_multiline)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), _NoControl]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), _NoControl]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10000), AfterValidator(no_control_multiline)]
+Ref = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), _NoControl]
+Email = Annotated[str, _NoControl, AfterValidator(normalise_email)]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40), _NoControl]
 CountryCode = Annotated[str, AfterValidator(_country)]
 CurrencyCode = Annotated[str, AfterValidator(_currency)]
 MoneyAmount = Annotated[Decimal, BeforeValidator(_money)]
-UTCDatetime = Annotated[dt.datetime, BeforeValidator(_utc), AfterValidator(as_utc)]
-Tags = Annotated[list[str], BeforeValidator(_tags)]
+UTCDatetime = Annotated[dt.datetime, BeforeValidator(_utc), AfterValidator(_as_utc)]
+Tags = Annotated[list[str], BeforeValidator(_tags), AfterValidator(_tags_clean)]

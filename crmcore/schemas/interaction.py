@@ -6,7 +6,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from crmcore.enums import Channel, Direction, InteractionKind
-from crmcore.schemas.fields import LongText, Ref, Text, UTCDatetime
+from crmcore.schemas.fields import Line, LongText, Ref, Text, UTCDatetime
 
 
 class InteractionCreate(BaseModel):
@@ -18,10 +18,10 @@ class InteractionCreate(BaseModel):
     subject: Text
     notes: LongText | None = None
     occurred_at: UTCDatetime | None = None
-    handled_by: str | None = Field(default=None, description="username")
+    handled_by: Line | None = Field(default=None, max_length=64, description="username")
     outcome: Text | None = None
     satisfaction: int | None = Field(default=None, ge=1, le=5)
-    source: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] = "core"
+    source: Annotated[Line, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] = "core"
     source_ref: Ref | None = None
     external_ref: Ref | None = None
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy.orm import Session
 
 from crmcore.errors import NotFound
+from crmcore.limits import valid_id
 
 if TYPE_CHECKING:
     from crmcore.uow import UnitOfWork
@@ -45,6 +46,8 @@ class Service:
         return self.uow.session
 
     def _get(self, model: type[T], key: int, entity: str) -> T:
+        if isinstance(key, int) and not valid_id(key):  # the driver would overflow (SQLite) or fail (PostgreSQL)
+            raise NotFound(entity, key)
         obj = self.session.get(model, key)
         if obj is None:
             raise NotFound(entity, key)

@@ -4,7 +4,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from crmcore.errors import InvalidInput
 from crmcore.models import AuditEntry
+from crmcore.models.audit import ACTOR_WIDTH
 from crmcore.services._base import Service, jsonable
 
 

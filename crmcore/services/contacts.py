@@ -11,6 +11,7 @@ from crmcore.services._base import Service, new_ref
 
 class ContactService(Service):
     def add(self, customer_id: int, data: ContactCreate) -> Contact:
+        self.uow.require("contact.write")
         customer = self.uow.customers.get(customer_id)
         if customer.kind is CustomerKind.PERSON:
             raise InvalidInput(f"customer {customer_id} is a person; contacts belong to organizations")
@@ -25,6 +26,7 @@ class ContactService(Service):
         return contact
 
     def update(self, contact_id: int, data: ContactUpdate) -> Contact:
+        self.uow.require("contact.write")
         contact = self._get(Contact, contact_id, "contact")
         given = data.model_dump(exclude_unset=True)
         if not given:
@@ -37,8 +39,11 @@ class ContactService(Service):
         return contact
 
     def remove(self, contact_id: int) -> None:
+        self.uow.require("contact.write")
         contact = self._get(Contact, contact_id, "contact")
-        self.uow.audit.record("delete", "contact", contact_id, before={"name": contact.name, "customer_id": contact.customer_id})
+        # the whole row, so the audit log alone answers what was deleted
+        row = {c.key: getattr(contact, c.key) for c in Contact.__mapper__.column_attrs}
+        self.uow.audit.record("delete", "contact", contact_id, before=row)
         self.session.delete(contact)
         self.session.flush()
 

@@ -8,8 +8,9 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from crmcore.db.types import utcnow
 from crmcore.enums import LifecycleStage
-from crmcore.errors import Conflict, InvalidInput, StaleVersion
-from crmcore.models import Account, Contact, Customer, Interaction
+from crmcore.errors import Conflict, InvalidInput, NotFound, StaleVersion
+from crmcore.models import Account, Contact, Customer, Interaction, MergeJournal, Transaction
+from crmcore.models.customer import fold
 from crmcore.schemas import CustomerCreate, CustomerUpdate
 from crmcore.services._base import Service, new_ref
 
@@ -36,6 +37,7 @@ class CustomerService(Service):
             raise Conflict(f"external reference {ref!r} already belongs to customer {other}")
 
     def create(self, data: CustomerCreate) -> Customer:
+        self.uow.require("customer.write")
         self._check_ref(data.external_ref)
         attributes = self.uow.crm.fields.validate(data.attributes)
         c = Customer(**{f: getattr(data, f) for f in _PLAIN}, attributes=attributes,
@@ -48,7 +50,13 @@ class CustomerService(Service):
         return c
 
     def update(self, customer_id: int, data: CustomerUpdate) -> Customer:
-        c = self.get(customer_id)
+        self.uow.require("customer.write")
+        # lock the row and read its committed state (PostgreSQL FOR UPDATE; SQLite holds the write
+        # lock): concurrent updates queue here instead of failing in flush, and --version is
+        # compared with what the database has now
+        c = self.session.get(Customer, customer_id, with_for_update=True, populate_existing=True)
+        if c is None:
+            raise NotFound("customer", customer_id)
         if data.version is not None and data.version != c.version:
             raise StaleVersion("customer", customer_id, data.version, c.version)
         if c.archived:
@@ -72,10 +80,12 @@ class CustomerService(Service):
         changes = {k: (before[k], after[k]) for k in after if before[k] != after[k]}
         if not changes:
             return c
+        expected = c.version
         try:
             self.session.flush()
         except StaleDataError:
-            raise StaleVersion("customer", customer_id, c.version, c.version + 1) from None
+            # the session can only roll back now: report from what we read before the flush
+            raise StaleVersion("customer", customer_id, expected, expected + 1) from None
         self.uow.audit.record("update", "customer", c.id, before={k: v[0] for k, v in changes.items()},
                               after={k: v[1] for k, v in changes.items()})
         self.uow.hooks.customer_updated(self.uow, c, changes)
@@ -91,10 +101,12 @@ class CustomerService(Service):
         Only customers whose stage actually changes are touched (their ``version`` is bumped);
         one audit entry records the batch and ``crm_customers_batch`` fires once with their ids.
         """
+        self.uow.require("customer.write")
         by_stage: dict[LifecycleStage, list[int]] = {}
         for cid, stage in stages.items():
             by_stage.setdefault(LifecycleStage(stage), []).append(int(cid))
         changed: list[int] = []
+        before_stage: dict[int, LifecycleStage] = {}
         now = utcnow()
         postgres = self.session.get_bind().dialect.name == "postgresql"
         for stage, ids in by_stage.items():
@@ -103,7 +115,9 @@ class CustomerService(Service):
                 # PostgreSQL takes the whole chunk as one array parameter; SQLite as an IN list
                 in_chunk = (Customer.id == any_(bindparam("ids", chunk, type_=ARRAY(Integer)))) if postgres else Customer.id.in_(chunk)
                 where = (in_chunk, Customer.lifecycle_stage != stage, Customer.archived.is_(False))
-                hit = list(self.session.scalars(select(Customer.id).where(*where)))
+                found = self.session.execute(select(Customer.id, Customer.lifecycle_stage).where(*where)).all()
+                hit = [i for i, _ in found]
+                before_stage.update({i: st for i, st in found})
                 if hit:
                     hit_in = (Customer.id == any_(bindparam("hit", hit, type_=ARRAY(Integer)))) if postgres else Customer.id.in_(hit)
                     self.session.execute(
@@ -113,15 +127,30 @@ class CustomerService(Service):
                     changed.extend(hit)
         if changed:
             self.session.expire_all()
-            self.uow.audit.record("lifecycle", "customer", None, after={"customers": len(changed),
-                                  "by_stage": {s.value: len(v) for s, v in by_stage.items()}})
+            self._audit_lifecycle_batch(before_stage, stages, changed)
             self.uow.hooks.customers_batch(self.uow, [], sorted(changed))
         return sorted(changed)
 
+    AUDIT_BATCH = 1000  # customers per audit entry of a bulk change
+
+    def _audit_lifecycle_batch(self, before: Mapping[int, LifecycleStage], stages: Mapping[int, LifecycleStage],
+                               changed: list[int]) -> None:
+        """One audit entry per batch of customers, listing each id with its stage before and after."""
+        ids = sorted(changed)
+        wanted = {int(k): LifecycleStage(v) for k, v in stages.items()}
+        for i in range(0, len(ids), self.AUDIT_BATCH):
+            part = ids[i:i + self.AUDIT_BATCH]
+            self.uow.audit.record("lifecycle", "customer", None,
+                                  before={"lifecycle_stage": {str(c): before[c] for c in part}},
+                                  after={"lifecycle_stage": {str(c): wanted[c] for c in part},
+                                         "customers": len(part)})
+
     def archive(self, customer_id: int) -> Customer:
+        self.uow.require("customer.archive")
         c = self.get(customer_id)
         if c.archived:
             return c
+        self.uow.hooks.before_customer_archive(self.uow, c)  # a Veto refuses before anything changes
         c.archived = True
         self.session.flush()
         self.uow.audit.record("archive", "customer", c.id, before={"archived": False}, after={"archived": True})
@@ -134,10 +163,13 @@ class CustomerService(Service):
         if not include_archived:
             q = q.where(Customer.archived.is_(False))
         if search:
-            esc = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            like = f"%{esc}%"
-            q = q.where(or_(func.lower(Customer.name).like(like, escape="\\"),
-                            func.lower(Customer.email).like(like, escape="\\"), Customer.external_ref == search))
+            # names compare in their folded form (models.customer.fold), the same on both engines;
+            # emails are ASCII-lowercased by both engines' lower()
+            def like(text: str) -> str:
+                return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            q = q.where(or_(Customer.search_name.like(like(fold(search)), escape="\\"),
+                            func.lower(Customer.email).like(like(search.lower()), escape="\\"),
+                            Customer.external_ref == search))
         if stage:
             q = q.where(Customer.lifecycle_stage == stage)
         if not tag:
@@ -159,6 +191,7 @@ class CustomerService(Service):
 
         Returns the number of rows re-pointed per table (core tables and the plugins' own).
         """
+        self.uow.require("customer.merge")
         if source_id == target_id:
             raise InvalidInput("cannot merge a customer into itself")
         source, target = self.get(source_id), self.get(target_id)
@@ -166,7 +199,16 @@ class CustomerService(Service):
             raise Conflict(f"customer {source_id} was already merged into {source.merged_into_id}")
         if target.archived:
             raise Conflict(f"customer {target_id} is archived; merge into an active customer")
+        self.uow.hooks.before_customer_merge(self.uow, source, target)  # a Veto refuses the whole merge
+        clash = list(self.session.scalars(
+            select(Transaction.reference).where(Transaction.customer_id == source_id, Transaction.reference.in_(
+                select(Transaction.reference).where(Transaction.customer_id == target_id))).order_by(Transaction.reference).limit(5)))
+        if clash:
+            raise Conflict(f"customers {source_id} and {target_id} both have entries with reference "
+                           f"{', '.join(repr(r) for r in clash)}: a document is posted once per customer, so the merge "
+                           "would post it twice; nothing was merged")
         counts: dict[str, int] = {}
+        source_before, target_before = snapshot(source), snapshot(target)
         target_has_default = self.session.scalar(
             select(func.count()).select_from(Account).where(Account.customer_id == target_id, Account.is_default)
         )
@@ -176,6 +218,9 @@ class CustomerService(Service):
             res = self.session.execute(update(model).where(model.customer_id == source_id).values(customer_id=target_id))
             counts[model.__tablename__] = res.rowcount
         counts.update(self.uow.hooks.merge_customers(self.uow, source_id, target_id))
+        # journaled, so a plugin disabled now re-points its rows when it is enabled again
+        self.session.add(MergeJournal(source_id=source_id, target_id=target_id, actor=self.uow.actor,
+                                      plugins=sorted(self.uow.hooks.plugins)))
         # the target keeps its own values and gains what it lacks
         merged_tags = list(dict.fromkeys([*(target.tags or []), *(source.tags or [])]))
         for f in ("email", "phone", "country", "region", "industry"):
@@ -186,7 +231,12 @@ class CustomerService(Service):
         source.archived = True
         source.merged_into_id = target_id
         self.session.flush()
-        self.uow.audit.record("merge", "customer", target_id, before={"source": source_id}, after=counts)
+        filled = {k: (target_before[k], v) for k, v in snapshot(target).items() if target_before[k] != v}
+        self.uow.audit.record("merge", "customer", target_id, before={"source": source_id, **{k: b for k, (b, _) in filled.items()}},
+                              after={**{k: a for k, (_, a) in filled.items()}, "moved": counts})
+        self.uow.audit.record("merged", "customer", source_id,
+                              before={"archived": source_before["archived"], "merged_into_id": None},
+                              after={"archived": True, "merged_into_id": target_id, "moved": counts})
         self.uow.hooks.customer_archived(self.uow, source)
         self.uow.hooks.customer_updated(self.uow, target, {})
         return counts

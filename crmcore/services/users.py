@@ -1,8 +1,17 @@
+"""Staff users: add, change roles, deactivate. Every change needs ``user.manage`` and is audited.
+
+The CRM never locks itself out: the first user must be an admin (until then the CRM runs in
+single-user mode, where anyone may do anything), and the last active admin can neither be
+deactivated nor lose the admin role.
+"""
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from sqlalchemy import select
 
-from crmcore.errors import Conflict, NotFound
+from crmcore.enums import Role
+from crmcore.errors import Conflict, InvalidInput, NotFound
 from crmcore.models import User
 from crmcore.schemas import UserCreate
 from crmcore.services._base import Service
@@ -10,10 +19,14 @@ from crmcore.services._base import Service
 
 class UserService(Service):
     def add(self, data: UserCreate) -> User:
+        self.uow.require("user.manage")
         if self.session.scalar(select(User.id).where(User.username == data.username)) is not None:
             raise Conflict(f"user {data.username!r} already exists")
-        user = User(username=data.username, display_name=data.display_name, email=data.email,
-                    roles=[r.value for r in data.roles])
+        roles = [r.value for r in data.roles]
+        if Role.ADMIN.value not in roles and self.session.scalar(select(User.id).limit(1)) is None:
+            raise Conflict("the first user must have the admin role (--role admin), "
+                           "or no one could manage users once single-user mode ends")
+        user = User(username=data.username, display_name=data.display_name, email=data.email, roles=roles, active=True)
         self.session.add(user)
         self.session.flush()
         self.uow.audit.record("create", "user", user.id, after=data.model_dump())
@@ -28,5 +41,46 @@ class UserService(Service):
     def id_for(self, username: str | None) -> int | None:
         return None if username is None else self.get_by_username(username).id
 
-    def list(self) -> list[User]:
-        return list(self.session.scalars(select(User).order_by(User.username)))
+    def list(self, *, include_inactive: bool = True) -> list[User]:
+        q = select(User).order_by(User.username)
+        if not include_inactive:
+            q = q.where(User.active.is_(True))
+        return list(self.session.scalars(q))
+
+    def _other_active_admins(self, user: User) -> int:
+        return sum(1 for u in self.session.scalars(select(User).where(User.active.is_(True), User.id != user.id))
+                   if Role.ADMIN.value in (u.roles or []))
+
+    def set_roles(self, username: str, roles: Iterable[Role | str]) -> User:
+        """Replace the user's roles (at least one)."""
+        self.uow.require("user.manage")
+        try:
+            wanted = list(dict.fromkeys(Role(r).value for r in roles))
+        except ValueError as e:
+            raise InvalidInput(f"invalid role: {e} (roles: {', '.join(r.value for r in Role)})", [("roles", str(e))]) from None
+        if not wanted:
+            raise InvalidInput("give at least one role", [("roles", "at least one role")])
+        user = self.get_by_username(username)
+        before = list(user.roles or [])
+        if Role.ADMIN.value in before and Role.ADMIN.value not in wanted and user.active and not self._other_active_admins(user):
+            raise Conflict(f"user {username} is the last active admin; make someone else admin first")
+        if wanted == before:
+            return user
+        user.roles = wanted
+        self.session.flush()
+        self.uow.audit.record("roles", "user", user.id, before={"roles": before}, after={"roles": wanted})
+        return user
+
+    def set_active(self, username: str, active: bool) -> User:
+        """Deactivate (or reactivate) a user; a deactivated user can no longer act."""
+        self.uow.require("user.manage")
+        user = self.get_by_username(username)
+        if user.active == active:
+            return user
+        if not active and Role.ADMIN.value in (user.roles or []) and not self._other_active_admins(user):
+            raise Conflict(f"user {username} is the last active admin; make someone else admin first")
+        user.active = active
+        self.session.flush()
+        self.uow.audit.record("activate" if active else "deactivate", "user", user.id,
+                              before={"active": not active}, after={"active": active})
+        return user

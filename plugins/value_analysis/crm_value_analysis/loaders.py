@@ -3,10 +3,15 @@
 * :func:`customer_ids` -- the (non-archived) customers, sorted; every other array is aligned to it.
 * :func:`value_aggregates` -- one ``GROUP BY customer`` over the analysis window: recency,
   frequency, monetary. This is all RFM, the pyramid, Pareto and dependency need.
-* :func:`purchase_history` -- the purchase-day series (one ``GROUP BY customer, day`` query),
-  fetched in chunks and reduced on the fly into per-customer arrays (first/last purchase day,
-  purchase days, repeat spend, trend windows, holdout counts). Memory is O(customers + chunk),
-  whatever the number of transactions.
+* :func:`customer_stats` -- what a run needs, in ONE ``GROUP BY customer`` pass: the window's
+  recency/frequency/monetary, the sufficient statistics of the purchase models (purchase days
+  = ``COUNT(DISTINCT day)``, first and last purchase day, gross and net spend), the trend
+  windows, the holdout counts and the distinct categories; plus one index-driven statement for
+  the spend on each repeat buyer's first purchase day (an aggregate cannot see "the first day"
+  of its own group). Memory is O(customers), whatever the number of transactions.
+* :func:`purchase_history` -- the older path: the purchase-day series (one ``GROUP BY customer,
+  day`` query) streamed in chunks and reduced on the fly. It computes the same numbers (a test
+  holds them equal) and stays as the reference; it costs three times the aggregate pass.
 * :func:`category_counts`, :func:`satisfaction_means` -- cross-buying and satisfaction.
 
 Why the raw DBAPI cursor: turning SQLAlchemy ``Row`` objects into NumPy costs about 20x more
@@ -435,6 +440,184 @@ def purchase_history(
     return hist
 
 
+# -- the whole run's statistics in one pass -------------------------------------------------------
+
+class day_key(FunctionElement[str]):
+    """A cheap per-row key of the UTC day, for ``COUNT(DISTINCT ...)``: no date arithmetic per row.
+
+    SQLite stores naive UTC text, so the first 10 characters are the day; PostgreSQL casts the
+    UTC timestamp to a date (the numeric ``extract(epoch)`` would cost a division per row).
+    """
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(day_key, "sqlite")
+def _day_key_sqlite(element: day_key, compiler: Any, **kw: Any) -> str:
+    return f"substr({compiler.process(element.clauses, **kw)}, 1, 10)"
+
+
+@compiles(day_key, "postgresql")
+def _day_key_postgresql(element: day_key, compiler: Any, **kw: Any) -> str:
+    return f"CAST(({compiler.process(element.clauses, **kw)}) AT TIME ZONE 'UTC' AS DATE)"
+
+
+@compiles(day_key)
+def _day_key_other(element: day_key, compiler: Any, **kw: Any) -> str:
+    raise CompileError(f"value_analysis supports SQLite and PostgreSQL, not {compiler.dialect.name}")
+
+
+@dataclass(frozen=True)
+class CustomerStats:
+    """Everything a run reads from the transactions, aligned with ``ids``."""
+
+    value: ValueAggregates
+    history: PurchaseHistory
+    categories: FloatArray
+
+
+_STAT_COLUMNS = ("first", "last", "days", "entries", "gross", "net", "days_last", "days_prev", "net_last",
+                 "net_prev", "categories", "w_last", "w_entries", "w_net", "holdout_days")
+
+
+def customer_stats_query(session: Session, settings: ValueSettings, cut: dt.date, *,
+                         holdout_end: dt.date | None = None) -> Select[Any]:
+    """One ``GROUP BY customer`` with conditional aggregates; see :func:`customer_stats`."""
+    purchase = _is_purchase(settings)
+    signed = _signed_amount(settings)
+    at = Transaction.occurred_at
+    day = day_key(at)
+    w = settings.trend_days
+    cut_end = start_of(cut + dt.timedelta(days=1))
+    last_lo = _time_param(session, "last_lo", start_of(cut - dt.timedelta(days=w - 1)))
+    prev_lo = _time_param(session, "prev_lo", start_of(cut - dt.timedelta(days=2 * w - 1)))
+    # with a holdout the scan runs past the cut: every calibration aggregate is bounded by it
+    inside: Any = True if holdout_end is None else at < _time_param(session, "cut_end", cut_end)
+    bought = and_(purchase, inside) if holdout_end is not None else purchase
+
+    def when(cond: Any, value: Any, else_: Any = None) -> Any:
+        return case((cond, value), else_=else_)
+
+    last_w = and_(at >= last_lo, inside) if holdout_end is not None else at >= last_lo
+    prev_w = and_(at >= prev_lo, at < last_lo)
+    cols: list[Any] = [
+        Account.customer_id,
+        day_number(func.min(when(bought, at))),
+        day_number(func.max(when(bought, at))),
+        func.count(func.distinct(when(bought, day))),
+        func.count(when(bought, 1)),
+        _float(func.sum(when(bought, Transaction.amount, 0))),
+        _float(func.sum(when(inside, signed, 0)) if holdout_end is not None else func.sum(signed)),
+        func.count(func.distinct(when(and_(purchase, last_w), day))),
+        func.count(func.distinct(when(and_(purchase, prev_w), day))),
+        _float(func.sum(when(last_w, signed, 0))),
+        _float(func.sum(when(prev_w, signed, 0))),
+        func.count(func.distinct(when(and_(bought, Transaction.category.is_not(None)), Transaction.category))),
+    ]
+    if settings.window_days is not None:
+        lo = _time_param(session, "window_lo", start_of(cut + dt.timedelta(days=1 - settings.window_days)))
+        in_window = and_(at >= lo, inside) if holdout_end is not None else at >= lo
+        cols += [day_number(func.max(when(and_(purchase, in_window), at))), func.count(when(and_(purchase, in_window), 1)),
+                 _float(func.sum(when(in_window, signed, 0)))]
+    if holdout_end is not None:
+        cols.append(func.count(func.distinct(when(and_(purchase, at >= _time_param(session, "cut_end2", cut_end)), day))))
+    return (
+        select(*cols)
+        .select_from(Transaction)
+        .join(Account, _join_accounts())
+        .where(*_where(session, settings, Period.up_to(holdout_end or cut)))
+        .group_by(Account.customer_id)
+    )
+
+
+def _first_day_gross(session: Session, settings: ValueSettings, customer_ids: IntArray, first_days: IntArray) -> FloatArray:
+    """Gross purchases of each given customer on its first purchase day: one statement, index look-ups.
+
+    A correlated subquery per listed customer reads only that day's entries through the
+    ``(account_id, occurred_at)`` index, so this costs O(repeat buyers), not another pass.
+    """
+    if customer_ids.size == 0:
+        return np.zeros(0)
+    dialect = session.get_bind().dialect.name
+    kinds = ", ".join(f"'{k.value}'" for k in settings.revenue_kinds)  # enum values: fixed identifiers
+    currency = " AND t.currency = :currency" if settings.currency else ""
+    inner = ("SELECT CAST(SUM(t.amount) AS FLOAT) FROM accounts a JOIN transactions t ON t.account_id = a.id "
+             "WHERE a.customer_id = f.cid AND t.occurred_at >= f.lo AND t.occurred_at < f.hi "
+             f"AND t.kind IN ({kinds}) AND t.amount > 0{currency}")
+    params: dict[str, Any] = {"currency": settings.currency} if settings.currency else {}
+    if dialect == "postgresql":
+        sql = (f"SELECT f.cid, ({inner}) FROM (SELECT u.cid, TIMESTAMPTZ '1970-01-01 00:00+00' + u.d * INTERVAL '1 day' AS lo, "
+               "TIMESTAMPTZ '1970-01-01 00:00+00' + (u.d + 1) * INTERVAL '1 day' AS hi "
+               "FROM unnest(CAST(%(cids)s AS INTEGER[]), CAST(%(days)s AS INTEGER[])) AS u(cid, d)) f")
+        sql = sql.replace(":currency", "%(currency)s")
+        params.update(cids=customer_ids.tolist(), days=first_days.tolist())
+    else:
+        pairs = ",".join(f'[{c},"{date_of(d0).isoformat()}","{date_of(d0 + 1).isoformat()}"]'
+                         for c, d0 in zip(customer_ids.tolist(), first_days.tolist()))
+        sql = (f"SELECT f.cid, ({inner}) FROM (SELECT json_extract(value, '$[0]') AS cid, json_extract(value, '$[1]') AS lo, "
+               "json_extract(value, '$[2]') AS hi FROM json_each(:pairs)) f")
+        params["pairs"] = f"[{pairs}]"
+    raw = session.connection().connection.dbapi_connection
+    cur = raw.cursor()
+    try:
+        cur.execute(sql, params)
+        rows = cur.fetchall()
+    finally:
+        cur.close()
+    m = np.array(rows, dtype=np.float64).reshape(len(rows), 2)
+    pos, found = _align(customer_ids, m[:, 0])
+    out = np.zeros(customer_ids.size)
+    out[pos[found]] = np.nan_to_num(m[found, 1])
+    return out
+
+
+def customer_stats(session: Session, ids: IntArray, settings: ValueSettings, cut: dt.date, *,
+                   holdout_end: dt.date | None = None) -> CustomerStats:
+    """Value aggregates, purchase history and categories up to ``cut`` in one aggregate pass.
+
+    The numbers equal :func:`value_aggregates` (window ``settings.window_days``),
+    :func:`purchase_history` and :func:`category_counts`; purchase days are counted with
+    ``COUNT(DISTINCT day)`` instead of streaming a day series through Python.
+    """
+    stmt = customer_stats_query(session, settings, cut, holdout_end=holdout_end)
+    ncols = 12 + (3 if settings.window_days is not None else 0) + (1 if holdout_end is not None else 0)
+    m = _fetch_array(session, stmt, ncols)
+    pos, found = _align(ids, m[:, 0])
+    pos, m = pos[found], m[found]
+    n = ids.size
+    names = [*_STAT_COLUMNS[:11], *(_STAT_COLUMNS[11:14] if settings.window_days is not None else ()),
+             *(("holdout_days",) if holdout_end is not None else ())]
+    col = {name: m[:, j + 1] for j, name in enumerate(names)}
+
+    def spread(name: str, fill: float = 0.0, dtype: Any = np.float64) -> NDArray[Any]:
+        out = np.full(n, fill, dtype=dtype)
+        out[pos] = np.nan_to_num(col[name], nan=fill) if fill == fill else col[name]
+        return out
+
+    hist = PurchaseHistory(ids=ids, cut_day=day_of(cut), trend_days=settings.trend_days)
+    hist.first_day, hist.last_day = spread("first", np.nan), spread("last", np.nan)
+    for name, attr in (("days", "purchase_days"), ("entries", "entries"), ("days_last", "days_last"),
+                       ("days_prev", "days_prev")):
+        setattr(hist, attr, spread(name, 0, np.int64))
+    hist.gross, hist.net = spread("gross"), spread("net")
+    hist.net_last, hist.net_prev = spread("net_last"), spread("net_prev")
+    if holdout_end is not None:
+        hist.holdout_days = spread("holdout_days", 0, np.int64)
+    repeat = np.flatnonzero(hist.purchase_days > 1)
+    hist.gross_first_day = np.where(hist.purchase_days == 1, hist.gross, 0.0)
+    hist.gross_first_day[repeat] = _first_day_gross(session, settings, ids[repeat], hist.first_day[repeat].astype(np.int64))
+    hist.rows = int(hist.purchase_days.sum())
+    categories = spread("categories", np.nan)
+    categories[categories == 0] = np.nan
+    if settings.window_days is None:
+        value = ValueAggregates(ids=ids, last_day=hist.last_day.copy(), frequency=hist.entries.copy(), monetary=hist.net.copy())
+    else:
+        value = ValueAggregates(ids=ids, last_day=spread("w_last", np.nan), frequency=spread("w_entries", 0, np.int64),
+                                monetary=spread("w_net"))
+    return CustomerStats(value=value, history=hist, categories=categories)
+
+
 # -- cross-buying and satisfaction ---------------------------------------------------------------
 
 def category_counts(session: Session, ids: IntArray, settings: ValueSettings, cut: dt.date) -> FloatArray:
@@ -484,7 +667,8 @@ def purchase_span(session: Session, settings: ValueSettings) -> tuple[dt.date, d
 
 
 __all__ = [
-    "CHUNK_ROWS", "EPOCH", "Period", "PurchaseHistory", "ValueAggregates", "category_counts", "customer_ids",
+    "CHUNK_ROWS", "EPOCH", "CustomerStats", "Period", "PurchaseHistory", "ValueAggregates", "category_counts",
+    "customer_ids", "customer_stats", "customer_stats_query", "day_key",
     "date_of", "day_number", "day_of", "purchase_days_query", "purchase_history", "purchase_span",
     "satisfaction_means", "start_of", "value_aggregates", "value_aggregates_query",
 ]

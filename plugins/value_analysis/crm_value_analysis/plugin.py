@@ -38,6 +38,13 @@ def crm_register_migrations(register: Callable[[MigrationBranch], None]) -> None
 
 
 @hookimpl
+def crm_register_settings(register: Callable[[type], None]) -> None:
+    from crm_value_analysis.schemas import ValueSettings
+
+    register(ValueSettings)
+
+
+@hookimpl
 def crm_customer_profile_sections(uow: UnitOfWork, customer: Customer) -> ProfileSection | None:
     return services.profile_section(uow, customer)
 

@@ -38,8 +38,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from crm_value_analysis import analytics
 from crmcore.enums import TransactionKind
-from crmcore.errors import ConfigError, InvalidInput, validation_errors
+from crmcore.errors import InvalidInput, validation_errors
 from crmcore.schemas.fields import CurrencyCode
+from crmcore.settings import PluginSettings, load_plugin_settings
 
 CONFIG_TABLE = "value_analysis"
 #: Tier of customers without purchases in the analysis window (always the last, worst tier).
@@ -87,22 +88,27 @@ class LifecycleSettings(BaseModel):
         return self.model_dump(exclude={"update_core"})
 
 
-class ValueSettings(BaseModel):
-    """Everything an analysis run depends on; stored with each run so reports can explain it."""
+class ValueSettings(PluginSettings):
+    """Everything an analysis run depends on; stored with each run so reports can explain it.
+
+    Registered with the core (``crm_register_settings``): crm.toml ``[value_analysis]`` and
+    ``CRM_VALUE_ANALYSIS__<KEY>`` environment variables, validated when the CRM opens.
+    """
 
     model_config = _STRICT
 
     revenue_kinds: list[TransactionKind] = Field(default_factory=lambda: [TransactionKind.INVOICE])
     netting_kinds: list[TransactionKind] = Field(default_factory=lambda: [TransactionKind.CREDIT_NOTE])
     currency: CurrencyCode | None = Field(default=None, description="only transactions in this currency")
-    window_days: int | None = Field(default=None, ge=1, description="RFM/pyramid/Pareto window; None = all history")
-    trend_days: int = Field(default=365, ge=7, description="length of the two windows compared for trends")
+    window_days: int | None = Field(default=None, ge=1, le=36_500, description="RFM/pyramid/Pareto window; None = all history")
+    trend_days: int = Field(default=365, ge=7, le=36_500, description="length of the two windows compared for trends")
     time_unit: Literal["days", "weeks"] = "days"
+    model: Literal["bg_nbd", "mbg_nbd", "pareto_nbd"] = Field(default="bg_nbd", description="purchase model of churn/CLV")
     margin: float = Field(default=0.30, ge=0.0, le=1.0)
-    discount_rate: float = Field(default=0.10, ge=0.0, description="annual")
+    discount_rate: float = Field(default=0.10, ge=0.0, le=100.0, description="annual (100 = 10,000 %)")
     horizon_months: int = Field(default=36, ge=1, le=600)
     retention: float = Field(default=0.80, ge=0.0, le=1.0, description="annual, deterministic CLV")
-    acquisition_cost: float = Field(default=0.0, ge=0.0)
+    acquisition_cost: float = Field(default=0.0, ge=0.0, le=1e12)
     churn_threshold: float = Field(default=0.30, ge=0.0, le=1.0)
     min_fit_customers: int = Field(default=20, ge=1, description="runs fit BG/NBD + Gamma-Gamma from this many buyers")
     pyramid: dict[str, float] = Field(default_factory=lambda: dict(analytics.DEFAULT_PYRAMID_CUTOFFS))
@@ -188,19 +194,18 @@ def _errors(e: ValidationError) -> list[tuple[str, str]]:
 
 
 def load_settings(config: Mapping[str, Any] | None, overrides: Mapping[str, Any] | None = None) -> ValueSettings:
-    """Settings from crm.toml's ``[value_analysis]`` table, then command-line overrides.
+    """Settings from crm.toml's ``[value_analysis]`` table and the environment (through the
+    core's :func:`crmcore.settings.load_plugin_settings`), then command-line overrides.
 
-    A bad crm.toml raises :class:`ConfigError` (exit code 2); a bad override raises
-    :class:`InvalidInput` naming the option. ``None`` overrides are ignored.
+    A bad crm.toml or environment value raises :class:`ConfigError` (exit code 2); a bad
+    override raises :class:`InvalidInput` naming the option. ``None`` overrides are ignored.
     """
-    table = (config or {}).get(CONFIG_TABLE, {})
-    if not isinstance(table, Mapping):
-        raise ConfigError(f"crm.toml: [{CONFIG_TABLE}] must be a table")
-    try:
-        base = ValueSettings.model_validate(dict(table))
-    except ValidationError as e:
-        detail = "; ".join(f"{f}: {m}" for f, m in _errors(e))
-        raise ConfigError(f"crm.toml [{CONFIG_TABLE}]: {detail}") from None
+    base, _sources = load_plugin_settings(CONFIG_TABLE, ValueSettings, config)
+    return apply_overrides(base, overrides)
+
+
+def apply_overrides(base: ValueSettings, overrides: Mapping[str, Any] | None) -> ValueSettings:
+    """``base`` with command-line overrides applied (validated again as a whole)."""
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
     if not given:
         return base
@@ -211,14 +216,22 @@ def load_settings(config: Mapping[str, Any] | None, overrides: Mapping[str, Any]
         raise InvalidInput("invalid input: " + "; ".join(f"{f}: {m}" for f, m in errors), errors) from None
 
 
+#: Dates the commands accept: wide enough for any business history, far from date overflow.
+DATE_RANGE = (dt.date(1900, 1, 1), dt.date(2999, 12, 31))
+
+
 def parse_date(name: str, value: str | dt.date | None) -> dt.date | None:
     """An ISO date from the command line, or InvalidInput naming the option."""
     if value is None or isinstance(value, dt.date):
         return value
     try:
-        return dt.date.fromisoformat(value.strip())
+        date = dt.date.fromisoformat(value.strip())
     except ValueError:
         raise InvalidInput(f"invalid input: {name}: {value!r} is not a date (YYYY-MM-DD)", [(name, "not a date")]) from None
+    if not DATE_RANGE[0] <= date <= DATE_RANGE[1]:  # day arithmetic near year 1 or 9999 overflows
+        raise InvalidInput(f"invalid input: {name}: {date} is outside {DATE_RANGE[0]}..{DATE_RANGE[1]}",
+                           [(name, "out of range")])
+    return date
 
 
 # -- read schemas -------------------------------------------------------------------------

@@ -20,23 +20,31 @@ from __future__ import annotations
 import datetime as dt
 import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import Float, and_, case, delete, func, insert, select, update
+from sqlalchemy import Float, String, and_, case, delete, func, select, type_coerce, update
 from sqlalchemy.orm import Session
 
-from crm_value_analysis import analytics, clv_models, loaders
+from crm_value_analysis import analytics, clv_models, loaders, plots, purchase_models
 from crm_value_analysis.models import CustomerValue, ValueRun
-from crm_value_analysis.schemas import INACTIVE_TIER, CustomerValueRead, RunRead, ValueSettings, load_settings
+from crm_value_analysis.schemas import (
+    CONFIG_TABLE,
+    INACTIVE_TIER,
+    CustomerValueRead,
+    RunRead,
+    ValueSettings,
+    apply_overrides,
+    load_settings,
+)
 from crmcore.db.types import utcnow
 from crmcore.enums import LifecycleStage
 from crmcore.errors import CRMError, InvalidInput
-from crmcore.models import Customer
+from crmcore.models import Account, Customer
 from crmcore.profile import ProfileSection
 from crmcore.uow import UnitOfWork
 
@@ -64,8 +72,11 @@ class NoRunYet(CRMError):
 
 
 def settings_for(uow: UnitOfWork, overrides: Mapping[str, Any] | None = None) -> ValueSettings:
-    """The settings of this CRM (crm.toml ``[value_analysis]``) with ``overrides`` applied."""
-    return load_settings(uow.crm.config, overrides)
+    """The settings of this CRM (crm.toml ``[value_analysis]`` and the environment, validated when
+    the CRM opened) with ``overrides`` applied."""
+    loaded = uow.crm.plugin_settings.loaded.get(CONFIG_TABLE)
+    base = loaded.values if loaded is not None else load_settings(uow.crm.config)
+    return apply_overrides(base, overrides)  # type: ignore[arg-type]
 
 
 def today() -> dt.date:
@@ -98,7 +109,8 @@ class ValuePart:
         return int(self.purchasers.sum())
 
 
-def analyse_value(session: Session, ids: NDArray[np.int64], settings: ValueSettings, as_of: dt.date) -> ValuePart:
+def analyse_value(session: Session, ids: NDArray[np.int64], settings: ValueSettings, as_of: dt.date,
+                  aggregates: loaders.ValueAggregates | None = None) -> ValuePart:
     """RFM scores and segments, value-pyramid tiers, the Pareto curve and key-account dependency.
 
     One GROUP BY over the window's transactions, then NumPy. Tiers and the Pareto curve are
@@ -106,7 +118,8 @@ def analyse_value(session: Session, ids: NDArray[np.int64], settings: ValueSetti
     dilute "the top 1%"); customers without purchases get the tier ``inactive``.
     Dependency shares are of the whole base's net revenue.
     """
-    agg = loaders.value_aggregates(session, ids, settings, loaders.Period.up_to(as_of, settings.window_days))
+    agg = aggregates if aggregates is not None else loaders.value_aggregates(
+        session, ids, settings, loaders.Period.up_to(as_of, settings.window_days))
     recency = loaders.day_of(as_of) - agg.last_day
     scores = analytics.rfm_scores(recency, agg.frequency, agg.monetary)
     segments = analytics.rfm_segments(scores.r, scores.f, scores.m, settings.segment_rules())
@@ -157,39 +170,49 @@ def rft_input(hist: loaders.PurchaseHistory, unit_days: float) -> RFTInput:
 
 @dataclass
 class ModelFit:
-    """Fitted models (None when the data cannot identify them) and why not."""
+    """Fitted models (None when the data cannot identify them) and why not.
 
-    bgnbd: clv_models.BGNBDParams | None = None
+    ``purchase`` is the purchase/drop-out model chosen by name (BG/NBD, MBG/NBD or Pareto/NBD),
+    ``gamma_gamma`` the spend model that turns its expected purchases into CLV.
+    """
+
+    model: str = "bg_nbd"
+    purchase: purchase_models.Params | None = None
     gamma_gamma: clv_models.GammaGammaParams | None = None
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
-    def as_dict(self, time_unit: str) -> dict[str, Any]:
-        def params(p: Any, names: Sequence[str]) -> dict[str, Any] | None:
-            if p is None:
-                return None
-            return {**{k: getattr(p, k) for k in names}, "log_likelihood": p.log_likelihood,
-                    "n_customers": p.n_customers, "converged": p.converged}
+    @property
+    def bgnbd(self) -> purchase_models.Params | None:  # the name of the first release
+        return self.purchase
 
-        out = {"time_unit": time_unit, "bgnbd": params(self.bgnbd, ("r", "alpha", "a", "b")),
-               "gamma_gamma": params(self.gamma_gamma, ("p", "q", "v"))}
+    def as_dict(self, time_unit: str) -> dict[str, Any]:
+        """Parameters by their usual names: r, alpha, a, b (s, beta for Pareto/NBD); p, q, gamma."""
+        def meta(p: Any) -> dict[str, Any]:
+            return {"log_likelihood": p.log_likelihood, "n_customers": p.n_customers, "converged": p.converged}
+
+        out: dict[str, Any] = {"time_unit": time_unit, "model": self.model, "purchase": None, "gamma_gamma": None}
+        if self.purchase is not None:
+            out["purchase"] = {**purchase_models.param_dict(self.purchase), **meta(self.purchase)}
         gg = self.gamma_gamma
         if gg is not None:
-            out["gamma_gamma"]["mean_spend"] = gg.p * gg.v / (gg.q - 1.0) if gg.q > 1 else None
+            out["gamma_gamma"] = {"p": gg.p, "q": gg.q, "gamma": gg.v, **meta(gg),
+                                  "mean_spend": gg.p * gg.v / (gg.q - 1.0) if gg.q > 1 else None}
         return out
 
 
-def fit_rft(rft: RFTInput, *, strict: bool = False) -> ModelFit:
-    """Fit BG/NBD and Gamma-Gamma by maximum likelihood.
+def fit_rft(rft: RFTInput, *, strict: bool = False, model: str = "bg_nbd") -> ModelFit:
+    """Fit the purchase model ``model`` and Gamma-Gamma by maximum likelihood.
 
     ``strict=False`` (analysis runs): a model the data cannot identify (e.g. no repeat buyers,
     one customer) is left out with a warning and the run goes on without churn/CLV estimates.
     ``strict=True`` (``crm value fit``): that is an error for the user.
     """
-    out = ModelFit()
+    out = ModelFit(model=model)
     start = time.perf_counter()
+    title = purchase_models.TITLES[model]
     for name, fit in (
-        ("BG/NBD", lambda: clv_models.fit_bgnbd(rft.frequency, rft.recency, rft.T)),
+        (title, lambda: purchase_models.fit(model, rft.frequency, rft.recency, rft.T)),
         ("Gamma-Gamma", lambda: clv_models.fit_gamma_gamma(rft.frequency, rft.monetary)),
     ):
         try:
@@ -202,10 +225,10 @@ def fit_rft(rft: RFTInput, *, strict: bool = False) -> ModelFit:
         if not params.converged and not strict:
             out.warnings.append(f"{name} fit did not converge on this data; its estimates are left out")
             continue
-        if name == "BG/NBD":
-            out.bgnbd = params  # type: ignore[assignment]
-        else:
+        if name == "Gamma-Gamma":
             out.gamma_gamma = params  # type: ignore[assignment]
+        else:
+            out.purchase = params  # type: ignore[assignment]
     out.seconds = time.perf_counter() - start
     return out
 
@@ -223,13 +246,13 @@ def model_estimates(fit: ModelFit, rft: RFTInput, settings: ValueSettings) -> di
     """P(alive), expected purchases and probabilistic CLV over the horizon (NaN: no model)."""
     n = int(rft.mask.sum())
     out = {k: np.full(n, np.nan) for k in ("p_alive", "expected_purchases", "clv_probabilistic")}
-    bg, gg = fit.bgnbd, fit.gamma_gamma
+    bg, gg = fit.purchase, fit.gamma_gamma
     if bg is None or n == 0:
         return out
     x, tx, T = rft.frequency, rft.recency, rft.T
-    out["p_alive"] = clv_models.bgnbd_probability_alive(bg, x, tx, T)
+    out["p_alive"] = purchase_models.probability_alive(bg, x, tx, T)
     step = DAYS_PER_MONTH / settings.unit_days
-    out["expected_purchases"] = clv_models.bgnbd_expected_purchases(bg, x, tx, T, settings.horizon_months * step)
+    out["expected_purchases"] = purchase_models.expected_purchases(bg, x, tx, T, settings.horizon_months * step)
     if gg is None:
         return out
     spend = _expected_spend(gg, x, rft.monetary)
@@ -237,7 +260,7 @@ def model_estimates(fit: ModelFit, rft: RFTInput, settings: ValueSettings) -> di
     if ok.any():
         # probabilistic_clv = margin * spend * discounted purchases; pass unit spend through monetary
         # of the customers whose spend is finite.
-        out["clv_probabilistic"][ok] = clv_models.probabilistic_clv(
+        out["clv_probabilistic"][ok] = purchase_models.probabilistic_clv(
             bg, gg, x[ok], tx[ok], T[ok], rft.monetary[ok], horizon_periods=settings.horizon_months,
             discount_rate_per_period=settings.monthly_discount_rate, margin=settings.margin, step=step)
     return out
@@ -295,15 +318,79 @@ def _to_column(name: str, values: NDArray[Any]) -> list[Any]:
     return [None if v != v else v for v in out]
 
 
-def _insert_rows(session: Session, columns: dict[str, NDArray[Any]], n: int) -> None:
-    """Core executemany in chunks, so no more than INSERT_CHUNK row dicts exist at a time."""
-    table = CustomerValue.__table__
-    conn = session.connection()
+def _row_chunks(columns: dict[str, NDArray[Any]], n: int) -> Iterator[tuple[Any, ...]]:
+    """Row tuples, converted INSERT_CHUNK rows at a time (bounded memory)."""
     names = list(columns)
     for start in range(0, n, INSERT_CHUNK):
         sl = slice(start, min(start + INSERT_CHUNK, n))
-        cols = [_to_column(k, columns[k][sl]) for k in names]
-        conn.execute(insert(table), [dict(zip(names, vals)) for vals in zip(*cols)])
+        yield from zip(*[_to_column(k, columns[k][sl]) for k in names])
+
+
+def _insert_rows(session: Session, columns: dict[str, NDArray[Any]], n: int) -> None:
+    """The snapshot rows: ``COPY`` on PostgreSQL, one ``executemany`` of plain tuples on SQLite.
+
+    Both go through the session's DBAPI connection, so they belong to the run's transaction.
+    """
+    table = CustomerValue.__table__.name
+    names = list(columns)
+    raw = session.connection().connection.dbapi_connection
+    cur = raw.cursor()
+    try:
+        if session.get_bind().dialect.name == "postgresql":
+            with cur.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy:
+                for row in _row_chunks(columns, n):
+                    copy.write_row(row)
+        else:
+            marks = ", ".join("?" * len(names))
+            cur.executemany(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})", _row_chunks(columns, n))
+    finally:
+        cur.close()
+
+
+def _update_lifecycle(uow: UnitOfWork, run_id: int) -> int:
+    """The core's lifecycle stage from this snapshot: ONE ``UPDATE customers ... FROM`` the stored rows.
+
+    Only customers with purchases whose stage changes are touched (version bumped), like the
+    core's ``set_lifecycle_stages``: one audit entry and one ``crm_customers_batch`` event.
+    """
+    uow.require("customer.write")
+    cv = CustomerValue
+    new_stage = type_coerce(case({k: v.value for k, v in CORE_STAGE.items()}, value=cv.lifecycle), String)
+    stmt = (update(Customer)
+            .where(cv.run_id == run_id, cv.customer_id == Customer.id, cv.lifecycle.in_(list(CORE_STAGE)),
+                   Customer.archived.is_(False), type_coerce(Customer.lifecycle_stage, String) != new_stage)
+            .values(lifecycle_stage=new_stage, version=Customer.version + 1, updated_at=utcnow())
+            .returning(Customer.id, Customer.lifecycle_stage))
+    changed = uow.session.execute(stmt, execution_options={"synchronize_session": False}).all()
+    if changed:
+        uow.session.expire_all()
+        by_stage: dict[str, int] = {}
+        for _, stage in changed:
+            key = getattr(stage, "value", stage)
+            by_stage[key] = by_stage.get(key, 0) + 1
+        uow.audit.record("lifecycle", "customer", None, after={"customers": len(changed), "by_stage": by_stage})
+        uow.hooks.customers_batch(uow, [], sorted(int(c) for c, _ in changed))
+    return len(changed)
+
+
+def resolve_currency(session: Session, settings: ValueSettings) -> tuple[ValueSettings, str | None]:
+    """Never add currencies together: the configured currency, the only one in use, or the majority.
+
+    With accounts in several currencies and none chosen (``--currency`` / ``currency`` in
+    crm.toml), the analysis keeps the currency most accounts are kept in and says so (the
+    returned warning names what was left out). Transactions always carry their account's currency.
+    """
+    if settings.currency:
+        return settings, None
+    rows = session.execute(select(Account.currency, func.count()).group_by(Account.currency)
+                           .order_by(func.count().desc(), Account.currency)).all()
+    if len(rows) <= 1:
+        return settings, None
+    major = rows[0][0]
+    others = ", ".join(f"{c} ({k:,} accounts)" for c, k in rows[1:])
+    warning = (f"accounts are kept in several currencies; analysed {major} only ({rows[0][1]:,} accounts), "
+               f"left out {others}; choose one with --currency")
+    return settings.model_copy(update={"currency": major}), warning
 
 
 def run_analysis(uow: UnitOfWork, *, as_of: dt.date | None = None, settings: ValueSettings | None = None) -> RunOutcome:
@@ -328,7 +415,12 @@ def run_analysis(uow: UnitOfWork, *, as_of: dt.date | None = None, settings: Val
     ids = loaders.customer_ids(session)
     if ids.size == 0:
         raise InvalidInput("no customers to analyse")
-    value = analyse_value(session, ids, settings, as_of)
+    settings, currency_warning = resolve_currency(session, settings)
+    stats = loaders.customer_stats(session, ids, settings, as_of)
+    hist, categories = stats.history, stats.categories
+    satisfaction = loaders.satisfaction_means(session, ids, as_of)
+    lap("read")
+    value = analyse_value(session, ids, settings, as_of, aggregates=stats.value)
     if value.n_purchasers == 0:
         span = loaders.purchase_span(session, settings)
         if span is None:
@@ -337,16 +429,12 @@ def run_analysis(uow: UnitOfWork, *, as_of: dt.date | None = None, settings: Val
         raise InvalidInput(f"no purchases on {window} (purchases run from {span[0]} to {span[1]}); choose another --as-of")
     lap("value")
 
-    hist = loaders.purchase_history(session, ids, settings, as_of)
-    categories = loaders.category_counts(session, ids, settings, as_of)
-    satisfaction = loaders.satisfaction_means(session, ids, as_of)
-    lap("history")
-
     rft = rft_input(hist, settings.unit_days)
     if rft.mask.sum() >= settings.min_fit_customers:
-        fit = fit_rft(rft)
+        fit = fit_rft(rft, model=settings.model)
     else:  # four parameters from a handful of customers would be noise presented as a forecast
-        fit = ModelFit(warnings=[f"BG/NBD and Gamma-Gamma not fitted: {int(rft.mask.sum())} customers with purchases, "
+        fit = ModelFit(model=settings.model, warnings=[
+            f"{purchase_models.TITLES[settings.model]} and Gamma-Gamma not fitted: {int(rft.mask.sum())} customers with purchases, "
                                  f"fewer than min_fit_customers = {settings.min_fit_customers}"])
     est = model_estimates(fit, rft, settings)
     buyers = rft.mask
@@ -440,7 +528,8 @@ def run_analysis(uow: UnitOfWork, *, as_of: dt.date | None = None, settings: Val
         "churn": {"threshold": settings.churn_threshold, "at_risk": int(np.nansum(churn_risk == 1))},
         "clv": {"deterministic_total": float(np.nansum(clv_det)),
                 "probabilistic_total": float(np.nansum(est["clv_probabilistic"])) if fit.gamma_gamma else None},
-        "warnings": fit.warnings,
+        "warnings": ([currency_warning] if currency_warning else []) + fit.warnings,
+        "currency": settings.currency,
         "timings": timings,
     }
     run = ValueRun(as_of=as_of, created_by=uow.actor[:64], n_customers=int(n), n_purchasers=value.n_purchasers,
@@ -478,8 +567,7 @@ def run_analysis(uow: UnitOfWork, *, as_of: dt.date | None = None, settings: Val
     updated = 0
     is_latest = session.scalar(select(func.count()).select_from(ValueRun).where(ValueRun.as_of > as_of)) == 0
     if settings.lifecycle.update_core and is_latest:
-        stages = {int(c): CORE_STAGE[s] for c, s in zip(ids[buyers].tolist(), lifecycle[buyers].tolist())}
-        updated = len(uow.customers.set_lifecycle_stages(stages))
+        updated = _update_lifecycle(uow, run.id)
     lap("lifecycle_update")
     run.summary = {**summary, "timings": timings, "lifecycle_updated": updated}
     session.flush()
@@ -619,7 +707,7 @@ def churn_report(uow: UnitOfWork, limit: int = 20) -> dict[str, Any]:
     return {
         "run": _run_header(run),
         "threshold": run.summary.get("churn", {}).get("threshold"),
-        "model": (run.summary.get("models") or {}).get("bgnbd"),
+        "model": (run.summary.get("models") or {}).get("purchase"),
         "with_model": n_model, "avg_p_alive": _clean(avg_p), "at_risk": at_risk,
         "lifecycle": run.summary.get("lifecycle"),
         "customers": _customer_rows(uow, run, cols, cv.churn_risk.is_(True), order=[cv.monetary.desc()], limit=limit),

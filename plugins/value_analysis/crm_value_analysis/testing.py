@@ -76,7 +76,7 @@ def bulk_load(crm: CRM, customer_idx: np.ndarray, days: np.ndarray, amounts: np.
         acc_of = {cid: aid for aid, cid in accounts}
         rows = []
         for i, (ci, day, amount) in enumerate(zip(customer_idx.tolist(), days.tolist(), amounts.tolist())):
-            rows.append({"account_id": acc_of[int(ids[ci])], "kind": "invoice" if kinds is None else kinds[i],
+            rows.append({"account_id": acc_of[int(ids[ci])], "customer_id": int(ids[ci]), "kind": "invoice" if kinds is None else kinds[i],
                          "amount": round(float(amount), 2), "currency": "EUR", "occurred_at": at(int(day)),
                          "reference": f"s{i}", "source": "sim", "created_at": now,
                          "category": None if categories is None else categories[i]})

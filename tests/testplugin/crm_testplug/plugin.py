@@ -1,7 +1,8 @@
 """Test plugin: implements every hook and records each call, so the suite can prove the contract.
 
 Behaviour is steered through module globals that tests set and reset:
-``VETO_REFS`` (entry references to refuse), ``FAIL_IN`` (a hook name that raises).
+``VETO_REFS`` (entry references to refuse), ``VETO_NAMES`` (customer names whose archive or
+merge is refused), ``FAIL_IN`` (a hook name that raises).
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 import click
 from sqlalchemy import func, select, update
 
-from crmcore import FieldDefinition, MigrationBranch, ProfileSection, Veto, hookimpl
+from crmcore import FieldDefinition, MigrationBranch, ProfileSection, ProfileTable, TimelineEntry, Veto, hookimpl
 from crm_testplug.models import TestplugNote
 
 requires: tuple[str, ...] = ()
@@ -20,6 +21,8 @@ __version__ = "1.2.3"
 CALLS: list[tuple[str, Any]] = []
 SENT: list[str] = []
 VETO_REFS: set[str] = set()
+VETO_NAMES: set[str] = set()
+TIMELINE: list[TimelineEntry] = []
 FAIL_IN: str | None = None
 
 
@@ -27,6 +30,8 @@ def reset() -> None:
     CALLS.clear()
     SENT.clear()
     VETO_REFS.clear()
+    VETO_NAMES.clear()
+    TIMELINE.clear()
     global FAIL_IN
     FAIL_IN = None
 
@@ -62,7 +67,16 @@ def crm_register_custom_fields(register: Any) -> None:
 @hookimpl
 def crm_customer_profile_sections(uow: Any, customer: Any) -> ProfileSection:
     n = uow.session.scalar(select(func.count()).select_from(TestplugNote).where(TestplugNote.customer_id == customer.id))
-    return ProfileSection(title="Test plug", fields={"notes": n})
+    rows = uow.session.execute(select(TestplugNote.id, TestplugNote.text).where(TestplugNote.customer_id == customer.id)
+                               .order_by(TestplugNote.id)).all()
+    return ProfileSection(title="Test plug", fields={"notes": n},
+                          tables=[ProfileTable(title="Notes", columns=["id", "text"], rows=[list(r) for r in rows])])
+
+
+@hookimpl
+def crm_customer_timeline(uow: Any, customer: Any) -> list[TimelineEntry]:
+    _seen("crm_customer_timeline", customer.id)
+    return list(TIMELINE)
 
 
 @hookimpl
@@ -125,3 +139,27 @@ def crm_merge_customers(uow: Any, source_id: int, target_id: int) -> dict[str, i
     _seen("crm_merge_customers", (source_id, target_id))
     res = uow.session.execute(update(TestplugNote).where(TestplugNote.customer_id == source_id).values(customer_id=target_id))
     return {"testplug_notes": res.rowcount}
+
+
+@hookimpl
+def crm_before_customer_archive(uow: Any, customer: Any) -> None:
+    _seen("crm_before_customer_archive", customer.id)
+    if customer.name in VETO_NAMES:
+        raise Veto(f"{customer.name} has open business")
+
+
+@hookimpl
+def crm_before_customer_merge(uow: Any, source: Any, target: Any) -> None:
+    _seen("crm_before_customer_merge", (source.id, target.id))
+    if source.name in VETO_NAMES or target.name in VETO_NAMES:
+        raise Veto(f"{source.name} and {target.name} must stay apart")
+
+
+@hookimpl
+def crm_interaction_updated(uow: Any, interaction: Any, changes: dict) -> None:
+    _seen("crm_interaction_updated", (interaction.id, sorted(changes)))
+
+
+@hookimpl
+def crm_interactions_updated_batch(uow: Any, interaction_ids: Any) -> None:
+    _seen("crm_interactions_updated_batch", list(interaction_ids))

@@ -1,0 +1,102 @@
+"""`crm user …`: staff users, their roles, and what each role may do."""
+from __future__ import annotations
+
+import click
+
+from crmcore.cli.context import AppContext, CRMGroup, pass_app
+from crmcore.cli.output import emit_json, table, validate
+from crmcore.enums import Role
+from crmcore.permissions import ROLES
+from crmcore.schemas import UserCreate, UserRead
+
+ROLE_HELP = ", ".join(r.value for r in Role)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(user)
+
+
+@click.group(cls=CRMGroup)
+def user() -> None:
+    """Staff users and roles. The first user must be an admin; from then on every command acts
+    as an existing, active user (--user or CRM_USER) and is checked against its roles."""
+
+
+@user.command("add")
+@click.argument("username")
+@click.option("--name", "display_name", required=True)
+@click.option("--email")
+@click.option("--role", "roles", multiple=True, help=ROLE_HELP)
+@pass_app
+def user_add(app: AppContext, username: str, display_name: str, email: str | None, roles: tuple[str, ...]) -> None:
+    """Add a user (needs user.manage; the first user must have the admin role)."""
+    data = validate(UserCreate, username=username, display_name=display_name, email=email, roles=list(roles) or None)
+    with app.crm().unit_of_work(app.actor) as uow:
+        first = uow.single_user
+        u = uow.users.add(data)
+        click.echo(f"added user {u.username} (id {u.id}, roles {', '.join(u.roles)})")
+    if first:
+        click.echo(f"single-user mode has ended: act as an existing user from now on (--user {u.username} or CRM_USER)")
+
+
+@user.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+def user_list(app: AppContext, as_json: bool) -> None:
+    """List users, with their roles and whether they are active."""
+    with app.crm().unit_of_work(app.actor, read_only=True) as uow:
+        users = [UserRead.model_validate(u).model_dump() for u in uow.users.list()]
+    if as_json:
+        emit_json(users)
+    elif not users:
+        click.echo("no users: the CRM runs in single-user mode (everyone may do everything)")
+    else:
+        table("users", ["id", "username", "name", "roles", "active"],
+              [[u["id"], u["username"], u["display_name"], ", ".join(u["roles"]), "yes" if u["active"] else "no"] for u in users])
+
+
+@user.command("roles")
+@click.argument("username")
+@click.argument("roles", nargs=-1, required=True)
+@pass_app
+def user_roles(app: AppContext, username: str, roles: tuple[str, ...]) -> None:
+    """Replace a user's roles: `crm user roles anna sales manager`.
+
+    Roles: admin, manager, sales, marketing, credit_controller, viewer.
+    """
+    with app.crm().unit_of_work(app.actor) as uow:
+        u = uow.users.set_roles(username, roles)
+        click.echo(f"user {u.username} now has roles {', '.join(u.roles)}")
+
+
+@user.command("deactivate")
+@click.argument("username")
+@pass_app
+def user_deactivate(app: AppContext, username: str) -> None:
+    """Stop a user from acting (history and ownership stay)."""
+    with app.crm().unit_of_work(app.actor) as uow:
+        uow.users.set_active(username, False)
+    click.echo(f"deactivated user {username}")
+
+
+@user.command("activate")
+@click.argument("username")
+@pass_app
+def user_activate(app: AppContext, username: str) -> None:
+    """Let a deactivated user act again."""
+    with app.crm().unit_of_work(app.actor) as uow:
+        uow.users.set_active(username, True)
+    click.echo(f"activated user {username}")
+
+
+@user.command("permissions")
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+def user_permissions(app: AppContext, as_json: bool) -> None:
+    """Every permission (core and loaded plugins) and the roles holding it, after crm.toml's [roles.*]."""
+    rows = app.crm().permissions.role_table()
+    if as_json:
+        emit_json(rows)
+        return
+    table("permissions by role", ["permission", "owner", *ROLES],
+          [[r["permission"], r["owner"], *("x" if r[role] else "" for role in ROLES)] for r in rows])

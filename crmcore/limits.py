@@ -1,0 +1,50 @@
+"""The documented input limits, in one place (docs/admin-guide.md, "Guarantees").
+
+Services, schemas and the CLI's parameter types check against these, so a value outside them is
+a clean "invalid input"/"not found" and never reaches the database driver, where it would fail
+differently on each engine (SQLite: OverflowError in the driver; PostgreSQL: "integer out of range").
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+#: Primary keys are INTEGER columns: PostgreSQL's INTEGER is 32-bit signed (SQLite's 64-bit).
+MAX_ID = 2**31 - 1
+
+#: Dates and times the CLI accepts (after conversion to UTC). Narrower than Python's years 1-9999
+#: so that date arithmetic (due dates, look-back and forecast horizons) never overflows, and
+#: from 1900 because spreadsheets opening an export count days from 1900.
+EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.timezone.utc)
+LATEST = dt.datetime(9000, 12, 31, 23, 59, 59, 999999, tzinfo=dt.timezone.utc)
+
+#: Longest search text: longer than any stored name (200), email (254) or reference (100), so a
+#: longer one can only match nothing; it also keeps SQLite below its LIKE-pattern limit (50,000).
+MAX_SEARCH = 254
+
+#: Longest value of any other single-line text option not checked by a schema (tag filters, audit
+#: entity names): the widest String column of the core.
+MAX_TEXT = 254
+
+
+def valid_id(value: int) -> bool:
+    """True when ``value`` can be a stored primary key (1 to MAX_ID)."""
+    return 1 <= value <= MAX_ID
+
+
+#: The audit log's actor column.
+MAX_ACTOR = 64
+
+
+def check_actor(actor: str) -> str:
+    """The acting name recorded in the audit log, or InvalidInput (checked when a unit of work
+    opens, so nothing is reported done and then fails on commit)."""
+    from crmcore.errors import InvalidInput
+
+    if not isinstance(actor, str) or not actor.strip():
+        raise InvalidInput("the acting user (--user / CRM_USER) must not be empty")
+    bad = next((c for c in actor if ord(c) < 0x20 or 0x7f <= ord(c) <= 0x9f or 0xD800 <= ord(c) <= 0xDFFF), None)
+    if bad is not None:
+        raise InvalidInput(f"the acting user (--user / CRM_USER) contains a control character or undecodable byte (U+{ord(bad):04X})")
+    if len(actor) > MAX_ACTOR:
+        raise InvalidInput(f"the acting user (--user / CRM_USER) is too long: {len(actor)} characters (at most {MAX_ACTOR})")
+    return actor

@@ -1,0 +1,173 @@
+"""Plugin settings: a pydantic-settings model per plugin, validated once when the CRM opens.
+
+A plugin declares its settings class through ``crm_register_settings(register)``::
+
+    class CreditSettings(PluginSettings):
+        check_point: Literal["win", "invoice", "both"] = "invoice"
+
+    @hookimpl
+    def crm_register_settings(register):
+        register(CreditSettings)
+
+Sources, lowest to highest precedence: the class defaults < the ``[credit]`` table of
+``crm.toml`` (or the ``config`` dict given to ``CRM.open``, which stands for crm.toml) < the
+environment, ``CRM_CREDIT__CHECK_POINT`` (nested fields: ``CRM_CREDIT__LIMITS__MAX=...``).
+pydantic-settings does the environment parsing (types, JSON for lists and tables, nested
+keys); this module only binds the plugin's prefix, orders the sources, records where each
+value came from, and turns a validation error into one line naming plugin, key and reason.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
+
+from crmcore.errors import ConfigError, CRMError, NotFound, PluginError
+
+if TYPE_CHECKING:
+    from crmcore.plugins import HookRelay
+
+S = TypeVar("S", bound="PluginSettings")
+ENV_NESTED_DELIMITER = "__"
+
+
+class PluginSettings(BaseSettings):
+    """Base class of a plugin's settings (a pydantic-settings ``BaseSettings``).
+
+    Constructed directly (``CreditSettings(check_point="win")``) it reads only its arguments,
+    never the environment, so tests and code get exactly what they pass; the CRM loads it
+    with :func:`load_plugin_settings`, which binds ``CRM_<PLUGIN>__`` and crm.toml.
+    """
+
+    model_config = SettingsConfigDict(extra="forbid", env_nested_delimiter=ENV_NESTED_DELIMITER,
+                                      case_sensitive=False, env_prefix="", env_file=None)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment beats crm.toml (passed as init values); no dotenv or secrets files.
+        if getattr(env_settings, "env_prefix", ""):
+            return (env_settings, init_settings)
+        return (init_settings,)
+
+
+def env_prefix(plugin_id: str) -> str:
+    """``credit`` -> ``CRM_CREDIT__``."""
+    return f"CRM_{plugin_id.upper()}{ENV_NESTED_DELIMITER}"
+
+
+def _env_vars(prefix: str) -> dict[str, str]:
+    """Environment variables under the prefix, keyed by the lower-cased rest of the name."""
+    return {k[len(prefix):].lower(): k for k in os.environ if k.upper().startswith(prefix)}
+
+
+@dataclass
+class LoadedSettings:
+    """A plugin's validated settings and where each top-level value came from."""
+
+    plugin_id: str
+    values: PluginSettings
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def rows(self) -> list[dict[str, Any]]:
+        data = self.values.model_dump(mode="json")
+        return [{"plugin": self.plugin_id, "key": k, "value": v, "source": self.sources.get(k, "default")} for k, v in data.items()]
+
+
+def _sources(cls: type[PluginSettings], plugin_id: str, table: Mapping[str, Any], env: dict[str, str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name in cls.model_fields:
+        found = sorted(v for rest, v in env.items() if rest == name.lower() or rest.startswith(name.lower() + ENV_NESTED_DELIMITER))
+        in_toml = name in table
+        if found:
+            out[name] = "env " + ", ".join(found) + (f" over crm.toml [{plugin_id}]" if in_toml else "")
+        elif in_toml:
+            out[name] = f"crm.toml [{plugin_id}]"
+        else:
+            out[name] = "default"
+    return out
+
+
+def load_plugin_settings(plugin_id: str, cls: type[S], config: Mapping[str, Any] | None) -> tuple[S, dict[str, str]]:
+    """Validate ``cls`` from defaults < ``config[plugin_id]`` < ``CRM_<PLUGIN>__*``.
+
+    Returns the settings and {field: source}. Any mistake is one :class:`ConfigError` line
+    naming the plugin, the key, where the bad value came from and why it is bad.
+    """
+    table = (config or {}).get(plugin_id, {})
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"crm.toml [{plugin_id}]: must be a table (plugin {plugin_id!r} settings)")
+    prefix = env_prefix(plugin_id)
+    env = _env_vars(prefix)
+    fields = {n.lower() for n in cls.model_fields}
+    typos = sorted(v for rest, v in env.items() if rest.split(ENV_NESTED_DELIMITER, 1)[0] not in fields)
+    if typos:
+        raise ConfigError(f"plugin {plugin_id!r} has no setting for environment variable {typos[0]} "
+                          f"(settings: {', '.join(sorted(cls.model_fields)) or 'none'})")
+    sources = _sources(cls, plugin_id, table, env)
+    try:
+        values = cls(_env_prefix=prefix, **dict(table))
+    except ValidationError as e:
+        raise ConfigError(_one_line(plugin_id, e, sources)) from None
+    except SettingsError as e:  # e.g. a list or table in the environment that is not valid JSON
+        cause = f": {e.__cause__}" if e.__cause__ else ""
+        raise ConfigError(f"plugin {plugin_id!r} settings: {e}{cause}".splitlines()[0]) from None
+    return values, sources
+
+
+def _one_line(plugin_id: str, e: ValidationError, sources: dict[str, str]) -> str:
+    parts = []
+    for err in e.errors():
+        loc = [str(p) for p in err["loc"]]
+        reason = err["msg"].removeprefix("Value error, ")
+        if not loc:
+            where = next((s for s in sources.values() if s != "default"), "defaults")
+            parts.append(f"settings ({where}): {reason}")
+            continue
+        source = sources.get(loc[0]) or f"crm.toml [{plugin_id}]"
+        parts.append(f"{'.'.join(loc)} ({source}): {reason}")
+    return f"invalid setting of plugin {plugin_id!r}: " + "; ".join(parts)
+
+
+class SettingsRegistry:
+    """The settings of every loaded plugin that declares some, validated at CRM.open."""
+
+    def __init__(self) -> None:
+        self.loaded: dict[str, LoadedSettings] = {}
+
+    @classmethod
+    def build(cls, hooks: HookRelay, config: Mapping[str, Any] | None) -> SettingsRegistry:
+        reg = cls()
+        for owner, item in hooks.collect("crm_register_settings"):
+            if not (isinstance(item, type) and issubclass(item, PluginSettings)):
+                raise PluginError(owner, "crm_register_settings",
+                                  TypeError(f"register() takes a crmcore.PluginSettings subclass, not {item!r}"))
+            if owner in reg.loaded:
+                raise PluginError(owner, "crm_register_settings", CRMError("settings registered twice"))
+            values, sources = load_plugin_settings(owner, item, config)
+            reg.loaded[owner] = LoadedSettings(owner, values, sources)
+        return reg
+
+    def get(self, plugin_id: str) -> PluginSettings:
+        try:
+            return self.loaded[plugin_id].values
+        except KeyError:
+            raise NotFound("settings of plugin", repr(plugin_id)) from None
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [r for pid in sorted(self.loaded) for r in self.loaded[pid].rows()]
+
+
+def settings_as_dict(values: BaseModel) -> dict[str, Any]:
+    """JSON-ready values (Decimal as string, enums as values), for output."""
+    return values.model_dump(mode="json")

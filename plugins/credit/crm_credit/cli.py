@@ -1,0 +1,470 @@
+"""``crm credit …``: profiles, scores, the credit check, holds, ageing, DSO, dunning, write-offs, scorecards.
+
+Every read takes ``--json``; bad input is one ``error:`` line with exit code 1 (the core's
+CRMGroup prints crmcore errors), usage mistakes exit 2 (click).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import click
+
+from crmcore.cli.context import AppContext, CRMGroup, pass_app
+from crmcore.cli.customers import resolve_customer
+from crmcore.cli.output import emit_json, fields, table, validate
+from crmcore.errors import InvalidInput
+from crmcore.schemas.fields import _money  # the core's amount parsing (exactly two places, size cap)
+from crmcore.services._base import jsonable
+
+from crm_credit import dunning as dunning_svc
+from crm_credit import ledger, scorecard as sc_svc, scoring, services
+from crm_credit.models import CreditScore
+from crm_credit.schemas import ProfileUpdate, ReleaseRequest, TradeReference, WriteOffRequest
+from crm_credit.settings import settings
+
+
+class _Date(click.ParamType):
+    name = "date"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> dt.date:
+        if isinstance(value, dt.date):
+            return value
+        try:
+            return dt.date.fromisoformat(str(value).strip())
+        except ValueError:
+            n = param.name if param and param.name else "date"
+            raise InvalidInput(f"invalid input: {n.replace('_', '-')}: expected a date YYYY-MM-DD, got {value!r}") from None
+
+
+class _Amount(click.ParamType):
+    name = "amount"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Decimal:
+        try:
+            return _money(value)
+        except ValueError as e:
+            n = param.name if param and param.name else "amount"
+            raise InvalidInput(f"invalid input: {n}: {e}") from None
+
+
+DATE, AMOUNT = _Date(), _Amount()
+
+
+def _json_option(f: Any) -> Any:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")(f)
+
+
+def _money_s(v: Any) -> str:
+    return "–" if v is None else f"{Decimal(v):,.2f}"
+
+
+@click.group(cls=CRMGroup)
+def credit() -> None:
+    """Credit management: limits, scores, holds, receivables ageing, DSO, dunning, scorecards."""
+
+
+# -- profiles ----------------------------------------------------------------------------------------
+
+@credit.group(cls=CRMGroup)
+def profile() -> None:
+    """Show or change a customer's credit profile."""
+
+
+def _profile_data(uow: Any, cid: int) -> dict[str, Any]:
+    p = services.get_profile(uow, cid)
+    sc = uow.session.get(CreditScore, cid)
+    out: dict[str, Any] = {"customer_id": cid, "profile": None, "score": None, "releases": []}
+    if p is not None:
+        out["profile"] = {f: getattr(p, f) for f in services.PROFILE_FIELDS} | {"updated_at": p.updated_at,
+                                                                               "updated_by": p.updated_by}
+    if sc is not None:
+        out["score"] = {"score": sc.score, "grade": sc.grade, "suggested_limit": sc.suggested_limit, "currency": sc.currency,
+                        "reasons": sc.reasons, "scored_at": sc.scored_at,
+                        "factors": {f: getattr(sc, f) for f in scoring.FACTORS}}
+    out["releases"] = [{"reference": r.reference, "reason": r.reason, "expires_at": r.expires_at, "by": r.created_by,
+                        "ended_at": r.ended_at} for r in services.releases(uow, cid)]
+    return out
+
+
+@profile.command("show")
+@click.argument("customer_key", metavar="CUSTOMER")
+@click.option("--history", "with_history", is_flag=True, help="Also list every change (who, when, before, after).")
+@_json_option
+@pass_app
+def profile_show(app: AppContext, customer_key: str, with_history: bool, as_json: bool) -> None:
+    """The credit profile, latest score with its reasons, and releases."""
+    with app.crm().unit_of_work(app.actor, read_only=True) as uow:
+        c = resolve_customer(uow, customer_key)
+        cid, cname = c.id, c.name
+        data = _profile_data(uow, c.id)
+        if with_history:
+            data["history"] = [{"at": h.at, "actor": h.actor, "action": h.action, "before": h.before, "after": h.after,
+                                "reason": h.reason} for h in services.history(uow, c.id)]
+    if as_json:
+        emit_json(data)
+        return
+    p = data["profile"]
+    if p is None:
+        click.echo(f"customer {cid} ({cname}) has no credit profile; set one with `crm credit profile set`")
+    else:
+        shown = {k: v for k, v in p.items() if v not in (None, [], "")}
+        if "limit_amount" in shown:
+            shown["limit_amount"] = f"{_money_s(p['limit_amount'])} {p['currency']}"
+        if p.get("trade_references"):
+            shown["trade_references"] = "; ".join(f"{r['name']} ({r.get('rating') or 'unrated'})" for r in p["trade_references"])
+        fields(f"Credit profile of customer {cid}: {cname}", shown)
+    s = data["score"]
+    if s is not None:
+        click.echo(f"score {s['score']} grade {s['grade']}, suggested limit {_money_s(s['suggested_limit'])} {s['currency']} "
+                   f"(scored {s['scored_at']:%Y-%m-%d %H:%M})")
+        click.echo("lowered by: " + (", ".join(s["reasons"].get("lowered", [])) or "nothing"))
+        click.echo("raised by: " + (", ".join(s["reasons"].get("raised", [])) or "nothing"))
+    active = [r for r in data["releases"] if r["ended_at"] is None and r["expires_at"] > services.utcnow()]
+    for r in active:
+        click.echo(f"released {'document ' + r['reference'] if r['reference'] else 'customer'} until "
+                   f"{r['expires_at']:%Y-%m-%d %H:%M} by {r['by']}: {r['reason']}")
+    if with_history:
+        table("History", ["when", "who", "action", "before", "after", "reason"],
+              [[h["at"].strftime("%Y-%m-%d %H:%M"), h["actor"], h["action"], json.dumps(jsonable(h["before"])),
+                json.dumps(jsonable(h["after"])), h["reason"]] for h in data["history"]])
+
+
+def _reference(value: str) -> TradeReference:
+    parts = [x.strip() or None for x in value.split("|")]
+    keys = ("name", "contact", "years_known", "rating", "note")
+    if len(parts) > len(keys):
+        raise InvalidInput(f"invalid input: --reference: at most {len(keys)} '|'-separated parts (name|contact|years|rating|note)")
+    return validate(TradeReference, **dict(zip(keys, parts)))
+
+
+@profile.command("set")
+@click.argument("customer_key", metavar="CUSTOMER")
+@click.option("--limit", type=AMOUNT, help="credit limit (in --currency, default the profile's / default account's)")
+@click.option("--no-limit", "clear_limit", is_flag=True, help="remove the limit (no limit check)")
+@click.option("--currency")
+@click.option("--terms", "payment_terms_days", type=int, help="payment terms in days")
+@click.option("--status", type=click.Choice(["good", "watch", "blocked"]))
+@click.option("--reason", help="why (kept in the history)")
+@click.option("--review", "last_review", type=DATE, help="date of the last credit review")
+@click.option("--registry-id")
+@click.option("--registry-name", help="e.g. Companies House, Handelsregister Munich")
+@click.option("--legal-form")
+@click.option("--founded", "founded_on", type=DATE)
+@click.option("--employees", type=int)
+@click.option("--financials-year", type=int)
+@click.option("--revenue", "annual_revenue", type=AMOUNT)
+@click.option("--equity", type=AMOUNT)
+@click.option("--net-income", type=AMOUNT)
+@click.option("--reference", "references", multiple=True, metavar="NAME|CONTACT|YEARS|RATING|NOTE",
+              help="a trade reference (repeat; replaces the list)")
+@click.option("--notes", "investigation_notes")
+@click.option("--investigated", "investigated_on", type=DATE)
+@pass_app
+def profile_set(app: AppContext, customer_key: str, references: tuple[str, ...], clear_limit: bool, **opts: Any) -> None:
+    """Create or change the credit profile (only the options given change)."""
+    data = {k: v for k, v in opts.items() if v is not None}
+    if references:
+        data["trade_references"] = [_reference(r) for r in references]
+    if clear_limit:
+        data["clear_limit"] = True
+    update = validate(ProfileUpdate, **data)
+    with app.crm().unit_of_work(app.actor) as uow:
+        c = resolve_customer(uow, customer_key)
+        p = services.set_profile(uow, c.id, update)
+        line = (f"credit profile of customer {c.id} ({c.name}): limit "
+                f"{'none' if p.limit_amount is None else _money_s(p.limit_amount) + ' ' + p.currency}, status {p.status}")
+    click.echo(line)
+
+
+# -- score, check ------------------------------------------------------------------------------------
+
+@credit.command("score")
+@click.argument("customer_key", metavar="[CUSTOMER]", required=False)
+@click.option("--all", "all_", is_flag=True, help="score every active customer")
+@click.option("--as-of", type=DATE, help="score as of this date (default today)")
+@_json_option
+@pass_app
+def score_cmd(app: AppContext, customer_key: str | None, all_: bool, as_of: dt.date | None, as_json: bool) -> None:
+    """Recompute the rule scorecard for one customer or (--all) everyone, set-based."""
+    if bool(customer_key) == all_:
+        raise InvalidInput("give a CUSTOMER or --all (not both)")
+    with app.crm().unit_of_work(app.actor) as uow:
+        uow.require("credit.score")
+        s = settings(uow)
+        ids = None if all_ else [resolve_customer(uow, customer_key).id]  # type: ignore[arg-type]
+        res = scoring.score(uow.session, s, as_of or services.today(), ids)
+        n = scoring.store(uow.session, s, res, replace_all=all_)
+        uow.audit.record("score", "credit_scores", None if all_ else ids[0], after={"customers": n})  # type: ignore[index]
+    grades: dict[str, int] = {}
+    for g in res.grades:
+        grades[g] = grades.get(g, 0) + 1
+    if as_json:
+        out: dict[str, Any] = {"scored": n, "grades": grades}
+        if not all_ and n:
+            out["customer"] = {"customer_id": int(res.ids[0]), "score": int(res.score[0]), "grade": res.grades[0],
+                               "suggested_limit": ledger.money(int(res.suggested_cents[0])), "currency": res.currency[0],
+                               "reasons": res.reasons(0, s.factors),
+                               "factors": {f: (None if v[0] != v[0] else round(float(v[0]), 4)) for f, v in res.features.items()},
+                               "points": {f: int(v[0]) for f, v in res.points.items()}}
+        emit_json(out)
+        return
+    if not all_ and n:
+        r = res.reasons(0, s.factors)
+        table(f"Customer {int(res.ids[0])}: score {int(res.score[0])}, grade {res.grades[0]}, suggested limit "
+              f"{_money_s(ledger.money(int(res.suggested_cents[0])))} {res.currency[0]}",
+              ["factor", "value", "points", "of"],
+              [[f, "–" if res.features[f][0] != res.features[f][0] else round(float(res.features[f][0]), 2),
+                int(res.points[f][0]), s.factors[f].max_points] for f in res.points])
+        click.echo("lowered by: " + (", ".join(r["lowered"]) or "nothing"))
+    click.echo(f"scored {n:,} customer(s): " + ", ".join(f"{g} {grades.get(g, 0):,}" for g in [x.grade for x in s.grades] if grades.get(g)))
+
+
+@credit.command("check")
+@click.argument("customer_key", metavar="CUSTOMER")
+@click.argument("amount", type=AMOUNT)
+@click.option("--currency")
+@click.option("--document", "reference", help="the document's reference (a release of it counts)")
+@_json_option
+@pass_app
+def check_cmd(app: AppContext, customer_key: str, amount: Decimal, currency: str | None, reference: str | None, as_json: bool) -> None:
+    """Would a new document of AMOUNT pass the credit check? Exit 1 when it would be refused. Writes nothing."""
+    with app.crm().unit_of_work(app.actor, read_only=True) as uow:
+        c = resolve_customer(uow, customer_key)
+        chk = services.check(uow, c.id, amount, currency.strip().upper() if currency else None, reference, lock=False)
+    if as_json:
+        emit_json(chk.as_dict())
+    elif chk.ok:
+        limit = "no limit" if chk.limit is None else f"limit {_money_s(chk.limit)}"
+        extra = f"; released by {chk.released_by}" if chk.released_by else ""
+        click.echo(f"ok: exposure {_money_s(chk.exposure)} {chk.currency} ({limit}){extra}")
+    else:
+        click.echo(f"refused: {chk.message()}")
+    if not chk.ok:
+        click.get_current_context().exit(1)
+
+
+# -- hold and release -------------------------------------------------------------------------------
+
+@credit.command("hold")
+@click.argument("customer_key", metavar="CUSTOMER")
+@click.option("--reason", required=True)
+@pass_app
+def hold_cmd(app: AppContext, customer_key: str, reason: str) -> None:
+    """Put the customer on credit hold (new invoices / wins are refused)."""
+    with app.crm().unit_of_work(app.actor) as uow:
+        c = resolve_customer(uow, customer_key)
+        services.hold(uow, c.id, reason.strip() or "-")
+        line = f"customer {c.id} ({c.name}) is on credit hold: {reason.strip()}"
+    click.echo(line)
+
+
+@credit.command("release")
+@click.argument("customer_key", metavar="CUSTOMER")
+@click.option("--reason", required=True)
+@click.option("--document", "reference", help="release only this document (its reference)")
+@click.option("--days", type=int, default=7, show_default=True, help="the release expires after N days")
+@pass_app
+def release_cmd(app: AppContext, customer_key: str, reason: str, reference: str | None, days: int) -> None:
+    """Release the customer (lifts a hold) or one document, until the expiry. Needs credit.release."""
+    req = validate(ReleaseRequest, reason=reason, reference=reference, days=days)
+    with app.crm().unit_of_work(app.actor) as uow:
+        c = resolve_customer(uow, customer_key)
+        r = services.release(uow, c.id, req)
+        what = f"document {r.reference} of customer {c.id}" if r.reference else f"customer {c.id} ({c.name})"
+        line = f"released {what} until {r.expires_at:%Y-%m-%d %H:%M} UTC: {r.reason}"
+    click.echo(line)
+
+
+# -- receivables ---------------------------------------------------------------------------------------
+
+@credit.command("aging")
+@click.option("--customer", "customer_key", metavar="CUSTOMER")
+@click.option("--as-of", type=DATE)
+@click.option("--limit", type=click.IntRange(0), default=50, show_default=True, help="customers listed (largest first)")
+@_json_option
+@pass_app
+def aging_cmd(app: AppContext, customer_key: str | None, as_of: dt.date | None, limit: int, as_json: bool) -> None:
+    """Open receivables in buckets (current, 1-30, 31-60, 61-90, over 90 days past due), per customer and in total."""
+    as_of = as_of or services.today()
+    with app.crm().unit_of_work(app.actor, read_only=True) as uow:
+        ids = None if customer_key is None else [resolve_customer(uow, customer_key).id]
+        rows, totals = ledger.ageing(ledger.open_items(uow.session, as_of, ids), as_of)
+    if as_json:
+        emit_json({"as_of": as_of, "customers": [r.__dict__ for r in rows], "totals": [r.__dict__ for r in totals]})
+        return
+    rows = sorted(rows, key=lambda r: -r.open)[:limit]
+    cols = ["customer", "currency", *ledger.BUCKETS, "open", "unapplied"]
+    table(f"Ageing as of {as_of}", cols, [[r.customer_id, r.currency, *[_money_s(r.buckets[b]) for b in ledger.BUCKETS],
+                                            _money_s(r.open), _money_s(r.unapplied)] for r in rows])
+    table("Total", cols, [["all", r.currency, *[_money_s(r.buckets[b]) for b in ledger.BUCKETS], _money_s(r.open),
+                           _money_s(r.unapplied)] for r in totals])
+
+
+@credit.command("dso")
+@click.option("--from", "start", type=DATE, help="period start (default: 90 days before --to)")
+@click.option("--to", "end", type=DATE, help="period end (default today)")
+@click.option("--customer", "customer_key", metavar="CUSTOMER")
+@click.option("--limit", type=click.IntRange(0), default=50, show_default=True)
+@_json_option
+@pass_app
+def dso_cmd(app: AppContext, start: dt.date | None, end: dt.date | None, customer_key: str | None, limit: int, as_json: bool) -> None:
+    """Days sales outstanding (receivables ÷ credit sales × days) and average days to pay."""
+    end = end or services.today()
+    start = start or end - dt.timedelta(days=89)
+    if start > end:
+        raise InvalidInput(f"invalid input: --from {start} is after --to {end}")
+    with app.crm().unit_of_work(app.actor, read_only=True) as uow:
+        ids = None if customer_key is None else [resolve_customer(uow, customer_key).id]
+        rows, totals = ledger.dso(ledger.open_items(uow.session, end, ids), start, end)
+    if as_json:
+        emit_json({"from": start, "to": end, "customers": [r.__dict__ for r in rows], "totals": [r.__dict__ for r in totals]})
+        return
+    cols = ["customer", "currency", "receivables", "credit sales", "DSO", "avg days to pay", "paid"]
+    rows = sorted(rows, key=lambda r: -(r.dso or 0))[:limit]
+    table(f"DSO {start} – {end} ({(end - start).days + 1} days)", cols,
+          [[r.customer_id, r.currency, _money_s(r.receivables), _money_s(r.credit_sales), r.dso, r.avg_days_to_pay, r.paid_invoices]
+           for r in rows])
+    table("Total", cols, [["all", r.currency, _money_s(r.receivables), _money_s(r.credit_sales), r.dso, r.avg_days_to_pay,
+                           r.paid_invoices] for r in totals])
+
+
+# -- dunning -------------------------------------------------------------------------------------------
+
+@credit.group(cls=CRMGroup)
+def dunning() -> None:
+    """Raise overdue invoices through the dunning levels; list the current levels."""
+
+
+@dunning.command("run")
+@click.option("--as-of", type=DATE)
+@_json_option
+@pass_app
+def dunning_run(app: AppContext, as_of: dt.date | None, as_json: bool) -> None:
+    """Raise each overdue invoice to its level, log the actions, hold at a flagged level."""
+    with app.crm().unit_of_work(app.actor) as uow:
+        res = dunning_svc.run(uow, as_of)
+    if as_json:
+        emit_json(res.__dict__)
+        return
+    levels = ", ".join(f"level {k}: {v}" for k, v in sorted(res.by_level.items())) or "none raised"
+    click.echo(f"dunning as of {res.as_of}: {res.overdue} overdue invoice(s), {res.raised} raised ({levels}), "
+               f"{res.interactions} interaction(s) logged, {res.resolved} resolved, {len(res.held)} customer(s) put on hold")
+
+
+@dunning.command("list")
+@click.option("--all", "include_resolved", is_flag=True, help="include resolved items")
+@_json_option
+@pass_app
+def dunning_list(app: AppContext, include_resolved: bool, as_json: bool) -> None:
+    """Invoices in dunning, highest level first."""
+    with app.crm().unit_of_work(app.actor, read_only=True) as uow:
+        rows = dunning_svc.listing(uow, include_resolved)
+    if as_json:
+        emit_json(rows)
+        return
+    table("Dunning", ["customer", "invoice", "level", "action", "due", "days overdue", "open", "currency", "resolved"],
+          [[r["customer_id"], r["invoice"], r["level"], r["action"], r["due_date"], r["days_overdue"], _money_s(r["open"]),
+            r["currency"], r["resolved_at"] and r["resolved_at"].strftime("%Y-%m-%d")] for r in rows])
+
+
+# -- write-off -----------------------------------------------------------------------------------------
+
+@credit.command("writeoff")
+@click.argument("customer_key", metavar="CUSTOMER")
+@click.argument("invoice")
+@click.option("--amount", type=AMOUNT, help="default: everything still open on the invoice")
+@click.option("--reason", required=True)
+@pass_app
+def writeoff_cmd(app: AppContext, customer_key: str, invoice: str, amount: Decimal | None, reason: str) -> None:
+    """Write off bad debt on an invoice (posts a write-off entry naming it). Needs credit.writeoff."""
+    req = validate(WriteOffRequest, invoice=invoice, amount=amount, reason=reason)
+    with app.crm().unit_of_work(app.actor) as uow:
+        c = resolve_customer(uow, customer_key)
+        e = services.write_off(uow, c.id, req)
+    click.echo(f"wrote off {_money_s(e.amount)} {e.currency} of invoice {req.invoice} (entry {e.reference})")
+
+
+# -- trained scorecards --------------------------------------------------------------------------------
+
+@credit.group(cls=CRMGroup)
+def scorecard() -> None:
+    """Train, evaluate, show and apply WoE/logistic scorecards."""
+
+
+@scorecard.command("train")
+@click.argument("data", metavar="DATA.csv")
+@click.option("--target", required=True, help="the outcome column")
+@click.option("--bad", required=True, help="the outcome value that means bad")
+@click.option("--pdo", type=float, default=20, show_default=True, help="points to double the odds")
+@click.option("--base-score", type=float, default=600, show_default=True)
+@click.option("--base-odds", type=float, default=50, show_default=True, help="good:bad odds at the base score")
+@click.option("--features", help="comma-separated feature columns (default: every column but the target)")
+@click.option("--output", required=True, metavar="MODEL", help="the model file to write (JSON)")
+@_json_option
+def sc_train(data: str, target: str, bad: str, pdo: float, base_score: float, base_odds: float, features: str | None,
+             output: str, as_json: bool) -> None:
+    """Bin each feature by weight of evidence, fit a logistic regression, scale it to points."""
+    feats = [f.strip() for f in features.split(",") if f.strip()] if features else None
+    model = sc_svc.train(data, target, bad, pdo=pdo, base_score=base_score, base_odds=base_odds, features=feats,
+                         name=Path(output).stem)
+    sha = sc_svc.save(model, output)
+    iv = {f.name: round(f.iv, 4) for f in model.features}
+    if as_json:
+        emit_json({"model": output, "sha256": sha, "rows": model.n_rows, "bad_rate": model.bad_rate, "iv": iv,
+                   "train": model.train_metrics})
+        return
+    table("Information value", ["feature", "type", "bins", "IV"],
+          [[f.name, f.type, len(f.points), round(f.iv, 4)] for f in sorted(model.features, key=lambda f: -f.iv)])
+    m = model.train_metrics
+    click.echo(f"trained on {model.n_rows:,} rows (bad rate {model.bad_rate:.1%}): AUC {m['auc']:.3f}, Gini {m['gini']:.3f}, "
+               f"KS {m['ks']:.3f} (training data); model written to {output}")
+
+
+@scorecard.command("evaluate")
+@click.argument("model", metavar="MODEL")
+@click.argument("data", metavar="DATA.csv")
+@click.option("--target", required=True)
+@click.option("--bad", required=True)
+@_json_option
+def sc_evaluate(model: str, data: str, target: str, bad: str, as_json: bool) -> None:
+    """AUC, Gini and KS of the model on (held-out) data."""
+    res = sc_svc.evaluate(model, data, target, bad)
+    if as_json:
+        emit_json(res)
+        return
+    click.echo(f"{res['model']} on {res['rows']:,} rows (bad rate {res['bad_rate']:.1%}): AUC {res['auc']:.3f}, "
+               f"Gini {res['gini']:.3f}, KS {res['ks']:.3f}")
+
+
+@scorecard.command("show")
+@click.argument("model", metavar="MODEL")
+@_json_option
+def sc_show(model: str, as_json: bool) -> None:
+    """The points table of a model."""
+    m, sha = sc_svc.load(model)
+    rows = sc_svc.points_table(m)
+    if as_json:
+        emit_json({"name": m.name, "sha256": sha, "trained_at": m.trained_at, "pdo": m.pdo, "base_score": m.base_score,
+                   "base_odds": m.base_odds, "target": m.target, "bad": m.bad, "train": m.train_metrics, "points": rows})
+        return
+    table(f"Scorecard {m.name} (pdo {m.pdo:g}, {m.base_score:g} points at odds {m.base_odds:g}:1)", ["feature", "bin", "points", "IV"],
+          [[r["feature"], r["bin"], r["points"], r["iv"]] for r in rows])
+
+
+@scorecard.command("apply")
+@click.argument("model", metavar="MODEL")
+@_json_option
+@pass_app
+def sc_apply(app: AppContext, model: str, as_json: bool) -> None:
+    """Score every active customer with the model and record it (versioned by name)."""
+    with app.crm().unit_of_work(app.actor) as uow:
+        res = sc_svc.apply(uow, model)
+    if as_json:
+        emit_json(res)
+        return
+    click.echo(f"applied {res['name']} v{res['version']} (sha256 {res['sha256'][:12]}): {res['scored']:,} customer(s) scored, "
+               f"mean {res['mean_score']}")

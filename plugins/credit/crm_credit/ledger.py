@@ -1,0 +1,398 @@
+"""Open items from the core ledger, for every customer at once: who still owes what, since when.
+
+The core keeps balances, not open items, so they are rebuilt here from ``transactions`` with one
+query and NumPy (never a query per customer):
+
+- invoices and positive adjustments are *debit items*; payments, credit notes, write-offs and
+  negative adjustments are *credits*;
+- a credit that names an invoice (``invoice:REF`` in its description, the convention of
+  ``crm account post --description``) settles that invoice first; what it pays beyond that
+  invoice's amount joins the other credits;
+- the other credits settle the account's debit items oldest first (FIFO by due date); an item's
+  paid day is the day the running credits of its account first covered it.
+
+All amounts are integer cents in the arrays (exact), converted back to ``Decimal`` at the edges.
+Currencies are never mixed: every total is per currency.
+
+Why by hand: open-item matching over a whole ledger is a grouped cumulative-sum problem that no
+maintained library offers (accounting packages match one account at a time, in Python loops).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import Integer, bindparam, String
+from sqlalchemy.exc import CompileError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import FunctionElement
+
+EPOCH = dt.date(1970, 1, 1)
+NAMED = re.compile(r"invoice:\s*([^\s,;]+)", re.IGNORECASE)
+BUCKETS = ("current", "1-30", "31-60", "61-90", "over_90")
+IntArray = NDArray[np.int64]
+
+
+def day_of(date: dt.date) -> int:
+    return (date - EPOCH).days
+
+
+def date_of(day: int) -> dt.date:
+    return EPOCH + dt.timedelta(days=int(day))
+
+
+def cents(value: Decimal) -> int:
+    return int((value * 100).to_integral_value())
+
+
+def money(cents_value: int | np.integer[Any]) -> Decimal:
+    return (Decimal(int(cents_value)) / 100).quantize(Decimal("0.01"))
+
+
+def named_invoice(description: str | None) -> str | None:
+    """The invoice reference a payment or credit note names, if any."""
+    if not description:
+        return None
+    m = NAMED.search(description)
+    return m.group(1) if m else None
+
+
+class day_number(FunctionElement[int]):
+    """Whole UTC days since 1970-01-01 of a timestamp or date column."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(day_number, "sqlite")
+def _day_sqlite(element: day_number, compiler: Any, **kw: Any) -> str:
+    # the date part only: julianday() of a full timestamp rounds to milliseconds
+    return f"CAST(julianday(substr({compiler.process(element.clauses, **kw)}, 1, 10)) - 2440587.5 AS INTEGER)"
+
+
+@compiles(day_number, "postgresql")
+def _day_postgresql(element: day_number, compiler: Any, **kw: Any) -> str:
+    return f"CAST(floor(extract(epoch FROM {compiler.process(element.clauses, **kw)}) / 86400) AS INTEGER)"
+
+
+@compiles(day_number)
+def _day_other(element: day_number, compiler: Any, **kw: Any) -> str:
+    raise CompileError(f"credit supports SQLite and PostgreSQL, not {compiler.dialect.name}")
+
+
+# -- loading ---------------------------------------------------------------------------------------
+
+LEDGER_SQL = """
+SELECT a.customer_id, t.account_id, t.id, t.kind, CAST(ROUND(t.amount * 100) AS BIGINT),
+       {day_occ}, {day_due}, t.reference,
+       CASE WHEN t.kind <> 'invoice' AND t.description LIKE '%invoice:%' THEN t.description END,
+       a.currency
+FROM transactions t JOIN accounts a ON a.id = t.account_id
+WHERE t.occurred_at < :until {extra}
+"""
+
+
+def _day_sql(session: Session, column: str, is_date: bool) -> str:
+    if session.get_bind().dialect.name == "sqlite":
+        return f"CAST(julianday(substr({column}, 1, 10)) - 2440587.5 AS INTEGER)"
+    if is_date:
+        return f"({column} - DATE '1970-01-01')"
+    return f"CAST(floor(extract(epoch FROM {column}) / 86400) AS INTEGER)"
+
+
+def _until_param(session: Session, as_of: dt.date) -> Any:
+    until = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.timezone.utc)
+    if session.get_bind().dialect.name == "sqlite":
+        return until.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return until
+
+
+@dataclass
+class Ledger:
+    """Entries as arrays (one row per transaction), as loaded."""
+
+    customer: IntArray
+    account: IntArray
+    txn: IntArray
+    kind: NDArray[np.object_]
+    cents: IntArray
+    day: IntArray
+    due: IntArray  # -1 when none
+    reference: NDArray[np.object_]
+    named: NDArray[np.object_]  # the named invoice reference of a credit, or None
+    currency: NDArray[np.object_]
+
+    @property
+    def size(self) -> int:
+        return len(self.txn)
+
+
+def load_ledger(session: Session, as_of: dt.date, customer_ids: list[int] | None = None,
+                currency: str | None = None) -> Ledger:
+    """Every entry up to ``as_of`` (of the given customers, in the given currency), one query
+    per 2000 customers (one in all for the whole ledger)."""
+    sql = LEDGER_SQL.format(day_occ=_day_sql(session, "t.occurred_at", False),
+                            day_due=_day_sql(session, "t.due_date", True), extra="{extra}")
+    params: dict[str, Any] = {"until": _until_param(session, as_of)}
+    if currency is not None:
+        params["currency"] = currency
+    cur_sql = " AND a.currency = :currency" if currency is not None else ""
+    rows: list[Any] = []
+    conn = session.connection()
+    from sqlalchemy import text
+
+    if customer_ids is None:
+        rows = conn.execute(text(sql.format(extra=cur_sql)), params).all()
+    else:
+        ids = sorted(set(customer_ids))
+        for i in range(0, len(ids), 2000):
+            part = ids[i:i + 2000]
+            stmt = text(sql.format(extra=cur_sql + " AND a.customer_id IN :ids")).bindparams(bindparam("ids", expanding=True))
+            rows.extend(conn.execute(stmt, {**params, "ids": part}).all())
+    return ledger_from_rows(rows)
+
+
+def ledger_from_rows(rows: list[Any]) -> Ledger:
+    n = len(rows)
+    if n == 0:
+        e = np.empty(0, dtype=np.int64)
+        o = np.empty(0, dtype=object)
+        return Ledger(e, e, e, o, e, e, e, o, o, o)
+    cols = list(zip(*rows))
+    due = np.array([-1 if d is None else d for d in cols[6]], dtype=np.int64)
+    named = np.array([named_invoice(x) if x is not None else None for x in cols[8]], dtype=object)
+    return Ledger(
+        customer=np.asarray(cols[0], dtype=np.int64), account=np.asarray(cols[1], dtype=np.int64),
+        txn=np.asarray(cols[2], dtype=np.int64), kind=np.asarray(cols[3], dtype=object),
+        cents=np.asarray(cols[4], dtype=np.int64), day=np.asarray(cols[5], dtype=np.int64), due=due,
+        reference=np.asarray(cols[7], dtype=object), named=named, currency=np.asarray(cols[9], dtype=object),
+    )
+
+
+# -- matching --------------------------------------------------------------------------------------
+
+@dataclass
+class OpenItems:
+    """Debit items (invoices, positive adjustments) with what is still open and when they were paid."""
+
+    customer: IntArray
+    account: IntArray
+    txn: IntArray
+    reference: NDArray[np.object_]
+    currency: NDArray[np.object_]
+    is_invoice: NDArray[np.bool_]
+    amount: IntArray  # cents
+    issued: IntArray  # day number
+    due: IntArray  # day number
+    open: IntArray  # cents still open
+    paid_day: IntArray  # day the item was fully settled, -1 while open
+    unapplied_account: IntArray  # accounts with credits left over after every item ...
+    unapplied_cents: IntArray  # ... and how much,
+    unapplied_customer: IntArray  # ... whose
+    unapplied_currency: NDArray[np.object_]  # ... in which currency
+
+    @property
+    def size(self) -> int:
+        return len(self.txn)
+
+
+def _group_first_reaching(groups: IntArray, cum: IntArray, q_groups: IntArray, q_values: IntArray) -> IntArray:
+    """For each query (group g, value v): the index of the first element of group g (rows sorted by
+    group, ``cum`` ascending within a group) whose ``cum`` >= v; -1 if none."""
+    out = np.full(len(q_groups), -1, dtype=np.int64)
+    if len(groups) == 0 or len(q_groups) == 0:
+        return out
+    big = int(max(cum.max(initial=0), q_values.max(initial=0))) + 1
+    ngroups = int(max(groups.max(), q_groups.max())) + 1
+    per_chunk = max(1, (2 ** 62) // big)  # keys group*big + value must fit in int64
+    for start in range(0, ngroups, per_chunk):
+        stop = start + per_chunk
+        sel = (groups >= start) & (groups < stop)
+        qsel = np.flatnonzero((q_groups >= start) & (q_groups < stop))
+        if not qsel.size:
+            continue
+        base = np.flatnonzero(sel)
+        keys = (groups[sel] - start) * big + cum[sel]
+        qkeys = (q_groups[qsel] - start) * big + q_values[qsel]
+        pos = np.searchsorted(keys, qkeys, side="left")
+        ok = pos < len(keys)
+        hit = np.zeros(len(qsel), dtype=bool)
+        hit[ok] = groups[base[pos[ok]]] == q_groups[qsel[ok]]
+        out[qsel[hit]] = base[pos[hit]]
+    return out
+
+
+def _group_cumsum(groups: IntArray, values: IntArray) -> IntArray:
+    """Cumulative sum restarting at each group (rows sorted by group)."""
+    cs = np.cumsum(values)
+    if len(values) == 0:
+        return cs
+    starts = np.r_[True, groups[1:] != groups[:-1]]
+    offset = np.maximum.accumulate(np.where(starts, np.arange(len(values)), 0))
+    return cs - (cs[offset] - values[offset])
+
+
+def match(ledger: Ledger) -> OpenItems:
+    """Settle each account's debit items with its credits (named first, then oldest first)."""
+    L = ledger
+    is_adj = L.kind == "adjustment"
+    debit = (L.kind == "invoice") | (is_adj & (L.cents > 0))
+    credit = ~debit
+    d = np.flatnonzero(debit)
+    # FIFO order of the debit items: account, due day (issue day for adjustments), issue day, id
+    due = np.where(L.due[d] >= 0, L.due[d], L.day[d])
+    order = np.lexsort((L.txn[d], L.day[d], due, L.account[d]))
+    d, due = d[order], due[order]
+    amount = L.cents[d].copy()
+    remaining = amount.copy()
+    named_paid = np.full(len(d), -1, dtype=np.int64)
+
+    c = np.flatnonzero(credit)
+    c_amount = np.abs(L.cents[c])
+    pool_amount = c_amount.copy()
+
+    # 1. credits naming an invoice of their own account settle it first
+    has_name = np.array([x is not None for x in L.named[c]], dtype=bool) if len(c) else np.zeros(0, dtype=bool)
+    if has_name.any() and len(d):
+        index = {(int(a), r): i for i, (a, r) in enumerate(zip(L.account[d], L.reference[d]))}
+        nc = np.flatnonzero(has_name)
+        target = np.array([index.get((int(L.account[c[k]]), L.named[c[k]]), -1) for k in nc], dtype=np.int64)
+        found = target >= 0
+        nc, target = nc[found], target[found]
+        if len(nc):
+            o = np.lexsort((L.txn[c[nc]], L.day[c[nc]], target))
+            nc, target = nc[o], target[o]
+            cum = _group_cumsum(target, c_amount[nc])
+            cap = amount[target]
+            applied = np.minimum(cum, cap) - np.minimum(cum - c_amount[nc], cap)
+            pool_amount[nc] -= applied
+            np.subtract.at(remaining, target, applied)
+            reached = (cum >= cap) & (cum - c_amount[nc] < cap)
+            named_paid[target[reached]] = L.day[c[nc[reached]]]
+
+    # 2. the rest settles the remaining items of the account, oldest first
+    all_rows = np.r_[d, c]
+    accounts, first, acc_index = np.unique(L.account[all_rows], return_index=True, return_inverse=True)
+    d_grp = acc_index[:len(d)]
+    c_grp = acc_index[len(d):]
+    po = np.lexsort((L.txn[c], L.day[c], c_grp))
+    p_grp, p_amt, p_day = c_grp[po], pool_amount[po], L.day[c][po]
+    keep = p_amt > 0
+    p_grp, p_amt, p_day = p_grp[keep], p_amt[keep], p_day[keep]
+    p_cum = _group_cumsum(p_grp, p_amt)
+    pool_total = np.zeros(len(accounts), dtype=np.int64)
+    np.add.at(pool_total, p_grp, p_amt)
+    # d is sorted by account then FIFO order, and accounts are sorted, so d_grp is sorted
+    r_cum = _group_cumsum(d_grp, remaining)
+    open_ = np.clip(r_cum - pool_total[d_grp], 0, remaining)
+    hit = _group_first_reaching(p_grp, p_cum, d_grp, r_cum)
+    pool_paid = np.where(hit >= 0, p_day[np.maximum(hit, 0)], -1) if len(p_day) else np.full(len(d), -1, dtype=np.int64)
+    paid_day = np.where(open_ > 0, -1, np.where(remaining > 0, np.maximum(pool_paid, named_paid), named_paid))
+    debit_total = np.zeros(len(accounts), dtype=np.int64)
+    np.add.at(debit_total, d_grp, remaining)
+    left = pool_total - debit_total
+    un = np.flatnonzero(left > 0)
+    return OpenItems(
+        customer=L.customer[d], account=L.account[d], txn=L.txn[d], reference=L.reference[d], currency=L.currency[d],
+        is_invoice=L.kind[d] == "invoice", amount=amount, issued=L.day[d], due=due, open=open_, paid_day=paid_day,
+        unapplied_account=accounts[un], unapplied_cents=left[un],
+        unapplied_customer=L.customer[all_rows[first[un]]], unapplied_currency=L.currency[all_rows[first[un]]],
+    )
+
+
+def open_items(session: Session, as_of: dt.date, customer_ids: list[int] | None = None,
+               currency: str | None = None) -> OpenItems:
+    return match(load_ledger(session, as_of, customer_ids, currency))
+
+
+# -- reports ---------------------------------------------------------------------------------------
+
+def bucket_of(days_past_due: IntArray) -> IntArray:
+    """0 current, 1: 1-30, 2: 31-60, 3: 61-90, 4: over 90 days past due."""
+    return np.searchsorted(np.array([0, 30, 60, 90]), days_past_due, side="left").astype(np.int64)
+
+
+@dataclass
+class AgeingRow:
+    customer_id: int | None  # None = total
+    currency: str
+    buckets: dict[str, Decimal]
+    open: Decimal
+    unapplied: Decimal
+
+
+def ageing(items: OpenItems, as_of: dt.date) -> tuple[list[AgeingRow], list[AgeingRow]]:
+    """Per customer and currency, and totals per currency. Buckets sum to ``open`` exactly
+    (integer cents); credits left over are shown apart as ``unapplied``."""
+    o = items.open > 0
+    b = bucket_of(day_of(as_of) - items.due[o])
+    cust, cur, amt = items.customer[o], items.currency[o], items.open[o]
+    per: dict[tuple[int, str], list[int]] = {}
+    for c, k, bk, a in zip(cust.tolist(), cur.tolist(), b.tolist(), amt.tolist()):
+        per.setdefault((c, k), [0] * 5)[bk] += a
+    unapplied: dict[tuple[int, str], int] = {}
+    for c, k, left in zip(items.unapplied_customer.tolist(), items.unapplied_currency.tolist(), items.unapplied_cents.tolist()):
+        unapplied[(c, k)] = unapplied.get((c, k), 0) + left
+        per.setdefault((c, k), [0] * 5)
+    rows = []
+    totals: dict[str, list[int]] = {}
+    tot_un: dict[str, int] = {}
+    for (c, k), v in sorted(per.items()):
+        rows.append(AgeingRow(c, k, {n: money(x) for n, x in zip(BUCKETS, v)}, money(sum(v)), money(unapplied.get((c, k), 0))))
+        t = totals.setdefault(k, [0] * 5)
+        for i in range(5):
+            t[i] += v[i]
+    for (c, k), left in unapplied.items():
+        tot_un[k] = tot_un.get(k, 0) + left
+    total_rows = [AgeingRow(None, k, {n: money(x) for n, x in zip(BUCKETS, v)}, money(sum(v)), money(tot_un.get(k, 0)))
+                  for k, v in sorted(totals.items())]
+    return rows, total_rows
+
+
+@dataclass
+class DsoRow:
+    customer_id: int | None  # None = total
+    currency: str
+    receivables: Decimal
+    credit_sales: Decimal
+    days: int
+    dso: float | None  # receivables / credit sales x days; None without sales
+    avg_days_to_pay: float | None  # invoices fully paid in the period
+    paid_invoices: int
+
+
+def dso(items: OpenItems, start: dt.date, end: dt.date) -> tuple[list[DsoRow], list[DsoRow]]:
+    """DSO for the period per customer and currency, and totals per currency. ``items`` must be
+    matched as of ``end`` (receivables at the end of the period)."""
+    s, e = day_of(start), day_of(end)
+    days = e - s + 1
+    inv = items.is_invoice
+    acc: dict[tuple[int, str], list[int]] = {}  # receivable, sales, sum days to pay, paid count
+
+    def add(mask: NDArray[np.bool_], slot: int, values: IntArray) -> None:
+        for c, k, v in zip(items.customer[mask].tolist(), items.currency[mask].tolist(), values[mask].tolist()):
+            acc.setdefault((c, k), [0, 0, 0, 0])[slot] += v
+
+    add(items.open > 0, 0, items.open)
+    add(inv & (items.issued >= s) & (items.issued <= e), 1, items.amount)
+    paid = inv & (items.paid_day >= s) & (items.paid_day <= e)
+    add(paid, 2, np.maximum(items.paid_day - items.issued, 0))
+    add(paid, 3, np.ones(items.size, dtype=np.int64))
+
+    def row(c: int | None, k: str, v: list[int]) -> DsoRow:
+        return DsoRow(c, k, money(v[0]), money(v[1]), days, round(v[0] / v[1] * days, 1) if v[1] else None,
+                      round(v[2] / v[3], 1) if v[3] else None, v[3])
+
+    rows, totals = [], {}
+    for (c, k), v in sorted(acc.items()):
+        rows.append(row(c, k, v))
+        t = totals.setdefault(k, [0, 0, 0, 0])
+        for i in range(4):
+            t[i] += v[i]
+    return rows, [row(None, k, v) for k, v in sorted(totals.items())]

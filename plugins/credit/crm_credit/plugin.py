@@ -1,0 +1,126 @@
+"""Credit management: credit profiles, explainable and trained scorecards, credit holds, ageing, DSO, dunning.
+
+The crmcore hook implementations of the ``credit`` plugin, and nothing else: the commands live
+in :mod:`crm_credit.cli`, the work in :mod:`crm_credit.services`, :mod:`crm_credit.scoring`,
+:mod:`crm_credit.dunning` and :mod:`crm_credit.scorecard`. Importing this module registers the
+``credit_*`` tables on the shared metadata.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from crmcore import MigrationBranch, Permission, ProfileSection, hookimpl
+from crmcore.enums import TransactionKind
+from crmcore.models import Customer, Transaction
+from crmcore.uow import UnitOfWork
+
+from crm_credit import models  # noqa: F401 - registers the credit_* tables
+from crm_credit import services
+from crm_credit.settings import CreditSettings
+
+PLUGIN_ID = "credit"
+__version__ = "0.1.0"
+requires: tuple[str, ...] = ()
+
+MIGRATIONS = MigrationBranch(label="credit", versions=Path(__file__).parent / "migrations" / "versions")
+_C, _M = "credit_controller", "manager"
+PERMISSIONS = (
+    Permission("credit.profile.write", "Set credit limits, terms, status and investigation data", (_C, _M)),
+    Permission("credit.score", "Recompute credit scores", (_C, _M)),
+    Permission("credit.hold", "Put a customer on credit hold", (_C, _M)),
+    Permission("credit.release", "Release a credit hold or a refused document", (_C,)),
+    Permission("credit.writeoff", "Write off bad debt", (_C,)),
+    Permission("credit.dunning", "Run dunning", (_C,)),
+    Permission("credit.scorecard", "Apply a trained scorecard to the customers", (_C,)),
+)
+
+
+@hookimpl
+def crm_add_hookspecs(register: Callable[[Any], None]) -> None:
+    from crm_credit import hookspecs
+
+    register(hookspecs)
+
+
+@hookimpl
+def crm_register_settings(register: Callable[[Any], None]) -> None:
+    register(CreditSettings)
+
+
+@hookimpl
+def crm_register_permissions(register: Callable[[Any], None]) -> None:
+    for p in PERMISSIONS:
+        register(p)
+
+
+@hookimpl
+def crm_register_commands(cli: click.Group) -> None:
+    from crm_credit.cli import credit
+
+    cli.add_command(credit)
+
+
+@hookimpl
+def crm_register_migrations(register: Callable[[MigrationBranch], None]) -> None:
+    register(MIGRATIONS)
+
+
+@hookimpl
+def crm_before_transaction_post(uow: UnitOfWork, account: Any, entry: Any) -> None:
+    services.guard_entry(uow, account, entry)
+
+
+@hookimpl
+def crm_before_transactions_batch(uow: UnitOfWork, entries: Sequence[tuple[Any, Any]]) -> dict[int, str] | None:
+    return services.guard_batch(uow, list(entries))
+
+
+@hookimpl
+def crm_transaction_posted(uow: UnitOfWork, transaction: Transaction) -> None:
+    if transaction.kind is not TransactionKind.INVOICE:
+        from crm_credit import dunning
+        from crmcore.models import Account
+
+        customer_id = uow.session.get(Account, transaction.account_id).customer_id  # type: ignore[union-attr]
+        dunning.resolve_paid(uow, [customer_id])
+
+
+@hookimpl
+def crm_transactions_batch(uow: UnitOfWork, transaction_ids: Sequence[int]) -> None:
+    from sqlalchemy import select
+
+    from crm_credit import dunning
+    from crmcore.models import Account
+
+    ids = list(transaction_ids)
+    customers: set[int] = set()
+    for i in range(0, len(ids), 5000):
+        customers.update(uow.session.scalars(
+            select(Account.customer_id).join(Transaction, Transaction.account_id == Account.id)
+            .where(Transaction.id.in_(ids[i:i + 5000]), Transaction.kind != TransactionKind.INVOICE).distinct()))
+    if customers:
+        dunning.resolve_paid(uow, sorted(customers))
+
+
+@hookimpl(optionalhook=True)
+def sales_before_opportunity_won(uow: UnitOfWork, opportunity: Any) -> None:
+    services.guard_win(uow, opportunity)
+
+
+@hookimpl
+def crm_customer_profile_sections(uow: UnitOfWork, customer: Customer) -> ProfileSection | None:
+    return services.profile_section(uow, customer)  # type: ignore[no-any-return]
+
+
+@hookimpl
+def crm_customer_timeline(uow: UnitOfWork, customer: Customer) -> list[Any] | None:
+    return services.timeline(uow, customer) or None
+
+
+@hookimpl
+def crm_merge_customers(uow: UnitOfWork, source_id: int, target_id: int) -> dict[str, int]:
+    return services.merge_customer_rows(uow, source_id, target_id)

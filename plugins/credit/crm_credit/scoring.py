@@ -1,0 +1,194 @@
+"""The rule scorecard: factors from the CRM's own data, for every customer at once.
+
+Three queries in all (customers, the ledger, complaint counts) and NumPy: never a query per
+customer. Each customer is scored in one currency (its credit profile's, else its default
+account's), so amounts of different currencies are never added. Each factor's value is binned into
+points (``[credit] factors``); the total maps to a grade and a suggested limit (``[credit] grades``).
+The reason codes are the factor names: ``lowered`` those below their best points (worst first),
+``raised`` those at their best.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import delete, insert, text
+from sqlalchemy.orm import Session
+
+from crm_credit.ledger import day_of, load_ledger, match, _until_param
+from crm_credit.models import CreditScore
+from crm_credit.settings import CreditSettings, FactorBins
+
+FACTORS: tuple[str, ...] = ("avg_days_to_pay", "days_beyond_terms", "overdue_share", "relationship_years",
+                            "volume_12m", "volume_trend", "writeoff_share", "complaints_12m")
+DESCRIPTIONS = {
+    "avg_days_to_pay": "average days from invoice to payment (paid invoices, lookback window)",
+    "days_beyond_terms": "average days paid after the due date",
+    "overdue_share": "share of the open receivable that is past due",
+    "relationship_years": "years since the first invoice",
+    "volume_12m": "amount invoiced in the lookback window",
+    "volume_trend": "invoiced in the last half of the window vs the first half, minus 1",
+    "writeoff_share": "written off / invoiced, all history",
+    "complaints_12m": "complaints logged in the lookback window",
+}
+Floats = NDArray[np.float64]
+CHUNK = 5000
+
+
+@dataclass
+class Scores:
+    ids: NDArray[np.int64]
+    currency: NDArray[np.object_]
+    features: dict[str, Floats]
+    points: dict[str, NDArray[np.int64]]
+    score: NDArray[np.int64]
+    grades: list[str]
+    suggested_cents: NDArray[np.int64]
+
+    def reasons(self, i: int, factors: dict[str, FactorBins]) -> dict[str, list[str]]:
+        lost = [(factors[f].max_points - int(self.points[f][i]), f) for f in self.points]
+        return {"lowered": [f for loss, f in sorted(lost, key=lambda x: -x[0]) if loss > 0],
+                "raised": [f for loss, f in lost if loss == 0]}
+
+
+def customers_to_score(session: Session, customer_ids: list[int] | None, default_currency: str) -> tuple[NDArray[np.int64], NDArray[np.object_]]:
+    """Active customers and the currency each is scored in (profile's, default account's, default)."""
+    sql = """SELECT c.id, COALESCE(p.currency, a.currency, :dflt) FROM customers c
+             LEFT JOIN credit_profiles p ON p.customer_id = c.id
+             LEFT JOIN accounts a ON a.customer_id = c.id AND a.is_default = :yes
+             WHERE c.archived = :no{extra} ORDER BY c.id"""
+    params = {"dflt": default_currency, "yes": True, "no": False}
+    if customer_ids is None:
+        rows = session.execute(text(sql.format(extra="")), params).all()
+    else:
+        rows = session.execute(text(sql.format(extra=f" AND c.id IN ({','.join(str(int(i)) for i in customer_ids) or 'NULL'})")),
+                               params).all()
+    if not rows:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=object)
+    ids, cur = zip(*rows)
+    return np.asarray(ids, dtype=np.int64), np.asarray(cur, dtype=object)
+
+
+def complaint_counts(session: Session, since: dt.date, as_of: dt.date, customer_ids: list[int] | None) -> dict[int, int]:
+    sql = """SELECT customer_id, COUNT(*) FROM interactions WHERE kind = 'complaint'
+             AND occurred_at >= :since AND occurred_at < :until{extra} GROUP BY customer_id"""
+    extra = "" if customer_ids is None else f" AND customer_id IN ({','.join(str(int(i)) for i in customer_ids) or 'NULL'})"
+    rows = session.execute(text(sql.format(extra=extra)), {"since": _until_param(session, since - dt.timedelta(days=1)),
+                                                          "until": _until_param(session, as_of)}).all()
+    return {int(c): int(n) for c, n in rows}
+
+
+def compute_features(session: Session, s: CreditSettings, as_of: dt.date,
+                     customer_ids: list[int] | None = None) -> tuple[NDArray[np.int64], NDArray[np.object_], dict[str, Floats]]:
+    ids, cur = customers_to_score(session, customer_ids, s.default_currency)
+    n = len(ids)
+    led = load_ledger(session, as_of, None if customer_ids is None else [int(i) for i in ids])
+    # keep only each customer's scored currency
+    pos = np.searchsorted(ids, led.customer)
+    pos_ok = pos < n
+    same = np.zeros(led.size, dtype=bool)
+    same[pos_ok] = (ids[pos[pos_ok]] == led.customer[pos_ok]) & (cur[pos[pos_ok]] == led.currency[pos_ok])
+    from crm_credit.ledger import Ledger
+
+    led = Ledger(*(getattr(led, f)[same] for f in ("customer", "account", "txn", "kind", "cents", "day", "due",
+                                                   "reference", "named", "currency")))
+    items = match(led)
+    today = day_of(as_of)
+    window = s.lookback_days
+    ci = np.searchsorted(ids, items.customer)  # every item's customer is in ids
+    f: dict[str, Floats] = {}
+
+    def per_customer(weights: Any, sel: NDArray[np.bool_]) -> Floats:
+        return np.bincount(ci[sel], weights=np.asarray(weights, dtype=np.float64)[sel] if not np.isscalar(weights) else None,
+                           minlength=n).astype(np.float64)
+
+    inv = items.is_invoice
+    paid = inv & (items.paid_day >= 0) & (items.paid_day > today - window)
+    npaid = per_customer(1, paid)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f["avg_days_to_pay"] = np.where(npaid > 0, per_customer(np.maximum(items.paid_day - items.issued, 0), paid) / npaid, np.nan)
+        f["days_beyond_terms"] = np.where(npaid > 0, per_customer(np.maximum(items.paid_day - items.due, 0), paid) / npaid, np.nan)
+        open_total = per_customer(items.open, items.open > 0)
+        overdue = per_customer(items.open, (items.open > 0) & (items.due < today))
+        f["overdue_share"] = np.where(open_total > 0, overdue / np.where(open_total > 0, open_total, 1), 0.0)
+    # relationship, volume, trend, write-offs straight from the ledger rows
+    li = np.searchsorted(ids, led.customer)
+    is_inv = led.kind == "invoice"
+    first = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first, li[is_inv], led.day[is_inv])
+    f["relationship_years"] = np.where(first < np.iinfo(np.int64).max, (today - first) / 365.25, np.nan)
+
+    def led_sum(sel: NDArray[np.bool_]) -> Floats:
+        return np.bincount(li[sel], weights=led.cents[sel].astype(np.float64), minlength=n) / 100.0
+
+    f["volume_12m"] = led_sum(is_inv & (led.day > today - window))
+    half = window // 2
+    recent = led_sum(is_inv & (led.day > today - half))
+    prior = led_sum(is_inv & (led.day > today - 2 * half) & (led.day <= today - half))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f["volume_trend"] = np.where(prior > 0, recent / np.where(prior > 0, prior, 1) - 1.0, np.nan)
+        invoiced = led_sum(is_inv)
+        f["writeoff_share"] = np.where(invoiced > 0, led_sum(led.kind == "write_off") / np.where(invoiced > 0, invoiced, 1), np.nan)
+    counts = complaint_counts(session, as_of - dt.timedelta(days=window), as_of, None if customer_ids is None else [int(i) for i in ids])
+    comp = np.zeros(n)
+    if counts:
+        keys = np.fromiter(counts.keys(), dtype=np.int64)
+        vals = np.fromiter(counts.values(), dtype=np.float64)
+        p = np.searchsorted(ids, keys)
+        ok = (p < n) & (ids[np.minimum(p, n - 1)] == keys) if n else np.zeros(len(keys), dtype=bool)
+        comp[p[ok]] = vals[ok]
+    f["complaints_12m"] = comp
+    return ids, cur, f
+
+
+def points_of(values: Floats, bins: FactorBins) -> NDArray[np.int64]:
+    uppers = np.array([np.inf if u is None else float(u) for u, _ in bins.bins])
+    pts = np.array([p for _, p in bins.bins], dtype=np.int64)
+    idx = np.searchsorted(uppers, np.nan_to_num(values, nan=0.0), side="left")
+    return np.where(np.isnan(values), bins.missing, pts[np.minimum(idx, len(pts) - 1)])
+
+
+def score(session: Session, s: CreditSettings, as_of: dt.date, customer_ids: list[int] | None = None) -> Scores:
+    ids, cur, feats = compute_features(session, s, as_of, customer_ids)
+    pts = {name: points_of(feats[name], bins) for name, bins in s.factors.items()}
+    total = np.sum(np.vstack(list(pts.values())), axis=0) if len(ids) else np.zeros(0, dtype=np.int64)
+    mins = np.array([g.min_score for g in s.grades])
+    # grades are ordered best first with decreasing min_score: the first whose min_score <= total
+    gi = np.searchsorted(-mins, -total, side="left")
+    gi = np.minimum(gi, len(mins) - 1)
+    grades = [s.grades[i].grade for i in gi.tolist()]
+    months = np.array([float(g.limit_months) for g in s.grades])[gi]
+    monthly = feats["volume_12m"] * (365.0 / s.lookback_days) / 12.0
+    suggested = (np.floor(monthly * months / 100.0) * 100.0 * 100).astype(np.int64)  # cents, in hundreds
+    return Scores(ids, cur, feats, pts, total.astype(np.int64), grades, suggested)
+
+
+def store(session: Session, s: CreditSettings, scores: Scores, *, replace_all: bool) -> int:
+    """Write the results: the whole table replaced (``--all``) or the scored customers' rows."""
+    t = CreditScore.__table__
+    if replace_all:
+        session.execute(delete(t))
+    else:
+        ids = scores.ids.tolist()
+        for i in range(0, len(ids), CHUNK):
+            session.execute(delete(t).where(t.c.customer_id.in_(ids[i:i + CHUNK])))
+    now = dt.datetime.now(dt.timezone.utc)
+    feats = {k: np.where(np.isnan(v), None, np.round(v, 4)).tolist() if len(v) else [] for k, v in scores.features.items()}
+    n = len(scores.ids)
+    ids, score_l, cur = scores.ids.tolist(), scores.score.tolist(), scores.currency.tolist()
+    sug = scores.suggested_cents.tolist()
+    for start in range(0, n, CHUNK):
+        rows = []
+        for i in range(start, min(n, start + CHUNK)):
+            row: dict[str, Any] = {"customer_id": ids[i], "score": score_l[i], "grade": scores.grades[i], "currency": cur[i],
+                                   "suggested_limit": Decimal(sug[i]) / 100, "reasons": scores.reasons(i, s.factors),
+                                   "scored_at": now}
+            for k in FACTORS:
+                row[k] = feats[k][i] if k in feats else None
+            rows.append(row)
+        session.execute(insert(t), rows)
+    return n

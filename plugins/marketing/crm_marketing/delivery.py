@@ -1,0 +1,360 @@
+"""Templates, channel adapters and the resumable send.
+
+Templates run in Jinja2's ImmutableSandboxedEnvironment with StrictUndefined, over plain dicts
+of the customer's fields (never ORM objects): customer data and template text cannot reach
+Python internals (``{{ ''.__class__ }}`` is refused) and a misspelt field is an error, not an
+empty string in ten thousand mails.
+
+Sending is at-most-once per customer. A send claims a small batch of ``pending`` targets
+(status ``sending``, committed), delivers each through the adapter, and commits each delivery
+with its core interaction (status ``sent``). An error or Ctrl-C puts the unsent claims back to
+``pending``; only a hard kill can leave claims ``sending`` ("in doubt": maybe delivered). A
+re-run resumes with the pending ones and reports the in-doubt ones; an adapter that can tell
+whether a message went out (the file adapter can) settles them, others need
+``--resend-in-doubt`` (an explicit choice to risk a second contact).
+"""
+from __future__ import annotations
+
+import os
+import smtplib
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from typing import Any, Protocol
+
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from sqlalchemy import and_, select, update
+
+from crm_marketing.models import Campaign, Target, Variant
+from crm_marketing.schemas import MarketingSettings
+from crmcore.app import CRM
+from crmcore.db.types import utcnow
+from crmcore.errors import ConfigError, Conflict, CRMError, InvalidInput
+from crmcore.models import Customer
+from crmcore.schemas import InteractionCreate
+from crmcore.uow import UnitOfWork
+
+_env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+TEMPLATE_FIELDS = ("name", "email", "phone", "country", "region", "industry", "external_ref", "kind")
+CORE_CHANNEL = {"email": "email", "sms": "sms", "phone": "phone", "mail": "mail", "event": "event",
+                "social": "web", "ads": "other"}
+
+
+class _AnyAttributes(dict[str, Any]):
+    """Custom attributes differ per customer: any name is accepted when a template is checked
+    (each message is rendered strictly again at send time)."""
+
+    def __missing__(self, key: str) -> str:
+        return "x"
+
+
+def _sample_context() -> dict[str, Any]:
+    return {"customer": {f: "x" for f in TEMPLATE_FIELDS} | {"attributes": _AnyAttributes(), "tags": []},
+            "campaign": {"name": "x", "objective": "x"}}
+
+
+def check_template(text: str, label: str) -> None:
+    """Refuse a template that does not compile or that reaches for what the sandbox forbids."""
+    try:
+        _env.from_string(text).render(_sample_context())
+    except SecurityError as e:
+        raise InvalidInput(f"invalid template ({label}): not allowed in a template: {e}", [(label, "unsafe")]) from None
+    except TemplateError as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise InvalidInput(f"invalid template ({label}): {msg}", [(label, "template")]) from None
+
+
+def render(text: str | None, context: dict[str, Any], label: str) -> str:
+    if not text:
+        return ""
+    try:
+        return _env.from_string(text).render(context)
+    except SecurityError as e:
+        raise InvalidInput(f"invalid template ({label}): not allowed in a template: {e}", [(label, "unsafe")]) from None
+    except TemplateError as e:
+        raise InvalidInput(f"template ({label}) failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
+                           [(label, "template")]) from None
+
+
+@dataclass
+class Message:
+    campaign_id: int
+    campaign_name: str
+    customer_id: int
+    channel: str
+    address: str | None
+    subject: str
+    body: str
+    message_id: str = ""
+
+
+class ChannelAdapter(Protocol):
+    """What a delivery channel implements. ``delivered`` may return None when it cannot tell."""
+
+    name: str
+
+    def open(self) -> None: ...
+    def send(self, message: Message) -> None: ...
+    def delivered(self, message: Message) -> bool | None: ...
+    def close(self) -> None: ...
+
+
+@dataclass
+class FileAdapter:
+    """Writes each message as an RFC 5322 file into ``outbox/<campaign>/`` (dry runs, print shops)."""
+
+    outbox: Path
+    name: str = "file"
+
+    def _path(self, m: Message) -> Path:
+        return self.outbox / f"campaign-{m.campaign_id}" / f"customer-{m.customer_id}.eml"
+
+    def open(self) -> None:
+        try:
+            self.outbox.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ConfigError(f"cannot use outbox {self.outbox}: {e.strerror or e}") from None
+
+    def send(self, m: Message) -> None:
+        path = self._path(m)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = to_email(m, "crm@localhost").as_bytes()
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)  # a message file is whole or absent
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def delivered(self, m: Message) -> bool | None:
+        return self._path(m).exists()
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class SMTPAdapter:
+    """Real SMTP through the standard library (one connection per send run)."""
+
+    host: str
+    port: int
+    sender: str
+    starttls: bool = False
+    user: str | None = None
+    password: str | None = None
+    name: str = "smtp"
+    _conn: smtplib.SMTP | None = field(default=None, repr=False)
+
+    def open(self) -> None:
+        try:
+            self._conn = smtplib.SMTP(self.host, self.port, timeout=30)
+            if self.starttls:
+                self._conn.starttls()
+            if self.user:
+                self._conn.login(self.user, self.password or "")
+        except (OSError, smtplib.SMTPException) as e:
+            raise ConfigError(f"cannot reach the SMTP server {self.host}:{self.port}: {e}") from None
+
+    def send(self, m: Message) -> None:
+        if not m.address:
+            raise InvalidInput("no address")
+        assert self._conn is not None
+        self._conn.send_message(to_email(m, self.sender))
+
+    def delivered(self, m: Message) -> bool | None:
+        return None  # SMTP cannot tell afterwards whether a message went out
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.quit()
+            except (OSError, smtplib.SMTPException):
+                pass
+            self._conn = None
+
+
+def to_email(m: Message, sender: str) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = m.address or "undisclosed-recipients:;"
+    msg["Subject"] = m.subject.replace("\n", " ").replace("\r", " ")
+    msg["Date"] = format_datetime(utcnow())
+    msg["Message-ID"] = m.message_id or make_msgid()
+    msg["X-CRM-Campaign"] = str(m.campaign_id)
+    msg.set_content(m.body or "")
+    return msg
+
+
+def adapters(crm: CRM, s: MarketingSettings, outbox: Path | None = None) -> dict[str, Callable[[], ChannelAdapter]]:
+    """The built-in adapters plus those other plugins register through ``marketing_channel_adapters``."""
+    found: dict[str, Callable[[], ChannelAdapter]] = {
+        "file": lambda: FileAdapter(outbox or Path(s.outbox)),
+        "smtp": lambda: SMTPAdapter(s.smtp_host, s.smtp_port, s.smtp_sender, s.smtp_starttls, s.smtp_user, s.smtp_password),
+    }
+    registered: list[tuple[str, Any]] = []
+    for _plugin, result in crm.hooks.call_with_names("marketing_channel_adapters",
+                                                      register=lambda name, factory: registered.append((name, factory))):
+        pass
+    for name, factory in registered:
+        found.setdefault(str(name), factory)
+    return found
+
+
+@dataclass
+class SendResult:
+    sent: int = 0
+    failed: int = 0
+    settled: int = 0  # in-doubt claims found delivered
+    in_doubt: int = 0
+    pending: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def _context(customer: Customer, campaign: Campaign) -> dict[str, Any]:
+    c = {f: getattr(customer, f) for f in TEMPLATE_FIELDS}
+    c["kind"] = str(c["kind"])
+    c["attributes"] = dict(customer.attributes or {})
+    c["tags"] = list(customer.tags or [])
+    return {"customer": c, "campaign": {"name": campaign.name, "objective": campaign.objective or ""}}
+
+
+def _message(uow: UnitOfWork, campaign: Campaign, target: Target) -> Message:
+    customer = uow.customers.get(target.customer_id)
+    variant = uow.session.get(Variant, target.variant_id) if target.variant_id else None
+    ctx = _context(customer, campaign)
+    subject = render((variant and variant.subject) or campaign.subject or campaign.name, ctx, "subject")
+    body = render((variant and variant.body) or campaign.body, ctx, "body")
+    return Message(campaign.id, campaign.name, customer.id, campaign.channel, target.address, subject, body,
+                   message_id=f"<mkt-{campaign.id}-{customer.id}@crm>")
+
+
+def _claim(crm: CRM, actor: str, campaign_id: int, n: int) -> list[int]:
+    """Mark up to ``n`` pending targets as ``sending`` and commit; returns the claimed customer ids.
+
+    The UPDATE's ``status = 'pending'`` condition is re-checked by the database for each row, so two
+    senders never claim the same customer (PostgreSQL re-evaluates it after a concurrent update;
+    SQLite runs one writer at a time).
+    """
+    with crm.unit_of_work(actor=actor) as uow:
+        ids = list(uow.session.scalars(select(Target.customer_id).where(
+            Target.campaign_id == campaign_id, Target.status == "pending").order_by(Target.customer_id).limit(n)))
+        if not ids:
+            return []
+        res = uow.session.execute(update(Target).where(
+            Target.campaign_id == campaign_id, Target.customer_id.in_(ids), Target.status == "pending")
+            .values(status="sending").returning(Target.customer_id))
+        return sorted(r[0] for r in res)
+
+
+def _release(crm: CRM, actor: str, campaign_id: int, ids: list[int]) -> None:
+    if ids:
+        with crm.unit_of_work(actor=actor) as uow:
+            uow.session.execute(update(Target).where(Target.campaign_id == campaign_id, Target.customer_id.in_(ids),
+                                                     Target.status == "sending").values(status="pending"))
+
+
+def _record(crm: CRM, actor: str, campaign_id: int, customer_id: int, message: Message, error: str | None) -> None:
+    """Commit one delivery: the core interaction (outbound, channel, campaign reference) and the target's state."""
+    with crm.unit_of_work(actor=actor) as uow:
+        target = uow.session.get(Target, (campaign_id, customer_id))
+        assert target is not None
+        if error is not None:
+            target.status, target.error = "failed", error[:500]
+            return
+        interaction = uow.interactions.log(customer_id, InteractionCreate(
+            channel=CORE_CHANNEL[message.channel], direction="outbound", kind="marketing",
+            subject=(message.subject or message.campaign_name)[:200], source="marketing",
+            source_ref=f"campaign:{campaign_id}", external_ref=f"mkt-{campaign_id}-{customer_id}"))
+        target.status, target.sent_at, target.interaction_id, target.error = "sent", utcnow(), interaction.id, None
+
+
+def send(crm: CRM, actor: str, campaign_key: str, adapter_name: str, *, outbox: Path | None = None,
+         limit: int | None = None, resend_in_doubt: bool = False,
+         progress: Callable[[int], None] | None = None) -> SendResult:
+    """Deliver a running campaign's pending messages (see the module docstring for the guarantees)."""
+    from crm_marketing import services
+
+    with crm.unit_of_work(actor=actor) as uow:
+        uow.require("marketing.campaign.send")
+        campaign = services.get_campaign(uow, campaign_key)
+        if campaign.status != "running":
+            raise Conflict(f"campaign {campaign.name!r} is {campaign.status}; launch it before sending"
+                           if campaign.status in ("draft", "scheduled") else
+                           f"campaign {campaign.name!r} is {campaign.status}; nothing more is sent")
+        cid, s = campaign.id, services.settings(uow)
+    factories = adapters(crm, s, outbox)
+    if adapter_name not in factories:
+        raise InvalidInput(f"unknown channel adapter {adapter_name!r} (known: {', '.join(sorted(factories))})",
+                           [("adapter", "unknown")])
+    adapter = factories[adapter_name]()
+    adapter.open()
+    result = SendResult()
+    try:
+        _settle_in_doubt(crm, actor, cid, adapter, resend_in_doubt, result)
+        while limit is None or result.sent + result.failed < limit:
+            want = s.send_batch if limit is None else min(s.send_batch, limit - result.sent - result.failed)
+            claimed = _claim(crm, actor, cid, want)
+            if not claimed:
+                break
+            todo = list(claimed)
+            try:
+                while todo:
+                    customer_id = todo[0]
+                    with crm.unit_of_work(actor=actor, read_only=True) as uow:
+                        campaign = uow.session.get(Campaign, cid)
+                        target = uow.session.get(Target, (cid, customer_id))
+                        try:
+                            message, error = _message(uow, campaign, target), None  # type: ignore[arg-type]
+                        except CRMError as e:
+                            message, error = None, str(e)
+                    if message is not None:
+                        try:
+                            adapter.send(message)
+                        except (OSError, smtplib.SMTPException, CRMError) as e:
+                            error = f"{type(e).__name__}: {e}"
+                    _record(crm, actor, cid, customer_id, message or Message(cid, "", customer_id, "", None, "", ""), error)
+                    todo.pop(0)
+                    if error is None:
+                        result.sent += 1
+                    else:
+                        result.failed += 1
+                        result.errors.append(f"customer {customer_id}: {error}")
+                    if progress:
+                        progress(1)
+            finally:
+                _release(crm, actor, cid, todo)  # an error or Ctrl-C: unsent claims go back to pending
+    finally:
+        adapter.close()
+    with crm.unit_of_work(actor=actor, read_only=True) as uow:
+        result.pending = len(list(uow.session.scalars(select(Target.customer_id).where(
+            Target.campaign_id == cid, Target.status == "pending"))))
+        result.in_doubt = len(list(uow.session.scalars(select(Target.customer_id).where(
+            Target.campaign_id == cid, Target.status == "sending"))))
+    return result
+
+
+def _settle_in_doubt(crm: CRM, actor: str, cid: int, adapter: ChannelAdapter, resend: bool, result: SendResult) -> None:
+    """Claims left ``sending`` by a killed run: settled by the adapter if it can tell, else resent on request."""
+    with crm.unit_of_work(actor=actor, read_only=True) as uow:
+        stuck = list(uow.session.scalars(select(Target).where(and_(Target.campaign_id == cid, Target.status == "sending"))))
+        campaign = uow.session.get(Campaign, cid)
+        messages = [(t.customer_id, _message(uow, campaign, t)) for t in stuck]  # type: ignore[arg-type]
+    for customer_id, message in messages:
+        known = adapter.delivered(message)
+        if known:
+            _record(crm, actor, cid, customer_id, message, None)
+            result.settled += 1
+        elif known is False or resend:
+            _release(crm, actor, cid, [customer_id])
+
+
+__all__ = ["ChannelAdapter", "FileAdapter", "Message", "SMTPAdapter", "SendResult", "check_template", "send"]

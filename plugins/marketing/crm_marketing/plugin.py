@@ -1,0 +1,85 @@
+"""Marketing: segments compiled to SQL, campaigns, consent, delivery, classified responses, attribution, ROI and lift.
+
+The crmcore hook implementations of the ``marketing`` plugin, and nothing else: commands live in
+:mod:`crm_marketing.cli`, the work in :mod:`crm_marketing.services`, :mod:`~crm_marketing.delivery`,
+:mod:`~crm_marketing.responses` and :mod:`~crm_marketing.reporting`.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from crm_marketing import models  # noqa: F401 - registers the marketing_* tables
+from crm_marketing.schemas import MarketingSettings
+from crmcore import MigrationBranch, Permission, ProfileSection, hookimpl
+from crmcore.models import Customer
+from crmcore.uow import UnitOfWork
+
+PLUGIN_ID = "marketing"
+__version__ = "0.1.0"
+requires: tuple[str, ...] = ()
+
+MIGRATIONS = MigrationBranch(label="marketing", versions=Path(__file__).parent / "migrations" / "versions")
+
+_MGR, _MK = "manager", "marketing"
+PERMISSIONS = (
+    Permission("marketing.segment.write", "Create segments, add members, freeze them", (_MGR, _MK)),
+    Permission("marketing.campaign.write", "Create campaigns, record their costs, change their status", (_MGR, _MK)),
+    Permission("marketing.campaign.send", "Launch a campaign and send its messages", (_MGR, _MK)),
+    Permission("marketing.response.write", "Record, import and derive campaign responses", (_MGR, _MK, "sales")),
+    Permission("marketing.consent.write", "Record a customer's consent per channel", (_MGR, _MK, "sales")),
+)
+
+
+@hookimpl
+def crm_add_hookspecs(register: Callable[[Any], None]) -> None:
+    from crm_marketing import hookspecs
+
+    register(hookspecs)
+
+
+@hookimpl
+def crm_register_settings(register: Callable[[Any], None]) -> None:
+    register(MarketingSettings)
+
+
+@hookimpl
+def crm_register_permissions(register: Callable[[Any], None]) -> None:
+    for p in PERMISSIONS:
+        register(p)
+
+
+@hookimpl
+def crm_register_commands(cli: click.Group) -> None:
+    from crm_marketing.cli import marketing
+
+    cli.add_command(marketing)
+
+
+@hookimpl
+def crm_register_migrations(register: Callable[[MigrationBranch], None]) -> None:
+    register(MIGRATIONS)
+
+
+@hookimpl
+def crm_customer_profile_sections(uow: UnitOfWork, customer: Customer) -> ProfileSection | None:
+    from crm_marketing import views
+
+    return views.profile_section(uow, customer)
+
+
+@hookimpl
+def crm_customer_timeline(uow: UnitOfWork, customer: Customer) -> list[Any] | None:
+    from crm_marketing import views
+
+    return views.timeline(uow, customer)
+
+
+@hookimpl
+def crm_merge_customers(uow: UnitOfWork, source_id: int, target_id: int) -> dict[str, int]:
+    from crm_marketing import services
+
+    return services.merge_customer_rows(uow, source_id, target_id)

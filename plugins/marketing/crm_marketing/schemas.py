@@ -1,0 +1,133 @@
+"""Settings (``[marketing]`` in crm.toml, ``CRM_MARKETING__*``) and the input schemas of the plugin."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from crmcore.schemas.fields import Text, UTCDatetime
+from crmcore.settings import PluginSettings
+
+CHANNELS = ("email", "sms", "phone", "mail", "event", "social", "ads")
+STATUSES = ("draft", "scheduled", "running", "completed", "cancelled")
+CONSENT_STATUSES = ("opt_in", "opt_out", "unsubscribed")
+ATTRIBUTION_MODELS = ("last_touch", "first_touch", "linear")
+DEFAULT_RESPONSE_TYPES = ("delivered", "opened", "clicked", "replied", "visited", "registered", "purchased",
+                          "unsubscribed", "complained", "bounced")
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Channel = Literal["email", "sms", "phone", "mail", "event", "social", "ads"]
+Amount = Annotated[Decimal, Field(gt=0, max_digits=16, decimal_places=2, allow_inf_nan=False)]
+
+
+class MarketingSettings(PluginSettings):
+    """The plugin's settings; every one has a default that works out of the box."""
+
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "EUR"
+    consent_required: list[Channel] = Field(default_factory=lambda: ["email", "sms"],
+                                            description="channels that need an explicit opt-in before contact")
+    response_types: list[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z_]{0,19}$")]] = Field(
+        default_factory=lambda: list(DEFAULT_RESPONSE_TYPES))
+    conversion_types: list[str] = Field(default_factory=lambda: ["purchased", "registered"],
+                                        description="response types that count as a conversion")
+    attribution: Literal["last_touch", "first_touch", "linear"] = "last_touch"
+    attribution_days: int = Field(30, ge=1, le=3650)
+    significance: float = Field(0.05, gt=0, lt=0.5)
+    outbox: str = "outbox"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_sender: str = "crm@localhost"
+    smtp_starttls: bool = False
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    send_batch: int = Field(10, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _conversions_are_types(self) -> MarketingSettings:
+        unknown = sorted(set(self.conversion_types) - set(self.response_types))
+        if unknown:
+            raise ValueError(f"conversion_types {unknown} are not in response_types")
+        return self
+
+
+class VariantIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
+    share: float = Field(gt=0, le=1, allow_inf_nan=False)
+    subject: Text | None = None
+    body: Annotated[str, StringConstraints(max_length=100_000)] | None = None
+
+
+class CampaignCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: Name
+    channel: Channel
+    segments: list[Name] = Field(min_length=1)
+    objective: Annotated[str, StringConstraints(max_length=500)] | None = None
+    budget: Amount | None = None
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
+    starts_at: UTCDatetime | None = None
+    ends_at: UTCDatetime | None = None
+    control_share: float = Field(0.0, ge=0, lt=1, allow_inf_nan=False)
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    subject: Annotated[str, StringConstraints(max_length=500)] | None = None
+    body: Annotated[str, StringConstraints(max_length=100_000)] | None = None
+    attribution_days: int | None = Field(None, ge=1, le=3650)
+    variants: list[VariantIn] = Field(default_factory=list)
+
+    @field_validator("currency", mode="before")
+    @classmethod
+    def _upper(cls, v: object) -> object:
+        return v.upper() if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _check(self) -> CampaignCreate:
+        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        if self.variants:
+            total = sum(v.share for v in self.variants)
+            if abs(total - 1.0) > 1e-9:
+                raise ValueError(f"variant shares must add up to 1, they add up to {total:g}")
+            names = [v.name for v in self.variants]
+            if len(set(names)) != len(names):
+                raise ValueError("variant names must be different")
+        if len(set(self.segments)) != len(self.segments):
+            raise ValueError("a segment is named twice")
+        return self
+
+
+class CostCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    amount: Amount
+    reference: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
+    description: Annotated[str, StringConstraints(max_length=500)] | None = None
+    incurred_at: UTCDatetime | None = None
+
+
+class ResponseCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    type: Annotated[str, StringConstraints(min_length=1, max_length=20)]
+    at: UTCDatetime | None = None
+    note: Annotated[str, StringConstraints(max_length=500)] | None = None
+    external_ref: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+
+
+class ConsentSet(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    channel: Channel
+    status: Literal["opt_in", "opt_out", "unsubscribed"]
+    source: Annotated[str, StringConstraints(min_length=1, max_length=100)] = "cli"
+    at: UTCDatetime | None = None
+
+
+def not_future(value: dt.datetime | None, now: dt.datetime) -> None:
+    if value is not None and value > now + dt.timedelta(minutes=5):
+        raise ValueError("lies in the future")

@@ -1,0 +1,410 @@
+"""Segment rules: a small expression language (or the same rule as JSON), compiled to ONE SQL query.
+
+    country = "DE" and tags has "trade" and spend(days=365) > 1000
+    (region in ("Bavaria", "Hesse") or attr.budget >= 5000) and not lifecycle_stage = "churned"
+    interactions(kind="complaint", days=90) = 0 and recency <= 180
+    value_tier in ("vip", "key") and churn_risk = true          # with value_analysis enabled
+
+The text is parsed with lark (a maintained parser generator: a grammar is easier to read and to
+keep correct than a hand-written tokenizer) into a JSON tree::
+
+    {"and": [{"field": "country", "op": "=", "value": "DE"},
+             {"field": "spend", "args": {"days": 365}, "op": ">", "value": 1000}]}
+
+which is what is stored and what ``--json`` rules are written in. The tree is checked against the
+known fields (an unknown field is an error that names it) and compiled with SQLAlchemy Core:
+customer columns become WHERE terms, each behavioural function one aggregated subquery LEFT
+JOINed on the customer id (set-based, never evaluated customer by customer in Python).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lark import Lark, Token, Transformer
+from lark.exceptions import LarkError, UnexpectedInput
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    cast,
+    column,
+    exists,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    table,
+    true,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from crmcore.db.types import utcnow
+from crmcore.errors import InvalidInput
+from crmcore.models import Account, Customer, Interaction, Transaction, User
+
+GRAMMAR = (Path(__file__).parent / "segment.lark").read_text(encoding="utf-8")
+_parser = Lark(GRAMMAR, parser="lalr", maybe_placeholders=False)
+
+MAX_RULE_LENGTH = 10_000
+MAX_DEPTH = 50
+OPS = ("=", "!=", "<", "<=", ">", ">=", "in", "has")
+ORDERED = ("<", "<=", ">", ">=")
+
+# customer columns a rule may name: field -> (column, type)
+CUSTOMER_FIELDS: dict[str, tuple[Any, str]] = {
+    "country": (Customer.country, "str"),
+    "region": (Customer.region, "str"),
+    "kind": (Customer.kind, "str"),
+    "industry": (Customer.industry, "str"),
+    "lifecycle_stage": (Customer.lifecycle_stage, "str"),
+    "name": (Customer.name, "str"),
+    "email": (Customer.email, "str"),
+    "external_ref": (Customer.external_ref, "str"),
+}
+# behavioural functions: name -> (allowed arguments, type)
+FUNCTIONS: dict[str, tuple[frozenset[str], str]] = {
+    "purchases": (frozenset({"days", "category", "currency"}), "num"),
+    "spend": (frozenset({"days", "category", "currency"}), "num"),
+    "interactions": (frozenset({"days", "kind", "channel", "direction"}), "num"),
+}
+# recency: days since the last invoice (NULL when none, so any comparison is false)
+SPECIAL = {"recency": "num", "owner": "str", "tags": "tags"}
+# fields read from the latest value_analysis run (only when that plugin is enabled)
+VALUE_FIELDS: dict[str, tuple[str, str]] = {
+    "rfm_segment": ("segment", "str"),
+    "value_tier": ("tier", "str"),
+    "churn_risk": ("churn_risk", "bool"),
+    "p_alive": ("p_alive", "num"),
+    "clv": ("clv_probabilistic", "num"),
+    "loyalty": ("loyalty", "num"),
+}
+
+
+# -- parsing -------------------------------------------------------------------------------
+
+class _ToJSON(Transformer[Token, Any]):
+    def or_(self, items: list[Any]) -> Any:
+        return {"or": items}
+
+    def and_(self, items: list[Any]) -> Any:
+        return {"and": items}
+
+    def not_(self, items: list[Any]) -> Any:
+        return {"not": items[0]}
+
+    def compare(self, items: list[Any]) -> Any:
+        f, op, v = items
+        return {**f, "op": str(op), "value": v}
+
+    def has(self, items: list[Any]) -> Any:
+        return {**items[0], "op": "has", "value": items[1]}
+
+    def in_(self, items: list[Any]) -> Any:
+        return {**items[0], "op": "in", "value": items[1:]}
+
+    def field(self, items: list[Any]) -> Any:
+        return {"field": ".".join(str(t) for t in items)}
+
+    def call(self, items: list[Any]) -> Any:
+        return {"field": str(items[0]), "args": dict(items[1:])}
+
+    def kwarg(self, items: list[Any]) -> Any:
+        return (str(items[0]), items[1])
+
+    def string(self, items: list[Any]) -> Any:
+        return json.loads(items[0])
+
+    def number(self, items: list[Any]) -> Any:
+        text = str(items[0])
+        return int(text) if text.lstrip("-").isdigit() else float(text)
+
+    def true(self, _: list[Any]) -> Any:
+        return True
+
+    def false(self, _: list[Any]) -> Any:
+        return False
+
+
+def parse(text: str) -> dict[str, Any]:
+    """Parse a rule (expression text, or JSON when it starts with ``{``) into its JSON tree."""
+    text = text.strip()
+    if not text:
+        raise InvalidInput("invalid rule: it is empty", [("rule", "empty")])
+    if len(text) > MAX_RULE_LENGTH:
+        raise InvalidInput(f"invalid rule: longer than {MAX_RULE_LENGTH} characters", [("rule", "too long")])
+    if text.startswith("{"):
+        try:
+            tree = json.loads(text)
+        except (ValueError, RecursionError) as e:
+            raise InvalidInput(f"invalid rule: not valid JSON ({str(e)[:120]})", [("rule", "bad JSON")]) from None
+        _check_shape(tree, 0)
+        return tree
+    try:
+        tree = _ToJSON().transform(_parser.parse(text))
+    except UnexpectedInput as e:
+        where = f"column {e.column}" if getattr(e, "column", None) else "the end"
+        near = text[max(0, e.pos_in_stream or 0):][:20] if getattr(e, "pos_in_stream", None) is not None else ""
+        raise InvalidInput(f"invalid rule: syntax error at {where}" + (f" near {near!r}" if near else ""),
+                           [("rule", "syntax")]) from None
+    except (LarkError, RecursionError, ValueError) as e:
+        raise InvalidInput(f"invalid rule: {str(e).splitlines()[0][:200]}", [("rule", "syntax")]) from None
+    _check_shape(tree, 0)
+    return tree
+
+
+def _check_shape(node: Any, depth: int) -> None:
+    """A JSON rule must be a tree of and/or/not over comparisons; refuse anything else early."""
+    if depth > MAX_DEPTH:
+        raise InvalidInput(f"invalid rule: nested deeper than {MAX_DEPTH} levels", [("rule", "too deep")])
+    if not isinstance(node, dict):
+        raise InvalidInput(f"invalid rule: expected an object, got {json.dumps(node)[:60]}", [("rule", "shape")])
+    if "and" in node or "or" in node:
+        key = "and" if "and" in node else "or"
+        parts = node[key]
+        if set(node) != {key} or not isinstance(parts, list) or not parts:
+            raise InvalidInput(f"invalid rule: '{key}' takes a non-empty list and nothing else", [("rule", "shape")])
+        for p in parts:
+            _check_shape(p, depth + 1)
+        return
+    if "not" in node:
+        if set(node) != {"not"}:
+            raise InvalidInput("invalid rule: 'not' takes one rule and nothing else", [("rule", "shape")])
+        _check_shape(node["not"], depth + 1)
+        return
+    if not isinstance(node.get("field"), str) or node.get("op") not in OPS or "value" not in node:
+        raise InvalidInput(f"invalid rule: a comparison needs field, op (one of {' '.join(OPS)}) and value; "
+                           f"got {json.dumps(node)[:80]}", [("rule", "shape")])
+    extra = set(node) - {"field", "op", "value", "args"}
+    if extra:
+        raise InvalidInput(f"invalid rule: unknown keys {sorted(extra)} in a comparison", [("rule", "shape")])
+
+
+def to_text(node: dict[str, Any]) -> str:
+    """The rule written back as an expression (for display)."""
+    if "and" in node or "or" in node:
+        key = "and" if "and" in node else "or"
+        return f" {key} ".join(f"({to_text(p)})" if ("and" in p or "or" in p) else to_text(p) for p in node[key])
+    if "not" in node:
+        inner = to_text(node["not"])
+        return f"not ({inner})"
+    name = node["field"]
+    if "args" in node:
+        name += "(" + ", ".join(f"{k}={json.dumps(v)}" for k, v in node["args"].items()) + ")"
+    v = node["value"]
+    value = "(" + ", ".join(json.dumps(x) for x in v) + ")" if node["op"] == "in" else json.dumps(v)
+    return f"{name} {node['op']} {value}"
+
+
+# -- compiling -----------------------------------------------------------------------------
+
+@dataclass
+class CompileContext:
+    """What the compiler needs to know about this CRM."""
+
+    custom_fields: dict[str, str]  # name -> type
+    value_analysis: bool  # is the value_analysis plugin enabled (its latest run readable)?
+    default_currency: str
+    today: dt.datetime = field(default_factory=utcnow)
+    _joins: list[tuple[Any, str]] = field(default_factory=list)
+
+    def join(self, subquery: Any) -> Any:
+        name = f"agg{len(self._joins)}"
+        aliased = subquery.subquery(name)
+        self._joins.append((aliased, name))
+        return aliased
+
+
+def _fail(field_name: str, reason: str) -> InvalidInput:
+    return InvalidInput(f"invalid rule: field {field_name!r}: {reason}", [(field_name, reason)])
+
+
+def _values(node: dict[str, Any]) -> list[Any]:
+    v = node["value"]
+    if node["op"] == "in":
+        if not isinstance(v, list) or not v:
+            raise _fail(node["field"], "'in' needs a non-empty list of values")
+        return v
+    return [v]
+
+
+def _check_value(name: str, kind: str, value: Any) -> Any:
+    if kind == "num":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _fail(name, f"compares with a number, got {json.dumps(value)[:40]}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise _fail(name, "the number must be finite")
+        return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise _fail(name, f"compares with true or false, got {json.dumps(value)[:40]}")
+        return value
+    if not isinstance(value, str):
+        raise _fail(name, f"compares with a text, got {json.dumps(value)[:40]}")
+    return value
+
+
+def _compare(col: Any, node: dict[str, Any], kind: str) -> ColumnElement[bool]:
+    name, op = node["field"], node["op"]
+    if op == "has":
+        raise _fail(name, "'has' works on tags only")
+    if op in ORDERED and kind in ("bool",):
+        raise _fail(name, f"{op} does not apply to true/false")
+    values = [_check_value(name, kind, v) for v in _values(node)]
+    if op == "in":
+        return col.in_(values)
+    v = values[0]
+    return {"=": col == v, "!=": col != v, "<": col < v, "<=": col <= v, ">": col > v, ">=": col >= v}[op]
+
+
+def _days_arg(name: str, args: dict[str, Any], default: int | None) -> int | None:
+    days = args.get("days", default)
+    if days is None:
+        return None
+    if isinstance(days, bool) or not isinstance(days, int) or not 0 < days <= 36_600:
+        raise _fail(name, f"days must be a whole number from 1 to 36600, got {json.dumps(days)[:40]}")
+    return days
+
+
+def _str_arg(name: str, args: dict[str, Any], key: str) -> str | None:
+    v = args.get(key)
+    if v is not None and not isinstance(v, str):
+        raise _fail(name, f"{key} must be a text")
+    return v
+
+
+def _function(node: dict[str, Any], ctx: CompileContext) -> ColumnElement[bool]:
+    name, args = node["field"], node.get("args") or {}
+    allowed, kind = FUNCTIONS[name]
+    unknown = set(args) - allowed
+    if unknown:
+        raise _fail(name, f"unknown argument(s) {', '.join(sorted(unknown))} (allowed: {', '.join(sorted(allowed))})")
+    days = _days_arg(name, args, None)
+    since = ctx.today - dt.timedelta(days=days) if days else None
+    if name in ("purchases", "spend"):
+        currency = _str_arg(name, args, "currency") or ctx.default_currency
+        category = _str_arg(name, args, "category")
+        conds = [Transaction.kind == "invoice", Transaction.currency == currency.upper()]
+        if since is not None:
+            conds.append(Transaction.occurred_at >= since)
+        if category is not None:
+            conds.append(Transaction.category == category)
+        measure = func.count() if name == "purchases" else func.sum(Transaction.amount)
+        agg = ctx.join(select(Account.customer_id.label("customer_id"), measure.label("v")).select_from(Transaction)
+                       .join(Account, Account.id == Transaction.account_id).where(*conds).group_by(Account.customer_id))
+    else:
+        conds = []
+        if since is not None:
+            conds.append(Interaction.occurred_at >= since)
+        for key, col in (("kind", Interaction.kind), ("channel", Interaction.channel), ("direction", Interaction.direction)):
+            v = _str_arg(name, args, key)
+            if v is not None:
+                conds.append(col == v)
+        agg = ctx.join(select(Interaction.customer_id.label("customer_id"), func.count().label("v"))
+                       .where(*conds).group_by(Interaction.customer_id))
+    return _compare(func.coalesce(agg.c.v, 0), node, kind)
+
+
+_value_runs = table("value_analysis_runs", column("id", Integer), column("as_of"))
+_value_rows = table("value_analysis_customer_values", column("run_id", Integer), column("customer_id", Integer),
+                    *[column(c) for c, _ in VALUE_FIELDS.values()])
+
+
+def _value_field(node: dict[str, Any], ctx: CompileContext) -> ColumnElement[bool]:
+    name = node["field"]
+    if not ctx.value_analysis:
+        raise _fail(name, "needs the value_analysis plugin (crm plugins enable value_analysis, then crm value run)")
+    col_name, kind = VALUE_FIELDS[name]
+    latest = select(_value_runs.c.id).order_by(_value_runs.c.as_of.desc()).limit(1).scalar_subquery()
+    agg = ctx.join(select(_value_rows.c.customer_id.label("customer_id"), _value_rows.c[col_name].label("v"))
+                   .where(_value_rows.c.run_id == latest))
+    return _compare(agg.c.v, node, kind)
+
+
+def _tags(node: dict[str, Any], dialect: str) -> ColumnElement[bool]:
+    if node["op"] not in ("has", "in"):
+        raise _fail("tags", "use 'tags has \"x\"' or 'tags in (\"x\", \"y\")' (has any of)")
+    values = [_check_value("tags", "str", v) for v in _values(node)]
+    if dialect == "postgresql":
+        j = cast(Customer.tags, JSONB)
+        return or_(*[j.contains([v]) for v in values])
+    each = func.json_each(Customer.tags).table_valued("value")
+    return exists(select(literal(1)).select_from(each).where(each.c.value.in_(values)))
+
+
+def _attr(node: dict[str, Any], ctx: CompileContext) -> ColumnElement[bool]:
+    name = node["field"]
+    key = name.split(".", 1)[1]
+    ftype = ctx.custom_fields.get(key)
+    if ftype is None:
+        known = ", ".join(sorted(ctx.custom_fields)) or "none are defined"
+        raise _fail(name, f"unknown custom field (known: {known})")
+    element = Customer.attributes[key]
+    if ftype in ("int", "decimal"):
+        return _compare(element.as_float(), node, "num")
+    if ftype == "bool":
+        return _compare(element.as_boolean(), node, "bool")
+    return _compare(element.as_string(), node, "str")
+
+
+def _term(node: dict[str, Any], ctx: CompileContext, dialect: str) -> ColumnElement[bool]:
+    if "and" in node:
+        return and_(*[_term(p, ctx, dialect) for p in node["and"]])
+    if "or" in node:
+        return or_(*[_term(p, ctx, dialect) for p in node["or"]])
+    if "not" in node:
+        inner = _term(node["not"], ctx, dialect)
+        return not_(func.coalesce(inner, false()))  # NULL comparisons count as false, so NOT is their complement
+    name = node["field"]
+    if "args" in node and name not in FUNCTIONS:
+        raise _fail(name, "is not a function (functions: " + ", ".join(sorted(FUNCTIONS)) + ")")
+    if name in FUNCTIONS:
+        return _function(node, ctx)
+    if name in CUSTOMER_FIELDS:
+        col, kind = CUSTOMER_FIELDS[name]
+        return _compare(col, node, kind)
+    if name.startswith("attr."):
+        return _attr(node, ctx)
+    if name == "tags":
+        return _tags(node, dialect)
+    if name == "owner":
+        owner = select(User.id).where(User.username.in_([_check_value("owner", "str", v) for v in _values(node)]))
+        if node["op"] not in ("=", "in", "!="):
+            raise _fail("owner", "compare with =, != or in")
+        return Customer.owner_id.not_in(owner) if node["op"] == "!=" else Customer.owner_id.in_(owner)
+    if name == "recency":
+        agg = ctx.join(select(Account.customer_id.label("customer_id"), func.max(Transaction.occurred_at).label("v"))
+                       .select_from(Transaction).join(Account, Account.id == Transaction.account_id)
+                       .where(Transaction.kind == "invoice").group_by(Account.customer_id))
+        if node["op"] not in ORDERED:
+            raise _fail("recency", "compare with <, <=, > or >= and a number of days")
+        days = _check_value("recency", "num", node["value"])
+        # recency <= N  <=>  last purchase on or after today - N days: a timestamp comparison,
+        # so no engine-specific date arithmetic is needed
+        cutoff = ctx.today - dt.timedelta(days=min(float(days), 3_000_000.0))
+        last = agg.c.v
+        return {"<": last > cutoff, "<=": last >= cutoff, ">": last < cutoff, ">=": last <= cutoff}[node["op"]]
+    if name in VALUE_FIELDS:
+        return _value_field(node, ctx)
+    known = sorted([*CUSTOMER_FIELDS, *FUNCTIONS, *SPECIAL, "attr.<custom field>", *VALUE_FIELDS])
+    raise _fail(name, "unknown field (known: " + ", ".join(known) + ")")
+
+
+def compile_rule(tree: dict[str, Any], ctx: CompileContext, dialect: str) -> Select[tuple[int]]:
+    """One SELECT of the ids of the (non-archived) customers the rule matches."""
+    cond = _term(tree, ctx, dialect)
+    q = select(Customer.id).where(Customer.archived == false())
+    for agg, _name in ctx._joins:
+        q = q.outerjoin(agg, agg.c.customer_id == Customer.id)
+    return q.where(func.coalesce(cond, false()) == true()) if dialect == "sqlite" else q.where(cond)
+
+
+__all__ = ["CUSTOMER_FIELDS", "FUNCTIONS", "VALUE_FIELDS", "CompileContext", "compile_rule", "parse", "to_text"]
+

@@ -1,0 +1,1 @@
+"""Sales force automation for crmcore: leads, pipelines, opportunities, activities, forecasts."""

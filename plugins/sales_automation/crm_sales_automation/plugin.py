@@ -1,0 +1,101 @@
+"""Sales automation: leads with five-factor assessment, pipelines, deals, activities, forecasts.
+
+The crmcore hook implementations of the ``sales_automation`` plugin, and nothing else: the
+commands live in :mod:`crm_sales_automation.cli`, the work in :mod:`crm_sales_automation.services`
+and :mod:`crm_sales_automation.analytics`. Importing this module registers the ``sales_*``
+tables on the shared metadata.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import click
+
+from crm_sales_automation import (
+    models,  # noqa: F401 - registers the sales_* tables
+    services,
+)
+from crm_sales_automation.schemas import SalesSettings
+from crmcore import MigrationBranch, Permission, ProfileSection, TimelineEntry, hookimpl
+from crmcore.models import Customer
+from crmcore.uow import UnitOfWork
+
+PLUGIN_ID = "sales_automation"
+__version__ = "0.1.0"
+requires: tuple[str, ...] = ()
+
+# label "sales": the branch's tables are the ones prefixed "sales_" (MigrationBranch.table_prefix)
+MIGRATIONS = MigrationBranch(label="sales", versions=Path(__file__).parent / "migrations" / "versions")
+
+_M, _S = "manager", "sales"
+PERMISSIONS = (
+    Permission("sales.lead.write", "Add, assess, qualify and convert leads; learn lead scores", (_M, _S)),
+    Permission("sales.opportunity.write", "Add and change opportunities and their objections", (_M, _S)),
+    Permission("sales.opportunity.move", "Move an opportunity between stages, or lose it", (_M, _S)),
+    Permission("sales.opportunity.win", "Win an opportunity and invoice it", (_M, _S)),
+    Permission("sales.activity.write", "Add and complete activities", (_M, _S)),
+    Permission("sales.pipeline.manage", "Create pipelines", (_M,)),
+    Permission("sales.quota.manage", "Set sales quotas", (_M,)),
+    Permission("sales.handover", "Hand a rep's leads, deals and activities over to another user", (_M,)),
+)
+
+
+@hookimpl
+def crm_add_hookspecs(register: Callable[[Any], None]) -> None:
+    from crm_sales_automation import hookspecs
+
+    register(hookspecs)
+
+
+@hookimpl
+def crm_register_commands(cli: click.Group) -> None:
+    from crm_sales_automation.cli import sales
+
+    cli.add_command(sales)
+
+
+@hookimpl
+def crm_register_migrations(register: Callable[[MigrationBranch], None]) -> None:
+    register(MIGRATIONS)
+
+
+@hookimpl
+def crm_register_settings(register: Callable[[Any], None]) -> None:
+    register(SalesSettings)
+
+
+@hookimpl
+def crm_register_permissions(register: Callable[[Any], None]) -> None:
+    for p in PERMISSIONS:
+        register(p)
+
+
+@hookimpl
+def crm_register_bulk_entities(register: Callable[[Any], None]) -> None:
+    from crm_sales_automation.bulk import LEADS
+
+    register(LEADS)
+
+
+@hookimpl
+def crm_customer_profile_sections(uow: UnitOfWork, customer: Customer) -> ProfileSection | None:
+    return services.profile_section(uow, customer)  # type: ignore[no-any-return]
+
+
+@hookimpl
+def crm_customer_timeline(uow: UnitOfWork, customer: Customer) -> list[TimelineEntry] | None:
+    return services.timeline(uow, customer) or None
+
+
+@hookimpl
+def crm_merge_customers(uow: UnitOfWork, source_id: int, target_id: int) -> dict[str, int]:
+    return services.merge_customer_rows(uow, source_id, target_id)
+
+
+@hookimpl
+def sales_uninvoiced_won(uow: UnitOfWork, customer_id: int, currency: str) -> Decimal | None:
+    total = services.uninvoiced_won(uow, customer_id, currency)
+    return total if total else None
