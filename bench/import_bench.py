@@ -104,10 +104,10 @@ def raw_sqlite(path: Path, rows: dict[str, list[tuple]]) -> dict[str, float]:
                     " VALUES (?, 'EUR', 30, 'open', 0, 1, '2024-01-01')", [(i + 1,) for i in range(len(rows["customers"]))])
     con.commit()
     t = time.perf_counter()
-    sql = ("INSERT INTO transactions (account_id, kind, amount, currency, occurred_at, due_date, reference, description,"
-           " category, source, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
-    for i in range(0, len(rows["transactions"]), BATCH):
-        con.executemany(sql, rows["transactions"][i:i + BATCH])
+    sql = ("INSERT INTO transactions (account_id, customer_id, kind, amount, currency, occurred_at, due_date, reference,"
+           " description, category, source, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)")
+    for i in range(0, len(rows["transactions"]), BATCH):  # account i belongs to customer i
+        con.executemany(sql, [(r[0], *r) for r in rows["transactions"][i:i + BATCH]])
         con.commit()
     out["transactions"] = time.perf_counter() - t
     con.close()
@@ -134,10 +134,10 @@ def raw_postgres(url: str, rows: dict[str, list[tuple]]) -> dict[str, float]:
                         " SELECT id, 'EUR', 30, 'open', 0, true, now() FROM customers")
         con.commit()
         t = time.perf_counter()
-        with con.cursor() as cur, cur.copy("COPY transactions (account_id, kind, amount, currency, occurred_at, due_date, reference,"
-                                           " description, category, source, created_at) FROM STDIN") as cp:
+        with con.cursor() as cur, cur.copy("COPY transactions (account_id, customer_id, kind, amount, currency, occurred_at,"
+                                           " due_date, reference, description, category, source, created_at) FROM STDIN") as cp:
             for r in rows["transactions"]:
-                cp.write_row(r)
+                cp.write_row((r[0], *r))  # account i belongs to customer i
         con.commit()
         out["transactions"] = time.perf_counter() - t
     return out

@@ -3,33 +3,71 @@
 Public API for integrators and plugin authors::
 
     from crmcore import CRM, hookimpl, Veto
+
+Names are imported on first use (PEP 562), so ``crm --help`` and ``import crmcore`` for a
+plugin's ``hookimpl`` do not pay for SQLAlchemy, alembic and the models.
 """
-from crmcore.app import CRM
-from crmcore.customfields import FieldDefinition
-from crmcore.errors import (
-    Conflict,
-    ConfigError,
-    CRMError,
-    DatabaseError,
-    InvalidInput,
-    NotFound,
-    PluginError,
-    StaleVersion,
-    Veto,
-    Vetoed,
-)
-from crmcore.hookspecs import hookimpl, hookspec
-from crmcore.migrations.branches import MigrationBranch
-from crmcore.permissions import Permission, PermissionDenied
-from crmcore.plugins import PluginUnavailable
-from crmcore.profile import ProfileSection, ProfileTable, TimelineEntry
-from crmcore.settings import PluginSettings
-from crmcore.uow import UnitOfWork
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "CRM", "Conflict", "ConfigError", "CRMError", "DatabaseError", "FieldDefinition", "InvalidInput",
-    "MigrationBranch", "NotFound", "Permission", "PermissionDenied", "PluginError", "PluginUnavailable", "PluginSettings", "ProfileSection", "ProfileTable", "StaleVersion",
-    "TimelineEntry", "UnitOfWork", "Veto", "Vetoed", "hookimpl", "hookspec",
-]
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    "CRM": "crmcore.app",
+    "FieldDefinition": "crmcore.customfields",
+    **{n: "crmcore.errors" for n in ("Conflict", "ConfigError", "CRMError", "DatabaseError", "InvalidInput", "NotFound",
+                                      "PluginError", "StaleVersion", "Veto", "Vetoed")},
+    "hookimpl": "crmcore.hookspecs",
+    "hookspec": "crmcore.hookspecs",
+    "MigrationBranch": "crmcore.migrations.branches",
+    "Permission": "crmcore.permissions",
+    "PermissionDenied": "crmcore.permissions",
+    "PluginUnavailable": "crmcore.plugins",
+    "ProfileSection": "crmcore.profile",
+    "ProfileTable": "crmcore.profile",
+    "TimelineEntry": "crmcore.profile",
+    "PluginSettings": "crmcore.settings",
+    "UnitOfWork": "crmcore.uow",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'crmcore' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # next time without this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from crmcore.app import CRM
+    from crmcore.customfields import FieldDefinition
+    from crmcore.errors import (
+        Conflict,
+        ConfigError,
+        CRMError,
+        DatabaseError,
+        InvalidInput,
+        NotFound,
+        PluginError,
+        StaleVersion,
+        Veto,
+        Vetoed,
+    )
+    from crmcore.hookspecs import hookimpl, hookspec
+    from crmcore.migrations.branches import MigrationBranch
+    from crmcore.permissions import Permission, PermissionDenied
+    from crmcore.plugins import PluginUnavailable
+    from crmcore.profile import ProfileSection, ProfileTable, TimelineEntry
+    from crmcore.settings import PluginSettings
+    from crmcore.uow import UnitOfWork

@@ -85,6 +85,10 @@ def assemble_plugins(plugins: Iterable[Any], enabled: set[str] | None) -> tuple[
 
     drop_unmet_requirements()
     hooks = HookRelay()
+    from crmcore.webhooks import events as webhook_events
+
+    # the core's own event writer (webhooks): always on, not a plugin an admin could switch off
+    hooks.pm.register(webhook_events, name="crmcore.webhooks")
     errors = hooks.assemble([*code, *loaded.values()])
     for pid in code_ids & set(errors):
         raise CRMError(errors[pid])
@@ -281,11 +285,11 @@ class CRM:
 
     def remembered(self) -> dict[str, PluginRecord]:
         """What the database keeps of every plugin enabled once (branches, merge mark)."""
-        with self.engine.connect() as conn:
+        with read_only(self.engine.connect()) as conn:  # a read: never the SQLite write lock
             if not inspect(conn).has_table("plugin_registry"):
                 return {}
-        with Session(self.engine) as s:
-            return {r.plugin_id: r for r in s.scalars(select(PluginRecord))}
+            with Session(conn) as s:
+                return {r.plugin_id: r for r in s.scalars(select(PluginRecord))}
 
     def remembered_revisions(self) -> runner.Remembered:
         return {rev: list(b.get("depends_on", [])) for r in self.remembered().values()
@@ -464,9 +468,9 @@ class CRM:
         else:
             raise NotFound("plugin", repr(plugin_id))
         out: dict[str, int] = {}
-        with self.engine.connect() as conn:
+        with read_only(self.engine.connect()) as conn:
             for prefix in prefixes:
-                for t in runner.tables_with_prefix(self.engine, prefix):
+                for t in runner.tables_with_prefix(conn, prefix):
                     out[t] = conn.execute(select(func.count()).select_from(table(t))).scalar_one()
         return out
 

@@ -83,6 +83,15 @@ def crm_register_commands(cli: click.Group) -> None:
 
 
 @hookspec
+def crm_register_routes(router: Any) -> None:
+    """Add HTTP routes to the API that ``crm serve`` runs, as ``crm_register_commands`` adds commands.
+
+    :param router: a ``fastapi.APIRouter`` included in the app; use ``crmcore.api.app.unit`` to run
+        each request in one unit of work as the authenticated user.
+    """
+
+
+@hookspec
 def crm_register_migrations(register: Callable[["MigrationBranch"], None]) -> None:
     """Declare the plugin's alembic branch so ``crm db`` and ``crm plugins enable`` can run it.
 

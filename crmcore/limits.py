@@ -48,3 +48,53 @@ def check_actor(actor: str) -> str:
     if len(actor) > MAX_ACTOR:
         raise InvalidInput(f"the acting user (--user / CRM_USER) is too long: {len(actor)} characters (at most {MAX_ACTOR})")
     return actor
+
+
+def text_problem(value: str, max_length: int | None = None, multiline: bool = False) -> str | None:
+    """Why ``value`` cannot be used as text (a search, a filter, a name), or None.
+
+    Lone surrogates cannot be encoded for either engine (a non-UTF-8 shell argument arrives as
+    them), NUL cannot reach PostgreSQL, other controls are terminal escapes; ``multiline``
+    allows tab and line breaks.
+    """
+    for i, ch in enumerate(value):
+        o = ord(ch)
+        if 0xD800 <= o <= 0xDFFF:
+            return "is not valid UTF-8 text (check the encoding of your terminal, script or file)"
+        if (o < 0x20 and not (multiline and ch in "\t\n\r")) or 0x7F <= o <= 0x9F:
+            return f"contains a control character (U+{o:04X}) at position {i + 1}"
+    if max_length is not None and len(value) > max_length:
+        return f"is too long: {len(value)} characters (at most {max_length})"
+    return None
+
+
+def check_text(value: str | None, what: str, max_length: int | None = MAX_TEXT) -> str | None:
+    """``value`` unchanged, or InvalidInput naming ``what`` (for service arguments no schema checks)."""
+    from crmcore.errors import InvalidInput
+
+    if value is None:
+        return None
+    problem = text_problem(value, max_length)
+    if problem:
+        raise InvalidInput(f"{what} {problem}", [(what, problem)])
+    return value
+
+
+def utc_bound(value: dt.datetime | None, what: str) -> dt.datetime | None:
+    """A query bound in UTC (naive = UTC), or InvalidInput when its UTC form leaves years 1-9999."""
+    from crmcore.errors import InvalidInput
+
+    if value is None:
+        return None
+    try:
+        return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
+    except OverflowError:
+        raise InvalidInput(f"{what}: {value.isoformat()} is out of range once converted to UTC") from None
+
+
+def check_window(limit: int, offset: int = 0) -> None:
+    """A page of results: limit 1 to MAX_ID, offset 0 to MAX_ID (an engine's LIMIT is 64-bit at most)."""
+    from crmcore.errors import InvalidInput
+
+    if not 1 <= limit <= MAX_ID or not 0 <= offset <= MAX_ID:
+        raise InvalidInput(f"limit must be 1 to {MAX_ID} and offset 0 to {MAX_ID}, got {limit} and {offset}")

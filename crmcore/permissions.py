@@ -187,6 +187,15 @@ class PermissionRegistry:
                  **{r: name in g[r] for r in ROLES}} for name, p in sorted(self.permissions.items())]
 
 
+def refuse_actor(actor: str, row: Any) -> None:
+    """Raise :class:`UnknownActor` when users exist and ``row`` (the actor's user, or None) may not act."""
+    if row is None:
+        raise UnknownActor(f"{actor!r} is not a user of this CRM; act as an existing user "
+                           "(--user NAME or CRM_USER; see `crm user list`)")
+    if not row.active:
+        raise UnknownActor(f"user {actor} is deactivated")
+
+
 # -- checks outside a unit of work (admin operations that run their own transactions) ----------
 
 def check_actor(crm: Any, actor: str, permission: str | None = None) -> None:
@@ -195,13 +204,20 @@ def check_actor(crm: Any, actor: str, permission: str | None = None) -> None:
     Used by the CLI before any command touches the database, and before admin operations
     (enabling plugins, migrations) that do not go through a unit of work.
     """
+    from sqlalchemy import select
+
+    from crmcore.models import User
+
     if not crm.initialised:
         return
     with crm.unit_of_work(actor, read_only=True) as uow:
-        if permission is None:
-            uow.user  # noqa: B018 - resolving the user is the check
-        else:
-            uow.require(permission)
+        # only long-standing columns: this also runs before `crm db upgrade` on an older schema
+        if uow.session.scalar(select(User.id).limit(1)) is None:
+            return
+        row = uow.session.execute(select(User.active, User.roles).where(User.username == actor)).first()
+    refuse_actor(actor, row)
+    if permission is not None and not crm.permissions.allows(row.roles or (), permission):
+        raise PermissionDenied(actor, permission)
 
 
 def audit_admin(crm: Any, actor: str, action: str, entity: str, entity_id: str | None,

@@ -111,6 +111,22 @@ def call_register_hook(info: PluginInfo, hook_name: str) -> list[Any]:
     return items
 
 
+def plugin_command_names(info: PluginInfo) -> set[str]:
+    """The command names a plugin's ``crm_register_commands`` adds (to say which plugin provides
+    a command that is not available); an error there means none."""
+    import click
+
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    if info.module is None or pm.parse_hookimpl_opts(info.module, "crm_register_commands") is None:
+        return set()
+    holder = click.Group()
+    try:
+        getattr(info.module, "crm_register_commands")(cli=holder)
+    except Exception:  # noqa: BLE001 - only a hint is at stake
+        return set()
+    return set(holder.commands)
+
+
 class HookRelay:
     """Typed front of the pluggy manager: one method per hook, errors attributed to a plugin."""
 
@@ -343,8 +359,15 @@ class HookRelay:
 
     def customer_timeline(self, uow: Any, customer: Any) -> list[tuple[str, Any]]:
         """(plugin id, entry) pairs from every plugin's ``crm_customer_timeline``."""
+        from crmcore.profile import TimelineEntry
+
         out: list[tuple[str, Any]] = []
         for plugin, entries in self.call_with_names("crm_customer_timeline", uow=uow, customer=customer):
+            entries = [entries] if isinstance(entries, TimelineEntry) else entries
+            bad = [e for e in entries if not isinstance(e, TimelineEntry)] if isinstance(entries, (list, tuple)) else [entries]
+            if bad:
+                raise PluginError(plugin, "crm_customer_timeline",
+                                  TypeError(f"expected a list of TimelineEntry, got {type(bad[0]).__name__}"))
             out.extend((plugin, e) for e in entries)
         return out
 

@@ -132,10 +132,10 @@ def _one_line(plugin_id: str, e: ValidationError, sources: dict[str, str]) -> st
         reason = err["msg"].removeprefix("Value error, ")
         if not loc:
             where = next((s for s in sources.values() if s != "default"), "defaults")
-            parts.append(f"settings ({where}): {reason}")
+            parts.append(f"{where}: {reason}")
             continue
         source = sources.get(loc[0]) or f"crm.toml [{plugin_id}]"
-        parts.append(f"{'.'.join(loc)} ({source}): {reason}")
+        parts.append(f"{source}: {'.'.join(loc)}: {reason}")
     return f"invalid setting of plugin {plugin_id!r}: " + "; ".join(parts)
 
 

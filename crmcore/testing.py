@@ -7,7 +7,9 @@ empty); the default is a fresh SQLite file per test. Fixtures:
 - ``crm``: a :class:`crmcore.CRM` opened on it with no entry-point plugins; ``make_crm(plugins=[...])``
   opens one with your plugin registered in code.
 - ``uow``: a unit of work on ``crm`` that commits at the end of the test.
-- ``cli``: run the ``crm`` command in-process: ``result = cli("customer", "list", "--json")``.
+- ``cli``: run the ``crm`` command in-process: ``result = cli("customer", "list", "--json")``, with
+  the plugins the test's ``crm`` / last ``make_crm`` was opened with (``plugins=`` overrides them)
+  and ``--user tester`` (``user=`` overrides it; once users exist it must be one of them).
 """
 from __future__ import annotations
 

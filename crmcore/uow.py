@@ -60,15 +60,11 @@ class UnitOfWork:
             from sqlalchemy import select
 
             from crmcore.models import User
-            from crmcore.permissions import UnknownActor
+            from crmcore.permissions import refuse_actor
 
             if self.session.scalar(select(User.id).limit(1)) is not None:
                 user = self.session.scalar(select(User).where(User.username == self.actor))
-                if user is None:
-                    raise UnknownActor(f"{self.actor!r} is not a user of this CRM; act as an existing user "
-                                       "(--user NAME or CRM_USER; see `crm user list`)")
-                if not user.active:
-                    raise UnknownActor(f"user {self.actor} is deactivated")
+                refuse_actor(self.actor, user)
                 self._user = user
             self._actor_checked = True
         return self._user

@@ -258,3 +258,39 @@ def test_edge_dates_do_not_reach_the_services_unchecked(uow):
                dt.datetime(9999, 12, 31, 23, tzinfo=dt.timezone(dt.timedelta(hours=-5)))):
         with pytest.raises(ValidationError):
             InteractionCreate(channel="email", subject="s", occurred_at=at)
+
+
+def test_services_refuse_what_no_engine_can_take(uow):
+    """Found by tests/test_property_services.py: each reached the driver before."""
+    from crmcore.schemas import CustomerCreate, CustomerUpdate, TransactionCreate
+
+    c = uow.customers.create(CustomerCreate(name="Acme", external_ref="A1"))
+    entry, _ = uow.accounts.post(c.id, TransactionCreate(kind="invoice", amount="10", reference="INV-1"))
+    for search in ("\ud800", "a\x00b", "x" * 51000):
+        with pytest.raises(InvalidInput):
+            uow.customers.list(search=search)
+    with pytest.raises(InvalidInput):
+        uow.customers.list(tag="\udcff")
+    for limit, offset in ((0, 0), (2**63, 0), (5, -1), (5, 2**63)):
+        with pytest.raises(InvalidInput):
+            uow.customers.list(limit=limit, offset=offset)
+    with pytest.raises(NotFound):
+        uow.customers.update(2**31, CustomerUpdate(region="x"))
+    utc_plus_1 = dt.timezone(dt.timedelta(hours=1))
+    with pytest.raises(InvalidInput, match="out of range"):
+        uow.accounts.statement(entry.account_id, until=dt.datetime(1, 1, 1, tzinfo=utc_plus_1))
+    with pytest.raises(InvalidInput, match="out of range"):
+        uow.accounts.statement(entry.account_id, since=dt.datetime(9999, 12, 31, 23, tzinfo=dt.timezone(-dt.timedelta(hours=5))))
+    assert uow.accounts.statement(entry.account_id, since=dt.datetime(1, 1, 1, 2, tzinfo=utc_plus_1)).closing_balance == 10
+    for entity, entity_id, limit in (("\x00", None, 5), (None, "\ud800", 5), (None, None, -1), (None, None, 2**63)):
+        with pytest.raises(InvalidInput):
+            uow.audit.list(entity, entity_id, limit)
+    assert [c.name for c in uow.customers.list(search="ACME")] == ["Acme"]
+
+
+@pytest.mark.parametrize("command", ["roles", "deactivate", "activate"])
+def test_user_commands_refuse_undecodable_names(cli, command):
+    ok(cli("user", "add", "tester", "--name", "The Tester", "--role", "admin"))
+    extra = ("sales",) if command == "roles" else ()
+    refused(cli("user", command, "\udcff", *extra), 1, "not found")
+    refused(cli("user", command, "x" * 5000, *extra), 1, "not found")

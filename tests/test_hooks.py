@@ -4,6 +4,10 @@ tests/test_docs.py fails when a hook is missing from this file or from docs/hook
 """
 from __future__ import annotations
 
+from typing import Any
+
+from fastapi import Request  # at module level: FastAPI resolves route annotations from module globals
+
 from decimal import Decimal
 
 import pytest
@@ -459,3 +463,53 @@ def test_register_hooks_collect_what_each_plugin_registers(hook):
     relay = HookRelay()
     relay.register(describe("reg", mod))
     assert relay.collect(hook) == [("reg", "item")]
+
+
+def test_crm_customer_timeline_bad_result_names_the_plugin(crm_tp, cli, testplug):
+    cid = add_customer(crm_tp)
+    testplug.TIMELINE.append("not an entry")  # type: ignore[arg-type]
+    res = cli("customer", "show", str(cid), plugins=[("testplug", testplug)])
+    assert res.exit_code == 1
+    assert "plugin 'testplug' failed in hook crm_customer_timeline: TypeError: expected a list of TimelineEntry" in res.output
+
+
+def test_timeline_entry_times_are_utc():
+    import datetime as dt
+
+    from crmcore import TimelineEntry
+
+    assert TimelineEntry(at=dt.date(2024, 5, 1), kind="k", summary="s").at == dt.datetime(2024, 5, 1, tzinfo=dt.timezone.utc)
+    local = dt.datetime(2024, 5, 1, 12, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
+    assert TimelineEntry(at=local, kind="k", summary="s").at.hour == 17
+    with pytest.raises(TypeError, match="must be a datetime"):
+        TimelineEntry(at="2024-05-01", kind="k", summary="s")  # type: ignore[arg-type]
+
+
+def test_crm_register_routes(crm_url: str, make_crm: Any) -> None:
+    """A plugin's routes are part of the API, behind the same authentication and units of work."""
+    from fastapi.testclient import TestClient
+
+    from crmcore import hookimpl
+    from crmcore.api import create_app
+    from crmcore.api.app import unit
+    from crmcore.api.auth import TokenService
+    from crmcore.schemas import UserCreate
+
+    class Routes:
+        @staticmethod
+        @hookimpl
+        def crm_register_routes(router: Any) -> None:
+            @router.get("/hello/whoami")
+            def whoami(request: Request) -> dict[str, str]:
+                with unit(request, write=False) as uow:
+                    return {"user": uow.actor}
+
+    crm = make_crm(plugins=[("routes", Routes)])
+    with crm.unit_of_work("setup") as uow:
+        uow.users.add(UserCreate(username="root", display_name="Root", roles=["admin"]))
+        uow.users.add(UserCreate(username="ada", display_name="Ada", roles=["viewer"]))
+    with crm.unit_of_work("ada") as uow:
+        token = TokenService(uow).create("ada", "t")[1]
+    client = TestClient(create_app(crm), raise_server_exceptions=False)
+    assert client.get("/hello/whoami").status_code == 401
+    assert client.get("/hello/whoami", headers={"Authorization": f"Bearer {token}"}).json() == {"user": "ada"}

@@ -131,9 +131,8 @@ def test_each_default_role_is_allowed_and_refused_as_documented(crm: CRM, role: 
             assert latest == actor, (permission, op.__name__)  # every write is audited with its actor
             assert counts(crm) != before
         else:
-            with pytest.raises(PermissionDenied) as err:
-                with crm.unit_of_work(actor) as uow:
-                    op(uow, cid)
+            with pytest.raises(PermissionDenied) as err, crm.unit_of_work(actor) as uow:
+                op(uow, cid)
             assert str(err.value) == f"user {actor} lacks {permission}" and err.value.exit_code == 1
             assert counts(crm) == before, (permission, op.__name__)  # nothing written
         with crm.unit_of_work(actor, read_only=True) as uow:
@@ -152,15 +151,13 @@ def test_single_user_mode_grants_everything_to_anyone(crm: CRM) -> None:
 def test_first_user_must_be_admin_and_then_the_actor_must_exist(crm: CRM) -> None:
     from crmcore import Conflict
 
-    with pytest.raises(Conflict, match="the first user must have the admin role"):
-        with crm.unit_of_work("someone") as uow:
-            uow.users.add(UserCreate(username="anna", display_name="Anna", roles=["sales"]))
+    with pytest.raises(Conflict, match="the first user must have the admin role"), crm.unit_of_work("someone") as uow:
+        uow.users.add(UserCreate(username="anna", display_name="Anna", roles=["sales"]))
     with crm.unit_of_work("someone") as uow:
         assert uow.users.list() == []
         uow.users.add(UserCreate(username="boss", display_name="Boss", roles=["admin"]))
-    with pytest.raises(UnknownActor, match="'someone' is not a user of this CRM") as err:
-        with crm.unit_of_work("someone") as uow:
-            uow.customers.create(CustomerCreate(name="X"))
+    with pytest.raises(UnknownActor, match="'someone' is not a user of this CRM") as err, crm.unit_of_work("someone") as uow:
+        uow.customers.create(CustomerCreate(name="X"))
     assert err.value.exit_code == 1 and "\n" not in str(err.value)
     with crm.unit_of_work("boss") as uow:
         assert uow.user is not None and uow.user.username == "boss"
@@ -174,24 +171,21 @@ def test_deactivated_user_cannot_act_and_last_admin_is_kept(crm: CRM) -> None:
     setup_users(crm)
     with crm.unit_of_work("boss") as uow:
         uow.users.set_active("u_sales", False)
-    with pytest.raises(UnknownActor, match="user u_sales is deactivated"):
-        with crm.unit_of_work("u_sales") as uow:
-            uow.customers.create(CustomerCreate(name="X"))
+    with pytest.raises(UnknownActor, match="user u_sales is deactivated"), crm.unit_of_work("u_sales") as uow:
+        uow.customers.create(CustomerCreate(name="X"))
     with crm.unit_of_work("boss") as uow:
         uow.users.set_active("u_admin", False)
     for change in (lambda u: u.users.set_active("boss", False), lambda u: u.users.set_roles("boss", ["manager"])):
-        with pytest.raises(Conflict, match="user boss is the last active admin"):
-            with crm.unit_of_work("boss") as uow:
-                change(uow)
+        with pytest.raises(Conflict, match="user boss is the last active admin"), crm.unit_of_work("boss") as uow:
+            change(uow)
     with crm.unit_of_work("boss") as uow:
         uow.users.set_roles("u_sales", ["sales", "marketing", "sales"])
         assert uow.users.get_by_username("u_sales").roles == ["sales", "marketing"]
         uow.users.set_active("u_sales", True)
         actions = [(e.action, e.actor) for e in uow.audit.list("user", limit=4)]
     assert actions[:3] == [("activate", "boss"), ("roles", "boss"), ("deactivate", "boss")]
-    with pytest.raises(PermissionDenied, match="user u_manager lacks user.manage"):
-        with crm.unit_of_work("u_manager") as uow:
-            uow.users.set_roles("u_sales", ["admin"])
+    with pytest.raises(PermissionDenied, match="user u_manager lacks user.manage"), crm.unit_of_work("u_manager") as uow:
+        uow.users.set_roles("u_sales", ["admin"])
 
 
 # -- plugins' permissions and crm.toml overrides -----------------------------------------------
@@ -213,9 +207,8 @@ def test_plugin_permissions(make_crm: Any) -> None:
         with crm.unit_of_work(f"u_{role}", read_only=True) as uow:
             assert uow.can("credit.release") is (role in ("admin", "credit_controller"))
             assert uow.can("credit.hold") is (role in ("admin", "credit_controller", "manager"))
-    with pytest.raises(PermissionDenied, match="^user u_sales lacks credit.release$"):
-        with crm.unit_of_work("u_sales") as uow:
-            uow.require("credit.release")
+    with pytest.raises(PermissionDenied, match="^user u_sales lacks credit.release$"), crm.unit_of_work("u_sales") as uow:
+        uow.require("credit.release")
     assert crm.permissions.owners["credit.release"] == "plugin 'creditish'"
 
 
@@ -233,9 +226,8 @@ def test_crm_toml_role_overrides(make_crm: Any) -> None:
     cid = org(crm)
     with crm.unit_of_work("u_viewer") as uow:
         uow.interactions.log(cid, InteractionCreate(channel="phone", subject="allowed by crm.toml"))
-    with pytest.raises(PermissionDenied, match="user u_sales lacks customer.write"):
-        with crm.unit_of_work("u_sales") as uow:
-            uow.customers.create(CustomerCreate(name="refused"))
+    with pytest.raises(PermissionDenied, match="user u_sales lacks customer.write"), crm.unit_of_work("u_sales") as uow:
+        uow.customers.create(CustomerCreate(name="refused"))
 
 
 @pytest.mark.parametrize("roles, message", [
@@ -287,8 +279,8 @@ def test_cli_users_roles_and_refusals(cli: Any) -> None:
     res = cli("plugins", "list")
     assert res.exit_code == 0 and "single-user mode" in res.stdout
     res = cli("user", "add", "anna", "--name", "Anna", "--role", "sales")
-    assert res.exit_code == 1 and lines(res) == ["error: the first user must have the admin role (--role admin), "
-                                                 "or no one could manage users once single-user mode ends"]
+    assert res.exit_code == 1 and lines(res) == [("error: the first user must have the admin role (--role admin), "
+                                                  "or no one could manage users once single-user mode ends")]
     res = cli("user", "add", "tester", "--name", "Tess", "--role", "admin")
     assert res.exit_code == 0 and "single-user mode has ended" in res.stdout
     assert cli("user", "add", "anna", "--name", "Anna", "--role", "sales").exit_code == 0
@@ -306,8 +298,9 @@ def test_cli_users_roles_and_refusals(cli: Any) -> None:
     for who in ("ghost", "Anna"):
         res = cli("customer", "list", user=who)
         assert res.exit_code == 1 and len(lines(res)) == 1 and f"'{who}' is not a user of this CRM" in lines(res)[0]
-    res = cli("plugins", "disable", "value_analysis", user="anna")
-    assert res.exit_code == 1 and lines(res) == ["error: user anna lacks plugin.manage"]
+    for args in (("plugins", "disable", "value_analysis"), ("db", "upgrade")):
+        res = cli(*args, user="anna")
+        assert res.exit_code == 1 and lines(res) == ["error: user anna lacks plugin.manage"]
     res = cli("user", "roles", "anna", "sales", "manager", user="anna")
     assert res.exit_code == 1 and lines(res) == ["error: user anna lacks user.manage"]
 
@@ -351,3 +344,11 @@ def test_cli_import_needs_import_run_and_the_entity_permission(cli: Any, tmp_pat
     res = cli("import", "interactions", str(g), user="mia")
     assert res.exit_code == 0, res.output
     assert len(json.loads(cli("customer", "list", "--json").stdout)) == 2
+
+
+def test_init_says_single_user_mode_until_a_user_exists(cli: Any, empty_database_url: str) -> None:
+    res = cli("init", database=empty_database_url)
+    assert res.exit_code == 0 and "single-user mode" in res.stdout
+    assert cli("user", "add", "tester", "--name", "Tess", "--role", "admin", database=empty_database_url).exit_code == 0
+    res = cli("init", database=empty_database_url)
+    assert res.exit_code == 0 and "single-user mode" not in res.stdout

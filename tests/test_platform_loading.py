@@ -327,9 +327,14 @@ def test_uninstalled_plugin_upgrade_still_works_and_purge_forgets_it(cli, db, ze
     assert res.exit_code == 0, res.output
     current = {r["branch"]: r for r in json.loads(cli("db", "current", "--json", database=db).stdout)}
     assert current["core"]["state"] == "up to date", current
+    assert current["zed"]["state"].startswith("revision of uninstalled plugin 'zed'"), current
     res = cli("customer", "add", "Acme", database=db)  # warned and refused: zed is enabled but gone
     assert res.exit_code == 2 and "plugin 'zed'" in res.output and "enabled but not installed" in res.output
+    zed = listed(cli, db)["zed"]
+    assert (zed["installed"], zed["enabled"], zed["loaded"]) == (False, True, False)
+    assert zed["migrations"] == "zed: applied, code missing" and "enabled but not installed" in zed["error"]
     assert cli("plugins", "disable", "zed", database=db).exit_code == 0
+    assert "its tables remain until `crm plugins remove zed --purge`" in listed(cli, db)["zed"]["error"]
     res = cli("plugins", "remove", "zed", "--purge", "--dry-run", database=db)
     assert res.exit_code == 0 and "zed_things" in res.output
     res = cli("plugins", "remove", "zed", "--purge", "--yes", database=db)
@@ -384,7 +389,7 @@ def test_parallel_enable_replays_each_merge_once(cli, db, site):
     crm_script = str(Path(sys.executable).parent / "crm")
     procs = [subprocess.Popen([crm_script, "--database", db, "--user", f"admin{i}", "plugins",
                                "enable", "testplug"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for i in range(4)]
+             for i in range(3)]
     results = [(p.wait(timeout=120), p.stdout.read(), p.stderr.read()) for p in procs]
     for code, out, err in results:
         assert code in (0, 1), (code, out, err)
@@ -397,3 +402,55 @@ def test_parallel_enable_replays_each_merge_once(cli, db, site):
         enables = conn.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "enable"))
     engine.dispose()
     assert enables == 2  # the first enable, and the one that replayed
+
+
+# -- `crm <command>` of a plugin that is installed but not active --------------------------------------
+
+def test_command_of_a_disabled_plugin_says_how_to_enable_it(cli, db, monkeypatch):
+    res = cli("testplug", "hello", database=db)
+    assert res.exit_code == 2
+    assert ("error: `crm testplug` is provided by plugin 'testplug', which is installed but not enabled; "
+            "enable it with `crm plugins enable testplug`") in res.output
+    assert cli("plugins", "enable", "testplug", database=db).exit_code == 0
+    assert "hello from testplug" in cli("testplug", "hello", database=db).output
+    monkeypatch.setenv("CRM_DISABLE_PLUGINS", "testplug")
+    res = cli("testplug", "hello", database=db)
+    assert res.exit_code == 2 and "blocked by CRM_DISABLE_PLUGINS" in res.output
+    res = cli("nosuchthing", database=db)
+    assert res.exit_code == 2 and "No such command 'nosuchthing'" in res.output
+
+
+# -- start-up: `crm --help` and `crm --version` import neither SQLAlchemy nor the command modules ------
+
+STARTUP = textwrap.dedent("""
+    import sys
+    from crmcore.cli import build_cli
+    try:
+        build_cli().main([sys.argv[1]], prog_name="crm")
+    except SystemExit as e:
+        assert e.code == 0, e.code
+    heavy = sorted(m for m in ("sqlalchemy", "alembic", "crmcore.app", "crmcore.models", "crmcore.cli.customers") if m in sys.modules)
+    print("HEAVY", heavy)
+""")
+
+
+@pytest.mark.parametrize("flag", ["--help", "--version"])
+def test_help_and_version_import_nothing_heavy(tmp_path, flag):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
+    res = subprocess.run([sys.executable, "-c", STARTUP, flag], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert "HEAVY []" in res.stdout, res.stdout
+
+
+def test_help_table_matches_the_core_commands():
+    import click
+
+    from crmcore.cli import CORE_COMMANDS, HELP_LIMIT, build_cli
+
+    root = build_cli()
+    real = {name: cmd.get_short_help_str(limit=HELP_LIMIT) for name, cmd in root.commands.items()}
+    assert {n: h for n, (_, h) in CORE_COMMANDS.items()} == real
+    for name, (module, _) in CORE_COMMANDS.items():
+        fresh = build_cli()
+        assert isinstance(fresh.get_command(click.Context(fresh), name), click.Command)
+        assert module in fresh._loaded

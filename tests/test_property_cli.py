@@ -24,10 +24,12 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select, text
+from sqlalchemy import Integer, func, select, text
 
 from crmcore.db.engine import create_crm_engine
+from crmcore.testing import is_postgres
 from crmcore.models import Account, AuditEntry, Contact, Customer, Interaction, Transaction, User
+from crmcore.schemas import ContactCreate, CustomerCreate, TransactionCreate, UserCreate
 
 ERROR_LINE = re.compile(r"^(error|Error): ", re.M)
 RAW_ESCAPES = ("\x1b", "\x9b", "\u202e", "\u2066", "\x00")
@@ -53,12 +55,18 @@ offsets = st.one_of(st.none(), st.integers(-(24 * 60 - 1), 24 * 60 - 1).map(lamb
 datetimes = st.builds(lambda d, tz: d.replace(tzinfo=tz).isoformat(), st.datetimes(), offsets)
 edge_dates = st.sampled_from([dt.date.min, dt.date.max, dt.date(1900, 1, 1), dt.date(9000, 12, 31)]).map(str)
 value = st.one_of(st.sampled_from(NASTY), any_text, numbers, datetimes, edge_dates)
-keys = st.one_of(st.sampled_from(["A1", "B2", "C3", "#1", "#2", "#3"]), value)
-ids = st.one_of(st.sampled_from(["1", "2", "3"]), value)
 
 
 def choice(*vals: str) -> st.SearchStrategy[str]:
-    return st.one_of(st.sampled_from(vals), value)
+    """Mostly one of ``vals`` (so commands get past their first check), sometimes anything."""
+    valid = st.sampled_from(vals)
+    return st.one_of(valid, valid, valid, value)
+
+
+keys = choice("A1", "B2", "C3", "#1", "#2", "#3")
+ids = choice("1", "2", "3")
+amounts = st.one_of(st.decimals(min_value="0.01", max_value="9999999999999.99", places=2).map(str), numbers, value)
+usernames = st.one_of(st.from_regex(r"[a-z][a-z0-9_.-]{1,70}", fullmatch=True), value)
 
 
 @st.composite
@@ -67,7 +75,8 @@ def opts(draw: Callable[..., Any], spec: dict[str, st.SearchStrategy[str] | None
     out: list[str] = []
     for name in draw(st.lists(st.sampled_from(sorted(spec)), unique=True, max_size=len(spec))):
         strategy = spec[name]
-        out += [name] if strategy is None else [name, draw(strategy)]
+        # --opt=value: a value starting with "-" is a value, not an unknown option
+        out.append(name if strategy is None else f"{name}={draw(strategy)}")
     return out
 
 
@@ -104,14 +113,16 @@ COMMANDS = {
     "interaction list": cmd("interaction", "list", opts({"--customer": keys, "--limit": numbers, "--json": None})),
     "account open": cmd("account", "open", keys, opts({"--currency": value, "--terms": numbers, "--default": None})),
     "account post": cmd("account", "post", keys, choice("invoice", "payment", "credit_note", "adjustment", "write_off"),
-                        st.one_of(numbers, value), "--ref", value,
+                        amounts, "--ref", value,
                         opts({"--currency": value, "--at": st.one_of(datetimes, value), "--due": st.one_of(datetimes, value),
                               "--description": value, "--account": ids})),
     "account statement": cmd("account", "statement", ids, opts({"--since": st.one_of(datetimes, value),
                                                                 "--until": st.one_of(datetimes, value), "--json": None})),
     "account status": cmd("account", "status", ids, choice("open", "on_hold", "closed")),
     "account list": cmd("account", "list", opts({"--customer": keys, "--json": None})),
-    "user add": cmd("user", "add", value, "--name", value, opts({"--email": value, "--role": choice("sales", "viewer")})),
+    "user add": cmd("user", "add", usernames, "--name", value, opts({"--email": value, "--role": choice("sales", "viewer")})),
+    "user roles": cmd("user", "roles", st.one_of(usernames, st.just("tester")), choice("sales", "admin", "viewer")),
+    "user deactivate": cmd("user", "deactivate", usernames),
     "audit": cmd("audit", opts({"--entity": value, "--id": value, "--limit": numbers, "--json": None})),
     "export": cmd("export", choice("customers", "contacts", "interactions", "transactions"),
                   opts({"--format": choice("csv", "jsonl"), "-o": any_text.map(lambda s: "out-" + s.replace("/", "_"))})),
@@ -123,24 +134,26 @@ COMMANDS = {
 
 
 def snapshot(engine: Any) -> tuple[Any, ...]:
-    """What a failed command must leave untouched: row counts, the balances, the audit log."""
+    """What a failed command must leave untouched: row counts, balances, versions, archived flags,
+    the audit log. One round trip (it runs twice per example)."""
+    counts = [select(func.count()).select_from(m).scalar_subquery() for m in
+              (Customer, Contact, Interaction, Account, Transaction, User, AuditEntry)]
+    sums = [select(func.coalesce(func.sum(col), 0)).scalar_subquery() for col in
+            (Account.balance, Customer.version, Customer.archived.cast(Integer))]
     with engine.connect() as conn:
-        n = tuple(conn.scalar(select(func.count()).select_from(m)) for m in
-                  (Customer, Contact, Interaction, Account, Transaction, User, AuditEntry))
-        balances = tuple(conn.execute(select(Account.id, Account.balance).order_by(Account.id)).all())
-        versions = tuple(conn.execute(select(Customer.id, Customer.version, Customer.archived).order_by(Customer.id)).all())
-    return n, balances, versions
+        return tuple(conn.execute(select(*counts, *sums)).one())
 
 
 @pytest.fixture
-def world(cli, crm_url, tmp_path):
+def world(cli, crm, crm_url, tmp_path):
     """A small database to aim at (customers A1, B2, C3 with an account each, an admin `tester`),
     import files with hostile rows, and a fast state snapshot."""
-    assert cli("user", "add", "tester", "--name", "The Tester", "--role", "admin").exit_code == 0
-    for ref in ("A1", "B2", "C3"):
-        assert cli("customer", "add", f"Customer {ref}", "--ref", ref).exit_code == 0
-        assert cli("account", "post", ref, "invoice", "100", "--ref", f"INV-{ref}").exit_code == 0
-    assert cli("contact", "add", "A1", "Jane").exit_code == 0
+    with crm.unit_of_work("tester") as uow:  # through the services: the CLI is what is under test
+        uow.users.add(UserCreate(username="tester", display_name="The Tester", roles=["admin"]))
+        for ref in ("A1", "B2", "C3"):
+            c = uow.customers.create(CustomerCreate(name=f"Customer {ref}", external_ref=ref))
+            uow.accounts.post(c.id, TransactionCreate(kind="invoice", amount="100", reference=f"INV-{ref}"))
+        uow.contacts.add(1, ContactCreate(name="Jane"))
     (tmp_path / "bad.csv").write_text("name,external_ref,email\nGood,G1,g@x.de\n\x1b[31m,G2,\nX,G3,not-an-email\n")
     (tmp_path / "bad.jsonl").write_text('{"name": "J", "external_ref": "J1"}\n{"amount": 1e400}\n' + "[" * 5000 + "\n")
     engine = create_crm_engine(crm_url)
@@ -175,14 +188,17 @@ def _property(name: str, examples: int) -> Callable[..., Any]:
     return test
 
 
+# examples per command; PostgreSQL opens a connection per invocation and gets fewer, to stay
+# within a minute per module on a shared CI machine
 EXAMPLES = {"customer add": 40, "customer update": 40, "customer list": 30, "account post": 40, "interaction log": 30,
             "import": 12, "export": 10}
+SCALE = 0.4 if is_postgres() else 1.0
 for _name in COMMANDS:
-    _test = _property(_name, EXAMPLES.get(_name, 15))
+    _test = _property(_name, max(5, int(EXAMPLES.get(_name, 15) * SCALE)))
     globals()[_test.__name__] = _test
 
 
-@settings(max_examples=8)
+@settings(max_examples=5)
 @given(customers=choice("0", "1", "3", "-1"), transactions=choice("0", "5", "-1"), seed=st.one_of(numbers, value))
 def test_demo_generate_never_crashes(world: Any, customers: str, transactions: str, seed: str) -> None:
     check(*world, ["demo", "generate", "--customers", customers, "--transactions", transactions,
@@ -197,8 +213,7 @@ def test_property_run_through_the_real_entry_point(crm_url: str, tmp_path: Any) 
         runs = [[b"customer", b"add", b"\xff\xfe\x00"[:2], b"--ref", b"R\xc3"],
                 [b"customer", b"list", b"--search", b"\x80" * 60000],
                 [b"account", b"statement", BIG.encode()],
-                [b"interaction", b"log", b"#1", b"--channel", b"email", b"--subject", b"s", b"--at", b"9999-12-31T23:00-05:00"],
-                [b"demo", b"generate", b"--seed", b"-1"]]
+                [b"interaction", b"log", b"#1", b"--channel", b"email", b"--subject", b"s", b"--at", b"9999-12-31T23:00-05:00"]]
         for args in runs:
             before = snapshot(engine)
             r = subprocess.run([*(a.encode() for a in base), *args], capture_output=True, timeout=120)

@@ -18,7 +18,7 @@ class Limits(BaseModel):
 
 class CreditLikeSettings(PluginSettings):
     check_point: Literal["win", "invoice", "both"] = "invoice"
-    overshoot_percent: Decimal = Field(default=Decimal("0"), ge=0)
+    overshoot_percent: Decimal = Field(default=Decimal(0), ge=0)
     channels: list[str] = Field(default_factory=lambda: ["email"])
     limits: Limits = Field(default_factory=Limits)
 
@@ -55,7 +55,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_defaults_config_then_environment(make_crm: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     crm = make_crm(plugins=[SettingsPlugin])
     s = crm.settings("credity")
-    assert isinstance(s, CreditLikeSettings) and s.check_point == "invoice" and s.overshoot_percent == Decimal("0")
+    assert isinstance(s, CreditLikeSettings) and s.check_point == "invoice" and s.overshoot_percent == Decimal(0)
 
     crm = make_crm(plugins=[SettingsPlugin], config={"credity": {"check_point": "both", "overshoot_percent": "2.5"}})
     assert crm.settings("credity").check_point == "both" and crm.settings("credity").overshoot_percent == Decimal("2.5")
@@ -87,12 +87,12 @@ def test_direct_construction_ignores_the_environment(monkeypatch: pytest.MonkeyP
 
 
 @pytest.mark.parametrize("config, env, expected", [
-    ({"credity": {"check_point": "often"}}, {}, "check_point (crm.toml [credity]): Input should be 'win', 'invoice' or 'both'"),
-    ({"credity": {"overshoot_percent": -1}}, {}, "overshoot_percent (crm.toml [credity]): Input should be greater than or equal to 0"),
-    ({"credity": {"check_pont": "win"}}, {}, "check_pont (crm.toml [credity]): Extra inputs are not permitted"),
-    ({"credity": {"limits": {"max_days": 0}}}, {}, "limits.max_days (crm.toml [credity]): Input should be greater than or equal to 1"),
-    ({}, {"CRM_CREDITY__OVERSHOOT_PERCENT": "lots"}, "overshoot_percent (env CRM_CREDITY__OVERSHOOT_PERCENT): Input should be a valid decimal"),
-    ({}, {"CRM_CREDITY__LIMITS__MAX_DAYS": "-3"}, "limits.max_days (env CRM_CREDITY__LIMITS__MAX_DAYS)"),
+    ({"credity": {"check_point": "often"}}, {}, "crm.toml [credity]: check_point: Input should be 'win', 'invoice' or 'both'"),
+    ({"credity": {"overshoot_percent": -1}}, {}, "crm.toml [credity]: overshoot_percent: Input should be greater than or equal to 0"),
+    ({"credity": {"check_pont": "win"}}, {}, "crm.toml [credity]: check_pont: Extra inputs are not permitted"),
+    ({"credity": {"limits": {"max_days": 0}}}, {}, "crm.toml [credity]: limits.max_days: Input should be greater than or equal to 1"),
+    ({}, {"CRM_CREDITY__OVERSHOOT_PERCENT": "lots"}, "env CRM_CREDITY__OVERSHOOT_PERCENT: overshoot_percent: Input should be a valid decimal"),
+    ({}, {"CRM_CREDITY__LIMITS__MAX_DAYS": "-3"}, "env CRM_CREDITY__LIMITS__MAX_DAYS: limits.max_days: Input should be greater than or equal to 1"),
     ({}, {"CRM_CREDITY__CHECKPOINT": "win"}, "no setting for environment variable CRM_CREDITY__CHECKPOINT"),
     ({}, {"CRM_CREDITY__CHANNELS": "[not json"}, 'error parsing value for field "channels" from source "EnvSettingsSource"'),
     ({"credity": "yes"}, {}, "crm.toml [credity]: must be a table"),
@@ -125,7 +125,7 @@ def test_value_analysis_is_on_the_core_settings(make_crm: Any, monkeypatch: pyte
     s = crm.settings("value_analysis")
     assert isinstance(s, ValueSettings) and (s.time_unit, s.margin) == ("weeks", 0.5)
     monkeypatch.setenv("CRM_VALUE_ANALYSIS__MARGIN", "2")
-    with pytest.raises(ConfigError, match=r"plugin 'value_analysis': margin \(env CRM_VALUE_ANALYSIS__MARGIN\)"):
+    with pytest.raises(ConfigError, match=r"plugin 'value_analysis': env CRM_VALUE_ANALYSIS__MARGIN: margin: Input should be less than"):
         make_crm(plugins=[value_plugin])
 
 
@@ -152,8 +152,8 @@ def test_bad_setting_stops_every_command_with_exit_2(cli: Any, make_crm: Any, mo
     for args in (("config", "show"), ("customer", "list"), ("customer", "add", "Acme")):
         res = cli(*args)
         assert res.exit_code == 2
-        assert res.stderr.strip().splitlines()[-1] == ("error: invalid setting of plugin 'credity': check_point "
-                                                       "(env CRM_CREDITY__CHECK_POINT): Input should be 'win', 'invoice' or 'both'")
+        assert res.stderr.strip().splitlines()[-1] == ("error: invalid setting of plugin 'credity': env CRM_CREDITY__CHECK_POINT: "
+                                                       "check_point: Input should be 'win', 'invoice' or 'both'")
     monkeypatch.delenv("CRM_CREDITY__CHECK_POINT")
     res = cli("customer", "list", "--json")
     assert res.exit_code == 0 and json.loads(res.stdout) == []  # nothing was written by the refused add

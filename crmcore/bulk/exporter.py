@@ -58,6 +58,22 @@ def iter_records(crm: CRM, entity: str) -> Iterator[dict[str, Any]]:
             yield {k: jsonable(v) for k, v in rec.items()}
 
 
+class _LineFeed:
+    """Rows end in a plain line feed, yet every cell holding a carriage return is quoted.
+
+    The csv module quotes a cell only for the characters of its own line terminator, so with
+    ``"\n"`` a note holding a bare ``"\r"`` was written unquoted and split the row on import.
+    The writer therefore uses ``"\r\n"`` (quoting cells with either) and this wrapper turns
+    each row's final ``"\r\n"`` into ``"\n"`` (one ``write`` per row).
+    """
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def write(self, row: str) -> int:
+        return self.out.write(row[:-2] + "\n" if row.endswith("\r\n") else row)
+
+
 def export(crm: CRM, entity: str, out: TextIO, fmt: str = "csv") -> int:
     """Write every row of ``entity`` to ``out``; returns the number of rows."""
     if fmt not in FORMATS:
@@ -69,7 +85,7 @@ def export(crm: CRM, entity: str, out: TextIO, fmt: str = "csv") -> int:
             out.write(json.dumps({c: rec.get(c) for c in columns}, ensure_ascii=False) + "\n")
             n += 1
         return n
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(_LineFeed(out), lineterminator="\r\n")
     writer.writerow(columns)
     for rec in iter_records(crm, entity):
         cells = []

@@ -38,15 +38,15 @@ from crmcore.bulk.fastinsert import bulk_insert, select_in
 from crmcore.bulk.readers import SourceRow
 from crmcore.bulk.registry import BatchOutcome, BulkEntity, get_entity
 from crmcore.bulk.specs import ATTR_PREFIX, SPECS, EntitySpec
-from crmcore.db.types import utcnow
+from crmcore.db.types import BALANCE_LIMIT, utcnow
 from crmcore.enums import AccountStatus, CustomerKind, Direction, InteractionKind, TransactionKind
 from crmcore.errors import CRMError, InvalidInput, PluginError, Veto, validation_errors
 from crmcore.models import Account, AuditEntry, Contact, Customer, Interaction, Transaction, User
 from crmcore.models.customer import fold
 from crmcore.schemas import ContactCreate, CustomerCreate, InteractionCreate, TransactionCreate
-from crmcore.schemas.account import DEFAULT_CURRENCY
+from crmcore.schemas.account import DEFAULT_CURRENCY, check_amount
 from crmcore.schemas.fields import no_control
-from crmcore.services.accounts import effect
+from crmcore.services.accounts import balances_over_limit, effect
 from crmcore.services._base import jsonable
 from crmcore.uow import UnitOfWork
 
@@ -338,6 +338,7 @@ class KeyedUpsert(BatchImporter):
         table = self.model.__table__
         created = self.insert_and_fetch_ids(uow, table, inserts, ("external_ref",))
         for columns, params in updates.items():
+            params.sort(key=lambda p: p["_id"])  # rows locked in id order: concurrent imports cannot deadlock
             stmt = update(table).where(table.c.id == bindparam("_id")).values(
                 **{c: bindparam(c) for c in columns}, **self.update_extra(now))
             uow.session.connection().execute(stmt, params)
@@ -573,6 +574,11 @@ class TransactionImporter(BatchImporter):
                 self.reject(row.line, "currency", f"wrong currency {e.currency}: the account of {ref!r} is kept in {currency}",
                             e.reference)
                 continue
+            try:  # the account's currency decides the decimals (ISO 4217) when the row gives none
+                check_amount(e.amount, currency)
+            except ValueError as err:
+                self.reject(row.line, "amount", str(err), e.reference)
+                continue
             prior = posted.get((customers[ref][0], e.reference))
             if prior is not None:
                 if prior == (e.kind, e.amount):
@@ -600,6 +606,7 @@ class TransactionImporter(BatchImporter):
             refused.setdefault(i, reason)
         now = utcnow()
         inserts, deltas = [], defaultdict(Decimal)
+        sources: list[tuple[int, str]] = []  # (line, reference) of each insert
         for i, (row, account, e) in enumerate(candidates):
             if i in refused:
                 self.reject(row.line, "row", refused[i], e.reference)
@@ -616,13 +623,23 @@ class TransactionImporter(BatchImporter):
             inserts.append({"account_id": account.id, "customer_id": account.customer_id, "kind": e.kind, "amount": e.amount, "currency": account.currency,
                             "occurred_at": occurred, "due_date": due, "reference": e.reference,
                             "description": e.description, "category": e.category, "source": e.source, "created_at": now})
+            sources.append((row.line, e.reference))
             deltas[account.id] += effect(e.kind, e.amount)
+        over = balances_over_limit(uow.session, deltas)
+        if over:  # an account's balance would leave the documented range: its rows of this batch are rejected
+            for (line, reference), ins in zip(sources, inserts):
+                if ins["account_id"] in over:
+                    self.reject(line, "amount", f"account {ins['account_id']} would reach a balance of "
+                                f"{over[ins['account_id']]}, beyond the limit of ±{BALANCE_LIMIT:,}", reference)
+            inserts = [ins for ins in inserts if ins["account_id"] not in over]
+            for account_id in over:
+                deltas.pop(account_id)
         ids = self.insert_and_fetch_ids(uow, Transaction.__table__, inserts, ("reference", "customer_id"))
         if deltas:
             t = Account.__table__
             uow.session.connection().execute(
                 update(t).where(t.c.id == bindparam("_id")).values(balance=t.c.balance + bindparam("_delta", type_=t.c.balance.type)),
-                [{"_id": a, "_delta": d} for a, d in deltas.items()])
+                [{"_id": a, "_delta": d} for a, d in sorted(deltas.items())])  # id order: no deadlock between importers
         if ids:
             self.audit_many(uow, [{"action": "import-post", "entity": "transaction", "entity_id": None,
                                    "after": {"count": len(ids), "first_id": ids[0], "last_id": ids[-1],
@@ -653,7 +670,7 @@ class TransactionImporter(BatchImporter):
             now = utcnow()
             bulk_insert(uow.session.connection(), Account.__table__, [
                 {"customer_id": cid, "currency": cur, "payment_terms_days": 30, "status": AccountStatus.OPEN,
-                 "balance": Decimal("0.00"), "is_default": True, "created_at": now} for cid, cur in missing.items()])
+                 "balance": Decimal("0.00"), "is_default": True, "created_at": now} for cid, cur in sorted(missing.items())])
             found = load()
         return found
 
@@ -715,6 +732,15 @@ def make_processor(crm: CRM, entity: BulkEntity) -> BatchImporter:
 # row by row to find that row. Lost connections, locks and timeouts (OperationalError) are not
 # about a row and stop the import as before.
 _ROW_ERRORS: tuple[type[BaseException], ...] = (sa_exc.StatementError, ArithmeticError, ValueError)
+
+
+RETRIES = 5
+
+
+def _transient(e: BaseException) -> bool:
+    """A deadlock or serialization failure between concurrent importers (PostgreSQL): the batch
+    was rolled back whole and is simply run again."""
+    return getattr(getattr(e, "orig", None), "sqlstate", None) in ("40P01", "40001")
 
 
 def _row_level(e: BaseException) -> bool:
@@ -817,9 +843,17 @@ def run_import(
                 result.inserted = result.updated = result.unchanged = 0
         else:
             for batch in batched(rows, batch_size):
-                with crm.unit_of_work(actor) as uow:
-                    check(uow)
-                    outcome = write_batch(uow, processor, batch)
+                for attempt in range(1, RETRIES + 1):
+                    try:
+                        with crm.unit_of_work(actor) as uow:
+                            check(uow)
+                            outcome = write_batch(uow, processor, batch)
+                        break
+                    except sa_exc.OperationalError as e:
+                        if attempt == RETRIES or not _transient(e):
+                            raise
+                        processor.forget(batch)
+                        time.sleep(0.05 * attempt)
                 record(outcome)  # counted and reported once the batch is committed
                 result.batches += 1
                 gc.collect(1)  # the batch's few reference cycles (session, unit of work): young generations only

@@ -17,9 +17,11 @@ def register(cli: click.Group) -> None:
     cli.add_command(db)
     cli.add_command(plugins)
     from crmcore.cli import users
+    from crmcore.scaffold import cli as scaffold_cli
 
     users.register(cli)
     cli.add_command(audit)
+    scaffold_cli.register(cli)  # `crm plugins new`, `crm db revision`
 
 
 @click.command()
@@ -43,6 +45,7 @@ def db() -> None:
 def db_upgrade(app: AppContext) -> None:
     """Upgrade the core and every enabled plugin to their latest revisions."""
     crm = app.crm()
+    permissions.check_actor(crm, app.actor, "plugin.manage")
     labels = crm.upgrade()
     click.echo(f"up to date: {', '.join(labels)}")
 
@@ -59,9 +62,13 @@ def _migration_rows(app: AppContext) -> list[dict[str, object]]:
         cur = current.get(label)
         state = "not applied" if cur is None else ("up to date" if cur == heads.get(label) else "behind")
         rows.append({"branch": label, "current": cur, "head": heads.get(label), "state": state})
+    owners = {rev: (pid, b["label"]) for pid, r in crm.remembered().items() for b in r.branches for rev in b.get("revisions", [])}
     for label, rev in current.items():
         if label.startswith("unknown:"):
-            rows.append({"branch": "?", "current": rev, "head": None, "state": "revision of an uninstalled plugin"})
+            pid, branch = owners.get(rev, (None, "?"))
+            state = (f"revision of uninstalled plugin {pid!r} (`crm plugins remove {pid} --purge` drops it)" if pid
+                     else "revision of an uninstalled plugin")
+            rows.append({"branch": branch, "current": rev, "head": None, "state": state})
     return rows
 
 
@@ -157,10 +164,22 @@ def plugins_list(app: AppContext, as_json: bool) -> None:
             f"{lb}: " + ("not applied" if current.get(lb) is None else ("up to date" if current.get(lb) == heads.get(lb) else "behind"))
             for lb in labels
         ) or "-"
+        error = crm.unavailable[pid].error if pid in crm.unavailable else info.error
         rows.append({
             "id": pid, "version": info.version, "installed": info.source == "entry_point",
-            "enabled": pid in enabled or info.source == "code", "loaded": info.loaded and (pid in enabled or info.source == "code"),
-            "requires": list(info.requires), "migrations": migration, "error": info.error, "description": info.description,
+            "enabled": pid in enabled or info.source == "code",
+            "loaded": pid in crm.hooks.plugins,
+            "requires": list(info.requires), "migrations": migration, "error": error, "description": info.description,
+        })
+    remembered = crm.remembered() if crm.initialised else {}
+    for pid in sorted((enabled | set(remembered)) - set(installed)):  # uninstalled, its data still here
+        labels = [b["label"] for b in remembered[pid].branches] if pid in remembered else []
+        rows.append({
+            "id": pid, "version": None, "installed": False, "enabled": pid in enabled, "loaded": False, "requires": [],
+            "migrations": ", ".join(f"{lb}: applied, code missing" for lb in labels) or "-",
+            "error": ("enabled but not installed: re-install it, or `crm plugins disable " + pid + "`" if pid in enabled
+                      else "not installed; its tables remain until `crm plugins remove " + pid + " --purge`"),
+            "description": "",
         })
     if as_json:
         emit_json(rows)

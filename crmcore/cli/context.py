@@ -6,11 +6,32 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-import click
-from sqlalchemy import exc as sa_exc
+from typing import TYPE_CHECKING
 
-from crmcore.app import CRM
-from crmcore.cli.output import safe
+import click
+
+if TYPE_CHECKING:
+    from crmcore.app import CRM
+
+
+class _LazySAExc:
+    """``sqlalchemy.exc``, imported only when an error is being reported: `crm --help` and
+    `crm --version` must not pay for SQLAlchemy (the except clauses below look it up lazily)."""
+
+    def __getattr__(self, name: str) -> Any:
+        from sqlalchemy import exc
+
+        return getattr(exc, name)
+
+
+sa_exc = _LazySAExc()
+
+
+def safe(text: str) -> str:
+    """:func:`crmcore.cli.output.safe`, imported when an error is reported (it pulls in SQLAlchemy)."""
+    from crmcore.cli.output import safe as escape
+
+    return escape(text)
 from crmcore.errors import CRMError
 
 
@@ -26,6 +47,8 @@ class AppContext:
         if self._crm is None or create:
             if self._crm is not None:
                 self._crm.close()
+            from crmcore.app import CRM
+
             self._crm = CRM.open(self.database, plugins=self.plugins, create=create)
             for line in self._crm.plugin_warnings():  # an enabled plugin that cannot load: say so, every command
                 click.echo(f"warning: {line}", err=True)

@@ -18,19 +18,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import click
 
-from crmcore.limits import EARLIEST, LATEST, MAX_ID, MAX_SEARCH, MAX_TEXT, valid_id
-
-# C0 controls, DEL, C1 controls; lone surrogates (what Python makes of bytes that are not UTF-8)
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
-_CONTROL_MULTILINE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
+from crmcore.limits import EARLIEST, LATEST, MAX_ID, MAX_SEARCH, MAX_TEXT, text_problem, valid_id
 
 def shown(value: Any, limit: int = 40) -> str:
     """A user's value for an error message: repr (controls escaped), cut short."""
@@ -38,18 +31,6 @@ def shown(value: Any, limit: int = 40) -> str:
     if len(text) > limit:
         return f"{text[:limit // 2]!r}…({len(text)} characters)"
     return repr(text)
-
-
-def text_problem(value: str, max_length: int | None, multiline: bool = False) -> str | None:
-    """Why ``value`` cannot be used as text, or None. Shared by the parameter types below."""
-    if _SURROGATE.search(value):
-        return "is not valid UTF-8 text (check the encoding of your terminal or script)"
-    m = (_CONTROL_MULTILINE if multiline else _CONTROL).search(value)
-    if m is not None:
-        return f"contains a control character (U+{ord(m.group()):04X}) at position {m.start() + 1}"
-    if max_length is not None and len(value) > max_length:
-        return f"is too long: {len(value)} characters (at most {max_length})"
-    return None
 
 
 class TextType(click.ParamType):

@@ -13,6 +13,9 @@ ROLE_HELP = ", ".join(r.value for r in Role)
 
 
 def register(cli: click.Group) -> None:
+    from crmcore.cli.tokens import token
+
+    user.add_command(token)
     cli.add_command(user)
 
 

@@ -3,4 +3,15 @@ from crmcore.db.base import Base, metadata
 from crmcore.db.engine import create_crm_engine, resolve_database_url
 from crmcore.db.types import Money, UTCDateTime, utcnow
 
-__all__ = ["Base", "metadata", "Money", "UTCDateTime", "utcnow", "create_crm_engine", "resolve_database_url"]
+__all__ = ["Base", "metadata", "Money", "UTCDateTime", "utcnow", "create_crm_engine", "resolve_database_url",
+           "enum_column"]
+
+
+def __getattr__(name: str) -> object:
+    """``enum_column`` (a VARCHAR + CHECK enum, the same on every engine) lives with the models'
+    column helpers; loaded on first use so importing ``crmcore.db`` does not import the models."""
+    if name == "enum_column":
+        from crmcore.models._columns import enum_column
+
+        return enum_column
+    raise AttributeError(f"module 'crmcore.db' has no attribute {name!r}")

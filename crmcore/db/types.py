@@ -19,7 +19,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Dialect, Numeric
+from sqlalchemy import DateTime, Dialect, Numeric
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 CENT = Decimal("0.01")
@@ -27,18 +27,18 @@ MONEY_SCALE = 4  # the most decimals of any ISO 4217 currency (CLF, UYW)
 QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
 #: The largest balance an account may reach, in units of its currency (documented in the
 #: admin guide). Below SQLite's integer range at 4 decimals, with room for one more entry.
-BALANCE_LIMIT = Decimal("900000000000000")
+BALANCE_LIMIT = Decimal(900000000000000)
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def as_utc(value: dt.datetime) -> dt.datetime:
     """Naive datetimes are taken to be UTC; aware ones are converted."""
     if value.tzinfo is None:
-        return value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc)
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
 
 
 def tidy(value: Decimal) -> Decimal:
@@ -62,31 +62,59 @@ def _exact(value: Any) -> Decimal:
 class Money(TypeDecorator[Decimal]):
     """An amount with up to four decimals, exact on every engine (see the module docstring)."""
 
-    impl = Numeric(18, MONEY_SCALE, asdecimal=True)
+    impl = Numeric
     cache_ok = True
 
-    def process_bind_param(self, value: Any, dialect: Dialect) -> Decimal | None:
+    def __init__(self, precision: int = 18, scale: int = MONEY_SCALE, **_: Any) -> None:
+        # migrations pin what they create (0001_core: Numeric(18, 2)); the model uses the defaults
+        super().__init__(precision=precision, scale=scale, asdecimal=True)
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            # the double as is: Numeric's own conversion would print 4 decimals of it, and a
+            # double near 10^13 carries noise there (9999999999999.99 -> ...9.9902)
+            return dialect.type_descriptor(Numeric(self.impl.precision, self.impl.scale, asdecimal=False))
+        return dialect.type_descriptor(self.impl)
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         if value is None:
             return None
-        return _exact(value)
+        d = _exact(value)
+        return float(d) if dialect.name == "sqlite" else d
 
     def process_result_value(self, value: Any, dialect: Dialect | None) -> Decimal | None:
         if value is None:
             return None
         if isinstance(value, float):
-            value = repr(value)  # raw driver value (no dialect): shortest repr is the stored decimal
+            # SQLite's double: its shortest repr is the decimal that was stored, since amounts have
+            # at most 15 significant digits (check_amount)
+            value = repr(value)
         return tidy(Decimal(value))
 
 
+class _RawNumeric(Numeric):  # type: ignore[type-arg]
+    """NUMERIC in the DDL, values passed through untouched (Numeric would make them floats)."""
+
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        return None
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> None:
+        return None
+
+
 class Balance(TypeDecorator[Decimal]):
-    """An account balance: NUMERIC on PostgreSQL, integer 1/10,000 units on SQLite."""
+    """An account balance: NUMERIC(20, 4) on PostgreSQL; on SQLite integers of 1/10,000 units in
+    the column declared NUMERIC(18, 2) since the first release (SQLite keeps integers as integers
+    in a NUMERIC column, and keeping the declaration spares rebuilding the referenced table)."""
 
     impl = Numeric(20, MONEY_SCALE, asdecimal=True)
     cache_ok = True
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "sqlite":
-            return dialect.type_descriptor(BigInteger())
+            return dialect.type_descriptor(_RawNumeric(18, 2))
         return dialect.type_descriptor(Numeric(20, MONEY_SCALE, asdecimal=True))
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:

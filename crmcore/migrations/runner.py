@@ -14,6 +14,7 @@ from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, column, delete, insert, inspect, select, table, text
 
 from crmcore.db.base import metadata
+from crmcore.db.engine import read_only
 from crmcore.errors import DatabaseError
 from crmcore.migrations.branches import CORE_LABEL, CORE_VERSIONS, MigrationBranch
 
@@ -154,7 +155,7 @@ def current_heads(engine: Engine, branches: Sequence[MigrationBranch],
     appear as ``unknown:REV``.
     """
     script = ScriptDirectory.from_config(alembic_config(branches))
-    with engine.connect() as conn:
+    with read_only(engine.connect()) as conn:  # a read: never the SQLite write lock
         applied = set(MigrationContext.configure(conn).get_current_heads())
     out: dict[str, str | None] = {}
     known = []
@@ -185,7 +186,7 @@ def branch_heads(branches: Sequence[MigrationBranch]) -> dict[str, str]:
 
 def schema_diff(engine: Engine, include_tables: set[str]) -> list[object]:
     """Differences between the models and the database, for the given tables (empty = in sync)."""
-    with engine.connect() as conn:
+    with read_only(engine.connect()) as conn:  # a read: never the SQLite write lock
         ctx = MigrationContext.configure(
             conn,
             opts={
@@ -198,8 +199,12 @@ def schema_diff(engine: Engine, include_tables: set[str]) -> list[object]:
         return list(compare_metadata(ctx, metadata))
 
 
-def tables_with_prefix(engine: Engine | Connection, prefix: str) -> list[str]:
-    return sorted(t for t in inspect(engine).get_table_names() if t.startswith(prefix))
+def tables_with_prefix(bind: Engine | Connection, prefix: str) -> list[str]:
+    """The tables whose names start with ``prefix`` (a plugin's, by its branch label)."""
+    if isinstance(bind, Engine):
+        with read_only(bind.connect()) as conn:  # a read: never the SQLite write lock
+            return tables_with_prefix(conn, prefix)
+    return sorted(t for t in inspect(bind).get_table_names() if t.startswith(prefix))
 
 
 __all__ = ["alembic_config", "branch_heads", "branch_record", "current_heads", "downgrade_to_base", "forget_revisions",

@@ -31,8 +31,9 @@ class Account(Base):
         # at most one default account per customer, even with two writers racing to open it
         Index("uq_accounts_one_default", "customer_id", unique=True,
               sqlite_where=text("is_default = 1"), postgresql_where=text("is_default")),
-        # the target of transactions' (account_id, customer_id) foreign key
-        UniqueConstraint("id", "customer_id"),
+        # the target of transactions' (account_id, customer_id) foreign key (an index: SQLite can
+        # add one to an existing table without rebuilding it)
+        Index("uq_accounts_id_customer_id", "id", "customer_id", unique=True),
     )
 
 

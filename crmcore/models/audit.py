@@ -9,7 +9,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from crmcore.db.base import Base
 from crmcore.models._columns import created_at
 
-
 ACTOR_WIDTH = 64  # the longest user name the audit log stores (users.username has the same width)
 
 

@@ -13,7 +13,6 @@ from crmcore.db.types import UTCDateTime, utcnow
 from crmcore.enums import ContactRole, CustomerKind, LifecycleStage
 from crmcore.models._columns import created_at, enum_column
 
-
 SEARCH_WIDTH = 600  # a folded name can be longer than the name (ß -> ss, ligatures)
 
 
@@ -40,7 +39,7 @@ class Customer(Base):
     kind: Mapped[CustomerKind] = mapped_column(enum_column(CustomerKind, "customer_kind"))
     name: Mapped[str] = mapped_column(String(200))
     # fold(name), kept by the ORM (see _fold_name), by Core inserts (default) and the importer
-    search_name: Mapped[str] = mapped_column(String(SEARCH_WIDTH), default=_search_default)
+    search_name: Mapped[str] = mapped_column(String(SEARCH_WIDTH), default=_search_default, server_default="")
     email: Mapped[str | None] = mapped_column(String(254))
     phone: Mapped[str | None] = mapped_column(String(32))
     country: Mapped[str | None] = mapped_column(String(2))

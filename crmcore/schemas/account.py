@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache
 
 from iso4217 import Currency
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -14,7 +14,7 @@ from crmcore.schemas.fields import CurrencyCode, Line, MoneyAmount, Multiline, R
 DEFAULT_CURRENCY = "EUR"
 
 
-@lru_cache(maxsize=None)
+@cache
 def minor_units(currency: str) -> int:
     """Decimals of a currency by ISO 4217 (JPY 0, EUR 2, KWD 3, CLF 4), from the ``iso4217``
     package (pycountry has no minor units). Funds and metals without minor units (XAU, XDR)
@@ -92,7 +92,7 @@ class TransactionCreate(BaseModel):
         return amount
 
     @model_validator(mode="after")
-    def _due_date(self) -> "TransactionCreate":
+    def _due_date(self) -> TransactionCreate:
         if self.due_date is not None and self.kind is not TransactionKind.INVOICE:
             raise ValueError("only invoices have a due date")
         if self.currency is not None:  # else the account's currency decides, when it is posted

@@ -21,7 +21,6 @@ from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from pydantic import AfterValidator, BeforeValidator, StringConstraints
 
 from crmcore.db.types import as_utc, tidy
-from crmcore.limits import EARLIEST, LATEST
 
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _FAST_EMAIL = re.compile(
@@ -133,16 +132,11 @@ def _utc(value: Any) -> Any:
 
 
 def _as_utc(value: dt.datetime) -> dt.datetime:
-    """UTC, within the documented date range (crmcore.limits): outside it, date arithmetic
-    (due dates, horizons) would overflow, and 9999-12-31T23:00-05:00 has no UTC form at all."""
+    """UTC, or a ValueError for a time with no UTC form (9999-12-31T23:00-05:00 is in year 10000)."""
     try:
-        utc = as_utc(value)
+        return as_utc(value)
     except OverflowError:
-        utc = None
-    if utc is None or not EARLIEST <= utc <= LATEST:
-        raise ValueError(f"{value.isoformat()} is outside the supported range "
-                         f"{EARLIEST.date().isoformat()} to {LATEST.date().isoformat()} (UTC)")
-    return utc
+        raise ValueError(f"{value.isoformat()} is out of range once converted to UTC (years 1 to 9999)") from None
 
 
 # Unicode category Cc (C0 controls, DEL, C1 controls) and lone surrogates: never in stored text.

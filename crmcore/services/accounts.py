@@ -14,6 +14,7 @@ Concurrency rules, the same on SQLite and PostgreSQL (see docs/admin-guide.md, "
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -21,10 +22,12 @@ from sqlalchemy import case, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from crmcore.db.types import BALANCE_LIMIT, utcnow
 from crmcore.enums import BALANCE_SIGN, AccountStatus, TransactionKind
 from crmcore.errors import Conflict, InvalidInput
+from crmcore.limits import utc_bound
 from crmcore.models import Account, Transaction
 from crmcore.schemas import AccountCreate, TransactionCreate
 from crmcore.schemas.account import DEFAULT_CURRENCY, check_amount
@@ -48,6 +51,21 @@ def check_balance(account_id: int, currency: str, balance: Decimal) -> None:
     if abs(balance) > BALANCE_LIMIT:
         raise Conflict(f"account {account_id} would reach a balance of {balance} {currency}, beyond the limit of "
                        f"±{BALANCE_LIMIT:,} {currency}; nothing was posted")
+
+
+def balances_over_limit(session: Session, deltas: Mapping[int, Decimal]) -> dict[int, Decimal]:
+    """For set-based posting (imports): {account id: the balance it would reach} for the accounts
+    that ``deltas`` would take beyond ``BALANCE_LIMIT``. Locks the accounts' rows on PostgreSQL
+    (in id order), so the balances cannot move before the caller's UPDATE."""
+    out: dict[int, Decimal] = {}
+    ids = sorted(deltas)
+    for i in range(0, len(ids), 5000):
+        q = select(Account.id, Account.balance).where(Account.id.in_(ids[i:i + 5000])).order_by(Account.id).with_for_update()
+        for account_id, balance in session.execute(q):
+            new = balance + deltas[account_id]
+            if abs(new) > BALANCE_LIMIT:
+                out[account_id] = new
+    return out
 
 
 @dataclass
@@ -101,8 +119,8 @@ class AccountService(Service):
     def _insert_default(self, customer_id: int, data: AccountCreate) -> Account | None:
         """Open the customer's default account unless one exists (race-free); the new account or None."""
         dialect = self.session.get_bind().dialect.name
-        values = dict(customer_id=customer_id, currency=data.currency, payment_terms_days=data.payment_terms_days,
-                      status=AccountStatus.OPEN, balance=Decimal("0.00"), is_default=True, created_at=utcnow())
+        values = {"customer_id": customer_id, "currency": data.currency, "payment_terms_days": data.payment_terms_days,
+                  "status": AccountStatus.OPEN, "balance": Decimal("0.00"), "is_default": True, "created_at": utcnow()}
         if dialect == "postgresql":
             stmt = pg_insert(Account).values(**values).on_conflict_do_nothing(
                 index_elements=["customer_id"], index_where=text("is_default"))
@@ -172,15 +190,15 @@ class AccountService(Service):
         customer = self.uow.customers.get(customer_id)
         if customer.archived:
             raise Conflict(f"customer {customer_id} is archived")
+        if account_id is not None:
+            account = self.get(account_id)
+            if account.customer_id != customer_id:
+                raise InvalidInput(f"account {account_id} does not belong to customer {customer_id}")
         existing = self.posted(customer_id, data.reference)
         if existing is not None:
             return self._same_or_conflict(existing, data), False
         if account_id is None:
             account = self.default_account(customer_id, data.currency)
-        else:
-            account = self.get(account_id)
-            if account.customer_id != customer_id:
-                raise InvalidInput(f"account {account_id} does not belong to customer {customer_id}")
         currency = data.currency or account.currency
         if currency != account.currency:
             raise InvalidInput(f"wrong currency {currency}: account {account.id} is kept in {account.currency}",
@@ -194,8 +212,10 @@ class AccountService(Service):
         if account.status is AccountStatus.ON_HOLD and data.kind is TransactionKind.INVOICE:
             raise Conflict(f"account {account.id} is on hold; invoices are refused until it is released")
         # the account's row lock orders posts to one account; the balance is checked before any write
-        current = self.session.execute(select(Account.balance).where(Account.id == account.id).with_for_update()).scalar_one()
-        new_balance = current + effect(data.kind, data.amount)
+        # (refreshed into the ORM object itself: a stale loaded balance equal to the new one would
+        # make the ORM skip the UPDATE)
+        self.session.refresh(account, ["balance"], with_for_update=True)
+        new_balance = account.balance + effect(data.kind, data.amount)
         check_balance(account.id, account.currency, new_balance)
         self.uow.hooks.before_transaction_post(self.uow, account, data)
         entry = Transaction(account_id=account.id, customer_id=customer_id, kind=data.kind, amount=data.amount,
@@ -236,6 +256,7 @@ class AccountService(Service):
         return total
 
     def statement(self, account_id: int, since: dt.datetime | None = None, until: dt.datetime | None = None) -> Statement:
+        since, until = utc_bound(since, "since"), utc_bound(until, "until")  # year 1 at +01:00 has no UTC form
         account = self.get(account_id)
         opening = self._sum(account_id, since) if since is not None else Decimal("0.00")
         q = select(Transaction).where(Transaction.account_id == account_id).order_by(Transaction.occurred_at, Transaction.id)

@@ -4,9 +4,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from crmcore.errors import InvalidInput
+from crmcore.limits import check_text, check_window
 from crmcore.models import AuditEntry
-from crmcore.models.audit import ACTOR_WIDTH
 from crmcore.services._base import Service, jsonable
 
 
@@ -21,6 +20,9 @@ class AuditService(Service):
         ))
 
     def list(self, entity: str | None = None, entity_id: object | None = None, limit: int = 100) -> list[AuditEntry]:
+        check_text(entity, "entity")  # what no engine can take is a clean InvalidInput
+        check_text(None if entity_id is None else str(entity_id), "entity id")
+        check_window(limit)
         q = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
         if entity:
             q = q.where(AuditEntry.entity == entity)

@@ -9,6 +9,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from crmcore.db.types import utcnow
 from crmcore.enums import LifecycleStage
 from crmcore.errors import Conflict, InvalidInput, NotFound, StaleVersion
+from crmcore.limits import MAX_SEARCH, check_text, check_window, valid_id
 from crmcore.models import Account, Contact, Customer, Interaction, MergeJournal, Transaction
 from crmcore.models.customer import fold
 from crmcore.schemas import CustomerCreate, CustomerUpdate
@@ -54,7 +55,9 @@ class CustomerService(Service):
         # lock the row and read its committed state (PostgreSQL FOR UPDATE; SQLite holds the write
         # lock): concurrent updates queue here instead of failing in flush, and --version is
         # compared with what the database has now
-        c = self.session.get(Customer, customer_id, with_for_update=True, populate_existing=True)
+        self.session.flush()  # changes made earlier in this unit must not be overwritten by the re-read
+        c = self.session.get(Customer, customer_id, with_for_update=True, populate_existing=True) \
+            if valid_id(customer_id) else None  # an id beyond the column is not found (not a driver error)
         if c is None:
             raise NotFound("customer", customer_id)
         if data.version is not None and data.version != c.version:
@@ -159,6 +162,9 @@ class CustomerService(Service):
 
     def list(self, *, search: str | None = None, stage: LifecycleStage | None = None, tag: str | None = None,
              include_archived: bool = False, limit: int = 50, offset: int = 0) -> list[Customer]:
+        check_text(search, "search", MAX_SEARCH)  # what no engine can take is a clean InvalidInput
+        check_text(tag, "tag")
+        check_window(limit, offset)
         q = select(Customer).order_by(Customer.id)
         if not include_archived:
             q = q.where(Customer.archived.is_(False))

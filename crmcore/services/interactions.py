@@ -18,7 +18,7 @@ from crmcore.services._base import Service, new_ref
 def _comparable(value: Any) -> Any:
     """SQLite hands datetimes back naive (stored as UTC): compare them as UTC."""
     if isinstance(value, dt.datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=dt.timezone.utc)
+        return value.replace(tzinfo=dt.UTC)
     return value
 
 

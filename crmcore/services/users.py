@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from crmcore.enums import Role
 from crmcore.errors import Conflict, InvalidInput, NotFound
+from crmcore.limits import text_problem
 from crmcore.models import User
 from crmcore.schemas import UserCreate
 from crmcore.services._base import Service
@@ -33,6 +34,8 @@ class UserService(Service):
         return user
 
     def get_by_username(self, username: str) -> User:
+        if text_problem(username, 64):  # no such user can exist; the engines could not even be asked
+            raise NotFound("user", repr(username[:64]))
         user = self.session.scalar(select(User).where(User.username == username))
         if user is None:
             raise NotFound("user", repr(username))

@@ -11,9 +11,10 @@
 Revision ID: 0002_reliability
 Revises: 0001_core
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
+from crmcore.errors import DatabaseError
 from crmcore.models.customer import SEARCH_WIDTH, fold
 
 revision = '0002_reliability'
@@ -49,27 +50,26 @@ def _refuse_duplicate_references() -> None:
         "GROUP BY a.customer_id, t.reference HAVING count(*) > 1 ORDER BY 1, 2 LIMIT 5")).all()
     if dup:
         listed = "; ".join(f"customer {c}: reference {r!r} {n} times" for c, r, n in dup)
-        raise RuntimeError(f"cannot make references unique per customer: {listed}. "
-                           "Give the later entries new references, then upgrade again.")
+        raise DatabaseError(f"migration 0002_reliability cannot make document references unique per customer: {listed}. "
+                            "Nothing was changed; give the later entries new references, then run `crm db upgrade` again.")
 
 
 def upgrade() -> None:
+    # SQLite: the referenced tables (customers, accounts) are changed in place, never rebuilt: a
+    # rebuild drops a table that other rows reference, which SQLite refuses inside a transaction
     sqlite = _sqlite()
     _refuse_duplicate_references()
 
-    with op.batch_alter_table('customers', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('search_name', sa.String(length=SEARCH_WIDTH), nullable=True))
+    op.add_column('customers', sa.Column('search_name', sa.String(length=SEARCH_WIDTH), server_default='', nullable=False))
     _fill_search_names()
-    with op.batch_alter_table('customers', schema=None) as batch_op:
-        batch_op.alter_column('search_name', existing_type=sa.String(length=SEARCH_WIDTH), nullable=False)
-        batch_op.create_index('ix_customers_search_name', ['search_name'], unique=False)
+    op.create_index('ix_customers_search_name', 'customers', ['search_name'], unique=False)
 
-    if sqlite:
+    if sqlite:  # integers of 1/10,000 units in the same NUMERIC column (crmcore.db.types.Balance)
         op.execute(f"UPDATE accounts SET balance = CAST(ROUND(balance * {SCALE}) AS INTEGER)")
-    with op.batch_alter_table('accounts', schema=None) as batch_op:
-        batch_op.alter_column('balance', existing_type=sa.Numeric(18, 2),
-                              type_=sa.BigInteger() if sqlite else sa.Numeric(20, 4), existing_nullable=False)
-        batch_op.create_unique_constraint(batch_op.f('uq_accounts_id_customer_id'), ['id', 'customer_id'])
+    else:
+        op.alter_column('accounts', 'balance', existing_type=sa.Numeric(18, 2), type_=sa.Numeric(20, 4),
+                        existing_nullable=False)
+    op.create_index('uq_accounts_id_customer_id', 'accounts', ['id', 'customer_id'], unique=True)
 
     with op.batch_alter_table('transactions', schema=None) as batch_op:
         batch_op.add_column(sa.Column('customer_id', sa.Integer(), nullable=True))
@@ -92,13 +92,15 @@ def downgrade() -> None:
         batch_op.alter_column('amount', existing_type=sa.Numeric(18, 4), type_=sa.Numeric(18, 2), existing_nullable=False)
         batch_op.drop_column('customer_id')
 
-    with op.batch_alter_table('accounts', schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f('uq_accounts_id_customer_id'), type_='unique')
-        batch_op.alter_column('balance', existing_type=sa.BigInteger() if sqlite else sa.Numeric(20, 4),
-                              type_=sa.Numeric(18, 2), existing_nullable=False)
+    op.drop_index('uq_accounts_id_customer_id', table_name='accounts')
     if sqlite:
         op.execute(f"UPDATE accounts SET balance = balance / {SCALE}.0")
+    else:
+        op.alter_column('accounts', 'balance', existing_type=sa.Numeric(20, 4), type_=sa.Numeric(18, 2),
+                        existing_nullable=False)
 
-    with op.batch_alter_table('customers', schema=None) as batch_op:
-        batch_op.drop_index('ix_customers_search_name')
-        batch_op.drop_column('search_name')
+    op.drop_index('ix_customers_search_name', table_name='customers')
+    if sqlite:  # in place (SQLite >= 3.35), not by a rebuild of the referenced table
+        op.execute("ALTER TABLE customers DROP COLUMN search_name")
+    else:
+        op.drop_column('customers', 'search_name')

@@ -13,18 +13,18 @@ from typing import Any
 
 import click
 
+from crm_credit import dunning as dunning_svc
+from crm_credit import ledger, scoring, services
+from crm_credit import scorecard as sc_svc
+from crm_credit.models import CreditScore
+from crm_credit.schemas import ProfileUpdate, ReleaseRequest, TradeReference, WriteOffRequest
+from crm_credit.settings import settings
 from crmcore.cli.context import AppContext, CRMGroup, pass_app
 from crmcore.cli.customers import resolve_customer
 from crmcore.cli.output import emit_json, fields, table, validate
 from crmcore.errors import InvalidInput
 from crmcore.schemas.fields import _money  # the core's amount parsing (exactly two places, size cap)
 from crmcore.services._base import jsonable
-
-from crm_credit import dunning as dunning_svc
-from crm_credit import ledger, scorecard as sc_svc, scoring, services
-from crm_credit.models import CreditScore
-from crm_credit.schemas import ProfileUpdate, ReleaseRequest, TradeReference, WriteOffRequest
-from crm_credit.settings import settings
 
 
 class _Date(click.ParamType):

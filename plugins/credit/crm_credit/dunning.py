@@ -17,13 +17,12 @@ from typing import Any
 import numpy as np
 from sqlalchemy import insert, select, update
 
-from crmcore.db.types import utcnow
-from crmcore.models import Interaction, Transaction
-from crmcore.uow import UnitOfWork
-
 from crm_credit import ledger, services
 from crm_credit.models import CreditProfile, DunningEvent, DunningItem
 from crm_credit.settings import DunningLevel, settings
+from crmcore.db.types import utcnow
+from crmcore.models import Interaction, Transaction
+from crmcore.uow import UnitOfWork
 
 CHANNEL = {"reminder": "email", "call": "phone", "final_notice": "mail", "hold": "mail", "collection": "mail"}
 
@@ -164,7 +163,7 @@ def resolve_paid(uow: UnitOfWork, customer_ids: list[int]) -> int:
             DunningItem.customer_id.in_(ids[i:i + 5000]), DunningItem.resolved_at.is_(None)).distinct()))
     if not dunned:
         return 0
-    items = ledger.open_items(uow.session, dt.date(9999, 12, 30), sorted(dunned))
+    items = ledger.open_items(uow.session, services.FAR_FUTURE, sorted(dunned))
     open_now = set(items.txn[items.open > 0].tolist())
     pending = list(uow.session.execute(select(DunningItem.transaction_id, DunningItem.customer_id, DunningItem.level).where(
         DunningItem.customer_id.in_(sorted(dunned)), DunningItem.resolved_at.is_(None))).all())
@@ -197,7 +196,7 @@ def listing(uow: UnitOfWork, include_resolved: bool = False) -> list[dict[str, A
     rows = uow.session.execute(q).all()
     opens: dict[int, int] = {}
     if rows:
-        items = ledger.open_items(uow.session, dt.date(9999, 12, 30), sorted({r[0].customer_id for r in rows}))
+        items = ledger.open_items(uow.session, services.FAR_FUTURE, sorted({r[0].customer_id for r in rows}))
         opens = dict(zip(items.txn.tolist(), items.open.tolist()))
     t = services.today()
     return [{"customer_id": it.customer_id, "invoice": ref, "level": it.level,

@@ -11,7 +11,7 @@ query and NumPy (never a query per customer):
 - the other credits settle the account's debit items oldest first (FIFO by due date); an item's
   paid day is the day the running credits of its account first covered it.
 
-All amounts are integer cents in the arrays (exact), converted back to ``Decimal`` at the edges.
+All amounts are exact integers of 1/10000 in the arrays, converted back to ``Decimal`` at the edges.
 Currencies are never mixed: every total is per currency.
 
 Why by hand: open-item matching over a whole ledger is a grouped cumulative-sum problem that no
@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import Integer, bindparam, String
+from sqlalchemy import Integer, bindparam
 from sqlalchemy.exc import CompileError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
@@ -47,12 +48,19 @@ def date_of(day: int) -> dt.date:
     return EPOCH + dt.timedelta(days=int(day))
 
 
+UNIT = 10_000  # amounts are kept in 1/10000 (the core stores up to four decimals: KWD has 3)
+
+
 def cents(value: Decimal) -> int:
-    return int((value * 100).to_integral_value())
+    """An amount as an exact integer of 1/10000 units (the name stays short: "cents" of the arrays)."""
+    return int((value * UNIT).to_integral_value())
 
 
-def money(cents_value: int | np.integer[Any]) -> Decimal:
-    return (Decimal(int(cents_value)) / 100).quantize(Decimal("0.01"))
+def money(units: int | np.integer[Any]) -> Decimal:
+    """Back to a Decimal: two places, or four when the amount needs them."""
+    d = Decimal(int(units)).scaleb(-4)
+    two = d.quantize(Decimal("0.01"))
+    return two if two == d else d.quantize(Decimal("0.0001"))
 
 
 def named_invoice(description: str | None) -> str | None:
@@ -89,13 +97,14 @@ def _day_other(element: day_number, compiler: Any, **kw: Any) -> str:
 # -- loading ---------------------------------------------------------------------------------------
 
 LEDGER_SQL = """
-SELECT a.customer_id, t.account_id, t.id, t.kind, CAST(ROUND(t.amount * 100) AS BIGINT),
-       {day_occ}, {day_due}, t.reference,
+SELECT a.customer_id, t.account_id, t.id, t.kind, CAST(ROUND(t.amount * 10000) AS BIGINT),
+       {day_occ}, COALESCE({day_due}, -1), CASE WHEN t.kind = 'invoice' THEN t.reference END,
        CASE WHEN t.kind <> 'invoice' AND t.description LIKE '%invoice:%' THEN t.description END,
        a.currency
 FROM transactions t JOIN accounts a ON a.id = t.account_id
 WHERE t.occurred_at < :until {extra}
 """
+FETCH = 200_000
 
 
 def _day_sql(session: Session, column: str, is_date: bool) -> str:
@@ -107,7 +116,7 @@ def _day_sql(session: Session, column: str, is_date: bool) -> str:
 
 
 def _until_param(session: Session, as_of: dt.date) -> Any:
-    until = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.timezone.utc)
+    until = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
     if session.get_bind().dialect.name == "sqlite":
         return until.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
     return until
@@ -133,6 +142,9 @@ class Ledger:
         return len(self.txn)
 
 
+LEDGER_FIELDS = ("customer", "account", "txn", "kind", "cents", "day", "due", "reference", "named", "currency")
+
+
 def load_ledger(session: Session, as_of: dt.date, customer_ids: list[int] | None = None,
                 currency: str | None = None) -> Ledger:
     """Every entry up to ``as_of`` (of the given customers, in the given currency), one query
@@ -143,36 +155,76 @@ def load_ledger(session: Session, as_of: dt.date, customer_ids: list[int] | None
     if currency is not None:
         params["currency"] = currency
     cur_sql = " AND a.currency = :currency" if currency is not None else ""
-    rows: list[Any] = []
-    conn = session.connection()
     from sqlalchemy import text
 
+    parts: list[Ledger] = []
+    shared: dict[Any, Any] = {}
     if customer_ids is None:
-        rows = conn.execute(text(sql.format(extra=cur_sql)), params).all()
+        for chunk in _raw_chunks(session, text(sql.format(extra=cur_sql)), params):
+            parts.append(ledger_from_rows(chunk, shared))
     else:
         ids = sorted(set(customer_ids))
+        conn = session.connection()
         for i in range(0, len(ids), 2000):
-            part = ids[i:i + 2000]
             stmt = text(sql.format(extra=cur_sql + " AND a.customer_id IN :ids")).bindparams(bindparam("ids", expanding=True))
-            rows.extend(conn.execute(stmt, {**params, "ids": part}).all())
-    return ledger_from_rows(rows)
+            parts.append(ledger_from_rows(conn.execute(stmt, {**params, "ids": ids[i:i + 2000]}).all(), shared))
+    return concat(parts)
 
 
-def ledger_from_rows(rows: list[Any]) -> Ledger:
+def _raw_chunks(session: Session, stmt: Any, params: dict[str, Any]) -> Any:
+    """Rows of a whole-table query as plain tuples, ``FETCH`` at a time, on the session's own
+    DBAPI connection (same transaction). SQLAlchemy's Row objects would cost more than the
+    matching itself; on PostgreSQL a server-side cursor keeps libpq from buffering everything."""
+    conn = session.connection()
+    dialect = conn.dialect
+    compiled = stmt.bindparams(**params).compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    args: Any = [compiled.params[k] for k in compiled.positiontup] if dialect.positional else compiled.params
+    dbapi = conn.connection.dbapi_connection
+    cur = dbapi.cursor(name="credit_ledger") if dialect.name == "postgresql" else dbapi.cursor()
+    try:
+        cur.execute(str(compiled), args)
+        while True:
+            rows = cur.fetchmany(FETCH)
+            if not rows:
+                return
+            yield rows
+    finally:
+        cur.close()
+
+
+def concat(parts: list[Ledger]) -> Ledger:
+    parts = [p for p in parts if p.size]
+    if not parts:
+        return ledger_from_rows([])
+    if len(parts) == 1:
+        return parts[0]
+    return Ledger(*(np.concatenate([getattr(p, f) for p in parts]) for f in LEDGER_FIELDS))
+
+
+def ledger_from_rows(rows: Sequence[Any], shared: dict[Any, Any] | None = None) -> Ledger:
+    """Arrays from result rows. Strings repeated across rows (kinds, currencies) are stored once."""
     n = len(rows)
     if n == 0:
         e = np.empty(0, dtype=np.int64)
         o = np.empty(0, dtype=object)
         return Ledger(e, e, e, o, e, e, e, o, o, o)
+    shared = {} if shared is None else shared
     cols = list(zip(*rows))
-    due = np.array([-1 if d is None else d for d in cols[6]], dtype=np.int64)
-    named = np.array([named_invoice(x) if x is not None else None for x in cols[8]], dtype=object)
-    return Ledger(
-        customer=np.asarray(cols[0], dtype=np.int64), account=np.asarray(cols[1], dtype=np.int64),
-        txn=np.asarray(cols[2], dtype=np.int64), kind=np.asarray(cols[3], dtype=object),
-        cents=np.asarray(cols[4], dtype=np.int64), day=np.asarray(cols[5], dtype=np.int64), due=due,
-        reference=np.asarray(cols[7], dtype=object), named=named, currency=np.asarray(cols[9], dtype=object),
-    )
+
+    def ints(i: int) -> IntArray:
+        return np.fromiter((-1 if v is None else v for v in cols[i]), dtype=np.int64, count=n)
+
+    def objs(values: Sequence[Any]) -> NDArray[np.object_]:
+        out = np.empty(n, dtype=object)
+        out[:] = [shared.setdefault(v, v) for v in values]
+        return out
+
+    refs = np.empty(n, dtype=object)
+    refs[:] = list(cols[7])
+    named = np.empty(n, dtype=object)
+    named[:] = [None if x is None else named_invoice(x) for x in cols[8]]
+    return Ledger(customer=ints(0), account=ints(1), txn=ints(2), kind=objs(cols[3]), cents=ints(4), day=ints(5),
+                  due=ints(6), reference=refs, named=named, currency=objs(cols[9]))
 
 
 # -- matching --------------------------------------------------------------------------------------
@@ -260,8 +312,9 @@ def match(ledger: Ledger) -> OpenItems:
     # 1. credits naming an invoice of their own account settle it first
     has_name = np.array([x is not None for x in L.named[c]], dtype=bool) if len(c) else np.zeros(0, dtype=bool)
     if has_name.any() and len(d):
-        index = {(int(a), r): i for i, (a, r) in enumerate(zip(L.account[d], L.reference[d]))}
         nc = np.flatnonzero(has_name)
+        near = np.flatnonzero(np.isin(L.account[d], np.unique(L.account[c[nc]])))  # only accounts that name invoices
+        index = {(int(a), r): int(i) for i, a, r in zip(near, L.account[d][near], L.reference[d][near])}
         target = np.array([index.get((int(L.account[c[k]]), L.named[c[k]]), -1) for k in nc], dtype=np.int64)
         found = target >= 0
         nc, target = nc[found], target[found]

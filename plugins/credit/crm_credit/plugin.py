@@ -13,14 +13,15 @@ from typing import Any
 
 import click
 
+from crm_credit import (
+    models,  # noqa: F401 - registers the credit_* tables
+    services,
+)
+from crm_credit.settings import CreditSettings
 from crmcore import MigrationBranch, Permission, ProfileSection, hookimpl
 from crmcore.enums import TransactionKind
 from crmcore.models import Customer, Transaction
 from crmcore.uow import UnitOfWork
-
-from crm_credit import models  # noqa: F401 - registers the credit_* tables
-from crm_credit import services
-from crm_credit.settings import CreditSettings
 
 PLUGIN_ID = "credit"
 __version__ = "0.1.0"

@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -143,12 +144,15 @@ def train(data: str | Path, target: str, bad: str, *, pdo: float = 20, base_scor
     bp = BinningProcess(variable_names=cols, categorical_variables=[c for c in cols if kinds[c] == "categorical"])
     sc = Scorecard(binning_process=bp, estimator=LogisticRegression(max_iter=1000), scaling_method="pdo_odds",
                    scaling_method_params={"pdo": pdo, "odds": base_odds, "scorecard_points": base_score})
-    try:
-        sc.fit(X, y)
-    except ValueError as e:
-        raise InvalidInput(f"cannot fit a scorecard on {file}: {str(e).splitlines()[0]}") from None
-    table = sc.table(style="detailed")
-    summary = sc.binning_process_.summary().set_index("name")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # optbinning's pandas deprecation notices are not the user's business
+        try:
+            sc.fit(X, y)
+        except ValueError as e:
+            raise InvalidInput(f"cannot fit a scorecard on {file}: {str(e).splitlines()[0]}") from None
+        table = sc.table(style="detailed")
+        summary = sc.binning_process_.summary().set_index("name")
+        theirs = np.asarray(sc.score(X), dtype=float)
     feats: list[FeatureBins] = []
     for f in cols:
         rows = table[table["Variable"] == f]
@@ -164,11 +168,10 @@ def train(data: str | Path, target: str, bad: str, *, pdo: float = 20, base_scor
             entry["groups"] = [[str(v) for v in g] for g in binned.splits]
         feats.append(FeatureBins(**entry))
     model = ScorecardModel(format=FORMAT, format_version=FORMAT_VERSION, name=name or Path(str(data)).stem,
-                           trained_at=dt.datetime.now(dt.timezone.utc), target=target, bad=str(bad), pdo=pdo,
+                           trained_at=dt.datetime.now(dt.UTC), target=target, bad=str(bad), pdo=pdo,
                            base_score=base_score, base_odds=base_odds, n_rows=len(df), bad_rate=float(y.mean()),
                            features=feats, train_metrics={}, library=f"optbinning {optbinning.__version__}")
     ours = score_frame(model, X)
-    theirs = np.asarray(sc.score(X), dtype=float)
     if not np.allclose(ours, theirs, atol=1e-6):  # the export must reproduce optbinning's scorecard exactly
         raise RuntimeError(f"scorecard export differs from optbinning by up to {np.abs(ours - theirs).max():.6f} points")
     model.train_metrics = metrics(ours, y)
@@ -244,7 +247,7 @@ def metrics(scores: NDArray[np.float64], y_bad: NDArray[np.int64]) -> dict[str, 
     from sklearn.metrics import roc_auc_score
 
     auc = float(roc_auc_score(y_bad, -scores))  # a higher score means a better (less risky) customer
-    ks = float(ks_2samp(scores[y_bad == 0], scores[y_bad == 1]).statistic)
+    ks = float(ks_2samp(scores[y_bad == 0], scores[y_bad == 1], method="asymp").statistic)  # the statistic; no p-value needed
     return {"auc": round(auc, 6), "gini": round(2 * auc - 1, 6), "ks": round(ks, 6)}
 
 
@@ -293,12 +296,11 @@ def apply(uow: Any, path: str | Path) -> dict[str, Any]:
     attributes. Records the model (a row naming the file, versioned per model name) and the scores."""
     from sqlalchemy import delete, func, insert, select
 
-    from crmcore.db.types import utcnow
-    from crmcore.models import Customer
-
     from crm_credit.models import CreditModel, CreditModelScore
     from crm_credit.scoring import FACTORS, compute_features
     from crm_credit.settings import settings
+    from crmcore.db.types import utcnow
+    from crmcore.models import Customer
 
     uow.require("credit.scorecard")
     model, sha = load(path)

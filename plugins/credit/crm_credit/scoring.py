@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -19,7 +18,8 @@ from numpy.typing import NDArray
 from sqlalchemy import delete, insert, text
 from sqlalchemy.orm import Session
 
-from crm_credit.ledger import day_of, load_ledger, match, _until_param
+from crm_credit import ledger
+from crm_credit.ledger import _until_param, day_of, load_ledger, match
 from crm_credit.models import CreditScore
 from crm_credit.settings import CreditSettings, FactorBins
 
@@ -92,10 +92,9 @@ def compute_features(session: Session, s: CreditSettings, as_of: dt.date,
     pos_ok = pos < n
     same = np.zeros(led.size, dtype=bool)
     same[pos_ok] = (ids[pos[pos_ok]] == led.customer[pos_ok]) & (cur[pos[pos_ok]] == led.currency[pos_ok])
-    from crm_credit.ledger import Ledger
+    from crm_credit.ledger import LEDGER_FIELDS, Ledger
 
-    led = Ledger(*(getattr(led, f)[same] for f in ("customer", "account", "txn", "kind", "cents", "day", "due",
-                                                   "reference", "named", "currency")))
+    led = Ledger(*(getattr(led, f)[same] for f in LEDGER_FIELDS))
     items = match(led)
     today = day_of(as_of)
     window = s.lookback_days
@@ -123,7 +122,7 @@ def compute_features(session: Session, s: CreditSettings, as_of: dt.date,
     f["relationship_years"] = np.where(first < np.iinfo(np.int64).max, (today - first) / 365.25, np.nan)
 
     def led_sum(sel: NDArray[np.bool_]) -> Floats:
-        return np.bincount(li[sel], weights=led.cents[sel].astype(np.float64), minlength=n) / 100.0
+        return np.bincount(li[sel], weights=led.cents[sel].astype(np.float64), minlength=n) / ledger.UNIT
 
     f["volume_12m"] = led_sum(is_inv & (led.day > today - window))
     half = window // 2
@@ -163,7 +162,7 @@ def score(session: Session, s: CreditSettings, as_of: dt.date, customer_ids: lis
     grades = [s.grades[i].grade for i in gi.tolist()]
     months = np.array([float(g.limit_months) for g in s.grades])[gi]
     monthly = feats["volume_12m"] * (365.0 / s.lookback_days) / 12.0
-    suggested = (np.floor(monthly * months / 100.0) * 100.0 * 100).astype(np.int64)  # cents, in hundreds
+    suggested = (np.floor(monthly * months / 100.0) * 100.0 * ledger.UNIT).astype(np.int64)  # whole hundreds
     return Scores(ids, cur, feats, pts, total.astype(np.int64), grades, suggested)
 
 
@@ -176,7 +175,7 @@ def store(session: Session, s: CreditSettings, scores: Scores, *, replace_all: b
         ids = scores.ids.tolist()
         for i in range(0, len(ids), CHUNK):
             session.execute(delete(t).where(t.c.customer_id.in_(ids[i:i + CHUNK])))
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     feats = {k: np.where(np.isnan(v), None, np.round(v, 4)).tolist() if len(v) else [] for k, v in scores.features.items()}
     n = len(scores.ids)
     ids, score_l, cur = scores.ids.tolist(), scores.score.tolist(), scores.currency.tolist()
@@ -185,7 +184,7 @@ def store(session: Session, s: CreditSettings, scores: Scores, *, replace_all: b
         rows = []
         for i in range(start, min(n, start + CHUNK)):
             row: dict[str, Any] = {"customer_id": ids[i], "score": score_l[i], "grade": scores.grades[i], "currency": cur[i],
-                                   "suggested_limit": Decimal(sug[i]) / 100, "reasons": scores.reasons(i, s.factors),
+                                   "suggested_limit": ledger.money(sug[i]), "reasons": scores.reasons(i, s.factors),
                                    "scored_at": now}
             for k in FACTORS:
                 row[k] = feats[k][i] if k in feats else None

@@ -14,14 +14,6 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select, update
 
-from crmcore.db.types import utcnow
-from crmcore.enums import TransactionKind
-from crmcore.errors import Conflict, InvalidInput, NotFound
-from crmcore.models import Account, Customer, Transaction
-from crmcore.schemas import TransactionCreate
-from crmcore.services._base import jsonable
-from crmcore.uow import UnitOfWork
-
 from crm_credit import ledger
 from crm_credit.models import (
     CreditModelScore,
@@ -34,11 +26,20 @@ from crm_credit.models import (
 )
 from crm_credit.schemas import ProfileUpdate, ReleaseRequest, WriteOffRequest
 from crm_credit.settings import CreditSettings, settings
+from crmcore.db.types import utcnow
+from crmcore.enums import TransactionKind
+from crmcore.errors import Conflict, InvalidInput, NotFound
+from crmcore.models import Account, Customer, Transaction
+from crmcore.schemas import TransactionCreate
+from crmcore.schemas.account import check_amount
+from crmcore.services._base import jsonable
+from crmcore.uow import UnitOfWork
 
 PROFILE_FIELDS = ("limit_amount", "currency", "payment_terms_days", "status", "status_reason", "last_review",
                   "registry_id", "registry_name", "legal_form", "founded_on", "employees", "financials_year",
                   "annual_revenue", "equity", "net_income", "trade_references", "investigation_notes", "investigated_on")
 SETTLEMENTS = (TransactionKind.PAYMENT, TransactionKind.CREDIT_NOTE, TransactionKind.WRITE_OFF)
+FAR_FUTURE = dt.date(9999, 12, 30)  # "as of" for the current position: every entry, future-dated ones too
 
 
 def today() -> dt.date:
@@ -108,6 +109,13 @@ def set_profile(uow: UnitOfWork, customer_id: int, data: ProfileUpdate) -> Credi
     if currencies and currency not in currencies:
         raise InvalidInput(f"a limit in {currency} cannot be checked: the accounts of customer {c.id} are kept in "
                            f"{', '.join(sorted(currencies))}", [("currency", "not a currency of the customer's accounts")])
+    for name in ("limit", "annual_revenue", "equity", "net_income"):
+        amount = getattr(data, name)
+        if amount is not None:
+            try:
+                check_amount(abs(amount), currency)
+            except ValueError as e:
+                raise InvalidInput(f"invalid input: {name}: {e}", [(name, str(e))]) from None
     p = ensure_profile(uow, c, currency)
     before = _snapshot(p)
     values = data.model_dump(exclude_unset=True, exclude={"limit", "clear_limit", "reason"})
@@ -270,8 +278,10 @@ class _Open:
     overdue: dict[tuple[int, str], tuple[int, int]]  # (count beyond grace, oldest days past due)
 
 
-def _open_figures(uow: UnitOfWork, customer_ids: list[int], grace: int) -> _Open:
-    items = ledger.open_items(uow.session, dt.date(9999, 12, 30), customer_ids)
+def _open_figures(uow: UnitOfWork, customer_ids: list[int], grace: int, items: ledger.OpenItems | None = None) -> _Open:
+    """Open receivable and invoices overdue beyond the grace, per (customer, currency)."""
+    if items is None:
+        items = ledger.open_items(uow.session, FAR_FUTURE, customer_ids)
     t = ledger.day_of(today())
     opn: dict[tuple[int, str], int] = {}
     over: dict[tuple[int, str], tuple[int, int]] = {}
@@ -286,7 +296,7 @@ def _open_figures(uow: UnitOfWork, customer_ids: list[int], grace: int) -> _Open
 
 
 def evaluate(uow: UnitOfWork, s: CreditSettings, profile: CreditProfile | None, customer_id: int, amount: Decimal,
-             currency: str, figures: _Open, reference: str | None = None, pending: Decimal = Decimal("0"),
+             currency: str, figures: _Open, reference: str | None = None, pending: Decimal = Decimal(0),
              won: Decimal | None = None) -> Check:
     """Apply the rules to figures already loaded. ``pending``: amounts of the same batch already accepted."""
     chk = Check(customer_id=customer_id, currency=currency, amount=amount)
@@ -377,7 +387,7 @@ def guard_entry(uow: UnitOfWork, account: Any, entry: TransactionCreate) -> None
 
     s = settings(uow)
     if entry.kind in SETTLEMENTS:
-        items = ledger.open_items(uow.session, dt.date(9999, 12, 30), [account.customer_id])
+        items = ledger.open_items(uow.session, FAR_FUTURE, [account.customer_id])
         problem = settlement_problem(entry.kind, entry.amount, entry.description, account.id, items, s)
         if problem:
             raise Veto(problem)
@@ -398,8 +408,8 @@ def guard_batch(uow: UnitOfWork, entries: list[tuple[Any, TransactionCreate]]) -
         return None
     customers = sorted({entries[i][0].customer_id for i in relevant})
     profiles = lock_profiles(uow, customers) if any(entries[i][1].kind is TransactionKind.INVOICE for i in relevant) else {}
-    items = ledger.open_items(uow.session, dt.date(9999, 12, 30), customers)
-    figures = _open_figures(uow, customers, s.overdue_grace_days)
+    items = ledger.open_items(uow.session, FAR_FUTURE, customers)
+    figures = _open_figures(uow, customers, s.overdue_grace_days, items)
     pending_inv: dict[tuple[int, str], Decimal] = {}
     pending_pay: dict[int, int] = {}
     won: dict[tuple[int, str], Decimal] = {}
@@ -417,9 +427,9 @@ def guard_batch(uow: UnitOfWork, entries: list[tuple[Any, TransactionCreate]]) -
         if key not in won:
             won[key] = uninvoiced_won(uow, account.customer_id, account.currency)
         chk = evaluate(uow, s, profiles.get(account.customer_id), account.customer_id, e.amount, account.currency, figures,
-                       e.reference, pending_inv.get(key, Decimal("0")), won[key])
+                       e.reference, pending_inv.get(key, Decimal(0)), won[key])
         if chk.ok:
-            pending_inv[key] = pending_inv.get(key, Decimal("0")) + e.amount
+            pending_inv[key] = pending_inv.get(key, Decimal(0)) + e.amount
         else:
             refused[i] = chk.message()
     return refused or None
@@ -452,7 +462,7 @@ def write_off(uow: UnitOfWork, customer_id: int, req: WriteOffRequest) -> Transa
     if inv is None:
         raise NotFound("invoice", f"{req.invoice!r} of customer {c.id}")
     invoice, account = inv
-    items = ledger.open_items(uow.session, dt.date(9999, 12, 30), [c.id])
+    items = ledger.open_items(uow.session, FAR_FUTURE, [c.id])
     hit = np.flatnonzero(items.txn == invoice.id)
     open_cents = int(items.open[hit].sum())
     if open_cents == 0:
@@ -468,7 +478,7 @@ def write_off(uow: UnitOfWork, customer_id: int, req: WriteOffRequest) -> Transa
     entry, _ = uow.accounts.post(c.id, TransactionCreate(kind=TransactionKind.WRITE_OFF, amount=amount, reference=ref,
                                                          description=f"invoice:{req.invoice} written off: {req.reason}",
                                                          source="credit"), account_id=account.id)
-    p = ensure_profile(uow, c)
+    ensure_profile(uow, c)
     record_change(uow, c.id, "write-off", {"written_off": None},
                   {"written_off": f"{fmt(amount)} {account.currency} of {req.invoice} ({ref})"}, req.reason)
     return entry
@@ -486,7 +496,7 @@ def profile_section(uow: UnitOfWork, customer: Customer) -> Any:
     if p is None and sc is None and not levels:
         return None
     s = settings(uow)
-    items = ledger.open_items(uow.session, dt.date(9999, 12, 30), [customer.id])
+    items = ledger.open_items(uow.session, FAR_FUTURE, [customer.id])
     rows, _ = ledger.ageing(items, today())
     currency = p.currency if p else (sc.currency if sc else s.default_currency)
     own = [r for r in rows if r.currency == currency]
@@ -506,7 +516,7 @@ def profile_section(uow: UnitOfWork, customer: Customer) -> Any:
     if p is not None and p.status == "hold":
         fields["hold reason"] = p.status_reason
     tables = [ProfileTable(title="Ageing", columns=["currency", *ledger.BUCKETS, "open", "unapplied"],
-                           rows=[[r.currency, *[str(r.buckets[b]) for b in ledger.BUCKETS], str(r.open), str(r.unapplied)]
+                           rows=[[r.currency, *[fmt(r.buckets[b]) for b in ledger.BUCKETS], fmt(r.open), fmt(r.unapplied)]
                                  for r in rows])] if rows else []
     return ProfileSection(title="Credit", fields=fields, tables=tables)
 

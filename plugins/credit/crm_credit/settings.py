@@ -6,6 +6,7 @@ Everything a credit manager tunes is here, validated once when the CRM opens (a 
 from __future__ import annotations
 
 from decimal import Decimal
+from itertools import pairwise
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -39,7 +40,7 @@ class FactorBins(BaseModel):
         if uppers[-1] is not None:
             raise ValueError("the last bin must be open-ended (upper = null)")
         finite = uppers[:-1]
-        if any(u is None for u in finite) or any(b <= a for a, b in zip(finite, finite[1:])):  # type: ignore[operator]
+        if any(u is None for u in finite) or any(b <= a for a, b in pairwise(finite)):  # type: ignore[operator]
             raise ValueError("bin upper bounds must be strictly ascending numbers")
         return bins
 
@@ -65,8 +66,8 @@ class DunningLevel(BaseModel):
     level: int = Field(ge=1)
     days_overdue: int = Field(ge=1)
     action: Literal["reminder", "call", "final_notice", "hold", "collection"]
-    fee: Decimal = Field(default=Decimal("0"), ge=0)
-    interest_percent: Decimal = Field(default=Decimal("0"), ge=0, le=100, description="yearly rate on the overdue amount")
+    fee: Decimal = Field(default=Decimal(0), ge=0)
+    interest_percent: Decimal = Field(default=Decimal(0), ge=0, le=100, description="yearly rate on the overdue amount")
     hold: bool = False
 
 
@@ -86,21 +87,21 @@ DEFAULT_FACTORS: dict[str, FactorBins] = {
 }
 
 DEFAULT_GRADES = [
-    Grade(grade="AAA", min_score=380, limit_months=Decimal("3")),
+    Grade(grade="AAA", min_score=380, limit_months=Decimal(3)),
     Grade(grade="AA", min_score=350, limit_months=Decimal("2.5")),
-    Grade(grade="A", min_score=320, limit_months=Decimal("2")),
+    Grade(grade="A", min_score=320, limit_months=Decimal(2)),
     Grade(grade="BBB", min_score=290, limit_months=Decimal("1.5")),
-    Grade(grade="BB", min_score=260, limit_months=Decimal("1")),
+    Grade(grade="BB", min_score=260, limit_months=Decimal(1)),
     Grade(grade="B", min_score=230, limit_months=Decimal("0.75")),
     Grade(grade="C", min_score=190, limit_months=Decimal("0.5")),
-    Grade(grade="D", min_score=0, limit_months=Decimal("0")),
+    Grade(grade="D", min_score=0, limit_months=Decimal(0)),
 ]
 
 DEFAULT_DUNNING = [
     DunningLevel(level=1, days_overdue=1, action="reminder"),
     DunningLevel(level=2, days_overdue=15, action="call"),
-    DunningLevel(level=3, days_overdue=30, action="final_notice", fee=Decimal("40"), interest_percent=Decimal("8")),
-    DunningLevel(level=4, days_overdue=60, action="hold", fee=Decimal("40"), interest_percent=Decimal("8"), hold=True),
+    DunningLevel(level=3, days_overdue=30, action="final_notice", fee=Decimal(40), interest_percent=Decimal(8)),
+    DunningLevel(level=4, days_overdue=60, action="hold", fee=Decimal(40), interest_percent=Decimal(8), hold=True),
 ]
 
 
@@ -108,7 +109,7 @@ class CreditSettings(PluginSettings):
     """``[credit]`` in crm.toml, ``CRM_CREDIT__<KEY>`` in the environment."""
 
     check_point: Literal["win", "invoice", "both"] = "invoice"
-    overshoot_percent: Decimal = Field(default=Decimal("0"), ge=0, le=100)
+    overshoot_percent: Decimal = Field(default=Decimal(0), ge=0, le=100)
     overdue_grace_days: int = Field(default=30, ge=0, le=3650)
     require_profile: bool = Field(default=False, description="refuse invoices of customers without a credit profile")
     allow_overpayment: bool = Field(default=False, description="accept payments larger than what is open (a credit balance)")
@@ -131,18 +132,18 @@ class CreditSettings(PluginSettings):
         return factors
 
     @model_validator(mode="after")
-    def _scales(self) -> "CreditSettings":
+    def _scales(self) -> CreditSettings:
         g = self.grades
         if not g:
             raise ValueError("grades: the scale needs at least one grade")
-        if any(b.min_score >= a.min_score for a, b in zip(g, g[1:])):
+        if any(b.min_score >= a.min_score for a, b in pairwise(g)):
             raise ValueError("grades: min_score must strictly decrease from the best grade to the worst")
         if len({x.grade for x in g}) != len(g):
             raise ValueError("grades: grade names must be unique")
         d = self.dunning_levels
         if [x.level for x in d] != list(range(1, len(d) + 1)):
             raise ValueError("dunning_levels: levels must be numbered 1, 2, 3, ... in order")
-        if any(b.days_overdue <= a.days_overdue for a, b in zip(d, d[1:])):
+        if any(b.days_overdue <= a.days_overdue for a, b in pairwise(d)):
             raise ValueError("dunning_levels: days_overdue must increase with the level")
         return self
 
@@ -153,7 +154,7 @@ class CreditSettings(PluginSettings):
         return self.grades[-1]
 
 
-def settings(uow: "UnitOfWork") -> CreditSettings:
+def settings(uow: UnitOfWork) -> CreditSettings:
     """The CRM's validated credit settings (defaults when the plugin is used without registration)."""
     s = uow.crm.settings(PLUGIN_ID)
     return s if isinstance(s, CreditSettings) else CreditSettings()

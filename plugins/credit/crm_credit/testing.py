@@ -5,11 +5,11 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from crmcore import CRM
+from crmcore import CRM, hookimpl
 from crmcore.enums import TransactionKind
 from crmcore.schemas import AccountCreate, CustomerCreate, TransactionCreate
 
-TODAY = dt.datetime.now(dt.timezone.utc).replace(hour=12, minute=0, second=0, microsecond=0)
+TODAY = dt.datetime.now(dt.UTC).replace(hour=12, minute=0, second=0, microsecond=0)
 
 
 def ago(days: int) -> dt.datetime:
@@ -56,3 +56,43 @@ class Book:
 
         with self.crm.unit_of_work(actor or self.actor) as uow:
             return services.set_profile(uow, cid, ProfileUpdate(**fields))
+
+
+class _SlowCommit:
+    """Holds the transaction open after the posting (between the credit check and the commit), so
+    concurrent postings really overlap: without the profile lock each would pass its check."""
+
+    PLUGIN_ID = "slow_commit"
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    @hookimpl
+    def crm_transaction_posted(self, uow: Any, transaction: Any) -> None:
+        import time
+
+        time.sleep(self.seconds)
+
+
+def post_invoice_worker(url: str, customer_id: int, ref: str, amount: str, barrier: Any, out: Any,
+                        account_id: int | None = None, slow_commit: float = 0.5) -> None:
+    """Run in a separate process by the concurrency tests: open the CRM, wait for the others at the
+    barrier, post one invoice, report ``(ref, "ok" | "refused" | "error: ...")``."""
+    from crm_credit import plugin
+    from crmcore import Vetoed
+
+    crm = None
+    try:
+        crm = CRM.open(url, plugins=[plugin, ("slow_commit", _SlowCommit(slow_commit))], entry_points=False, config={})
+        barrier.wait(timeout=30)
+        with crm.unit_of_work(f"w{ref}") as uow:
+            uow.accounts.post(customer_id, TransactionCreate(kind=TransactionKind.INVOICE, amount=Decimal(amount), reference=ref),
+                              account_id=account_id)
+        out.put((ref, "ok"))
+    except Vetoed as e:
+        out.put((ref, "refused" if "over the credit limit" in str(e) else f"other: {e}"))
+    except Exception as e:  # noqa: BLE001 - reported to the test
+        out.put((ref, f"error: {type(e).__name__}: {e}"))
+    finally:
+        if crm is not None:
+            crm.close()

@@ -1,49 +1,35 @@
 """Several processes post invoices at once: together they would break the limit, so only as many
-as fit may pass (PostgreSQL: the guard locks the profile row; SQLite: writers are serialised)."""
+as fit may pass. The customer has two accounts in the limit's currency and each process posts to
+one of them, so the core's per-account row lock does not serialise them: the credit guard's lock
+on the profile row (PostgreSQL ``FOR UPDATE``) must. On SQLite writers are serialised anyway."""
 from __future__ import annotations
 
 import multiprocessing as mp
 from decimal import Decimal
 
-import crm_credit.plugin as PLUGIN
-from crm_credit.testing import Book
+from crm_credit.testing import Book, post_invoice_worker
 from sqlalchemy import func, select
 
-from crmcore import CRM, Vetoed
-from crmcore.enums import TransactionKind
+from crmcore import CRM
 from crmcore.models import Transaction
-from crmcore.schemas import TransactionCreate
-
-
-def _post(url: str, cid: int, ref: str, barrier: "mp.synchronize.Barrier", out: "mp.Queue") -> None:  # type: ignore[name-defined]
-    crm = CRM.open(url, plugins=[PLUGIN], entry_points=False, config={})
-    try:
-        barrier.wait(timeout=30)
-        with crm.unit_of_work(f"w{ref}") as uow:
-            uow.accounts.post(cid, TransactionCreate(kind=TransactionKind.INVOICE, amount=Decimal("400"), reference=ref))
-        out.put((ref, "ok"))
-    except Vetoed as e:
-        out.put((ref, "refused" if "over the credit limit" in str(e) else f"other: {e}"))
-    except Exception as e:  # noqa: BLE001 - reported to the test
-        out.put((ref, f"error: {type(e).__name__}: {e}"))
-    finally:
-        crm.close()
+from crmcore.schemas import AccountCreate
 
 
 def test_concurrent_invoices_never_break_the_limit(ccrm: CRM, crm_url: str) -> None:
     book = Book(ccrm)
     a = book.customer("A")
-    book.profile(a, limit=Decimal("1000"))
-    n = 4
+    with ccrm.unit_of_work() as uow:
+        accounts = [acc.id for acc in uow.accounts.list(a)] + [uow.accounts.open(a, AccountCreate(currency="EUR")).id]
+    book.profile(a, limit=Decimal(1000))
     ctx = mp.get_context("spawn")
-    barrier, out = ctx.Barrier(n), ctx.Queue()
-    procs = [ctx.Process(target=_post, args=(crm_url, a, f"C{i}", barrier, out)) for i in range(n)]
+    barrier, out = ctx.Barrier(2), ctx.Queue()
+    procs = [ctx.Process(target=post_invoice_worker, args=(crm_url, a, f"C{i}", "600", barrier, out, accounts[i]))
+             for i in range(2)]
     for p in procs:
         p.start()
-    results = dict(out.get(timeout=120) for _ in procs)
+    results = dict(out.get(timeout=90) for _ in procs)
     for p in procs:
-        p.join(timeout=60)
-    assert sorted(results.values()) == ["ok", "ok", "refused", "refused"], results
+        p.join(timeout=30)
+    assert sorted(results.values()) == ["ok", "refused"], results
     with ccrm.unit_of_work(read_only=True) as uow:
-        total = uow.session.scalar(select(func.sum(Transaction.amount)))
-    assert total == Decimal("800.00")
+        assert uow.session.scalar(select(func.sum(Transaction.amount))) == Decimal("600.00")

@@ -5,7 +5,7 @@ import datetime as dt
 from decimal import Decimal
 
 import numpy as np
-from crm_credit.ledger import ageing, day_of, dso, ledger_from_rows, match, named_invoice
+from crm_credit.ledger import ageing, day_of, dso, ledger_from_rows, match, money, named_invoice
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,7 +14,7 @@ D0 = day_of(dt.date(2026, 1, 1))
 
 def row(cust: int, acc: int, tid: int, kind: str, cents: int, day: int, due: int | None = None, ref: str | None = None,
         desc: str | None = None, cur: str = "EUR") -> tuple:
-    return (cust, acc, tid, kind, cents, D0 + day, None if due is None else D0 + due, ref or f"R{tid}", desc, cur)
+    return (cust, acc, tid, kind, cents * 100, D0 + day, None if due is None else D0 + due, ref or f"R{tid}", desc, cur)
 
 
 def test_named_payment_settles_its_invoice_and_the_rest_goes_oldest_first() -> None:
@@ -24,7 +24,7 @@ def test_named_payment_settles_its_invoice_and_the_rest_goes_oldest_first() -> N
         row(1, 10, 3, "payment", 5000, 20, desc="invoice:I2"),
         row(1, 10, 4, "payment", 3000, 25),
     ]))
-    assert m.open.tolist() == [7000, 0]
+    assert m.open.tolist() == [700000, 0]
     assert m.paid_day.tolist() == [-1, D0 + 20]
 
 
@@ -34,7 +34,7 @@ def test_payment_beyond_the_named_invoice_pays_the_oldest_open_one() -> None:
         row(4, 40, 2, "invoice", 1000, 5, 35, "K2"),
         row(4, 40, 3, "payment", 1500, 10, desc="invoice:K2"),
     ]))
-    assert m.open.tolist() == [500, 0]
+    assert m.open.tolist() == [50000, 0]
 
 
 def test_overpayment_is_unapplied_credit_and_currencies_stay_apart() -> None:
@@ -43,7 +43,7 @@ def test_overpayment_is_unapplied_credit_and_currencies_stay_apart() -> None:
         row(1, 10, 2, "payment", 2500, 5, cur="USD"),
         row(1, 11, 3, "invoice", 700, 0, 30, cur="EUR"),
     ]))
-    rows, totals = ageing(m, dt.date(2026, 3, 1))
+    _, totals = ageing(m, dt.date(2026, 3, 1))
     by_cur = {t.currency: t for t in totals}
     assert by_cur["USD"].open == 0 and by_cur["USD"].unapplied == Decimal("5.00")
     assert by_cur["EUR"].open == Decimal("7.00") and by_cur["EUR"].buckets["1-30"] == Decimal("7.00")
@@ -57,7 +57,7 @@ def test_adjustments_credit_notes_and_write_offs() -> None:
         row(1, 10, 4, "write_off", 1000, 3, desc="invoice:I1 written off"),
         row(1, 10, 5, "adjustment", -500, 4),
     ]))
-    assert int(m.open.sum()) == 10000 + 500 - 2000 - 1000 - 500
+    assert int(m.open.sum()) == (10000 + 500 - 2000 - 1000 - 500) * 100
     assert m.is_invoice.tolist() == [False, True]  # the adjustment is due first (day 1 < day 30)
 
 
@@ -119,6 +119,6 @@ def test_open_items_always_reconcile_with_the_balance(es: list) -> None:
     per, totals = ageing(m, dt.date(2026, 5, 1))
     for r in per + totals:
         assert sum(r.buckets.values()) == r.open
-    assert totals[0].open == Decimal(int(m.open.sum())) / 100
+    assert totals[0].open == money(int(m.open.sum()))
     paid = m.paid_day >= 0
     assert (m.open[paid] == 0).all() and np.all(m.open[~paid] > 0)

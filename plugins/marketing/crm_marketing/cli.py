@@ -176,11 +176,12 @@ def consent_show(app: AppContext, customer: str, as_json: bool) -> None:
     """A customer's consent per channel."""
     with app.crm().unit_of_work(app.actor, read_only=True) as uow:
         c = services.resolve_customer(uow, customer)
-        rows = [{"channel": x.channel, "status": x.status, "at": x.at, "source": x.source} for x in services.consents(uow, c.id)]
+        cid, name = c.id, c.name
+        rows = [{"channel": x.channel, "status": x.status, "at": x.at, "source": x.source} for x in services.consents(uow, cid)]
     if as_json:
-        emit_json({"customer_id": c.id, "consent": rows})
+        emit_json({"customer_id": cid, "consent": rows})
         return
-    table(f"Consent of {c.name}", ["channel", "status", "at", "source"], [list(r.values()) for r in rows])
+    table(f"Consent of {name}", ["channel", "status", "at", "source"], [list(r.values()) for r in rows])
 
 
 # -- campaigns -----------------------------------------------------------------------------
@@ -335,7 +336,7 @@ def campaign_show(app: AppContext, campaign_key: str, as_json: bool) -> None:
     if as_json:
         emit_json(data)
         return
-    fields(f"Campaign {c.name}", data)
+    fields(f"Campaign {data['name']}", data)
 
 
 @campaign.command("report")

@@ -20,6 +20,7 @@ import smtplib
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
@@ -251,7 +252,7 @@ def _claim(crm: CRM, actor: str, campaign_id: int, n: int) -> list[int]:
             return []
         res = uow.session.execute(update(Target).where(
             Target.campaign_id == campaign_id, Target.customer_id.in_(ids), Target.status == "pending")
-            .values(status="sending").returning(Target.customer_id))
+            .values(status="sending", claimed_at=utcnow()).returning(Target.customer_id))
         return sorted(r[0] for r in res)
 
 
@@ -299,7 +300,7 @@ def send(crm: CRM, actor: str, campaign_key: str, adapter_name: str, *, outbox: 
     adapter.open()
     result = SendResult()
     try:
-        _settle_in_doubt(crm, actor, cid, adapter, resend_in_doubt, result)
+        _settle_in_doubt(crm, actor, cid, adapter, resend_in_doubt, s.claim_timeout_minutes, result)
         while limit is None or result.sent + result.failed < limit:
             want = s.send_batch if limit is None else min(s.send_batch, limit - result.sent - result.failed)
             claimed = _claim(crm, actor, cid, want)
@@ -338,14 +339,22 @@ def send(crm: CRM, actor: str, campaign_key: str, adapter_name: str, *, outbox: 
         result.pending = len(list(uow.session.scalars(select(Target.customer_id).where(
             Target.campaign_id == cid, Target.status == "pending"))))
         result.in_doubt = len(list(uow.session.scalars(select(Target.customer_id).where(
-            Target.campaign_id == cid, Target.status == "sending"))))
+            Target.campaign_id == cid, Target.status == "sending", Target.claimed_at <= utcnow() - timedelta(
+                minutes=s.claim_timeout_minutes)))))
     return result
 
 
-def _settle_in_doubt(crm: CRM, actor: str, cid: int, adapter: ChannelAdapter, resend: bool, result: SendResult) -> None:
-    """Claims left ``sending`` by a killed run: settled by the adapter if it can tell, else resent on request."""
+def _settle_in_doubt(crm: CRM, actor: str, cid: int, adapter: ChannelAdapter, resend: bool, timeout_minutes: float,
+                     result: SendResult) -> None:
+    """Claims left ``sending`` by a killed run: settled by the adapter if it can tell, else resent on request.
+
+    Only claims older than ``claim_timeout_minutes`` count: a younger one belongs to a sender that
+    is still running, and taking it over would contact its customers twice.
+    """
+    stale = utcnow() - timedelta(minutes=timeout_minutes)
     with crm.unit_of_work(actor=actor, read_only=True) as uow:
-        stuck = list(uow.session.scalars(select(Target).where(and_(Target.campaign_id == cid, Target.status == "sending"))))
+        stuck = list(uow.session.scalars(select(Target).where(and_(
+            Target.campaign_id == cid, Target.status == "sending", Target.claimed_at <= stale))))
         campaign = uow.session.get(Campaign, cid)
         messages = [(t.customer_id, _message(uow, campaign, t)) for t in stuck]  # type: ignore[arg-type]
     for customer_id, message in messages:

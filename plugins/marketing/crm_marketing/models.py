@@ -133,6 +133,7 @@ class Target(Base):
     variant_id: Mapped[int | None] = mapped_column(ForeignKey("marketing_variants.id"))
     status: Mapped[str] = mapped_column(String(10), default="pending")  # pending | sending | sent | failed | skipped
     address: Mapped[str | None] = mapped_column(String(254))
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # when a sender took it (status sending)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     interaction_id: Mapped[int | None] = mapped_column(ForeignKey("interactions.id"))
     error: Mapped[str | None] = mapped_column(String(500))

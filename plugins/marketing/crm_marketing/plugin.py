@@ -53,6 +53,13 @@ def crm_register_permissions(register: Callable[[Any], None]) -> None:
 
 
 @hookimpl
+def crm_register_bulk_entities(register: Callable[[Any], None]) -> None:
+    from crm_marketing.bulk import ENTITY
+
+    register(ENTITY)
+
+
+@hookimpl
 def crm_register_commands(cli: click.Group) -> None:
     from crm_marketing.cli import marketing
 

@@ -43,6 +43,8 @@ class MarketingSettings(PluginSettings):
     smtp_user: str | None = None
     smtp_password: str | None = None
     send_batch: int = Field(10, ge=1, le=1000)
+    claim_timeout_minutes: float = Field(15, ge=0, le=10_080,
+                                         description="a claim older than this is taken to be from a killed run (in doubt)")
 
     @model_validator(mode="after")
     def _conversions_are_types(self) -> MarketingSettings:

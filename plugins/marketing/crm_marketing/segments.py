@@ -42,7 +42,6 @@ from sqlalchemy import (
     or_,
     select,
     table,
-    true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -213,12 +212,15 @@ class CompileContext:
     value_analysis: bool  # is the value_analysis plugin enabled (its latest run readable)?
     default_currency: str
     today: dt.datetime = field(default_factory=utcnow)
-    _joins: list[tuple[Any, str]] = field(default_factory=list)
+    _joins: list[tuple[Any, bool]] = field(default_factory=list)
+    top: bool = True  # compiling a conjunct of the rule's top-level AND (not under or/not)
 
-    def join(self, subquery: Any) -> Any:
-        name = f"agg{len(self._joins)}"
-        aliased = subquery.subquery(name)
-        self._joins.append((aliased, name))
+    def join(self, subquery: Any, inner: bool = False) -> Any:
+        """Join an aggregated subquery on the customer id. ``inner``: customers without a row can
+        never match (a top-level conjunct false for a missing row), so an INNER JOIN is exact and
+        gives the planner the same shape as hand-written SQL; otherwise a LEFT JOIN."""
+        aliased = subquery.subquery(f"agg{len(self._joins)}")
+        self._joins.append((aliased, inner))
         return aliased
 
 
@@ -280,6 +282,16 @@ def _str_arg(name: str, args: dict[str, Any], key: str) -> str | None:
     return v
 
 
+def _zero_matches(node: dict[str, Any]) -> bool:
+    """Does a count or sum of 0 (a customer with no rows) satisfy the comparison?"""
+    op, v = node["op"], node["value"]
+    values = v if isinstance(v, list) else [v]
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in values):
+        return True  # a bad value: _compare reports it
+    return {"=": 0 == v, "!=": 0 != v, "<": 0 < v, "<=": 0 <= v, ">": 0 > v, ">=": 0 >= v,
+            "in": 0 in values}.get(op, True)
+
+
 def _function(node: dict[str, Any], ctx: CompileContext) -> ColumnElement[bool]:
     name, args = node["field"], node.get("args") or {}
     allowed, kind = FUNCTIONS[name]
@@ -298,7 +310,8 @@ def _function(node: dict[str, Any], ctx: CompileContext) -> ColumnElement[bool]:
             conds.append(Transaction.category == category)
         measure = func.count() if name == "purchases" else func.sum(Transaction.amount)
         agg = ctx.join(select(Account.customer_id.label("customer_id"), measure.label("v")).select_from(Transaction)
-                       .join(Account, Account.id == Transaction.account_id).where(*conds).group_by(Account.customer_id))
+                       .join(Account, Account.id == Transaction.account_id).where(*conds).group_by(Account.customer_id),
+                       inner=ctx.top and not _zero_matches(node))
     else:
         conds = []
         if since is not None:
@@ -308,7 +321,7 @@ def _function(node: dict[str, Any], ctx: CompileContext) -> ColumnElement[bool]:
             if v is not None:
                 conds.append(col == v)
         agg = ctx.join(select(Interaction.customer_id.label("customer_id"), func.count().label("v"))
-                       .where(*conds).group_by(Interaction.customer_id))
+                       .where(*conds).group_by(Interaction.customer_id), inner=ctx.top and not _zero_matches(node))
     return _compare(func.coalesce(agg.c.v, 0), node, kind)
 
 
@@ -324,7 +337,7 @@ def _value_field(node: dict[str, Any], ctx: CompileContext) -> ColumnElement[boo
     col_name, kind = VALUE_FIELDS[name]
     latest = select(_value_runs.c.id).order_by(_value_runs.c.as_of.desc()).limit(1).scalar_subquery()
     agg = ctx.join(select(_value_rows.c.customer_id.label("customer_id"), _value_rows.c[col_name].label("v"))
-                   .where(_value_rows.c.run_id == latest))
+                   .where(_value_rows.c.run_id == latest), inner=ctx.top)  # no row: NULL, never a match
     return _compare(agg.c.v, node, kind)
 
 
@@ -357,10 +370,14 @@ def _attr(node: dict[str, Any], ctx: CompileContext) -> ColumnElement[bool]:
 def _term(node: dict[str, Any], ctx: CompileContext, dialect: str) -> ColumnElement[bool]:
     if "and" in node:
         return and_(*[_term(p, ctx, dialect) for p in node["and"]])
-    if "or" in node:
-        return or_(*[_term(p, ctx, dialect) for p in node["or"]])
-    if "not" in node:
-        inner = _term(node["not"], ctx, dialect)
+    if "or" in node or "not" in node:
+        top, ctx.top = ctx.top, False  # below or/not a missing aggregate row may still match
+        try:
+            if "or" in node:
+                return or_(*[_term(p, ctx, dialect) for p in node["or"]])
+            inner = _term(node["not"], ctx, dialect)
+        finally:
+            ctx.top = top
         return not_(func.coalesce(inner, false()))  # NULL comparisons count as false, so NOT is their complement
     name = node["field"]
     if "args" in node and name not in FUNCTIONS:
@@ -382,7 +399,7 @@ def _term(node: dict[str, Any], ctx: CompileContext, dialect: str) -> ColumnElem
     if name == "recency":
         agg = ctx.join(select(Account.customer_id.label("customer_id"), func.max(Transaction.occurred_at).label("v"))
                        .select_from(Transaction).join(Account, Account.id == Transaction.account_id)
-                       .where(Transaction.kind == "invoice").group_by(Account.customer_id))
+                       .where(Transaction.kind == "invoice").group_by(Account.customer_id), inner=ctx.top)
         if node["op"] not in ORDERED:
             raise _fail("recency", "compare with <, <=, > or >= and a number of days")
         days = _check_value("recency", "num", node["value"])
@@ -401,9 +418,9 @@ def compile_rule(tree: dict[str, Any], ctx: CompileContext, dialect: str) -> Sel
     """One SELECT of the ids of the (non-archived) customers the rule matches."""
     cond = _term(tree, ctx, dialect)
     q = select(Customer.id).where(Customer.archived == false())
-    for agg, _name in ctx._joins:
-        q = q.outerjoin(agg, agg.c.customer_id == Customer.id)
-    return q.where(func.coalesce(cond, false()) == true()) if dialect == "sqlite" else q.where(cond)
+    for agg, inner in ctx._joins:
+        q = q.join(agg, agg.c.customer_id == Customer.id) if inner else q.outerjoin(agg, agg.c.customer_id == Customer.id)
+    return q.where(cond)  # NULL (a comparison with a missing value) does not match, on both engines
 
 
 __all__ = ["CUSTOMER_FIELDS", "FUNCTIONS", "VALUE_FIELDS", "CompileContext", "compile_rule", "parse", "to_text"]

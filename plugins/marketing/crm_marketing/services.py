@@ -110,6 +110,8 @@ def preview(uow: UnitOfWork, query: Select[tuple[int]], sample: int = 10) -> tup
     """How many customers match, and the first few (by id) with their main fields."""
     sub = query.subquery()
     count = uow.session.scalar(select(func.count()).select_from(sub)) or 0
+    if sample <= 0 or count == 0:
+        return count, []
     rows = uow.session.execute(
         select(Customer.id, Customer.external_ref, Customer.name, Customer.country, Customer.email)
         .where(Customer.id.in_(select(sub.c.id))).order_by(Customer.id).limit(max(0, sample))

@@ -8,7 +8,7 @@ from typing import Any
 from crmcore import CRM
 from crmcore.schemas import CustomerCreate, TransactionCreate
 
-T0 = dt.datetime(2025, 3, 3, 9, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2025, 3, 3, 9, tzinfo=dt.UTC)
 
 
 class Shop:

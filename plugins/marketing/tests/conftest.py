@@ -5,6 +5,7 @@ from collections.abc import Callable
 from typing import Any
 
 import crm_marketing.plugin as PLUGIN
+import crm_value_analysis.plugin  # noqa: F401 - its tables on the metadata, for the value-field segment tests
 import pytest
 from crm_marketing.testing import Shop
 

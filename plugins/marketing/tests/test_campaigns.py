@@ -1,6 +1,7 @@
 """Campaigns: creation rules, launch (consent, suppression, control group), sending (file, SMTP, resume)."""
 from __future__ import annotations
 
+import datetime as dt
 import email
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,6 +15,7 @@ from crm_marketing.testing import Shop
 from sqlalchemy import func, select
 
 from crmcore import CRM, Conflict, InvalidInput
+from crmcore.db.types import utcnow
 from crmcore.models import Interaction
 
 
@@ -119,9 +121,8 @@ def test_bad_campaigns_are_refused(mcrm: CRM, germans: list[int], kw: dict[str, 
     with mcrm.unit_of_work("test") as uow:
         services.create_segment(uow, "de", rule='country = "DE"')
     data = {"name": "X", "channel": "email", "segments": ["de"], **kw}
-    with pytest.raises((InvalidInput, Exception), match=message):
-        with mcrm.unit_of_work("test") as uow:
-            services.create_campaign(uow, CampaignCreate(**data))
+    with pytest.raises((InvalidInput, Exception), match=message), mcrm.unit_of_work("test") as uow:
+        services.create_campaign(uow, CampaignCreate(**data))
     with mcrm.unit_of_work("test", read_only=True) as uow:
         assert services.list_campaigns(uow) == []
 
@@ -212,7 +213,7 @@ def test_killed_send_leaves_claims_in_doubt_and_file_adapter_settles_them(mcrm: 
     with mcrm.unit_of_work("test") as uow:
         c = services.get_campaign(uow, "Spring")
         uow.session.execute(Target.__table__.update().where(Target.campaign_id == c.id, Target.customer_id.in_(germans[:2]))
-                            .values(status="sending"))
+                            .values(status="sending", claimed_at=utcnow() - dt.timedelta(hours=1)))
         msg = delivery._message(uow, c, uow.session.get(Target, (c.id, germans[0])))
     delivery.FileAdapter(tmp_path).send(msg)
     res = delivery.send(mcrm, "test", "Spring", "file", outbox=tmp_path)
@@ -269,3 +270,55 @@ def test_merge_repoints_marketing_rows(mcrm: CRM, germans: list[int]) -> None:
     assert counts["marketing_targets"] == 0  # both were targeted: the target's own row is kept
     assert counts["marketing_consents"] == 1  # the opt-in moves to the customer that had none
 
+
+
+def test_a_plugin_adds_a_channel_adapter_through_the_published_hook(make_crm: Any, tmp_path: Path) -> None:
+    """The README's fax example: an optional hook implementation in another plugin."""
+    import crm_marketing.plugin as PLUGIN
+
+    from crmcore import hookimpl
+
+    sent: list[str] = []
+
+    class FaxAdapter:
+        name = "fax"
+
+        def open(self) -> None: ...
+
+        def send(self, message: delivery.Message) -> None:
+            sent.append(f"{message.address} {message.subject}")
+
+        def delivered(self, message: delivery.Message) -> bool | None:
+            return None
+
+        def close(self) -> None: ...
+
+    class Fax:
+        @staticmethod
+        @hookimpl(optionalhook=True)
+        def marketing_channel_adapters(register: Any) -> None:
+            register("fax", FaxAdapter)
+
+    crm = make_crm(plugins=[PLUGIN, ("fax", Fax)])
+    shop = Shop(crm)
+    ids = [shop.customer(f"F{i}", country="DE") for i in range(3)]
+    for i in ids:
+        consent(crm, i)
+    campaign(crm)
+    launch(crm, "Spring")
+    res = delivery.send(crm, "test", "Spring", "fax")
+    assert res.sent == 3 and sorted(sent) == [f"f{i}@example.com Hello Customer F{i}" for i in range(3)]
+
+
+def test_the_fax_plugin_alone_loads_without_marketing(make_crm: Any) -> None:
+    """optionalhook: implementing a hook of a plugin that is not loaded is allowed."""
+    from crmcore import hookimpl
+
+    class Fax:
+        @staticmethod
+        @hookimpl(optionalhook=True)
+        def marketing_channel_adapters(register: Any) -> None:
+            register("fax", object)
+
+    crm = make_crm(plugins=[("fax", Fax)])
+    assert "fax" in crm.hooks.plugins

@@ -17,7 +17,7 @@ from crmcore import CRM, Conflict, InvalidInput
 from crmcore.db.types import utcnow
 from crmcore.schemas import InteractionCreate
 
-SENT = dt.datetime(2025, 3, 3, 9, tzinfo=dt.timezone.utc)
+SENT = dt.datetime(2025, 3, 3, 9, tzinfo=dt.UTC)
 
 
 def setup_campaign(crm: CRM, shop: Shop, n: int, name: str = "C", control: float = 0.0, seed: int = 1,
@@ -203,7 +203,7 @@ def test_cross_sell_candidates(mcrm: CRM, shop: Shop) -> None:
     shop.invoice(c, "10.00", now, category="tiles")
     with mcrm.unit_of_work("test", read_only=True) as uow:
         total, rows = reporting.cross_sell(uow, "kitchens", "tiles")
-    assert total == 1 and rows[0]["id"] == a and Decimal(rows[0]["spend"]) == Decimal("100")
+    assert total == 1 and rows[0]["id"] == a and Decimal(rows[0]["spend"]) == Decimal(100)
 
 
 def test_report_without_cost_or_control(mcrm: CRM, shop: Shop, tmp_path: Path) -> None:

@@ -126,7 +126,7 @@ def test_json_rule_is_the_same_rule(mcrm: CRM, base: dict[str, int]) -> None:
 
 def test_preview_runs_one_query_for_the_rule(mcrm: CRM, base: dict[str, int]) -> None:
     statements: list[str] = []
-    listener = lambda conn, cursor, statement, *a: statements.append(statement)  # noqa: E731
+    listener = lambda conn, cursor, statement, *a: statements.append(statement)
     event.listen(mcrm.engine, "before_cursor_execute", listener)
     try:
         with mcrm.unit_of_work("test", read_only=True) as uow:
@@ -219,3 +219,40 @@ def test_compiled_rules_agree_with_python(mcrm: CRM, shop: Shop) -> None:
         assert ids(mcrm, json.dumps(tree)) == expected, segments.to_text(tree)
 
     check()
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.text(max_size=200) | st.text(alphabet='()"=<>!. ,andortgsh0123456789-{}[]:', max_size=120))
+def test_any_text_is_a_rule_or_one_clear_error(text: str) -> None:
+    """Whatever a user types, parsing ends in a rule tree or an InvalidInput naming the rule."""
+    try:
+        tree = segments.parse(text)
+    except InvalidInput as e:
+        assert str(e).startswith("invalid rule") and "\n" not in str(e)
+    else:
+        assert isinstance(tree, dict)
+
+
+def test_value_analysis_fields_when_that_plugin_is_enabled(make_crm: Any) -> None:
+    import crm_marketing.plugin as PLUGIN
+    import crm_value_analysis.plugin as VALUE
+    from crm_value_analysis import services as value_services
+    from sqlalchemy import text
+
+    crm = make_crm(plugins=[PLUGIN, VALUE])
+    s = Shop(crm)
+    ids_ = [s.customer(f"V{i}", country="DE") for i in range(30)]
+    for n, cid in enumerate(ids_):
+        for k in range(1 + n % 4):
+            s.invoice(cid, f"{(n + 1) * 10}.00", NOW - dt.timedelta(days=30 * k + n))
+    with crm.unit_of_work("test") as uow:
+        value_services.run_analysis(uow, as_of=NOW.date())
+    with crm.engine.connect() as conn:
+        rows = conn.execute(text("SELECT customer_id, tier FROM value_analysis_customer_values "
+                                 "WHERE run_id = (SELECT max(id) FROM value_analysis_runs)")).all()
+    best = dict(rows)[ids_[-1]]  # the tier of the biggest spender
+    expected = {c for c, t in rows if t == best}
+    assert expected and len({t for _, t in rows}) > 1
+    assert ids(crm, f'value_tier = "{best}"') == expected
+    assert ids(crm, f'value_tier = "{best}" or country = "FR"') == expected
+    assert ids(crm, f'not value_tier = "{best}"') == set(ids_) - expected

@@ -238,26 +238,41 @@ def forecast(uow: UnitOfWork, by: str = "month", *, learned: bool = False,
                    .group_by(StageChange.opportunity_id).subquery())
         age = days_between(uow, entered.c.entered, Opportunity.created_at)
         prob = func.coalesce(cast(Opportunity.probability, Float), _learned_case(learned_info["cells"], age))
-    extra: list[Any] = {"month": [], "owner": [User.username], "pipeline": [Pipeline.name]}[by]
-    q = (select(*extra, month, Opportunity.currency, func.count(), func.sum(Opportunity.amount),
+    # one GROUP BY over the deals, keyed by ids (names are looked up for the few groups after);
+    # by owner, the won deals ride along, grouped by the month they were won in
+    extra: list[Any] = {"month": [], "owner": [Opportunity.owner_id], "pipeline": [Opportunity.pipeline_id]}[by]
+    status_col: list[Any] = [Opportunity.status] if by == "owner" else []
+    if by == "owner":
+        month = case((Opportunity.status == OpportunityStatus.WON, month_of(uow, Opportunity.closed_at)),
+                     else_=month_of(uow, Opportunity.expected_close)).label("month")
+        wanted = Opportunity.status.in_([OpportunityStatus.OPEN, OpportunityStatus.WON])
+    else:
+        wanted = Opportunity.status == OpportunityStatus.OPEN
+    q = (select(*extra, *status_col, month, Opportunity.currency, func.count(), func.sum(Opportunity.amount),
                 func.sum(Opportunity.amount * prob))
          .select_from(Opportunity).join(Stage, Stage.id == Opportunity.stage_id))
     if learned:
         q = q.outerjoin(entered, entered.c.opportunity_id == Opportunity.id)
+    q = q.where(wanted).group_by(*extra, *status_col, month, Opportunity.currency)
+    names: dict[Any, Any] = {}
     if by == "owner":
-        q = q.outerjoin(User, User.id == Opportunity.owner_id)
-    if by == "pipeline":
-        q = q.join(Pipeline, Pipeline.id == Opportunity.pipeline_id)
-    q = q.where(Opportunity.status == OpportunityStatus.OPEN).group_by(*extra, month, Opportunity.currency)
+        names = dict(uow.session.execute(select(User.id, User.username)).all())
+    elif by == "pipeline":
+        names = dict(uow.session.execute(select(Pipeline.id, Pipeline.name)).all())
     rows: list[dict[str, Any]] = []
+    won: dict[tuple[Any, str, str], Decimal] = {}
     keyname = {"month": (), "owner": ("owner",), "pipeline": ("pipeline",)}[by]
     for r in uow.session.execute(q):
-        k = len(extra)
+        key = [names.get(r[0]) for _ in keyname]
+        k = len(extra) + len(status_col)
+        if status_col and OpportunityStatus(r[1]) is OpportunityStatus.WON:
+            won[(key[0], r[k], r[k + 1])] = won.get((key[0], r[k], r[k + 1]), Decimal("0.00")) + _money(r[k + 3])
+            continue
         weighted = Decimal(str(r[k + 4] or 0)) / 100
-        rows.append({**{n: r[i] for i, n in enumerate(keyname)}, "month": r[k] or "no date", "currency": r[k + 1],
+        rows.append({**dict(zip(keyname, key)), "month": r[k] or "no date", "currency": r[k + 1],
                      "deals": r[k + 2], "amount": _money(r[k + 3]), "weighted": weighted.quantize(CENT)})
     if by == "owner":
-        rows = _with_quotas(uow, rows)
+        rows = _with_quotas(uow, rows, won)
     rows.sort(key=lambda x: tuple(str(x.get(n) or "") for n in (*keyname, "month", "currency")))
     rows = _total(rows, conversion, (*keyname, "month"))
     if by == "owner":
@@ -278,16 +293,11 @@ def forecast(uow: UnitOfWork, by: str = "month", *, learned: bool = False,
     return out
 
 
-def _with_quotas(uow: UnitOfWork, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _with_quotas(uow: UnitOfWork, rows: list[dict[str, Any]], won: dict[tuple[Any, str, str], Decimal]) -> list[dict[str, Any]]:
     """Add quota and won amount per (owner, month, currency); months with a quota but no open deal appear too."""
     qmonth = month_of(uow, Quota.period)
     quotas = {(u, m, c): _money(a) for u, m, c, a in uow.session.execute(
         select(User.username, qmonth, Quota.currency, Quota.amount).join(User, User.id == Quota.owner_id))}
-    wmonth = month_of(uow, Opportunity.closed_at)
-    won = {(u, m, c): _money(a) for u, m, c, a in uow.session.execute(
-        select(User.username, wmonth, Opportunity.currency, func.sum(Opportunity.amount))
-        .join(User, User.id == Opportunity.owner_id).where(Opportunity.status == OpportunityStatus.WON)
-        .group_by(User.username, wmonth, Opportunity.currency))}
     index = {(r["owner"], r["month"], r["currency"]): r for r in rows}
     for key in set(quotas) | {k for k in won if k in quotas}:
         if key not in index:
@@ -307,19 +317,25 @@ def funnel(uow: UnitOfWork, pipeline: str | None = None) -> list[dict[str, Any]]
     """Per pipeline: deals that reached each stage, conversion to the next, win rate, cycle time.
 
     A deal "reached" every stage up to the furthest one it got to (``reached_position``, kept
-    on every move); won deals reached all open stages. One GROUP BY over the deals and one
-    over the closed ones, then cumulative sums over the few stages.
+    on every move); won deals reached all open stages. One GROUP BY over the deals (furthest
+    stage x status, with the won deals' cycle days summed), then cumulative sums over the few
+    stages in Python.
     """
-    reached = dict(((p, pos), n) for p, pos, n in uow.session.execute(
-        select(Opportunity.pipeline_id, Opportunity.reached_position, func.count())
-        .group_by(Opportunity.pipeline_id, Opportunity.reached_position)))
     cycle = days_between(uow, Opportunity.closed_at, Opportunity.created_at)
-    closed = {p: (w, lo, c) for p, w, lo, c in uow.session.execute(
-        select(Opportunity.pipeline_id,
-               func.sum(case((Opportunity.status == OpportunityStatus.WON, 1), else_=0)),
-               func.sum(case((Opportunity.status == OpportunityStatus.LOST, 1), else_=0)),
-               func.avg(case((Opportunity.status == OpportunityStatus.WON, cycle))))
-        .where(Opportunity.status != OpportunityStatus.OPEN).group_by(Opportunity.pipeline_id))}
+    reached: dict[tuple[int, int], int] = {}
+    closed: dict[int, list[float]] = {}  # pipeline -> [won, lost, sum of won cycle days]
+    for pid, pos, status, n, cyc in uow.session.execute(
+            select(Opportunity.pipeline_id, Opportunity.reached_position, Opportunity.status, func.count(),
+                   func.sum(case((Opportunity.status == OpportunityStatus.WON, cycle))))
+            .group_by(Opportunity.pipeline_id, Opportunity.reached_position, Opportunity.status)):
+        reached[(pid, pos)] = reached.get((pid, pos), 0) + n
+        acc = closed.setdefault(pid, [0, 0, 0.0])
+        st = OpportunityStatus(status)
+        if st is OpportunityStatus.WON:
+            acc[0] += n
+            acc[2] += float(cyc or 0)
+        elif st is OpportunityStatus.LOST:
+            acc[1] += n
     q = select(Pipeline).order_by(Pipeline.is_default.desc(), Pipeline.name)
     if pipeline:
         q = q.where(Pipeline.name == pipeline)
@@ -338,11 +354,11 @@ def funnel(uow: UnitOfWork, pipeline: str | None = None) -> list[dict[str, Any]]
             nxt = counts[i + 1] if i + 1 < len(stages) else None
             rows.append({"stage": s.name, "reached": counts[i],
                          "to_next": None if nxt is None or counts[i] == 0 else round(100 * nxt / counts[i], 1)})
-        w, lo, c = closed.get(p.id, (0, 0, None))
-        w, lo = int(w or 0), int(lo or 0)
+        w, lo, cyc = closed.get(p.id, [0, 0, 0.0])
+        w, lo = int(w), int(lo)
         out.append({"pipeline": p.name, "stages": rows, "won": w, "lost": lo,
                     "win_rate": None if w + lo == 0 else round(100 * w / (w + lo), 1),
-                    "avg_cycle_days": None if c is None else round(float(c), 1)})
+                    "avg_cycle_days": None if w == 0 else round(cyc / w, 1)})
     return out
 
 

@@ -44,7 +44,7 @@ class LeadImportRow(BaseModel):
     notes: LongText | None = None
 
     @model_validator(mode="after")
-    def _check(self) -> "LeadImportRow":
+    def _check(self) -> LeadImportRow:
         if self.phone:
             object.__setattr__(self, "phone", normalise_phone(self.phone, self.country))
         if self.status is LeadStatus.CONVERTED:

@@ -152,14 +152,7 @@ def lead_update(app: AppContext, lead_id: int, status: str | None, owner: str | 
         if status is not None:
             services.set_lead_status(uow, lead_id, status)
         if owner is not None or notes is not None:
-            uow.require("sales.lead.write")
-            x = services.get_lead(uow, lead_id)
-            if owner is not None:
-                x.owner_id = uow.users.id_for(owner)
-            if notes is not None:
-                x.notes = notes.strip() or None
-            uow.session.flush()
-            services._audit(uow, "update", "lead", lead_id, after={"owner": owner, "notes": notes})
+            services.update_lead(uow, lead_id, owner=owner, notes=notes)
     click.echo(f"updated lead {lead_id}")
 
 
@@ -758,3 +751,17 @@ def handover_cmd(app: AppContext, from_user: str, to_user: str, as_json: bool) -
         click.echo(f"handed over from {from_user} to {to_user}: {counts['leads']} leads, "
                    f"{counts['opportunities']} opportunities, {counts['activities']} activities")
 
+
+
+@sales.command("demo")
+@click.option("--deals", default=200, show_default=True, type=click.IntRange(0, 100000))
+@click.option("--leads", default=60, show_default=True, type=click.IntRange(0, 100000))
+@click.option("--seed", default=42, show_default=True, type=int)
+@pass_app
+def demo_cmd(app: AppContext, deals: int, leads: int, seed: int) -> None:
+    """Create demo leads and a year of deals on the existing customers and reps (for `make demo`)."""
+    from crm_sales_automation import demo
+
+    r = demo.generate(app.crm(), deals=deals, leads=leads, seed=seed, actor=app.actor)
+    click.echo(f"demo: {r.leads} leads ({r.converted} converted), {r.deals} deals ({r.won} won, {r.lost} lost"
+               + (f", {r.refused} wins refused by other plugins" if r.refused else "") + ")")

@@ -288,6 +288,20 @@ def set_lead_status(uow: UnitOfWork, lead_id: int, status: LeadStatus | str) -> 
     return lead
 
 
+def update_lead(uow: UnitOfWork, lead_id: int, *, owner: str | None = None, notes: str | None = None) -> Lead:
+    """Change a lead's owner (a username) or notes (an empty string clears them)."""
+    uow.require("sales.lead.write")
+    lead = get_lead(uow, lead_id)
+    before: dict[str, Any] = {}
+    if owner is not None:
+        before["owner_id"], lead.owner_id = lead.owner_id, uow.users.id_for(owner)
+    if notes is not None:
+        before["notes"], lead.notes = lead.notes, notes.strip()[:10000] or None
+    uow.session.flush()
+    _audit(uow, "update", "lead", lead_id, before=before, after={"owner": owner, "notes": notes})
+    return lead
+
+
 def assess(uow: UnitOfWork, lead_id: int, scores: Sequence[FactorScore]) -> Lead:
     """Set some factors of the five-factor assessment (0..5 each, with an optional note)."""
     uow.require("sales.lead.write")

@@ -17,7 +17,7 @@ from crm_sales_automation.schemas import FactorScore, LeadCreate, OpportunityCre
 from crmcore import CRM
 from crmcore.schemas import CustomerCreate, UserCreate
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def at(day: dt.date | str, hour: int = 12) -> dt.datetime:

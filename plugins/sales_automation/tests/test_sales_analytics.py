@@ -185,7 +185,7 @@ def test_stale_and_overdue(scrm: CRM, sales: Sales) -> None:
     idle = sales.opp(c, expected_close=dt.date(2020, 1, 1))
     busy = sales.opp(c)
     fresh = sales.opp(c)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     for oid in (idle, busy):
         sales.backdate(oid, now - dt.timedelta(days=40))
     with scrm.unit_of_work() as uow:
@@ -211,7 +211,7 @@ def test_stale_days_is_a_setting(make_crm) -> None:  # type: ignore[no-untyped-d
     crm = make_crm(plugins=[PLUGIN], config={"sales_automation": {"stale_days": 7}})
     s = Sales(crm)
     oid = s.opp(s.customer("Acme"))
-    s.backdate(oid, dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=10))
+    s.backdate(oid, dt.datetime.now(dt.UTC) - dt.timedelta(days=10))
     with crm.unit_of_work(read_only=True) as uow:
         out = analytics.stale(uow)
     assert out["stale_days"] == 7 and [d["id"] for d in out["stale"]] == [oid]

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from crm_sales_automation.testing import assert_error
 
+from crmcore import Veto, hookimpl
+
 Run = Callable[..., Any]
 
 
@@ -25,7 +27,7 @@ def path(scli: Run) -> dict[str, int]:
     """The README tour: a lead assessed, qualified, converted with a deal, moved, won; a quota."""
     ok(scli("user", "add", "admin", "--name", "Admin", "--role", "admin"))
     ok(scli("--user", "admin", "user", "add", "anna", "--name", "Anna", "--role", "sales"))
-    run = lambda *a: scli("--user", "anna", *a)  # noqa: E731
+    run = lambda *a: scli("--user", "anna", *a)
     lead = js(run("sales", "lead", "add", "Jana Novak", "--company", "Alpine Kitchens GmbH", "--email",
                   "jana@alpine.example.com", "--source", "event", "--json"))["id"]
     ok(run("sales", "lead", "assess", str(lead), "--need", "5", "--volume", "4", "--power", "4", "--credibility", "3",
@@ -38,6 +40,7 @@ def path(scli: Run) -> dict[str, int]:
     ok(run("sales", "opp", "objection", str(opp), "--kind", "price", "--description", "too expensive"))
     act = js(run("sales", "activity", "add", "demo", "Showroom demo", "--opp", str(opp), "--due", "2030-01-10", "--json"))["id"]
     ok(run("sales", "activity", "done", str(act), "--outcome", "liked it"))
+    ok(run("sales", "activity", "add", "call", "Ask for the order", "--opp", str(opp), "--due", "2030-02-01"))
     ok(scli("--user", "admin", "sales", "quota", "set", "anna", "2030-03", "50000", "--currency", "EUR"))
     return {"lead": lead, "opp": opp, "customer": conv["customer_id"]}
 
@@ -59,7 +62,7 @@ def test_every_read_has_text_and_json(path: dict[str, int], scli: Run) -> None:
 
 
 def test_the_path_to_a_won_deal_and_the_forecast(path: dict[str, int], scli: Run) -> None:
-    run = lambda *a: scli("--user", "anna", *a)  # noqa: E731
+    run = lambda *a: scli("--user", "anna", *a)
     lead = js(run("sales", "lead", "show", str(path["lead"]), "--json"))
     assert lead["status"] == "converted" and lead["score"] == 86.0
     assert lead["assessment"][0]["note"] == "kitchen older than 20 years"
@@ -86,7 +89,7 @@ def test_the_path_to_a_won_deal_and_the_forecast(path: dict[str, int], scli: Run
 
 
 def test_bad_input_is_one_line(path: dict[str, int], scli: Run) -> None:
-    run = lambda *a: scli("--user", "anna", *a)  # noqa: E731
+    run = lambda *a: scli("--user", "anna", *a)
     opp = str(path["opp"])
     assert_error(run("sales", "opp", "move", opp, "heaven"), "unknown stage 'heaven'")
     assert_error(run("sales", "opp", "add", "#1", "X", "--amount", "-5"), "must not be negative")
@@ -108,6 +111,10 @@ def test_bad_input_is_one_line(path: dict[str, int], scli: Run) -> None:
     res = run("sales", "forecast", "--by", "colour")
     assert res.exit_code == 2 and "Traceback" not in res.output
     lead = js(run("sales", "lead", "add", "Gone", "--json"))["id"]
+    assert_error(run("sales", "lead", "update", str(lead)), "nothing to update")
+    assert_error(run("sales", "lead", "update", str(lead), "--owner", "ghost"), "user 'ghost' not found")
+    ok(run("sales", "lead", "update", str(lead), "--notes", "call back in May", "--owner", "anna"))
+    assert js(run("sales", "lead", "show", str(lead), "--json"))["notes"] == "call back in May"
     ok(run("sales", "lead", "update", str(lead), "--status", "disqualified"))
     assert_error(run("sales", "lead", "convert", str(lead)), "disqualified")
     assert_error(run("sales", "lead", "add", "Again", "--email", "jana@alpine.example.com"), "already has the email")
@@ -148,3 +155,37 @@ def test_pipeline_add_and_use(scli: Run) -> None:
     names = [p["name"] for p in js(scli("sales", "pipeline", "list", "--json"))]
     assert names == ["default", "projects"]
     assert "offer" in ok(scli("sales", "pipeline", "show", "projects")).stdout
+
+
+class _NoBigDeals:
+    PLUGIN_ID = "nobig"
+
+    @hookimpl(optionalhook=True)
+    def sales_before_opportunity_won(self, uow: Any, opportunity: Any) -> None:
+        if opportunity.amount > 1000:
+            raise Veto(f"deal {opportunity.id} of {opportunity.amount} {opportunity.currency} needs approval")
+
+
+def test_a_win_refused_by_a_guard_from_the_cli(cli: Run) -> None:
+    import crm_sales_automation.plugin as PLUGIN
+
+    run = lambda *a: cli(*a, plugins=[PLUGIN, _NoBigDeals()])
+    ok(run("customer", "add", "Acme", "--ref", "ACME"))
+    big = js(run("sales", "opp", "add", "ACME", "Big", "--amount", "5000", "--json"))["id"]
+    small = js(run("sales", "opp", "add", "ACME", "Small", "--amount", "500", "--json"))["id"]
+    assert_error(run("sales", "opp", "win", str(big)),
+                 f"refused by plugin 'nobig' (sales_before_opportunity_won): deal {big} of 5000.00 EUR needs approval")
+    assert js(run("sales", "opp", "show", str(big), "--json"))["status"] == "open"
+    ok(run("sales", "opp", "win", str(small)))
+
+
+def test_demo_data(scli: Run) -> None:
+    for i in range(3):
+        ok(scli("customer", "add", f"Customer {i}"))
+    out = ok(scli("sales", "demo", "--deals", "12", "--leads", "12", "--seed", "1")).stdout
+    assert out.startswith("demo: 12 leads") and "12 deals" in out
+    (funnel,) = js(scli("sales", "report", "funnel", "--json"))
+    assert funnel["stages"][0]["reached"] == 12 and funnel["won"] + funnel["lost"] > 0
+    assert len(js(scli("sales", "lead", "list", "--json"))) == 12
+    history = js(scli("sales", "opp", "show", "1", "--json"))["history"]
+    assert [h["at"] for h in history] == sorted(h["at"] for h in history)  # backdated in order

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import crm_sales_automation.plugin as PLUGIN
 import numpy as np
 import pytest
 from crm_sales_automation import scoring, services
@@ -11,8 +12,7 @@ from crm_sales_automation.schemas import FactorScore, LeadCreate, OpportunityCre
 from crm_sales_automation.testing import Sales
 from sqlalchemy import func, select
 
-import crm_sales_automation.plugin as PLUGIN
-from crmcore import CRM, Conflict, ConfigError, InvalidInput
+from crmcore import CRM, ConfigError, Conflict, InvalidInput
 from crmcore.models import Contact, Customer
 
 
@@ -70,18 +70,15 @@ def test_a_lead_email_is_never_duplicated(scrm: CRM, sales: Sales) -> None:
 def test_only_a_qualified_lead_is_converted(scrm: CRM, sales: Sales) -> None:
     new = sales.lead("New Lead")
     dis = sales.lead("Gone", status="disqualified")
-    with scrm.unit_of_work() as uow:
-        with pytest.raises(Conflict, match="only a qualified lead"):
-            services.convert(uow, new)
-    with scrm.unit_of_work() as uow:
-        with pytest.raises(Conflict, match="disqualified"):
-            services.convert(uow, dis)
+    with scrm.unit_of_work() as uow, pytest.raises(Conflict, match="only a qualified lead"):
+        services.convert(uow, new)
+    with scrm.unit_of_work() as uow, pytest.raises(Conflict, match="disqualified"):
+        services.convert(uow, dis)
     with scrm.unit_of_work() as uow:
         assert uow.session.scalar(select(func.count()).select_from(Customer)) == 0
         assert uow.session.scalar(select(func.count()).select_from(Conversion)) == 0
-    with scrm.unit_of_work() as uow:
-        with pytest.raises(InvalidInput, match="through `crm sales lead convert`"):
-            services.set_lead_status(uow, new, "converted")
+    with scrm.unit_of_work() as uow, pytest.raises(InvalidInput, match="through `crm sales lead convert`"):
+        services.set_lead_status(uow, new, "converted")
 
 
 def test_conversion_creates_customer_contact_and_opportunity(scrm: CRM, sales: Sales) -> None:
@@ -128,9 +125,8 @@ def test_matching_by_email_or_phone_uses_the_existing_customer(scrm: CRM, sales:
 def test_a_name_match_is_shown_never_silently_used_or_duplicated(scrm: CRM, sales: Sales) -> None:
     existing = sales.customer("Alpine Kitchens GmbH")
     lid = sales.lead("Jana", company="ALPINE KITCHENS", status="qualified")
-    with scrm.unit_of_work() as uow:
-        with pytest.raises(Conflict, match=rf"#{existing} Alpine Kitchens GmbH \(same name\).*--new"):
-            services.convert(uow, lid)
+    with scrm.unit_of_work() as uow, pytest.raises(Conflict, match=rf"#{existing} Alpine Kitchens GmbH \(same name\).*--new"):
+        services.convert(uow, lid)
     with scrm.unit_of_work() as uow:
         assert uow.session.scalar(select(func.count()).select_from(Customer)) == 1
         assert services.normalise_name("Alpine Kitchens GmbH") == services.normalise_name("alpine  kitchens") == "alpine kitchens"
@@ -145,16 +141,14 @@ def test_new_forces_a_new_customer(scrm: CRM, sales: Sales) -> None:
     with scrm.unit_of_work() as uow:
         r = services.convert(uow, lid, new=True)
     assert r.customer_created and r.customer_id != existing
-    with scrm.unit_of_work() as uow:
-        with pytest.raises(InvalidInput):
-            services.convert(uow, sales.lead("X", status="qualified"), customer_id=existing, new=True)
+    with scrm.unit_of_work() as uow, pytest.raises(InvalidInput):
+        services.convert(uow, sales.lead("X", status="qualified"), customer_id=existing, new=True)
 
 
 def test_conversion_refused_by_a_bad_opportunity_writes_nothing(scrm: CRM, sales: Sales) -> None:
     lid = sales.lead("Jana", company="Alpine", status="qualified")
-    with pytest.raises(InvalidInput, match="unknown stage"):
-        with scrm.unit_of_work() as uow:
-            services.convert(uow, lid, opportunity=OpportunityCreate(title="K", amount="10", stage="dreaming"))
+    with pytest.raises(InvalidInput, match="unknown stage"), scrm.unit_of_work() as uow:
+        services.convert(uow, lid, opportunity=OpportunityCreate(title="K", amount="10", stage="dreaming"))
     with scrm.unit_of_work() as uow:
         assert uow.session.scalar(select(func.count()).select_from(Customer)) == 0
         assert uow.session.get(Lead, lid).status.value == "qualified"
@@ -187,7 +181,7 @@ def test_learned_score_is_fitted_explained_and_never_overwrites_the_assessment(s
         after = {(a.lead_id, a.factor.value, a.points) for a in uow.session.scalars(select(Assessment))}
         assert after == before
         h, c = services.lead_detail(uow, hot), services.lead_detail(uow, cold)
-    assert h["learned_score"] > 90 > 10 > c["learned_score"]
+    assert h["learned_score"] > 90 and c["learned_score"] < 10
     assert h["score"] == 41.0  # the hand-set five-factor score is unchanged by learning
     ln = h["learned"]
     assert ln["score"] == h["learned_score"]
@@ -211,6 +205,5 @@ def test_stored_parameters_reproduce_scikit_learn(scrm: CRM) -> None:
 
 def test_learning_needs_enough_closed_leads(scrm: CRM, sales: Sales) -> None:
     sales.lead("only one", status="disqualified")
-    with scrm.unit_of_work() as uow:
-        with pytest.raises(InvalidInput, match="at least 10 closed leads"):
-            services.learn_lead_scores(uow)
+    with scrm.unit_of_work() as uow, pytest.raises(InvalidInput, match="at least 10 closed leads"):
+        services.learn_lead_scores(uow)

@@ -7,6 +7,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
+import crm_sales_automation.plugin as PLUGIN
 import pytest
 from crm_sales_automation import services
 from crm_sales_automation.models import Activity, Lead, Opportunity, StageChange
@@ -14,7 +15,6 @@ from crm_sales_automation.schemas import ActivityCreate, ObjectionCreate, Opport
 from crm_sales_automation.testing import Sales
 from sqlalchemy import func, select
 
-import crm_sales_automation.plugin as PLUGIN
 from crmcore import CRM, Conflict, InvalidInput, NotFound, PermissionDenied, Veto, Vetoed, hookimpl
 from crmcore.models import AuditEntry, Interaction, Transaction
 
@@ -24,7 +24,7 @@ class Recorder:
 
     PLUGIN_ID = "recorder"
 
-    def __init__(self, limit: Decimal = Decimal("10000")) -> None:
+    def __init__(self, limit: Decimal = Decimal(10000)) -> None:
         self.limit = limit
         self.events: list[tuple[Any, ...]] = []
 
@@ -118,15 +118,12 @@ def test_every_stage_change_is_recorded(gcrm: CRM, recorder: Recorder) -> None:
     assert d["history"][0]["at"] <= d["history"][1]["at"] <= d["history"][2]["at"]
     assert (d["stage"], d["probability"], d["weighted"]) == ("presentation", 50, Decimal("2500.00"))
     assert ("moved", oid, "qualification", "presentation") in recorder.events
-    with gcrm.unit_of_work() as uow:
-        with pytest.raises(InvalidInput, match="unknown stage"):
-            services.move(uow, oid, "heaven")
-    with gcrm.unit_of_work() as uow:
-        with pytest.raises(Conflict, match="already in stage"):
-            services.move(uow, oid, "presentation")
-    with gcrm.unit_of_work() as uow:
-        with pytest.raises(InvalidInput, match="opp win"):
-            services.move(uow, oid, "won")
+    with gcrm.unit_of_work() as uow, pytest.raises(InvalidInput, match="unknown stage"):
+        services.move(uow, oid, "heaven")
+    with gcrm.unit_of_work() as uow, pytest.raises(Conflict, match="already in stage"):
+        services.move(uow, oid, "presentation")
+    with gcrm.unit_of_work() as uow, pytest.raises(InvalidInput, match="opp win"):
+        services.move(uow, oid, "won")
 
 
 def test_probability_is_the_stage_default_unless_set(scrm: CRM, sales: Sales) -> None:
@@ -151,9 +148,8 @@ def test_a_closed_deal_cannot_be_moved_won_or_lost_again(gcrm: CRM) -> None:
         for action in (lambda u, o=oid: services.move(u, o, "closing"), lambda u, o=oid: services.win(u, o),
                        lambda u, o=oid: services.lose(u, o, "x"),
                        lambda u, o=oid: services.update_opportunity(u, o, OpportunityUpdate(amount="5"))):
-            with gcrm.unit_of_work() as uow:
-                with pytest.raises(Conflict, match="already|closed deal"):
-                    action(uow)
+            with gcrm.unit_of_work() as uow, pytest.raises(Conflict, match="already|closed deal"):
+                action(uow)
     assert _count(gcrm, StageChange) == 4  # two creations, one win, one loss
 
 
@@ -187,9 +183,8 @@ def test_lost_needs_a_reason(gcrm: CRM, recorder: Recorder) -> None:
     s = Sales(gcrm)
     oid = s.opp(s.customer("Acme"), "100")
     for reason in ("", "   "):
-        with gcrm.unit_of_work() as uow:
-            with pytest.raises(InvalidInput, match="needs a reason"):
-                services.lose(uow, oid, reason)
+        with gcrm.unit_of_work() as uow, pytest.raises(InvalidInput, match="needs a reason"):
+            services.lose(uow, oid, reason)
     s.lose(oid, "  went with a competitor ")
     with gcrm.unit_of_work() as uow:
         o = uow.session.get(Opportunity, oid)
@@ -200,9 +195,8 @@ def test_lost_needs_a_reason(gcrm: CRM, recorder: Recorder) -> None:
 def test_invoice_posts_through_the_core_once(scrm: CRM, sales: Sales) -> None:
     c = sales.customer("Acme")
     oid = sales.opp(c, "1234.50", currency="USD")
-    with scrm.unit_of_work() as uow:
-        with pytest.raises(Conflict, match="only a won deal"):
-            services.invoice(uow, oid)
+    with scrm.unit_of_work() as uow, pytest.raises(Conflict, match="only a won deal"):
+        services.invoice(uow, oid)
     sales.win(oid)
     with scrm.unit_of_work() as uow:
         assert services.uninvoiced_won(uow, c, "USD") == Decimal("1234.50")
@@ -304,9 +298,8 @@ def test_handover_moves_open_work_only(scrm: CRM, sales: Sales) -> None:
         assert uow.session.get(Lead, lead).owner_id == ben
         with pytest.raises(NotFound):
             services.handover(uow, "anna", "ghost")
-    with scrm.unit_of_work("anna") as uow:
-        with pytest.raises(PermissionDenied, match="sales.handover"):
-            services.handover(uow, "ben", "anna")
+    with scrm.unit_of_work("anna") as uow, pytest.raises(PermissionDenied, match="sales.handover"):
+        services.handover(uow, "ben", "anna")
 
 
 def test_a_viewer_cannot_move_a_deal(scrm: CRM, sales: Sales) -> None:
@@ -317,9 +310,8 @@ def test_a_viewer_cannot_move_a_deal(scrm: CRM, sales: Sales) -> None:
     oid = admin.opp(admin.customer("Acme"))
     for action in (lambda u: services.move(u, oid, "approach"), lambda u: services.win(u, oid),
                    lambda u: services.lose(u, oid, "x"), lambda u: services.add_lead(u, services.LeadCreate(name="x"))):
-        with scrm.unit_of_work("vera") as uow:
-            with pytest.raises(PermissionDenied, match="user vera lacks sales"):
-                action(uow)
+        with scrm.unit_of_work("vera") as uow, pytest.raises(PermissionDenied, match="user vera lacks sales"):
+            action(uow)
     Sales(scrm, actor="sam").move(oid, "approach")
     with scrm.unit_of_work("sam") as uow:
         with pytest.raises(PermissionDenied, match="sales.quota.manage"):
@@ -366,4 +358,4 @@ def test_customer_view_has_a_sales_section_and_timeline_entries(scrm: CRM, sales
 
 def test_published_hookspecs_are_loaded_with_the_plugin(gcrm: CRM) -> None:
     assert gcrm.hooks.has_spec("sales_before_opportunity_won")
-    assert SimpleNamespace  # noqa: B018 - keeps the import used
+    assert SimpleNamespace

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from crm_value_analysis import services
+from crm_value_analysis.purchase_models import TITLES
 from crm_value_analysis.schemas import parse_date
 from crmcore.cli.context import AppContext, CRMGroup, pass_app
 from crmcore.cli.output import emit_json, fields, table
@@ -96,7 +97,9 @@ def value() -> None:
 @value.command("run")
 @click.option("--as-of", type=DATE, help="Analysis date (default: today, UTC); a run of the same date is replaced.")
 @click.option("--window-days", metavar="N", help="RFM/pyramid/Pareto window in days (default: all history).")
-@click.option("--time-unit", metavar="days|weeks", help="Time unit of the BG/NBD + Gamma-Gamma fits.")
+@click.option("--time-unit", metavar="days|weeks", help="Time unit of the purchase + Gamma-Gamma fits.")
+@click.option("--model", metavar="bg_nbd|mbg_nbd|pareto_nbd", help="Purchase model of churn and CLV (default: setting).")
+@click.option("--currency", metavar="CODE", help="Analyse this currency (default: the only one, or the majority).")
 @click.option("--margin", metavar="0..1")
 @click.option("--discount-rate", metavar="RATE", help="Annual discount rate (>= 0).")
 @click.option("--horizon-months", metavar="N")
@@ -180,17 +183,23 @@ def rfm_cmd(app: AppContext, as_json: bool) -> None:
     click.echo(f"customers who changed segment since the previous run: {data['changed_segment']:,}")
 
 
+_plot_option = click.option("--plot", type=click.Path(path_type=Path), help="Also write a PNG plot to this file.")
+
+
 @value.command("pyramid")
 @_limit_option
+@_plot_option
 @_json_option
 @pass_app
-def pyramid_cmd(app: AppContext, limit: int, as_json: bool) -> None:
-    """Value pyramid: tiers, and upgrades/downgrades since the previous run."""
-    data = _report(app, services.pyramid_report, limit=limit)
+def pyramid_cmd(app: AppContext, limit: int, plot: Path | None, as_json: bool) -> None:
+    """Value pyramid: tiers, and upgrades/downgrades since the previous run; optional PNG."""
+    data = _report(app, services.pyramid_report, limit=limit, plot=plot)
     if as_json:
         emit_json(data)
         return
     _group_table(_title(data, "Value pyramid"), data["tiers"])
+    if data["plot"]:
+        click.echo(f"plot written to {data['plot']}")
     m = data["moves"]
     if not m:
         click.echo("no previous run to compare with")
@@ -276,14 +285,17 @@ def loyalty_cmd(app: AppContext, limit: int, as_json: bool) -> None:
 @value.command("clv")
 @click.option("--by", default="probabilistic", show_default=True, metavar="probabilistic|deterministic")
 @_limit_option
+@_plot_option
 @_json_option
 @pass_app
-def clv_cmd(app: AppContext, by: str, limit: int, as_json: bool) -> None:
-    """Customer lifetime value, deterministic and probabilistic (BG/NBD + Gamma-Gamma)."""
-    data = _report(app, services.clv_report, limit=limit, by=by)
+def clv_cmd(app: AppContext, by: str, limit: int, plot: Path | None, as_json: bool) -> None:
+    """Customer lifetime value, deterministic and probabilistic (purchase model + Gamma-Gamma); optional PNG."""
+    data = _report(app, services.clv_report, limit=limit, by=by, plot=plot)
     if as_json:
         emit_json(data)
         return
+    if data["plot"]:
+        click.echo(f"plot written to {data['plot']}")
     s = data["settings"]
     click.echo(f"margin {_pct(s['margin'])}, discount {_pct(s['discount_rate'])}/year, horizon {s['horizon_months']} months, "
                f"retention {_pct(s['retention'])}/year, acquisition cost {_n(s['acquisition_cost'])}")
@@ -330,48 +342,71 @@ def _require(name: str, value: Any) -> Any:
 
 @value.command("fit")
 @click.option("--calibration-end", type=DATE, help="Last day of the calibration period (required).")
+@click.option("--model", metavar="bg_nbd|mbg_nbd|pareto_nbd", help="Purchase model (default: the model setting).")
 @click.option("--time-unit", metavar="days|weeks")
+@click.option("--currency", metavar="CODE", help="Fit on this currency (default: the only one, or the majority).")
 @_json_option
 @pass_app
-def fit_cmd(app: AppContext, calibration_end: dt.date | None, time_unit: str | None, as_json: bool) -> None:
-    """Fit BG/NBD and Gamma-Gamma by maximum likelihood; print parameters and log-likelihoods."""
+def fit_cmd(app: AppContext, calibration_end: dt.date | None, model: str | None, time_unit: str | None,
+            currency: str | None, as_json: bool) -> None:
+    """Fit a purchase model and Gamma-Gamma by maximum likelihood; print parameters and log-likelihoods."""
     cal = _require("calibration_end", calibration_end)
     with app.crm().unit_of_work(app.actor, read_only=True) as uow:
-        data = services.fit_models(uow, cal, services.settings_for(uow, {"time_unit": time_unit}))
+        settings = services.settings_for(uow, {"time_unit": time_unit, "currency": currency})
+        data = services.fit_models(uow, cal, settings, model=model)
     if as_json:
         emit_json(data)
         return
     click.echo(f"calibration up to {data['calibration_end']} ({data['time_unit']}): {data['customers']:,} customers, "
                f"{data['repeat_customers']:,} with repeat purchases; fitted in {data['seconds']:.2f} s")
-    for name, params in (("BG/NBD", data["bgnbd"]), ("Gamma-Gamma", data["gamma_gamma"])):
+    for name, params in ((TITLES[data["model"]], data["purchase"]), ("Gamma-Gamma", data["gamma_gamma"])):
         shown = {k: (_n(v, 4) if isinstance(v, float) else v) for k, v in params.items()}
         fields(name, shown)
+    for w in data["warnings"]:
+        click.echo(f"warning: {w}", err=True)
 
 
 @value.command("validate")
 @click.option("--calibration-end", type=DATE, help="Last day of the calibration period (required).")
 @click.option("--holdout-end", type=DATE, help="Last day of the holdout period (required).")
+@click.option("--model", metavar="bg_nbd|mbg_nbd|pareto_nbd|all", help="Model(s) to compare (default: the model setting).")
 @click.option("--time-unit", metavar="days|weeks")
+@click.option("--currency", metavar="CODE")
 @click.option("--top", type=COUNT, default=20, show_default=True, help="Customers to list (--json lists all).")
+@_plot_option
 @_json_option
 @pass_app
-def validate_cmd(app: AppContext, calibration_end: dt.date | None, holdout_end: dt.date | None, time_unit: str | None,
-                 top: int, as_json: bool) -> None:
-    """Predicted vs actual repeat purchases in the holdout period, per customer and in total."""
+def validate_cmd(app: AppContext, calibration_end: dt.date | None, holdout_end: dt.date | None, model: str | None,
+                 time_unit: str | None, currency: str | None, top: int, plot: Path | None, as_json: bool) -> None:
+    """Predicted vs actual repeat purchases in the holdout, per model; names the best (lowest RMSE)."""
     cal = _require("calibration_end", calibration_end)
     hold = _require("holdout_end", holdout_end)
     with app.crm().unit_of_work(app.actor, read_only=True) as uow:
-        data = services.validate_models(uow, cal, hold, services.settings_for(uow, {"time_unit": time_unit}))
+        settings = services.settings_for(uow, {"time_unit": time_unit, "currency": currency})
+        data = services.validate_models(uow, cal, hold, settings, model=model, plot=plot)
     if as_json:
         emit_json(data)
         return
-    t = data["total"]
     click.echo(f"holdout {data['calibration_end']} .. {data['holdout_end']} ({_n(data['holdout_length'], 1)} "
-               f"{data['time_unit']}), {t['customers']:,} customers")
-    click.echo(f"repeat purchases: predicted {_n(t['predicted'], 1)}, actual {_n(t['actual'], 0)} "
-               f"(error {_n(t['error_pct'], 1)}%), MAE {_n(t['mae'], 3)}, correlation {_n(t['correlation'], 3)}")
-    table("By calibration frequency", ["repeat purchases", "customers", "predicted (mean)", "actual (mean)"],
-          [[b["frequency"], b["customers"], _n(b["predicted_mean"], 3), _n(b["actual_mean"], 3)] for b in data["by_frequency"]])
-    table(f"Top {top} customers by prediction", ["id", "x", "t_x", "T", "predicted", "actual"],
+               f"{data['time_unit']}), {data['total']['customers']:,} customers")
+    rows = []
+    for name, m in data["models"].items():
+        if "error" in m:
+            rows.append([name, "–", "–", "–", "–", "–", m["error"]])
+            continue
+        t = m["total"]
+        rows.append([name, _n(m["purchase"]["log_likelihood"], 1), _n(t["predicted"], 1), _n(t["actual"], 0),
+                     _n(t["error_pct"], 1), _n(t["mae"], 3), _n(t["rmse"], 3)])
+    table("Models on the holdout", ["model", "log-lik.", "predicted", "actual", "error %", "MAE", "RMSE"], rows)
+    names = list(data["by_frequency"][0]["predicted_means"]) if data["by_frequency"] else []
+    table("Mean holdout repeat purchases by calibration repeats", ["repeats", "customers", "actual", *names],
+          [[b["frequency"], b["customers"], _n(b["actual_mean"], 3), *(_n(b["predicted_means"][k], 3) for k in names)]
+           for b in data["by_frequency"]])
+    table(f"Top {top} customers by prediction ({data['best']})", ["id", "x", "t_x", "T", "predicted", "actual"],
           [[c["customer_id"], c["frequency"], _n(c["recency"], 1), _n(c["T"], 1), _n(c["predicted"], 2), c["actual"]]
            for c in data["customers"][:top]])
+    click.echo(f"best model on this holdout: {data['best']} (lowest per-customer RMSE)")
+    if data["plot"]:
+        click.echo(f"plot written to {data['plot']}")
+    for w in data["warnings"]:
+        click.echo(f"warning: {w}", err=True)

@@ -92,8 +92,8 @@ def plot_validation(report: dict[str, Any], path: str | Path) -> Path:
     labels = [row["frequency"] for row in table]
     x = np.arange(len(labels))
     left.plot(x, [row["actual_mean"] for row in table], color="black", marker="o", linewidth=2, label="actual")
-    for name in report["models"]:
-        left.plot(x, [row["predicted_mean"][name] for row in table], marker=".", linestyle="--", label=name)
+    for name in report["tracking"]["predicted"]:
+        left.plot(x, [row["predicted_means"][name] for row in table], marker=".", linestyle="--", label=name)
     left.set_xticks(x, labels)
     left.set_xlabel("repeat purchases in the calibration period")
     left.set_ylabel("mean repeat purchases in the holdout")

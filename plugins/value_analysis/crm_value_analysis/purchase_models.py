@@ -321,20 +321,28 @@ def _expected_if_alive(params: Params, x: np.ndarray, T: np.ndarray, t: np.ndarr
 
 def probabilistic_clv(params: Params, gg: GammaGammaParams, frequency: Any, recency: Any, T: Any, monetary: Any, *,
                       horizon_periods: int, discount_rate_per_period: float, margin: float, step: float = 1) -> np.ndarray:
-    """Discounted expected margin over the horizon (see :func:`clv_models.probabilistic_clv`), any model."""
-    if isinstance(params, BGNBDParams):
-        return clv_models.probabilistic_clv(params, gg, frequency, recency, T, monetary, horizon_periods=horizon_periods,
-                                            discount_rate_per_period=discount_rate_per_period, margin=margin, step=step)
+    """Discounted expected margin over the horizon (see :func:`clv_models.probabilistic_clv`), any model.
+
+    Same sum as :func:`clv_models.probabilistic_clv`, but E[Y(t) | alive] -- the costly part (a
+    2F1 per customer and month for BG/NBD) -- depends only on (x, T), so it is evaluated once
+    per distinct pair: whole days and integer repeat counts repeat a lot in a real base.
+    """
     horizon = clv_models._positive_int("horizon_periods", horizon_periods)
     d = clv_models._check_rate("discount_rate_per_period", discount_rate_per_period)
     mg = clv_models._check_unit_interval("margin", margin)
     x, tx, tt = clv_models._validate_rft(frequency, recency, T)
     spend = clv_models.gamma_gamma_expected_spend(gg, x, clv_models._as_1d_float("monetary", monetary))
+    step_f = clv_models._finite_scalar("step", step)
+    if step_f <= 0:
+        raise ValueError(f"step must be > 0, got {step_f}")
     alive = probability_alive(params, x, tx, tt)
+    pairs, inv = np.unique(np.column_stack([x, tt]), axis=0, return_inverse=True)
+    inv = inv.reshape(-1)
+    ux, uT = pairs[:, 0].copy(), pairs[:, 1].copy()
     total = np.zeros(x.shape)
     previous = np.zeros(x.shape)
     for k in range(1, horizon + 1):
-        current = alive * _expected_if_alive(params, x, tt, np.full(x.shape, k * float(step)))
+        current = alive * _expected_if_alive(params, ux, uT, np.full(ux.shape, k * step_f))[inv]
         total += (current - previous) / (1.0 + d) ** k
         previous = current
     return mg * spend * total

@@ -1,8 +1,8 @@
 """The plugin's service layer: run the analyses, store snapshots, report, fit and validate models.
 
-Everything works on whole arrays: :mod:`loaders` reads the base with a few set-based queries,
-:mod:`analytics` and :mod:`clv_models` compute in NumPy, and the snapshot is written with
-Core ``executemany`` inserts. Every function takes the caller's unit of work, so a run is one
+Everything works on whole arrays: :mod:`loaders` reads the base in one aggregate pass,
+:mod:`analytics`, :mod:`clv_models` and :mod:`purchase_models` compute in NumPy, and the snapshot
+is written with ``COPY`` (PostgreSQL) or one ``executemany`` (SQLite). Every function takes the caller's unit of work, so a run is one
 transaction: if anything fails, no partial snapshot and no lifecycle change is left behind.
 
 Public API (typed, for the CLI, other plugins and embedding code):
@@ -34,6 +34,7 @@ from crm_value_analysis import analytics, clv_models, loaders, plots, purchase_m
 from crm_value_analysis.models import CustomerValue, ValueRun
 from crm_value_analysis.schemas import (
     CONFIG_TABLE,
+    DATE_RANGE,
     INACTIVE_TIER,
     CustomerValueRead,
     RunRead,
@@ -398,10 +399,12 @@ def run_analysis(uow: UnitOfWork, *, as_of: dt.date | None = None, settings: Val
 
     A snapshot for the same date is replaced. Tier and segment moves are taken against the
     latest earlier snapshot. When this is the latest snapshot, the core's lifecycle stage of
-    each customer with purchases is updated (one UPDATE per stage).
+    each customer with purchases is updated (one UPDATE ... FROM the stored snapshot).
     """
     settings = settings_for(uow) if settings is None else settings
     as_of = today() if as_of is None else as_of
+    if not DATE_RANGE[0] <= as_of <= DATE_RANGE[1]:
+        raise InvalidInput(f"invalid input: as_of: {as_of} is outside {DATE_RANGE[0]}..{DATE_RANGE[1]}", [("as_of", "out of range")])
     session = uow.session
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -647,8 +650,13 @@ def _tier_rank(order: Sequence[str], column: Any) -> Any:
     return case({t: i for i, t in enumerate(order)}, value=column, else_=len(order))
 
 
-def pyramid_report(uow: UnitOfWork, limit: int = 20) -> dict[str, Any]:
-    """Tier sizes and revenue; upgrades and downgrades since the previous snapshot (largest value first)."""
+def pyramid_report(uow: UnitOfWork, limit: int = 20, plot: Path | None = None) -> dict[str, Any]:
+    """Tier sizes and revenue; upgrades and downgrades since the previous snapshot (largest value first).
+
+    ``plot``: also a PNG of each tier's share of customers and of revenue.
+    """
+    if plot is not None:
+        plots.check_path(plot)
     run = latest_run(uow)
     settings = ValueSettings.model_validate(run.settings)
     cv = CustomerValue
@@ -656,14 +664,18 @@ def pyramid_report(uow: UnitOfWork, limit: int = 20) -> dict[str, Any]:
     now, before = _tier_rank(order, cv.tier), _tier_rank(order, cv.previous_tier)
     cols = (cv.previous_tier.label("from_tier"), cv.tier.label("to_tier"), cv.monetary)
     moved = and_(cv.previous_tier.is_not(None), cv.previous_tier != cv.tier)
-    return {
+    out = {
         "run": _run_header(run),
         "cutoffs": settings.pyramid,
         "tiers": _group(uow, run, cv.tier, order=order),
         "moves": run.summary.get("moves"),
         "upgrades": _customer_rows(uow, run, cols, moved, now < before, order=[cv.monetary.desc()], limit=limit),
         "downgrades": _customer_rows(uow, run, cols, moved, now > before, order=[cv.monetary.desc()], limit=limit),
+        "plot": None,
     }
+    if plot is not None:
+        out["plot"] = str(plots.plot_pyramid(out["tiers"], plot, title=f"Value pyramid, {run.as_of}"))
+    return out
 
 
 def pareto_report(uow: UnitOfWork, plot: Path | None = None) -> dict[str, Any]:
@@ -743,10 +755,13 @@ def loyalty_report(uow: UnitOfWork, limit: int = 20) -> dict[str, Any]:
             "mean": _clean(mean), "histogram": histogram, "top": top}
 
 
-def clv_report(uow: UnitOfWork, limit: int = 20, by: str = "probabilistic") -> dict[str, Any]:
-    """Both CLVs: totals, means, the settings and models behind them, the top customers."""
+def clv_report(uow: UnitOfWork, limit: int = 20, by: str = "probabilistic", plot: Path | None = None) -> dict[str, Any]:
+    """Both CLVs: totals, means, the settings and models behind them, the top customers; optional PNG
+    of the distribution of the ``by`` CLV."""
     if by not in ("probabilistic", "deterministic"):
         raise InvalidInput(f"invalid input: by: must be 'probabilistic' or 'deterministic', got {by!r}")
+    if plot is not None:
+        plots.check_path(plot)
     run = latest_run(uow)
     settings = ValueSettings.model_validate(run.settings)
     cv = CustomerValue
@@ -756,17 +771,24 @@ def clv_report(uow: UnitOfWork, limit: int = 20, by: str = "probabilistic") -> d
                                      func.sum(cv.clv_probabilistic), func.avg(cv.clv_probabilistic))
                               .where(cv.run_id == run.id)).one()
     cols = (cv.clv_probabilistic, cv.clv_deterministic, cv.expected_purchases, cv.p_alive, cv.tier)
-    return {
+    out = {
         "run": _run_header(run),
         "settings": {k: getattr(settings, k) for k in ("margin", "discount_rate", "horizon_months", "retention",
-                                                        "acquisition_cost", "time_unit")},
+                                                        "acquisition_cost", "time_unit", "model")},
         "models": run.summary.get("models"),
         "deterministic": {"customers": row[0], "total": _clean(row[1]), "mean": _clean(row[2])},
         "probabilistic": {"customers": row[3], "total": _clean(row[4]), "mean": _clean(row[5])},
         "by": by,
         "top": _customer_rows(uow, run, cols, col.is_not(None), order=[col.desc()], limit=limit),
         "warnings": run.summary.get("warnings", []),
+        "plot": None,
     }
+    if plot is not None:
+        values = np.array(uow.session.scalars(select(col).where(cv.run_id == run.id, col.is_not(None))).all(), dtype=np.float64)
+        if values.size == 0:
+            raise InvalidInput(f"the latest run has no {by} CLV to plot")
+        out["plot"] = str(plots.plot_clv(values, plot, title=f"{by.capitalize()} CLV, {run.as_of}", label=f"{by} CLV"))
+    return out
 
 
 def customer_value(uow: UnitOfWork, customer_id: int) -> dict[str, Any]:
@@ -813,69 +835,140 @@ def _check_calibration(uow: UnitOfWork, settings: ValueSettings, calibration_end
     return span
 
 
-def fit_models(uow: UnitOfWork, calibration_end: dt.date, settings: ValueSettings | None = None) -> dict[str, Any]:
-    """Fit BG/NBD and Gamma-Gamma on the purchases up to ``calibration_end``: parameters, log-likelihoods."""
-    settings = settings_for(uow) if settings is None else settings
+def _models(model: str | None, settings: ValueSettings, *, allow_all: bool) -> tuple[str, ...]:
+    name = settings.model if model is None else model
+    if allow_all and name == "all":
+        return purchase_models.MODELS
+    if name not in purchase_models.MODELS:
+        known = ", ".join([*purchase_models.MODELS, *(["all"] if allow_all else [])])
+        raise InvalidInput(f"invalid input: model: unknown model {name!r}; known: {known}", [("model", "unknown")])
+    return (name,)
+
+
+def _calibration(uow: UnitOfWork, settings: ValueSettings, calibration_end: dt.date,
+                 holdout_end: dt.date | None = None) -> tuple[ValueSettings, list[str], np.ndarray, loaders.PurchaseHistory, RFTInput]:
+    settings, currency_warning = resolve_currency(uow.session, settings)
     _check_calibration(uow, settings, calibration_end)
     ids = loaders.customer_ids(uow.session)
-    hist = loaders.purchase_history(uow.session, ids, settings, calibration_end)
-    rft = rft_input(hist, settings.unit_days)
-    fit = fit_rft(rft, strict=True)
+    hist = loaders.customer_stats(uow.session, ids, settings, calibration_end, holdout_end=holdout_end).history
+    return settings, [currency_warning] if currency_warning else [], ids, hist, rft_input(hist, settings.unit_days)
+
+
+def fit_models(uow: UnitOfWork, calibration_end: dt.date, settings: ValueSettings | None = None,
+               model: str | None = None) -> dict[str, Any]:
+    """Fit one purchase model (default: the ``model`` setting) and Gamma-Gamma on the purchases up to
+    ``calibration_end``: parameters by their usual names and log-likelihoods."""
+    settings = settings_for(uow) if settings is None else settings
+    (name,) = _models(model, settings, allow_all=False)
+    settings, warnings, _, _, rft = _calibration(uow, settings, calibration_end)
+    fit = fit_rft(rft, strict=True, model=name)
     return {
         "calibration_end": calibration_end.isoformat(),
+        "currency": settings.currency,
         "customers": int(rft.mask.sum()),
         "repeat_customers": int((rft.frequency > 0).sum()),
         **fit.as_dict(settings.time_unit),
         "seconds": round(fit.seconds, 4),
+        "warnings": warnings,
     }
 
 
+def _holdout_weeks(uow: UnitOfWork, settings: ValueSettings, ids: np.ndarray, mask: np.ndarray,
+                   calibration_end: dt.date, holdout_end: dt.date) -> np.ndarray:
+    """Repeat purchases (purchase days) per holdout week of the calibration cohort: one GROUP BY."""
+    session = uow.session
+    day = loaders.day_number(loaders.Transaction.occurred_at)
+    stmt = (select(loaders.Account.customer_id, day)
+            .select_from(loaders.Transaction).join(loaders.Account, loaders._join_accounts())
+            .where(*loaders._where(session, settings, loaders.Period(end=holdout_end + dt.timedelta(days=1),
+                                                                     start=calibration_end + dt.timedelta(days=1)),
+                                   purchases_only=True))
+            .group_by(loaders.Account.customer_id, day))
+    m = loaders._fetch_array(session, stmt, 2)
+    weeks = -(-(holdout_end - calibration_end).days // 7)
+    if m.size == 0:
+        return np.zeros(weeks)
+    pos, found = loaders._align(ids, m[:, 0])
+    keep = found & mask[pos]
+    week = ((m[keep, 1] - loaders.day_of(calibration_end) - 1) // 7).astype(np.int64)
+    return np.bincount(week, minlength=weeks)[:weeks].astype(np.float64)
+
+
+def _metrics(predicted: np.ndarray, actual: np.ndarray) -> dict[str, Any]:
+    err = predicted - actual
+    corr = (float(np.corrcoef(predicted, actual)[0, 1])
+            if actual.size > 1 and actual.std() > 0 and predicted.std() > 0 else None)
+    return {"customers": int(actual.size), "predicted": float(predicted.sum()), "actual": float(actual.sum()),
+            "error_pct": float(100.0 * err.sum() / actual.sum()) if actual.sum() > 0 else None,
+            "mae": float(np.abs(err).mean()) if err.size else None,
+            "rmse": float(np.sqrt((err ** 2).mean())) if err.size else None, "correlation": corr}
+
+
 def validate_models(uow: UnitOfWork, calibration_end: dt.date, holdout_end: dt.date,
-                    settings: ValueSettings | None = None) -> dict[str, Any]:
+                    settings: ValueSettings | None = None, model: str | None = None,
+                    plot: Path | None = None) -> dict[str, Any]:
     """Fit on the calibration period, predict repeat purchases in (calibration end, holdout end], compare.
 
-    Per customer (sorted by prediction, largest first), in total, and per calibration
-    frequency -- the usual check that the model neither over- nor under-forecasts.
+    ``model`` is one model name or ``"all"``: each is compared on the holdout in total,
+    per customer (MAE, RMSE), per number of calibration repeats and week by week (cumulative
+    tracking); the best is the one with the lowest per-customer RMSE. Optionally a PNG.
     """
     settings = settings_for(uow) if settings is None else settings
+    names = _models(model, settings, allow_all=True)
     if holdout_end <= calibration_end:
         raise InvalidInput(f"invalid input: holdout end {holdout_end} must be after the calibration end {calibration_end}",
                            [("holdout_end", "not after calibration_end")])
-    _check_calibration(uow, settings, calibration_end)
-    ids = loaders.customer_ids(uow.session)
-    hist = loaders.purchase_history(uow.session, ids, settings, calibration_end, holdout_end=holdout_end)
-    rft = rft_input(hist, settings.unit_days)
-    fit = fit_rft(rft, strict=True)
-    assert fit.bgnbd is not None
+    if plot is not None:
+        plots.check_path(plot)
+    settings, warnings, ids, hist, rft = _calibration(uow, settings, calibration_end, holdout_end)
     horizon = (holdout_end - calibration_end).days / settings.unit_days
-    predicted = clv_models.bgnbd_expected_purchases(fit.bgnbd, rft.frequency, rft.recency, rft.T, horizon)
     actual = hist.holdout_days[rft.mask].astype(np.float64)
-    err = predicted - actual
-    corr = float(np.corrcoef(predicted, actual)[0, 1]) if actual.size > 1 and actual.std() > 0 and predicted.std() > 0 else None
+    fits: dict[str, dict[str, Any]] = {}
+    predicted: dict[str, np.ndarray] = {}
+    for name in names:
+        try:
+            fit = fit_rft(rft, strict=True, model=name)
+        except InvalidInput as e:
+            if len(names) == 1:
+                raise
+            fits[name] = {"error": str(e)}
+            continue
+        assert fit.purchase is not None
+        predicted[name] = purchase_models.expected_purchases(fit.purchase, rft.frequency, rft.recency, rft.T, horizon)
+        fits[name] = {**fit.as_dict(settings.time_unit), "total": _metrics(predicted[name], actual)}
+    if not predicted:
+        raise InvalidInput("cannot fit any model on this data: " + "; ".join(f"{k}: {v['error']}" for k, v in fits.items()))
+    best = min(predicted, key=lambda k: (fits[k]["total"]["rmse"], abs(fits[k]["total"]["error_pct"] or 0.0)))
     buckets = np.minimum(rft.frequency, 7).astype(int)
     by_freq = []
     for b in np.unique(buckets).tolist():
         m = buckets == b
         by_freq.append({"frequency": f"{b}+" if b == 7 else str(b), "customers": int(m.sum()),
-                        "predicted_mean": float(predicted[m].mean()), "actual_mean": float(actual[m].mean())})
-    order = np.argsort(-predicted, kind="stable")
+                        "actual_mean": float(actual[m].mean()), "predicted_mean": float(predicted[best][m].mean()),
+                        "predicted_means": {k: float(v[m].mean()) for k, v in predicted.items()}})
+    weekly = _holdout_weeks(uow, settings, ids, rft.mask, calibration_end, holdout_end)
+    days = (holdout_end - calibration_end).days
+    ends = np.minimum(7.0 * np.arange(1, weekly.size + 1), days) / settings.unit_days
+    tracking = {"actual": np.cumsum(weekly).tolist(), "predicted": {
+        k: [float(purchase_models.expected_purchases(fits_p, rft.frequency, rft.recency, rft.T, t).sum()) for t in ends]
+        for k, fits_p in ((k, purchase_models.make_params(k, fits[k]["purchase"])) for k in predicted)}}
+    order = np.argsort(-predicted[best], kind="stable")
     cids = ids[rft.mask]
     customers = [
         {"customer_id": int(cids[i]), "frequency": int(rft.frequency[i]), "recency": float(rft.recency[i]),
-         "T": float(rft.T[i]), "predicted": float(predicted[i]), "actual": int(actual[i])}
+         "T": float(rft.T[i]), "predicted": float(predicted[best][i]), "actual": int(actual[i]),
+         "predictions": {k: float(v[i]) for k, v in predicted.items()}}
         for i in order.tolist()
     ]
-    return {
+    out = {
         "calibration_end": calibration_end.isoformat(), "holdout_end": holdout_end.isoformat(),
-        "time_unit": settings.time_unit, "holdout_length": horizon,
-        "model": fit.as_dict(settings.time_unit)["bgnbd"],
-        "total": {"customers": int(actual.size), "predicted": float(predicted.sum()), "actual": float(actual.sum()),
-                  "error_pct": float(100.0 * err.sum() / actual.sum()) if actual.sum() > 0 else None,
-                  "mae": float(np.abs(err).mean()) if err.size else None,
-                  "rmse": float(np.sqrt((err ** 2).mean())) if err.size else None, "correlation": corr},
-        "by_frequency": by_freq,
-        "customers": customers,
+        "currency": settings.currency, "time_unit": settings.time_unit, "holdout_length": horizon,
+        "models": fits, "best": best, "model": fits[best]["purchase"], "total": fits[best]["total"],
+        "by_frequency": by_freq, "tracking": tracking, "customers": customers, "warnings": warnings, "plot": None,
     }
+    if plot is not None:
+        out["plot"] = str(plots.plot_validation(out, plot))
+    return out
 
 
 # =============================================================================================

@@ -86,15 +86,18 @@ def bulk_load(crm: CRM, customer_idx: np.ndarray, days: np.ndarray, amounts: np.
 
 
 def simulate_purchase_log(
-    n: int, *, r: float, alpha: float, a: float, b: float, p: float, q: float, v: float,
-    end_day: int, birth_days: int = 84, unit_days: float = 7.0, seed: int = 7,
+    n: int, *, r: float, alpha: float, a: float = 1.0, b: float = 1.0, p: float, q: float, v: float,
+    end_day: int, birth_days: int = 84, unit_days: float = 7.0, seed: int = 7, model: str = "bg_nbd",
+    s: float = 1.0, beta: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Purchase log (customer index, day, amount) from the BG/NBD + Gamma-Gamma story.
+    """Purchase log (customer index, day, amount) from a purchase model + Gamma-Gamma story.
 
     Rates are per model unit (``unit_days`` days). Each customer is born with a first purchase
-    in the first ``birth_days`` days; repeat purchases follow a Poisson(lambda) process and after
-    each repeat purchase the customer drops out with probability p; every purchase spends
-    Gamma(p, rate nu). Purchases are recorded as whole days up to ``end_day`` (inclusive).
+    in the first ``birth_days`` days; repeat purchases follow a Poisson(lambda) process. Drop-out:
+    ``bg_nbd`` after each repeat purchase with probability p ~ Beta(a, b); ``mbg_nbd`` also right
+    after the first purchase; ``pareto_nbd`` at an exponential time with rate mu ~ Gamma(s, beta).
+    Every purchase spends Gamma(p, rate nu). Purchases are recorded as whole days up to
+    ``end_day`` (inclusive).
     """
     rng = np.random.default_rng(seed)
     birth = rng.integers(0, birth_days, n)
@@ -105,16 +108,22 @@ def simulate_purchase_log(
     days = [birth.astype(float)]
     t = np.zeros(n)
     active = np.ones(n, dtype=bool)
+    death = np.full(n, np.inf)
+    if model == "mbg_nbd":
+        active &= rng.random(n) >= drop
+    elif model == "pareto_nbd":
+        death = rng.exponential(1.0 / rng.gamma(s, 1.0 / beta, n))
     while active.any():
         idx = np.flatnonzero(active)
         t[idx] += rng.exponential(1.0 / lam[idx])
         day = birth[idx] + np.floor(t[idx] * unit_days)
-        inside = day <= end_day
+        inside = (day <= end_day) & (t[idx] <= death[idx])
         cust.append(idx[inside])
         days.append(day[inside])
         active[idx[~inside]] = False
-        dies = inside & (rng.random(idx.size) < drop[idx])
-        active[idx[dies]] = False
+        if model != "pareto_nbd":
+            dies = inside & (rng.random(idx.size) < drop[idx])
+            active[idx[dies]] = False
     ci = np.concatenate(cust)
     dy = np.concatenate(days).astype(np.int64)
     amounts = np.maximum(rng.gamma(p, 1.0 / nu[ci]), 0.01)

@@ -130,6 +130,22 @@ def test_runs_lists_nothing_before_the_first_run(vcrm: CRM, vcli: Callable[..., 
     (("show", "NO-SUCH-REF"), "not found"),
     (("clv", "--by", "gut-feeling"), "by"),
     (("churn", "--limit", "many"), "not a whole number"),
+    # edge values: one clear line, never an overflow traceback (exit 3)
+    (("run", "--as-of", "9999-12-31"), "outside 1900-01-01..2999-12-31"),
+    (("run", "--as-of", "0001-01-01"), "outside 1900-01-01..2999-12-31"),
+    (("run", "--discount-rate", "1e308"), "discount_rate"),
+    (("run", "--discount-rate", "inf"), "discount_rate"),
+    (("run", "--discount-rate", "nan"), "discount_rate"),
+    (("run", "--horizon-months", "1000000000"), "horizon_months"),
+    (("run", "--window-days", "100000000000000000000"), "window_days"),
+    (("run", "--window-days", "0"), "window_days"),
+    (("run", "--acquisition-cost", "1e308"), "acquisition_cost"),
+    (("run", "--churn-threshold", "2"), "churn_threshold"),
+    (("run", "--model", "bgnbd"), "model"),
+    (("run", "--currency", "euro"), "currency"),
+    (("pyramid", "--plot", "/no/such/folder/p.png"), "folder /no/such/folder does not exist"),
+    (("clv", "--plot", "/no/such/folder/c.png"), "folder /no/such/folder does not exist"),
+    (("pareto", "--plot", "/no/such/folder/c.png"), "cannot write the plot"),
 ])
 def test_bad_input_is_one_line(analysed: dict[str, int], vcli: Callable[..., Any], args: tuple[str, ...],
                                message: str) -> None:
@@ -155,3 +171,26 @@ def test_crm_toml_settings_apply_and_options_override(analysed: dict[str, int], 
     assert vcli("value", "run", "--as-of", d(90).isoformat(), "--horizon-months", "6").exit_code == 0
     s = json.loads(vcli("value", "clv", "--json").stdout)["settings"]
     assert (s["margin"], s["horizon_months"]) == (0.5, 6)
+
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("command", [("pyramid",), ("clv", "--by", "deterministic")])
+def test_plots_are_png_files(analysed: dict[str, int], vcli: Callable[..., Any], tmp_path: Path,
+                             command: tuple[str, ...]) -> None:
+    target = tmp_path / "plot.png"
+    res = vcli("value", *command, "--plot", str(target))
+    assert res.exit_code == 0, res.output
+    assert f"plot written to {target}" in res.stdout
+    data = target.read_bytes()
+    assert data.startswith(PNG) and len(data) > 2000
+    again = vcli("value", *command, "--plot", str(target), "--json")  # overwritten, JSON names the file
+    assert again.exit_code == 0 and json.loads(again.stdout)["plot"] == str(target)
+
+
+def test_plot_to_a_folder_is_refused(analysed: dict[str, int], vcli: Callable[..., Any], tmp_path: Path) -> None:
+    assert_error(vcli("value", "pyramid", "--plot", str(tmp_path)), "is a folder")
+    # too few buyers for the models: nothing to plot, said in one line, no file left behind
+    assert_error(vcli("value", "clv", "--plot", str(tmp_path / "c.png")), "no probabilistic CLV to plot")
+    assert not (tmp_path / "c.png").exists()

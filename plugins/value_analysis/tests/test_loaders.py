@@ -159,3 +159,35 @@ def test_sqlite_temp_store_is_restored_after_a_query(vcrm: CRM, base: Base) -> N
         loaders.value_aggregates(uow.session, ids, ValueSettings(), Period.up_to(d(5)))
         loaders.purchase_history(uow.session, ids, ValueSettings(), d(5))
         assert raw.execute("PRAGMA temp_store").fetchone()[0] == 2
+
+
+@pytest.mark.parametrize("window_days, holdout", [(None, False), (45, False), (None, True), (60, True)])
+def test_set_based_statistics_equal_the_streamed_path(vcrm: CRM, window_days: int | None, holdout: bool) -> None:
+    """customer_stats (one GROUP BY + first-day look-ups) == purchase_history + value_aggregates + category_counts."""
+    rng = np.random.default_rng(17)
+    n, m = 60, 900
+    ci = rng.integers(0, n - 4, m)  # the last 4 customers never buy
+    days = rng.integers(0, 240, m)
+    amounts = rng.uniform(1, 200, m).round(2)
+    kinds = np.where(rng.random(m) < 0.85, "invoice", np.where(rng.random(m) < 0.6, "credit_note", "payment"))
+    cats = [None if u < 0.2 else f"cat{int(u * 7)}" for u in rng.random(m)]
+    ids = bulk_load(vcrm, ci, days, amounts, n, kinds=kinds, categories=cats)
+    s = ValueSettings(trend_days=40, window_days=window_days)
+    cut, hold = d(170), (d(230) if holdout else None)
+    with vcrm.unit_of_work() as uow:
+        new = loaders.customer_stats(uow.session, ids, s, cut, holdout_end=hold)
+        old = loaders.purchase_history(uow.session, ids, s, cut, holdout_end=hold, chunk_rows=50)
+        old_value = loaders.value_aggregates(uow.session, ids, s, Period.up_to(cut, window_days))
+        old_categories = loaders.category_counts(uow.session, ids, s, cut)
+    h = new.history
+    for name in ("purchase_days", "entries", "days_last", "days_prev", "holdout_days"):
+        assert getattr(h, name).tolist() == getattr(old, name).tolist(), name
+    for name in ("first_day", "last_day", "gross", "net", "net_last", "net_prev"):
+        np.testing.assert_allclose(getattr(h, name), getattr(old, name), rtol=1e-10, atol=1e-8, err_msg=name)
+    repeat = old.purchase_days > 1
+    np.testing.assert_allclose(h.gross_first_day[repeat], old.gross_first_day[repeat], rtol=1e-10, atol=1e-8)
+    assert repeat.sum() > 20 and old.holdout_days.sum() > (10 if holdout else -1)
+    assert new.value.frequency.tolist() == old_value.frequency.tolist()
+    np.testing.assert_allclose(new.value.monetary, old_value.monetary, rtol=1e-10, atol=1e-8)
+    np.testing.assert_array_equal(new.value.last_day, old_value.last_day)
+    np.testing.assert_array_equal(new.categories, old_categories)

@@ -174,10 +174,9 @@ def test_custom_segments_pyramid_and_loyalty_weights_from_config(make_crm: Calla
 
 
 def test_bad_config_is_a_config_error(make_crm: Callable[..., CRM]) -> None:
-    crm = make_crm(plugins=[PLUGIN], config={"value_analysis": {"discount_rate": -0.1}})
-    Base(crm).customer("A")
-    with pytest.raises(ConfigError, match="discount_rate"), crm.unit_of_work() as uow:
-        services.run_analysis(uow, as_of=d(1))
+    # the core validates registered settings when the CRM opens, before any run can start
+    with pytest.raises(ConfigError, match="discount_rate"):
+        make_crm(plugins=[PLUGIN], config={"value_analysis": {"discount_rate": -0.1}})
 
 
 # -- snapshots over time -------------------------------------------------------------------------------
@@ -284,8 +283,8 @@ def test_models_fitted_in_a_run(vcrm: CRM) -> None:
     ids = bulk_load(vcrm, ci, days, amounts, 1500)
     out = run(vcrm, d(450), churn_threshold=0.5)
     models = out.summary["models"]
-    assert models["bgnbd"]["converged"] and models["gamma_gamma"]["converged"]
-    assert models["bgnbd"]["alpha"] == pytest.approx(4.41 * 7, rel=0.35)  # fitted in days by default
+    assert models["model"] == "bg_nbd" and models["purchase"]["converged"] and models["gamma_gamma"]["converged"]
+    assert models["purchase"]["alpha"] == pytest.approx(4.41 * 7, rel=0.35)  # fitted in days by default
     assert out.summary["warnings"] == []
     r = rows(vcrm)
     p_alive = np.array([r[c].p_alive for c in ids])
@@ -309,8 +308,8 @@ def test_probabilistic_clv_matches_the_model_for_one_customer(vcrm: CRM) -> None
     ids = bulk_load(vcrm, ci, days, amounts, 800)
     out = run(vcrm, d(400), time_unit="weeks", horizon_months=12, discount_rate=0.12, margin=0.4)
     m = out.summary["models"]
-    bg = clv_models.BGNBDParams(**{k: m["bgnbd"][k] for k in ("r", "alpha", "a", "b")})
-    gg = clv_models.GammaGammaParams(**{k: m["gamma_gamma"][k] for k in ("p", "q", "v")})
+    bg = clv_models.BGNBDParams(**{k: m["purchase"][k] for k in ("r", "alpha", "a", "b")})
+    gg = clv_models.GammaGammaParams(p=m["gamma_gamma"]["p"], q=m["gamma_gamma"]["q"], v=m["gamma_gamma"]["gamma"])
     i = int(np.argmax(np.bincount(ci)))  # the most frequent buyer
     mine = np.unique(days[ci == i])
     spend = np.array([amounts[(ci == i) & (days == day)].round(2).sum() for day in mine])

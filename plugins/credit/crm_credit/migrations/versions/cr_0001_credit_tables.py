@@ -4,10 +4,10 @@ Revision ID: cr_0001
 Revises: (base of the credit branch; needs the core's 0001_core for customers, transactions, interactions)
 Create Date: 2026-11-23 19:51:01.871504
 """
-from alembic import op
 import sqlalchemy as sa
-import crmcore.db.types
+from alembic import op
 
+import crmcore.db.types
 
 revision = 'cr_0001'
 down_revision = None

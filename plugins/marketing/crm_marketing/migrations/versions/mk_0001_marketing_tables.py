@@ -122,6 +122,7 @@ def upgrade() -> None:
     sa.Column('variant_id', sa.Integer(), nullable=True),
     sa.Column('status', sa.String(length=10), nullable=False),
     sa.Column('address', sa.String(length=254), nullable=True),
+    sa.Column('claimed_at', crmcore.db.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('sent_at', crmcore.db.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('interaction_id', sa.Integer(), nullable=True),
     sa.Column('error', sa.String(length=500), nullable=True),

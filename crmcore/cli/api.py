@@ -1,0 +1,155 @@
+"""``crm serve`` (the HTTP API) and ``crm webhooks`` (subscriptions, delivery, dead letters)."""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import click
+
+from crmcore.cli.context import AppContext, CRMGroup, pass_app
+from crmcore.cli.output import emit_json, table
+from crmcore.errors import InvalidInput, NotFound
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(serve)
+    cli.add_command(webhooks)
+
+
+@click.command(cls=click.Command)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True)
+@click.option("--deliver-every", type=click.IntRange(0, 86400), default=10, show_default=True,
+              help="Seconds between webhook delivery passes in the background (0: never; use `crm webhooks deliver`).")
+@pass_app
+def serve(app: AppContext, host: str, port: int, workers: int, deliver_every: int) -> None:
+    """Run the HTTP API (OpenAPI at /openapi.json, docs at /docs)."""
+    import os
+
+    import uvicorn
+
+    crm = app.crm()  # fails here, in one line, if the database is missing or a plugin is broken
+    url = crm.engine.url.render_as_string(hide_password=False)
+    if deliver_every:
+        _background_delivery(url, app.plugins, deliver_every)
+    if workers == 1:
+        from crmcore.api import create_app
+
+        uvicorn.run(create_app(crm), host=host, port=port, log_level="warning")
+        return
+    os.environ["CRM_DATABASE_URL"] = url
+    uvicorn.run("crmcore.api.asgi:app", host=host, port=port, workers=workers, log_level="warning")
+
+
+def _background_delivery(url: str, plugins: Any, every: int) -> None:
+    from crmcore.app import CRM
+    from crmcore.webhooks.delivery import deliver
+
+    def loop() -> None:
+        crm = CRM.open(url, plugins=plugins)
+        while True:
+            try:
+                deliver(crm)
+            except Exception as e:  # noqa: BLE001 - the server goes on; the next pass retries
+                click.echo(f"warning: webhook delivery failed: {e}", err=True)
+            time.sleep(every)
+
+    threading.Thread(target=loop, name="webhook-delivery", daemon=True).start()
+
+
+@click.group(cls=CRMGroup)
+def webhooks() -> None:
+    """Webhook subscriptions, delivery and dead letters."""
+
+
+@webhooks.command("add")
+@click.argument("url")
+@click.option("--event", "events", multiple=True, required=True, help="Event type (repeatable), or '*' for all.")
+@click.option("--secret", help="HMAC secret (default: a new random one, printed once).")
+@pass_app
+def webhooks_add(app: AppContext, url: str, events: tuple[str, ...], secret: str | None) -> None:
+    """Subscribe URL to events; deliveries are signed with the secret (X-CRM-Signature)."""
+    import secrets as _secrets
+
+    from crmcore.models import WebhookSubscription
+    from crmcore.webhooks.events import EVENT_TYPES
+
+    if not url.startswith(("http://", "https://")) or len(url) > 2000:
+        raise InvalidInput(f"invalid input: url: must be an http(s) URL of at most 2000 characters, got {url[:60]!r}")
+    unknown = sorted(set(events) - set(EVENT_TYPES) - {"*"})
+    if unknown:
+        raise InvalidInput(f"invalid input: unknown event type(s) {', '.join(unknown)} (known: {', '.join(EVENT_TYPES)})")
+    if secret is not None and not 16 <= len(secret) <= 128:
+        raise InvalidInput("invalid input: secret: 16 to 128 characters")
+    secret = secret or _secrets.token_urlsafe(24)
+    with app.crm().unit_of_work(app.actor) as uow:
+        uow.require("user.manage")
+        sub = WebhookSubscription(url=url, events=sorted(set(events)), secret=secret, active=True, created_by=uow.actor)
+        uow.session.add(sub)
+        uow.session.flush()
+        uow.audit.record("create", "webhook_subscription", sub.id, after={"url": url, "events": sorted(set(events))})
+        sid = sub.id
+    click.echo(f"subscription {sid} to {', '.join(sorted(set(events)))} at {url}; secret: {secret}")
+
+
+@webhooks.command("remove")
+@click.argument("subscription_id", type=click.IntRange(1, 2**63 - 1))
+@pass_app
+def webhooks_remove(app: AppContext, subscription_id: int) -> None:
+    """Stop a subscription (its undelivered events are dropped)."""
+    from crmcore.models import WebhookSubscription
+
+    with app.crm().unit_of_work(app.actor) as uow:
+        uow.require("user.manage")
+        sub = uow.session.get(WebhookSubscription, subscription_id)
+        if sub is None:
+            raise NotFound("subscription", subscription_id)
+        sub.active = False
+        uow.audit.record("deactivate", "webhook_subscription", sub.id, after={"active": False})
+    click.echo(f"subscription {subscription_id} stopped")
+
+
+@webhooks.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+def webhooks_list(app: AppContext, as_json: bool) -> None:
+    """Subscriptions with their pending, delivered and dead deliveries; the latest dead letters."""
+    from sqlalchemy import func, select
+
+    from crmcore.models import OutboxEvent, WebhookDelivery, WebhookSubscription
+
+    with app.crm().unit_of_work(app.actor, read_only=True) as uow:
+        counts: dict[int, dict[str, int]] = {}
+        for sid, status, n in uow.session.execute(select(WebhookDelivery.subscription_id, WebhookDelivery.status, func.count())
+                                                  .group_by(WebhookDelivery.subscription_id, WebhookDelivery.status)):
+            counts.setdefault(sid, {})[status] = n
+        subs = [{"id": s.id, "url": s.url, "events": s.events, "active": s.active,
+                 **{k: counts.get(s.id, {}).get(k, 0) for k in ("pending", "delivered", "dead")}}
+                for s in uow.session.scalars(select(WebhookSubscription).order_by(WebhookSubscription.id))]
+        dead = [{"delivery": d.id, "subscription": d.subscription_id, "event": etype, "attempts": d.attempts,
+                 "last_error": d.last_error} for d, etype in uow.session.execute(
+                    select(WebhookDelivery, OutboxEvent.event_type).join(OutboxEvent, OutboxEvent.id == WebhookDelivery.event_id)
+                    .where(WebhookDelivery.status == "dead").order_by(WebhookDelivery.id.desc()).limit(20))]
+    if as_json:
+        emit_json({"subscriptions": subs, "dead_letters": dead})
+        return
+    table("Webhook subscriptions", ["id", "url", "events", "active", "pending", "delivered", "dead"],
+          [[s["id"], s["url"], ", ".join(s["events"]), s["active"], s["pending"], s["delivered"], s["dead"]] for s in subs])
+    if dead:
+        table("Dead letters (latest)", ["delivery", "subscription", "event", "attempts", "last error"], [list(d.values()) for d in dead])
+
+
+@webhooks.command("deliver")
+@click.option("--max-attempts", type=click.IntRange(1, 100), default=8, show_default=True)
+@click.option("--timeout", type=click.FloatRange(0.1, 300), default=10.0, show_default=True, help="Seconds per request.")
+@pass_app
+def webhooks_deliver(app: AppContext, max_attempts: int, timeout: float) -> None:
+    """Send the due deliveries once (retries back off exponentially; dead after --max-attempts)."""
+    from crmcore.webhooks.delivery import deliver
+
+    run = deliver(app.crm(), max_attempts=max_attempts, timeout=timeout)
+    click.echo(f"delivered {run.delivered}, failed {run.failed} (will retry), dead {run.dead}, waiting {run.waiting}")
+    for e in run.errors[:10]:
+        click.echo(f"  {e}", err=True)

@@ -1,0 +1,109 @@
+"""Send the outbox: signed POSTs, retries with exponential back-off, order per customer, dead letters.
+
+Order: deliveries of one subscription and one customer go out in event order; when one fails,
+the later ones of that customer wait for it (a receiver never sees "updated" before "created").
+A delivery that failed ``max_attempts`` times is ``dead`` and no longer holds the others back.
+
+Signature: ``X-CRM-Signature: sha256=<hex HMAC-SHA256 of the raw body with the subscription's
+secret>``; receivers recompute it and compare in constant time (``hmac.compare_digest``).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+from sqlalchemy import select
+
+from crmcore.app import CRM
+from crmcore.db.types import utcnow
+from crmcore.models import OutboxEvent, WebhookDelivery, WebhookSubscription
+
+BACKOFF_BASE = dt.timedelta(seconds=30)
+BACKOFF_MAX = dt.timedelta(hours=6)
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    """30 s, 1 min, 2 min, 4 min ... capped at 6 hours."""
+    return min(BACKOFF_BASE * (2 ** max(0, attempts - 1)), BACKOFF_MAX)
+
+
+@dataclass
+class DeliveryRun:
+    delivered: int = 0
+    failed: int = 0
+    dead: int = 0
+    waiting: int = 0  # held back behind an earlier event of the same customer
+    errors: list[str] = field(default_factory=list)
+
+
+Post = Callable[[str, bytes, dict[str, str]], int]
+
+
+def _http_post(timeout: float) -> Post:
+    client = httpx.Client(timeout=timeout, follow_redirects=False)
+
+    def post(url: str, body: bytes, headers: dict[str, str]) -> int:
+        return client.post(url, content=body, headers=headers).status_code
+
+    return post
+
+
+def deliver(crm: CRM, *, max_attempts: int = 8, timeout: float = 10.0, limit: int = 1000,
+            now: dt.datetime | None = None, post: Post | None = None) -> DeliveryRun:
+    """One pass over the due deliveries (committing each outcome as it goes)."""
+    post = post or _http_post(timeout)
+    now = now or utcnow()
+    run = DeliveryRun()
+    with crm.unit_of_work("webhooks", read_only=True) as uow:
+        rows = uow.session.execute(
+            select(WebhookDelivery.id, WebhookDelivery.subscription_id, WebhookDelivery.customer_id,
+                   WebhookDelivery.next_attempt_at, WebhookDelivery.attempts, OutboxEvent.event_type, OutboxEvent.payload,
+                   WebhookSubscription.url, WebhookSubscription.secret, WebhookSubscription.active)
+            .join(OutboxEvent, OutboxEvent.id == WebhookDelivery.event_id)
+            .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
+            .where(WebhookDelivery.status == "pending").order_by(WebhookDelivery.event_id).limit(limit)).all()
+    blocked: set[tuple[int, int | None]] = set()
+    for did, sid, cust, due, attempts, etype, payload, url, secret, active in rows:
+        lane = (sid, cust) if cust is not None else (sid, -did)  # events without a customer: no ordering lane
+        if not active or lane in blocked:
+            run.waiting += 1
+            continue
+        if due > now:
+            blocked.add(lane)  # an earlier event of this customer waits for its retry: so do the later ones
+            run.waiting += 1
+            continue
+        body = json.dumps({"id": did, **payload}, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        headers = {"Content-Type": "application/json", "X-CRM-Event": etype, "X-CRM-Delivery": str(did),
+                   "X-CRM-Signature": sign(secret, body), "User-Agent": "crmcore-webhooks"}
+        try:
+            status = post(url, body, headers)
+            error = None if 200 <= status < 300 else f"HTTP {status}"
+        except (httpx.HTTPError, OSError) as e:
+            error = f"{type(e).__name__}: {e}"[:500]
+        with crm.unit_of_work("webhooks") as uow:
+            d = uow.session.get(WebhookDelivery, did)
+            assert d is not None
+            d.attempts = attempts + 1
+            if error is None:
+                d.status, d.delivered_at, d.last_error = "delivered", utcnow(), None
+                run.delivered += 1
+                continue
+            d.last_error = error
+            if d.attempts >= max_attempts:
+                d.status = "dead"
+                run.dead += 1
+            else:
+                d.next_attempt_at = now + backoff(d.attempts)
+                run.failed += 1
+                blocked.add(lane)
+            run.errors.append(f"delivery {did} ({etype}) to {url}: {error}")
+    return run
