@@ -28,6 +28,9 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/import_bench.py
 	$(BIN)/python bench/value_bench.py
+	$(BIN)/python bench/sales_bench.py
+	$(BIN)/python bench/marketing_bench.py
+	$(BIN)/python bench/api_bench.py --seconds 60
 
 clean:
 	rm -rf $(VENV) demo

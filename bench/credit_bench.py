@@ -140,7 +140,7 @@ def load(url: str, d: dict[str, np.ndarray], today: dt.date) -> tuple[int, float
                      _stamps(d["complaint_days"], today), ["bench"] * d["complaints"].size, [now] * d["complaints"].size)))
         raw.commit()
         if url.startswith("postgresql"):
-            raw.autocommit = True
+            raw.dbapi_connection.autocommit = True
             raw.cursor().execute("VACUUM ANALYZE")
         else:
             raw.cursor().execute("ANALYZE")

@@ -280,7 +280,7 @@ def step_fit(url: str) -> dict[str, Any]:
     total = time.perf_counter() - start
     crm.close()
     return {"seconds": out["seconds"], "total": total, "customers": out["customers"],
-            "converged": bool(out["bgnbd"]["converged"] and out["gamma_gamma"]["converged"])}
+            "converged": bool(out["purchase"]["converged"] and out["gamma_gamma"]["converged"])}
 
 
 def step_load(url: str, n_customers: int = 0, n_transactions: int = 0, seed: int = 0) -> dict[str, Any]:

@@ -416,7 +416,8 @@ class CRM:
             state = uow.session.get(PluginState, plugin_id)
             was_enabled = bool(state is not None and state.enabled)
             last = uow.session.scalar(select(func.max(MergeJournal.id))) or 0
-            replay = [] if mark is None else list(uow.session.execute(
+            has_merge_hook = relay.implements(plugin_id, "crm_merge_customers")
+            replay = [] if mark is None or not has_merge_hook else list(uow.session.execute(
                 select(MergeJournal.id, MergeJournal.source_id, MergeJournal.target_id, MergeJournal.plugins)
                 .where(MergeJournal.id > mark).order_by(MergeJournal.id)))
             counts: dict[str, int] = {}

@@ -14,8 +14,8 @@ MAX_ID = 2**31 - 1
 #: Dates and times the CLI accepts (after conversion to UTC). Narrower than Python's years 1-9999
 #: so that date arithmetic (due dates, look-back and forecast horizons) never overflows, and
 #: from 1900 because spreadsheets opening an export count days from 1900.
-EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.timezone.utc)
-LATEST = dt.datetime(9000, 12, 31, 23, 59, 59, 999999, tzinfo=dt.timezone.utc)
+EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(9000, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC)
 
 #: Longest search text: longer than any stored name (200), email (254) or reference (100), so a
 #: longer one can only match nothing; it also keeps SQLite below its LIKE-pattern limit (50,000).
@@ -87,7 +87,7 @@ def utc_bound(value: dt.datetime | None, what: str) -> dt.datetime | None:
     if value is None:
         return None
     try:
-        return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
     except OverflowError:
         raise InvalidInput(f"{what}: {value.isoformat()} is out of range once converted to UTC") from None
 

@@ -91,10 +91,15 @@ def load_entry_point(ep: EntryPoint) -> PluginInfo:
     except Exception as e:  # noqa: BLE001 - a broken plugin must not stop the core
         last = traceback.extract_tb(e.__traceback__)[-1:] if e.__traceback__ else []
         where = f" ({last[0].filename}:{last[0].lineno})" if last else ""
-        return PluginInfo(id=ep.name, version=version, error=f"{type(e).__name__}: {e}{where}", entry_point=ep)
+        return PluginInfo(id=ep.name, version=version, error=f"{type(e).__name__}: {one_line(e)}{where}", entry_point=ep)
     info = describe(ep.name, obj, version, source="entry_point")
     info.entry_point = ep
     return info
+
+
+def one_line(error: BaseException) -> str:
+    """pluggy's multi-line validation messages as one line (the CLI prints one line per error)."""
+    return "; ".join(part.strip() for part in str(error).splitlines() if part.strip())
 
 
 def call_register_hook(info: PluginInfo, hook_name: str) -> list[Any]:
@@ -170,7 +175,7 @@ class HookRelay:
             try:
                 self.pm.register(info.module, name=info.id)
             except (pluggy.PluginValidationError, ValueError) as e:
-                errors[info.id] = f"plugin {info.id!r} does not fit the hook contract: {e}"
+                errors[info.id] = f"plugin {info.id!r} does not fit the hook contract: {one_line(e)}"
                 continue
             registered.append(info)
         for info in registered:
@@ -208,7 +213,7 @@ class HookRelay:
             try:
                 self.pm.add_hookspecs(holder)
             except (pluggy.PluginValidationError, ValueError) as e:
-                raise CRMError(f"plugin {info.id!r} publishes hooks that do not fit: {e}") from None
+                raise CRMError(f"plugin {info.id!r} publishes hooks that do not fit: {one_line(e)}") from None
             for name in dir(holder):
                 if self.pm.parse_hookspec_opts(holder, name) is not None:
                     self.published[name] = info.id
@@ -297,6 +302,10 @@ class HookRelay:
             if res is not None:
                 out.append((impl.plugin_name, res))
         return out
+
+    def implements(self, plugin_id: str, hook_name: str) -> bool:
+        """Whether the registered plugin ``plugin_id`` implements ``hook_name``."""
+        return any(i.plugin_name == plugin_id for i in self._impls(hook_name))
 
     def call_plugin(self, plugin_id: str, hook_name: str, **kwargs: Any) -> Any:
         """Call one plugin's implementation of a hook (None if it has none); errors attributed."""

@@ -1,17 +1,51 @@
 #!/usr/bin/env bash
-# Builds a demo CRM on SQLite (demo/crm.db) with sample data and prints a customer's 360° view.
+# Builds a demo CRM on SQLite (demo/crm.db) with sample data and walks every plugin: value analysis,
+# a lead's path to a won deal and the forecast, a credit hold and its release, a marketing campaign
+# end to end with the file channel; then prints a customer's 360° view.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rm -rf demo && mkdir -p demo
 crm() { .venv/bin/crm --database sqlite:///demo/crm.db --user demo "$@"; }
+py() { .venv/bin/python -c "$1"; }
 
 crm init
+crm user add demo --name "Demo Admin" --role admin          # the first user is an admin; every command acts as a user
 crm user add anna --name "Anna Berg" --role sales --email anna@example.com
 crm demo generate --customers 2000 --transactions 40000 --seed 42
+
+echo "== value analysis"
 crm plugins enable value_analysis
 crm value run --as-of 2025-01-01   # the demo data covers 2023-2024
 crm value pyramid
 # the customer who owes us the most
-top=$(crm account list --json | .venv/bin/python -c 'import json,sys; a=json.load(sys.stdin); print(max(a, key=lambda x: float(x["balance"]))["customer_id"])')
-crm interaction log "$top" --channel visit --kind sale --subject "Showroom visit: new kitchen line" --by anna --satisfaction 5
-crm customer show "$top"
+top=$(crm account list --json | py 'import json,sys; a=json.load(sys.stdin); print(max(a, key=lambda x: float(x["balance"]))["customer_id"])')
+crm interaction log "#$top" --channel visit --kind sale --subject "Showroom visit: new kitchen line" --by anna --satisfaction 5
+
+echo "== sales: a lead's path to a won deal, and the forecast"
+crm plugins enable sales_automation
+crm sales demo --deals 200 --leads 60 --seed 42        # a year of leads and deals on the demo customers
+lead=$(crm sales lead add "Jana Novak" --company "Alpine Kitchens GmbH" --email jana@alpine.example.com --source event --owner anna --json | py 'import json,sys; print(json.load(sys.stdin)["id"])')
+crm sales lead assess "$lead" --need 5 --volume 4 --power 4 --credibility 3 --authority 5
+crm sales lead update "$lead" --status qualified
+crm sales lead convert "$lead" --customer "#$top" --opportunity "Kitchen" --amount 12500 --close 2025-03-31
+crm sales pipeline show
+crm sales forecast --by owner
+
+echo "== marketing: a campaign end to end with the file channel"
+crm plugins enable marketing
+crm marketing segment create de-trade --rule 'country = "DE" and tags has "trade" and spend() > 2000'
+crm marketing segment preview de-trade --sample 5
+for ref in $(crm marketing segment preview de-trade --sample 12 --json | py 'import json,sys; print(" ".join(r["external_ref"] for r in json.load(sys.stdin)["sample"]))'); do
+  crm marketing consent set "$ref" email opt_in --source "trade fair form" > /dev/null
+done
+crm marketing campaign create "Spring kitchens" --channel email --segment de-trade --budget 1500 \
+    --control 0.2 --seed 7 --subject 'New kitchen line, {{ customer.name }}' --body 'Dear {{ customer.name }}, come and see it.'
+crm marketing campaign cost "Spring kitchens" 650 --ref AGENCY-1
+crm marketing campaign launch "Spring kitchens"                # the ones without an opt-in are suppressed
+crm marketing campaign send "Spring kitchens" --adapter file --outbox demo/outbox
+first=$(ls demo/outbox/campaign-1 | head -n 1 | sed 's/customer-\([0-9]*\).eml/\1/')
+crm marketing response record "Spring kitchens" "#$first" clicked
+crm marketing campaign report "Spring kitchens"
+
+echo "== the 360° view"
+crm customer show "#$top"

@@ -375,17 +375,15 @@ def test_format_inference():
 
 def test_unknown_extension(tmp_path):
     path = write(tmp_path, "data.xlsx", b"x")
-    with pytest.raises(FileFormatError, match=r"Cannot tell the format of .*data\.xlsx"):
-        with open_source(path):
-            pass
+    with pytest.raises(FileFormatError, match=r"Cannot tell the format of .*data\.xlsx"), open_source(path):
+        pass
     with pytest.raises(FileFormatError, match="unknown format"):
         detect_format("a.csv", "xml")
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(FileFormatError, match="does not exist"):
-        with open_source(str(tmp_path / "nope.csv")):
-            pass
+    with pytest.raises(FileFormatError, match="does not exist"), open_source(str(tmp_path / "nope.csv")):
+        pass
 
 
 def test_format_override_reads_other_extension(tmp_path):

@@ -20,7 +20,7 @@ from crmcore.errors import ConfigError, CRMError
 from crmcore.models import AuditEntry
 
 sys.path.insert(0, str(Path(__file__).parent / "bulkplug"))
-import crm_bulkplug  # noqa: E402
+import crm_bulkplug
 
 LEADS = """external_ref,name,email,score,budget,notes
 L1,Alpine Kitchens,info@alpine.example.com,80,1200.50,first contact

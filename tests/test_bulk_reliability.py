@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from decimal import Decimal
+from typing import ClassVar
 
 import pytest
 from pydantic import ValidationError
@@ -198,13 +199,13 @@ def test_input_without_line_breaks_stops_with_the_line_named(base, crm_url):
     env = {**os.environ, "CRM_DISABLE_PLUGINS": ""}
     for fmt in ("csv", "jsonl"):
         res = subprocess.run([*cmd, "import", "customers", "/dev/zero", "--format", fmt, "--report", str(base / "r.csv")],
-                             capture_output=True, text=True, env=env, timeout=60)
+                             capture_output=True, text=True, env=env, timeout=60, check=False)
         assert res.returncode == 1, res.stderr
         assert res.stderr.strip() == ("error: /dev/zero: line 1 is longer than 1,000,000 characters (a file without line "
                                       "breaks, or not a CSV/JSON Lines file?); it was not read further. (nothing was imported)")
     path = base / "long.csv"
     path.write_text("external_ref,name\nL1,ok\nL2," + "x" * 1_000_001 + "\nL3,never read\n", encoding="utf-8")
-    res = subprocess.run([*cmd, "import", "customers", str(path), "--batch-size", "1"], capture_output=True, text=True,
+    res = subprocess.run([*cmd, "import", "customers", str(path), "--batch-size", "1"], capture_output=True, text=True, check=False,
                          env=env, timeout=60)
     assert res.returncode == 1 and "line 3 is longer than 1,000,000 characters" in res.stderr
     assert "1 rows before the problem were imported" in res.stderr
@@ -235,7 +236,7 @@ def test_the_report_never_overwrites_the_input(base, cli):
 class PerEntryGuardOnly:
     """A plugin with the single-entry guard only: the bulk path must still apply its rule."""
 
-    seen: list[str] = []
+    seen: ClassVar[list[str]] = []
 
     @hookimpl
     def crm_before_transaction_post(self, uow, account, entry):

@@ -10,7 +10,6 @@ import stat
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -31,7 +30,7 @@ def crm(crm_url: str, *args: str, **kw) -> subprocess.CompletedProcess:
     env = {**os.environ, "CRM_DISABLE_PLUGINS": ""}
     kw.setdefault("stdout", subprocess.PIPE)
     kw.setdefault("stderr", subprocess.PIPE)
-    return subprocess.run(cmd, text=True, env=env, timeout=60, **kw)
+    return subprocess.run(cmd, text=True, env=env, timeout=60, check=False, **kw)
 
 
 def test_regular_file_is_replaced_whole_and_keeps_its_mode(cli, data, tmp_path):

@@ -513,3 +513,32 @@ def test_crm_register_routes(crm_url: str, make_crm: Any) -> None:
     client = TestClient(create_app(crm), raise_server_exceptions=False)
     assert client.get("/hello/whoami").status_code == 401
     assert client.get("/hello/whoami", headers={"Authorization": f"Bearer {token}"}).json() == {"user": "ada"}
+
+
+def test_hookimpl_with_an_argument_the_hook_lacks_is_refused(make_crm):
+    import types
+
+    from crmcore import CRMError, hookimpl
+
+    mod = types.ModuleType("badargs")
+
+    @hookimpl
+    def crm_customer_created(uow, customer, colour):  # noqa: ANN001
+        pass
+
+    mod.crm_customer_created = crm_customer_created
+    with pytest.raises(CRMError, match="plugin 'badargs' does not fit the hook contract: .*; hookimpl definition: crm_customer_created\\(uow, customer, colour\\); Argument\\(s\\) {'colour'}"):
+        make_crm(plugins=[("badargs", mod)])
+
+
+def test_cli_archive_and_merge_guards_are_one_line(cli, testplug):
+    cli("customer", "add", "Keep", "--ref", "K")
+    cli("customer", "add", "Other", "--ref", "O")
+    testplug.VETO_NAMES.add("Keep")
+    res = cli("customer", "archive", "K", plugins=[("testplug", testplug)])
+    assert res.exit_code == 1 and res.output.strip() == \
+        "error: refused by plugin 'testplug' (crm_before_customer_archive): Keep has open business"
+    res = cli("customer", "merge", "O", "--into", "K", plugins=[("testplug", testplug)])
+    assert res.exit_code == 1 and "crm_before_customer_merge" in res.output and "Traceback" not in res.output
+    res = cli("customer", "show", "K", "--json")
+    assert '"archived": false' in res.output

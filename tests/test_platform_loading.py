@@ -145,7 +145,8 @@ def test_enabled_plugin_that_cannot_load_refuses_writes_and_warns_on_reads(cli, 
     assert [c["name"] for c in json.loads(res.stdout)] == ["Acme"]  # Beta was not written
     warnings = [ln for ln in res.stderr.splitlines() if ln.startswith("warning:")]
     assert len(warnings) == 1 and f"plugin '{broken}'" in warnings[0]
-    assert cli("customer", "merge", "ACME", "--into", "ACME", database=db).exit_code in (1, 2)
+    res = cli("customer", "merge", "ACME", "--into", "ACME", database=db)
+    assert res.exit_code == 2 and "nothing was written" in res.output  # refused before anything is looked at
 
     crm = CRM.open(db)
     with pytest.raises(PluginUnavailable):
@@ -454,3 +455,13 @@ def test_help_table_matches_the_core_commands():
         fresh = build_cli()
         assert isinstance(fresh.get_command(click.Context(fresh), name), click.Command)
         assert module in fresh._loaded
+
+
+def test_plugin_without_a_merge_hook_replays_nothing(cli, db):
+    assert cli("plugins", "enable", "publisher", database=db).exit_code == 0
+    cli("customer", "add", "A", "--ref", "A", database=db)
+    cli("customer", "add", "B", "--ref", "B", database=db)
+    cli("plugins", "disable", "publisher", database=db)
+    cli("customer", "merge", "B", "--into", "A", database=db)
+    res = cli("plugins", "enable", "publisher", database=db)
+    assert res.exit_code == 0 and "replayed" not in res.output

@@ -126,7 +126,7 @@ def test_transaction_files_of_any_numbers_and_dates(cli, tmp_path, crm_url, cust
     prefix = f"P{next(COUNTER)}-"
     lines = []
     for i, (kind, amount, when, description) in enumerate(rows):
-        fields = [f'"customer_ref": "C1"', f'"kind": {json.dumps(kind)}', f'"amount": {json_scalar(amount)}',
+        fields = ['"customer_ref": "C1"', f'"kind": {json.dumps(kind)}', f'"amount": {json_scalar(amount)}',
                   f'"occurred_at": {json.dumps(when)}', f'"reference": "{prefix}{i}"']
         if description is not None:
             fields.append(f'"description": {json.dumps(description)}')

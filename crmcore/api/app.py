@@ -211,11 +211,11 @@ def _limits(app: FastAPI, settings: ApiSettings) -> None:
 def unit(request: Request, *, write: bool) -> Iterator[UnitOfWork]:
     """Authenticate and open the request's unit of work (read-only for reads)."""
     crm: CRM = request.app.state.crm
-    with crm.unit_of_work("api", read_only=True) as probe:
-        user = authenticate(probe.session, request.headers.get("authorization"))
-        username, user_id = user.username, user.id
-    with crm.unit_of_work(username, read_only=not write) as uow:
-        uow.api_user_id = user_id  # type: ignore[attr-defined]
+    with crm.unit_of_work("api", read_only=not write) as uow:
+        # authenticated inside the request's own transaction: one unit of work per request
+        user = authenticate(uow.session, request.headers.get("authorization"))
+        uow.actor = user.username  # before anything reads the actor (permissions, audit)
+        uow.api_user_id = user.id  # type: ignore[attr-defined]
         yield uow
 
 

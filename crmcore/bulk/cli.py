@@ -100,7 +100,7 @@ def _progress_import(crm: Any, entity: str, rows: Iterable[SourceRow], **kw: Any
                   console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task(f"importing {entity}", total=None, rate=0.0)
 
-        def on_batch(n: int) -> None:  # noqa: F811 - the bar's own callback
+        def on_batch(n: int) -> None:
             progress.advance(task, n)
             t = progress.tasks[0]
             progress.update(task, rate=(t.completed / t.elapsed) if t.elapsed else 0.0)
@@ -216,7 +216,7 @@ def open_output(path: Path) -> Iterator[TextIO]:
         if not (stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode)):
             raise OutputError(f"cannot write {path}: not a regular file, character device or named pipe")
         try:
-            f = open(target, "w", newline="", encoding="utf-8")
+            f = open(target, "w", newline="", encoding="utf-8")  # noqa: SIM115 - closed below, errors mapped
         except OSError as e:
             raise OutputError(f"cannot write {path}: {_os_reason(e)}") from None
         try:

@@ -14,7 +14,6 @@ from crmcore.bulk import importer
 from crmcore.bulk.registry import BulkEntity
 from crmcore.bulk.specs import ATTR_PREFIX, SPECS
 from crmcore.permissions import IMPORT_PERMISSIONS
-from crmcore.permissions import IMPORT_PERMISSIONS
 from crmcore.services._base import jsonable
 
 if TYPE_CHECKING:
@@ -24,8 +23,8 @@ if TYPE_CHECKING:
 CORE_PERMISSION = "import.run"  # every import needs it, besides the entity's write permission below
 
 
-def _export(entity: str) -> Callable[["UnitOfWork"], Iterator[dict[str, Any]]]:
-    def rows(uow: "UnitOfWork") -> Iterator[dict[str, Any]]:
+def _export(entity: str) -> Callable[[UnitOfWork], Iterator[dict[str, Any]]]:
+    def rows(uow: UnitOfWork) -> Iterator[dict[str, Any]]:
         from crmcore.bulk.exporter import core_query
 
         attr_fields = list(uow.crm.fields.fields) if entity == "customers" else []
@@ -40,7 +39,7 @@ def _export(entity: str) -> Callable[["UnitOfWork"], Iterator[dict[str, Any]]]:
     return rows
 
 
-def _attr_columns(crm: "CRM") -> list[str]:
+def _attr_columns(crm: CRM) -> list[str]:
     return [f"{ATTR_PREFIX}{name}" for name in crm.fields.fields]
 
 

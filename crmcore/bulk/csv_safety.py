@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["is_dangerous", "neutralise_cell", "restore_cell", "TRIGGERS"]
+__all__ = ["TRIGGERS", "is_dangerous", "neutralise_cell", "restore_cell"]
 
 #: Characters that make a spreadsheet treat a cell as a formula.
 TRIGGERS = frozenset("=+-@\uff1d\uff0b\uff0d\uff20")

@@ -25,7 +25,7 @@ _CHANNELS = ["phone", "email", "visit", "meeting", "web", "chat", "event"]
 _SUBJECTS = ["Quote request", "Delivery question", "Complaint about delay", "Follow-up call", "Showroom visit",
              "Invoice query", "Trade fair meeting", "Product feedback"]
 
-EPOCH = dt.datetime(2023, 1, 1, tzinfo=dt.timezone.utc)
+EPOCH = dt.datetime(2023, 1, 1, tzinfo=dt.UTC)
 SPAN_DAYS = 730
 
 

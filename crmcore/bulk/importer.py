@@ -46,8 +46,8 @@ from crmcore.models.customer import fold
 from crmcore.schemas import ContactCreate, CustomerCreate, InteractionCreate, TransactionCreate
 from crmcore.schemas.account import DEFAULT_CURRENCY, check_amount
 from crmcore.schemas.fields import no_control
-from crmcore.services.accounts import balances_over_limit, effect
 from crmcore.services._base import jsonable
+from crmcore.services.accounts import balances_over_limit, effect
 from crmcore.uow import UnitOfWork
 
 DEFAULT_BATCH = 5000
@@ -772,16 +772,23 @@ def write_batch(uow: UnitOfWork, processor: BatchImporter, batch: list[SourceRow
         processor.forget(batch)
     total = BatchOutcome()
     for row in batch:
-        one = BatchOutcome()
-        try:
-            with uow.session.begin_nested():
-                processor.run(uow, [row], one)
-        except Exception as e:
-            if not _row_level(e) or uow.failed is not None:
-                raise
-            processor.forget([row])
+        for attempt in range(1, RETRIES + 1):
             one = BatchOutcome()
-            one.reject(row.line, "row", f"refused by the database: {_db_reason(e)}")
+            try:
+                with uow.session.begin_nested():
+                    processor.run(uow, [row], one)
+                break
+            except Exception as e:
+                if not _row_level(e) or uow.failed is not None:
+                    raise
+                processor.forget([row])
+                # a unique key another importer committed while this row waited for it: the
+                # next attempt finds the row (unchanged); a row that breaks a rule fails again
+                if isinstance(e, sa_exc.IntegrityError) and attempt < RETRIES:
+                    continue
+                one = BatchOutcome()
+                one.reject(row.line, "row", f"refused by the database: {_db_reason(e)}")
+                break
         total.add(one)
     return total
 

@@ -70,7 +70,7 @@ class BatchOutcome:
     def rows(self) -> int:
         return self.inserted + self.updated + self.unchanged + len(self.rejected)
 
-    def add(self, other: "BatchOutcome") -> None:
+    def add(self, other: BatchOutcome) -> None:
         self.inserted += other.inserted
         self.updated += other.updated
         self.unchanged += other.unchanged
@@ -113,7 +113,7 @@ class BulkEntity:
     export_rows: ExportRows | None = None
     permission: str | None = None
     doc: str = ""
-    extra_columns: Callable[["CRM"], Sequence[str]] | None = None
+    extra_columns: Callable[[CRM], Sequence[str]] | None = None
     # the core's own entities bring a batch processor of their own instead of schema/write_batch
     processor: Callable[..., Any] | None = field(default=None, repr=False)
 
@@ -122,7 +122,7 @@ class BulkEntity:
         object.__setattr__(self, "required", tuple(self.required))
         if not _NAME.match(self.name or ""):
             raise ConfigError(f"bulk entity name {self.name!r} must be lower case letters, digits and _")
-        if len(set(c.casefold() for c in self.columns)) != len(self.columns) or not self.columns:
+        if len({c.casefold() for c in self.columns}) != len(self.columns) or not self.columns:
             raise ConfigError(f"bulk entity {self.name!r}: columns must be given and unique")
         unknown = [c for c in (*self.required, self.key) if c not in self.columns]
         if unknown:
@@ -132,7 +132,7 @@ class BulkEntity:
         if self.schema is not None and not (isinstance(self.schema, type) and issubclass(self.schema, BaseModel)):
             raise ConfigError(f"bulk entity {self.name!r}: schema must be a pydantic model class")
 
-    def all_columns(self, crm: "CRM") -> list[str]:
+    def all_columns(self, crm: CRM) -> list[str]:
         return list(self.columns) + (list(self.extra_columns(crm)) if self.extra_columns else [])
 
 
@@ -142,10 +142,10 @@ class UnknownEntity(CRMError):
     exit_code = 2
 
 
-_CACHE: "weakref.WeakKeyDictionary[CRM, dict[str, BulkEntity]]" = weakref.WeakKeyDictionary()
+_CACHE: weakref.WeakKeyDictionary[CRM, dict[str, BulkEntity]] = weakref.WeakKeyDictionary()
 
 
-def entities(crm: "CRM") -> dict[str, BulkEntity]:
+def entities(crm: CRM) -> dict[str, BulkEntity]:
     """The core's entities, then those the loaded plugins register (collected once per CRM)."""
     found = _CACHE.get(crm)
     if found is None:
@@ -165,7 +165,7 @@ def entities(crm: "CRM") -> dict[str, BulkEntity]:
     return found
 
 
-def get_entity(crm: "CRM", name: str) -> BulkEntity:
+def get_entity(crm: CRM, name: str) -> BulkEntity:
     known = entities(crm)
     if name not in known:
         raise UnknownEntity(f"unknown entity {name!r}; one of: {', '.join(known)}")
@@ -174,7 +174,7 @@ def get_entity(crm: "CRM", name: str) -> BulkEntity:
 
 # -- a helper for plugin write_batch functions ------------------------------------------------
 
-def keyed_upsert(uow: "UnitOfWork", model: type[Any], rows: Sequence[tuple[int, Mapping[str, Any]]], *,
+def keyed_upsert(uow: UnitOfWork, model: type[Any], rows: Sequence[tuple[int, Mapping[str, Any]]], *,
                  key: str = "external_ref", defaults: Mapping[str, Any] | None = None,
                  on_insert: Mapping[str, Any] | None = None, on_update: Mapping[str, Any] | None = None,
                  audit_entity: str | None = None) -> tuple[BatchOutcome, list[int], list[int]]:
@@ -207,7 +207,7 @@ def keyed_upsert(uow: "UnitOfWork", model: type[Any], rows: Sequence[tuple[int, 
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     audits: list[dict[str, Any]] = []
     updated_ids: list[int] = []
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     for _line, values in rows:
         old = existing.get(values[key])
         if old is None:

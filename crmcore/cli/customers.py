@@ -140,7 +140,7 @@ def timeline(uow: UnitOfWork, c: Customer, interactions: list[dict[str, Any]], l
 
 
 def as_utc(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 def profile(uow: UnitOfWork, c: Customer, interactions: int = 10) -> dict[str, Any]:

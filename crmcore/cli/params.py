@@ -25,6 +25,7 @@ import click
 
 from crmcore.limits import EARLIEST, LATEST, MAX_ID, MAX_SEARCH, MAX_TEXT, text_problem, valid_id
 
+
 def shown(value: Any, limit: int = 40) -> str:
     """A user's value for an error message: repr (controls escaped), cut short."""
     text = value if isinstance(value, str) else str(value)
@@ -117,7 +118,7 @@ class DateTimeType(click.ParamType):
                 self.fail(f"{shown(value)} is not an ISO date or date-time (e.g. 2024-03-01 or 2024-03-01T14:30+01:00)",
                           param, ctx)
         try:
-            utc = d.replace(tzinfo=dt.timezone.utc) if d.tzinfo is None else d.astimezone(dt.timezone.utc)
+            utc = d.replace(tzinfo=dt.UTC) if d.tzinfo is None else d.astimezone(dt.UTC)
         except OverflowError:
             utc = None
         if utc is None or not self.earliest <= utc <= self.latest:

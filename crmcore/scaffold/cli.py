@@ -24,10 +24,10 @@ def register(cli: click.Group) -> None:
 def plugins_new(name: str, directory: Path) -> None:
     """Scaffold a plugin NAME: pyproject with entry point, hooks, a table, its migration branch,
     a command group, a profile section, settings, a permission and passing tests."""
-    from crmcore.scaffold import new_plugin
+    from crmcore.scaffold import names, new_plugin
 
     files = new_plugin(name, directory)
-    root = files[0].parent if files[0].name == "README.md" else directory / f"crm-{name.replace('_', '-')}"
+    root = directory / f"crm-{names(name)['dist']}"
     click.echo(f"created plugin {name} in {root} ({len(files)} files); next: cd {root} && pip install -e . && pytest")
 
 

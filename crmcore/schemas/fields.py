@@ -16,8 +16,7 @@ from typing import Annotated, Any
 
 import phonenumbers
 import pycountry
-from email_validator import EmailNotValidError, validate_email
-from email_validator import SPECIAL_USE_DOMAIN_NAMES
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from pydantic import AfterValidator, BeforeValidator, StringConstraints
 
 from crmcore.db.types import as_utc, tidy
@@ -102,7 +101,7 @@ def _shown(value: Any) -> str:
 
 def _money(value: Any) -> Decimal:
     if isinstance(value, bool):
-        raise ValueError(f"not an amount: {value!r}")
+        raise ValueError(f"not an amount: {value!r}")  # noqa: TRY004 - pydantic reports ValueErrors
     if isinstance(value, float):
         value = repr(value)
     try:
@@ -126,7 +125,7 @@ def _utc(value: Any) -> Any:
     if isinstance(value, str):
         s = value.strip()
         if len(s) == 10:  # a bare date means midnight UTC
-            return dt.datetime.fromisoformat(s).replace(tzinfo=dt.timezone.utc)
+            return dt.datetime.fromisoformat(s).replace(tzinfo=dt.UTC)
         return s
     return value
 

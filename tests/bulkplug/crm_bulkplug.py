@@ -67,7 +67,7 @@ def write_leads(uow: Any, rows: list[tuple[int, LeadRow]]) -> BatchOutcome:
             taken[r.email] = r.external_ref
         good.append((line, r.model_dump(exclude_unset=True)))
     outcome, created, updated = keyed_upsert(uow, BulkLead, good, key="external_ref",
-                                             on_insert={"created_at": dt.datetime.now(dt.timezone.utc).isoformat()},
+                                             on_insert={"created_at": dt.datetime.now(dt.UTC).isoformat()},
                                              audit_entity="bulk_lead")
     HOOK_CALLS.append(("created", created))
     if updated:

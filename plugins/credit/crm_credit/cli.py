@@ -23,7 +23,7 @@ from crmcore.cli.context import AppContext, CRMGroup, pass_app
 from crmcore.cli.customers import resolve_customer
 from crmcore.cli.output import emit_json, fields, table, validate
 from crmcore.errors import InvalidInput
-from crmcore.schemas.fields import _money  # the core's amount parsing (exactly two places, size cap)
+from crmcore.schemas.fields import _currency, _money  # the core's parsing of amounts and ISO 4217 codes
 from crmcore.services._base import jsonable
 
 
@@ -232,9 +232,14 @@ def score_cmd(app: AppContext, customer_key: str | None, all_: bool, as_of: dt.d
 @pass_app
 def check_cmd(app: AppContext, customer_key: str, amount: Decimal, currency: str | None, reference: str | None, as_json: bool) -> None:
     """Would a new document of AMOUNT pass the credit check? Exit 1 when it would be refused. Writes nothing."""
+    if currency is not None:
+        try:
+            currency = _currency(currency)
+        except ValueError as e:
+            raise InvalidInput(f"invalid input: currency: {e}") from None
     with app.crm().unit_of_work(app.actor, read_only=True) as uow:
         c = resolve_customer(uow, customer_key)
-        chk = services.check(uow, c.id, amount, currency.strip().upper() if currency else None, reference, lock=False)
+        chk = services.check(uow, c.id, amount, currency, reference, lock=False)
     if as_json:
         emit_json(chk.as_dict())
     elif chk.ok:

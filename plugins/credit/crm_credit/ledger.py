@@ -212,7 +212,10 @@ def ledger_from_rows(rows: Sequence[Any], shared: dict[Any, Any] | None = None) 
     cols = list(zip(*rows))
 
     def ints(i: int) -> IntArray:
-        return np.fromiter((-1 if v is None else v for v in cols[i]), dtype=np.int64, count=n)
+        try:
+            return np.array(cols[i], dtype=np.int64)  # the query never returns NULL here (COALESCE)
+        except TypeError:  # rows built by hand (tests) may leave a due date out
+            return np.fromiter((-1 if v is None else v for v in cols[i]), dtype=np.int64, count=n)
 
     def objs(values: Sequence[Any]) -> NDArray[np.object_]:
         out = np.empty(n, dtype=object)

@@ -10,12 +10,14 @@ The reason codes are the factor names: ``lowered`` those below their best points
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import json
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import delete, insert, text
+from sqlalchemy import delete, text
 from sqlalchemy.orm import Session
 
 from crm_credit import ledger
@@ -53,6 +55,23 @@ class Scores:
         lost = [(factors[f].max_points - int(self.points[f][i]), f) for f in self.points]
         return {"lowered": [f for loss, f in sorted(lost, key=lambda x: -x[0]) if loss > 0],
                 "raised": [f for loss, f in lost if loss == 0]}
+
+
+def reason_texts(scores: Scores, factors: dict[str, FactorBins]) -> list[str]:
+    """The reason codes of every customer as JSON text, as :meth:`Scores.reasons` gives them. Rows
+    share few distinct patterns, so each pattern is built and serialised once."""
+    names = list(scores.points)
+    k = len(names)
+    loss = np.stack([factors[f].max_points - scores.points[f] for f in names], axis=1)
+    order = np.argsort(-loss, axis=1, kind="stable")
+    key = np.concatenate([order, loss > 0], axis=1).astype(np.int8)
+    patterns, inverse = np.unique(key, axis=0, return_inverse=True)
+    texts = []
+    for row in patterns:
+        lowered = [names[j] for j in row[:k] if row[k + j]]
+        raised = [names[j] for j in range(k) if not row[k + j]]
+        texts.append(json.dumps({"lowered": lowered, "raised": raised}))
+    return [texts[i] for i in inverse.reshape(-1).tolist()]
 
 
 def customers_to_score(session: Session, customer_ids: list[int] | None, default_currency: str) -> tuple[NDArray[np.int64], NDArray[np.object_]]:
@@ -175,19 +194,32 @@ def store(session: Session, s: CreditSettings, scores: Scores, *, replace_all: b
         ids = scores.ids.tolist()
         for i in range(0, len(ids), CHUNK):
             session.execute(delete(t).where(t.c.customer_id.in_(ids[i:i + CHUNK])))
-    now = dt.datetime.now(dt.UTC)
-    feats = {k: np.where(np.isnan(v), None, np.round(v, 4)).tolist() if len(v) else [] for k, v in scores.features.items()}
     n = len(scores.ids)
-    ids, score_l, cur = scores.ids.tolist(), scores.score.tolist(), scores.currency.tolist()
-    sug = scores.suggested_cents.tolist()
-    for start in range(0, n, CHUNK):
-        rows = []
-        for i in range(start, min(n, start + CHUNK)):
-            row: dict[str, Any] = {"customer_id": ids[i], "score": score_l[i], "grade": scores.grades[i], "currency": cur[i],
-                                   "suggested_limit": ledger.money(sug[i]), "reasons": scores.reasons(i, s.factors),
-                                   "scored_at": now}
-            for k in FACTORS:
-                row[k] = feats[k][i] if k in feats else None
-            rows.append(row)
-        session.execute(insert(t), rows)
+    if n == 0:
+        return 0
+    now = dt.datetime.now(dt.UTC)
+    reasons = reason_texts(scores, s.factors)
+    feats = [np.where(np.isnan(scores.features[k]), None, np.round(scores.features[k], 4)).tolist()
+             if k in scores.features else [None] * n for k in FACTORS]
+    conn = session.connection()
+    sqlite = conn.dialect.name == "sqlite"
+    # the driver directly (COPY on PostgreSQL): SQLAlchemy's per-row type processing of a million
+    # rows (JSON, Money, UTC times) would cost more than computing the scores
+    stamp: Any = now.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else now
+    limits = [float(ledger.money(v)) if sqlite else ledger.money(v) for v in scores.suggested_cents.tolist()]
+    cols = ["customer_id", "score", "grade", "currency", "suggested_limit", "reasons", *FACTORS, "scored_at"]
+    rows = zip(scores.ids.tolist(), scores.score.tolist(), scores.grades, scores.currency.tolist(), limits, reasons,
+               *feats, [stamp] * n)
+    cur = conn.connection.dbapi_connection.cursor()
+    try:
+        if sqlite:
+            sql = f"INSERT INTO credit_scores ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+            while batch := list(itertools.islice(rows, CHUNK)):
+                cur.executemany(sql, batch)
+        else:
+            with cur.copy(f"COPY credit_scores ({', '.join(cols)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+    finally:
+        cur.close()
     return n

@@ -61,6 +61,8 @@ def test_profile_set_bad_input(ccli, book: Book, args: tuple, message: str) -> N
 def test_unknown_customer_and_usage(ccli) -> None:
     err(ccli("credit", "profile", "show", "NOPE"), "customer 'NOPE' not found")
     err(ccli("credit", "score"), "give a CUSTOMER or --all")
+    err(ccli("credit", "check", "NOPE", "10", "--currency", "XYZ"), "unknown currency")
+    err(ccli("credit", "check", "NOPE", "ten"), "not an amount")
     assert ccli("credit", "check", "X").exit_code == 2  # missing AMOUNT: click usage
 
 

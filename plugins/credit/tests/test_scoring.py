@@ -1,6 +1,7 @@
 """The rule scorecard: factor values from the ledger and interactions, points, grade, limit, reasons."""
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -125,7 +126,9 @@ def test_one_customer_scores_as_in_the_whole_run(book: Book, ccrm: CRM) -> None:
     s = CreditSettings()
     with ccrm.unit_of_work(read_only=True) as uow:
         everyone = scoring.score(uow.session, s, services.today())
+        texts = scoring.reason_texts(everyone, s.factors)
         for n, cid in enumerate(everyone.ids.tolist()):
+            assert json.loads(texts[n]) == everyone.reasons(n, s.factors)
             one = scoring.score(uow.session, s, services.today(), [cid])
             assert int(one.score[0]) == int(everyone.score[n]) and one.grades[0] == everyone.grades[n]
             for f in scoring.FACTORS:

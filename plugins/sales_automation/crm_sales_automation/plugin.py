@@ -58,6 +58,13 @@ def crm_register_commands(cli: click.Group) -> None:
 
 
 @hookimpl
+def crm_register_routes(router: Any) -> None:
+    from crm_sales_automation.routes import register
+
+    register(router)
+
+
+@hookimpl
 def crm_register_migrations(register: Callable[[MigrationBranch], None]) -> None:
     register(MIGRATIONS)
 

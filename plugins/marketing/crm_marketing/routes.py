@@ -1,0 +1,85 @@
+"""The plugin's HTTP routes (``crm serve``): segment previews, campaign reports, responses.
+
+Each request is one unit of work as the authenticated user (``crmcore.api.app.unit``); the
+services check the same ``marketing.*`` permissions as the CLI.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from crmcore.api.app import unit
+from crmcore.schemas.fields import UTCDatetime
+from crmcore.services._base import jsonable
+
+from crm_marketing import reporting, responses, segments, services
+from crm_marketing.schemas import ATTRIBUTION_MODELS, ResponseCreate
+
+Name = Annotated[str, Path(min_length=1, max_length=100)]
+
+
+class RuleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rule: str = Field(min_length=1, max_length=10_000, description='e.g. country = "DE" and spend(days=365) > 1000')
+    sample: int = Field(10, ge=0, le=1000)
+
+
+class ResponseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    customer: str = Field(min_length=1, max_length=100, description="external reference, or #id")
+    type: str = Field(min_length=1, max_length=20)
+    at: UTCDatetime | None = None
+    note: str | None = Field(None, max_length=500)
+    external_ref: str | None = Field(None, min_length=1, max_length=100)
+
+
+def register(router: APIRouter) -> None:
+    @router.get("/marketing/segments", tags=["marketing"])
+    def list_segments(request: Request) -> Any:
+        with unit(request, write=False) as uow:
+            return [{"name": s.name, "kind": s.kind, "rule": s.rule, "frozen_at": jsonable(s.frozen_at)}
+                    for s in services.list_segments(uow)]
+
+    @router.post("/marketing/segments/preview", tags=["marketing"])
+    def preview_rule(request: Request, data: RuleIn) -> Any:
+        """How many customers a rule matches, and a sample (nothing is saved)."""
+        with unit(request, write=False) as uow:
+            uow.require("customer.read")
+            tree = segments.parse(data.rule)
+            count, rows = services.preview(uow, services.rule_query(uow, tree), data.sample)
+            return {"rule": segments.to_text(tree), "count": count, "sample": jsonable(rows)}
+
+    @router.get("/marketing/segments/{name}/preview", tags=["marketing"])
+    def preview_segment(request: Request, name: Name, sample: Annotated[int, Query(ge=0, le=1000)] = 10) -> Any:
+        with unit(request, write=False) as uow:
+            uow.require("customer.read")
+            seg = services.get_segment(uow, name)
+            count, rows = services.preview(uow, services.segment_query(uow, seg), sample)
+            return {"segment": seg.name, "count": count, "sample": jsonable(rows)}
+
+    @router.get("/marketing/campaigns", tags=["marketing"])
+    def list_campaigns(request: Request) -> Any:
+        with unit(request, write=False) as uow:
+            return [{"id": c.id, "name": c.name, "channel": c.channel, "status": c.status,
+                     "launched_at": jsonable(c.launched_at)} for c in services.list_campaigns(uow)]
+
+    @router.get("/marketing/campaigns/{name}/report", tags=["marketing"])
+    def campaign_report(request: Request, name: Name,
+                        attribution: Annotated[str | None, Query(pattern="^(" + "|".join(ATTRIBUTION_MODELS) + ")$")] = None) -> Any:
+        """Responses by type, attributed revenue, cost, ROI, lift against the control group, A/B."""
+        with unit(request, write=False) as uow:
+            return jsonable(reporting.report(uow, services.get_campaign(uow, name), attribution))
+
+    @router.post("/marketing/campaigns/{name}/responses", status_code=201, tags=["marketing"])
+    def record_response(request: Request, name: Name, data: ResponseIn) -> Any:
+        with unit(request, write=True) as uow:
+            campaign = services.get_campaign(uow, name)
+            customer = services.resolve_customer(uow, data.customer)
+            r, created = responses.record(uow, campaign, customer.id, ResponseCreate(
+                type=data.type, at=data.at, note=data.note, external_ref=data.external_ref), source="api")
+            return {"id": r.id, "campaign": campaign.name, "customer_id": customer.id, "type": r.type,
+                    "at": jsonable(r.at), "created": created}

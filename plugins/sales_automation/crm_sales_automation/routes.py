@@ -1,0 +1,101 @@
+"""The plugin's HTTP routes (``crm serve``): leads, opportunities (move, win, lose), forecast.
+
+Each request is one unit of work as the authenticated user; the services check the same
+``sales.*`` permissions as the CLI, and a win refused by a guard (credit) is a 409 with
+nothing written.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from crmcore.api.app import unit
+from crmcore.limits import MAX_ID
+from crmcore.services._base import jsonable
+
+from crm_sales_automation import analytics, services
+from crm_sales_automation.schemas import LeadCreate, OpportunityCreate
+
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+class OpportunityIn(OpportunityCreate):
+    customer_id: int = Field(ge=1, le=MAX_ID)
+
+
+class MoveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    stage: str = Field(min_length=1, max_length=64)
+
+
+class LoseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500)
+
+
+def register(router: APIRouter) -> None:
+    @router.get("/sales/leads", tags=["sales"])
+    def list_leads(request: Request, status: Annotated[str | None, Query(max_length=20)] = None,
+                   limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> Any:
+        with unit(request, write=False) as uow:
+            uow.require("customer.read")
+            return jsonable(services.list_leads(uow, status=status, limit=limit))
+
+    @router.post("/sales/leads", status_code=201, tags=["sales"])
+    def add_lead(request: Request, data: LeadCreate) -> Any:
+        with unit(request, write=True) as uow:
+            lead = services.add_lead(uow, data)
+            return jsonable(services.lead_detail(uow, lead.id))
+
+    @router.get("/sales/leads/{lead_id}", tags=["sales"])
+    def show_lead(request: Request, lead_id: Id) -> Any:
+        with unit(request, write=False) as uow:
+            uow.require("customer.read")
+            return jsonable(services.lead_detail(uow, lead_id))
+
+    @router.get("/sales/opportunities", tags=["sales"])
+    def list_opportunities(request: Request, status: Annotated[str | None, Query(pattern="^(open|won|lost)$")] = "open") -> Any:
+        with unit(request, write=False) as uow:
+            uow.require("customer.read")
+            return jsonable(services.list_opportunities(uow, status=status))
+
+    @router.post("/sales/opportunities", status_code=201, tags=["sales"])
+    def add_opportunity(request: Request, data: OpportunityIn) -> Any:
+        with unit(request, write=True) as uow:
+            opp = services.add_opportunity(uow, data.customer_id, OpportunityCreate(**data.model_dump(exclude={"customer_id"})))
+            return jsonable(services.opportunity_detail(uow, opp.id))
+
+    @router.get("/sales/opportunities/{opp_id}", tags=["sales"])
+    def show_opportunity(request: Request, opp_id: Id) -> Any:
+        with unit(request, write=False) as uow:
+            uow.require("customer.read")
+            return jsonable(services.opportunity_detail(uow, opp_id))
+
+    @router.post("/sales/opportunities/{opp_id}/move", tags=["sales"])
+    def move(request: Request, opp_id: Id, data: MoveIn) -> Any:
+        with unit(request, write=True) as uow:
+            services.move(uow, opp_id, data.stage)
+            return jsonable(services.opportunity_detail(uow, opp_id))
+
+    @router.post("/sales/opportunities/{opp_id}/win", tags=["sales"])
+    def win(request: Request, opp_id: Id) -> Any:
+        """Win the deal; another plugin's guard (a credit check) may refuse it: 409, nothing written."""
+        with unit(request, write=True) as uow:
+            services.win(uow, opp_id)
+            return jsonable(services.opportunity_detail(uow, opp_id))
+
+    @router.post("/sales/opportunities/{opp_id}/lose", tags=["sales"])
+    def lose(request: Request, opp_id: Id, data: LoseIn) -> Any:
+        with unit(request, write=True) as uow:
+            services.lose(uow, opp_id, data.reason)
+            return jsonable(services.opportunity_detail(uow, opp_id))
+
+    @router.get("/sales/forecast", tags=["sales"])
+    def forecast(request: Request, by: Annotated[str, Query(pattern="^(month|owner|pipeline)$")] = "month") -> Any:
+        with unit(request, write=False) as uow:
+            uow.require("customer.read")
+            return jsonable(analytics.forecast(uow, by))
