@@ -242,7 +242,8 @@ def main() -> None:
                     f"{r['peak_rss_mb']:,.0f} MB |")
     body += ["", "Grades (SQLite run): " + ", ".join(f"{g} {c:,}" for g, c in lines[0][2]["grades"].items()), "",
              ("The score reads more than the GROUP BY: every entry's day, due date and (for settlements) the invoice it "
-              "names, to rebuild the open items and the days to pay; the ratio is that price.")]
+              "names, to rebuild the open items and the days to pay; the ratio is that price. Peak RSS is the "
+              "process's maximum so far (both engines run in one process).")]
     write_section("credit_bench", "\n".join(body))
 
 

@@ -74,6 +74,7 @@ CORE_PERMISSIONS: tuple[Permission, ...] = (
     Permission("customer.read", "See customers, contacts, interactions and accounts", (_M, _S, _MK, _C, _V)),
     Permission("customer.write", "Create and change customers", (_M, _S)),
     Permission("customer.archive", "Archive (soft-delete) a customer", (_M,)),
+    Permission("customer.reassign", "Give a customer to another owner (taking an unowned one needs only customer.write)", (_M,)),
     Permission("customer.merge", "Merge a duplicate customer into another", (_M,)),
     Permission("contact.write", "Add and change contacts", (_M, _S, _MK)),
     Permission("interaction.write", "Log and change interactions", (_M, _S, _MK, _C)),

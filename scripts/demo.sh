@@ -31,6 +31,22 @@ crm sales lead convert "$lead" --customer "#$top" --opportunity "Kitchen" --amou
 crm sales pipeline show
 crm sales forecast --by owner
 
+echo "== credit: a hold and its release"
+crm plugins enable credit
+crm user add carl --name "Carl Credit" --role credit_controller
+crm customer add "Credit Demo GmbH" --ref CREDIT-DEMO
+crm credit profile set CREDIT-DEMO --limit 10000 --terms 30 --reason "first order"
+crm account post CREDIT-DEMO invoice 8000 --ref CD-1
+crm credit check CREDIT-DEMO 3000 || true                      # refused: over the limit, with the exposure figures
+crm credit hold CREDIT-DEMO --reason "cheque bounced"
+crm account post CREDIT-DEMO invoice 500 --ref CD-2 || true    # refused: customer is on credit hold
+crm --user carl credit release CREDIT-DEMO --reason "paid by wire" --days 3
+crm account post CREDIT-DEMO invoice 500 --ref CD-2            # posted
+crm credit score --all
+crm credit dunning run
+crm credit aging --limit 5
+crm customer show CREDIT-DEMO
+
 echo "== marketing: a campaign end to end with the file channel"
 crm plugins enable marketing
 crm marketing segment create de-trade --rule 'country = "DE" and tags has "trade" and spend() > 2000'

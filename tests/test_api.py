@@ -191,3 +191,43 @@ def test_openapi_is_served(api: tuple[TestClient, dict[str, str]]) -> None:
     spec = client.get("/openapi.json").json()
     assert "/customers" in spec["paths"] and "/customers/{customer_id}/transactions" in spec["paths"]
     assert client.get("/docs").status_code == 200
+
+
+def test_writes_the_role_may_not_make(api: tuple[TestClient, dict[str, str]], crm: CRM) -> None:
+    client, tokens = api
+    h = auth(tokens["anna"])
+    is_problem(client.post("/customers", json={"name": "Gift", "owner": "root"}, headers=h), 403, "lacks customer.reassign")
+    mine = client.post("/customers", json={"name": "Mine", "owner": "anna"}, headers=h)
+    assert mine.status_code == 201
+    cid = mine.json()["id"]
+    is_problem(client.patch(f"/customers/{cid}", json={"owner": "bob"}, headers={**h, "If-Match": '"1"'}), 403, "customer.reassign")
+    is_problem(client.patch(f"/customers/{cid}", json={"version": 9, "region": "X"}, headers={**h, "If-Match": '"1"'}),
+               422, "version")
+    assert count(crm) == 1
+
+
+def test_tag_filter_pages_exactly(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, tokens = api
+    h = auth(tokens["root"])
+    tagged = [client.post("/customers", json={"name": f"T{i}", "tags": ["x"] if i >= 5 else []}, headers=h).json()["id"]
+              for i in range(10)]
+    seen, after = [], 0
+    while True:
+        page = client.get(f"/customers?tag=x&limit=2&after={after}", headers=h).json()
+        seen += [c["id"] for c in page["items"]]
+        if page["next_after"] is None:
+            break
+        after = page["next_after"]
+    assert seen == tagged[5:]
+
+
+def test_a_body_without_length_is_refused(api: tuple[TestClient, dict[str, str]], crm: CRM) -> None:
+    client, tokens = api
+
+    def chunks() -> Any:
+        yield b'{"name": '
+        yield b'"Chunked"}'
+
+    r = client.post("/customers", content=chunks(), headers={**auth(tokens["root"]), "content-type": "application/json"})
+    is_problem(r, 411, "Content-Length")
+    assert count(crm) == 0

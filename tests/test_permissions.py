@@ -28,6 +28,7 @@ DEFAULTS: dict[str, set[str]] = {
     "customer.read": {"manager", "sales", "marketing", "credit_controller", "viewer"},
     "customer.write": {"manager", "sales"},
     "customer.archive": {"manager"},
+    "customer.reassign": {"manager"},
     "customer.merge": {"manager"},
     "contact.write": {"manager", "sales", "marketing"},
     "interaction.write": {"manager", "sales", "marketing", "credit_controller"},

@@ -176,3 +176,19 @@ def test_user_token_cli(cli: Callable[..., Any]) -> None:
     assert json.loads(cli("user", "token", "list", "--json").output)[0]["revoked_at"] is not None
     bad = cli("user", "token", "create", "nobody")
     assert bad.exit_code == 1 and "not found" in bad.output
+
+
+def test_two_runners_at_once_deliver_each_event_once(crm: CRM, receiver: Receiver) -> None:
+    subscribe(crm, receiver.url, ["customer.created"])
+    for i in range(12):
+        with crm.unit_of_work("anna") as uow:
+            uow.customers.create(CustomerCreate(name=f"Twice? {i}"))
+    runs: list[Any] = []
+    threads = [threading.Thread(target=lambda: runs.append(deliver(crm))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sum(r.delivered for r in runs) == 12
+    ids = [e["id"] for e in receiver.events()]
+    assert len(ids) == len(set(ids)) == 12

@@ -23,7 +23,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, Header, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -86,7 +86,7 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
                         status_code=status, media_type=PROBLEM, headers=headers)
 
 
-_TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+_TITLES = {400: "Bad Request", 401: "Unauthorized", 411: "Length Required", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
            409: "Conflict", 412: "Precondition Failed", 413: "Content Too Large", 415: "Unsupported Media Type",
            422: "Unprocessable Content", 428: "Precondition Required", 500: "Internal Server Error",
            503: "Service Unavailable"}
@@ -108,7 +108,7 @@ class Problem(BaseModel):
 _PROBLEM_DOC = {"model": Problem, "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
 #: every route may answer these (documented so clients, and schemathesis, know them)
 PROBLEMS: dict[int | str, dict[str, Any]] = {
-    code: {**_PROBLEM_DOC, "description": _TITLES[code]} for code in (401, 403, 404, 409, 412, 413, 422, 428, 503)}
+    code: {**_PROBLEM_DOC, "description": _TITLES[code]} for code in (401, 403, 404, 409, 411, 412, 413, 422, 428, 503)}
 
 
 class Page(BaseModel):
@@ -123,9 +123,16 @@ class MergeRequest(BaseModel):
 
 
 class CustomerPatch(CustomerUpdate):
-    """A customer update; the version comes from ``If-Match``, not the body."""
+    """A customer update; the version comes from ``If-Match``, never from the body (refused there)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_version(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "version" in data:
+            raise ValueError("version: not allowed in the body; send the ETag as If-Match")
+        return data
 
 
 def create_app(crm: CRM, settings: ApiSettings | None = None) -> FastAPI:
@@ -198,6 +205,8 @@ def _limits(app: FastAPI, settings: ApiSettings) -> None:
         if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
             return problem(413, _TITLES[413], f"request body larger than {settings.max_body_bytes} bytes")
         if request.method in ("POST", "PATCH", "PUT"):
+            if length is None:  # a chunked body of unknown size could exhaust memory before it is checked
+                return problem(411, _TITLES[411], "send the body with a Content-Length")
             body = await request.body()
             request.state.body = body  # for the Idempotency-Key check (request.state lives in the scope)
             if len(body) > settings.max_body_bytes:
@@ -219,7 +228,20 @@ def unit(request: Request, *, write: bool) -> Iterator[UnitOfWork]:
         yield uow
 
 
-def _own_only(uow: UnitOfWork, settings: ApiSettings) -> bool:
+def _has_tag(uow: UnitOfWork, tag: str) -> Any:
+    """``tags`` (a JSON list) contains ``tag``, in SQL on both engines (so pagination stays exact)."""
+    from sqlalchemy import cast, exists, literal
+    from sqlalchemy import func as sa_func
+    from sqlalchemy.dialects.postgresql import JSONB
+
+    if uow.session.get_bind().dialect.name == "postgresql":
+        return cast(Customer.tags, JSONB).contains([tag])
+    each = sa_func.json_each(Customer.tags).table_valued("value")
+    return exists(select(literal(1)).select_from(each).where(each.c.value == tag))
+
+
+def own_only(uow: UnitOfWork, settings: ApiSettings) -> bool:
+    """Does the acting user see only the customers they own (the ``[api] visibility`` setting)?"""
     user = uow.user
     if user is None or "admin" in (user.roles or []):
         return False
@@ -229,10 +251,10 @@ def _own_only(uow: UnitOfWork, settings: ApiSettings) -> bool:
 
 def visible_customer(uow: UnitOfWork, settings: ApiSettings, customer_id: int) -> Customer:
     """The customer, or 404 when it does not exist or the user may not see it (no ID probing)."""
+    uow.require("customer.read")  # first: the answer must not depend on whether the id exists
     c = uow.session.get(Customer, customer_id)
-    if c is None or (_own_only(uow, settings) and c.owner_id != getattr(uow, "api_user_id", None)):
+    if c is None or (own_only(uow, settings) and c.owner_id != getattr(uow, "api_user_id", None)):
         raise NotFound("customer", customer_id)
-    uow.require("customer.read")
     return c
 
 
@@ -293,11 +315,11 @@ def _core_routes(r: APIRouter, settings: ApiSettings) -> None:
                 from crmcore.models.customer import fold
 
                 q = q.where(Customer.search_name.contains(fold(search), autoescape=True))
-            if _own_only(uow, settings):
+            if own_only(uow, settings):
                 q = q.where(Customer.owner_id == uow.api_user_id)  # type: ignore[attr-defined]
-            rows = list(uow.session.scalars(q))
             if tag:
-                rows = [c for c in rows if tag in (c.tags or [])]
+                q = q.where(_has_tag(uow, tag))
+            rows = list(uow.session.scalars(q))
             items = [CustomerRead.model_validate(c) for c in rows[:limit]]
             more = len(rows) > limit
         return {"items": [_json(i) for i in items], "next_after": items[-1].id if more and items else None}
@@ -401,7 +423,10 @@ def _core_routes(r: APIRouter, settings: ApiSettings) -> None:
     def statement(request: Request, account_id: Id) -> Any:
         with unit(request, write=False) as uow:
             account = uow.accounts.get(account_id)
-            visible_customer(uow, settings, account.customer_id)
+            try:
+                visible_customer(uow, settings, account.customer_id)
+            except NotFound:
+                raise NotFound("account", account_id) from None  # the same answer as a missing account
             st = uow.accounts.statement(account_id)
             return {"account": _json(AccountRead.model_validate(st.account)), "opening_balance": str(st.opening_balance),
                     "lines": [{"entry": _json(TransactionRead.model_validate(line.entry)), "effect": str(line.effect),

@@ -39,6 +39,8 @@ class CustomerService(Service):
 
     def create(self, data: CustomerCreate) -> Customer:
         self.uow.require("customer.write")
+        if data.owner is not None and data.owner != self.uow.actor:
+            self.uow.require("customer.reassign")  # creating a customer for someone else
         self._check_ref(data.external_ref)
         attributes = self.uow.crm.fields.validate(data.attributes)
         c = Customer(**{f: getattr(data, f) for f in _PLAIN}, attributes=attributes,
@@ -76,7 +78,10 @@ class CustomerService(Service):
                     raise InvalidInput(f"{f} cannot be empty", [(f, "cannot be empty")])
                 setattr(c, f, getattr(data, f))
         if "owner" in given:
-            c.owner_id = self.uow.users.id_for(data.owner)
+            owner_id = self.uow.users.id_for(data.owner)
+            if owner_id != c.owner_id and not (c.owner_id is None and data.owner == self.uow.actor):
+                self.uow.require("customer.reassign")  # only taking an unowned customer is free
+            c.owner_id = owner_id
         if "attributes" in given:
             c.attributes = self.uow.crm.fields.validate(data.attributes or {}, existing=c.attributes)
         after = snapshot(c)

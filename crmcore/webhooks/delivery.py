@@ -17,7 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import exists, literal, select, update
+from sqlalchemy.orm import aliased
 
 from crmcore.app import CRM
 from crmcore.db.types import utcnow
@@ -48,37 +49,49 @@ class DeliveryRun:
 Post = Callable[[str, bytes, dict[str, str]], int]
 
 
-def _http_post(timeout: float) -> Post:
-    client = httpx.Client(timeout=timeout, follow_redirects=False)
-
-    def post(url: str, body: bytes, headers: dict[str, str]) -> int:
-        return client.post(url, content=body, headers=headers).status_code
-
-    return post
+LEASE = dt.timedelta(minutes=5)  # a claimed delivery is retried after this if its runner died
 
 
 def deliver(crm: CRM, *, max_attempts: int = 8, timeout: float = 10.0, limit: int = 1000,
             now: dt.datetime | None = None, post: Post | None = None) -> DeliveryRun:
-    """One pass over the due deliveries (committing each outcome as it goes)."""
-    post = post or _http_post(timeout)
+    """One pass over the due deliveries (committing each outcome as it goes).
+
+    Several runners may run at once (the server's background task and a cron job): each claims a
+    delivery before sending it (moving its ``next_attempt_at`` a lease ahead, on the condition that
+    nobody moved it first), so an event is posted once per pass whoever runs it.
+    """
     now = now or utcnow()
     run = DeliveryRun()
+    if post is None:
+        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+            return deliver(crm, max_attempts=max_attempts, timeout=timeout, limit=limit, now=now,
+                           post=lambda url, body, headers: client.post(url, content=body, headers=headers).status_code)
+    waiting = aliased(WebhookDelivery)
+    earlier_not_due = exists(select(literal(1)).select_from(waiting).where(  # keeps each customer's events in order
+        waiting.subscription_id == WebhookDelivery.subscription_id, waiting.customer_id == WebhookDelivery.customer_id,
+        waiting.status == "pending", waiting.event_id < WebhookDelivery.event_id, waiting.next_attempt_at > now))
     with crm.unit_of_work("webhooks", read_only=True) as uow:
         rows = uow.session.execute(
             select(WebhookDelivery.id, WebhookDelivery.subscription_id, WebhookDelivery.customer_id,
                    WebhookDelivery.next_attempt_at, WebhookDelivery.attempts, OutboxEvent.event_type, OutboxEvent.payload,
-                   WebhookSubscription.url, WebhookSubscription.secret, WebhookSubscription.active)
+                   WebhookSubscription.url, WebhookSubscription.secret)
             .join(OutboxEvent, OutboxEvent.id == WebhookDelivery.event_id)
             .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
-            .where(WebhookDelivery.status == "pending").order_by(WebhookDelivery.event_id).limit(limit)).all()
-    blocked: set[tuple[int, int | None]] = set()
-    for did, sid, cust, due, attempts, etype, payload, url, secret, active in rows:
+            .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now,
+                   WebhookSubscription.active.is_(True), ~earlier_not_due)
+            .order_by(WebhookDelivery.event_id).limit(limit)).all()
+    blocked: set[tuple[int, int]] = set()
+    for did, sid, cust, due, attempts, etype, payload, url, secret in rows:
         lane = (sid, cust) if cust is not None else (sid, -did)  # events without a customer: no ordering lane
-        if not active or lane in blocked:
+        if lane in blocked:
             run.waiting += 1
             continue
-        if due > now:
-            blocked.add(lane)  # an earlier event of this customer waits for its retry: so do the later ones
+        with crm.unit_of_work("webhooks") as uow:  # claim it
+            claimed = uow.session.execute(update(WebhookDelivery).where(
+                WebhookDelivery.id == did, WebhookDelivery.status == "pending", WebhookDelivery.attempts == attempts,
+                WebhookDelivery.next_attempt_at == due).values(next_attempt_at=now + LEASE)).rowcount
+        if claimed != 1:
+            blocked.add(lane)  # another runner has it; the later events of this customer wait for it
             run.waiting += 1
             continue
         body = json.dumps({"id": did, **payload}, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

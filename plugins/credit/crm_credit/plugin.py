@@ -59,6 +59,13 @@ def crm_register_permissions(register: Callable[[Any], None]) -> None:
 
 
 @hookimpl
+def crm_register_routes(router: Any) -> None:
+    from crm_credit.routes import register
+
+    register(router)
+
+
+@hookimpl
 def crm_register_commands(cli: click.Group) -> None:
     from crm_credit.cli import credit
 

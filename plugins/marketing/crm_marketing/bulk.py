@@ -81,9 +81,30 @@ def write_batch(uow: UnitOfWork, rows: list[tuple[int, Any]]) -> BatchOutcome:
     if new:
         s.execute(insert(Response), new)
         out.inserted += len(new)
+        _after_insert(uow, new, campaigns)
         uow.audit.record("import_responses", "marketing_response", None,
                          after={"responses": [(x["campaign_id"], x["customer_id"], x["type"], x["external_ref"]) for x in new]})
     return out
+
+
+def _after_insert(uow: UnitOfWork, new: list[dict[str, Any]], campaigns: dict[str, Campaign]) -> None:
+    """What recording a response does besides the row, the same as ``responses.record``: an
+    unsubscribe withdraws the consent (unless the customer said something newer), and the
+    ``marketing_response_recorded`` hook fires for each response."""
+    from crm_marketing.models import Consent
+    from crm_marketing.schemas import ConsentSet
+
+    by_id = {c.id: c for c in campaigns.values()}
+    rows = uow.session.scalars(select(Response).where(
+        Response.campaign_id.in_({x["campaign_id"] for x in new}), Response.external_ref.in_([x["external_ref"] for x in new])))
+    for r in rows:
+        campaign = by_id[r.campaign_id]
+        if r.type == "unsubscribed":
+            current = uow.session.get(Consent, (r.customer_id, campaign.channel))
+            if current is None or current.at <= r.at:
+                services.set_consent(uow, r.customer_id, ConsentSet(channel=campaign.channel, status="unsubscribed",
+                                                                    source=f"campaign {campaign.name} (import)", at=r.at))
+        uow.hooks.call("marketing_response_recorded", uow=uow, response=r)
 
 
 def export_rows(uow: UnitOfWork) -> Iterator[dict[str, Any]]:

@@ -286,6 +286,8 @@ def campaign_send(app: AppContext, campaign_key: str, adapter: str, outbox: str 
     res = delivery.send(app.crm(), app.actor, campaign_key, adapter, outbox=Path(outbox) if outbox else None,
                         limit=limit, resend_in_doubt=resend_in_doubt)
     line = f"sent {res.sent:,}, failed {res.failed:,}, pending {res.pending:,}"
+    if res.skipped:
+        line += f", {res.skipped:,} skipped (suppressed since the launch)"
     if res.settled:
         line += f", {res.settled:,} in-doubt found delivered"
     if res.in_doubt:

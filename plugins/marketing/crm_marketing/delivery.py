@@ -67,6 +67,8 @@ def check_template(text: str, label: str) -> None:
     except TemplateError as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise InvalidInput(f"invalid template ({label}): {msg}", [(label, "template")]) from None
+    except (ArithmeticError, TypeError, ValueError, LookupError):
+        pass  # depends on each customer's data (checked when each message is rendered)
 
 
 def render(text: str | None, context: dict[str, Any], label: str) -> str:
@@ -214,6 +216,7 @@ def adapters(crm: CRM, s: MarketingSettings, outbox: Path | None = None) -> dict
 class SendResult:
     sent: int = 0
     failed: int = 0
+    skipped: int = 0  # suppressed since the launch (consent withdrawn, customer archived)
     settled: int = 0  # in-doubt claims found delivered
     in_doubt: int = 0
     pending: int = 0
@@ -236,6 +239,29 @@ def _message(uow: UnitOfWork, campaign: Campaign, target: Target) -> Message:
     body = render((variant and variant.body) or campaign.body, ctx, "body")
     return Message(campaign.id, campaign.name, customer.id, campaign.channel, target.address, subject, body,
                    message_id=f"<mkt-{campaign.id}-{customer.id}@crm>")
+
+
+def _suppressed_now(uow: UnitOfWork, campaign: Campaign, customer_id: int) -> str | None:
+    """Why this customer may no longer be contacted (checked again right before each message)."""
+    from crm_marketing.models import Consent
+    from crm_marketing.services import settings
+
+    customer = uow.session.get(Customer, customer_id)
+    if customer is None or customer.archived:
+        return "customer archived"
+    consent = uow.session.get(Consent, (customer_id, campaign.channel))
+    if consent is not None and consent.status in ("opt_out", "unsubscribed"):
+        return f"consent: {consent.status}"
+    if campaign.channel in settings(uow).consent_required and (consent is None or consent.status != "opt_in"):
+        return "consent: no opt-in"
+    return None
+
+
+def _skip(crm: CRM, actor: str, campaign_id: int, customer_id: int, reason: str) -> None:
+    with crm.unit_of_work(actor=actor) as uow:
+        target = uow.session.get(Target, (campaign_id, customer_id))
+        assert target is not None
+        target.status, target.reason = "skipped", reason[:100]
 
 
 def _claim(crm: CRM, actor: str, campaign_id: int, n: int) -> list[int]:
@@ -313,17 +339,28 @@ def send(crm: CRM, actor: str, campaign_key: str, adapter_name: str, *, outbox: 
                     with crm.unit_of_work(actor=actor, read_only=True) as uow:
                         campaign = uow.session.get(Campaign, cid)
                         target = uow.session.get(Target, (cid, customer_id))
-                        try:
-                            message, error = _message(uow, campaign, target), None  # type: ignore[arg-type]
-                        except CRMError as e:
-                            message, error = None, str(e)
+                        skip = _suppressed_now(uow, campaign, customer_id)  # type: ignore[arg-type]
+                        message, error = None, None
+                        if skip is None:
+                            try:
+                                message = _message(uow, campaign, target)  # type: ignore[arg-type]
+                            except Exception as e:  # noqa: BLE001 - a template error fails this customer, not the run
+                                error = e.args[0] if isinstance(e, CRMError) else f"template failed: {type(e).__name__}: {e}"
+                    todo.pop(0)  # from here on this claim is never put back: no second contact
+                    if skip is not None:
+                        _skip(crm, actor, cid, customer_id, skip)
+                        result.skipped += 1
+                        continue
                     if message is not None:
                         try:
                             adapter.send(message)
                         except (OSError, smtplib.SMTPException, CRMError) as e:
                             error = f"{type(e).__name__}: {e}"
-                    _record(crm, actor, cid, customer_id, message or Message(cid, "", customer_id, "", None, "", ""), error)
-                    todo.pop(0)
+                    try:
+                        _record(crm, actor, cid, customer_id, message or Message(cid, "", customer_id, "", None, "", ""), error)
+                    except CRMError as e:  # sent but not recorded: left "sending", i.e. in doubt, never resent blindly
+                        result.errors.append(f"customer {customer_id}: sent, but recording it failed: {e}")
+                        continue
                     if error is None:
                         result.sent += 1
                     else:

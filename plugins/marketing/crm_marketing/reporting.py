@@ -95,12 +95,14 @@ def attribute(uow: UnitOfWork, campaign: Campaign, model: str) -> tuple[dict[str
 def _converted_in_window(uow: UnitOfWork, campaign: Campaign, group: str, conv_types: list[str]) -> tuple[int, int]:
     """(group size, customers converted): an invoice within the window after their touch (or, for
     the control group, after the launch), or a response of a conversion type."""
+    # intention to treat: everyone assigned to the group counts (sent or not), so a failed or
+    # skipped delivery does not flatter the contacted group; the window starts at the contact,
+    # or at the launch for those never contacted and for the control group
     rows = list(uow.session.execute(select(Target.customer_id, Target.sent_at).where(
-        Target.campaign_id == campaign.id, Target.grp == group,
-        *( [Target.status == "sent"] if group == "contact" else []))))
+        Target.campaign_id == campaign.id, Target.grp == group)))
     if not rows:
         return 0, 0
-    start = {c: (at if group == "contact" else campaign.launched_at) for c, at in rows}
+    start = {c: (at if group == "contact" and at is not None else campaign.launched_at) for c, at in rows}
     window = dt.timedelta(days=campaign.attribution_days)
     earliest = min(v for v in start.values() if v is not None) if any(start.values()) else campaign.launched_at
     converted = {c for _t, c, _a, _cur, at in _invoices(uow, list(start), earliest)  # type: ignore[arg-type]

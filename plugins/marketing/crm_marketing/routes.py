@@ -10,12 +10,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from crmcore.api.app import unit
-from crmcore.schemas.fields import UTCDatetime
-from crmcore.services._base import jsonable
-
 from crm_marketing import reporting, responses, segments, services
 from crm_marketing.schemas import ATTRIBUTION_MODELS, ResponseCreate
+from crmcore.api.app import own_only, unit, visible_customer
+from crmcore.models import Customer
+from crmcore.schemas.fields import UTCDatetime
+from crmcore.services._base import jsonable
 
 Name = Annotated[str, Path(min_length=1, max_length=100)]
 
@@ -37,6 +37,13 @@ class ResponseIn(BaseModel):
     external_ref: str | None = Field(None, min_length=1, max_length=100)
 
 
+def _visible(request: Request, uow: Any, query: Any) -> Any:
+    """Only the customers the user may see (the API's per-role visibility)."""
+    if own_only(uow, request.app.state.settings):
+        return query.where(Customer.owner_id == uow.api_user_id)
+    return query
+
+
 def register(router: APIRouter) -> None:
     @router.get("/marketing/segments", tags=["marketing"])
     def list_segments(request: Request) -> Any:
@@ -50,7 +57,7 @@ def register(router: APIRouter) -> None:
         with unit(request, write=False) as uow:
             uow.require("customer.read")
             tree = segments.parse(data.rule)
-            count, rows = services.preview(uow, services.rule_query(uow, tree), data.sample)
+            count, rows = services.preview(uow, _visible(request, uow, services.rule_query(uow, tree)), data.sample)
             return {"rule": segments.to_text(tree), "count": count, "sample": jsonable(rows)}
 
     @router.get("/marketing/segments/{name}/preview", tags=["marketing"])
@@ -58,7 +65,7 @@ def register(router: APIRouter) -> None:
         with unit(request, write=False) as uow:
             uow.require("customer.read")
             seg = services.get_segment(uow, name)
-            count, rows = services.preview(uow, services.segment_query(uow, seg), sample)
+            count, rows = services.preview(uow, _visible(request, uow, services.segment_query(uow, seg)), sample)
             return {"segment": seg.name, "count": count, "sample": jsonable(rows)}
 
     @router.get("/marketing/campaigns", tags=["marketing"])
@@ -79,6 +86,7 @@ def register(router: APIRouter) -> None:
         with unit(request, write=True) as uow:
             campaign = services.get_campaign(uow, name)
             customer = services.resolve_customer(uow, data.customer)
+            visible_customer(uow, request.app.state.settings, customer.id)
             r, created = responses.record(uow, campaign, customer.id, ResponseCreate(
                 type=data.type, at=data.at, note=data.note, external_ref=data.external_ref), source="api")
             return {"id": r.id, "campaign": campaign.name, "customer_id": customer.id, "type": r.type,

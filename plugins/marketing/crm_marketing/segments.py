@@ -58,6 +58,11 @@ OPS = ("=", "!=", "<", "<=", ">", ">=", "in", "has")
 ORDERED = ("<", "<=", ">", ">=")
 
 # customer columns a rule may name: field -> (column, type)
+def _enum_values(col: Any) -> tuple[str, ...] | None:
+    enums = getattr(col.type, "enums", None)
+    return tuple(enums) if enums else None
+
+
 CUSTOMER_FIELDS: dict[str, tuple[Any, str]] = {
     "country": (Customer.country, "str"),
     "region": (Customer.region, "str"),
@@ -181,6 +186,10 @@ def _check_shape(node: Any, depth: int) -> None:
     if not isinstance(node.get("field"), str) or node.get("op") not in OPS or "value" not in node:
         raise InvalidInput(f"invalid rule: a comparison needs field, op (one of {' '.join(OPS)}) and value; "
                            f"got {json.dumps(node)[:80]}", [("rule", "shape")])
+    args = node.get("args", {})
+    if not isinstance(args, dict) or not all(isinstance(k, str) for k in args):
+        raise InvalidInput(f"invalid rule: 'args' must be an object of named arguments, got {json.dumps(args)[:60]}",
+                           [("rule", "shape")])
     extra = set(node) - {"field", "op", "value", "args"}
     if extra:
         raise InvalidInput(f"invalid rule: unknown keys {sorted(extra)} in a comparison", [("rule", "shape")])
@@ -286,10 +295,12 @@ def _zero_matches(node: dict[str, Any]) -> bool:
     """Does a count or sum of 0 (a customer with no rows) satisfy the comparison?"""
     op, v = node["op"], node["value"]
     values = v if isinstance(v, list) else [v]
-    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in values):
+    if not values or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in values):
         return True  # a bad value: _compare reports it
-    return {"=": 0 == v, "!=": 0 != v, "<": 0 < v, "<=": 0 <= v, ">": 0 > v, ">=": 0 >= v,
-            "in": 0 in values}.get(op, True)
+    if op == "in":
+        return 0 in values
+    x = values[0]
+    return {"=": 0 == x, "!=": 0 != x, "<": 0 < x, "<=": 0 <= x, ">": 0 > x, ">=": 0 >= x}.get(op, True)
 
 
 def _function(node: dict[str, Any], ctx: CompileContext) -> ColumnElement[bool]:
@@ -386,6 +397,11 @@ def _term(node: dict[str, Any], ctx: CompileContext, dialect: str) -> ColumnElem
         return _function(node, ctx)
     if name in CUSTOMER_FIELDS:
         col, kind = CUSTOMER_FIELDS[name]
+        allowed = _enum_values(col)
+        if allowed is not None:  # kind, lifecycle_stage: a value the column cannot hold is an error, not a crash
+            bad = [v for v in _values(node) if v not in allowed]
+            if bad:
+                raise _fail(name, f"{json.dumps(bad[0])[:40]} is not one of {', '.join(allowed)}")
         return _compare(col, node, kind)
     if name.startswith("attr."):
         return _attr(node, ctx)
@@ -405,7 +421,7 @@ def _term(node: dict[str, Any], ctx: CompileContext, dialect: str) -> ColumnElem
         days = _check_value("recency", "num", node["value"])
         # recency <= N  <=>  last purchase on or after today - N days: a timestamp comparison,
         # so no engine-specific date arithmetic is needed
-        cutoff = ctx.today - dt.timedelta(days=min(float(days), 3_000_000.0))
+        cutoff = ctx.today - dt.timedelta(days=min(max(float(days), -36_600.0), 36_600.0))  # +-100 years: no date overflow
         last = agg.c.v
         return {"<": last > cutoff, "<=": last >= cutoff, ">": last < cutoff, ">=": last <= cutoff}[node["op"]]
     if name in VALUE_FIELDS:

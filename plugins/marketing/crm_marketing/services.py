@@ -321,8 +321,15 @@ def merge_customer_rows(uow: UnitOfWork, source_id: int, target_id: int) -> dict
         select(Target.campaign_id).where(Target.customer_id == target_id))))
     s.execute(delete(SegmentMember).where(SegmentMember.customer_id == source_id, SegmentMember.segment_id.in_(
         select(SegmentMember.segment_id).where(SegmentMember.customer_id == target_id))))
-    s.execute(delete(Consent).where(Consent.customer_id == source_id, Consent.channel.in_(
-        select(Consent.channel).where(Consent.customer_id == target_id))))
+    # consent: where both have a statement for a channel, the newer one stands (an unsubscribe of
+    # yesterday beats an opt-in of last year)
+    both = {c.channel: c for c in s.scalars(select(Consent).where(Consent.customer_id == target_id))}
+    for src in list(s.scalars(select(Consent).where(Consent.customer_id == source_id, Consent.channel.in_(list(both))))):
+        tgt = both[src.channel]
+        if src.at > tgt.at:
+            tgt.status, tgt.at, tgt.source = src.status, src.at, src.source
+        s.delete(src)
+    s.flush()
     for model in (Target, SegmentMember, Consent, Response):
         res = s.execute(update(model).where(model.customer_id == source_id).values(customer_id=target_id))
         counts[model.__tablename__] = res.rowcount or 0

@@ -1,7 +1,6 @@
 """The marketing routes of the HTTP API: previews, reports, responses; the same rules as the CLI."""
 from __future__ import annotations
 
-
 from crm_marketing import services
 from crm_marketing.schemas import CampaignCreate, ConsentSet
 from crm_marketing.testing import Shop
@@ -45,3 +44,22 @@ def test_marketing_routes(mcrm: CRM, shop: Shop) -> None:
     assert [c["name"] for c in client.get("/marketing/campaigns", headers=tokens["vic"]).json()] == ["Web"]
 
 
+
+
+def test_previews_show_only_what_the_user_may_see(mcrm: CRM, shop: Shop) -> None:
+    from crmcore.api.app import ApiSettings
+
+    with mcrm.unit_of_work("setup") as uow:
+        uow.users.add(UserCreate(username="root", display_name="Root", roles=["admin"]))
+        uow.users.add(UserCreate(username="sam", display_name="Sam", roles=["sales"]))
+    with mcrm.unit_of_work("root") as uow:
+        from crmcore.schemas import CustomerCreate
+
+        for i in range(3):
+            uow.customers.create(CustomerCreate(name=f"Other {i}", country="DE", owner="root"))
+        uow.customers.create(CustomerCreate(name="Own", country="DE", owner="sam"))
+        token = TokenService(uow).create("sam", "t")[1]
+    client = TestClient(create_app(mcrm, ApiSettings(visibility={"sales": "own"})), raise_server_exceptions=False)
+    r = client.post("/marketing/segments/preview", json={"rule": 'country = "DE"'}, headers={"Authorization": f"Bearer {token}"})
+    assert r.json()["count"] == 1 and r.json()["sample"][0]["name"] == "Own"
+    assert shop is not None

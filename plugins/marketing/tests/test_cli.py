@@ -175,3 +175,15 @@ def test_hostile_input_ends_in_exit_0_1_or_2(mcli: Callable[..., Any], people: l
         assert "Traceback" not in r.output and "internal error" not in r.output
 
     check()
+
+
+def test_imported_unsubscribe_withdraws_consent(mcli: Callable[..., Any], people: list[int], tmp_path: Path) -> None:
+    ok(mcli("marketing", "consent", "set", "P0", "email", "opt_in", "--at", "2025-01-01"))
+    ok(mcli("marketing", "segment", "create", "one", "--static", "--member", "P0"))
+    ok(mcli("marketing", "campaign", "create", "U", "--channel", "email", "--segment", "one"))
+    ok(mcli("marketing", "campaign", "launch", "U"))
+    f = tmp_path / "r.csv"
+    f.write_text("external_ref,campaign,customer_ref,type,at\nU1,U,P0,unsubscribed,2025-06-01\n", encoding="utf-8")
+    ok(mcli("import", "marketing_responses", str(f)))
+    consent = json.loads(ok(mcli("marketing", "consent", "show", "P0", "--json")).output)["consent"][0]
+    assert consent["status"] == "unsubscribed" and "import" in consent["source"]

@@ -104,11 +104,22 @@ def test_custom_attribute_fields(make_crm: Any, shop: Shop) -> None:
     ("not " * 80 + 'country = "DE"', "nested deeper"),
     ('{"not": ' * 60 + '{"field": "country", "op": "=", "value": "DE"}' + "}" * 60, "nested deeper"),
     ("x" * 20_000, "longer than"),
+    ('kind = "bogus"', "is not one of person, organization, government"),
+    ('lifecycle_stage in ("active", "zombie")', '"zombie" is not one of'),
+    ('{"field": "spend", "args": [1], "op": ">", "value": 1}', "'args' must be an object"),
+    ('{"field": "spend", "args": 5, "op": ">", "value": 1}', "'args' must be an object"),
 ])
 def test_bad_rules_name_the_problem(mcrm: CRM, rule: str, message: str) -> None:
     with pytest.raises(InvalidInput, match="invalid rule") as e:
         ids(mcrm, rule)
     assert message in str(e.value)
+
+
+def test_edge_values_compile_and_run(mcrm: CRM, base: dict[str, int]) -> None:
+    assert ids(mcrm, "purchases() in (0, 1)") == {base["none"], base["de_retail"], base["fr"]}
+    assert ids(mcrm, "recency <= 1000000") == {base["de_trade"], base["de_retail"], base["fr"]}
+    assert ids(mcrm, "recency < -5") == set()  # nobody bought in the future
+    assert ids(mcrm, "recency > -5") == {base["de_trade"], base["de_retail"], base["fr"]}
 
 
 def test_parentheses_do_not_nest_the_rule(mcrm: CRM, base: dict[str, int]) -> None:

@@ -11,12 +11,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from crmcore.api.app import unit
-from crmcore.limits import MAX_ID
-from crmcore.services._base import jsonable
-
 from crm_sales_automation import analytics, services
 from crm_sales_automation.schemas import LeadCreate, OpportunityCreate
+from crmcore.api.app import unit, visible_customer
+from crmcore.limits import MAX_ID
+from crmcore.services._base import jsonable
 
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 
@@ -35,6 +34,17 @@ class LoseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=1, max_length=500)
+
+
+def _visible_deal(request: Request, uow: Any, opp_id: int) -> None:
+    """A deal of a customer the user may not see is 404, like one that does not exist."""
+    from crmcore.errors import NotFound
+
+    opp = services.get_opportunity(uow, opp_id)
+    try:
+        visible_customer(uow, request.app.state.settings, opp.customer_id)
+    except NotFound:
+        raise NotFound("opportunity", opp_id) from None
 
 
 def register(router: APIRouter) -> None:
@@ -66,18 +76,20 @@ def register(router: APIRouter) -> None:
     @router.post("/sales/opportunities", status_code=201, tags=["sales"])
     def add_opportunity(request: Request, data: OpportunityIn) -> Any:
         with unit(request, write=True) as uow:
+            visible_customer(uow, request.app.state.settings, data.customer_id)
             opp = services.add_opportunity(uow, data.customer_id, OpportunityCreate(**data.model_dump(exclude={"customer_id"})))
             return jsonable(services.opportunity_detail(uow, opp.id))
 
     @router.get("/sales/opportunities/{opp_id}", tags=["sales"])
     def show_opportunity(request: Request, opp_id: Id) -> Any:
         with unit(request, write=False) as uow:
-            uow.require("customer.read")
+            _visible_deal(request, uow, opp_id)
             return jsonable(services.opportunity_detail(uow, opp_id))
 
     @router.post("/sales/opportunities/{opp_id}/move", tags=["sales"])
     def move(request: Request, opp_id: Id, data: MoveIn) -> Any:
         with unit(request, write=True) as uow:
+            _visible_deal(request, uow, opp_id)
             services.move(uow, opp_id, data.stage)
             return jsonable(services.opportunity_detail(uow, opp_id))
 
@@ -85,12 +97,14 @@ def register(router: APIRouter) -> None:
     def win(request: Request, opp_id: Id) -> Any:
         """Win the deal; another plugin's guard (a credit check) may refuse it: 409, nothing written."""
         with unit(request, write=True) as uow:
+            _visible_deal(request, uow, opp_id)
             services.win(uow, opp_id)
             return jsonable(services.opportunity_detail(uow, opp_id))
 
     @router.post("/sales/opportunities/{opp_id}/lose", tags=["sales"])
     def lose(request: Request, opp_id: Id, data: LoseIn) -> Any:
         with unit(request, write=True) as uow:
+            _visible_deal(request, uow, opp_id)
             services.lose(uow, opp_id, data.reason)
             return jsonable(services.opportunity_detail(uow, opp_id))
 

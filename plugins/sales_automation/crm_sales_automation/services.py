@@ -751,12 +751,14 @@ def invoice(uow: UnitOfWork, opp_id: int) -> tuple[Any, bool]:
                                     .order_by(Account.is_default.desc(), Account.id).limit(1))
     if account_id is None and uow.session.scalar(select(Account.id).where(Account.customer_id == opp.customer_id).limit(1)):
         account_id = uow.accounts.open(opp.customer_id, AccountCreate(currency=opp.currency)).id
+    if opp.invoiced_at is None:
+        # marked invoiced before posting, so a credit check run by the posting guard does not count
+        # the deal twice (as won-not-invoiced exposure and as the new invoice); a refusal rolls both back
+        opp.invoiced_at, opp.invoice_ref = utcnow(), f"{INVOICE_PREFIX}{opp.id}"
+        uow.session.flush()
     entry, created = uow.accounts.post(opp.customer_id, TransactionCreate(
         kind="invoice", amount=opp.amount, currency=opp.currency, reference=f"{INVOICE_PREFIX}{opp.id}",
         description=opp.title[:500], source=PLUGIN_ID), account_id=account_id)
-    if opp.invoiced_at is None:
-        opp.invoiced_at, opp.invoice_ref = utcnow(), entry.reference
-        uow.session.flush()
     return entry, created
 
 

@@ -6,6 +6,8 @@ Importing this module registers the plugin's tables on the shared metadata.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,6 +32,13 @@ def crm_register_commands(cli: click.Group) -> None:
     from crm_value_analysis.cli import value
 
     cli.add_command(value)
+
+
+@hookimpl
+def crm_register_routes(router: Any) -> None:
+    from crm_value_analysis.routes import register
+
+    register(router)
 
 
 @hookimpl
