@@ -397,6 +397,20 @@ def response_record(app: AppContext, campaign_key: str, customer: str, rtype: st
     click.echo(f"response {r.type} of customer {cust.id} to {c.name!r} " + ("recorded" if created else "already recorded (no change)"))
 
 
+@response.command("import", context_settings={"ignore_unknown_options": True})
+@click.argument("file", metavar="FILE")
+@click.argument("options", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def response_import(ctx: click.Context, file: str, options: tuple[str, ...]) -> None:
+    """Import responses in bulk: the same as `crm import marketing_responses FILE [OPTIONS]`
+    (columns external_ref, campaign, customer_ref, type, at, note; idempotent, per-row errors)."""
+    from crmcore.bulk.cli import import_ as import_cmd
+
+    sub = import_cmd.make_context("import", ["marketing_responses", file, *options], parent=ctx)
+    with sub:
+        import_cmd.invoke(sub)
+
+
 @response.command("derive")
 @click.argument("campaign_key", metavar="CAMPAIGN")
 @pass_app

@@ -138,7 +138,7 @@ def test_responses_import_through_the_core_bulk_path(mcli: Callable[..., Any], p
     errors = (tmp_path / "responses.csv.errors.csv").read_text(encoding="utf-8")
     assert "is not in campaign 'Fair'" in errors and "unknown campaign 'Nope'" in errors
     assert "unknown response type 'waved'" in errors and "unknown customer 'NOBODY'" in errors
-    again = mcli("import", "marketing_responses", str(f))
+    again = mcli("marketing", "response", "import", str(f))  # the plugin's own command: the same import
     assert "0 inserted" in again.output and "2 unchanged" in again.output  # a re-import changes nothing
     report = json.loads(ok(mcli("marketing", "campaign", "report", "Fair", "--json")).output)
     assert report["responses"]["visited"]["customers"] == 1 and report["conversions"] == 1
