@@ -108,7 +108,7 @@ class Problem(BaseModel):
 _PROBLEM_DOC = {"model": Problem, "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
 #: every route may answer these (documented so clients, and schemathesis, know them)
 PROBLEMS: dict[int | str, dict[str, Any]] = {
-    code: {**_PROBLEM_DOC, "description": _TITLES[code]} for code in (401, 403, 404, 409, 411, 412, 413, 422, 428, 503)}
+    code: {**_PROBLEM_DOC, "description": _TITLES[code]} for code in (400, 401, 403, 404, 409, 411, 412, 413, 422, 428, 503)}
 
 
 class Page(BaseModel):

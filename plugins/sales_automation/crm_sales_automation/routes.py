@@ -49,7 +49,7 @@ def _visible_deal(request: Request, uow: Any, opp_id: int) -> None:
 
 def register(router: APIRouter) -> None:
     @router.get("/sales/leads", tags=["sales"])
-    def list_leads(request: Request, status: Annotated[str | None, Query(max_length=20)] = None,
+    def list_leads(request: Request, status: Annotated[str | None, Query(pattern="^(new|contacted|qualified|disqualified|converted)$")] = None,
                    limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> Any:
         with unit(request, write=False) as uow:
             uow.require("customer.read")
