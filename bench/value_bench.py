@@ -147,8 +147,10 @@ def load(url: str, data: dict[str, np.ndarray]) -> float:
         put("interactions", int_cols, int_rows())
         raw.commit()
         if url.startswith("postgresql"):
-            raw.autocommit = True
-            cur.execute("ANALYZE")
+            # what autovacuum does soon after an import (statistics, hint bits, visibility map);
+            # done here so it does not run in the middle of a timed step
+            raw.driver_connection.autocommit = True
+            raw.driver_connection.execute("VACUUM ANALYZE")
     finally:
         raw.close()
         engine.dispose()
@@ -194,6 +196,19 @@ def step_run(url: str) -> dict[str, Any]:
             "models": out.summary["models"]}
 
 
+def step_rerun(url: str) -> dict[str, Any]:
+    """The next day's run on the same base: what a nightly job costs once stages have settled."""
+    from crm_value_analysis import services
+
+    crm = _crm(url)
+    start = time.perf_counter()
+    with crm.unit_of_work("bench") as uow:
+        out = services.run_analysis(uow, as_of=AS_OF + dt.timedelta(days=1))
+    seconds = time.perf_counter() - start
+    crm.close()
+    return {"seconds": seconds, "timings": out.summary["timings"], "lifecycle_updated": out.lifecycle_updated}
+
+
 def step_value_part(url: str) -> dict[str, Any]:
     from crm_value_analysis import loaders, services
     from crm_value_analysis.schemas import ValueSettings
@@ -216,13 +231,24 @@ PLAIN_GROUP_BY = (
 )
 
 
-def step_group_by(url: str) -> dict[str, Any]:
+#: the same GROUP BY on ``transactions.customer_id`` (kept equal to the account's customer), no join
+STRICT_GROUP_BY = (
+    "SELECT t.customer_id, MAX(t.occurred_at), COUNT(*), SUM(t.amount) FROM transactions t "
+    "WHERE t.kind IN ('invoice', 'credit_note') AND t.occurred_at < {end} GROUP BY t.customer_id"
+)
+
+
+def step_group_by_strict(url: str) -> dict[str, Any]:
+    return step_group_by(url, STRICT_GROUP_BY)
+
+
+def step_group_by(url: str, template: str = PLAIN_GROUP_BY) -> dict[str, Any]:
     from sqlalchemy import create_engine
 
     engine = create_engine(url)
     raw = engine.raw_connection()
     end = (AS_OF + dt.timedelta(days=1)).isoformat()
-    sql = PLAIN_GROUP_BY.format(end=f"'{end}'" if url.startswith("sqlite") else f"TIMESTAMPTZ '{end} 00:00+00'")
+    sql = template.format(end=f"'{end}'" if url.startswith("sqlite") else f"TIMESTAMPTZ '{end} 00:00+00'")
     rows: list[Any] = []
 
     def query() -> None:
@@ -292,7 +318,8 @@ def step_load(url: str, n_customers: int = 0, n_transactions: int = 0, seed: int
     return {"seconds": load(url, data), "generated": generated, "transactions": int(data["cust"].size)}
 
 
-STEPS = {"imports": step_imports, "load": step_load, "run": step_run, "value_part": step_value_part, "group_by": step_group_by, "pandas": step_pandas, "fit": step_fit}
+STEPS = {"imports": step_imports, "load": step_load, "run": step_run, "rerun": step_rerun, "value_part": step_value_part,
+         "group_by": step_group_by, "group_by_strict": step_group_by_strict, "pandas": step_pandas, "fit": step_fit}
 
 
 def run_step(name: str, url: str, *extra: str) -> dict[str, Any]:
@@ -315,7 +342,7 @@ def bench_engine(label: str, url: str, n_customers: int, n_transactions: int, se
     print(f"[{label}] generated in {loaded['generated']:.1f} s, loaded {loaded['transactions']:,} transactions "
           f"in {loaded['seconds']:.1f} s", flush=True)
     res: dict[str, Any] = {"label": label, "load": loaded}
-    for name in ("imports", "group_by", "value_part", "run", "fit", "pandas"):
+    for name in ("imports", "group_by", "group_by_strict", "value_part", "run", "rerun", "fit", "pandas"):
         res[name] = run_step(name, url)
         print(f"[{label}] {name}: {res[name]['seconds']:.2f} s, peak {res[name]['peak_mb']:.0f} MB", flush=True)
     return res
@@ -343,12 +370,18 @@ def markdown(results: list[dict[str, Any]], n_customers: int, n_transactions: in
         base = r["group_by"]["seconds"]
         rows = [
             ("interpreter + imports only (memory floor)", 0.0, None, r["imports"]["peak_mb"]),
-            ("plain SQL GROUP BY (R, F, M; raw cursor)", r["group_by"]["seconds"], 1.0, r["group_by"]["peak_mb"]),
+            ("plain SQL GROUP BY (R, F, M; raw cursor; joins accounts, as when the issue was measured)",
+             r["group_by"]["seconds"], 1.0, r["group_by"]["peak_mb"]),
+            ("the same GROUP BY on transactions.customer_id, no join (strict baseline)", r["group_by_strict"]["seconds"],
+             r["group_by_strict"]["seconds"] / base, r["group_by_strict"]["peak_mb"]),
             ("RFM + pyramid + Pareto + dependency alone", r["value_part"]["seconds"], r["value_part"]["seconds"] / base,
              r["value_part"]["peak_mb"]),
             ("**`value run` end to end (everything, snapshot stored)**", r["run"]["seconds"], r["run"]["seconds"] / base,
              r["run"]["peak_mb"]),
             *((f"&nbsp;&nbsp;run step: {STEP_NAMES.get(k, k)}", v, None, None) for k, v in r["run"]["timings"].items()),
+            (f"`value run` the next day ({r['rerun']['lifecycle_updated']:,} stages change)", r["rerun"]["seconds"],
+             r["rerun"]["seconds"] / base, r["rerun"]["peak_mb"]),
+            *((f"&nbsp;&nbsp;next-day step: {STEP_NAMES.get(k, k)}", v, None, None) for k, v in r["rerun"]["timings"].items()),
             ("BG/NBD + Gamma-Gamma MLE fits", r["fit"]["seconds"], None, None),
             ("`value fit` end to end (load + fits)", r["fit"]["total"], r["fit"]["total"] / base, r["fit"]["peak_mb"]),
             (f"pandas read_sql ({r['pandas']['rows']:,} rows)", r["pandas"]["read"], None, None),
@@ -360,7 +393,12 @@ def markdown(results: list[dict[str, Any]], n_customers: int, n_transactions: in
                          f"{'' if mb is None else f'{mb:,.0f}'} |")
     lines.append("")
     lines.append("**`value run` / plain GROUP BY: " + ", ".join(
-        f"{r['label']} {r['run']['seconds'] / r['group_by']['seconds']:.2f}x" for r in results) + "** (target ≤ 1.5x).")
+        f"{r['label']} {r['run']['seconds'] / r['group_by']['seconds']:.2f}x (next day "
+        f"{r['rerun']['seconds'] / r['group_by']['seconds']:.2f}x)" for r in results) + "** (target ≤ 1.5x).")
+    lines.append("")
+    lines.append("**Against the strict baseline (no join): " + ", ".join(
+        f"{r['label']} {r['run']['seconds'] / r['group_by_strict']['seconds']:.2f}x (next day "
+        f"{r['rerun']['seconds'] / r['group_by_strict']['seconds']:.2f}x)" for r in results) + "**.")
     lines.append("")
     for r in results:
         lines.append(f"{r['label']}: fitted on {r['fit']['customers']:,} customers, converged: {r['fit']['converged']}; "

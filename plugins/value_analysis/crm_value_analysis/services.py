@@ -878,12 +878,12 @@ def _holdout_weeks(uow: UnitOfWork, settings: ValueSettings, ids: np.ndarray, ma
     """Repeat purchases (purchase days) per holdout week of the calibration cohort: one GROUP BY."""
     session = uow.session
     day = loaders.day_number(loaders.Transaction.occurred_at)
-    stmt = (select(loaders.Account.customer_id, day)
-            .select_from(loaders.Transaction).join(loaders.Account, loaders._join_accounts())
+    stmt = (select(loaders._customer(), day)
+            .select_from(loaders.Transaction)
             .where(*loaders._where(session, settings, loaders.Period(end=holdout_end + dt.timedelta(days=1),
                                                                      start=calibration_end + dt.timedelta(days=1)),
                                    purchases_only=True))
-            .group_by(loaders.Account.customer_id, day))
+            .group_by(loaders._customer(), day))
     m = loaders._fetch_array(session, stmt, 2)
     weeks = -(-(holdout_end - calibration_end).days // 7)
     if m.size == 0:

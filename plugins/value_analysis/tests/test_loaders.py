@@ -161,9 +161,22 @@ def test_sqlite_temp_store_is_restored_after_a_query(vcrm: CRM, base: Base) -> N
         assert raw.execute("PRAGMA temp_store").fetchone()[0] == 2
 
 
-@pytest.mark.parametrize("window_days, holdout", [(None, False), (45, False), (None, True), (60, True)])
-def test_set_based_statistics_equal_the_streamed_path(vcrm: CRM, window_days: int | None, holdout: bool) -> None:
+@pytest.mark.parametrize("window_days, holdout, trend_days, day_chunk, max_categories", [
+    (None, False, 40, None, None), (45, False, 40, None, None), (None, True, 40, None, None), (60, True, 40, None, None),
+    # PostgreSQL's bitmap pass: trend windows reaching before the first purchase, bitmaps cut in
+    # 64-day chunks, and the COUNT(DISTINCT category) fallback for a large category dictionary
+    (None, True, 150, None, None), (None, True, 40, 64, None), (45, False, 100, 64, 3),
+])
+def test_set_based_statistics_equal_the_streamed_path(vcrm: CRM, monkeypatch: pytest.MonkeyPatch, window_days: int | None,
+                                                      holdout: bool, trend_days: int, day_chunk: int | None,
+                                                      max_categories: int | None) -> None:
     """customer_stats (one GROUP BY + first-day look-ups) == purchase_history + value_aggregates + category_counts."""
+    if (day_chunk or max_categories) and vcrm.engine.dialect.name != "postgresql":
+        pytest.skip("the bitmap layout only exists on PostgreSQL")
+    if day_chunk:
+        monkeypatch.setattr(loaders, "DAY_CHUNK", day_chunk)
+    if max_categories:
+        monkeypatch.setattr(loaders, "MAX_CATEGORY_BITS", max_categories)
     rng = np.random.default_rng(17)
     n, m = 60, 900
     ci = rng.integers(0, n - 4, m)  # the last 4 customers never buy
@@ -172,7 +185,7 @@ def test_set_based_statistics_equal_the_streamed_path(vcrm: CRM, window_days: in
     kinds = np.where(rng.random(m) < 0.85, "invoice", np.where(rng.random(m) < 0.6, "credit_note", "payment"))
     cats = [None if u < 0.2 else f"cat{int(u * 7)}" for u in rng.random(m)]
     ids = bulk_load(vcrm, ci, days, amounts, n, kinds=kinds, categories=cats)
-    s = ValueSettings(trend_days=40, window_days=window_days)
+    s = ValueSettings(trend_days=trend_days, window_days=window_days)
     cut, hold = d(170), (d(230) if holdout else None)
     with vcrm.unit_of_work() as uow:
         new = loaders.customer_stats(uow.session, ids, s, cut, holdout_end=hold)
@@ -191,3 +204,17 @@ def test_set_based_statistics_equal_the_streamed_path(vcrm: CRM, window_days: in
     np.testing.assert_allclose(new.value.monetary, old_value.monetary, rtol=1e-10, atol=1e-8)
     np.testing.assert_array_equal(new.value.last_day, old_value.last_day)
     np.testing.assert_array_equal(new.categories, old_categories)
+
+
+def test_postgresql_work_mem_is_raised_for_one_statement_only(vcrm: CRM, base: Base) -> None:
+    """The analytics statements get a larger work_mem (no spill to disk); the transaction keeps its own."""
+    if vcrm.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only")
+    base.buy(base.customer("A"), 1, "10")
+    with vcrm.unit_of_work() as uow:
+        raw = uow.session.connection().connection.dbapi_connection
+        raw.execute("SET LOCAL work_mem = '3MB'")
+        ids = loaders.customer_ids(uow.session)
+        stats = loaders.customer_stats(uow.session, ids, ValueSettings(), d(5))
+        assert stats.history.purchase_days.tolist() == [1]
+        assert raw.execute("SHOW work_mem").fetchone()[0] == "3MB"
