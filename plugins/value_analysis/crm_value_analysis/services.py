@@ -327,10 +327,29 @@ def _row_chunks(columns: dict[str, NDArray[Any]], n: int) -> Iterator[tuple[Any,
         yield from zip(*[_to_column(k, columns[k][sl]) for k in names])
 
 
+#: PostgreSQL binary COPY type of each snapshot column type (as compiled for PostgreSQL)
+_BINARY_TYPES = {"INTEGER": "int4", "SMALLINT": "int2", "FLOAT": "float8", "BOOLEAN": "bool"}
+
+
+def _binary_types(session: Session, names: list[str]) -> list[str]:
+    """The binary COPY types of the snapshot columns, read from the model (fails loudly on a new type)."""
+    dialect = session.get_bind().dialect
+    out = []
+    for name in names:
+        compiled = CustomerValue.__table__.c[name].type.compile(dialect=dialect)
+        kind = "varchar" if compiled.startswith("VARCHAR") else _BINARY_TYPES.get(compiled)
+        if kind is None:
+            raise TypeError(f"no binary COPY type for {CustomerValue.__tablename__}.{name} ({compiled})")
+        out.append(kind)
+    return out
+
+
 def _insert_rows(session: Session, columns: dict[str, NDArray[Any]], n: int) -> None:
-    """The snapshot rows: ``COPY`` on PostgreSQL, one ``executemany`` of plain tuples on SQLite.
+    """The snapshot rows: binary ``COPY`` on PostgreSQL, one ``executemany`` of plain tuples on SQLite.
 
     Both go through the session's DBAPI connection, so they belong to the run's transaction.
+    Binary, because PostgreSQL parses 3.8 million text floats of a 100k-customer snapshot in
+    about a second; the binary form is copied as is (measured: 1.3 s -> 0.26 s).
     """
     table = CustomerValue.__table__.name
     names = list(columns)
@@ -338,7 +357,8 @@ def _insert_rows(session: Session, columns: dict[str, NDArray[Any]], n: int) -> 
     cur = raw.cursor()
     try:
         if session.get_bind().dialect.name == "postgresql":
-            with cur.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy:
+            with cur.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(_binary_types(session, names))
                 for row in _row_chunks(columns, n):
                     copy.write_row(row)
         else:
