@@ -148,3 +148,17 @@ def test_unknown_model_and_bad_parameters() -> None:
         ParetoNBDParams(r=1, alpha=1, s=-1, beta=1)
     with pytest.raises(ValueError, match="recency must not exceed T"):
         pm.probability_alive(MBGNBDParams(r=1, alpha=1, a=1, b=1), [1], [5], [2])
+
+
+def test_pareto_nbd_blocks_give_the_same_numbers_as_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large inputs are cut in blocks that run on several threads: likelihood and fit are unchanged."""
+    x, tx, T = pm.simulate("pareto_nbd", 3000, 52.0, {"r": 0.55, "alpha": 10.5, "s": 0.6, "beta": 12.0},
+                                        rng=np.random.default_rng(11))
+    params = pm.make_params("pareto_nbd", {"r": 0.6, "alpha": 9.0, "s": 0.5, "beta": 11.0})
+    whole = pm.pareto_nbd_log_likelihood(params, x, tx, T)
+    fit_whole = pm.fit_pareto_nbd(x, tx, T)
+    monkeypatch.setattr(pm, "PNBD_BLOCK", 256)
+    np.testing.assert_array_equal(pm.pareto_nbd_log_likelihood(params, x, tx, T), whole)
+    fit_blocks = pm.fit_pareto_nbd(x, tx, T)
+    assert (fit_blocks.r, fit_blocks.alpha, fit_blocks.s, fit_blocks.beta) == (fit_whole.r, fit_whole.alpha, fit_whole.s,
+                                                                               fit_whole.beta)
