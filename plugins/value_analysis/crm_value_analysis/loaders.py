@@ -194,13 +194,18 @@ def _execute(session: Session, stmt: Select[Any], *, stream: bool = False) -> _C
     return _Cursor(cur, restore)
 
 
-def _fetch_array(session: Session, stmt: Select[Any], ncols: int) -> FloatArray:
-    """All rows as one float matrix (NULL -> NaN); for results of at most one row per customer."""
+def fetch_rows(session: Session, stmt: Select[Any]) -> list[tuple[Any, ...]]:
+    """All rows as plain driver tuples (no ``Row`` objects); for results of at most one row per customer."""
     cur = _execute(session, stmt)
     try:
-        rows = cur.fetchall()
+        return cur.fetchall()
     finally:
         cur.close()
+
+
+def _fetch_array(session: Session, stmt: Select[Any], ncols: int) -> FloatArray:
+    """All rows as one float matrix (NULL -> NaN); for results of at most one row per customer."""
+    rows = fetch_rows(session, stmt)
     if not rows:
         return np.empty((0, ncols))
     return np.array(rows, dtype=np.float64).reshape(len(rows), ncols)
@@ -564,11 +569,7 @@ def _purchase_dictionary(session: Session, settings: ValueSettings, end: dt.date
     stmt = (select(Transaction.category, day_number(func.min(Transaction.occurred_at)))
             .where(*_where(session, settings, Period(end=end), purchases_only=True))
             .group_by(Transaction.category))
-    cur = _execute(session, stmt)
-    try:
-        rows = cur.fetchall()
-    finally:
-        cur.close()
+    rows = fetch_rows(session, stmt)
     if not rows:
         return None, []
     return int(min(r[1] for r in rows)), sorted(r[0] for r in rows if r[0] is not None)
@@ -819,7 +820,7 @@ def purchase_span(session: Session, settings: ValueSettings) -> tuple[dt.date, d
 
 __all__ = [
     "CHUNK_ROWS", "EPOCH", "CustomerStats", "Period", "PurchaseHistory", "ValueAggregates", "category_counts",
-    "customer_ids", "customer_stats", "customer_stats_query", "day_key",
+    "customer_ids", "customer_stats", "customer_stats_query", "day_key", "fetch_rows",
     "date_of", "day_number", "day_of", "purchase_days_query", "purchase_history", "purchase_span",
     "satisfaction_means", "start_of", "value_aggregates", "value_aggregates_query",
 ]

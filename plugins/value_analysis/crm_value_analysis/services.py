@@ -297,8 +297,8 @@ def _previous_run(session: Session, as_of: dt.date) -> ValueRun | None:
 
 
 def _run_rows(session: Session, run_id: int) -> tuple[NDArray[np.int64], NDArray[np.str_], NDArray[np.str_]]:
-    rows = session.execute(select(CustomerValue.customer_id, CustomerValue.tier, CustomerValue.segment)
-                           .where(CustomerValue.run_id == run_id).order_by(CustomerValue.customer_id)).all()
+    rows = loaders.fetch_rows(session, select(CustomerValue.customer_id, CustomerValue.tier, CustomerValue.segment)
+                              .where(CustomerValue.run_id == run_id).order_by(CustomerValue.customer_id))
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     return ids, np.array([r[1] for r in rows], dtype=np.str_), np.array([r[2] for r in rows], dtype=np.str_)
 
