@@ -557,6 +557,9 @@ def customer_stats_query(session: Session, settings: ValueSettings, cut: dt.date
 DAY_CHUNK = 2048
 #: with more distinct categories than this, fall back to COUNT(DISTINCT category) (no parallelism)
 MAX_CATEGORY_BITS = 4096
+#: purchase histories longer than this many bitmap chunks (~45 years) use the COUNT(DISTINCT) pass:
+#: imports accept dates back to year 1, and one aggregate per chunk would not scale to millennia
+MAX_DAY_CHUNKS = 8
 
 
 def _purchase_dictionary(session: Session, settings: ValueSettings, end: dt.date) -> tuple[int | None, list[str]]:
@@ -732,7 +735,8 @@ def customer_stats(session: Session, ids: IntArray, settings: ValueSettings, cut
     stmt = customer_stats_query(session, settings, cut, holdout_end=holdout_end)
     if session.get_bind().dialect.name == "postgresql":
         first_day, categories = _purchase_dictionary(session, settings, (holdout_end or cut) + dt.timedelta(days=1))
-        if first_day is not None:
+        span = day_of(holdout_end or cut) - first_day + 1 if first_day is not None else 0
+        if first_day is not None and span <= MAX_DAY_CHUNKS * DAY_CHUNK:
             stmt = _customer_stats_query_postgresql(session, settings, cut, holdout_end, first_day, categories)
     ncols = 12 + (3 if settings.window_days is not None else 0) + (1 if holdout_end is not None else 0)
     m = _fetch_array(session, stmt, ncols)

@@ -206,6 +206,32 @@ def test_set_based_statistics_equal_the_streamed_path(vcrm: CRM, monkeypatch: py
     np.testing.assert_array_equal(new.categories, old_categories)
 
 
+def test_a_history_over_centuries_gives_the_same_statistics(vcrm: CRM, base: Base, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A purchase dated 1900 (imports accept any year) must not make the PostgreSQL pass build
+    a bitmap per 2,048 days since then: it falls back to COUNT(DISTINCT), with the same numbers."""
+    old, new = base.customer("Old"), base.customer("New")
+    base.buy(old, 3, "10")
+    base.buys(new, [5, 5, 9], "20")
+    with vcrm.unit_of_work() as uow:
+        uow.session.execute(update(Transaction).where(Transaction.reference == "r1")
+                            .values(occurred_at=dt.datetime(1900, 1, 2, tzinfo=dt.timezone.utc)))
+    s = ValueSettings(trend_days=30)
+    bitmap_passes: list[int] = []
+    bitmap_query = loaders._customer_stats_query_postgresql
+    monkeypatch.setattr(loaders, "_customer_stats_query_postgresql",
+                        lambda *a, **k: bitmap_passes.append(1) or bitmap_query(*a, **k))
+    with vcrm.unit_of_work() as uow:
+        ids = loaders.customer_ids(uow.session)
+        stats = loaders.customer_stats(uow.session, ids, s, d(10))
+        ref = loaders.purchase_history(uow.session, ids, s, d(10))
+    h = stats.history
+    assert h.purchase_days.tolist() == ref.purchase_days.tolist() == [1, 2]
+    assert h.first_day.tolist() == ref.first_day.tolist() == [day_of(dt.date(1900, 1, 2)), day_of(d(5))]
+    assert h.days_last.tolist() == ref.days_last.tolist() == [0, 2]
+    np.testing.assert_allclose(h.gross_first_day, [10.0, 40.0])
+    assert bitmap_passes == []  # on PostgreSQL: the COUNT(DISTINCT) pass, not 22 bitmap chunks
+
+
 def test_postgresql_work_mem_is_raised_for_one_statement_only(vcrm: CRM, base: Base) -> None:
     """The analytics statements get a larger work_mem (no spill to disk); the transaction keeps its own."""
     if vcrm.engine.dialect.name != "postgresql":
