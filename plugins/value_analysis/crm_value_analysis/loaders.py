@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import psycopg
 from numpy.typing import NDArray
 from sqlalchemy import ARRAY, Float, Integer, String, and_, bindparam, case, cast, func, literal_column, select, type_coerce
 from sqlalchemy.exc import CompileError
@@ -178,7 +179,10 @@ def _execute(session: Session, stmt: Select[Any], *, stream: bool = False) -> _C
         previous_mem = dbapi_conn.execute("SHOW work_mem").fetchone()[0]
         dbapi_conn.execute("SELECT set_config('work_mem', %s, true)", (ANALYTICS_WORK_MEM,))
         def restore() -> None:  # only for this statement: the rest of the run's transaction keeps its setting
-            dbapi_conn.execute("SELECT set_config('work_mem', %s, true)", (previous_mem,))
+            # a failed FETCH (timeout, cancel) aborts the transaction: nothing may run in it any
+            # more, the rollback undoes the SET LOCAL, and the original error must stay visible
+            if dbapi_conn.info.transaction_status != psycopg.pq.TransactionStatus.INERROR:
+                dbapi_conn.execute("SELECT set_config('work_mem', %s, true)", (previous_mem,))
     if stream and dialect.name == "postgresql":
         cur = dbapi_conn.cursor(name=f"value_analysis_{id(stmt):x}")
         cur.itersize = CHUNK_ROWS
@@ -562,6 +566,13 @@ MAX_CATEGORY_BITS = 4096
 MAX_DAY_CHUNKS = 8
 
 
+def _bitmaps_supported(session: Session) -> bool:
+    """PostgreSQL 14 or later (``bit_count``); elsewhere the generic COUNT(DISTINCT) pass runs."""
+    if session.get_bind().dialect.name != "postgresql":
+        return False
+    return int(session.connection().connection.dbapi_connection.info.server_version) >= 140000
+
+
 def _purchase_dictionary(session: Session, settings: ValueSettings, end: dt.date) -> tuple[int | None, list[str]]:
     """First purchase day and the distinct categories of every purchase before ``end`` (exclusive).
 
@@ -618,6 +629,9 @@ def _customer_stats_query_postgresql(session: Session, settings: ValueSettings, 
         bit = literal_column(f"CAST(B'1' AS BIT({width})) >> CAST({offset} - {lo} AS INTEGER)")
         cond = purchase if n_chunks == 1 else and_(purchase, literal_column(f"{offset} BETWEEN {lo} AND {lo + width - 1}"))
         chunks.append(func.bit_or(when(cond, bit)).label(f"b{k}"))
+    # Read committed: a purchase committed between the dictionary scan and this statement may lie
+    # before the first day or carry a new category; it is counted here and the caller falls back.
+    stray = literal_column(f"{offset} < 0")
     cols: list[Any] = [
         _customer().label("c"),
         *chunks,
@@ -636,6 +650,7 @@ def _customer_stats_query_postgresql(session: Session, settings: ValueSettings, 
             "category", with_ordinality="i").render_derived(name="dictionary")
         source = source.outerjoin(dictionary, dictionary.c.category == Transaction.category)
         cat_bit = literal_column(f"CAST(B'1' AS BIT({k_cat})) >> CAST(dictionary.i - 1 AS INTEGER)")
+        stray = literal_column(f"({offset} < 0 OR (transactions.category IS NOT NULL AND dictionary.i IS NULL))")
         cols.append(func.bit_or(when(and_(bought, Transaction.category.is_not(None)), cat_bit)).label("cats"))
     elif categories:
         cols.append(func.count(func.distinct(when(and_(bought, Transaction.category.is_not(None)),
@@ -646,6 +661,7 @@ def _customer_stats_query_postgresql(session: Session, settings: ValueSettings, 
         cols += [day_number(func.max(when(and_(purchase, in_window), at))).label("w_last"),
                  func.count(when(and_(purchase, in_window), 1)).label("w_entries"),
                  func.sum(when(in_window, fsigned, 0.0)).label("w_net")]
+    cols.append(func.count(when(and_(purchase, stray), 1)).label("stray"))
     inner = (select(*cols).select_from(source)
              .where(*_where(session, settings, Period.up_to(holdout_end or cut)))
              .group_by(_customer())).subquery("s")
@@ -680,6 +696,7 @@ def _customer_stats_query_postgresql(session: Session, settings: ValueSettings, 
         out += [mid.c.w_last, mid.c.w_entries, mid.c.w_net]
     if holdout_end is not None:
         out.append(days_between(cut_day + 1, end_day))
+    out.append(mid.c.stray)  # last column: see customer_stats
     return select(*out).select_from(mid)
 
 
@@ -732,14 +749,20 @@ def customer_stats(session: Session, ids: IntArray, settings: ValueSettings, cut
     :func:`purchase_history` and :func:`category_counts`; purchase days are counted with
     ``COUNT(DISTINCT day)`` instead of streaming a day series through Python.
     """
-    stmt = customer_stats_query(session, settings, cut, holdout_end=holdout_end)
-    if session.get_bind().dialect.name == "postgresql":
+    ncols = 12 + (3 if settings.window_days is not None else 0) + (1 if holdout_end is not None else 0)
+    m = None
+    if _bitmaps_supported(session):
         first_day, categories = _purchase_dictionary(session, settings, (holdout_end or cut) + dt.timedelta(days=1))
         span = day_of(holdout_end or cut) - first_day + 1 if first_day is not None else 0
         if first_day is not None and span <= MAX_DAY_CHUNKS * DAY_CHUNK:
             stmt = _customer_stats_query_postgresql(session, settings, cut, holdout_end, first_day, categories)
-    ncols = 12 + (3 if settings.window_days is not None else 0) + (1 if holdout_end is not None else 0)
-    m = _fetch_array(session, stmt, ncols)
+            m = _fetch_array(session, stmt, ncols + 1)
+            if np.nansum(m[:, -1]) > 0:  # purchases outside the bitmap layout: use the generic pass
+                m = None
+            else:
+                m = m[:, :-1]
+    if m is None:
+        m = _fetch_array(session, customer_stats_query(session, settings, cut, holdout_end=holdout_end), ncols)
     pos, found = _align(ids, m[:, 0])
     pos, m = pos[found], m[found]
     n = ids.size

@@ -370,15 +370,18 @@ def probabilistic_clv(params: Params, gg: GammaGammaParams, frequency: Any, rece
         return _expected_if_alive(params, ux, uT, np.full(ux.shape, k * step_f))
 
     # One horizon per task: SciPy's special functions release the GIL, so the months run on all
-    # cores (the run's database work is idle meanwhile). Same numbers as a plain loop.
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        per_month = list(pool.map(expected, range(1, horizon + 1)))
+    # cores (the run's database work is idle meanwhile). Same numbers as a plain loop; only one
+    # batch of months (one per worker) is held at a time, so memory does not grow with the horizon.
+    workers = min(4, os.cpu_count() or 1)
     total = np.zeros(x.shape)
     previous = np.zeros(x.shape)
-    for k, values in enumerate(per_month, start=1):
-        current = alive * values[inv]
-        total += (current - previous) / (1.0 + d) ** k
-        previous = current
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for start in range(1, horizon + 1, workers):
+            months = range(start, min(start + workers, horizon + 1))
+            for k, values in zip(months, pool.map(expected, months)):
+                current = alive * values[inv]
+                total += (current - previous) / (1.0 + d) ** k
+                previous = current
     return mg * spend * total
 
 

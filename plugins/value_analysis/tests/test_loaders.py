@@ -244,3 +244,51 @@ def test_postgresql_work_mem_is_raised_for_one_statement_only(vcrm: CRM, base: B
         stats = loaders.customer_stats(uow.session, ids, ValueSettings(), d(5))
         assert stats.history.purchase_days.tolist() == [1]
         assert raw.execute("SHOW work_mem").fetchone()[0] == "3MB"
+
+
+@pytest.mark.parametrize("stale", ["first_day", "category"])
+def test_purchases_committed_after_the_dictionary_scan_fall_back_to_the_generic_pass(
+        vcrm: CRM, base: Base, monkeypatch: pytest.MonkeyPatch, stale: str) -> None:
+    """Read committed: a backdated purchase or a new category may be committed between the two
+    PostgreSQL statements. Its row lies outside the bitmap layout; the numbers must not lose it."""
+    if vcrm.engine.dialect.name != "postgresql":
+        pytest.skip("the bitmap layout only exists on PostgreSQL")
+    a, b = base.customer("A"), base.customer("B")
+    base.buy(a, 2, "10", category="paint")
+    base.buys(b, [4, 6], "20", category="tools")
+    dictionary = loaders._purchase_dictionary
+
+    def stale_dictionary(*args: object, **kw: object) -> tuple[int | None, list[str]]:
+        first, cats = dictionary(*args, **kw)  # type: ignore[arg-type]
+        return (first + 3, cats) if stale == "first_day" and first is not None else (first, cats[1:])
+    monkeypatch.setattr(loaders, "_purchase_dictionary", stale_dictionary)
+    with vcrm.unit_of_work() as uow:
+        ids = loaders.customer_ids(uow.session)
+        stats = loaders.customer_stats(uow.session, ids, ValueSettings(trend_days=30), d(10))
+    h = stats.history
+    assert h.purchase_days.tolist() == [1, 2]
+    assert h.first_day.tolist() == [day_of(d(2)), day_of(d(4))]
+    assert stats.categories.tolist() == [1, 1]
+
+
+def test_a_failed_fetch_keeps_its_own_error(vcrm: CRM, base: Base) -> None:
+    """When the transaction is aborted while a streamed cursor is open (a FETCH that times out or is
+    cancelled), closing the cursor must not run the work_mem clean-up in the dead transaction:
+    that would replace the real error by InFailedSqlTransaction."""
+    if vcrm.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only")
+    import psycopg
+
+    base.buys(base.customer("A"), [1, 2, 3], "10")
+
+    class Done(Exception):
+        pass
+
+    with pytest.raises(Done):
+        with vcrm.unit_of_work() as uow:
+            cur = loaders._execute(uow.session, select(Transaction.id), stream=True)
+            raw = uow.session.connection().connection.dbapi_connection
+            with pytest.raises(psycopg.errors.DivisionByZero):
+                raw.execute("SELECT 1/0")  # the transaction is now aborted
+            cur.close()  # must not raise
+            raise Done
