@@ -39,6 +39,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement, Select
 
+from crm_value_analysis import copy_pass
 from crm_value_analysis.schemas import ValueSettings
 from crmcore.models import Customer, Interaction, Transaction
 
@@ -564,6 +565,9 @@ MAX_CATEGORY_BITS = 4096
 #: purchase histories longer than this many bitmap chunks (~45 years) use the COUNT(DISTINCT) pass:
 #: imports accept dates back to year 1, and one aggregate per chunk would not scale to millennia
 MAX_DAY_CHUNKS = 8
+#: PostgreSQL's COPY pass keeps one bitmap of days (and one of categories) per customer in memory;
+#: above this many bytes it aggregates bit strings in SQL instead. 96 MB: 100k customers x 21 years.
+COPY_BITMAP_BYTES = 96 * 2**20
 
 
 def _bitmaps_supported(session: Session) -> bool:
@@ -741,39 +745,68 @@ def _first_day_gross(session: Session, settings: ValueSettings, customer_ids: In
     return out
 
 
-def customer_stats(session: Session, ids: IntArray, settings: ValueSettings, cut: dt.date, *,
-                   holdout_end: dt.date | None = None) -> CustomerStats:
-    """Value aggregates, purchase history and categories up to ``cut`` in one aggregate pass.
+def _copy_stats(session: Session, ids: IntArray, settings: ValueSettings, layout: copy_pass.Layout,
+                categories: list[str], end: dt.date) -> dict[str, FloatArray] | None:
+    """The statistics from one binary COPY of the entries (see :mod:`copy_pass`); None: rows outside the layout."""
+    stmt = copy_pass.copy_statement(
+        revenue_kinds=[k.value for k in settings.revenue_kinds], netting_kinds=[k.value for k in settings.netting_kinds],
+        end=start_of(end), currency=settings.currency, categories=categories)
+    reducer = copy_pass.Reducer(ids, layout)
+    for rows in copy_pass.decode(copy_pass.blocks(session.connection().connection.dbapi_connection, stmt,
+                                                         copy_pass.BLOCK_BYTES)):
+        reducer.add(rows)
+    # Read committed: a purchase committed between the dictionary scan and the COPY may lie before
+    # the first day or carry a new category; the caller then takes the generic pass
+    return None if reducer.stray else reducer.result()
 
-    The numbers equal :func:`value_aggregates` (window ``settings.window_days``),
-    :func:`purchase_history` and :func:`category_counts`; purchase days are counted with
-    ``COUNT(DISTINCT day)`` instead of streaming a day series through Python.
-    """
-    ncols = 12 + (3 if settings.window_days is not None else 0) + (1 if holdout_end is not None else 0)
-    m = None
-    if _bitmaps_supported(session):
-        first_day, categories = _purchase_dictionary(session, settings, (holdout_end or cut) + dt.timedelta(days=1))
-        span = day_of(holdout_end or cut) - first_day + 1 if first_day is not None else 0
-        if first_day is not None and span <= MAX_DAY_CHUNKS * DAY_CHUNK:
-            stmt = _customer_stats_query_postgresql(session, settings, cut, holdout_end, first_day, categories)
-            m = _fetch_array(session, stmt, ncols + 1)
-            if np.nansum(m[:, -1]) > 0:  # purchases outside the bitmap layout: use the generic pass
-                m = None
-            else:
-                m = m[:, :-1]
-    if m is None:
-        m = _fetch_array(session, customer_stats_query(session, settings, cut, holdout_end=holdout_end), ncols)
+
+def _sql_columns(ids: IntArray, m: FloatArray, names: list[str]) -> dict[str, FloatArray]:
+    """A per-customer result matrix (customer id first) as full-length columns, NaN for absent customers."""
     pos, found = _align(ids, m[:, 0])
     pos, m = pos[found], m[found]
-    n = ids.size
+    out: dict[str, FloatArray] = {}
+    for j, name in enumerate(names):
+        col = np.full(ids.size, np.nan)
+        col[pos] = m[:, j + 1]
+        out[name] = col
+    return out
+
+
+def customer_stats(session: Session, ids: IntArray, settings: ValueSettings, cut: dt.date, *,
+                   holdout_end: dt.date | None = None) -> CustomerStats:
+    """Value aggregates, purchase history and categories up to ``cut`` in one pass over the entries.
+
+    The numbers equal :func:`value_aggregates` (window ``settings.window_days``),
+    :func:`purchase_history` and :func:`category_counts`. PostgreSQL streams the entries with one
+    binary COPY and reduces them in NumPy (:mod:`copy_pass`); when its bitmaps would not fit in
+    :data:`COPY_BITMAP_BYTES` it aggregates bit strings in SQL, and SQLite (or any fallback)
+    runs one ``GROUP BY`` with ``COUNT(DISTINCT day)`` plus index look-ups for the first-day spend.
+    """
     names = [*_STAT_COLUMNS[:11], *(_STAT_COLUMNS[11:14] if settings.window_days is not None else ()),
              *(("holdout_days",) if holdout_end is not None else ())]
-    col = {name: m[:, j + 1] for j, name in enumerate(names)}
+    cols: dict[str, FloatArray] | None = None
+    end = holdout_end or cut
+    if session.get_bind().dialect.name == "postgresql":
+        first_day, categories = _purchase_dictionary(session, settings, end + dt.timedelta(days=1))
+        if first_day is not None:
+            window_lo = None if settings.window_days is None else day_of(cut) + 1 - settings.window_days
+            layout = copy_pass.Layout(first_day=first_day, cut_day=day_of(cut), end_day=day_of(end),
+                                      trend_days=settings.trend_days, window_lo_day=window_lo,
+                                      holdout=holdout_end is not None, n_categories=len(categories))
+            if len(categories) <= MAX_CATEGORY_BITS and copy_pass.bitmap_bytes(ids.size, layout) <= COPY_BITMAP_BYTES:
+                cols = _copy_stats(session, ids, settings, layout, categories, end + dt.timedelta(days=1))
+            elif _bitmaps_supported(session) and layout.span <= MAX_DAY_CHUNKS * DAY_CHUNK:
+                stmt = _customer_stats_query_postgresql(session, settings, cut, holdout_end, first_day, categories)
+                m = _fetch_array(session, stmt, len(names) + 2)
+                if not np.nansum(m[:, -1]) > 0:  # no purchases outside the bitmap layout
+                    cols = _sql_columns(ids, m[:, :-1], names)
+    if cols is None:
+        cols = _sql_columns(ids, _fetch_array(session, customer_stats_query(session, settings, cut, holdout_end=holdout_end),
+                                              len(names) + 1), names)
 
     def spread(name: str, fill: float = 0.0, dtype: Any = np.float64) -> NDArray[Any]:
-        out = np.full(n, fill, dtype=dtype)
-        out[pos] = np.nan_to_num(col[name], nan=fill) if fill == fill else col[name]
-        return out
+        col = cols[name]
+        return (np.nan_to_num(col, nan=fill) if fill == fill else col.copy()).astype(dtype)
 
     hist = PurchaseHistory(ids=ids, cut_day=day_of(cut), trend_days=settings.trend_days)
     hist.first_day, hist.last_day = spread("first", np.nan), spread("last", np.nan)
@@ -784,18 +817,22 @@ def customer_stats(session: Session, ids: IntArray, settings: ValueSettings, cut
     hist.net_last, hist.net_prev = spread("net_last"), spread("net_prev")
     if holdout_end is not None:
         hist.holdout_days = spread("holdout_days", 0, np.int64)
-    repeat = np.flatnonzero(hist.purchase_days > 1)
-    hist.gross_first_day = np.where(hist.purchase_days == 1, hist.gross, 0.0)
-    hist.gross_first_day[repeat] = _first_day_gross(session, settings, ids[repeat], hist.first_day[repeat].astype(np.int64))
+    if "gross_first" in cols:
+        hist.gross_first_day = np.where(hist.purchase_days > 0, spread("gross_first"), 0.0)
+    else:
+        repeat = np.flatnonzero(hist.purchase_days > 1)
+        hist.gross_first_day = np.where(hist.purchase_days == 1, hist.gross, 0.0)
+        hist.gross_first_day[repeat] = _first_day_gross(session, settings, ids[repeat],
+                                                        hist.first_day[repeat].astype(np.int64))
     hist.rows = int(hist.purchase_days.sum())
-    categories = spread("categories", np.nan)
-    categories[categories == 0] = np.nan
+    categories_out = spread("categories", np.nan)
+    categories_out[categories_out == 0] = np.nan
     if settings.window_days is None:
         value = ValueAggregates(ids=ids, last_day=hist.last_day.copy(), frequency=hist.entries.copy(), monetary=hist.net.copy())
     else:
         value = ValueAggregates(ids=ids, last_day=spread("w_last", np.nan), frequency=spread("w_entries", 0, np.int64),
                                 monetary=spread("w_net"))
-    return CustomerStats(value=value, history=hist, categories=categories)
+    return CustomerStats(value=value, history=hist, categories=categories_out)
 
 
 # -- cross-buying and satisfaction ---------------------------------------------------------------

@@ -5,7 +5,7 @@ import datetime as dt
 
 import numpy as np
 import pytest
-from crm_value_analysis import clv_models, loaders
+from crm_value_analysis import clv_models, copy_pass, loaders
 from crm_value_analysis.loaders import Period, day_number, day_of
 from crm_value_analysis.schemas import ValueSettings
 from crm_value_analysis.testing import Base, at, bulk_load, d
@@ -161,22 +161,35 @@ def test_sqlite_temp_store_is_restored_after_a_query(vcrm: CRM, base: Base) -> N
         assert raw.execute("PRAGMA temp_store").fetchone()[0] == 2
 
 
-@pytest.mark.parametrize("window_days, holdout, trend_days, day_chunk, max_categories", [
-    (None, False, 40, None, None), (45, False, 40, None, None), (None, True, 40, None, None), (60, True, 40, None, None),
-    # PostgreSQL's bitmap pass: trend windows reaching before the first purchase, bitmaps cut in
+@pytest.mark.parametrize("window_days, holdout, trend_days, pg_path", [
+    (None, False, 40, "copy"), (45, False, 40, "copy"), (None, True, 40, "copy"), (60, True, 40, "copy"),
+    # trend windows reaching before the first purchase
+    (None, True, 150, "copy"),
+    # PostgreSQL's COPY pass: rows straddling tiny blocks (first-day spend merged across chunks), sparse customer ids
+    (45, True, 40, "copy-tiny-blocks"), (None, True, 40, "copy-sparse-ids"),
+    # PostgreSQL's bit-string pass (when the COPY pass's bitmaps would not fit): bitmaps cut in
     # 64-day chunks, and the COUNT(DISTINCT category) fallback for a large category dictionary
-    (None, True, 150, None, None), (None, True, 40, 64, None), (45, False, 100, 64, 3),
+    (None, True, 40, "bits"), (None, True, 40, "bits-64-day-chunks"), (45, False, 100, "bits-3-categories"),
 ])
 def test_set_based_statistics_equal_the_streamed_path(vcrm: CRM, monkeypatch: pytest.MonkeyPatch, window_days: int | None,
-                                                      holdout: bool, trend_days: int, day_chunk: int | None,
-                                                      max_categories: int | None) -> None:
-    """customer_stats (one GROUP BY + first-day look-ups) == purchase_history + value_aggregates + category_counts."""
-    if (day_chunk or max_categories) and vcrm.engine.dialect.name != "postgresql":
-        pytest.skip("the bitmap layout only exists on PostgreSQL")
-    if day_chunk:
-        monkeypatch.setattr(loaders, "DAY_CHUNK", day_chunk)
-    if max_categories:
-        monkeypatch.setattr(loaders, "MAX_CATEGORY_BITS", max_categories)
+                                                      holdout: bool, trend_days: int, pg_path: str) -> None:
+    """customer_stats (one pass) == purchase_history + value_aggregates + category_counts, on every path."""
+    if pg_path != "copy" and vcrm.engine.dialect.name != "postgresql":
+        pytest.skip("the COPY and bit-string passes only exist on PostgreSQL")
+    if pg_path == "copy-tiny-blocks":
+        monkeypatch.setattr(copy_pass, "BLOCK_BYTES", 100)
+    if pg_path == "copy-sparse-ids":
+        monkeypatch.setattr(copy_pass, "position_table", lambda ids: None)
+    if pg_path.startswith("bits"):
+        monkeypatch.setattr(loaders, "COPY_BITMAP_BYTES", 0)
+    if pg_path == "bits-64-day-chunks":
+        monkeypatch.setattr(loaders, "DAY_CHUNK", 64)
+    if pg_path == "bits-3-categories":
+        monkeypatch.setattr(loaders, "MAX_CATEGORY_BITS", 3)
+    passes: list[str] = []
+    for name in ("_copy_stats", "_customer_stats_query_postgresql", "customer_stats_query"):
+        monkeypatch.setattr(loaders, name, (lambda f, name: lambda *a, **k: passes.append(name) or f(*a, **k))(
+            getattr(loaders, name), name))
     rng = np.random.default_rng(17)
     n, m = 60, 900
     ci = rng.integers(0, n - 4, m)  # the last 4 customers never buy
@@ -204,22 +217,30 @@ def test_set_based_statistics_equal_the_streamed_path(vcrm: CRM, monkeypatch: py
     np.testing.assert_allclose(new.value.monetary, old_value.monetary, rtol=1e-10, atol=1e-8)
     np.testing.assert_array_equal(new.value.last_day, old_value.last_day)
     np.testing.assert_array_equal(new.categories, old_categories)
+    want = ("customer_stats_query" if vcrm.engine.dialect.name == "sqlite" else
+            "_copy_stats" if pg_path.startswith("copy") else "_customer_stats_query_postgresql")
+    assert passes == [want]
 
 
-def test_a_history_over_centuries_gives_the_same_statistics(vcrm: CRM, base: Base, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A purchase dated 1900 (imports accept any year) must not make the PostgreSQL pass build
-    a bitmap per 2,048 days since then: it falls back to COUNT(DISTINCT), with the same numbers."""
+@pytest.mark.parametrize("copy_memory", ["enough", "none"])
+def test_a_history_over_centuries_gives_the_same_statistics(vcrm: CRM, base: Base, monkeypatch: pytest.MonkeyPatch,
+                                                            copy_memory: str) -> None:
+    """A purchase dated 1900 (imports accept any year) must not make PostgreSQL build a bit string
+    per 2,048 days since then: the COPY pass holds its bitmaps in customers x span / 8 bytes, and
+    when those do not fit either, the COUNT(DISTINCT) pass runs. Same numbers on every path."""
     old, new = base.customer("Old"), base.customer("New")
     base.buy(old, 3, "10")
     base.buys(new, [5, 5, 9], "20")
     with vcrm.unit_of_work() as uow:
         uow.session.execute(update(Transaction).where(Transaction.reference == "r1")
                             .values(occurred_at=dt.datetime(1900, 1, 2, tzinfo=dt.timezone.utc)))
+    if copy_memory == "none":
+        monkeypatch.setattr(loaders, "COPY_BITMAP_BYTES", 0)
     s = ValueSettings(trend_days=30)
-    bitmap_passes: list[int] = []
-    bitmap_query = loaders._customer_stats_query_postgresql
-    monkeypatch.setattr(loaders, "_customer_stats_query_postgresql",
-                        lambda *a, **k: bitmap_passes.append(1) or bitmap_query(*a, **k))
+    passes: list[str] = []
+    for name in ("_copy_stats", "_customer_stats_query_postgresql", "customer_stats_query"):
+        monkeypatch.setattr(loaders, name, (lambda f, name: lambda *a, **k: passes.append(name) or f(*a, **k))(
+            getattr(loaders, name), name))
     with vcrm.unit_of_work() as uow:
         ids = loaders.customer_ids(uow.session)
         stats = loaders.customer_stats(uow.session, ids, s, d(10))
@@ -229,7 +250,33 @@ def test_a_history_over_centuries_gives_the_same_statistics(vcrm: CRM, base: Bas
     assert h.first_day.tolist() == ref.first_day.tolist() == [day_of(dt.date(1900, 1, 2)), day_of(d(5))]
     assert h.days_last.tolist() == ref.days_last.tolist() == [0, 2]
     np.testing.assert_allclose(h.gross_first_day, [10.0, 40.0])
-    assert bitmap_passes == []  # on PostgreSQL: the COUNT(DISTINCT) pass, not 22 bitmap chunks
+    if vcrm.engine.dialect.name == "postgresql":  # never the bit-string pass with 22 chunks
+        assert passes == (["_copy_stats"] if copy_memory == "enough" else ["customer_stats_query"])
+
+
+def test_the_one_pass_puts_entries_on_their_utc_day(vcrm: CRM, base: Base) -> None:
+    """Day boundaries on both engines (PostgreSQL: binary timestamps, microseconds since 2000, floored)."""
+    c = base.customer("Clock")
+    stamps = [
+        dt.datetime(1969, 12, 31, 23, 0, tzinfo=dt.timezone.utc),  # before 1970 and before 2000: floor, not truncation
+        dt.datetime(1970, 1, 1, 0, 0, tzinfo=dt.timezone.utc),
+        dt.datetime(2024, 2, 29, 0, 0, 0, tzinfo=dt.timezone.utc),
+        dt.datetime(2024, 2, 29, 23, 59, 59, 999999, tzinfo=dt.timezone.utc),
+        dt.datetime(2024, 3, 1, 1, 30, tzinfo=dt.timezone(dt.timedelta(hours=2))),  # 23:30 UTC the day before
+    ]
+    for i, ts in enumerate(stamps):
+        base.buy(c, ts.date(), str(10 + i))
+        with vcrm.unit_of_work() as uow:
+            uow.session.execute(update(Transaction).where(Transaction.reference == f"r{i + 1}").values(occurred_at=ts))
+    with vcrm.unit_of_work() as uow:
+        ids = loaders.customer_ids(uow.session)
+        h = loaders.customer_stats(uow.session, ids, ValueSettings(trend_days=7), dt.date(2024, 2, 29)).history
+    assert h.purchase_days.tolist() == [3]
+    assert h.first_day.tolist() == [day_of(dt.date(1969, 12, 31))]
+    assert h.last_day.tolist() == [day_of(dt.date(2024, 2, 29))]
+    assert h.days_last.tolist() == [1]
+    assert h.gross_first_day.tolist() == [10.0]
+    assert h.gross.tolist() == [10.0 + 11 + 12 + 13 + 14]
 
 
 def test_postgresql_work_mem_is_raised_for_one_statement_only(vcrm: CRM, base: Base) -> None:
@@ -292,3 +339,64 @@ def test_a_failed_fetch_keeps_its_own_error(vcrm: CRM, base: Base) -> None:
                 raw.execute("SELECT 1/0")  # the transaction is now aborted
             cur.close()  # must not raise
             raise Done
+
+
+# -- PostgreSQL's COPY reader ------------------------------------------------------------------
+
+def _copy_bytes(rows: list[tuple[int, int, float, int]]) -> bytes:
+    """A binary COPY stream in the layout copy_pass reads."""
+    import struct
+
+    out = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+    for c, t, a, f in rows:
+        out += struct.pack(">hiiiqidii", 4, 4, c, 8, t, 8, a, 4, f)
+    return out + b"\xff\xff"
+
+
+@pytest.mark.parametrize("block", [1, 7, 41, 10_000])
+def test_copy_decode_reads_rows_across_any_block_boundaries(block: int) -> None:
+    rows = [(i, i * 86_400_000_000, i + 0.5, i % 3) for i in range(-3, 40)]
+    data = _copy_bytes(rows)
+    got = np.concatenate(list(copy_pass.decode(data[k:k + block] for k in range(0, len(data), block))))
+    assert got["customer"].tolist() == [r[0] for r in rows]
+    assert got["at"].tolist() == [r[1] for r in rows]
+    assert got["amount"].tolist() == [r[2] for r in rows]
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda b: b"PGCOPY\n\xff\r\n\x01" + b[11:], "not a binary COPY stream"),
+    (lambda b: b[:-5], "ended mid-row"),
+    (lambda b: b[:19], "ended mid-row"),  # no trailer
+    (lambda b: b"", "ended mid-row"),
+    (lambda b: b[:19] + b[19:].replace(b"\x00\x00\x00\x08", b"\xff\xff\xff\xff", 1), "unexpected row layout"),  # a NULL
+])
+def test_copy_decode_refuses_a_stream_it_does_not_understand(damage: object, message: str) -> None:
+    data = damage(_copy_bytes([(1, 0, 1.0, 1), (2, 0, 2.0, 1)]))  # type: ignore[operator]
+    with pytest.raises(copy_pass.CopyFormatError, match=message):
+        list(copy_pass.decode([data]))
+
+
+def test_copy_blocks_errors_and_early_stops_leave_the_connection_usable(vcrm: CRM, base: Base) -> None:
+    """A failing COPY raises psycopg's own error; a consumer that stops early cancels and drains it;
+    a statement that is not a COPY is refused. The connection stays in step after the last two."""
+    if vcrm.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only")
+    import psycopg
+    from psycopg import sql
+
+    base.buys(base.customer("A"), list(range(1, 60)), "10")
+    with vcrm.unit_of_work() as uow:
+        raw = uow.session.connection().connection.dbapi_connection
+        stream = copy_pass.blocks(raw, sql.SQL("COPY (SELECT id FROM transactions) TO STDOUT (FORMAT binary)"), 16)
+        assert next(stream)
+        stream.close()  # stops early
+        assert raw.execute("SELECT count(*) FROM transactions").fetchone()[0] == 59
+        with pytest.raises(copy_pass.CopyFormatError, match="not a COPY"):
+            next(copy_pass.blocks(raw, sql.SQL("SELECT 1"), 16))
+        assert raw.execute("SELECT 2").fetchone()[0] == 2
+    with pytest.raises(psycopg.errors.DivisionByZero):
+        with vcrm.unit_of_work() as uow:
+            raw = uow.session.connection().connection.dbapi_connection
+            list(copy_pass.blocks(raw, sql.SQL("COPY (SELECT 1 / (id - id) FROM transactions) TO STDOUT (FORMAT binary)"), 16))
+    with vcrm.unit_of_work() as uow:  # the pool's connection works after the rollback
+        assert loaders.customer_ids(uow.session).size == 1
