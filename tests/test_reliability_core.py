@@ -16,7 +16,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 
 from crmcore import CRM
-from crmcore.db.engine import create_crm_engine, mask_url, sqlite_synchronous
+from crmcore.db.engine import create_crm_engine, mask_url, sqlite_snapshot_is_committed_state, sqlite_synchronous
 from crmcore.db.types import BALANCE_LIMIT
 from crmcore.errors import ConfigError, Conflict, DatabaseError, InvalidInput
 from crmcore.models import Account, AuditEntry, Customer, Transaction
@@ -295,6 +295,24 @@ def test_reports_do_not_wait_for_a_writer(crm, cli, crm_url):
 
 
 # -- the migration fills the new columns from existing data ------------------------------------
+
+def test_sqlite_knows_when_a_transaction_reads_exactly_the_committed_state(crm):
+    """A writing unit of work holds SQLite's write lock; until it writes, other connections read
+    what it reads (value_analysis splits a long read across cores on that). Any row it changes,
+    and any read-only (deferred) unit of work, ends that."""
+    if crm.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only")
+    with crm.unit_of_work() as uow:
+        conn = uow.session.connection()
+        assert sqlite_snapshot_is_committed_state(conn)
+        uow.customers.create(CustomerCreate(name="Written"))
+        uow.session.flush()
+        assert not sqlite_snapshot_is_committed_state(conn)
+    with crm.unit_of_work() as uow:  # the next transaction starts clean
+        assert sqlite_snapshot_is_committed_state(uow.session.connection())
+    with crm.unit_of_work(read_only=True) as uow:
+        assert not sqlite_snapshot_is_committed_state(uow.session.connection())
+
 
 def test_migration_0002_fills_and_converts(empty_database_url):
     from crmcore.migrations import runner

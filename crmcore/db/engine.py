@@ -118,13 +118,31 @@ def _sqlite_on_connect(synchronous: str) -> Any:
 
 
 READ_ONLY = "crm_read_only"  # execution option set by read-only units of work
+#: ``Connection.info`` key: the DBAPI ``total_changes`` when this connection's current SQLite
+#: transaction took the write lock (absent for a deferred, read-only transaction)
+SQLITE_WRITE_LOCK_AT = "crm_sqlite_write_lock_at"
 
 
 def _sqlite_begin_immediate(conn: Any) -> None:
     """Take SQLite's write lock at the start of every writing transaction: one writer at a time,
     and the reads of a check-then-insert see the state the write is checked against. Read-only
     units of work begin deferred, so reports never wait for (or block) a writer."""
-    conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
+    read_only_txn = bool(conn.get_execution_options().get(READ_ONLY))
+    conn.exec_driver_sql("BEGIN" if read_only_txn else "BEGIN IMMEDIATE")
+    conn.info.pop(SQLITE_WRITE_LOCK_AT, None)
+    if not read_only_txn:
+        conn.info[SQLITE_WRITE_LOCK_AT] = conn.connection.dbapi_connection.total_changes
+
+
+def sqlite_snapshot_is_committed_state(conn: Connection) -> bool:
+    """True when this SQLite connection holds the write lock and has written nothing yet.
+
+    Then no one else can commit and this transaction reads exactly the committed database, so
+    other read-only connections to the file read the same state (used to split a long read
+    across cores). ``total_changes`` counts every row this connection changed, triggers included.
+    """
+    mark = conn.info.get(SQLITE_WRITE_LOCK_AT)
+    return mark is not None and mark == conn.connection.dbapi_connection.total_changes
 
 
 def read_only(conn: Connection) -> Connection:

@@ -53,7 +53,7 @@ BLOCK_BYTES = 12 * 2**20
 _COUNT_BLOCK = 2_048
 _NONE = np.iinfo(np.int64).max
 #: set bits per byte value (np.bitwise_count needs NumPy 2)
-_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+_POPCOUNT = np.array([i.bit_count() for i in range(256)], dtype=np.uint8)
 
 
 class CopyFormatError(RuntimeError):
@@ -330,4 +330,7 @@ class Reducer:
         return out
 
 
-__all__ = ["BLOCK_BYTES", "CopyFormatError", "Layout", "ROW", "Reducer", "bitmap_bytes", "blocks", "copy_statement", "decode"]
+__all__ = [
+    "BLOCK_BYTES", "ROW", "CopyFormatError", "Layout", "Reducer", "bitmap_bytes", "blocks", "copy_statement", "decode",
+    "position_table",
+]

@@ -26,8 +26,12 @@ compiles to ``julianday`` there and to ``extract(epoch ...)`` on PostgreSQL.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import sqlite3
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -41,10 +45,14 @@ from sqlalchemy.sql.expression import ColumnElement, FunctionElement, Select
 
 from crm_value_analysis import copy_pass
 from crm_value_analysis.schemas import ValueSettings
+from crmcore.db.engine import sqlite_snapshot_is_committed_state
 from crmcore.models import Customer, Interaction, Transaction
 
 EPOCH = dt.date(1970, 1, 1)
 CHUNK_ROWS = 100_000
+#: SQLite reads a run's statistics with this many read-only connections at once (one core each);
+#: measured on 2 cores: 2 readers 5.4 -> 3.6 s, 4 readers 4.0 s
+SQLITE_READERS = min(os.cpu_count() or 1, 2)
 #: PostgreSQL ``work_mem`` for the analytics statements only (per worker, per hash table)
 ANALYTICS_WORK_MEM = "128MB"
 
@@ -506,8 +514,11 @@ _STAT_COLUMNS = ("first", "last", "days", "entries", "gross", "net", "days_last"
 
 
 def customer_stats_query(session: Session, settings: ValueSettings, cut: dt.date, *,
-                         holdout_end: dt.date | None = None) -> Select[Any]:
-    """One ``GROUP BY customer`` with conditional aggregates; see :func:`customer_stats`."""
+                         holdout_end: dt.date | None = None, part: tuple[int, int] | None = None) -> Select[Any]:
+    """One ``GROUP BY customer`` with conditional aggregates; see :func:`customer_stats`.
+
+    ``part=(j, k)`` reads only the customers whose id is ``j`` modulo ``k`` (one reader's share).
+    """
     purchase = _is_purchase(settings)
     # sums in floating point: PostgreSQL's NUMERIC additions cost more than the scan itself, and the
     # results are analytics (read as float64 anyway); error ~1e-15 relative
@@ -548,10 +559,11 @@ def customer_stats_query(session: Session, settings: ValueSettings, cut: dt.date
                  func.sum(when(in_window, fsigned, 0.0))]
     if holdout_end is not None:
         cols.append(func.count(func.distinct(when(and_(purchase, at >= _time_param(session, "cut_end2", cut_end)), day))))
+    share = [] if part is None else [Transaction.customer_id % part[1] == part[0]]
     return (
         select(*cols)
         .select_from(Transaction)
-        .where(*_where(session, settings, Period.up_to(holdout_end or cut)))
+        .where(*_where(session, settings, Period.up_to(holdout_end or cut)), *share)
         .group_by(_customer())
     )
 
@@ -704,15 +716,15 @@ def _customer_stats_query_postgresql(session: Session, settings: ValueSettings, 
     return select(*out).select_from(mid)
 
 
-def _first_day_gross(session: Session, settings: ValueSettings, customer_ids: IntArray, first_days: IntArray) -> FloatArray:
+def _first_day_gross(raw: Any, dialect: str, settings: ValueSettings, customer_ids: IntArray, first_days: IntArray) -> FloatArray:
     """Gross purchases of each given customer on its first purchase day: one statement, index look-ups.
 
     A correlated subquery per listed customer reads only that day's entries through the
     ``(account_id, occurred_at)`` index, so this costs O(repeat buyers), not another pass.
+    ``raw`` is a DBAPI connection of ``dialect``.
     """
     if customer_ids.size == 0:
         return np.zeros(0)
-    dialect = session.get_bind().dialect.name
     kinds = ", ".join(f"'{k.value}'" for k in settings.revenue_kinds)  # enum values: fixed identifiers
     currency = " AND t.currency = :currency" if settings.currency else ""
     inner = ("SELECT CAST(SUM(t.amount) AS FLOAT) FROM accounts a JOIN transactions t ON t.account_id = a.id "
@@ -731,7 +743,6 @@ def _first_day_gross(session: Session, settings: ValueSettings, customer_ids: In
         sql = (f"SELECT f.cid, ({inner}) FROM (SELECT json_extract(value, '$[0]') AS cid, json_extract(value, '$[1]') AS lo, "
                "json_extract(value, '$[2]') AS hi FROM json_each(:pairs)) f")
         params["pairs"] = f"[{pairs}]"
-    raw = session.connection().connection.dbapi_connection
     cur = raw.cursor()
     try:
         cur.execute(sql, params)
@@ -758,6 +769,59 @@ def _copy_stats(session: Session, ids: IntArray, settings: ValueSettings, layout
     # Read committed: a purchase committed between the dictionary scan and the COPY may lie before
     # the first day or carry a new category; the caller then takes the generic pass
     return None if reducer.stray else reducer.result()
+
+
+def _sqlite_shared_file(session: Session) -> str | None:
+    """The database file, when other read-only connections would read exactly what this session reads.
+
+    That holds in a writing unit of work that has not written yet: it holds SQLite's write lock
+    (nobody else can commit) and has no changes of its own (see the core's
+    ``sqlite_snapshot_is_committed_state``). Memory databases cannot be shared.
+    """
+    conn = session.connection()
+    if conn.dialect.name != "sqlite" or SQLITE_READERS < 2 or not sqlite_snapshot_is_committed_state(conn):
+        return None
+    path = conn.connection.dbapi_connection.execute("PRAGMA database_list").fetchone()[2]
+    return path or None
+
+
+def _sqlite_stats_in_parallel(session: Session, path: str, ids: IntArray, settings: ValueSettings, cut: dt.date,
+                              holdout_end: dt.date | None, names: list[str]) -> dict[str, FloatArray]:
+    """The generic pass split by customer id modulo :data:`SQLITE_READERS`, one read-only connection and thread each.
+
+    SQLite runs a statement on one core; Python's sqlite3 releases the GIL while SQLite works,
+    so the shares run at once. Each reader also looks up its own repeat buyers' first-day
+    spend. Measured at 2 million entries on 2 cores: 6.6 + 0.75 s -> 3.6 + 0.4 s.
+    """
+    k = SQLITE_READERS
+    dialect = session.get_bind().dialect
+    compiled = [customer_stats_query(session, settings, cut, holdout_end=holdout_end, part=(j, k))
+                .compile(dialect=dialect, compile_kwargs={"render_postcompile": True}) for j in range(k)]
+
+    def read(j: int) -> tuple[FloatArray, FloatArray]:
+        raw = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        try:
+            raw.execute("PRAGMA busy_timeout=10000")
+            raw.execute("PRAGMA temp_store=FILE")  # the GROUP BY's sort on disk: bounded memory
+            c = compiled[j]
+            rows = raw.execute(str(c), [c.params[p] for p in c.positiontup]).fetchall()
+            m = np.array(rows, dtype=np.float64).reshape(len(rows), len(names) + 1)
+            days, first = m[:, 1 + names.index("days")], m[:, 1 + names.index("first")]
+            repeat = np.flatnonzero(days > 1)
+            gross_first = np.where(days == 1, m[:, 1 + names.index("gross")], 0.0)
+            gross_first[repeat] = _first_day_gross(raw, "sqlite", settings, m[repeat, 0].astype(np.int64),
+                                                   first[repeat].astype(np.int64))
+            return m, gross_first
+        finally:
+            raw.close()
+
+    with ThreadPoolExecutor(max_workers=k) as pool:
+        parts = list(pool.map(read, range(k)))
+    m = np.concatenate([p[0] for p in parts])
+    cols = _sql_columns(ids, m, names)
+    cols["gross_first"] = _sql_columns(ids, np.column_stack([m[:, 0], np.concatenate([p[1] for p in parts])]),
+                                       ["gross_first"])["gross_first"]
+    return cols
 
 
 def _sql_columns(ids: IntArray, m: FloatArray, names: list[str]) -> dict[str, FloatArray]:
@@ -800,6 +864,8 @@ def customer_stats(session: Session, ids: IntArray, settings: ValueSettings, cut
                 m = _fetch_array(session, stmt, len(names) + 2)
                 if not np.nansum(m[:, -1]) > 0:  # no purchases outside the bitmap layout
                     cols = _sql_columns(ids, m[:, :-1], names)
+    elif (path := _sqlite_shared_file(session)) is not None:
+        cols = _sqlite_stats_in_parallel(session, path, ids, settings, cut, holdout_end, names)
     if cols is None:
         cols = _sql_columns(ids, _fetch_array(session, customer_stats_query(session, settings, cut, holdout_end=holdout_end),
                                               len(names) + 1), names)
@@ -822,7 +888,8 @@ def customer_stats(session: Session, ids: IntArray, settings: ValueSettings, cut
     else:
         repeat = np.flatnonzero(hist.purchase_days > 1)
         hist.gross_first_day = np.where(hist.purchase_days == 1, hist.gross, 0.0)
-        hist.gross_first_day[repeat] = _first_day_gross(session, settings, ids[repeat],
+        hist.gross_first_day[repeat] = _first_day_gross(session.connection().connection.dbapi_connection,
+                                                        session.get_bind().dialect.name, settings, ids[repeat],
                                                         hist.first_day[repeat].astype(np.int64))
     hist.rows = int(hist.purchase_days.sum())
     categories_out = spread("categories", np.nan)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from sqlalchemy import func, select, update
 
 from crmcore import CRM
 from crmcore.models import Customer, Transaction
+from crmcore.schemas import TransactionCreate
 
 
 def test_day_number_matches_python_on_both_engines(vcrm: CRM, base: Base) -> None:
@@ -161,6 +163,19 @@ def test_sqlite_temp_store_is_restored_after_a_query(vcrm: CRM, base: Base) -> N
         assert raw.execute("PRAGMA temp_store").fetchone()[0] == 2
 
 
+def _record_calls(monkeypatch: pytest.MonkeyPatch, calls: list[str], *names: str) -> None:
+    """Append the name of each listed loaders function to ``calls`` when it is called (which pass ran)."""
+    def recording(name: str) -> Any:
+        original = getattr(loaders, name)
+
+        def call(*args: Any, **kw: Any) -> Any:
+            calls.append(name)
+            return original(*args, **kw)
+        return call
+    for name in names:
+        monkeypatch.setattr(loaders, name, recording(name))
+
+
 @pytest.mark.parametrize("window_days, holdout, trend_days, pg_path", [
     (None, False, 40, "copy"), (45, False, 40, "copy"), (None, True, 40, "copy"), (60, True, 40, "copy"),
     # trend windows reaching before the first purchase
@@ -170,12 +185,17 @@ def test_sqlite_temp_store_is_restored_after_a_query(vcrm: CRM, base: Base) -> N
     # PostgreSQL's bit-string pass (when the COPY pass's bitmaps would not fit): bitmaps cut in
     # 64-day chunks, and the COUNT(DISTINCT category) fallback for a large category dictionary
     (None, True, 40, "bits"), (None, True, 40, "bits-64-day-chunks"), (45, False, 100, "bits-3-categories"),
+    # SQLite: one connection instead of a reader per core
+    (45, True, 40, "sqlite-one-reader"),
 ])
 def test_set_based_statistics_equal_the_streamed_path(vcrm: CRM, monkeypatch: pytest.MonkeyPatch, window_days: int | None,
                                                       holdout: bool, trend_days: int, pg_path: str) -> None:
     """customer_stats (one pass) == purchase_history + value_aggregates + category_counts, on every path."""
-    if pg_path != "copy" and vcrm.engine.dialect.name != "postgresql":
-        pytest.skip("the COPY and bit-string passes only exist on PostgreSQL")
+    sqlite = vcrm.engine.dialect.name == "sqlite"
+    if pg_path != "copy" and sqlite != pg_path.startswith("sqlite"):
+        pytest.skip("another engine's path")
+    if pg_path == "sqlite-one-reader":
+        monkeypatch.setattr(loaders, "SQLITE_READERS", 1)
     if pg_path == "copy-tiny-blocks":
         monkeypatch.setattr(copy_pass, "BLOCK_BYTES", 100)
     if pg_path == "copy-sparse-ids":
@@ -187,9 +207,8 @@ def test_set_based_statistics_equal_the_streamed_path(vcrm: CRM, monkeypatch: py
     if pg_path == "bits-3-categories":
         monkeypatch.setattr(loaders, "MAX_CATEGORY_BITS", 3)
     passes: list[str] = []
-    for name in ("_copy_stats", "_customer_stats_query_postgresql", "customer_stats_query"):
-        monkeypatch.setattr(loaders, name, (lambda f, name: lambda *a, **k: passes.append(name) or f(*a, **k))(
-            getattr(loaders, name), name))
+    _record_calls(monkeypatch, passes, "_copy_stats", "_customer_stats_query_postgresql", "_sqlite_stats_in_parallel",
+                  "customer_stats_query")
     rng = np.random.default_rng(17)
     n, m = 60, 900
     ci = rng.integers(0, n - 4, m)  # the last 4 customers never buy
@@ -217,9 +236,11 @@ def test_set_based_statistics_equal_the_streamed_path(vcrm: CRM, monkeypatch: py
     np.testing.assert_allclose(new.value.monetary, old_value.monetary, rtol=1e-10, atol=1e-8)
     np.testing.assert_array_equal(new.value.last_day, old_value.last_day)
     np.testing.assert_array_equal(new.categories, old_categories)
-    want = ("customer_stats_query" if vcrm.engine.dialect.name == "sqlite" else
-            "_copy_stats" if pg_path.startswith("copy") else "_customer_stats_query_postgresql")
-    assert passes == [want]
+    if not sqlite:
+        want = "_copy_stats" if pg_path.startswith("copy") else "_customer_stats_query_postgresql"
+    else:  # a writing unit of work that has not written: one reader per core (2 on CI)
+        want = "_sqlite_stats_in_parallel" if loaders.SQLITE_READERS > 1 else "customer_stats_query"
+    assert passes[0] == want
 
 
 @pytest.mark.parametrize("copy_memory", ["enough", "none"])
@@ -238,9 +259,7 @@ def test_a_history_over_centuries_gives_the_same_statistics(vcrm: CRM, base: Bas
         monkeypatch.setattr(loaders, "COPY_BITMAP_BYTES", 0)
     s = ValueSettings(trend_days=30)
     passes: list[str] = []
-    for name in ("_copy_stats", "_customer_stats_query_postgresql", "customer_stats_query"):
-        monkeypatch.setattr(loaders, name, (lambda f, name: lambda *a, **k: passes.append(name) or f(*a, **k))(
-            getattr(loaders, name), name))
+    _record_calls(monkeypatch, passes, "_copy_stats", "_customer_stats_query_postgresql", "customer_stats_query")
     with vcrm.unit_of_work() as uow:
         ids = loaders.customer_ids(uow.session)
         stats = loaders.customer_stats(uow.session, ids, s, d(10))
@@ -252,6 +271,37 @@ def test_a_history_over_centuries_gives_the_same_statistics(vcrm: CRM, base: Bas
     np.testing.assert_allclose(h.gross_first_day, [10.0, 40.0])
     if vcrm.engine.dialect.name == "postgresql":  # never the bit-string pass with 22 chunks
         assert passes == (["_copy_stats"] if copy_memory == "enough" else ["customer_stats_query"])
+
+
+@pytest.mark.parametrize("unit", ["writes first", "read-only"])
+def test_sqlite_reads_in_one_connection_when_other_connections_would_see_another_state(
+        vcrm: CRM, base: Base, monkeypatch: pytest.MonkeyPatch, unit: str) -> None:
+    """Readers on other connections see only committed data: after this unit of work has written
+    (an entry not committed yet) or when it does not hold the write lock (read-only: another
+    process may commit in between), the pass runs on the session's own connection and counts
+    exactly what the session sees."""
+    if vcrm.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only")
+    monkeypatch.setattr(loaders, "SQLITE_READERS", 2)
+    a = base.customer("A")
+    base.buys(a, [1, 3], "10")
+    used: list[int] = []
+    parallel = loaders._sqlite_stats_in_parallel
+    monkeypatch.setattr(loaders, "_sqlite_stats_in_parallel", lambda *args, **kw: used.append(1) or parallel(*args, **kw))
+    with vcrm.unit_of_work(read_only=unit == "read-only") as uow:
+        if unit == "writes first":
+            uow.accounts.post(a, TransactionCreate(kind="invoice", amount="5", reference="late", occurred_at=at(7)))
+            uow.session.flush()
+        ids = loaders.customer_ids(uow.session)
+        h = loaders.customer_stats(uow.session, ids, ValueSettings(trend_days=30), d(10)).history
+    assert used == []
+    assert h.purchase_days.tolist() == ([3] if unit == "writes first" else [2])
+    with vcrm.unit_of_work() as uow:  # a writing unit of work that has not written yet: the readers
+        ids = loaders.customer_ids(uow.session)
+        h = loaders.customer_stats(uow.session, ids, ValueSettings(trend_days=30), d(10)).history
+    assert used == [1]
+    assert h.purchase_days.tolist() == ([3] if unit == "writes first" else [2])
+    np.testing.assert_allclose(h.gross_first_day, [10.0])
 
 
 def test_the_one_pass_puts_entries_on_their_utc_day(vcrm: CRM, base: Base) -> None:
