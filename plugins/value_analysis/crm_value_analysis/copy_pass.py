@@ -83,11 +83,12 @@ def bitmap_bytes(customers: int, layout: Layout) -> int:
 
 
 def copy_statement(*, revenue_kinds: Sequence[str], netting_kinds: Sequence[str], end: dt.datetime,
-                   currency: str | None, categories: Sequence[str]) -> sql.Composed:
+                   currency: str | None, categories: Sequence[str], pages: tuple[int, int | None] | None = None) -> sql.Composed:
     """``COPY (SELECT customer, occurred_at, amount, flags ...) TO STDOUT`` in binary, every column NOT NULL.
 
     Flags: bit 0 a revenue kind, bit 1 a netting kind, bit 2 a category is set, bits 3+ the
-    category's 1-based place in ``categories`` (0: not in it).
+    category's 1-based place in ``categories`` (0: not in it). ``pages=(lo, hi)`` reads only the
+    rows stored on heap pages lo..hi-1 (hi None: to the end), a TID range scan (PostgreSQL 14+).
     """
     kinds = [*revenue_kinds, *netting_kinds]
 
@@ -105,6 +106,10 @@ def copy_statement(*, revenue_kinds: Sequence[str], netting_kinds: Sequence[str]
     where = sql.SQL("t.kind = ANY({}) AND t.occurred_at < {}").format(sql.Literal(kinds), sql.Literal(end))
     if currency:
         where = sql.SQL("{} AND t.currency = {}").format(where, sql.Literal(currency))
+    if pages is not None:
+        where = sql.SQL("{} AND t.ctid >= CAST({} AS tid)").format(where, sql.Literal(f"({int(pages[0])},0)"))
+        if pages[1] is not None:
+            where = sql.SQL("{} AND t.ctid < CAST({} AS tid)").format(where, sql.Literal(f"({int(pages[1])},0)"))
     return sql.SQL("COPY (SELECT t.customer_id, t.occurred_at, CAST(t.amount AS float8), CAST({flags} AS integer)"
                    " FROM {source} WHERE {where}) TO STDOUT (FORMAT binary)").format(
         flags=flags, source=source, where=where)
@@ -288,6 +293,22 @@ class Reducer:
             ok_cat = cat >= 0
             cat, cat_pos = cat[ok_cat], pos[has_cat][ok_cat]
             np.bitwise_or.at(self.cat_bits, cat_pos * self.cat_bytes + (cat >> 3), np.left_shift(1, cat & 7).astype(np.uint8))
+
+    def merge(self, other: Reducer) -> None:
+        """Fold in a reducer of the same layout that read other rows (another reader's share)."""
+        for key, values in other.counts.items():
+            self.counts[key] += values
+        for key, sums in other.sums.items():
+            self.sums[key] += sums
+        np.maximum(self.last, other.last, out=self.last)
+        np.maximum(self.w_last, other.w_last, out=self.w_last)
+        first = np.minimum(self.first, other.first)
+        self.gross_first = (np.where(self.first == first, self.gross_first, 0.0)
+                            + np.where(other.first == first, other.gross_first, 0.0))
+        self.first = first
+        np.bitwise_or(self.days_bits, other.days_bits, out=self.days_bits)
+        np.bitwise_or(self.cat_bits, other.cat_bits, out=self.cat_bits)
+        self.stray += other.stray
 
     def result(self) -> dict[str, FloatArray]:
         """Full-length columns: NaN where a customer has no such value (as the SQL passes' NULLs)."""

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import psycopg
 from numpy.typing import NDArray
+from psycopg import sql
 from sqlalchemy import ARRAY, Float, Integer, String, and_, bindparam, case, cast, func, literal_column, select, type_coerce
 from sqlalchemy.exc import CompileError
 from sqlalchemy.ext.compiler import compiles
@@ -53,6 +54,8 @@ CHUNK_ROWS = 100_000
 #: SQLite reads a run's statistics with this many read-only connections at once (one core each);
 #: measured on 2 cores: 2 readers 5.4 -> 3.6 s, 4 readers 4.0 s
 SQLITE_READERS = min(os.cpu_count() or 1, 2)
+#: PostgreSQL's COPY pass reads with this many connections at once, each a share of the table's pages
+PG_READERS = min(os.cpu_count() or 1, 2)
 #: PostgreSQL ``work_mem`` for the analytics statements only (per worker, per hash table)
 ANALYTICS_WORK_MEM = "128MB"
 
@@ -577,9 +580,10 @@ MAX_CATEGORY_BITS = 4096
 #: purchase histories longer than this many bitmap chunks (~45 years) use the COUNT(DISTINCT) pass:
 #: imports accept dates back to year 1, and one aggregate per chunk would not scale to millennia
 MAX_DAY_CHUNKS = 8
-#: PostgreSQL's COPY pass keeps one bitmap of days (and one of categories) per customer in memory;
-#: above this many bytes it aggregates bit strings in SQL instead. 96 MB: 100k customers x 21 years.
-COPY_BITMAP_BYTES = 96 * 2**20
+#: PostgreSQL's COPY pass keeps one bitmap of days (and one of categories) per customer and reader
+#: in memory; above this many bytes in all it aggregates bit strings in SQL instead.
+#: 128 MB: 100k customers x 14 years of history with 2 readers.
+COPY_BITMAP_BYTES = 128 * 2**20
 
 
 def _bitmaps_supported(session: Session) -> bool:
@@ -758,17 +762,69 @@ def _first_day_gross(raw: Any, dialect: str, settings: ValueSettings, customer_i
 
 def _copy_stats(session: Session, ids: IntArray, settings: ValueSettings, layout: copy_pass.Layout,
                 categories: list[str], end: dt.date) -> dict[str, FloatArray] | None:
-    """The statistics from one binary COPY of the entries (see :mod:`copy_pass`); None: rows outside the layout."""
-    stmt = copy_pass.copy_statement(
-        revenue_kinds=[k.value for k in settings.revenue_kinds], netting_kinds=[k.value for k in settings.netting_kinds],
-        end=start_of(end), currency=settings.currency, categories=categories)
-    reducer = copy_pass.Reducer(ids, layout)
-    for rows in copy_pass.decode(copy_pass.blocks(session.connection().connection.dbapi_connection, stmt,
-                                                         copy_pass.BLOCK_BYTES)):
-        reducer.add(rows)
+    """The statistics from a binary COPY of the entries (see :mod:`copy_pass`); None: rows outside the layout.
+
+    With :data:`PG_READERS` > 1 and a transaction that has not written yet, the table's pages
+    are split between that many pooled connections, all reading this transaction's snapshot
+    (``pg_export_snapshot``): the server formats rows on every core, as its parallel GROUP BY does.
+    """
+    def statement(pages: tuple[int, int | None] | None) -> Any:
+        return copy_pass.copy_statement(
+            revenue_kinds=[k.value for k in settings.revenue_kinds], netting_kinds=[k.value for k in settings.netting_kinds],
+            end=start_of(end), currency=settings.currency, categories=categories, pages=pages)
+
+    raw = session.connection().connection.dbapi_connection
+    split = _pg_snapshot_to_share(session)
+    if split is None:
+        reducer = copy_pass.Reducer(ids, layout)
+        for rows in copy_pass.decode(copy_pass.blocks(raw, statement(None), copy_pass.BLOCK_BYTES)):
+            reducer.add(rows)
+    else:
+        snapshot, pages = split
+        k = PG_READERS
+        bounds = [j * pages // k for j in range(k)]
+        shares = [(bounds[j], bounds[j + 1] if j + 1 < k else None) for j in range(k)]
+        engine = session.get_bind()
+
+        def read(share: tuple[int, int | None]) -> copy_pass.Reducer:
+            part = copy_pass.Reducer(ids, layout)
+            pooled = engine.raw_connection()
+            helper = pooled.driver_connection
+            try:
+                helper.isolation_level, helper.read_only = psycopg.IsolationLevel.REPEATABLE_READ, True
+                helper.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+                for rows in copy_pass.decode(copy_pass.blocks(helper, statement(share), copy_pass.BLOCK_BYTES)):
+                    part.add(rows)
+            finally:
+                helper.rollback()
+                helper.isolation_level, helper.read_only = None, None
+                pooled.close()  # back to the pool
+            return part
+
+        with ThreadPoolExecutor(max_workers=k) as pool:
+            parts = list(pool.map(read, shares))
+        reducer = parts[0]
+        for part in parts[1:]:
+            reducer.merge(part)
     # Read committed: a purchase committed between the dictionary scan and the COPY may lie before
     # the first day or carry a new category; the caller then takes the generic pass
     return None if reducer.stray else reducer.result()
+
+
+def _pg_snapshot_to_share(session: Session) -> tuple[str, int] | None:
+    """(exported snapshot, heap pages of ``transactions``) when other connections can read for this transaction.
+
+    They see exactly its snapshot, but not its own uncommitted changes: so only when it has
+    written nothing yet (no transaction id assigned). TID range scans need PostgreSQL 14.
+    """
+    raw = session.connection().connection.dbapi_connection
+    if PG_READERS < 2 or raw.info.server_version < 140000:
+        return None
+    clean, pages = raw.execute("SELECT pg_current_xact_id_if_assigned() IS NULL, "
+                               "pg_relation_size('transactions') / current_setting('block_size')::int").fetchone()
+    if not clean:
+        return None
+    return raw.execute("SELECT pg_export_snapshot()").fetchone()[0], int(pages)
 
 
 def _sqlite_shared_file(session: Session) -> str | None:
@@ -857,7 +913,7 @@ def customer_stats(session: Session, ids: IntArray, settings: ValueSettings, cut
             layout = copy_pass.Layout(first_day=first_day, cut_day=day_of(cut), end_day=day_of(end),
                                       trend_days=settings.trend_days, window_lo_day=window_lo,
                                       holdout=holdout_end is not None, n_categories=len(categories))
-            if len(categories) <= MAX_CATEGORY_BITS and copy_pass.bitmap_bytes(ids.size, layout) <= COPY_BITMAP_BYTES:
+            if len(categories) <= MAX_CATEGORY_BITS and PG_READERS * copy_pass.bitmap_bytes(ids.size, layout) <= COPY_BITMAP_BYTES:
                 cols = _copy_stats(session, ids, settings, layout, categories, end + dt.timedelta(days=1))
             elif _bitmaps_supported(session) and layout.span <= MAX_DAY_CHUNKS * DAY_CHUNK:
                 stmt = _customer_stats_query_postgresql(session, settings, cut, holdout_end, first_day, categories)

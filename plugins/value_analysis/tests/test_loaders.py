@@ -185,8 +185,8 @@ def _record_calls(monkeypatch: pytest.MonkeyPatch, calls: list[str], *names: str
     # PostgreSQL's bit-string pass (when the COPY pass's bitmaps would not fit): bitmaps cut in
     # 64-day chunks, and the COUNT(DISTINCT category) fallback for a large category dictionary
     (None, True, 40, "bits"), (None, True, 40, "bits-64-day-chunks"), (45, False, 100, "bits-3-categories"),
-    # SQLite: one connection instead of a reader per core
-    (45, True, 40, "sqlite-one-reader"),
+    # one connection instead of a reader per core
+    (45, True, 40, "sqlite-one-reader"), (45, True, 40, "copy-one-reader"),
 ])
 def test_set_based_statistics_equal_the_streamed_path(vcrm: CRM, monkeypatch: pytest.MonkeyPatch, window_days: int | None,
                                                       holdout: bool, trend_days: int, pg_path: str) -> None:
@@ -196,6 +196,8 @@ def test_set_based_statistics_equal_the_streamed_path(vcrm: CRM, monkeypatch: py
         pytest.skip("another engine's path")
     if pg_path == "sqlite-one-reader":
         monkeypatch.setattr(loaders, "SQLITE_READERS", 1)
+    if pg_path == "copy-one-reader":
+        monkeypatch.setattr(loaders, "PG_READERS", 1)
     if pg_path == "copy-tiny-blocks":
         monkeypatch.setattr(copy_pass, "BLOCK_BYTES", 100)
     if pg_path == "copy-sparse-ids":
@@ -274,34 +276,93 @@ def test_a_history_over_centuries_gives_the_same_statistics(vcrm: CRM, base: Bas
 
 
 @pytest.mark.parametrize("unit", ["writes first", "read-only"])
-def test_sqlite_reads_in_one_connection_when_other_connections_would_see_another_state(
+def test_other_connections_read_only_when_they_see_what_the_transaction_sees(
         vcrm: CRM, base: Base, monkeypatch: pytest.MonkeyPatch, unit: str) -> None:
-    """Readers on other connections see only committed data: after this unit of work has written
-    (an entry not committed yet) or when it does not hold the write lock (read-only: another
-    process may commit in between), the pass runs on the session's own connection and counts
-    exactly what the session sees."""
-    if vcrm.engine.dialect.name != "sqlite":
-        pytest.skip("SQLite only")
-    monkeypatch.setattr(loaders, "SQLITE_READERS", 2)
+    """The pass may be split across connections (one per core): they see only committed data, so
+    after this unit of work has written (an entry not committed yet) the pass runs on the
+    session's own connection and counts exactly what the session sees. SQLite also needs the
+    write lock (read-only: another process may commit in between); PostgreSQL shares the
+    transaction's exported snapshot, so a read-only unit of work splits too."""
+    sqlite = vcrm.engine.dialect.name == "sqlite"
+    monkeypatch.setattr(loaders, "SQLITE_READERS" if sqlite else "PG_READERS", 2)
     a = base.customer("A")
-    base.buys(a, [1, 3], "10")
-    used: list[int] = []
-    parallel = loaders._sqlite_stats_in_parallel
-    monkeypatch.setattr(loaders, "_sqlite_stats_in_parallel", lambda *args, **kw: used.append(1) or parallel(*args, **kw))
+    base.buys(a, [1, 3], "10", category="paint")
+    split: list[bool] = []
+    if sqlite:
+        parallel = loaders._sqlite_stats_in_parallel
+        monkeypatch.setattr(loaders, "_sqlite_stats_in_parallel", lambda *args, **kw: split.append(True) or parallel(*args, **kw))
+    else:
+        share = loaders._pg_snapshot_to_share
+
+        def recording_share(session: Any) -> Any:
+            got = share(session)
+            split.append(got is not None)
+            return got
+        monkeypatch.setattr(loaders, "_pg_snapshot_to_share", recording_share)
     with vcrm.unit_of_work(read_only=unit == "read-only") as uow:
         if unit == "writes first":
-            uow.accounts.post(a, TransactionCreate(kind="invoice", amount="5", reference="late", occurred_at=at(7)))
+            uow.accounts.post(a, TransactionCreate(kind="invoice", amount="5", reference="late", occurred_at=at(7),
+                                                   category="tools"))
             uow.session.flush()
         ids = loaders.customer_ids(uow.session)
-        h = loaders.customer_stats(uow.session, ids, ValueSettings(trend_days=30), d(10)).history
-    assert used == []
-    assert h.purchase_days.tolist() == ([3] if unit == "writes first" else [2])
-    with vcrm.unit_of_work() as uow:  # a writing unit of work that has not written yet: the readers
+        stats = loaders.customer_stats(uow.session, ids, ValueSettings(trend_days=30), d(10))
+    assert split == ([] if sqlite else [unit == "read-only"])
+    assert stats.history.purchase_days.tolist() == ([3] if unit == "writes first" else [2])
+    assert stats.categories.tolist() == ([2] if unit == "writes first" else [1])
+    split.clear()
+    with vcrm.unit_of_work() as uow:  # a writing unit of work that has not written yet: split
         ids = loaders.customer_ids(uow.session)
         h = loaders.customer_stats(uow.session, ids, ValueSettings(trend_days=30), d(10)).history
-    assert used == [1]
+    assert split == [True]
     assert h.purchase_days.tolist() == ([3] if unit == "writes first" else [2])
     np.testing.assert_allclose(h.gross_first_day, [10.0])
+
+
+def test_postgresql_readers_see_the_snapshot_of_the_run_not_later_commits(
+        vcrm: CRM, base: Base, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The connections that share the COPY import the run's snapshot: a purchase committed by
+    someone else after the snapshot was taken is invisible to every share, as to one statement."""
+    if vcrm.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only")
+    monkeypatch.setattr(loaders, "PG_READERS", 2)
+    a = base.customer("A")
+    base.buys(a, [1, 3], "10")
+    share = loaders._pg_snapshot_to_share
+
+    def share_then_commit_elsewhere(session: Any) -> Any:
+        got = share(session)
+        assert got is not None
+        base.buy(a, 5, "99")  # its own unit of work: committed before the readers start
+        return got
+    monkeypatch.setattr(loaders, "_pg_snapshot_to_share", share_then_commit_elsewhere)
+    with vcrm.unit_of_work() as uow:
+        ids = loaders.customer_ids(uow.session)
+        h = loaders.customer_stats(uow.session, ids, ValueSettings(trend_days=30), d(10)).history
+    assert h.purchase_days.tolist() == [2]
+    assert h.gross.tolist() == [20.0]
+
+
+def test_a_failing_share_raises_its_error_and_returns_its_connection(
+        vcrm: CRM, base: Base, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An error on a reader's connection reaches the caller as psycopg raised it; the pooled
+    connections are rolled back and reusable (the next run works)."""
+    if vcrm.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only")
+    import psycopg
+    from psycopg import sql
+
+    monkeypatch.setattr(loaders, "PG_READERS", 2)
+    base.buys(base.customer("A"), [1, 3], "10")
+    statement = copy_pass.copy_statement
+    monkeypatch.setattr(copy_pass, "copy_statement", lambda **kw: sql.SQL(
+        "COPY (SELECT 1 / (t.customer_id - t.customer_id) FROM transactions t) TO STDOUT (FORMAT binary)"))
+    with pytest.raises(psycopg.errors.DivisionByZero), vcrm.unit_of_work() as uow:
+        loaders.customer_stats(uow.session, loaders.customer_ids(uow.session), ValueSettings(), d(10))
+    monkeypatch.setattr(copy_pass, "copy_statement", statement)
+    for _ in range(3):  # every pooled connection is clean
+        with vcrm.unit_of_work() as uow:
+            h = loaders.customer_stats(uow.session, loaders.customer_ids(uow.session), ValueSettings(), d(10)).history
+        assert h.purchase_days.tolist() == [2]
 
 
 def test_the_one_pass_puts_entries_on_their_utc_day(vcrm: CRM, base: Base) -> None:
