@@ -349,7 +349,8 @@ def bench_engine(label: str, url: str, n_customers: int, n_transactions: int, se
 
 
 STEP_NAMES = {
-    "read": "read: ONE aggregate pass (RFM + model statistics + trend windows + categories), first-day look-ups, satisfaction",
+    "read": "read: ONE pass over the entries (SQLite: the GROUP BY split over one connection per core, with the "
+            "first-day look-ups; PostgreSQL: binary COPY split over one connection per core, folded in NumPy), satisfaction",
     "value": "RFM scores, segments, pyramid, Pareto, dependency (NumPy)",
     "models": "purchase model + Gamma-Gamma fits, P(alive), expected purchases, CLV",
     "lifecycle_loyalty_clv": "lifecycle, loyalty, deterministic CLV",
@@ -407,8 +408,9 @@ def markdown(results: list[dict[str, Any]], n_customers: int, n_transactions: in
     lines += ["", "Ratios are against the plain GROUP BY of the same engine, measured in the same run (best of 3 for "
               "the GROUP BY and the value part; one `value run` on the freshly loaded base, where every lifecycle "
               "stage changes, then the next day's run on the same base). PostgreSQL is vacuumed and analysed after "
-              "the load, as autovacuum would do, so no maintenance runs inside a timed step. Memory: one row per "
-              "customer is read, so peak RSS grows with customers, not transactions."]
+              "the load, as autovacuum would do, so no maintenance runs inside a timed step. Memory: per-customer "
+              "arrays (and on PostgreSQL one bit per customer and day of history), so peak RSS grows with customers, "
+              "not transactions."]
     return "\n".join(lines)
 
 

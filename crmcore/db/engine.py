@@ -128,8 +128,8 @@ def _sqlite_begin_immediate(conn: Any) -> None:
     and the reads of a check-then-insert see the state the write is checked against. Read-only
     units of work begin deferred, so reports never wait for (or block) a writer."""
     read_only_txn = bool(conn.get_execution_options().get(READ_ONLY))
+    conn.info.pop(SQLITE_WRITE_LOCK_AT, None)  # first: a BEGIN that fails leaves no stale mark
     conn.exec_driver_sql("BEGIN" if read_only_txn else "BEGIN IMMEDIATE")
-    conn.info.pop(SQLITE_WRITE_LOCK_AT, None)
     if not read_only_txn:
         conn.info[SQLITE_WRITE_LOCK_AT] = conn.connection.dbapi_connection.total_changes
 
@@ -139,7 +139,8 @@ def sqlite_snapshot_is_committed_state(conn: Connection) -> bool:
 
     Then no one else can commit and this transaction reads exactly the committed database, so
     other read-only connections to the file read the same state (used to split a long read
-    across cores). ``total_changes`` counts every row this connection changed, triggers included.
+    across cores). ``total_changes`` counts every row this connection inserted, updated or
+    deleted, triggers included (not DDL: no unit of work changes the schema mid-way).
     """
     mark = conn.info.get(SQLITE_WRITE_LOCK_AT)
     return mark is not None and mark == conn.connection.dbapi_connection.total_changes

@@ -25,6 +25,8 @@ as much as the server's scan.
 from __future__ import annotations
 
 import datetime as dt
+import select
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -49,8 +51,8 @@ _Y2K_DAY = (dt.date(2000, 1, 1) - dt.date(1970, 1, 1)).days
 REVENUE, NETTING, HAS_CATEGORY, CATEGORY_SHIFT = 1, 2, 4, 3
 #: wire bytes decoded and folded at once
 BLOCK_BYTES = 12 * 2**20
-#: customers per block when the day bitmaps are counted
-_COUNT_BLOCK = 2_048
+#: customers per block when the day bitmaps are counted (the table look-up copies one block)
+_COUNT_BLOCK = 4_096
 _NONE = np.iinfo(np.int64).max
 #: set bits per byte value (np.bitwise_count needs NumPy 2)
 _POPCOUNT = np.array([i.bit_count() for i in range(256)], dtype=np.uint8)
@@ -58,6 +60,10 @@ _POPCOUNT = np.array([i.bit_count() for i in range(256)], dtype=np.uint8)
 
 class CopyFormatError(RuntimeError):
     """The COPY stream is not the fixed-width layout this reader decodes."""
+
+
+class CopyStopped(RuntimeError):
+    """A reader gave up because another one failed (the other's error is the one reported)."""
 
 
 @dataclass(frozen=True)
@@ -119,11 +125,18 @@ def blocks(conn: psycopg.Connection[object], statement: sql.Composable, block_by
     """The bytes of ``COPY ... TO STDOUT`` run on ``conn`` (in its current transaction), in blocks of ~``block_bytes``.
 
     Errors are raised as psycopg raises them (``QueryCanceled`` for a statement timeout, ...).
-    If the consumer stops early the COPY is cancelled and drained, so the connection stays usable.
+    Closed early (the consumer failed or stopped), the COPY is cancelled and drained: the
+    connection is back in step, and its transaction aborted if the cancel landed (roll it back).
+    Waiting for the server happens in ``select``, which releases the GIL (other readers run)
+    and lets Ctrl-C through, even while the COPY waits for a lock.
     """
     pg = conn.pgconn
+    if not conn.autocommit and conn.info.transaction_status == pq.TransactionStatus.IDLE:
+        # the raw libpq call below bypasses psycopg, which opens its transactions (BEGIN with the
+        # connection's isolation level) on the first statement: let it do so now
+        conn.execute("SELECT 1")
     pg.send_query(statement.as_bytes(conn))
-    result = pg.get_result()
+    result = _next_result(pg)
     if result is None or result.status != pq.ExecStatus.COPY_OUT:
         _finish(conn, result)
         raise CopyFormatError("the statement is not a COPY TO STDOUT")
@@ -132,32 +145,80 @@ def blocks(conn: psycopg.Connection[object], statement: sql.Composable, block_by
     try:
         buf = bytearray()
         while True:  # the hot loop: one call per row
-            size, data = get(0)
-            if size < 0:
+            size, data = get(1)
+            if size > 0:
+                buf += data
+                if len(buf) >= block_bytes:
+                    yield buf
+                    buf = bytearray()
+            elif size == 0:
+                _wait(pg)
+            else:
                 break
-            buf += data
-            if len(buf) >= block_bytes:
-                yield buf
-                buf = bytearray()
         done = True
         yield buf
     finally:
-        if not done:
-            conn.cancel_safe()  # psycopg >= 3.2
-            while pg.get_copy_data(0)[0] >= 0:
-                pass
-        _finish(conn, pg.get_result(), raise_error=done)
+        if done:
+            _finish(conn, _next_result(pg))
+        else:
+            try:
+                if pg.status == pq.ConnStatus.OK:
+                    conn.cancel_safe(timeout=10)  # psycopg >= 3.2
+                    while (size := get(1)[0]) >= 0:
+                        if size == 0:
+                            _wait(pg)
+                _finish(conn, _next_result(pg), raise_error=False)
+            except psycopg.Error:
+                pass  # a lost connection: the caller's rollback discards it; its own error stays the one raised
+
+
+def _wait(pg: pq.abc.PGconn) -> None:
+    """Block until the server sends more (in ``select``: no GIL held), then take it in."""
+    select.select([pg.socket], [], [])
+    pg.consume_input()
+
+
+def _next_result(pg: pq.abc.PGconn) -> pq.abc.PGresult | None:
+    while pg.is_busy():
+        _wait(pg)
+    return pg.get_result()
 
 
 def _finish(conn: psycopg.Connection[object], result: pq.abc.PGresult | None, *, raise_error: bool = True) -> None:
-    """Collect the results left on the connection; raise the first error as psycopg would."""
+    """Collect the results left on the connection; raise the first error as the class psycopg would."""
     error = None
     while result is not None:
         if error is None and result.status == pq.ExecStatus.FATAL_ERROR:
-            error = psycopg.errors.error_from_result(result, encoding=conn.info.encoding)
-        result = conn.pgconn.get_result()
+            error = _error(conn, result)
+        result = _next_result(conn.pgconn)
     if error is not None and raise_error:
         raise error
+
+
+def _error(conn: psycopg.Connection[object], result: pq.abc.PGresult) -> psycopg.Error:
+    """psycopg's exception class for the result's SQLSTATE (``DatabaseError`` if it has none)."""
+    message = (result.error_message or b"").decode(conn.info.encoding, "replace").strip()
+    sqlstate = result.error_field(pq.DiagnosticField.SQLSTATE)
+    try:
+        cls = psycopg.errors.lookup(sqlstate.decode()) if sqlstate else psycopg.DatabaseError
+    except KeyError:
+        cls = psycopg.DatabaseError
+    return cls(message)
+
+
+def fold(conn: psycopg.Connection[object], statement: sql.Composable, reducer: Reducer,
+         stop: threading.Event | None = None) -> None:
+    """Stream ``statement`` into ``reducer``; if anything fails (or ``stop`` is set) the COPY is cancelled first."""
+    stream = blocks(conn, statement, BLOCK_BYTES)
+    rows = decode(stream)
+    try:
+        for chunk in rows:
+            if stop is not None and stop.is_set():
+                raise CopyStopped("another reader failed")
+            reducer.add(chunk)
+    finally:
+        rows.close()
+        stream.close()
 
 
 def decode(blocks: Iterable[bytes | bytearray]) -> Iterator[NDArray[np.void]]:
@@ -173,6 +234,8 @@ def decode(blocks: Iterable[bytes | bytearray]) -> Iterator[NDArray[np.void]]:
             if bytes(buf[:11]) != _SIGNATURE:
                 raise CopyFormatError("not a binary COPY stream")
             ext = int.from_bytes(buf[15:19], "big")
+            if len(buf) < 19 + ext:
+                continue
             del buf[:19 + ext]
             header_done = True
         k = (len(buf) - 2) // size  # keep at least the 2 bytes that may be the trailer
@@ -202,6 +265,23 @@ def position_table(ids: IntArray) -> IntArray | None:
     table = np.full(int(ids[-1]) + 1, -1, dtype=np.int64)
     table[ids] = np.arange(n)
     return table
+
+
+def count_bits(bits: NDArray[np.uint8], lo: int, hi: int) -> IntArray:
+    """Set bits lo..hi (inclusive, little-endian within each byte) of each row: whole bytes by table, edges masked."""
+    out = np.zeros(bits.shape[0], dtype=np.int64)
+    if hi < lo:
+        return out
+    lo_byte, hi_byte = lo >> 3, hi >> 3
+    low_mask = (0xFF << (lo & 7)) & 0xFF
+    high_mask = (1 << ((hi & 7) + 1)) - 1
+    if lo_byte == hi_byte:
+        return _POPCOUNT[bits[:, lo_byte] & (low_mask & high_mask)].astype(np.int64)
+    out += _POPCOUNT[bits[:, lo_byte] & low_mask]
+    out += _POPCOUNT[bits[:, hi_byte] & high_mask]
+    if hi_byte > lo_byte + 1:
+        out += _POPCOUNT[bits[:, lo_byte + 1:hi_byte]].sum(axis=1, dtype=np.int64)
+    return out
 
 
 class Reducer:
@@ -326,18 +406,13 @@ class Reducer:
             "holdout_days": (lay.cut_day + 1 - lay.first_day, lay.end_day - lay.first_day),
         }
         counts = {k: np.zeros(n, dtype=np.int64) for k in ranges}
-        bits = self.days_bits.reshape(n, self.day_bytes)
+        categories = np.zeros(n, dtype=np.int64)
+        days, cats = self.days_bits.reshape(n, self.day_bytes), self.cat_bits.reshape(n, self.cat_bytes)
         for lo_row in range(0, n, _COUNT_BLOCK):
-            block = np.unpackbits(bits[lo_row:lo_row + _COUNT_BLOCK], axis=1, bitorder="little")
-            cum = np.cumsum(block, axis=1, dtype=np.int32)
+            rows = slice(lo_row, lo_row + _COUNT_BLOCK)
             for key, (lo, hi) in ranges.items():
-                lo, hi = max(lo, 0), min(hi, lay.span - 1)
-                if hi >= lo:
-                    counts[key][lo_row:lo_row + _COUNT_BLOCK] = cum[:, hi] - (cum[:, lo - 1] if lo > 0 else 0)
-        if self.cat_bytes:
-            categories = _POPCOUNT[self.cat_bits.reshape(n, self.cat_bytes)].sum(axis=1, dtype=np.int64)
-        else:
-            categories = np.zeros(n, dtype=np.int64)
+                counts[key][rows] = count_bits(days[rows], max(lo, 0), min(hi, lay.span - 1))
+            categories[rows] = count_bits(cats[rows], 0, lay.n_categories - 1)
         out: dict[str, FloatArray] = {
             "first": day_or_nan(self.first), "last": day_or_nan(self.last),
             "entries": self.counts["entries"].astype(np.float64), "categories": categories.astype(np.float64),
@@ -352,6 +427,6 @@ class Reducer:
 
 
 __all__ = [
-    "BLOCK_BYTES", "ROW", "CopyFormatError", "Layout", "Reducer", "bitmap_bytes", "blocks", "copy_statement", "decode",
-    "position_table",
+    "BLOCK_BYTES", "ROW", "CopyFormatError", "CopyStopped", "Layout", "Reducer", "bitmap_bytes", "blocks", "copy_statement",
+    "count_bits", "decode", "fold", "position_table",
 ]

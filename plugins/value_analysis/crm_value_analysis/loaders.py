@@ -3,12 +3,14 @@
 * :func:`customer_ids` -- the (non-archived) customers, sorted; every other array is aligned to it.
 * :func:`value_aggregates` -- one ``GROUP BY customer`` over the analysis window: recency,
   frequency, monetary. This is all RFM, the pyramid, Pareto and dependency need.
-* :func:`customer_stats` -- what a run needs, in ONE ``GROUP BY customer`` pass: the window's
-  recency/frequency/monetary, the sufficient statistics of the purchase models (purchase days
-  = ``COUNT(DISTINCT day)``, first and last purchase day, gross and net spend), the trend
-  windows, the holdout counts and the distinct categories; plus one index-driven statement for
-  the spend on each repeat buyer's first purchase day (an aggregate cannot see "the first day"
-  of its own group). Memory is O(customers), whatever the number of transactions.
+* :func:`customer_stats` -- what a run needs, in ONE pass over the entries: the window's
+  recency/frequency/monetary, the sufficient statistics of the purchase models (distinct purchase
+  days, first and last purchase day, gross and net spend, the spend on the first purchase day),
+  the trend windows, the holdout counts and the distinct categories. SQLite: one ``GROUP BY
+  customer`` with ``COUNT(DISTINCT day)`` (split across one read-only connection per core when
+  the run's transaction reads the committed state) plus index look-ups for the first-day spend.
+  PostgreSQL: a binary COPY reduced in NumPy (:mod:`copy_pass`), split across pooled
+  connections sharing the run's snapshot. Memory is O(customers), whatever the number of entries.
 * :func:`purchase_history` -- the older path: the purchase-day series (one ``GROUP BY customer,
   day`` query) streamed in chunks and reduced on the fly. It computes the same numbers (a test
   holds them equal) and stays as the reference; it costs three times the aggregate pass.
@@ -28,6 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -562,7 +565,8 @@ def customer_stats_query(session: Session, settings: ValueSettings, cut: dt.date
                  func.sum(when(in_window, fsigned, 0.0))]
     if holdout_end is not None:
         cols.append(func.count(func.distinct(when(and_(purchase, at >= _time_param(session, "cut_end2", cut_end)), day))))
-    share = [] if part is None else [Transaction.customer_id % part[1] == part[0]]
+    # (id % k + k) % k: SQLite's % keeps the sign of the id
+    share = [] if part is None else [(Transaction.customer_id % part[1] + part[1]) % part[1] == part[0]]
     return (
         select(*cols)
         .select_from(Transaction)
@@ -777,32 +781,49 @@ def _copy_stats(session: Session, ids: IntArray, settings: ValueSettings, layout
     split = _pg_snapshot_to_share(session)
     if split is None:
         reducer = copy_pass.Reducer(ids, layout)
-        for rows in copy_pass.decode(copy_pass.blocks(raw, statement(None), copy_pass.BLOCK_BYTES)):
-            reducer.add(rows)
+        copy_pass.fold(raw, statement(None), reducer)
     else:
         snapshot, pages = split
         k = PG_READERS
         bounds = [j * pages // k for j in range(k)]
         shares = [(bounds[j], bounds[j + 1] if j + 1 < k else None) for j in range(k)]
         engine = session.get_bind()
+        stop = threading.Event()  # set when one reader fails: the others cancel their COPY
 
         def read(share: tuple[int, int | None]) -> copy_pass.Reducer:
             part = copy_pass.Reducer(ids, layout)
             pooled = engine.raw_connection()
-            helper = pooled.driver_connection
             try:
-                helper.isolation_level, helper.read_only = psycopg.IsolationLevel.REPEATABLE_READ, True
-                helper.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
-                for rows in copy_pass.decode(copy_pass.blocks(helper, statement(share), copy_pass.BLOCK_BYTES)):
-                    part.add(rows)
+                helper = pooled.driver_connection
+                saved = helper.isolation_level, helper.read_only
+                try:
+                    helper.isolation_level, helper.read_only = psycopg.IsolationLevel.REPEATABLE_READ, True
+                    helper.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+                    copy_pass.fold(helper, statement(share), part, stop)
+                finally:
+                    try:  # back to the pool as it came: idle, with its own settings
+                        helper.rollback()
+                        helper.isolation_level, helper.read_only = saved
+                    except psycopg.Error:
+                        pooled.invalidate()
+            except BaseException:
+                stop.set()
+                raise
             finally:
-                helper.rollback()
-                helper.isolation_level, helper.read_only = None, None
-                pooled.close()  # back to the pool
+                pooled.close()
             return part
 
         with ThreadPoolExecutor(max_workers=k) as pool:
-            parts = list(pool.map(read, shares))
+            futures = [pool.submit(read, share) for share in shares]
+            try:
+                parts = [f.result() for f in futures]
+            except BaseException:
+                stop.set()  # Ctrl-C or a reader's error: the others stop at their next block
+                errors = [f.exception() for f in futures if f.done() and not f.cancelled()]
+                first = next((e for e in errors if e is not None and not isinstance(e, copy_pass.CopyStopped)), None)
+                if first is not None:
+                    raise first from None
+                raise
         reducer = parts[0]
         for part in parts[1:]:
             reducer.merge(part)
@@ -818,8 +839,8 @@ def _pg_snapshot_to_share(session: Session) -> tuple[str, int] | None:
     written nothing yet (no transaction id assigned). TID range scans need PostgreSQL 14.
     """
     raw = session.connection().connection.dbapi_connection
-    if PG_READERS < 2 or raw.info.server_version < 140000:
-        return None
+    if PG_READERS < 2 or raw.info.server_version < 140000 or session.in_nested_transaction():
+        return None  # (pg_export_snapshot cannot run inside a savepoint)
     clean, pages = raw.execute("SELECT pg_current_xact_id_if_assigned() IS NULL, "
                                "pg_relation_size('transactions') / current_setting('block_size')::int").fetchone()
     if not clean:
@@ -854,25 +875,35 @@ def _sqlite_stats_in_parallel(session: Session, path: str, ids: IntArray, settin
     compiled = [customer_stats_query(session, settings, cut, holdout_end=holdout_end, part=(j, k))
                 .compile(dialect=dialect, compile_kwargs={"render_postcompile": True}) for j in range(k)]
 
-    def read(j: int) -> tuple[FloatArray, FloatArray]:
-        raw = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
-        try:
-            raw.execute("PRAGMA busy_timeout=10000")
-            raw.execute("PRAGMA temp_store=FILE")  # the GROUP BY's sort on disk: bounded memory
-            c = compiled[j]
-            rows = raw.execute(str(c), [c.params[p] for p in c.positiontup]).fetchall()
-            m = np.array(rows, dtype=np.float64).reshape(len(rows), len(names) + 1)
-            days, first = m[:, 1 + names.index("days")], m[:, 1 + names.index("first")]
-            repeat = np.flatnonzero(days > 1)
-            gross_first = np.where(days == 1, m[:, 1 + names.index("gross")], 0.0)
-            gross_first[repeat] = _first_day_gross(raw, "sqlite", settings, m[repeat, 0].astype(np.int64),
-                                                   first[repeat].astype(np.int64))
-            return m, gross_first
-        finally:
-            raw.close()
+    readers = [sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+               for _ in range(k)]
 
-    with ThreadPoolExecutor(max_workers=k) as pool:
-        parts = list(pool.map(read, range(k)))
+    def read(j: int) -> tuple[FloatArray, FloatArray]:
+        raw = readers[j]
+        raw.execute("PRAGMA busy_timeout=10000")
+        raw.execute("PRAGMA temp_store=FILE")  # the GROUP BY's sort on disk: bounded memory
+        c = compiled[j]
+        rows = raw.execute(str(c), [c.params[p] for p in c.positiontup]).fetchall()
+        m = np.array(rows, dtype=np.float64).reshape(len(rows), len(names) + 1)
+        days, first = m[:, 1 + names.index("days")], m[:, 1 + names.index("first")]
+        repeat = np.flatnonzero(days > 1)
+        gross_first = np.where(days == 1, m[:, 1 + names.index("gross")], 0.0)
+        gross_first[repeat] = _first_day_gross(raw, "sqlite", settings, m[repeat, 0].astype(np.int64),
+                                               first[repeat].astype(np.int64))
+        return m, gross_first
+
+    try:
+        with ThreadPoolExecutor(max_workers=k) as pool:
+            futures = [pool.submit(read, j) for j in range(k)]
+            try:
+                parts = [f.result() for f in futures]
+            except BaseException:
+                for raw in readers:  # the others stop now instead of finishing their share
+                    raw.interrupt()
+                raise
+    finally:
+        for raw in readers:
+            raw.close()
     m = np.concatenate([p[0] for p in parts])
     cols = _sql_columns(ids, m, names)
     cols["gross_first"] = _sql_columns(ids, np.column_stack([m[:, 0], np.concatenate([p[1] for p in parts])]),

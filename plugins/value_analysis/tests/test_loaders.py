@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from crm_value_analysis import clv_models, copy_pass, loaders
 from crm_value_analysis.loaders import Period, day_number, day_of
 from crm_value_analysis.schemas import ValueSettings
@@ -194,6 +197,8 @@ def test_set_based_statistics_equal_the_streamed_path(vcrm: CRM, monkeypatch: py
     sqlite = vcrm.engine.dialect.name == "sqlite"
     if pg_path != "copy" and sqlite != pg_path.startswith("sqlite"):
         pytest.skip("another engine's path")
+    monkeypatch.setattr(loaders, "SQLITE_READERS", 2)  # whatever the machine's cores
+    monkeypatch.setattr(loaders, "PG_READERS", 2)
     if pg_path == "sqlite-one-reader":
         monkeypatch.setattr(loaders, "SQLITE_READERS", 1)
     if pg_path == "copy-one-reader":
@@ -232,17 +237,19 @@ def test_set_based_statistics_equal_the_streamed_path(vcrm: CRM, monkeypatch: py
     for name in ("first_day", "last_day", "gross", "net", "net_last", "net_prev"):
         np.testing.assert_allclose(getattr(h, name), getattr(old, name), rtol=1e-10, atol=1e-8, err_msg=name)
     repeat = old.purchase_days > 1
-    np.testing.assert_allclose(h.gross_first_day[repeat], old.gross_first_day[repeat], rtol=1e-10, atol=1e-8)
+    buyers = old.purchase_days > 0
+    np.testing.assert_allclose(h.gross_first_day[buyers], old.gross_first_day[buyers], rtol=1e-10, atol=1e-8)
     assert repeat.sum() > 20 and old.holdout_days.sum() > (10 if holdout else -1)
     assert new.value.frequency.tolist() == old_value.frequency.tolist()
     np.testing.assert_allclose(new.value.monetary, old_value.monetary, rtol=1e-10, atol=1e-8)
     np.testing.assert_array_equal(new.value.last_day, old_value.last_day)
     np.testing.assert_array_equal(new.categories, old_categories)
-    if not sqlite:
-        want = "_copy_stats" if pg_path.startswith("copy") else "_customer_stats_query_postgresql"
-    else:  # a writing unit of work that has not written: one reader per core (2 on CI)
-        want = "_sqlite_stats_in_parallel" if loaders.SQLITE_READERS > 1 else "customer_stats_query"
-    assert passes[0] == want
+    if not sqlite:  # exactly that pass: no silent fall-back to the generic one
+        assert passes == ["_copy_stats" if pg_path.startswith("copy") else "_customer_stats_query_postgresql"]
+    elif pg_path == "sqlite-one-reader":
+        assert passes == ["customer_stats_query"]
+    else:  # a writing unit of work that has not written: one reader (and one GROUP BY share) per core
+        assert passes == ["_sqlite_stats_in_parallel", "customer_stats_query", "customer_stats_query"]
 
 
 @pytest.mark.parametrize("copy_memory", ["enough", "none"])
@@ -342,27 +349,46 @@ def test_postgresql_readers_see_the_snapshot_of_the_run_not_later_commits(
     assert h.gross.tolist() == [20.0]
 
 
-def test_a_failing_share_raises_its_error_and_returns_its_connection(
-        vcrm: CRM, base: Base, monkeypatch: pytest.MonkeyPatch) -> None:
-    """An error on a reader's connection reaches the caller as psycopg raised it; the pooled
-    connections are rolled back and reusable (the next run works)."""
+@pytest.mark.parametrize("failure", ["server", "client"])
+def test_a_failing_share_raises_its_own_error_and_returns_clean_connections(
+        vcrm: CRM, base: Base, monkeypatch: pytest.MonkeyPatch, failure: str) -> None:
+    """An error in one reader -- on the server (psycopg's class) or while folding rows -- reaches
+    the caller as itself; every pooled connection comes back rolled back, in its own isolation
+    level and writable, and the next run (which writes) works."""
     if vcrm.engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL only")
     import psycopg
+    from crm_value_analysis import services
     from psycopg import sql
 
     monkeypatch.setattr(loaders, "PG_READERS", 2)
-    base.buys(base.customer("A"), [1, 3], "10")
-    statement = copy_pass.copy_statement
-    monkeypatch.setattr(copy_pass, "copy_statement", lambda **kw: sql.SQL(
-        "COPY (SELECT 1 / (t.customer_id - t.customer_id) FROM transactions t) TO STDOUT (FORMAT binary)"))
-    with pytest.raises(psycopg.errors.DivisionByZero), vcrm.unit_of_work() as uow:
-        loaders.customer_stats(uow.session, loaders.customer_ids(uow.session), ValueSettings(), d(10))
-    monkeypatch.setattr(copy_pass, "copy_statement", statement)
-    for _ in range(3):  # every pooled connection is clean
+    monkeypatch.setattr(copy_pass, "BLOCK_BYTES", 100)
+    a, b = base.customer("A"), base.customer("B")
+    for day in range(1, 40):
+        base.buy(a if day % 2 else b, day, "10")
+
+    class Boom(Exception):
+        pass
+
+    if failure == "server":
+        monkeypatch.setattr(copy_pass, "copy_statement", lambda **kw: sql.SQL(
+            "COPY (SELECT 1 / (t.customer_id - t.customer_id) FROM transactions t) TO STDOUT (FORMAT binary)"))
+        expected: type[BaseException] = psycopg.errors.DivisionByZero
+    else:
+        def boom(self: object, rows: object) -> None:
+            raise Boom
+        monkeypatch.setattr(copy_pass.Reducer, "add", boom)
+        expected = Boom
+    with pytest.raises(expected), vcrm.unit_of_work() as uow:
+        loaders.customer_stats(uow.session, loaders.customer_ids(uow.session), ValueSettings(), d(60))
+    assert vcrm.engine.pool.checkedout() == 0
+    monkeypatch.undo()
+    monkeypatch.setattr(loaders, "PG_READERS", 2)
+    for day in range(3):  # every pooled connection is usable, and writes: the runs store snapshots
         with vcrm.unit_of_work() as uow:
-            h = loaders.customer_stats(uow.session, loaders.customer_ids(uow.session), ValueSettings(), d(10)).history
-        assert h.purchase_days.tolist() == [2]
+            out = services.run_analysis(uow, as_of=d(60 + day))
+        assert out.run.n_purchasers == 2
+    assert vcrm.engine.pool.checkedout() == 0
 
 
 def test_the_one_pass_puts_entries_on_their_utc_day(vcrm: CRM, base: Base) -> None:
@@ -487,27 +513,97 @@ def test_copy_decode_refuses_a_stream_it_does_not_understand(damage: object, mes
         list(copy_pass.decode([data]))
 
 
-def test_copy_blocks_errors_and_early_stops_leave_the_connection_usable(vcrm: CRM, base: Base) -> None:
-    """A failing COPY raises psycopg's own error; a consumer that stops early cancels and drains it;
-    a statement that is not a COPY is refused. The connection stays in step after the last two."""
+def test_copy_blocks_errors_and_early_stops_leave_the_connection_in_step(vcrm: CRM, base: Base) -> None:
+    """A failing COPY raises psycopg's own error class; a consumer that stops while the server is
+    still sending cancels and drains it (the transaction is then aborted: it must be rolled back,
+    and the connection works after that); a statement that is not a COPY is refused."""
     if vcrm.engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL only")
     import psycopg
     from psycopg import sql
 
     base.buys(base.customer("A"), list(range(1, 60)), "10")
+
+    class Stop(Exception):
+        pass
+
+    with pytest.raises(Stop), vcrm.unit_of_work() as uow:
+        raw = uow.session.connection().connection.dbapi_connection
+        # 25 million rows that start at once (a single generate_series would be materialised first)
+        stream = copy_pass.blocks(raw, sql.SQL("COPY (SELECT a.x FROM generate_series(1, 5000) a(x), "
+                                               "generate_series(1, 5000) b(y)) TO STDOUT"), 1024)
+        assert next(stream)
+        started = time.perf_counter()
+        stream.close()  # stops early: cancelled long before the 25 million rows
+        assert time.perf_counter() - started < 5
+        assert raw.info.transaction_status == psycopg.pq.TransactionStatus.INERROR
+        raise Stop
     with vcrm.unit_of_work() as uow:
         raw = uow.session.connection().connection.dbapi_connection
-        stream = copy_pass.blocks(raw, sql.SQL("COPY (SELECT id FROM transactions) TO STDOUT (FORMAT binary)"), 16)
-        assert next(stream)
-        stream.close()  # stops early
-        assert raw.execute("SELECT count(*) FROM transactions").fetchone()[0] == 59
         with pytest.raises(copy_pass.CopyFormatError, match="not a COPY"):
             next(copy_pass.blocks(raw, sql.SQL("SELECT 1"), 16))
-        assert raw.execute("SELECT 2").fetchone()[0] == 2
-    with pytest.raises(psycopg.errors.DivisionByZero):
-        with vcrm.unit_of_work() as uow:
-            raw = uow.session.connection().connection.dbapi_connection
-            list(copy_pass.blocks(raw, sql.SQL("COPY (SELECT 1 / (id - id) FROM transactions) TO STDOUT (FORMAT binary)"), 16))
+        assert raw.execute("SELECT count(*) FROM transactions").fetchone()[0] == 59
+    with pytest.raises(psycopg.errors.DivisionByZero), vcrm.unit_of_work() as uow:
+        raw = uow.session.connection().connection.dbapi_connection
+        list(copy_pass.blocks(raw, sql.SQL("COPY (SELECT 1 / (id - id) FROM transactions) TO STDOUT (FORMAT binary)"), 16))
     with vcrm.unit_of_work() as uow:  # the pool's connection works after the rollback
         assert loaders.customer_ids(uow.session).size == 1
+
+
+# -- the NumPy fold: any chunking and any split between readers give the same numbers ----------
+
+@st.composite
+def _rows(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray]:
+    n = draw(st.integers(1, 6))
+    ids = np.array(sorted(draw(st.sets(st.integers(1, 50), min_size=n, max_size=n))), dtype=np.int64)
+    m = draw(st.integers(0, 60))
+    rows = np.zeros(m, dtype=copy_pass.ROW)
+    for name, width in (("len_customer", 4), ("len_at", 8), ("len_amount", 8), ("len_flags", 4)):
+        rows[name] = width
+    rows["nfields"] = 4
+    rows["customer"] = draw(st.lists(st.integers(0, 52), min_size=m, max_size=m))  # some not analysed
+    # microseconds since 2000: days -11000..+400 around it, at any time of day (also before 1970)
+    rows["at"] = draw(st.lists(st.integers(-11_000 * 86_400_000_000, 400 * 86_400_000_000), min_size=m, max_size=m))
+    rows["amount"] = draw(st.lists(st.sampled_from([-5.0, 0.0, 0.5, 10.0, 99.99]), min_size=m, max_size=m))
+    rows["flags"] = draw(st.lists(st.sampled_from([1, 2, 3, 0, 1 + 4 + 8, 1 + 4 + 16, 1 + 4 + 24, 2 + 4 + 8]),
+                                  min_size=m, max_size=m))
+    return ids, rows
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=_rows(), cuts=st.lists(st.integers(0, 60), max_size=4), window=st.sampled_from([None, 30]))
+def test_the_fold_does_not_depend_on_chunks_or_readers(data: tuple[np.ndarray, np.ndarray], cuts: list[int],
+                                                       window: int | None) -> None:
+    ids, rows = data
+    day = rows["at"] // 86_400_000_000 + 10_957
+    layout = copy_pass.Layout(first_day=int(day.min(initial=0)) - 3, cut_day=10_957 + 200, end_day=10_957 + 400,
+                              trend_days=30, window_lo_day=None if window is None else 10_957 + 200 - window,
+                              holdout=True, n_categories=3)
+    whole = copy_pass.Reducer(ids, layout)
+    whole.add(rows)
+    bounds = [0, *sorted(set(cuts)), len(rows)]
+    readers = [copy_pass.Reducer(ids, layout), copy_pass.Reducer(ids, layout)]
+    for j, (lo, hi) in enumerate(zip(bounds, bounds[1:])):
+        readers[j % 2].add(rows[lo:hi])
+    readers[0].merge(readers[1])
+    a, b = whole.result(), readers[0].result()
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_allclose(a[key], b[key], rtol=1e-12, atol=1e-9, err_msg=key)
+    # against a direct computation for two of them
+    analysed = np.isin(rows["customer"], ids)
+    bought = analysed & ((rows["flags"] & 1) != 0) & (rows["amount"] > 0) & (day <= layout.cut_day)
+    for j, c in enumerate(ids):
+        mine = bought & (rows["customer"] == c)
+        assert a["days"][j] == len(set(day[mine].tolist()))
+        assert a["entries"][j] == mine.sum()
+
+
+@settings(max_examples=200, deadline=None)
+@given(bits=st.lists(st.integers(0, 255), min_size=1, max_size=12), lo=st.integers(0, 100), width=st.integers(-3, 100))
+def test_count_bits_counts_exactly_the_range(bits: list[int], lo: int, width: int) -> None:
+    arr = np.array([bits, bits[::-1]], dtype=np.uint8)
+    hi = min(lo + width, 8 * len(bits) - 1)
+    unpacked = np.unpackbits(arr, axis=1, bitorder="little").astype(np.int64)
+    want = unpacked[:, lo:hi + 1].sum(axis=1) if hi >= lo else np.zeros(2, dtype=np.int64)
+    assert copy_pass.count_bits(arr, lo, hi).tolist() == want.tolist()
