@@ -342,10 +342,53 @@ def bench_engine(label: str, url: str, n_customers: int, n_transactions: int, se
     print(f"[{label}] generated in {loaded['generated']:.1f} s, loaded {loaded['transactions']:,} transactions "
           f"in {loaded['seconds']:.1f} s", flush=True)
     res: dict[str, Any] = {"label": label, "load": loaded}
-    for name in ("imports", "group_by", "group_by_strict", "value_part", "run", "rerun", "fit", "pandas"):
+    for name in ("imports", "group_by", "group_by_strict", "value_part", "fit", "pandas"):
         res[name] = run_step(name, url)
         print(f"[{label}] {name}: {res[name]['seconds']:.2f} s, peak {res[name]['peak_mb']:.0f} MB", flush=True)
+    # a run changes the base (snapshot, lifecycle stages): each of the RUNS first runs gets a fresh
+    # copy of the loaded base, then the next day's run on that copy; the best of each is reported,
+    # as for the GROUP BY
+    runs: dict[str, list[dict[str, Any]]] = {"run": [], "rerun": []}
+    for j in range(RUNS):
+        copy_url, drop = fresh_copy(url, j)
+        try:
+            for name in ("run", "rerun"):
+                runs[name].append(run_step(name, copy_url))
+                print(f"[{label}] {name} #{j + 1}: {runs[name][-1]['seconds']:.2f} s, "
+                      f"peak {runs[name][-1]['peak_mb']:.0f} MB", flush=True)
+        finally:
+            drop()
+    for name, all_runs in runs.items():
+        res[name] = min(all_runs, key=lambda r: r["seconds"])
+        res[name]["all_seconds"] = [r["seconds"] for r in all_runs]
     return res
+
+
+#: first runs measured, each on a fresh copy of the loaded base
+RUNS = 3
+
+
+def fresh_copy(url: str, j: int) -> tuple[str, Any]:
+    """A copy of the loaded base and a function that removes it: a file copy on SQLite, a template database on PostgreSQL."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite":
+        target = Path(str(u.database) + f".run{j}")
+        shutil.copyfile(str(u.database), target)
+        return str(u.set(database=str(target))), lambda: target.unlink(missing_ok=True)
+    name = f"{u.database}_run{j}"
+    admin = create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{u.database}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    return u.set(database=name).render_as_string(hide_password=False), drop
 
 
 STEP_NAMES = {
@@ -377,11 +420,13 @@ def markdown(results: list[dict[str, Any]], n_customers: int, n_transactions: in
              r["group_by_strict"]["seconds"] / base, r["group_by_strict"]["peak_mb"]),
             ("RFM + pyramid + Pareto + dependency alone", r["value_part"]["seconds"], r["value_part"]["seconds"] / base,
              r["value_part"]["peak_mb"]),
-            ("**`value run` end to end (everything, snapshot stored)**", r["run"]["seconds"], r["run"]["seconds"] / base,
-             r["run"]["peak_mb"]),
+            (f"**`value run` end to end (everything, snapshot stored)**; best of {len(r['run']['all_seconds'])} "
+             f"fresh copies: {' / '.join(f'{x:.2f}' for x in r['run']['all_seconds'])} s",
+             r["run"]["seconds"], r["run"]["seconds"] / base, r["run"]["peak_mb"]),
             *((f"&nbsp;&nbsp;run step: {STEP_NAMES.get(k, k)}", v, None, None) for k, v in r["run"]["timings"].items()),
-            (f"`value run` the next day ({r['rerun']['lifecycle_updated']:,} stages change)", r["rerun"]["seconds"],
-             r["rerun"]["seconds"] / base, r["rerun"]["peak_mb"]),
+            (f"`value run` the next day ({r['rerun']['lifecycle_updated']:,} stages change); best of "
+             f"{' / '.join(f'{x:.2f}' for x in r['rerun']['all_seconds'])} s",
+             r["rerun"]["seconds"], r["rerun"]["seconds"] / base, r["rerun"]["peak_mb"]),
             *((f"&nbsp;&nbsp;next-day step: {STEP_NAMES.get(k, k)}", v, None, None) for k, v in r["rerun"]["timings"].items()),
             ("BG/NBD + Gamma-Gamma MLE fits", r["fit"]["seconds"], None, None),
             ("`value fit` end to end (load + fits)", r["fit"]["total"], r["fit"]["total"] / base, r["fit"]["peak_mb"]),
@@ -406,8 +451,8 @@ def markdown(results: list[dict[str, Any]], n_customers: int, n_transactions: in
                      f"{r['run']['lifecycle_updated']:,} lifecycle stages changed; top 20% of purchasers hold "
                      f"{100 * r['run']['top20']:.0f}% of revenue (Gini {r['run']['gini']:.2f}).")
     lines += ["", "Ratios are against the plain GROUP BY of the same engine, measured in the same run (best of 3 for "
-              "the GROUP BY and the value part; one `value run` on the freshly loaded base, where every lifecycle "
-              "stage changes, then the next day's run on the same base). PostgreSQL is vacuumed and analysed after "
+              "the GROUP BY and the value part; best of 3 for `value run`, each on a fresh copy of the loaded base, "
+              "where every lifecycle stage changes, then the next day's run on that copy). PostgreSQL is vacuumed and analysed after "
               "the load, as autovacuum would do, so no maintenance runs inside a timed step. Memory: per-customer "
               "arrays (and on PostgreSQL one bit per customer and day of history), so peak RSS grows with customers, "
               "not transactions."]
