@@ -49,8 +49,8 @@ _US_PER_DAY = 86_400_000_000
 _Y2K_DAY = (dt.date(2000, 1, 1) - dt.date(1970, 1, 1)).days
 #: flag bits of a row
 REVENUE, NETTING, HAS_CATEGORY, CATEGORY_SHIFT = 1, 2, 4, 3
-#: wire bytes decoded and folded at once
-BLOCK_BYTES = 12 * 2**20
+#: wire bytes decoded and folded at once (per reader; ~90k entries)
+BLOCK_BYTES = 4 * 2**20
 #: customers per block when the day bitmaps are counted (the table look-up copies one block)
 _COUNT_BLOCK = 4_096
 _NONE = np.iinfo(np.int64).max

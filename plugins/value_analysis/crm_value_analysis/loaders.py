@@ -32,7 +32,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -779,57 +779,78 @@ def _copy_stats(session: Session, ids: IntArray, settings: ValueSettings, layout
 
     raw = session.connection().connection.dbapi_connection
     split = _pg_snapshot_to_share(session)
-    if split is None:
+    reducer = None if split is None else _copy_split(session, ids, layout, statement, *split)
+    if reducer is None:  # one reader: this session's own connection
         reducer = copy_pass.Reducer(ids, layout)
         copy_pass.fold(raw, statement(None), reducer)
-    else:
-        snapshot, pages = split
-        k = PG_READERS
-        bounds = [j * pages // k for j in range(k)]
-        shares = [(bounds[j], bounds[j + 1] if j + 1 < k else None) for j in range(k)]
-        engine = session.get_bind()
-        stop = threading.Event()  # set when one reader fails: the others cancel their COPY
-
-        def read(share: tuple[int, int | None]) -> copy_pass.Reducer:
-            part = copy_pass.Reducer(ids, layout)
-            pooled = engine.raw_connection()
-            try:
-                helper = pooled.driver_connection
-                saved = helper.isolation_level, helper.read_only
-                try:
-                    helper.isolation_level, helper.read_only = psycopg.IsolationLevel.REPEATABLE_READ, True
-                    helper.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
-                    copy_pass.fold(helper, statement(share), part, stop)
-                finally:
-                    try:  # back to the pool as it came: idle, with its own settings
-                        helper.rollback()
-                        helper.isolation_level, helper.read_only = saved
-                    except psycopg.Error:
-                        pooled.invalidate()
-            except BaseException:
-                stop.set()
-                raise
-            finally:
-                pooled.close()
-            return part
-
-        with ThreadPoolExecutor(max_workers=k) as pool:
-            futures = [pool.submit(read, share) for share in shares]
-            try:
-                parts = [f.result() for f in futures]
-            except BaseException:
-                stop.set()  # Ctrl-C or a reader's error: the others stop at their next block
-                errors = [f.exception() for f in futures if f.done() and not f.cancelled()]
-                first = next((e for e in errors if e is not None and not isinstance(e, copy_pass.CopyStopped)), None)
-                if first is not None:
-                    raise first from None
-                raise
-        reducer = parts[0]
-        for part in parts[1:]:
-            reducer.merge(part)
     # Read committed: a purchase committed between the dictionary scan and the COPY may lie before
     # the first day or carry a new category; the caller then takes the generic pass
     return None if reducer.stray else reducer.result()
+
+
+class _NoSpareConnection(Exception):
+    """A reader could not get a connection (``max_connections``, a pooler's or the pool's limit)."""
+
+
+def _copy_split(session: Session, ids: IntArray, layout: copy_pass.Layout, statement: Any, snapshot: str,
+                pages: int) -> copy_pass.Reducer | None:
+    """Fold the COPY with :data:`PG_READERS` pooled connections, each importing ``snapshot`` and
+    reading a range of ``pages``. None when a reader could not get a connection: the caller then
+    reads alone (this transaction is untouched). Meanwhile the session's own connection waits,
+    idle in its transaction (a very short ``idle_in_transaction_session_timeout`` would end it).
+    """
+    k = PG_READERS
+    bounds = [j * pages // k for j in range(k)]
+    shares = [(bounds[j], bounds[j + 1] if j + 1 < k else None) for j in range(k)]
+    engine = session.get_bind()
+    stop = threading.Event()  # set when one reader fails: the others cancel their COPY
+
+    def read(share: tuple[int, int | None]) -> copy_pass.Reducer:
+        part = copy_pass.Reducer(ids, layout)
+        try:
+            pooled = engine.raw_connection()
+        except Exception as e:
+            stop.set()
+            raise _NoSpareConnection(str(e)) from e
+        try:
+            helper = pooled.driver_connection
+            saved = helper.isolation_level, helper.read_only
+            try:
+                helper.isolation_level, helper.read_only = psycopg.IsolationLevel.REPEATABLE_READ, True
+                helper.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+                copy_pass.fold(helper, statement(share), part, stop)
+            finally:
+                try:  # back to the pool as it came: idle, with its own settings
+                    helper.rollback()
+                    helper.isolation_level, helper.read_only = saved
+                except psycopg.Error:
+                    pooled.invalidate()
+        except BaseException:
+            stop.set()
+            raise
+        finally:
+            pooled.close()
+        return part
+
+    with ThreadPoolExecutor(max_workers=k) as pool:
+        futures = [pool.submit(read, share) for share in shares]
+        try:
+            wait(futures, return_when=FIRST_EXCEPTION)
+        except BaseException:  # Ctrl-C: the readers stop at their next block, the with-block waits for them
+            stop.set()
+            raise
+        if any(f.done() and f.exception() is not None for f in futures):
+            stop.set()  # a reader failed: the others stop at their next block
+    errors = [f.exception() for f in futures]
+    real = next((e for e in errors if e is not None and not isinstance(e, (copy_pass.CopyStopped, _NoSpareConnection))), None)
+    if real is not None:
+        raise real
+    if any(e is not None for e in errors):
+        return None
+    reducer = futures[0].result()
+    for f in futures[1:]:
+        reducer.merge(f.result())
+    return reducer
 
 
 def _pg_snapshot_to_share(session: Session) -> tuple[str, int] | None:

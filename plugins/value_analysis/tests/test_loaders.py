@@ -391,6 +391,33 @@ def test_a_failing_share_raises_its_own_error_and_returns_clean_connections(
     assert vcrm.engine.pool.checkedout() == 0
 
 
+def test_without_a_spare_connection_the_run_reads_alone(vcrm: CRM, base: Base, monkeypatch: pytest.MonkeyPatch) -> None:
+    """max_connections or a pooler's limit reached: a reader that cannot connect is no error, the
+    run reads on its own connection (same numbers) and nothing is left checked out."""
+    if vcrm.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only")
+    import psycopg
+
+    monkeypatch.setattr(loaders, "PG_READERS", 2)
+    base.buys(base.customer("A"), [1, 3, 3], "10")
+    calls: list[int] = []
+    connect = vcrm.engine.raw_connection
+
+    def one_fails() -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise psycopg.OperationalError("sorry, too many clients already")
+        return connect()
+    with vcrm.unit_of_work() as uow:
+        ids = loaders.customer_ids(uow.session)  # the session has its connection
+        monkeypatch.setattr(vcrm.engine, "raw_connection", one_fails)
+        h = loaders.customer_stats(uow.session, ids, ValueSettings(), d(10)).history
+    assert len(calls) == 2  # both readers asked
+    assert h.purchase_days.tolist() == [2]
+    assert h.gross_first_day.tolist() == [10.0]
+    assert vcrm.engine.pool.checkedout() == 0
+
+
 def test_the_one_pass_puts_entries_on_their_utc_day(vcrm: CRM, base: Base) -> None:
     """Day boundaries on both engines (PostgreSQL: binary timestamps, microseconds since 2000, floored)."""
     c = base.customer("Clock")
