@@ -443,7 +443,7 @@ def test_the_one_pass_puts_entries_on_their_utc_day(vcrm: CRM, base: Base) -> No
     assert h.gross.tolist() == [10.0 + 11 + 12 + 13 + 14]
 
 
-def test_postgresql_work_mem_is_raised_for_one_statement_only(vcrm: CRM, base: Base) -> None:
+def test_postgresql_work_mem_is_raised_for_one_statement_only(vcrm: CRM, base: Base, monkeypatch: pytest.MonkeyPatch) -> None:
     """The analytics statements get a larger work_mem (no spill to disk); the transaction keeps its own."""
     if vcrm.engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL only")
@@ -455,6 +455,11 @@ def test_postgresql_work_mem_is_raised_for_one_statement_only(vcrm: CRM, base: B
         stats = loaders.customer_stats(uow.session, ids, ValueSettings(), d(5))
         assert stats.history.purchase_days.tolist() == [1]
         assert raw.execute("SHOW work_mem").fetchone()[0] == "3MB"
+        raw.execute("SET LOCAL jit = on")  # the COPY pass turns JIT off for itself only
+        with monkeypatch.context() as m:
+            m.setattr(loaders, "PG_READERS", 1)
+            loaders.customer_stats(uow.session, ids, ValueSettings(), d(5))
+        assert raw.execute("SHOW jit").fetchone()[0] == "on"
 
 
 @pytest.mark.parametrize("stale", ["first_day", "category"])
