@@ -44,7 +44,9 @@ def ok(res):
 def count(crm_url, model) -> int:
     crm = CRM.open(crm_url, entry_points=False, config={})
     try:
-        with crm.unit_of_work() as uow:
+        # read-only: on SQLite a writing unit of work would queue for the write lock behind a
+        # running import and only count once it is done
+        with crm.unit_of_work(read_only=True) as uow:
             return uow.session.scalar(select(func.count()).select_from(model))
     finally:
         crm.close()
