@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install chromium demo test bench clean
 
 PLUGINS := $(sort $(dir $(wildcard plugins/*/pyproject.toml)))
 
@@ -12,7 +12,12 @@ $(STAMP): pyproject.toml $(addsuffix pyproject.toml,$(PLUGINS))
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]" $(addprefix -e ,$(PLUGINS))
+	$(MAKE) chromium
 	touch $(STAMP)
+
+## The browser tests drive the distribution's Chromium (Playwright's own browser download does not work here).
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 install: $(STAMP)
 
@@ -21,7 +26,7 @@ demo: $(STAMP)
 	bash scripts/demo.sh
 
 ## Run the whole suite (core and plugins). CRM_TEST_DATABASE_URL=postgresql+psycopg://… runs it on PostgreSQL.
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 ## Benchmarks (scripts, not tests); they write bench/RESULTS.md.

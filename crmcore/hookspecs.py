@@ -127,6 +127,52 @@ def crm_customer_timeline(uow: "UnitOfWork", customer: "Customer") -> "list[Time
     """
 
 
+# -- web console -----------------------------------------------------------------------------
+
+@hookspec
+def crm_console_register(register: Callable[[Any], None]) -> None:
+    """Contribute to the web console: navigation entries, pages, template folders, catalogues.
+
+    :param register: call with :class:`crmcore.console.NavEntry`, :class:`crmcore.console.ConsolePage`,
+        :class:`crmcore.console.ConsoleTemplates` or :class:`crmcore.console.ConsoleCatalog` objects;
+        called once when ``crm serve`` builds the console.
+    """
+
+
+@hookspec
+def crm_console_home_cards(uow: "UnitOfWork", user: Any) -> "Any":
+    """Cards for the console's home page of the signed-in user.
+
+    :param uow: the page's read-only unit of work (acting as the signed-in user).
+    :param user: the signed-in user's row (``username``, ``roles``, ...).
+    :return: a :class:`crmcore.console.HomeCard`, a list of them, or None.
+    """
+
+
+@hookspec
+def crm_console_customer_sections(uow: "UnitOfWork", customer: "Customer", profile: dict[str, Any]) -> "Any":
+    """Sections of the console's 360° page drawn with the plugin's own template.
+
+    :param uow: the page's read-only unit of work (acting as the signed-in user).
+    :param customer: the customer shown (the user may see it).
+    :param profile: the 360° view as data (``uow.profiles.get``), as the page received it.
+    :return: a :class:`crmcore.console.ConsoleSection`, a list of them, or None.
+    """
+
+
+@hookspec
+def crm_console_authenticate(uow: "UnitOfWork", request: Any, username: str, password: str) -> str | None:
+    """Sign-in: accept a user another way than the console password (LDAP, single sign-on).
+
+    :param uow: the sign-in's unit of work (written: failed attempts and the audit entry).
+    :param request: the Starlette request of the sign-in form (headers, client address).
+    :param username: what was typed as the user name.
+    :param password: what was typed as the password.
+    :return: the username of an existing, active user to sign in as, or None to let the next
+        plugin (and finally the password check) decide; raise :class:`crmcore.Veto` to refuse.
+    """
+
+
 # -- in-transaction events -----------------------------------------------------------------
 
 @hookspec

@@ -10,6 +10,10 @@ default; ``admin`` holds every permission. ``crm.toml`` may change a role's set:
     revoke = ["customer.archive"]     # take away from the defaults
     # permissions = [...]             # or replace the set entirely
 
+A plugin may add roles of its own with :func:`declare_role` (at import, before its permissions
+name them); a declared role exists in a CRM while a loaded plugin's permission names it, holds
+the core permissions its declaration lists, and is then accepted by ``crm user add --role``.
+
 Enforcement (in :class:`crmcore.uow.UnitOfWork`): with no users in the database the CRM runs in
 single-user mode and every permission is granted; once a user exists, the actor must be an
 existing, active user and holds the union of its roles' permissions.
@@ -30,6 +34,34 @@ if TYPE_CHECKING:
 ADMIN = Role.ADMIN.value
 ROLES: tuple[str, ...] = tuple(r.value for r in Role)
 _NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+_ROLE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+
+
+@dataclass(frozen=True)
+class RoleDeclaration:
+    """A role a plugin adds: its name, what it is for, and core permissions it holds too."""
+
+    name: str
+    description: str
+    grants: tuple[str, ...] = ()
+
+
+#: roles declared by plugins (process-wide, like entry points); see :func:`declare_role`
+DECLARED_ROLES: dict[str, RoleDeclaration] = {}
+
+
+def declare_role(name: str, description: str, grants: Iterable[str] = ()) -> str:
+    """Declare a plugin's role so its :class:`Permission` declarations may name it; returns ``name``.
+
+    ``grants`` lists permissions declared elsewhere (the core's ``customer.read``, ...) that the
+    role holds as well. Declaring the same role again with the same content is a no-op.
+    """
+    if not _ROLE.match(name or "") or name in ROLES:
+        raise ValueError(f"role {name!r} must be a new lowercase word (letters, digits, _), not a core role")
+    decl = RoleDeclaration(name, description, tuple(dict.fromkeys(grants)))
+    if DECLARED_ROLES.setdefault(name, decl) != decl:
+        raise ValueError(f"role {name!r} is declared twice with different content")
+    return name
 
 
 class PermissionDenied(CRMError):
@@ -61,9 +93,10 @@ class Permission:
         if not isinstance(self.name, str) or not _NAME.match(self.name):
             raise ValueError(f"permission name {self.name!r} must be dotted lowercase words, e.g. 'credit.release'")
         roles = (self.roles,) if isinstance(self.roles, str) else tuple(self.roles)
-        bad = [r for r in roles if r not in ROLES]
+        bad = [r for r in roles if r not in ROLES and r not in DECLARED_ROLES]
         if bad:
-            raise ValueError(f"permission {self.name}: unknown role(s) {', '.join(map(str, bad))} (roles: {', '.join(ROLES)})")
+            raise ValueError(f"permission {self.name}: unknown role(s) {', '.join(map(str, bad))} (roles: {', '.join(ROLES)}; "
+                             "a plugin adds one with crmcore.permissions.declare_role)")
         object.__setattr__(self, "roles", tuple(dict.fromkeys(str(r) for r in roles)))
 
 
@@ -94,6 +127,7 @@ class PermissionRegistry:
         self.owners: dict[str, str] = {}
         self._grants: dict[str, frozenset[str]] | None = None
         self._overrides: dict[str, dict[str, Any]] = {}
+        self.roles: tuple[str, ...] = ROLES  # the core's, then the declared roles loaded permissions name
 
     def add(self, permission: Permission, owner: str = "core") -> None:
         if not isinstance(permission, Permission):
@@ -102,6 +136,7 @@ class PermissionRegistry:
             raise CRMError(f"permission {permission.name} is declared twice ({self.owners[permission.name]} and {owner})")
         self.permissions[permission.name] = permission
         self.owners[permission.name] = owner
+        self.roles = (*self.roles, *(r for r in permission.roles if r not in self.roles))
         self._grants = None
 
     @classmethod
@@ -128,8 +163,8 @@ class PermissionRegistry:
             raise ConfigError("crm.toml: [roles] must be a table of [roles.<role>] tables")
         for role, spec in table.items():
             where = f"crm.toml [roles.{role}]"
-            if role not in ROLES:
-                raise ConfigError(f"{where}: unknown role {role!r} (roles: {', '.join(ROLES)})")
+            if role not in self.roles:
+                raise ConfigError(f"{where}: unknown role {role!r} (roles: {', '.join(self.roles)})")
             if role == ADMIN:
                 raise ConfigError(f"{where}: admin always holds every permission and cannot be changed")
             if not isinstance(spec, Mapping):
@@ -159,11 +194,13 @@ class PermissionRegistry:
         """Role -> the permission names it holds (effective, after crm.toml)."""
         if self._grants is None:
             out: dict[str, frozenset[str]] = {}
-            for role in ROLES:
+            for role in self.roles:
                 if role == ADMIN:
                     out[role] = frozenset(self.permissions)
                     continue
                 names = {p.name for p in self.permissions.values() if role in p.roles}
+                declared = DECLARED_ROLES.get(role)
+                names |= {n for n in (declared.grants if declared else ()) if n in self.permissions}
                 spec = self._overrides.get(role, {})
                 if "permissions" in spec:
                     names = set(spec["permissions"])
@@ -185,7 +222,7 @@ class PermissionRegistry:
         """One row per permission: name, owner, description and whether each role holds it."""
         g = self.grants()
         return [{"permission": name, "owner": self.owners[name], "description": p.description,
-                 **{r: name in g[r] for r in ROLES}} for name, p in sorted(self.permissions.items())]
+                 **{r: name in g[r] for r in self.roles}} for name, p in sorted(self.permissions.items())]
 
 
 def refuse_actor(actor: str, row: Any) -> None:

@@ -106,14 +106,58 @@ def call_register_hook(info: PluginInfo, hook_name: str) -> list[Any]:
     """Call one plugin's ``register``-style hook directly, without the contract check (used for
     migrations, which must be found even for a plugin that does not fit the contract)."""
     pm = pluggy.PluginManager(hookspecs.PROJECT)
-    if pm.parse_hookimpl_opts(info.module, hook_name) is None:
-        return []
     items: list[Any] = []
+    if pm.parse_hookimpl_opts(info.module, hook_name) is not None:
+        try:
+            getattr(info.module, hook_name)(register=items.append)
+        except Exception as e:  # noqa: BLE001 - attributed to the plugin
+            raise PluginError(info.id, hook_name, e) from e
+    seen = {id(i) for i in items}
+    return items + [i for i in declared(info.id, info.module, hook_name) if id(i) not in seen]
+
+
+#: register-style hooks a plugin may replace by a module attribute of the same content
+DECLARED: dict[str, str] = {
+    "crm_register_permissions": "PERMISSIONS",
+    "crm_register_roles": "ROLES",
+    "crm_register_settings": "SETTINGS",
+    "crm_register_bulk_entities": "BULK_ENTITIES",
+    "crm_register_custom_fields": "CUSTOM_FIELDS",
+    "crm_register_migrations": "MIGRATIONS",
+    "crm_register_commands": "COMMANDS",
+    "crm_register_routes": "ROUTES",
+}
+
+
+def declared(plugin_id: str, module: Any, hook_name: str) -> list[Any]:
+    """What a plugin module declares for ``hook_name`` as an attribute (``PERMISSIONS = (...)``).
+
+    One item or a sequence; a ``"package.module:NAME"`` string is imported and a function (not a
+    class) is called without arguments when the core first asks, so a declaration stays lazy
+    (``COMMANDS = "crm_x.cli:group"`` imports the CLI module only for a ``crm`` command). This is the glue every plugin used to write by hand as a ``register`` hook.
+    """
+    attr = DECLARED.get(hook_name)
+    value = getattr(module, attr, None) if attr else None
+    if value is None:
+        return []
+    if isinstance(value, str):  # "package.module:NAME", imported when first asked for
+        value = _import_reference(plugin_id, hook_name, value)
+    if callable(value) and not isinstance(value, type) and hook_name not in ("crm_register_routes", "crm_register_commands"):
+        try:
+            value = value()
+        except Exception as e:
+            raise PluginError(plugin_id, hook_name, e) from e
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _import_reference(plugin_id: str, hook_name: str, reference: str) -> Any:
+    import importlib
+
+    module_name, _, name = reference.partition(":")
     try:
-        getattr(info.module, hook_name)(register=items.append)
-    except Exception as e:  # noqa: BLE001 - attributed to the plugin
-        raise PluginError(info.id, hook_name, e) from e
-    return items
+        return getattr(importlib.import_module(module_name), name)
+    except Exception as e:
+        raise PluginError(plugin_id, hook_name, e) from e
 
 
 def plugin_command_names(info: PluginInfo) -> set[str]:
@@ -122,14 +166,34 @@ def plugin_command_names(info: PluginInfo) -> set[str]:
     import click
 
     pm = pluggy.PluginManager(hookspecs.PROJECT)
-    if info.module is None or pm.parse_hookimpl_opts(info.module, "crm_register_commands") is None:
+    if info.module is None:
         return set()
     holder = click.Group()
     try:
-        getattr(info.module, "crm_register_commands")(cli=holder)
+        if pm.parse_hookimpl_opts(info.module, "crm_register_commands") is not None:
+            getattr(info.module, "crm_register_commands")(cli=holder)
+        add_declared_commands(info.id, info.module, holder)
     except Exception:  # noqa: BLE001 - only a hint is at stake
         return set()
     return set(holder.commands)
+
+
+def add_declared_commands(plugin_id: str, module: Any, cli: Any) -> None:
+    """Add a module's ``COMMANDS`` (click commands, or a function returning them) to ``cli``."""
+    for item in declared(plugin_id, module, "crm_register_commands"):
+        commands = item() if callable(item) and not hasattr(item, "invoke") else item
+        for command in commands if isinstance(commands, (list, tuple)) else [commands]:
+            if command.name not in cli.commands:
+                cli.add_command(command)
+
+
+def add_declared_routes(plugin_id: str, module: Any, router: Any) -> None:
+    """Include a module's ``ROUTES``: an APIRouter, or a function ``register(router)``."""
+    for item in declared(plugin_id, module, "crm_register_routes"):
+        if callable(item) and not hasattr(item, "routes"):
+            item(router)
+        else:
+            router.include_router(item)
 
 
 class HookRelay:
@@ -391,7 +455,26 @@ class HookRelay:
         return self.call_with_names("crm_customer_profile_sections", uow=uow, customer=customer)
 
     def register_commands(self, cli: Any) -> None:
+        """Every plugin's commands: its ``crm_register_commands`` hook and its ``COMMANDS``."""
         self.call("crm_register_commands", cli=cli)
+        for pid, info in self.plugins.items():
+            try:
+                add_declared_commands(pid, info.module, cli)
+            except PluginError:
+                raise
+            except Exception as e:
+                raise PluginError(pid, "crm_register_commands", e) from e
+
+    def register_routes(self, router: Any) -> None:
+        """Every plugin's HTTP routes: its ``crm_register_routes`` hook and its ``ROUTES``."""
+        self.call("crm_register_routes", router=router)
+        for pid, info in self.plugins.items():
+            try:
+                add_declared_routes(pid, info.module, router)
+            except PluginError:
+                raise
+            except Exception as e:
+                raise PluginError(pid, "crm_register_routes", e) from e
 
     def collect(self, hook_name: str) -> list[tuple[str, Any]]:
         """Run a ``register``-style hook; returns (plugin id, registered item) pairs."""
@@ -403,4 +486,7 @@ class HookRelay:
                 impl.function(register=register)
             except Exception as e:
                 raise PluginError(impl.plugin_name, hook_name, e) from e
+        seen = {id(item) for _, item in items}  # a plugin that both declares and registers: once
+        for pid, info in self.plugins.items():
+            items.extend((pid, item) for item in declared(pid, info.module, hook_name) if id(item) not in seen)
         return items

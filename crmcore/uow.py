@@ -5,10 +5,12 @@ or rolls everything back if anything (a service, a guard, a plugin's hook) raise
 registered with :meth:`UnitOfWork.on_commit` run only after a successful commit.
 
 The unit of work also answers who is acting: :attr:`UnitOfWork.user` and the permission checks
-:meth:`UnitOfWork.require` / :meth:`UnitOfWork.can` (see :mod:`crmcore.permissions`).
+:meth:`UnitOfWork.require` / :meth:`UnitOfWork.can` (see :mod:`crmcore.permissions`), and which
+customers it may see: :attr:`UnitOfWork.visibility` (see :mod:`crmcore.visibility`).
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable
 from functools import cached_property
@@ -27,7 +29,9 @@ if TYPE_CHECKING:
     from crmcore.services.contacts import ContactService
     from crmcore.services.customers import CustomerService
     from crmcore.services.interactions import InteractionService
+    from crmcore.services.profile import ProfileService
     from crmcore.services.users import UserService
+    from crmcore.visibility import Visibility
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +88,11 @@ class UnitOfWork:
 
             raise PermissionDenied(self.actor, permission)
 
+    def now(self) -> dt.datetime:
+        """The current time (aware UTC) from the CRM's clock: ``crm.clock`` if set (tests freeze it), else now."""
+        clock = getattr(self.crm, "clock", None)
+        return clock() if clock is not None else dt.datetime.now(dt.UTC)
+
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` after the transaction commits; dropped if it rolls back."""
         self._after_commit.append(callback)
@@ -102,6 +111,13 @@ class UnitOfWork:
 
     def discard_after_commit(self) -> None:
         self._after_commit.clear()
+
+    @cached_property
+    def visibility(self) -> Visibility:
+        """The actor's customer scope ("own" customers only, or all): every read applies it."""
+        from crmcore.visibility import Visibility
+
+        return Visibility(self)
 
     @cached_property
     def customers(self) -> CustomerService:
@@ -126,6 +142,12 @@ class UnitOfWork:
         from crmcore.services.accounts import AccountService
 
         return AccountService(self)
+
+    @cached_property
+    def profiles(self) -> ProfileService:
+        from crmcore.services.profile import ProfileService
+
+        return ProfileService(self)
 
     @cached_property
     def users(self) -> UserService:

@@ -21,7 +21,6 @@ from decimal import Decimal
 from pathlib import Path
 
 from crmcore import CRM, FieldDefinition, InvalidInput, ProfileSection, UnitOfWork, hookimpl
-from crmcore.cli.customers import profile
 from crmcore.models import Customer, Transaction
 from crmcore.schemas import CustomerCreate, InteractionCreate, TransactionCreate
 
@@ -96,7 +95,7 @@ def main(url: str | None = None) -> None:
 
             # 4. The 360° view: the same data as `crm customer show ACME-1 --json`.
             with crm.unit_of_work() as uow:
-                view = profile(uow, uow.customers.get(customer_id))
+                view = uow.profiles.get(customer_id)  # the service every face calls
                 history = uow.audit.list(entity="customer", entity_id=customer_id)
             c = view["customer"]
             print(f"\n360° profile of {c['name']} (customer {c['id']}, {c['external_ref']})")

@@ -150,7 +150,7 @@ def test_unexpected_errors_are_one_line(cli, monkeypatch):
     def broken(self, *a, **k):
         raise ZeroDivisionError("oops")
 
-    monkeypatch.setattr(CustomerService, "list", broken)
+    monkeypatch.setattr(CustomerService, "search", broken)
     fails(cli("customer", "list"), 3, "error: internal error: ZeroDivisionError: oops (set CRM_DEBUG=1")
     monkeypatch.setenv("CRM_DEBUG", "1")
     with pytest.raises(ZeroDivisionError):

@@ -141,7 +141,7 @@ def test_search_and_filters_are_capped(acme):
     refused(acme("customer", "list", "--tag", "t" * 51000), 2, "too long")
     refused(acme("audit", "--entity", "e" * 51000), 2, "too long")
     assert ok(acme("customer", "list", "--search", "a" * 254)).output.count("(none)") == 1
-    refused(acme("customer", "list", "--offset", BIG), 2, "--offset")
+    refused(acme("customer", "list", "--after", BIG), 2, "--after")
 
 
 @pytest.mark.parametrize("args", [

@@ -10,7 +10,7 @@ from crmcore.migrations import runner
 
 CORE_TABLES = {"users", "customers", "contacts", "interactions", "accounts", "transactions", "audit_log", "plugin_state",
                "merge_journal", "plugin_registry", "api_tokens", "api_idempotency", "outbox_events",
-               "webhook_subscriptions", "webhook_deliveries"}
+               "webhook_subscriptions", "webhook_deliveries", "console_sessions"}
 
 
 def test_core_and_plugin_branch_round_trip(empty_database_url, testplug):
@@ -23,7 +23,7 @@ def test_core_and_plugin_branch_round_trip(empty_database_url, testplug):
         assert runner.schema_diff(crm.engine, own) == []
 
         branches = [b for bs in crm.migration_branches(crm.hooks.plugins).values() for b in bs]
-        assert runner.current_heads(crm.engine, branches) == {"core": "0005_api", "testplug": "t001_testplug"}
+        assert runner.current_heads(crm.engine, branches) == {"core": "0006_console", "testplug": "t001_testplug"}
         runner.downgrade_to_base(crm.engine, branches, "testplug")
         assert "testplug_notes" not in inspect(crm.engine).get_table_names()
         runner.downgrade_to_base(crm.engine, branches, "core")

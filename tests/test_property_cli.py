@@ -103,7 +103,7 @@ COMMANDS = {
     "customer add": cmd("customer", "add", value, opts({**CUSTOMER_FIELDS, "--json": None})),
     "customer update": cmd("customer", "update", keys, opts({**CUSTOMER_FIELDS, "--name": value, "--version": ids})),
     "customer list": cmd("customer", "list", opts({"--search": value, "--stage": value, "--tag": value, "--archived": None,
-                                                   "--limit": numbers, "--offset": numbers, "--json": None})),
+                                                   "--limit": numbers, "--after": numbers, "--json": None})),
     "customer show": cmd("customer", "show", keys, opts({"--interactions": numbers, "--json": None})),
     "customer archive": cmd("customer", "archive", keys),
     "customer merge": cmd("customer", "merge", keys, "--into", keys),
@@ -249,7 +249,7 @@ SWEEP_TEXT = ["\udcff", "\x00", "a" * 51000, "\x1b[2J", "%_\\"]
 TEMPLATES = [
     ("customer", "show", "{key}"), ("customer", "update", "{key}", "--region=x"), ("customer", "update", "A1", "--version={id}", "--region=y"),
     ("customer", "archive", "{key}"), ("customer", "merge", "{key}", "--into", "A1"), ("customer", "merge", "B2", "--into", "{key}"),
-    ("customer", "list", "--offset={id}"), ("customer", "list", "--limit={id}"), ("customer", "list", "--search={text}"),
+    ("customer", "list", "--after={id}"), ("customer", "list", "--limit={id}"), ("customer", "list", "--search={text}"),
     ("customer", "list", "--tag={text}"), ("contact", "add", "{key}", "Jane"), ("contact", "update", "{id}", "--name=x"),
     ("contact", "remove", "{id}"), ("contact", "list", "{key}"),
     ("interaction", "log", "{key}", "--channel", "email", "--subject", "s"),

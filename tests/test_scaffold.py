@@ -103,13 +103,20 @@ def test_installed_plugin_works_and_gets_revisions(cli: Any, tmp_path: Path, emp
     assert "not its head support_0003" in res.stderr and len(res.stderr.strip().splitlines()) == 1
 
 
+def test_service_is_a_valid_plugin_name(cli: Any, tmp_path: Path) -> None:
+    res = cli("plugins", "new", "service", "--dir", str(tmp_path))
+    assert res.exit_code == 0, res.stderr
+    assert 'service = "crm_service.plugin"' in (tmp_path / "crm-service" / "pyproject.toml").read_text()
+
+
 @pytest.mark.parametrize("name, message", [
     ("Bad Name", "invalid plugin name 'Bad Name'"),
     ("x", "invalid plugin name 'x'"),
     ("a__b", "invalid plugin name 'a__b'"),
-    ("customer", "it is reserved"),
-    ("class", "it is reserved"),
-    ("audit", "it is reserved"),
+    ("customer", "it is reserved (a core command (crm customer))"),
+    ("class", "it is reserved (a Python keyword)"),
+    ("audit", "it is reserved (a core command (crm audit))"),
+    ("core", "it is reserved (the label of the core's migration branch)"),
     ("plugin", "its table prefix plugin_ would cover the core table plugin_"),
 ])
 def test_bad_names_are_one_line_and_write_nothing(cli: Any, tmp_path: Path, name: str, message: str) -> None:
@@ -131,5 +138,8 @@ def test_existing_target_and_missing_dir(cli: Any, tmp_path: Path) -> None:
     res = cli("plugins", "new", "support", "--dir", str(tmp_path))
     assert res.exit_code == 1 and "already exists and is not empty" in res.stderr
     assert [p.name for p in (tmp_path / "crm-support").iterdir()] == ["keep.txt"]
-    res = cli("plugins", "new", "support", "--dir", str(tmp_path / "nowhere"))
-    assert res.exit_code == 1 and "not found" in res.stderr
+    res = cli("plugins", "new", "support", "--dir", str(tmp_path / "nowhere" / "deeper"))  # created when missing
+    assert res.exit_code == 0 and (tmp_path / "nowhere" / "deeper" / "crm-support" / "pyproject.toml").is_file()
+    (tmp_path / "a-file").write_text("x")
+    res = cli("plugins", "new", "support", "--dir", str(tmp_path / "a-file"))
+    assert res.exit_code == 2 and "is a file" in res.stderr  # click's own check of --dir

@@ -35,7 +35,7 @@ def test_crm_serve_answers_over_http(crm: CRM, crm_url: str, tmp_path: Path) -> 
         base = f"http://127.0.0.1:{port}"
         for _ in range(100):
             try:
-                if httpx.get(f"{base}/openapi.json", timeout=1).status_code == 200:
+                if httpx.get(f"{base}/openapi.json", headers={"Authorization": f"Bearer {token}"}, timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)

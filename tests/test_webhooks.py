@@ -21,6 +21,19 @@ from crmcore.schemas import CustomerCreate, CustomerUpdate, TransactionCreate
 from crmcore.webhooks.delivery import deliver, sign
 
 SECRET = "s3cret-s3cret-s3cret"
+#: the local receiver is on loopback, which a webhook may target only when allow-listed
+ALLOW_LOCAL = {"webhooks": {"allow_hosts": ["127.0.0.1"]}}
+
+
+@pytest.fixture
+def crm(make_crm: Callable[..., CRM]) -> CRM:
+    return make_crm(config=ALLOW_LOCAL)
+
+
+@pytest.fixture
+def allow_local_toml(tmp_path: Any) -> None:
+    """crm.toml in the directory the ``cli`` fixture runs in, allow-listing the local receiver."""
+    (tmp_path / "crm.toml").write_text('[webhooks]\nallow_hosts = ["127.0.0.1"]\n', encoding="utf-8")
 
 
 class Receiver:
@@ -129,7 +142,7 @@ def test_a_rolled_back_change_sends_nothing(make_crm: Callable[..., CRM], receiv
         def crm_before_transaction_post(uow: Any, account: Any, entry: Any) -> None:
             raise Veto("on hold")
 
-    crm = make_crm(plugins=[("hold", Hold)])
+    crm = make_crm(plugins=[("hold", Hold)], config=ALLOW_LOCAL)
     subscribe(crm, receiver.url, ["customer.created", "transaction.posted"])
     with pytest.raises(Exception, match="on hold"), crm.unit_of_work("anna") as uow:
         c = uow.customers.create(CustomerCreate(name="Vetoed"))
@@ -150,7 +163,7 @@ def test_unreachable_receiver_is_retried_not_lost(crm: CRM) -> None:
         assert d is not None and d.status == "pending" and d.next_attempt_at > utcnow()
 
 
-def test_webhooks_cli(cli: Callable[..., Any], receiver: Receiver) -> None:
+def test_webhooks_cli(cli: Callable[..., Any], receiver: Receiver, allow_local_toml: None) -> None:
     r = cli("webhooks", "add", receiver.url, "--event", "customer.created", "--secret", SECRET)
     assert r.exit_code == 0 and "subscription 1" in r.output
     assert cli("customer", "add", "Via CLI").exit_code == 0

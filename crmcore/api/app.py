@@ -20,32 +20,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Header, Path, Query, Request, Response
+from fastapi import APIRouter, FastAPI, Header, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from crmcore.api.auth import Unauthenticated, authenticate
+from crmcore.api.gate import install_auth, install_docs
 from crmcore.app import CRM
 from crmcore.errors import Conflict, CRMError, DatabaseError, InvalidInput, NotFound, StaleVersion, Vetoed
 from crmcore.limits import MAX_ID
 from crmcore.models import Customer, IdempotencyRecord
 from crmcore.schemas import (
-    AccountRead,
-    ContactCreate,
-    ContactRead,
-    CustomerCreate,
     CustomerRead,
     CustomerUpdate,
-    InteractionCreate,
-    InteractionRead,
-    TransactionCreate,
-    TransactionRead,
-    UserCreate,
-    UserRead,
 )
 from crmcore.services._base import jsonable
 from crmcore.uow import UnitOfWork
@@ -64,7 +54,9 @@ class ApiSettings(BaseModel):
     max_body_bytes: int = Field(1_000_000, ge=1_000, le=100_000_000)
     max_page_size: int = Field(200, ge=1, le=10_000)
     cors_origins: list[str] = Field(default_factory=list)
-    # role -> "all" | "own": which customers a role sees (the first "all" among a user's roles wins)
+    # /openapi.json, /docs and /redoc without a token (off: /openapi.json needs one, the pages are not served)
+    public_docs: bool = False
+    # the older home of crm.toml's [visibility] table: still read (by crmcore.visibility), for every face
     visibility: dict[str, str] = Field(default_factory=dict)
 
 
@@ -137,19 +129,33 @@ class CustomerPatch(CustomerUpdate):
 
 def create_app(crm: CRM, settings: ApiSettings | None = None) -> FastAPI:
     settings = settings or ApiSettings.model_validate(crm.config.get("api", {}) if isinstance(crm.config, dict) else {})
-    app = FastAPI(title="crmcore API", version=_version(),
+    app = FastAPI(title="crmcore API", version=_version(), docs_url=None, redoc_url=None,
                   description="The crmcore HTTP API: the same services, rules and errors as the `crm` command.")
+    _same_visibility(crm, settings)
     app.state.crm = crm
     app.state.settings = settings
     _errors(app)
     _limits(app, settings)
+    install_docs(app, settings.public_docs)
     router = APIRouter(responses=PROBLEMS)
     _core_routes(router, settings)
     app.include_router(router)
     plugin_router = APIRouter(responses=PROBLEMS)
-    crm.hooks.call("crm_register_routes", router=plugin_router)
+    crm.hooks.register_routes(plugin_router)
     app.include_router(plugin_router)
     return app
+
+
+def _same_visibility(crm: CRM, settings: ApiSettings) -> None:
+    """``ApiSettings(visibility=...)`` given in code stands for crm.toml's ``[api] visibility``:
+    it is folded into the CRM's one visibility table (``[visibility]`` still wins), so the CLI,
+    the Python API and the HTTP API over this CRM keep agreeing."""
+    if settings.visibility:
+        from crmcore.visibility import visibility_modes
+
+        config = crm.config if isinstance(crm.config, dict) else {}
+        crm._visibility_modes = visibility_modes(  # type: ignore[attr-defined]
+            {"api": {"visibility": settings.visibility}, "visibility": visibility_modes(config)})
 
 
 def _version() -> str:
@@ -193,16 +199,12 @@ def _errors(app: FastAPI) -> None:
 
 
 def _limits(app: FastAPI, settings: ApiSettings) -> None:
-    if settings.cors_origins:
-        from fastapi.middleware.cors import CORSMiddleware
-
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
-                           allow_headers=["*"], expose_headers=["ETag", "Location"])
+    """Middleware, outermost first: CORS (a preflight carries no token), the token, the body size."""
 
     @app.middleware("http")
     async def body_limit(request: Request, call_next: Any) -> Any:
         length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
+        if length is not None and (not (length.isascii() and length.isdigit()) or int(length) > settings.max_body_bytes):
             return problem(413, _TITLES[413], f"request body larger than {settings.max_body_bytes} bytes")
         if request.method in ("POST", "PATCH", "PUT"):
             if length is None:  # a chunked body of unknown size could exhaust memory before it is checked
@@ -212,6 +214,13 @@ def _limits(app: FastAPI, settings: ApiSettings) -> None:
             if len(body) > settings.max_body_bytes:
                 return problem(413, _TITLES[413], f"request body larger than {settings.max_body_bytes} bytes")
         return await call_next(request)
+
+    install_auth(app, settings.public_docs)  # added later = runs earlier: no token, no body read
+    if settings.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
+                           allow_headers=["*"], expose_headers=["ETag", "Location"])
 
 
 # -- units of work ---------------------------------------------------------------------------
@@ -228,34 +237,21 @@ def unit(request: Request, *, write: bool) -> Iterator[UnitOfWork]:
         yield uow
 
 
-def _has_tag(uow: UnitOfWork, tag: str) -> Any:
-    """``tags`` (a JSON list) contains ``tag``, in SQL on both engines (so pagination stays exact)."""
-    from sqlalchemy import cast, exists, literal
-    from sqlalchemy import func as sa_func
-    from sqlalchemy.dialects.postgresql import JSONB
-
-    if uow.session.get_bind().dialect.name == "postgresql":
-        return cast(Customer.tags, JSONB).contains([tag])
-    each = sa_func.json_each(Customer.tags).table_valued("value")
-    return exists(select(literal(1)).select_from(each).where(each.c.value == tag))
+def own_only(uow: UnitOfWork, settings: Any = None) -> bool:
+    """Deprecated: use ``uow.visibility.own_only`` (the rule lives in :mod:`crmcore.visibility`)."""
+    return uow.visibility.own_only
 
 
-def own_only(uow: UnitOfWork, settings: ApiSettings) -> bool:
-    """Does the acting user see only the customers they own (the ``[api] visibility`` setting)?"""
-    user = uow.user
-    if user is None or "admin" in (user.roles or []):
-        return False
-    modes = [settings.visibility.get(r, "all") for r in (user.roles or [])] or ["all"]
-    return "all" not in modes
+def visible_customer(uow: UnitOfWork, *args: Any) -> Customer:
+    """The customer for a route, or 404 when it does not exist or the user may not see it (no
+    id probing): ``uow.customers.visible`` (``customer.read`` first, then visibility).
 
-
-def visible_customer(uow: UnitOfWork, settings: ApiSettings, customer_id: int) -> Customer:
-    """The customer, or 404 when it does not exist or the user may not see it (no ID probing)."""
-    uow.require("customer.read")  # first: the answer must not depend on whether the id exists
-    c = uow.session.get(Customer, customer_id)
-    if c is None or (own_only(uow, settings) and c.owner_id != getattr(uow, "api_user_id", None)):
-        raise NotFound("customer", customer_id)
-    return c
+    Call it as ``visible_customer(uow, customer_id)``; the older ``(uow, settings, customer_id)``
+    form is still accepted (the settings are ignored: visibility is configured once, in crm.toml).
+    """
+    if len(args) not in (1, 2):
+        raise TypeError("visible_customer(uow, customer_id)")
+    return uow.customers.visible(args[-1])
 
 
 def _body(request: Request) -> bytes:
@@ -300,163 +296,9 @@ def _json(model: BaseModel) -> Any:
 # -- core routes -----------------------------------------------------------------------------
 
 def _core_routes(r: APIRouter, settings: ApiSettings) -> None:
+    """The core's routes, one module per area (crmcore/api/routes_*.py)."""
+    from crmcore.api import routes_accounts, routes_customers, routes_users
 
-    @r.get("/customers", response_model=Page, tags=["customers"])
-    def list_customers(request: Request, search: Annotated[str | None, Query(max_length=200)] = None,
-                       tag: Annotated[str | None, Query(max_length=64)] = None,
-                       after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
-                       limit: Annotated[int, Query(ge=1, le=10_000)] = 50) -> Any:
-        """Customers by id (keyset pagination: pass the page's ``next_after`` as ``after``)."""
-        limit = min(limit, settings.max_page_size)
-        with unit(request, write=False) as uow:
-            uow.require("customer.read")
-            q = select(Customer).where(Customer.id > after, Customer.archived.is_(False)).order_by(Customer.id).limit(limit + 1)
-            if search:
-                from crmcore.models.customer import fold
-
-                q = q.where(Customer.search_name.contains(fold(search), autoescape=True))
-            if own_only(uow, settings):
-                q = q.where(Customer.owner_id == uow.api_user_id)  # type: ignore[attr-defined]
-            if tag:
-                q = q.where(_has_tag(uow, tag))
-            rows = list(uow.session.scalars(q))
-            items = [CustomerRead.model_validate(c) for c in rows[:limit]]
-            more = len(rows) > limit
-        return {"items": [_json(i) for i in items], "next_after": items[-1].id if more and items else None}
-
-    @r.post("/customers", status_code=201, response_model=CustomerRead, tags=["customers"])
-    def create_customer(request: Request, response: Response, data: CustomerCreate,
-                        idempotency_key: IdemKey = None) -> Any:
-        with unit(request, write=True) as uow:
-            replay = idempotent(request, uow, idempotency_key, _body(request))
-            if replay is not None:
-                return replay
-            c = uow.customers.create(data)
-            out = _json(CustomerRead.model_validate(c))
-            remember(request, uow, 201, out)
-        response.headers["ETag"] = f'"{out["version"]}"'
-        response.headers["Location"] = f"/customers/{out['id']}"
-        return out
-
-    @r.get("/customers/{customer_id}", tags=["customers"])
-    def get_customer(request: Request, response: Response, customer_id: Id) -> Any:
-        """The customer's 360° view: customer, contacts, timeline, accounts, plugin sections."""
-        from crmcore.cli.customers import profile
-
-        with unit(request, write=False) as uow:
-            c = visible_customer(uow, settings, customer_id)
-            data = jsonable(profile(uow, c))
-            response.headers["ETag"] = etag(c)
-        return data
-
-    @r.patch("/customers/{customer_id}", response_model=CustomerRead, tags=["customers"])
-    def update_customer(request: Request, response: Response, customer_id: Id, data: CustomerPatch,
-                        if_match: IfMatch = None) -> Any:
-        """Change fields; ``If-Match`` with the ETag you read is required (412 when someone changed it since)."""
-        if if_match is None:
-            return problem(428, _TITLES[428], "If-Match is required: send the ETag of the customer you read")
-        version = if_match.strip().removeprefix("W/").strip('"')
-        if not version.isdigit() or len(version) > 12:
-            return problem(412, _TITLES[412], f"If-Match {if_match!r} is not an ETag of this API")
-        with unit(request, write=True) as uow:
-            visible_customer(uow, settings, customer_id)
-            c = uow.customers.update(customer_id, data.model_copy(update={"version": int(version)}))
-            out = _json(CustomerRead.model_validate(c))
-        response.headers["ETag"] = f'"{out["version"]}"'
-        return out
-
-    @r.post("/customers/{customer_id}/archive", response_model=CustomerRead, tags=["customers"])
-    def archive_customer(request: Request, customer_id: Id) -> Any:
-        with unit(request, write=True) as uow:
-            visible_customer(uow, settings, customer_id)
-            return _json(CustomerRead.model_validate(uow.customers.archive(customer_id)))
-
-    @r.post("/customers/{customer_id}/merge", tags=["customers"])
-    def merge_customer(request: Request, customer_id: Id, data: MergeRequest) -> Any:
-        """Merge this customer into ``into``; returns the rows moved per table."""
-        with unit(request, write=True) as uow:
-            visible_customer(uow, settings, customer_id)
-            visible_customer(uow, settings, data.into)
-            return {"merged": customer_id, "into": data.into, "moved": uow.customers.merge(customer_id, data.into)}
-
-    @r.get("/customers/{customer_id}/contacts", response_model=list[ContactRead], tags=["contacts"])
-    def list_contacts(request: Request, customer_id: Id) -> Any:
-        with unit(request, write=False) as uow:
-            visible_customer(uow, settings, customer_id)
-            return [_json(ContactRead.model_validate(x)) for x in uow.contacts.list(customer_id)]
-
-    @r.post("/customers/{customer_id}/contacts", status_code=201, response_model=ContactRead, tags=["contacts"])
-    def add_contact(request: Request, customer_id: Id, data: ContactCreate, idempotency_key: IdemKey = None) -> Any:
-        with unit(request, write=True) as uow:
-            replay = idempotent(request, uow, idempotency_key, _body(request))
-            if replay is not None:
-                return replay
-            visible_customer(uow, settings, customer_id)
-            out = _json(ContactRead.model_validate(uow.contacts.add(customer_id, data)))
-            remember(request, uow, 201, out)
-            return out
-
-    @r.get("/customers/{customer_id}/interactions", response_model=list[InteractionRead], tags=["interactions"])
-    def list_interactions(request: Request, customer_id: Id, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> Any:
-        with unit(request, write=False) as uow:
-            visible_customer(uow, settings, customer_id)
-            return [_json(InteractionRead.model_validate(x)) for x in uow.interactions.list(customer_id, limit=limit)]
-
-    @r.post("/customers/{customer_id}/interactions", status_code=201, response_model=InteractionRead, tags=["interactions"])
-    def log_interaction(request: Request, customer_id: Id, data: InteractionCreate, idempotency_key: IdemKey = None) -> Any:
-        with unit(request, write=True) as uow:
-            replay = idempotent(request, uow, idempotency_key, _body(request))
-            if replay is not None:
-                return replay
-            visible_customer(uow, settings, customer_id)
-            out = _json(InteractionRead.model_validate(uow.interactions.log(customer_id, data)))
-            remember(request, uow, 201, out)
-            return out
-
-    @r.get("/customers/{customer_id}/accounts", response_model=list[AccountRead], tags=["accounts"])
-    def list_accounts(request: Request, customer_id: Id) -> Any:
-        with unit(request, write=False) as uow:
-            visible_customer(uow, settings, customer_id)
-            return [_json(AccountRead.model_validate(a)) for a in uow.accounts.list(customer_id)]
-
-    @r.get("/accounts/{account_id}/statement", tags=["accounts"])
-    def statement(request: Request, account_id: Id) -> Any:
-        with unit(request, write=False) as uow:
-            account = uow.accounts.get(account_id)
-            try:
-                visible_customer(uow, settings, account.customer_id)
-            except NotFound:
-                raise NotFound("account", account_id) from None  # the same answer as a missing account
-            st = uow.accounts.statement(account_id)
-            return {"account": _json(AccountRead.model_validate(st.account)), "opening_balance": str(st.opening_balance),
-                    "lines": [{"entry": _json(TransactionRead.model_validate(line.entry)), "effect": str(line.effect),
-                               "running_balance": str(line.running_balance)} for line in st.lines],
-                    "closing_balance": str(st.closing_balance)}
-
-    @r.post("/customers/{customer_id}/transactions", status_code=201, response_model=TransactionRead, tags=["accounts"])
-    def post_transaction(request: Request, response: Response, customer_id: Id, data: TransactionCreate,
-                         idempotency_key: IdemKey = None) -> Any:
-        """Post an entry to the customer's default account; the same reference again is a no-op (200)."""
-        with unit(request, write=True) as uow:
-            replay = idempotent(request, uow, idempotency_key, _body(request))
-            if replay is not None:
-                return replay
-            visible_customer(uow, settings, customer_id)
-            entry, created = uow.accounts.post(customer_id, data)
-            out = _json(TransactionRead.model_validate(entry))
-            remember(request, uow, 201 if created else 200, out)
-        response.status_code = 201 if created else 200
-        return out
-
-    @r.get("/users", response_model=list[UserRead], tags=["users"])
-    def list_users(request: Request) -> Any:
-        with unit(request, write=False) as uow:
-            uow.require("user.manage")
-            return [_json(UserRead.model_validate(u)) for u in uow.users.list()]
-
-    @r.post("/users", status_code=201, response_model=UserRead, tags=["users"])
-    def add_user(request: Request, data: UserCreate) -> Any:
-        with unit(request, write=True) as uow:
-            uow.require("user.manage")
-            return _json(UserRead.model_validate(uow.users.add(data)))
-
+    routes_customers.register(r, settings)
+    routes_accounts.register(r, settings)
+    routes_users.register(r, settings)

@@ -4,5 +4,7 @@ Each worker process opens the CRM named by ``CRM_DATABASE_URL`` (or crm.toml) it
 """
 from crmcore.api import create_app
 from crmcore.app import CRM
+from crmcore.console import with_console
 
-app = create_app(CRM.open())
+_crm = CRM.open()
+app = with_console(create_app(_crm), _crm)  # the web console at /console, beside the API

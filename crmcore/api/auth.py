@@ -68,17 +68,26 @@ class TokenService(Service):
         return row
 
 
+def check_header(header: str | None) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header, else :class:`Unauthenticated`
+    (checked without the database, so a request without a token costs no query)."""
+    if not header:
+        raise Unauthenticated("authentication required: send Authorization: Bearer <token> (crm user token create)")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated("authentication required: the Authorization header must be 'Bearer <token>'")
+    if len(token) > 200 or not token.isascii() or not token.isprintable():
+        raise Unauthenticated("invalid token")
+    return token
+
+
 def authenticate(session: object, header: str | None) -> User:
     """The active user behind ``Authorization: Bearer <token>``, else :class:`Unauthenticated`."""
     from sqlalchemy.orm import Session
 
     assert isinstance(session, Session)
-    if not header:
-        raise Unauthenticated("authentication required: send Authorization: Bearer <token> (crm user token create)")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("authentication required: the Authorization header must be 'Bearer <token>'")
-    digest = hash_token(token.strip())
+    digest = hash_token(check_header(header))
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
     if row is None or not hmac.compare_digest(row.token_hash, digest):
         raise Unauthenticated("invalid token")

@@ -309,9 +309,14 @@ def demo_generate(app: AppContext, customers: int, transactions: int, interactio
         ("interactions", generate.interaction_rows(customers * 2 if interactions is None else interactions, customers, seed)),
         ("transactions", generate.transaction_rows(transactions, customers, seed)),
     ]
+    done: list[str] = []
     for entity, records in plan:
         rows = (SourceRow(i + 1, r) for i, r in enumerate(records))
         result = _progress_import(crm, entity, rows, actor=app.actor, batch_size=batch_size)
         click.echo(result.summary())
-        if result.rejected:
-            raise CRMError(f"generated {entity} were rejected: {result.first_errors[:3]}")
+        if result.rejected:  # a rule the generator does not meet (a plugin's setting): say what is kept
+            for err in result.first_errors[:5]:
+                click.echo(f"  line {err.line}: {err.field}: {err.reason}", err=True)
+            kept = f"{' and '.join(done)} were imported" if done else "nothing else was imported"
+            raise CRMError(f"{result.rejected} generated {entity} were rejected ({result.inserted} imported); {kept}")
+        done.append(entity)

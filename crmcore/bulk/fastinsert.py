@@ -20,13 +20,51 @@ def _processors(table: Table, columns: Sequence[str], conn: Connection) -> list[
     return [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
 
 
+def _missing_value(table: Table, name: str) -> Any:
+    """What a row that leaves column ``name`` out stores: its Python-side default (as
+    SQLAlchemy's own insert would), else NULL; a server-side default cannot be asked for row
+    by row in one statement, so leaving such a column out of only some rows is a bug."""
+    col = table.c[name]
+    default = col.default
+    if default is not None and getattr(default, "is_scalar", False):
+        return default.arg
+    if default is not None and getattr(default, "is_callable", False):
+        return default.arg(None)  # type: ignore[operator]  # SQLAlchemy wraps it to take a context
+    if default is None and col.server_default is not None:
+        raise TypeError(f"bulk_insert into {table.name}: column {name!r} has a server default; "
+                        "give it in every row or in none")
+    return None
+
+
+def _rows(table: Table, rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+    """The column list and the row values. Rows may give different keys (an update's audit
+    row has ``before``, an insert's does not): a key a row leaves out takes the column's
+    Python-side default or NULL. Columns no row gives take their Python-side default too."""
+    first = rows[0]
+    keys = first.keys()
+    if all(r.keys() == keys for r in rows):
+        columns = list(first)
+        data = [[r[c] for c in columns] for r in rows]
+    else:
+        columns = list(dict.fromkeys(c for r in rows for c in r))
+        fill = {c: _missing_value(table, c) for c in columns if not all(c in r for r in rows)}
+        data = [[r[c] if c in r else fill[c] for c in columns] for r in rows]
+    for col in table.columns:
+        if col.name not in columns and col.default is not None and not col.primary_key:
+            value = _missing_value(table, col.name)
+            columns.append(col.name)
+            for row in data:
+                row.append(value)
+    return columns, data
+
+
 def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert ``rows`` (dicts with the same keys) into ``table`` inside the caller's transaction."""
+    """Insert ``rows`` into ``table`` inside the caller's transaction (see :func:`_rows` for
+    rows that give different columns)."""
     if not rows:
         return
-    columns = list(rows[0])
+    columns, data = _rows(table, rows)
     procs = _processors(table, columns, conn)
-    data = [[r[c] for c in columns] for r in rows]
     for j, proc in enumerate(procs):
         if proc is not None:
             last_in: Any = None

@@ -64,8 +64,19 @@ def spend_weights(n: int, seed: int = 0) -> np.ndarray:
     return w / w.sum()
 
 
+PAID_SHARE = 0.88  # invoices paid in full: most are, as in a real business
+CREDITED_SHARE = 0.05  # invoices partly credited (a return, a price correction) before the payment
+TERMS_DAYS = 30
+
+
 def transaction_rows(n_tx: int, n_customers: int, seed: int = 0, chunk: int = 100_000) -> Iterator[dict[str, str | None]]:
-    """Invoices (85%), payments (12%) and credit notes (3%) over two years, skewed by customer."""
+    """A ledger a real business could have, skewed by customer: invoices over two years, most
+    paid about when due, a few partly credited; every payment and credit note names the invoice
+    it settles (``invoice:REF``), comes after it in the file and in time, and never settles more
+    than is open on it, so no posting rule (credit's included) refuses a row.
+
+    Chunks of at most ``chunk`` rows: each chunk's invoices, then their settlements, in date order.
+    """
     if n_customers < 1:
         raise ValueError("transactions need at least one customer")
     weights = spend_weights(n_customers, seed)
@@ -74,27 +85,60 @@ def transaction_rows(n_tx: int, n_customers: int, seed: int = 0, chunk: int = 10
     done = 0
     while done < n_tx:
         m = min(chunk, n_tx - done)
-        cust = np.minimum(np.searchsorted(cdf, rng.random(m)), n_customers - 1)
-        seconds = rng.integers(0, SPAN_DAYS * 86400, m)
-        amounts = np.round(rng.lognormal(5.0, 0.9, m), 2)
-        kinds = rng.random(m)
-        cats = rng.integers(0, len(_CATEGORIES), m)
-        for j in range(m):
-            k = kinds[j]
-            kind = "invoice" if k < 0.85 else ("payment" if k < 0.97 else "credit_note")
-            when = EPOCH + dt.timedelta(seconds=int(seconds[j]))
-            yield {
-                "customer_ref": customer_ref(int(cust[j])),
-                "kind": kind,
-                "amount": f"{max(amounts[j], 0.01):.2f}",
-                "currency": "EUR",
-                "occurred_at": when.isoformat(),
-                "due_date": None,
-                "reference": f"T{done + j + 1:09d}",
-                "description": None,
-                "category": _CATEGORIES[cats[j]] if kind == "invoice" else None,
-            }
+        yield from _ledger_chunk(rng, cdf, n_customers, m, done)
         done += m
+
+
+def _ledger_chunk(rng: np.random.Generator, cdf: np.ndarray, n_customers: int, m: int, done: int
+                  ) -> Iterator[dict[str, str | None]]:
+    """``m`` rows: invoices, then the credit notes and payments of some of them (cut at ``m``)."""
+    cust = np.minimum(np.searchsorted(cdf, rng.random(m)), n_customers - 1)
+    seconds = rng.integers(0, SPAN_DAYS * 86400, m)
+    cents = np.maximum(np.round(rng.lognormal(5.0, 0.9, m) * 100).astype(np.int64), 1)
+    cats = rng.integers(0, len(_CATEGORIES), m)
+    paid = rng.random(m) < PAID_SHARE
+    credited = (rng.random(m) < CREDITED_SHARE) & (cents > 1)
+    credit_share = rng.uniform(0.05, 0.4, m)
+    delay = np.maximum(rng.normal(TERMS_DAYS + 4, 12, m), 0) * 86400 + rng.integers(0, 86400, m)
+    # as many invoices as make m rows with their settlements (the last one's may be cut)
+    n_inv = int(np.searchsorted(np.cumsum(1 + paid + credited), m)) + 1
+    seconds[:n_inv] = np.sort(seconds[:n_inv])
+    refs = [f"T{done + j + 1:09d}" for j in range(n_inv)]
+    rows: list[dict[str, str | None]] = []
+    settle: list[tuple[int, dict[str, str | None]]] = []  # (second, row)
+    for j in range(n_inv):
+        ref_cust = customer_ref(int(cust[j]))
+        rows.append(_row(ref_cust, "invoice", int(cents[j]), int(seconds[j]), refs[j], None, _CATEGORIES[cats[j]]))
+        left = int(cents[j])
+        if credited[j]:
+            note = max(1, int(left * credit_share[j]))
+            when = int(seconds[j]) + int(rng.integers(3, 20)) * 86400
+            settle.append((when, _row(ref_cust, "credit_note", note, when, "", f"invoice:{refs[j]} return", None)))
+            left -= note
+        if paid[j] and left > 0:
+            when = int(seconds[j]) + int(delay[j]) + 25 * 86400 * int(credited[j])
+            settle.append((when, _row(ref_cust, "payment", left, when, "", f"invoice:{refs[j]}", None)))
+    settle.sort(key=lambda x: x[0])
+    rows.extend(r for _, r in settle)
+    for k, row in enumerate(rows[:m]):
+        if not row["reference"]:
+            row["reference"] = f"T{done + k + 1:09d}"
+        yield row
+
+
+def _row(customer: str, kind: str, cents: int, second: int, reference: str, description: str | None,
+         category: str | None) -> dict[str, str | None]:
+    return {
+        "customer_ref": customer,
+        "kind": kind,
+        "amount": f"{cents // 100}.{cents % 100:02d}",
+        "currency": "EUR",
+        "occurred_at": (EPOCH + dt.timedelta(seconds=second)).isoformat(),
+        "due_date": None,
+        "reference": reference,
+        "description": description,
+        "category": category,
+    }
 
 
 def interaction_rows(n: int, n_customers: int, seed: int = 0) -> Iterator[dict[str, str | None]]:

@@ -41,13 +41,14 @@ from crmcore.bulk.specs import ATTR_PREFIX, SPECS, EntitySpec
 from crmcore.db.types import BALANCE_LIMIT, utcnow
 from crmcore.enums import AccountStatus, CustomerKind, Direction, InteractionKind, TransactionKind
 from crmcore.errors import CRMError, InvalidInput, PluginError, Veto, validation_errors
-from crmcore.models import Account, AuditEntry, Contact, Customer, Interaction, Transaction, User
+from crmcore.models import Account, Contact, Customer, Interaction, Transaction, User
 from crmcore.models.customer import fold
 from crmcore.schemas import ContactCreate, CustomerCreate, InteractionCreate, TransactionCreate
 from crmcore.schemas.account import DEFAULT_CURRENCY, check_amount
 from crmcore.schemas.fields import no_control
 from crmcore.services._base import jsonable
-from crmcore.services.accounts import balances_over_limit, effect
+from crmcore.services.accounts import PostingHorizon, balances_over_limit, effect, keep_used_accounts, posting_audit
+from crmcore.services.audit import insert_entries
 from crmcore.uow import UnitOfWork
 
 DEFAULT_BATCH = 5000
@@ -189,12 +190,9 @@ class BatchImporter:
         return [found[k] for k in keys]
 
     def audit_many(self, uow: UnitOfWork, entries: list[dict[str, Any]]) -> None:
+        """One statement for a batch's audit entries, updates and inserts mixed."""
         if entries:
-            now = utcnow()
-            for e in entries:
-                e.setdefault("at", now)
-                e.setdefault("actor", uow.actor)
-            bulk_insert(uow.session.connection(), AuditEntry.__table__, entries)
+            insert_entries(uow.session.connection(), uow.actor, entries)
 
     def process(self, uow: UnitOfWork, batch: list[SourceRow]) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -532,7 +530,13 @@ class TransactionImporter(BatchImporter):
     spec = SPECS["transactions"]
 
     def process(self, uow: UnitOfWork, batch: list[SourceRow]) -> None:
+        self.opened: dict[int, tuple[int, str]] = {}  # accounts opened for this batch (kept only if used)
+        self._process(uow, batch)
+        keep_used_accounts(uow, self.opened)
+
+    def _process(self, uow: UnitOfWork, batch: list[SourceRow]) -> None:
         rows: list[tuple[SourceRow, str, TransactionCreate]] = []
+        horizon = PostingHorizon.of(uow)
         for row in batch:
             if row.error:
                 self.reject(row.line, "row", row.error)
@@ -546,7 +550,9 @@ class TransactionImporter(BatchImporter):
                 self.reject(row.line, "customer_ref", problem, reference if isinstance(reference, str) else None)
                 continue
             entry = self.validate(TransactionCreate, row, data, data.get("reference"))
-            if entry is not None:
+            if entry is not None and (bad := horizon.problem(entry.occurred_at, entry.due_date)):
+                self.reject(row.line, bad[0], bad[1], entry.reference)
+            elif entry is not None:
                 rows.append((row, ref, entry))
         if not rows:
             return
@@ -590,8 +596,9 @@ class TransactionImporter(BatchImporter):
             if status is AccountStatus.CLOSED:
                 self.reject(row.line, "customer_ref", f"the account of {ref!r} is closed", e.reference)
                 continue
-            if status is AccountStatus.ON_HOLD and e.kind is TransactionKind.INVOICE:
-                self.reject(row.line, "customer_ref", f"the account of {ref!r} is on hold; invoices are refused", e.reference)
+            if status is AccountStatus.ON_HOLD and effect(e.kind, e.amount) > 0:
+                self.reject(row.line, "customer_ref", f"the account of {ref!r} is on hold; entries that raise what "
+                            "the customer owes are refused", e.reference)
                 continue
             posted[(customers[ref][0], e.reference)] = (e.kind, e.amount)  # a repeat later in the batch is unchanged
             account = shown.get(acc_id)
@@ -642,8 +649,8 @@ class TransactionImporter(BatchImporter):
                 [{"_id": a, "_delta": d} for a, d in sorted(deltas.items())])  # id order: no deadlock between importers
         if ids:
             self.audit_many(uow, [{"action": "import-post", "entity": "transaction", "entity_id": None,
-                                   "after": {"count": len(ids), "first_id": ids[0], "last_id": ids[-1],
-                                             "accounts": len(deltas)}}])
+                                   "after": posting_audit(uow, {"count": len(ids), "first_id": ids[0], "last_id": ids[-1],
+                                                                "accounts": len(deltas)})}])
             uow.hooks.transactions_batch(uow, ids)
         self.out.inserted += len(ids)
 
@@ -672,6 +679,7 @@ class TransactionImporter(BatchImporter):
                 {"customer_id": cid, "currency": cur, "payment_terms_days": 30, "status": AccountStatus.OPEN,
                  "balance": Decimal("0.00"), "is_default": True, "created_at": now} for cid, cur in sorted(missing.items())])
             found = load()
+            self.opened.update({found[ids[cid]][0]: (cid, cur) for cid, cur in missing.items() if ids[cid] in found})
         return found
 
 

@@ -190,8 +190,8 @@ def keyed_upsert(uow: UnitOfWork, model: type[Any], rows: Sequence[tuple[int, Ma
         batch whatever its size: look up the keys, insert, update (grouped by changed columns).
     """
     from crmcore.bulk.fastinsert import bulk_insert
-    from crmcore.models import AuditEntry
     from crmcore.services._base import jsonable
+    from crmcore.services.audit import insert_entries
 
     out = BatchOutcome()
     table = model.__table__
@@ -238,6 +238,6 @@ def keyed_upsert(uow: UnitOfWork, model: type[Any], rows: Sequence[tuple[int, Ma
         audits.append({"action": "import-create", "entity": audit_entity, "entity_id": None, "before": None,
                        "after": {"count": len(created), "ids": created}, "at": now, "actor": uow.actor})
     if audits:
-        bulk_insert(conn, AuditEntry.__table__, audits)
+        insert_entries(conn, uow.actor, audits)
     out.inserted, out.updated = len(created), len(updated_ids)
     return out, created, updated_ids

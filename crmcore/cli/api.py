@@ -9,7 +9,7 @@ import click
 
 from crmcore.cli.context import AppContext, CRMGroup, pass_app
 from crmcore.cli.output import emit_json, table
-from crmcore.errors import InvalidInput, NotFound
+from crmcore.limits import MAX_ID
 
 
 def register(cli: click.Group) -> None:
@@ -25,7 +25,7 @@ def register(cli: click.Group) -> None:
               help="Seconds between webhook delivery passes in the background (0: never; use `crm webhooks deliver`).")
 @pass_app
 def serve(app: AppContext, host: str, port: int, workers: int, deliver_every: int) -> None:
-    """Run the HTTP API (OpenAPI at /openapi.json, docs at /docs)."""
+    """Run the HTTP API (OpenAPI at /openapi.json, docs at /docs) and the web console (/console)."""
     import os
 
     import uvicorn
@@ -36,8 +36,10 @@ def serve(app: AppContext, host: str, port: int, workers: int, deliver_every: in
         _background_delivery(url, app.plugins, deliver_every)
     if workers == 1:
         from crmcore.api import create_app
+        from crmcore.console import with_console
 
-        uvicorn.run(create_app(crm), host=host, port=port, log_level="warning")
+        # the web console at /console, beside the API: same process, same units of work
+        uvicorn.run(with_console(create_app(crm), crm), host=host, port=port, log_level="warning")
         return
     os.environ["CRM_DATABASE_URL"] = url
     uvicorn.run("crmcore.api.asgi:app", host=host, port=port, workers=workers, log_level="warning")
@@ -70,44 +72,27 @@ def webhooks() -> None:
 @click.option("--secret", help="HMAC secret (default: a new random one, printed once).")
 @pass_app
 def webhooks_add(app: AppContext, url: str, events: tuple[str, ...], secret: str | None) -> None:
-    """Subscribe URL to events; deliveries are signed with the secret (X-CRM-Signature)."""
-    import secrets as _secrets
+    """Subscribe URL to events; deliveries are signed with the secret (X-CRM-Signature).
 
-    from crmcore.models import WebhookSubscription
-    from crmcore.webhooks.events import EVENT_TYPES
+    URL must be a public http(s) target, or a host named in crm.toml [webhooks] allow_hosts.
+    """
+    from crmcore.webhooks import subscriptions
 
-    if not url.startswith(("http://", "https://")) or len(url) > 2000:
-        raise InvalidInput(f"invalid input: url: must be an http(s) URL of at most 2000 characters, got {url[:60]!r}")
-    unknown = sorted(set(events) - set(EVENT_TYPES) - {"*"})
-    if unknown:
-        raise InvalidInput(f"invalid input: unknown event type(s) {', '.join(unknown)} (known: {', '.join(EVENT_TYPES)})")
-    if secret is not None and not 16 <= len(secret) <= 128:
-        raise InvalidInput("invalid input: secret: 16 to 128 characters")
-    secret = secret or _secrets.token_urlsafe(24)
     with app.crm().unit_of_work(app.actor) as uow:
-        uow.require("user.manage")
-        sub = WebhookSubscription(url=url, events=sorted(set(events)), secret=secret, active=True, created_by=uow.actor)
-        uow.session.add(sub)
-        uow.session.flush()
-        uow.audit.record("create", "webhook_subscription", sub.id, after={"url": url, "events": sorted(set(events))})
-        sid = sub.id
+        sub, secret = subscriptions.add(uow, url, events, secret)
+        sid, events = sub.id, tuple(sub.events)
     click.echo(f"subscription {sid} to {', '.join(sorted(set(events)))} at {url}; secret: {secret}")
 
 
 @webhooks.command("remove")
-@click.argument("subscription_id", type=click.IntRange(1, 2**63 - 1))
+@click.argument("subscription_id", type=click.IntRange(1, MAX_ID))
 @pass_app
 def webhooks_remove(app: AppContext, subscription_id: int) -> None:
     """Stop a subscription (its undelivered events are dropped)."""
-    from crmcore.models import WebhookSubscription
+    from crmcore.webhooks import subscriptions
 
     with app.crm().unit_of_work(app.actor) as uow:
-        uow.require("user.manage")
-        sub = uow.session.get(WebhookSubscription, subscription_id)
-        if sub is None:
-            raise NotFound("subscription", subscription_id)
-        sub.active = False
-        uow.audit.record("deactivate", "webhook_subscription", sub.id, after={"active": False})
+        subscriptions.remove(uow, subscription_id)
     click.echo(f"subscription {subscription_id} stopped")
 
 

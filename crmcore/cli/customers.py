@@ -1,28 +1,19 @@
 """`crm customer …` and `crm contact …`."""
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import click
 
 from crmcore.cli.context import AppContext, CRMGroup, pass_app
 from crmcore.cli.output import echo, emit_json, fields, table, validate
-from crmcore.cli.params import CUSTOMER, ID, SEARCH, TEXT, VERSION, shown
+from crmcore.cli.params import CUSTOMER, ID, SEARCH, TEXT, VERSION
 from crmcore.enums import ContactRole, CustomerKind, LifecycleStage
-from crmcore.errors import InvalidInput, NotFound
-from crmcore.limits import MAX_ID, valid_id
+from crmcore.errors import InvalidInput
+from crmcore.limits import MAX_ID
 from crmcore.models import Customer
-from crmcore.schemas import (
-    AccountRead,
-    ContactCreate,
-    ContactRead,
-    ContactUpdate,
-    CustomerCreate,
-    CustomerRead,
-    CustomerUpdate,
-    InteractionRead,
-)
+from crmcore.schemas import ContactCreate, ContactRead, ContactUpdate, CustomerCreate, CustomerQuery, CustomerRead, CustomerUpdate
+from crmcore.schemas.customer import MAX_PAGE
 from crmcore.uow import UnitOfWork
 
 
@@ -32,21 +23,12 @@ def register(cli: click.Group) -> None:
 
 
 def resolve_customer(uow: UnitOfWork, key: str) -> Customer:
-    """A customer by external reference or, failing that, by numeric id.
+    """A customer by external reference or ``#id`` (the reference wins), if the actor may see it.
 
-    The reference wins, so a customer whose reference is "2" is never confused with id 2;
-    ``#2`` always means the id.
+    The rule lives in :meth:`crmcore.services.customers.CustomerService.resolve`; kept here for
+    the commands (and plugins) that import it.
     """
-    if key.startswith("#") and key[1:].isascii() and key[1:].isdigit():
-        if len(key) > 21 or not valid_id(int(key[1:])):  # beyond any id: checked before the database sees it
-            raise NotFound("customer", key[:24] + ("…" if len(key) > 24 else ""))
-        return uow.customers.get(int(key[1:]))
-    c = uow.customers.get_by_ref(key)
-    if c is not None:
-        return c
-    if key.isascii() and key.isdigit() and len(key) <= 20 and valid_id(int(key)):
-        return uow.customers.get(int(key))
-    raise NotFound("customer", shown(key))
+    return uow.customers.resolve(key)
 
 
 def parse_attrs(pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -107,58 +89,29 @@ def customer_add(app: AppContext, name: str, attrs: tuple[str, ...], tags: tuple
 
 
 @customer.command("list")
-@click.option("--search", type=SEARCH, help="part of the name or email, or an external reference")
+@click.option("--search", type=SEARCH, help="part of the name, email or external reference (case-insensitive)")
 @click.option("--stage", type=choice(LifecycleStage))
 @click.option("--tag", type=TEXT)
+@click.option("--owner", type=TEXT, help="username of the owning user")
+@click.option("--country", type=TEXT, help="ISO 3166 alpha-2 code")
 @click.option("--archived", is_flag=True, help="include archived customers")
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100000))
-@click.option("--offset", default=0, type=click.IntRange(0, MAX_ID))
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, MAX_PAGE))
+@click.option("--after", default=0, type=click.IntRange(0, MAX_ID), help="list ids after this one (the next page)")
 @click.option("--json", "as_json", is_flag=True)
 @pass_app
-def customer_list(app: AppContext, search: str | None, stage: str | None, tag: str | None, archived: bool,
-                  limit: int, offset: int, as_json: bool) -> None:
-    """List customers."""
+def customer_list(app: AppContext, as_json: bool, **opts: Any) -> None:
+    """List the customers you may see, by id; the next page starts ``--after`` the last id shown."""
+    query = validate(CustomerQuery, **{k: v for k, v in opts.items() if v is not None})
     with app.crm().unit_of_work(app.actor, read_only=True) as uow:
-        rows = [CustomerRead.model_validate(c).model_dump() for c in uow.customers.list(
-            search=search, stage=LifecycleStage(stage) if stage else None, tag=tag, include_archived=archived,
-            limit=limit, offset=offset)]
+        page = uow.customers.search(query)
+        rows = [CustomerRead.model_validate(c).model_dump() for c in page.items]
     if as_json:
         emit_json(rows)
     else:
         table("customers", ["id", "name", "kind", "stage", "email", "country", "ref"],
               [[r["id"], r["name"], r["kind"], r["lifecycle_stage"], r["email"], r["country"], r["external_ref"]] for r in rows])
-
-
-def timeline(uow: UnitOfWork, c: Customer, interactions: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
-    """The customer's interactions and the plugins' timeline entries, merged by date, newest first."""
-    entries = [{"at": as_utc(x["occurred_at"]), "kind": f"{x['channel']} {x['kind']}", "summary": x["subject"],
-                "reference": x["external_ref"], "source": "core"} for x in interactions]
-    entries += [{"at": e.at, "kind": e.kind, "summary": e.summary, "reference": e.reference, "source": plugin}
-                for plugin, e in uow.hooks.customer_timeline(uow, c)]
-    entries.sort(key=lambda e: e["at"], reverse=True)
-    return entries[:limit]
-
-
-def as_utc(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
-def profile(uow: UnitOfWork, c: Customer, interactions: int = 10) -> dict[str, Any]:
-    """The 360° view as data: customer, contacts, latest interactions, accounts, plugin sections,
-    and the timeline (interactions and plugin entries merged by date)."""
-    latest = [InteractionRead.model_validate(x).model_dump() for x in uow.interactions.list(c.id, limit=interactions)] \
-        if interactions else []
-    sections = [s for _, s in uow.hooks.profile_sections(uow, c)]
-    return {
-        "customer": CustomerRead.model_validate(c).model_dump(),
-        "contacts": [ContactRead.model_validate(x).model_dump() for x in uow.contacts.list(c.id)],
-        "interactions": latest,
-        "timeline": timeline(uow, c, latest, interactions),
-        "accounts": [AccountRead.model_validate(x).model_dump() for x in uow.accounts.list(c.id)],
-        "sections": {s.title: s.fields for s in sections},
-        "section_tables": {s.title: [{"title": t.title, "columns": t.columns, "rows": t.rows} for t in s.tables]
-                           for s in sections if s.tables},
-    }
+    if page.next_after is not None:
+        click.echo(f"more: --after {page.next_after}", err=True)
 
 
 @customer.command("show")
@@ -169,7 +122,7 @@ def profile(uow: UnitOfWork, c: Customer, interactions: int = 10) -> dict[str, A
 def customer_show(app: AppContext, customer_key: str, interactions: int, as_json: bool) -> None:
     """The customer's 360° view (CUSTOMER is an id or an external reference)."""
     with app.crm().unit_of_work(app.actor, read_only=True) as uow:
-        p = profile(uow, resolve_customer(uow, customer_key), interactions)
+        p = uow.profiles.get(customer_key, interactions=interactions)
     if as_json:
         emit_json(p)
         return
@@ -179,7 +132,7 @@ def customer_show(app: AppContext, customer_key: str, interactions: int, as_json
         table("Contacts", ["id", "name", "role", "title", "email", "phone"],
               [[x["id"], x["name"], x["role"], x["title"], x["email"], x["phone"]] for x in p["contacts"]])
     table("Timeline", ["when", "what", "summary", "reference", "from"],
-          [[x["at"].strftime("%Y-%m-%d %H:%M"), x["kind"], x["summary"], x["reference"], x["source"]] for x in p["timeline"]])
+          [[x["at"][:16].replace("T", " "), x["kind"], x["summary"], x["reference"], x["source"]] for x in p["timeline"]])
     table("Accounts", ["id", "currency", "status", "terms", "balance", "default"],
           [[x["id"], x["currency"], x["status"], x["payment_terms_days"], x["balance"], "yes" if x["is_default"] else ""] for x in p["accounts"]])
     for title, data in p["sections"].items():

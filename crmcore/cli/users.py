@@ -6,7 +6,6 @@ import click
 from crmcore.cli.context import AppContext, CRMGroup, pass_app
 from crmcore.cli.output import emit_json, table, validate
 from crmcore.enums import Role
-from crmcore.permissions import ROLES
 from crmcore.schemas import UserCreate, UserRead
 
 ROLE_HELP = ", ".join(r.value for r in Role)
@@ -101,5 +100,46 @@ def user_permissions(app: AppContext, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    table("permissions by role", ["permission", "owner", *ROLES],
-          [[r["permission"], r["owner"], *("x" if r[role] else "" for role in ROLES)] for r in rows])
+    roles = app.crm().permissions.roles  # the core's and those of loaded plugins
+    table("permissions by role", ["permission", "owner", *roles],
+          [[r["permission"], r["owner"], *("x" if r[role] else "" for role in roles)] for r in rows])
+
+
+@user.command("password")
+@click.argument("username")
+@pass_app
+def user_password(app: AppContext, username: str) -> None:
+    """Set USERNAME's web console password (prompted twice; read from standard input when it is
+    not a terminal, one line). At least 10 characters; the user's console sessions end."""
+    import sys
+
+    from crmcore.console.auth import check_password_text
+
+    if sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt="Repeat the password")
+    else:
+        password = click.get_text_stream("stdin").readline().removesuffix("\n").removesuffix("\r")
+    check_password_text(password)  # before the database is opened: a short password is one line, exit 1
+    from crmcore.console.auth import set_password
+
+    with app.crm().unit_of_work(app.actor) as uow:
+        u = set_password(uow, username, password)
+        name = u.username
+    click.echo(f"password of {name} set; they sign in to the console at /console (crm serve)")
+
+
+@user.group("sessions", cls=CRMGroup)
+def user_sessions() -> None:
+    """Web console sessions of a user."""
+
+
+@user_sessions.command("revoke")
+@click.argument("username")
+@pass_app
+def user_sessions_revoke(app: AppContext, username: str) -> None:
+    """End every console session of USERNAME at once (they must sign in again)."""
+    from crmcore.console.auth import revoke_sessions
+
+    with app.crm().unit_of_work(app.actor) as uow:
+        n = revoke_sessions(uow, username)
+    click.echo(f"revoked {n} console session{'' if n == 1 else 's'} of {username}")

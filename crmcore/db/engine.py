@@ -56,12 +56,30 @@ def resolve_database_url(explicit: str | None = None, cwd: Path | None = None) -
 
 
 _CREDENTIALS = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^?#]*)@")
+_QUERY_SECRET = re.compile(r"((?:password|passwd|pwd|sslpassword|passfile)=)[^&#]*", re.IGNORECASE)
 
 
 def mask_url(url: str) -> str:
     """``url`` with everything before the last ``@`` of its authority hidden (user and password),
-    without parsing it: a password with an unencoded ``@`` or ``/`` must not leak either."""
-    return _CREDENTIALS.sub(lambda m: f"{m.group(1)}***@", url, count=1)
+    without parsing it: a password with an unencoded ``@`` or ``/`` must not leak either.
+
+    A malformed URL (``postgresql//u:pw@h/db``, no ``://``) has no known scheme end: everything
+    before its last ``@`` is hidden; a URL with no ``@`` keeps only its scheme when its
+    authority holds a ``:`` (``postgresql://u:pw``: SQLAlchemy reads ``pw`` as a port).
+    Passwords given as query parameters (``?password=``) are hidden too.
+    """
+    url = _QUERY_SECRET.sub(lambda m: f"{m.group(1)}***", str(url))
+    head, sep, tail = url.partition("?")
+    masked, n = _CREDENTIALS.subn(lambda m: f"{m.group(1)}***@", head, count=1)
+    if n == 0 and "@" in head:
+        masked = "***@" + head.rpartition("@")[2]
+    elif n == 0:
+        scheme, has_scheme, rest = head.partition("://")
+        if has_scheme and ":" in rest.partition("/")[0]:
+            masked = f"{scheme}://***" + ("/" + rest.partition("/")[2] if "/" in rest else "")
+        elif not has_scheme and ":" in head:
+            masked = head.split(":", 1)[0].split("/", 1)[0] + ":***"
+    return masked + sep + tail
 
 
 def parse_url(url: str) -> URL:

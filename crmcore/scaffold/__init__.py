@@ -26,7 +26,9 @@ if TYPE_CHECKING:
 TEMPLATE = Path(__file__).parent / "template"
 SUFFIX = ".tmpl"
 _ID = re.compile(r"^[a-z][a-z0-9_]{1,30}$")
-RESERVED = {"crm", "core", "service"}  # besides the core's command names (a plugin group so named is ignored)
+#: names that really clash, with the reason (besides the core's commands and Python keywords)
+RESERVED = {"crm": "the name of the command itself", "core": "the label of the core's migration branch",
+            "sdk": "the core's plugin SDK module (crmcore.sdk)"}
 
 
 def check_plugin_id(plugin_id: str) -> None:
@@ -37,9 +39,10 @@ def check_plugin_id(plugin_id: str) -> None:
                            [("name", "not a plugin id")])
     from crmcore.cli import CORE_COMMANDS
 
-    if keyword.iskeyword(plugin_id) or plugin_id in RESERVED | set(CORE_COMMANDS):
-        raise InvalidInput(f"invalid plugin name {plugin_id!r}: it is reserved (a core command or Python keyword)",
-                           [("name", "reserved")])
+    reason = (RESERVED.get(plugin_id) or ("a Python keyword" if keyword.iskeyword(plugin_id) else None)
+              or (f"a core command (crm {plugin_id})" if plugin_id in CORE_COMMANDS else None))
+    if reason:
+        raise InvalidInput(f"invalid plugin name {plugin_id!r}: it is reserved ({reason})", [("name", "reserved")])
     core = sorted(t for t in _core_tables() if t.startswith(f"{plugin_id}_"))
     if core:
         raise InvalidInput(f"invalid plugin name {plugin_id!r}: its table prefix {plugin_id}_ would cover the core "
@@ -73,8 +76,8 @@ def new_plugin(plugin_id: str, directory: Path) -> list[Path]:
     check_plugin_id(plugin_id)
     values = names(plugin_id)
     target = directory / f"crm-{values['dist']}"
-    if not directory.is_dir():
-        raise NotFound("directory", str(directory))
+    if directory.exists() and not directory.is_dir():
+        raise Conflict(f"{directory} is not a directory; choose another --dir")
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise Conflict(f"{target} already exists and is not empty; choose another --dir")
     planned: list[tuple[Path, str]] = []

@@ -5,6 +5,8 @@ from crmcore.schemas.customer import (
     ContactRead,
     ContactUpdate,
     CustomerCreate,
+    CustomerPage,
+    CustomerQuery,
     CustomerRead,
     CustomerUpdate,
 )
@@ -13,6 +15,6 @@ from crmcore.schemas.user import UserCreate, UserRead
 
 __all__ = [
     "AccountCreate", "AccountRead", "ContactCreate", "ContactRead", "ContactUpdate", "CustomerCreate",
-    "CustomerRead", "CustomerUpdate", "InteractionCreate", "InteractionRead", "TransactionCreate",
+    "CustomerPage", "CustomerQuery", "CustomerRead", "CustomerUpdate", "InteractionCreate", "InteractionRead", "TransactionCreate",
     "TransactionRead", "UserCreate", "UserRead",
 ]

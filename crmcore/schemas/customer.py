@@ -1,12 +1,20 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from crmcore.enums import ContactRole, CustomerKind, LifecycleStage
+from crmcore.limits import MAX_ID, MAX_SEARCH
 from crmcore.schemas.fields import CountryCode, Email, Line, Phone, Ref, ShortText, Tags, Text, normalise_phone
+
+if TYPE_CHECKING:
+    from crmcore.models import Customer
+
+#: the largest page a customer search returns (the HTTP API caps it lower: ``[api] max_page_size``)
+MAX_PAGE = 100_000
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -114,3 +122,36 @@ class ContactRead(BaseModel):
     email: str | None
     phone: str | None
     external_ref: str | None
+
+
+class CustomerQuery(BaseModel):
+    """A customer search, the same for every face (CLI, HTTP API, console, Python).
+
+    Pages are keyset pages by id: pass the previous page's ``next_after`` as ``after``.
+    """
+
+    model_config = _STRICT
+
+    search: Line | None = Field(None, min_length=1, max_length=MAX_SEARCH,
+                                description="part of the name, email or external reference (case-insensitive)")
+    tag: Line | None = Field(None, min_length=1, max_length=64, description="customers carrying this tag")
+    owner: Line | None = Field(None, min_length=1, max_length=64, description="username of the owning user")
+    country: CountryCode | None = None
+    stage: LifecycleStage | None = Field(None, description="lifecycle stage")
+    archived: bool = Field(False, description="include archived customers")
+    after: int = Field(0, ge=0, le=MAX_ID, description="the last id of the previous page")
+    limit: int = Field(50, ge=1, le=MAX_PAGE)
+
+    @model_validator(mode="after")
+    def _fold_tag(self) -> Any:
+        if self.tag is not None:
+            object.__setattr__(self, "tag", self.tag.lower())  # tags are stored lower-cased
+        return self
+
+
+@dataclass(frozen=True)
+class CustomerPage:
+    """One page of a search: the customers (ORM rows) and the ``after`` of the next page (None: last)."""
+
+    items: list[Customer] = field(default_factory=list)
+    next_after: int | None = None

@@ -175,7 +175,7 @@ def _tags(value: Any) -> Any:
         seen: dict[str, None] = {}
         for t in value:
             if not isinstance(t, str):
-                raise ValueError("tags must be strings")
+                raise ValueError("tags must be strings")  # noqa: TRY004 - pydantic reports ValueErrors
             t = t.strip().lower()
             if t:
                 seen[t] = None
@@ -205,3 +205,30 @@ CurrencyCode = Annotated[str, AfterValidator(_currency)]
 MoneyAmount = Annotated[Decimal, BeforeValidator(_money)]
 UTCDatetime = Annotated[dt.datetime, BeforeValidator(_utc), AfterValidator(_as_utc)]
 Tags = Annotated[list[str], BeforeValidator(_tags), AfterValidator(_tags_clean)]
+
+
+def clean_text(value: str | None, what: str, *, max_length: int, multiline: bool = False,
+               required: bool = False) -> str | None:
+    """``value`` stripped and checked like :data:`Line` / :data:`Multiline`, or InvalidInput naming ``what``.
+
+    For service arguments that no schema checks (a segment's description, a hold's reason given
+    through the Python API): the same rules as the pydantic types, so every face refuses the same
+    text. Empty text is None unless ``required`` (then it is refused).
+    """
+    from crmcore.errors import InvalidInput
+
+    if value is not None and not isinstance(value, str):
+        raise InvalidInput(f"invalid input: {what}: must be text", [(what, "not text")])
+    if value is None or not value.strip():
+        if required:
+            raise InvalidInput(f"invalid input: {what}: must not be empty", [(what, "empty")])
+        return None
+    value = value.strip()
+    try:
+        (no_control_multiline if multiline else no_control)(value)
+    except ValueError as e:
+        raise InvalidInput(f"invalid input: {what}: {e}", [(what, str(e))]) from None
+    if len(value) > max_length:
+        raise InvalidInput(f"invalid input: {what}: {len(value)} characters, at most {max_length}",
+                           [(what, "too long")])
+    return value

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from crmcore.enums import Role
 from crmcore.schemas.fields import Email, Text
@@ -12,12 +14,14 @@ class UserCreate(BaseModel):
     username: str = Field(pattern=r"^[a-z][a-z0-9_.-]{1,63}$")
     display_name: Text
     email: Email | None = None
-    roles: list[Role] = Field(default_factory=lambda: [Role.VIEWER])
+    # a core role or one a loaded plugin declares (checked by the user service against the CRM's roles)
+    roles: list[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,39}$")]] = Field(
+        default_factory=lambda: [Role.VIEWER.value])
 
     @field_validator("roles")
     @classmethod
-    def _unique(cls, v: list[Role]) -> list[Role]:
-        return list(dict.fromkeys(v))
+    def _unique(cls, v: list[str]) -> list[str]:
+        return list(dict.fromkeys(str(r) for r in v))
 
 
 class UserRead(BaseModel):

@@ -10,15 +10,21 @@ Concurrency rules, the same on SQLite and PostgreSQL (see docs/admin-guide.md, "
   winner's entry and returns it (same content) or refuses (different content);
 - the balance is changed under the account's row lock (PostgreSQL ``FOR UPDATE``; SQLite's write
   lock), checked against ``BALANCE_LIMIT`` before anything is written.
+
+An entry's dates lie within the posting horizon (:class:`PostingHorizon`): not before 1900, not
+more than ``[ledger] max_future_days`` ahead, so no entry hides beyond every report's "as of".
 """
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import case, insert, select, text
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import case, delete, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -26,8 +32,8 @@ from sqlalchemy.orm import Session
 
 from crmcore.db.types import BALANCE_LIMIT, utcnow
 from crmcore.enums import BALANCE_SIGN, AccountStatus, TransactionKind
-from crmcore.errors import Conflict, InvalidInput
-from crmcore.limits import utc_bound
+from crmcore.errors import ConfigError, Conflict, InvalidInput, NotFound
+from crmcore.limits import EARLIEST, utc_bound
 from crmcore.models import Account, Transaction
 from crmcore.schemas import AccountCreate, TransactionCreate
 from crmcore.schemas.account import DEFAULT_CURRENCY, check_amount
@@ -68,6 +74,111 @@ def balances_over_limit(session: Session, deltas: Mapping[int, Decimal]) -> dict
     return out
 
 
+class LedgerSettings(BaseModel):
+    """``[ledger]`` in crm.toml; ``CRM_LEDGER_MAX_FUTURE_DAYS`` in the environment wins."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_future_days: int = Field(default=366, ge=0, le=3660)
+
+
+#: The longest payment terms an account can have (``AccountCreate.payment_terms_days``).
+MAX_TERMS_DAYS = 365
+HORIZON_ENV = "CRM_LEDGER_MAX_FUTURE_DAYS"
+
+
+def ledger_settings(config: Mapping[str, Any] | None) -> LedgerSettings:
+    """The validated ``[ledger]`` settings, or one ConfigError line."""
+    table = (config or {}).get("ledger", {})
+    if not isinstance(table, Mapping):
+        raise ConfigError("crm.toml [ledger]: must be a table")
+    values = dict(table)
+    if os.environ.get(HORIZON_ENV, "").strip():
+        values["max_future_days"] = os.environ[HORIZON_ENV].strip()
+    try:
+        return LedgerSettings.model_validate(values)
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = HORIZON_ENV if HORIZON_ENV in os.environ and err["loc"][:1] == ("max_future_days",) else "crm.toml [ledger]"
+        raise ConfigError(f"{where}: {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+
+
+@dataclass(frozen=True)
+class PostingHorizon:
+    """The dates an entry may carry: occurred from 1900-01-01 to ``max_future_days`` after now;
+    a due date up to the longest payment terms after that. Beyond it an entry would escape
+    every report's "as of" (and the credit exposure), or be a typo (9999 for 2025)."""
+
+    now: dt.datetime
+    max_future_days: int
+
+    @classmethod
+    def of(cls, uow: Any) -> PostingHorizon:
+        return cls(utcnow(), ledger_settings(uow.crm.config).max_future_days)
+
+    @property
+    def latest(self) -> dt.datetime:
+        return self.now + dt.timedelta(days=self.max_future_days)
+
+    def problem(self, occurred_at: dt.datetime | None, due_date: dt.date | None) -> tuple[str, str] | None:
+        """(field, reason) of the first date outside the horizon, or None."""
+        latest = self.latest
+        setting = f"{self.max_future_days} days ahead (the posting horizon: [ledger] max_future_days)"
+        if occurred_at is not None:
+            when = occurred_at if occurred_at.tzinfo else occurred_at.replace(tzinfo=dt.UTC)
+            if when < EARLIEST:
+                return "occurred_at", f"{when.date()} is before {EARLIEST.date()}, the earliest date a ledger entry can have"
+            if when > latest:
+                return "occurred_at", f"{when.date()} is more than {setting}; the latest date now is {latest.date()}"
+        if due_date is not None:
+            if due_date < EARLIEST.date():
+                return "due_date", f"{due_date} is before {EARLIEST.date()}, the earliest date a ledger entry can have"
+            last_due = latest.date() + dt.timedelta(days=MAX_TERMS_DAYS)
+            if due_date > last_due:
+                return "due_date", (f"{due_date} is more than {MAX_TERMS_DAYS} days of payment terms after the posting "
+                                    f"horizon ({setting}); the latest due date now is {last_due}")
+        return None
+
+    def check(self, occurred_at: dt.datetime | None, due_date: dt.date | None) -> None:
+        found = self.problem(occurred_at, due_date)
+        if found is not None:
+            raise InvalidInput(f"invalid input: {found[0]}: {found[1]}; nothing was posted", [found])
+
+
+def emergency_disabled_plugins(uow: Any) -> list[str]:
+    """Plugins enabled in the database but kept out by ``CRM_DISABLE_PLUGINS`` (the emergency
+    switch): a posting made meanwhile skipped their guards, and its audit entry says so."""
+    return sorted(pid for pid, info in uow.crm.unavailable.items() if info.blocked)
+
+
+def posting_audit(uow: Any, after: dict[str, Any]) -> dict[str, Any]:
+    """``after`` plus ``emergency_disabled_plugins`` while the emergency switch is on."""
+    blocked = emergency_disabled_plugins(uow)
+    return {**after, "emergency_disabled_plugins": blocked} if blocked else after
+
+
+def keep_used_accounts(uow: Any, opened: Mapping[int, tuple[int, str]]) -> None:
+    """Accounts a bulk import opened for its rows ({id: (customer id, currency)}): those that got
+    no entry are deleted again (an import whose rows were all rejected opens nothing), the others
+    are audited as ``AccountService.open`` audits an account."""
+    if not opened:
+        return
+    ids = sorted(opened)
+    used: set[int] = set()
+    for i in range(0, len(ids), 5000):
+        used.update(uow.session.scalars(select(Transaction.account_id).where(
+            Transaction.account_id.in_(ids[i:i + 5000])).distinct()))
+    unused = [a for a in ids if a not in used]
+    for i in range(0, len(unused), 5000):
+        uow.session.execute(delete(Account).where(Account.id.in_(unused[i:i + 5000])))
+    from crmcore.services.audit import insert_entries
+
+    insert_entries(uow.session.connection(), uow.actor, [
+        {"action": "create", "entity": "account", "entity_id": a,
+         "after": {"customer_id": opened[a][0], "currency": opened[a][1], "payment_terms_days": 30, "is_default": True,
+                   "source": "import"}} for a in ids if a in used])
+
+
 @dataclass
 class StatementLine:
     entry: Transaction
@@ -86,6 +197,15 @@ class Statement:
 class AccountService(Service):
     def get(self, account_id: int) -> Account:
         return self._get(Account, account_id, "account")
+
+    def visible(self, account_id: int) -> Account:
+        """The account for a read (``customer.read``): not found, like a missing one, when the
+        actor may not see its customer."""
+        self.uow.require("customer.read")
+        account = self.get(account_id)
+        if not self.uow.visibility.can_see(self.uow.customers.get(account.customer_id)):
+            raise NotFound("account", account_id)
+        return account
 
     def open(self, customer_id: int, data: AccountCreate) -> Account:
         """Open an account. ``is_default`` makes it the default, demoting the current one (the
@@ -149,10 +269,14 @@ class AccountService(Service):
         return account
 
     def list(self, customer_id: int | None = None) -> list[Account]:
+        """The accounts of one customer or of every customer the actor may see (``customer.read``)."""
         q = select(Account).order_by(Account.id)
         if customer_id is not None:
-            self.uow.customers.get(customer_id)
+            self.uow.customers.visible(customer_id)
             q = q.where(Account.customer_id == customer_id)
+        else:
+            self.uow.require("customer.read")
+            q = q.where(self.uow.visibility.customer_filter(Account.customer_id))
         return list(self.session.scalars(q))
 
     def set_status(self, account_id: int, status: AccountStatus | str) -> Account:
@@ -197,6 +321,8 @@ class AccountService(Service):
         existing = self.posted(customer_id, data.reference)
         if existing is not None:
             return self._same_or_conflict(existing, data), False
+        now = utcnow()
+        PostingHorizon(now, ledger_settings(self.uow.crm.config).max_future_days).check(data.occurred_at, data.due_date)
         if account_id is None:
             account = self.default_account(customer_id, data.currency)
         currency = data.currency or account.currency
@@ -209,8 +335,9 @@ class AccountService(Service):
             raise InvalidInput(f"invalid input: {e}", [("amount", str(e))]) from None
         if account.status is AccountStatus.CLOSED:
             raise Conflict(f"account {account.id} is closed")
-        if account.status is AccountStatus.ON_HOLD and data.kind is TransactionKind.INVOICE:
-            raise Conflict(f"account {account.id} is on hold; invoices are refused until it is released")
+        if account.status is AccountStatus.ON_HOLD and effect(data.kind, data.amount) > 0:
+            raise Conflict(f"account {account.id} is on hold; entries that raise what the customer owes "
+                           f"({data.kind.value} {data.amount}) are refused until it is released")
         # the account's row lock orders posts to one account; the balance is checked before any write
         # (refreshed into the ORM object itself: a stale loaded balance equal to the new one would
         # make the ORM skip the UPDATE)
@@ -219,7 +346,7 @@ class AccountService(Service):
         check_balance(account.id, account.currency, new_balance)
         self.uow.hooks.before_transaction_post(self.uow, account, data)
         entry = Transaction(account_id=account.id, customer_id=customer_id, kind=data.kind, amount=data.amount,
-                            currency=currency, occurred_at=data.occurred_at or utcnow(), due_date=data.due_date,
+                            currency=currency, occurred_at=data.occurred_at or now, due_date=data.due_date,
                             reference=data.reference, description=data.description, category=data.category,
                             source=data.source)
         if entry.kind is TransactionKind.INVOICE and entry.due_date is None:
@@ -240,7 +367,11 @@ class AccountService(Service):
             return self._same_or_conflict(existing, data), False
         account.balance = new_balance
         self.session.flush()
-        self.uow.audit.record("post", "transaction", entry.id, after={"account_id": account.id, **data.model_dump()})
+        # what was stored (the account's currency, the posting time, the computed due date), not what was asked
+        stored = {"account_id": account.id, "kind": entry.kind, "amount": entry.amount, "currency": entry.currency,
+                  "occurred_at": entry.occurred_at, "due_date": entry.due_date, "reference": entry.reference,
+                  "description": entry.description, "category": entry.category, "source": entry.source}
+        self.uow.audit.record("post", "transaction", entry.id, after=posting_audit(self.uow, stored))
         self.uow.hooks.transaction_posted(self.uow, entry)
         return entry, True
 
@@ -257,7 +388,7 @@ class AccountService(Service):
 
     def statement(self, account_id: int, since: dt.datetime | None = None, until: dt.datetime | None = None) -> Statement:
         since, until = utc_bound(since, "since"), utc_bound(until, "until")  # year 1 at +01:00 has no UTC form
-        account = self.get(account_id)
+        account = self.visible(account_id)
         opening = self._sum(account_id, since) if since is not None else Decimal("0.00")
         q = select(Transaction).where(Transaction.account_id == account_id).order_by(Transaction.occurred_at, Transaction.id)
         if since is not None:

@@ -1,12 +1,37 @@
+"""The audit log: one entry per change (``record``), or many at once for the bulk paths."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
+from crmcore.db.types import utcnow
 from crmcore.limits import check_text, check_window
 from crmcore.models import AuditEntry
 from crmcore.services._base import Service, jsonable
+
+AUDIT_COLUMNS = ("at", "actor", "action", "entity", "entity_id", "before", "after")
+
+
+def insert_entries(conn: Connection, actor: str, entries: Iterable[dict[str, Any]]) -> int:
+    """Write many audit entries in one statement (the bulk import's). Every entry gets every
+    column (``before`` is None for an insert, ``entity_id`` for a batch), so entries of
+    different kinds can share one batch; ``at`` and ``actor`` default to now and ``actor``."""
+    from crmcore.bulk.fastinsert import bulk_insert
+
+    now = utcnow()
+    rows = []
+    for e in entries:
+        unknown = set(e) - set(AUDIT_COLUMNS)
+        if unknown:
+            raise TypeError(f"audit entry with unknown columns: {', '.join(sorted(unknown))}")
+        entity_id = e.get("entity_id")
+        rows.append({"at": e.get("at") or now, "actor": e.get("actor") or actor, "action": e["action"],
+                     "entity": e["entity"], "entity_id": None if entity_id is None else str(entity_id),
+                     "before": e.get("before"), "after": e.get("after")})
+    bulk_insert(conn, AuditEntry.__table__, rows)
+    return len(rows)
 
 
 class AuditService(Service):

@@ -48,5 +48,6 @@ class ContactService(Service):
         self.session.flush()
 
     def list(self, customer_id: int) -> list[Contact]:
-        self.uow.customers.get(customer_id)
+        """The customer's contacts (``customer.read``; a customer the actor may not see is not found)."""
+        self.uow.customers.visible(customer_id)
         return list(self.session.scalars(select(Contact).where(Contact.customer_id == customer_id).order_by(Contact.id)))

@@ -3,17 +3,40 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import ARRAY, Integer, any_, bindparam, func, or_, select, update
+from sqlalchemy import ARRAY, Integer, any_, bindparam, cast, exists, func, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from crmcore.db.types import utcnow
 from crmcore.enums import LifecycleStage
 from crmcore.errors import Conflict, InvalidInput, NotFound, StaleVersion
-from crmcore.limits import MAX_SEARCH, check_text, check_window, valid_id
-from crmcore.models import Account, Contact, Customer, Interaction, MergeJournal, Transaction
+from crmcore.limits import MAX_SEARCH, check_text, check_window, text_problem, valid_id
+from crmcore.models import Account, Contact, Customer, Interaction, MergeJournal, Transaction, User
 from crmcore.models.customer import fold
-from crmcore.schemas import CustomerCreate, CustomerUpdate
+from crmcore.schemas import CustomerCreate, CustomerPage, CustomerQuery, CustomerUpdate
 from crmcore.services._base import Service, new_ref
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern for "contains ``text``", its wildcards escaped."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def shown(value: str, limit: int = 40) -> str:
+    """A user's value for an error message: repr (controls escaped), cut short."""
+    if len(value) > limit:
+        return f"{value[:limit // 2]!r}…({len(value)} characters)"
+    return repr(value)
+
+
+def has_tag(session: Session, tag: str) -> Any:
+    """``customers.tags`` (a JSON list) contains ``tag``, in SQL on both engines (pages stay exact)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(Customer.tags, JSONB).contains([tag])
+    each = func.json_each(Customer.tags).table_valued("value")
+    return exists(select(literal(1)).select_from(each).where(each.c.value == tag))
+
 
 # fields a CustomerCreate/Update carries straight onto the model
 _PLAIN = ("name", "kind", "email", "phone", "country", "region", "industry", "lifecycle_stage", "tags", "external_ref")
@@ -24,6 +47,9 @@ def snapshot(c: Customer) -> dict[str, Any]:
 
 
 class CustomerService(Service):
+    """Customers. Reads for a face go through :meth:`visible` and :meth:`search` (permission and
+    visibility applied); :meth:`get` is the raw lookup by id that write services build on."""
+
     def get(self, customer_id: int) -> Customer:
         return self._get(Customer, customer_id, "customer")
 
@@ -167,35 +193,108 @@ class CustomerService(Service):
 
     def list(self, *, search: str | None = None, stage: LifecycleStage | None = None, tag: str | None = None,
              include_archived: bool = False, limit: int = 50, offset: int = 0) -> list[Customer]:
+        """Offset pages of :meth:`search`'s filters (kept for callers that page by offset)."""
         check_text(search, "search", MAX_SEARCH)  # what no engine can take is a clean InvalidInput
         check_text(tag, "tag")
         check_window(limit, offset)
-        q = select(Customer).order_by(Customer.id)
-        if not include_archived:
+        q = self._filtered(select(Customer), search=search, tag=tag.lower() if tag else None, stage=stage,
+                           archived=include_archived)
+        return list(self.session.scalars(q.order_by(Customer.id).limit(limit).offset(offset)))
+
+    def search(self, query: CustomerQuery) -> CustomerPage:
+        """One keyset page of the customers the actor may see, in id order: the search every face
+        (CLI, HTTP API, console) runs. One SQL query, whatever the filters."""
+        if not isinstance(query, CustomerQuery):
+            raise InvalidInput("search takes a CustomerQuery")
+        owner_id = None
+        if query.owner is not None:
+            owner_id = self.session.scalar(select(User.id).where(User.username == query.owner))
+            if owner_id is None:
+                raise InvalidInput(f"owner: no user {query.owner!r}", [("owner", "no such user")])
+        q = self._filtered(select(Customer).where(Customer.id > query.after), search=query.search, tag=query.tag,
+                           stage=query.stage, archived=query.archived)
+        if query.owner is not None:
+            q = q.where(Customer.owner_id == owner_id)
+        if query.country is not None:
+            q = q.where(Customer.country == query.country)
+        rows = list(self.session.scalars(q.order_by(Customer.id).limit(query.limit + 1)))
+        more = len(rows) > query.limit
+        items = rows[:query.limit]
+        return CustomerPage(items=items, next_after=items[-1].id if more and items else None)
+
+    def _filtered(self, q: Any, *, search: str | None, tag: str | None, stage: LifecycleStage | None,
+                  archived: bool) -> Any:
+        """``q`` narrowed to the visible customers matching the filters (requires ``customer.read``)."""
+        self.uow.require("customer.read")
+        q = q.where(self.uow.visibility.customer_clause(Customer.owner_id))
+        if not archived:
             q = q.where(Customer.archived.is_(False))
         if search:
             # names compare in their folded form (models.customer.fold), the same on both engines;
-            # emails are ASCII-lowercased by both engines' lower()
-            def like(text: str) -> str:
-                return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            q = q.where(or_(Customer.search_name.like(like(fold(search)), escape="\\"),
-                            func.lower(Customer.email).like(like(search.lower()), escape="\\"),
-                            Customer.external_ref == search))
+            # emails and references are lower-cased (ASCII by SQLite's lower(), which is what they hold)
+            q = q.where(or_(Customer.search_name.like(_like(fold(search)), escape="\\"),
+                            func.lower(Customer.email).like(_like(search.lower()), escape="\\"),
+                            func.lower(Customer.external_ref).like(_like(search.lower()), escape="\\")))
         if stage:
             q = q.where(Customer.lifecycle_stage == stage)
-        if not tag:
-            return list(self.session.scalars(q.limit(limit).offset(offset)))
-        # tags are a JSON list, which SQLite and PostgreSQL query differently: stream and filter
-        wanted, out, skipped = tag.lower(), [], 0
-        for c in self.session.scalars(q.execution_options(yield_per=1000)):
-            if wanted in (c.tags or []):
-                if skipped < offset:
-                    skipped += 1
-                    continue
-                out.append(c)
-                if len(out) >= limit:
-                    break
-        return out
+        if tag:
+            q = q.where(has_tag(self.session, tag))
+        return q
+
+    # -- one customer by id or reference -----------------------------------------------------
+    def resolve(self, key: int | str) -> Customer:
+        """The customer named by ``key``, if the actor may see it, else :class:`NotFound`.
+
+        ``key`` is an id (int) or text: an external reference, or failing that a numeric id.
+        The reference wins, so a customer whose reference is "2" is never confused with id 2;
+        ``#2`` always means the id. An invisible customer is treated exactly as a missing one
+        (a reference it holds does not exist for this actor), so nothing can be probed.
+        """
+        vis = self.uow.visibility
+        if isinstance(key, int) and not isinstance(key, bool):
+            return vis.check(self.get(key), key)
+        if not isinstance(key, str) or text_problem(key):  # a NUL or lone surrogate cannot even be looked up
+            raise NotFound("customer", shown(str(key)))
+        if key.startswith("#") and key[1:].isascii() and key[1:].isdigit():
+            if len(key) > 21 or not valid_id(int(key[1:])):  # beyond any id: checked before the database sees it
+                raise NotFound("customer", key[:24] + ("…" if len(key) > 24 else ""))
+            return vis.check(self.get(int(key[1:])), int(key[1:]))
+        if len(key) <= 100:  # no reference is longer
+            c = self.session.scalar(select(Customer).where(Customer.external_ref == key,
+                                                           vis.customer_clause(Customer.owner_id)))
+            if c is not None:
+                return c
+        if key.isascii() and key.isdigit() and len(key) <= 20 and valid_id(int(key)):
+            return vis.check(self.get(int(key)), int(key))
+        raise NotFound("customer", shown(key))
+
+    def visible(self, customer_id_or_key: int | str) -> Customer:
+        """The customer for a read: requires ``customer.read`` (checked first, so the answer never
+        depends on whether the customer exists), then :meth:`resolve` (NotFound when missing or
+        invisible)."""
+        self.uow.require("customer.read")
+        return self.resolve(customer_id_or_key)
+
+    def _lock_for_merge(self, source_id: int, target_id: int) -> tuple[Customer, Customer]:
+        """Both customers, locked in id order and re-read, then checked on what is committed now.
+
+        Merges that cross (A into B, B into A) or chain (C into D, D into E) at the same instant
+        queue on these locks (PostgreSQL ``FOR UPDATE``; SQLite's writing units of work already
+        hold the write lock): the later one sees the earlier one's result. A merge into a
+        customer merged meanwhile is refused rather than redirected to the survivor, since
+        following the chain could merge a customer into itself; C's rows moved into D before D
+        went into E were moved on with D's.
+        """
+        source, target = self.get(source_id), self.get(target_id)  # NotFound before any lock
+        self.session.flush()  # the refresh must not drop changes made earlier in this unit
+        for c in sorted((source, target), key=lambda c: c.id):
+            self.session.refresh(c, with_for_update=True)
+        if source.merged_into_id is not None:
+            raise Conflict(f"customer {source_id} was already merged into {source.merged_into_id}")
+        if target.archived:
+            merged = "" if target.merged_into_id is None else f" (merged into {target.merged_into_id})"
+            raise Conflict(f"customer {target_id} is archived{merged}; merge into an active customer")
+        return source, target
 
     def merge(self, source_id: int, target_id: int) -> dict[str, int]:
         """Merge ``source`` into ``target``: every related row is re-pointed; source is archived.
@@ -205,11 +304,7 @@ class CustomerService(Service):
         self.uow.require("customer.merge")
         if source_id == target_id:
             raise InvalidInput("cannot merge a customer into itself")
-        source, target = self.get(source_id), self.get(target_id)
-        if source.merged_into_id is not None:
-            raise Conflict(f"customer {source_id} was already merged into {source.merged_into_id}")
-        if target.archived:
-            raise Conflict(f"customer {target_id} is archived; merge into an active customer")
+        source, target = self._lock_for_merge(source_id, target_id)
         self.uow.hooks.before_customer_merge(self.uow, source, target)  # a Veto refuses the whole merge
         clash = list(self.session.scalars(
             select(Transaction.reference).where(Transaction.customer_id == source_id, Transaction.reference.in_(

@@ -96,8 +96,12 @@ class InteractionService(Service):
         return interaction
 
     def list(self, customer_id: int | None = None, limit: int = 50) -> list[Interaction]:
+        """The latest interactions, of one customer or of every customer the actor may see."""
         q = select(Interaction).order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(limit)
         if customer_id is not None:
-            self.uow.customers.get(customer_id)
+            self.uow.customers.visible(customer_id)
             q = q.where(Interaction.customer_id == customer_id)
+        else:
+            self.uow.require("customer.read")
+            q = q.where(self.uow.visibility.customer_filter(Interaction.customer_id))
         return list(self.session.scalars(q))

@@ -2,7 +2,10 @@
 
 The CRM never locks itself out: the first user must be an admin (until then the CRM runs in
 single-user mode, where anyone may do anything), and the last active admin can neither be
-deactivated nor lose the admin role.
+deactivated nor lose the admin role. That check locks every active user row first (``SELECT ...
+FOR UPDATE`` in id order on PostgreSQL; SQLite's writing units of work already hold the write
+lock), so two admins removing each other at the same instant are serialised: the second one
+sees the first one's change and is refused.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from crmcore.enums import Role
 from crmcore.errors import Conflict, InvalidInput, NotFound
 from crmcore.limits import text_problem
 from crmcore.models import User
+from crmcore.permissions import refuse_actor
 from crmcore.schemas import UserCreate
 from crmcore.services._base import Service
 
@@ -23,7 +27,7 @@ class UserService(Service):
         self.uow.require("user.manage")
         if self.session.scalar(select(User.id).where(User.username == data.username)) is not None:
             raise Conflict(f"user {data.username!r} already exists")
-        roles = [r.value for r in data.roles]
+        roles = self._known_roles(data.roles)
         if Role.ADMIN.value not in roles and self.session.scalar(select(User.id).limit(1)) is None:
             raise Conflict("the first user must have the admin role (--role admin), "
                            "or no one could manage users once single-user mode ends")
@@ -51,19 +55,48 @@ class UserService(Service):
         return list(self.session.scalars(q))
 
     def _other_active_admins(self, user: User) -> int:
+        """Active admins besides ``user``, counted on the rows :meth:`_lock_for_admin_check` locked."""
         return sum(1 for u in self.session.scalars(select(User).where(User.active.is_(True), User.id != user.id))
                    if Role.ADMIN.value in (u.roles or []))
+
+    def _lock_for_admin_check(self, user: User) -> None:
+        """Lock the active users (id order, so two checks never deadlock) and re-read them.
+
+        Roles are a JSON list, which the engines query differently, so every active row is
+        locked rather than the admins only: user changes are rare, and this keeps one code path.
+        A row deactivated by a transaction that committed while we waited drops out (PostgreSQL
+        re-checks the WHERE of a locked row) and ``populate_existing`` refreshes the roles; the
+        target and the actor are re-read too, and the actor checked again: a right lost
+        meanwhile no longer counts.
+        """
+        self.session.flush()
+        self.session.scalars(select(User).where(User.active.is_(True)).order_by(User.id)
+                             .with_for_update().execution_options(populate_existing=True)).all()
+        self.session.refresh(user)
+        actor = self.uow.user
+        if actor is not None:
+            self.session.refresh(actor)
+            refuse_actor(self.uow.actor, actor)
+            self.uow.require("user.manage")
+
+    def _known_roles(self, roles: Iterable[Role | str]) -> list[str]:
+        """The roles as names, each a core role or one declared by a loaded plugin."""
+        known = self.uow.crm.permissions.roles
+        wanted = list(dict.fromkeys(str(getattr(r, "value", r)) for r in roles))
+        bad = [r for r in wanted if r not in known]
+        if bad:
+            raise InvalidInput(f"invalid role: {bad[0]!r} (roles: {', '.join(known)})", [("roles", bad[0])])
+        return wanted
 
     def set_roles(self, username: str, roles: Iterable[Role | str]) -> User:
         """Replace the user's roles (at least one)."""
         self.uow.require("user.manage")
-        try:
-            wanted = list(dict.fromkeys(Role(r).value for r in roles))
-        except ValueError as e:
-            raise InvalidInput(f"invalid role: {e} (roles: {', '.join(r.value for r in Role)})", [("roles", str(e))]) from None
+        wanted = self._known_roles(roles)
         if not wanted:
             raise InvalidInput("give at least one role", [("roles", "at least one role")])
         user = self.get_by_username(username)
+        if Role.ADMIN.value not in wanted:
+            self._lock_for_admin_check(user)  # taking the admin role away: decide on locked, fresh rows
         before = list(user.roles or [])
         if Role.ADMIN.value in before and Role.ADMIN.value not in wanted and user.active and not self._other_active_admins(user):
             raise Conflict(f"user {username} is the last active admin; make someone else admin first")
@@ -78,6 +111,8 @@ class UserService(Service):
         """Deactivate (or reactivate) a user; a deactivated user can no longer act."""
         self.uow.require("user.manage")
         user = self.get_by_username(username)
+        if not active:
+            self._lock_for_admin_check(user)  # decide on locked, fresh rows (see the module docstring)
         if user.active == active:
             return user
         if not active and Role.ADMIN.value in (user.roles or []) and not self._other_active_admins(user):

@@ -4,6 +4,10 @@ Order: deliveries of one subscription and one customer go out in event order; wh
 the later ones of that customer wait for it (a receiver never sees "updated" before "created").
 A delivery that failed ``max_attempts`` times is ``dead`` and no longer holds the others back.
 
+Targets: each delivery checks the URL again, resolves its host and connects to the checked
+address (:mod:`crmcore.webhooks.targets`); a refused target is a failed attempt, retried and
+dead-lettered like any other, with the reason in ``last_error``.
+
 Signature: ``X-CRM-Signature: sha256=<hex HMAC-SHA256 of the raw body with the subscription's
 secret>``; receivers recompute it and compare in constant time (``hmac.compare_digest``).
 """
@@ -22,7 +26,9 @@ from sqlalchemy.orm import aliased
 
 from crmcore.app import CRM
 from crmcore.db.types import utcnow
+from crmcore.errors import InvalidInput
 from crmcore.models import OutboxEvent, WebhookDelivery, WebhookSubscription
+from crmcore.webhooks.targets import Policy, Resolver, Target, pin, policy
 
 BACKOFF_BASE = dt.timedelta(seconds=30)
 BACKOFF_MAX = dt.timedelta(hours=6)
@@ -46,14 +52,38 @@ class DeliveryRun:
     errors: list[str] = field(default_factory=list)
 
 
-Post = Callable[[str, bytes, dict[str, str]], int]
+Post = Callable[[Target, bytes, dict[str, str]], int]
+
+
+def http_post(client: httpx.Client) -> Post:
+    """POST to the target's checked address; the URL's host goes in ``Host`` and in TLS SNI
+    (so the certificate is verified for the name, and no second DNS look-up can redirect it)."""
+
+    def post(target: Target, body: bytes, headers: dict[str, str]) -> int:
+        url = httpx.URL(target.url)
+        extensions = {"sni_hostname": url.host.encode("idna").decode("ascii")} if url.scheme == "https" else {}
+        return client.post(url.copy_with(host=target.address), content=body, extensions=extensions,
+                           headers={**headers, "Host": url.netloc.decode("ascii")}).status_code
+
+    return post
+
+
+def _send(allow: Policy, resolve: Resolver | None, post: Post, url: str, body: bytes, headers: dict[str, str]) -> str | None:
+    """Send one delivery; the error, or None when the receiver answered 2xx."""
+    try:
+        status = post(pin(url, allow, resolve), body, headers)
+        return None if 200 <= status < 300 else f"HTTP {status}"
+    except InvalidInput as e:
+        return f"refused target: {e}"[:500]
+    except (httpx.HTTPError, OSError, UnicodeError) as e:
+        return f"{type(e).__name__}: {e}"[:500]
 
 
 LEASE = dt.timedelta(minutes=5)  # a claimed delivery is retried after this if its runner died
 
 
 def deliver(crm: CRM, *, max_attempts: int = 8, timeout: float = 10.0, limit: int = 1000,
-            now: dt.datetime | None = None, post: Post | None = None) -> DeliveryRun:
+            now: dt.datetime | None = None, post: Post | None = None, resolve: Resolver | None = None) -> DeliveryRun:
     """One pass over the due deliveries (committing each outcome as it goes).
 
     Several runners may run at once (the server's background task and a cron job): each claims a
@@ -62,10 +92,11 @@ def deliver(crm: CRM, *, max_attempts: int = 8, timeout: float = 10.0, limit: in
     """
     now = now or utcnow()
     run = DeliveryRun()
+    allow = policy(crm.config)
     if post is None:
         with httpx.Client(timeout=timeout, follow_redirects=False) as client:
             return deliver(crm, max_attempts=max_attempts, timeout=timeout, limit=limit, now=now,
-                           post=lambda url, body, headers: client.post(url, content=body, headers=headers).status_code)
+                           post=http_post(client), resolve=resolve)
     waiting = aliased(WebhookDelivery)
     earlier_not_due = exists(select(literal(1)).select_from(waiting).where(  # keeps each customer's events in order
         waiting.subscription_id == WebhookDelivery.subscription_id, waiting.customer_id == WebhookDelivery.customer_id,
@@ -97,11 +128,7 @@ def deliver(crm: CRM, *, max_attempts: int = 8, timeout: float = 10.0, limit: in
         body = json.dumps({"id": did, **payload}, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         headers = {"Content-Type": "application/json", "X-CRM-Event": etype, "X-CRM-Delivery": str(did),
                    "X-CRM-Signature": sign(secret, body), "User-Agent": "crmcore-webhooks"}
-        try:
-            status = post(url, body, headers)
-            error = None if 200 <= status < 300 else f"HTTP {status}"
-        except (httpx.HTTPError, OSError) as e:
-            error = f"{type(e).__name__}: {e}"[:500]
+        error = _send(allow, resolve, post, url, body, headers)
         with crm.unit_of_work("webhooks") as uow:
             d = uow.session.get(WebhookDelivery, did)
             assert d is not None

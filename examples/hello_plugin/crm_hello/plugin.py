@@ -14,12 +14,10 @@ from typing import Any
 import click
 from sqlalchemy import insert, select, update
 
-from crmcore import FieldDefinition, MigrationBranch, ProfileSection, UnitOfWork, hookimpl
-from crmcore.cli.context import AppContext, pass_app
-from crmcore.cli.customers import resolve_customer
-from crmcore.models import Customer
-
 from crm_hello.models import Greeting  # importing the models puts hello_* on the shared metadata
+from crmcore import FieldDefinition, MigrationBranch, ProfileSection, UnitOfWork, hookimpl
+from crmcore.models import Customer
+from crmcore.sdk import AppContext, pass_app, resolve_customer
 
 PLUGIN_ID = "hello"  # the same as the entry point name in pyproject.toml
 __version__ = "0.1.0"

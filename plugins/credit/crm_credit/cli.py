@@ -14,17 +14,14 @@ from typing import Any
 import click
 
 from crm_credit import dunning as dunning_svc
-from crm_credit import ledger, scoring, services
+from crm_credit import ledger, reports, scoring, services
 from crm_credit import scorecard as sc_svc
-from crm_credit.models import CreditScore
 from crm_credit.schemas import ProfileUpdate, ReleaseRequest, TradeReference, WriteOffRequest
 from crm_credit.settings import settings
-from crmcore.cli.context import AppContext, CRMGroup, pass_app
-from crmcore.cli.customers import resolve_customer
-from crmcore.cli.output import emit_json, fields, table, validate
 from crmcore.errors import InvalidInput
-from crmcore.schemas.fields import _currency, _money  # the core's parsing of amounts and ISO 4217 codes
-from crmcore.services._base import jsonable
+from crmcore.sdk import TEXT, AppContext, CRMGroup, emit_json, fields, jsonable, pass_app, resolve_customer, table, validate
+from crmcore.sdk import parse_currency as _currency  # the core's parsing of amounts and ISO 4217 codes
+from crmcore.sdk import parse_money as _money
 
 
 class _Date(click.ParamType):
@@ -74,20 +71,7 @@ def profile() -> None:
     """Show or change a customer's credit profile."""
 
 
-def _profile_data(uow: Any, cid: int) -> dict[str, Any]:
-    p = services.get_profile(uow, cid)
-    sc = uow.session.get(CreditScore, cid)
-    out: dict[str, Any] = {"customer_id": cid, "profile": None, "score": None, "releases": []}
-    if p is not None:
-        out["profile"] = {f: getattr(p, f) for f in services.PROFILE_FIELDS} | {"updated_at": p.updated_at,
-                                                                               "updated_by": p.updated_by}
-    if sc is not None:
-        out["score"] = {"score": sc.score, "grade": sc.grade, "suggested_limit": sc.suggested_limit, "currency": sc.currency,
-                        "reasons": sc.reasons, "scored_at": sc.scored_at,
-                        "factors": {f: getattr(sc, f) for f in scoring.FACTORS}}
-    out["releases"] = [{"reference": r.reference, "reason": r.reason, "expires_at": r.expires_at, "by": r.created_by,
-                        "ended_at": r.ended_at} for r in services.releases(uow, cid)]
-    return out
+_profile_data = reports.profile_data  # moved to crm_credit.reports (the routes share it)
 
 
 @profile.command("show")
@@ -146,7 +130,7 @@ def _reference(value: str) -> TradeReference:
 @click.option("--limit", type=AMOUNT, help="credit limit (in --currency, default the profile's / default account's)")
 @click.option("--no-limit", "clear_limit", is_flag=True, help="remove the limit (no limit check)")
 @click.option("--currency")
-@click.option("--terms", "payment_terms_days", type=int, help="payment terms in days")
+@click.option("--terms", "payment_terms_days", type=click.IntRange(0, 365), help="payment terms in days")
 @click.option("--status", type=click.Choice(["good", "watch", "blocked"]))
 @click.option("--reason", help="why (kept in the history)")
 @click.option("--review", "last_review", type=DATE, help="date of the last credit review")
@@ -154,8 +138,8 @@ def _reference(value: str) -> TradeReference:
 @click.option("--registry-name", help="e.g. Companies House, Handelsregister Munich")
 @click.option("--legal-form")
 @click.option("--founded", "founded_on", type=DATE)
-@click.option("--employees", type=int)
-@click.option("--financials-year", type=int)
+@click.option("--employees", type=click.IntRange(0, 10**9))
+@click.option("--financials-year", type=click.IntRange(1900, 2200))
 @click.option("--revenue", "annual_revenue", type=AMOUNT)
 @click.option("--equity", type=AMOUNT)
 @click.option("--net-income", type=AMOUNT)
@@ -195,9 +179,10 @@ def score_cmd(app: AppContext, customer_key: str | None, all_: bool, as_of: dt.d
     with app.crm().unit_of_work(app.actor) as uow:
         uow.require("credit.score")
         s = settings(uow)
-        ids = None if all_ else [resolve_customer(uow, customer_key).id]  # type: ignore[arg-type]
+        ids = reports.visible_ids(uow, None if all_ else [resolve_customer(uow, customer_key).id])  # type: ignore[arg-type]
         res = scoring.score(uow.session, s, as_of or services.today(), ids)
-        n = scoring.store(uow.session, s, res, replace_all=all_)
+        # an "own" user's --all scores (and counts) only the customers they see; others' scores stay
+        n = scoring.store(uow.session, s, res, replace_all=all_ and ids is None)
         uow.audit.record("score", "credit_scores", None if all_ else ids[0], after={"customers": n})  # type: ignore[index]
     grades: dict[str, int] = {}
     for g in res.grades:
@@ -256,7 +241,7 @@ def check_cmd(app: AppContext, customer_key: str, amount: Decimal, currency: str
 
 @credit.command("hold")
 @click.argument("customer_key", metavar="CUSTOMER")
-@click.option("--reason", required=True)
+@click.option("--reason", required=True, type=TEXT)
 @pass_app
 def hold_cmd(app: AppContext, customer_key: str, reason: str) -> None:
     """Put the customer on credit hold (new invoices / wins are refused)."""
@@ -271,7 +256,7 @@ def hold_cmd(app: AppContext, customer_key: str, reason: str) -> None:
 @click.argument("customer_key", metavar="CUSTOMER")
 @click.option("--reason", required=True)
 @click.option("--document", "reference", help="release only this document (its reference)")
-@click.option("--days", type=int, default=7, show_default=True, help="the release expires after N days")
+@click.option("--days", type=click.IntRange(1, 365), default=7, show_default=True, help="the release expires after N days")
 @pass_app
 def release_cmd(app: AppContext, customer_key: str, reason: str, reference: str | None, days: int) -> None:
     """Release the customer (lifts a hold) or one document, until the expiry. Needs credit.release."""
@@ -297,10 +282,11 @@ def aging_cmd(app: AppContext, customer_key: str | None, as_of: dt.date | None, 
     as_of = as_of or services.today()
     with app.crm().unit_of_work(app.actor, read_only=True) as uow:
         ids = None if customer_key is None else [resolve_customer(uow, customer_key).id]
-        rows, totals = ledger.ageing(ledger.open_items(uow.session, as_of, ids), as_of)
+        report = reports.ageing(uow, as_of, ids)
     if as_json:
-        emit_json({"as_of": as_of, "customers": [r.__dict__ for r in rows], "totals": [r.__dict__ for r in totals]})
+        emit_json(report)
         return
+    rows, totals = [ledger.AgeingRow(**r) for r in report["customers"]], [ledger.AgeingRow(**r) for r in report["totals"]]
     rows = sorted(rows, key=lambda r: -r.open)[:limit]
     cols = ["customer", "currency", *ledger.BUCKETS, "open", "unapplied"]
     table(f"Ageing as of {as_of}", cols, [[r.customer_id, r.currency, *[_money_s(r.buckets[b]) for b in ledger.BUCKETS],
@@ -324,10 +310,11 @@ def dso_cmd(app: AppContext, start: dt.date | None, end: dt.date | None, custome
         raise InvalidInput(f"invalid input: --from {start} is after --to {end}")
     with app.crm().unit_of_work(app.actor, read_only=True) as uow:
         ids = None if customer_key is None else [resolve_customer(uow, customer_key).id]
-        rows, totals = ledger.dso(ledger.open_items(uow.session, end, ids), start, end)
+        report = reports.dso(uow, start, end, ids)
     if as_json:
-        emit_json({"from": start, "to": end, "customers": [r.__dict__ for r in rows], "totals": [r.__dict__ for r in totals]})
+        emit_json(report)
         return
+    rows, totals = [ledger.DsoRow(**r) for r in report["customers"]], [ledger.DsoRow(**r) for r in report["totals"]]
     cols = ["customer", "currency", "receivables", "credit sales", "DSO", "avg days to pay", "paid"]
     rows = sorted(rows, key=lambda r: -(r.dso or 0))[:limit]
     table(f"DSO {start} – {end} ({(end - start).days + 1} days)", cols,

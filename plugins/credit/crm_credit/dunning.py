@@ -21,7 +21,8 @@ from crm_credit import ledger, services
 from crm_credit.models import CreditProfile, DunningEvent, DunningItem
 from crm_credit.settings import DunningLevel, settings
 from crmcore.db.types import utcnow
-from crmcore.models import Interaction, Transaction
+from crmcore.models import AuditEntry, Interaction, Transaction
+from crmcore.sdk import jsonable
 from crmcore.uow import UnitOfWork
 
 CHANNEL = {"reminder": "email", "call": "phone", "final_notice": "mail", "hold": "mail", "collection": "mail"}
@@ -112,6 +113,7 @@ def run(uow: UnitOfWork, as_of: dt.date | None = None) -> RunResult:
     ids = list(uow.session.execute(insert(Interaction).returning(Interaction.id, Interaction.customer_id), inter_rows).all())
     inter_of = {c: i for i, c in ids}
     res.interactions = len(ids)
+    _audit_interactions(uow, inter_rows, inter_of)
     uow.session.execute(insert(DunningEvent), [
         {"customer_id": r[1], "transaction_id": r[0], "level": r[2], "action": levels[r[2] - 1].action, "at": now,
          "days_overdue": r[3], "open_amount": ledger.money(r[4]), "currency": r[5], "fee": levels[r[2] - 1].fee,
@@ -139,6 +141,15 @@ def _refs(uow: UnitOfWork, ids: list[int]) -> dict[int, str]:
     return out
 
 
+def _audit_interactions(uow: UnitOfWork, rows: list[dict[str, Any]], ids: dict[int, int]) -> None:
+    """One ``create`` entry per logged interaction, as ``crm interaction log`` writes (one statement)."""
+    keys = ("channel", "direction", "kind", "subject", "occurred_at", "source", "source_ref", "external_ref")
+    now = utcnow()
+    uow.session.execute(insert(AuditEntry), [
+        {"at": now, "actor": uow.actor, "action": "create", "entity": "interaction", "entity_id": str(ids[r["customer_id"]]),
+         "before": None, "after": jsonable({"customer_id": r["customer_id"], **{k: r[k] for k in keys}})} for r in rows])
+
+
 def _audit(uow: UnitOfWork, res: RunResult) -> None:
     uow.audit.record("dunning-run", "credit_dunning", res.as_of.isoformat(), after={
         "overdue": res.overdue, "raised": res.raised, "resolved": res.resolved, "held": res.held,
@@ -163,7 +174,7 @@ def resolve_paid(uow: UnitOfWork, customer_ids: list[int]) -> int:
             DunningItem.customer_id.in_(ids[i:i + 5000]), DunningItem.resolved_at.is_(None)).distinct()))
     if not dunned:
         return 0
-    items = ledger.open_items(uow.session, services.FAR_FUTURE, sorted(dunned))
+    items = ledger.open_items(uow.session, services.CURRENT, sorted(dunned))
     open_now = set(items.txn[items.open > 0].tolist())
     pending = list(uow.session.execute(select(DunningItem.transaction_id, DunningItem.customer_id, DunningItem.level).where(
         DunningItem.customer_id.in_(sorted(dunned)), DunningItem.resolved_at.is_(None))).all())
@@ -192,11 +203,12 @@ def listing(uow: UnitOfWork, include_resolved: bool = False) -> list[dict[str, A
          .order_by(DunningItem.level.desc(), Transaction.due_date, DunningItem.transaction_id))
     if not include_resolved:
         q = q.where(DunningItem.resolved_at.is_(None))
+    q = q.where(uow.visibility.customer_filter(DunningItem.customer_id))  # an "own" user's customers only
     s = settings(uow)
     rows = uow.session.execute(q).all()
     opens: dict[int, int] = {}
     if rows:
-        items = ledger.open_items(uow.session, services.FAR_FUTURE, sorted({r[0].customer_id for r in rows}))
+        items = ledger.open_items(uow.session, services.CURRENT, sorted({r[0].customer_id for r in rows}))
         opens = dict(zip(items.txn.tolist(), items.open.tolist()))
     t = services.today()
     return [{"customer_id": it.customer_id, "invoice": ref, "level": it.level,

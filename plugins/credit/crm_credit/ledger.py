@@ -102,7 +102,7 @@ SELECT a.customer_id, t.account_id, t.id, t.kind, CAST(ROUND(t.amount * 10000) A
        CASE WHEN t.kind <> 'invoice' AND t.description LIKE '%invoice:%' THEN t.description END,
        a.currency
 FROM transactions t JOIN accounts a ON a.id = t.account_id
-WHERE t.occurred_at < :until {extra}
+WHERE {until} {extra}
 """
 FETCH = 200_000
 
@@ -145,13 +145,15 @@ class Ledger:
 LEDGER_FIELDS = ("customer", "account", "txn", "kind", "cents", "day", "due", "reference", "named", "currency")
 
 
-def load_ledger(session: Session, as_of: dt.date, customer_ids: list[int] | None = None,
+def load_ledger(session: Session, as_of: dt.date | None, customer_ids: list[int] | None = None,
                 currency: str | None = None) -> Ledger:
-    """Every entry up to ``as_of`` (of the given customers, in the given currency), one query
-    per 2000 customers (one in all for the whole ledger)."""
+    """Every entry up to ``as_of`` (None: every entry whatever its date, the current position)
+    of the given customers, in the given currency; one query per 2000 customers (one in all for
+    the whole ledger)."""
     sql = LEDGER_SQL.format(day_occ=_day_sql(session, "t.occurred_at", False),
-                            day_due=_day_sql(session, "t.due_date", True), extra="{extra}")
-    params: dict[str, Any] = {"until": _until_param(session, as_of)}
+                            day_due=_day_sql(session, "t.due_date", True), extra="{extra}",
+                            until="1 = 1" if as_of is None else "t.occurred_at < :until")
+    params: dict[str, Any] = {} if as_of is None else {"until": _until_param(session, as_of)}
     if currency is not None:
         params["currency"] = currency
     cur_sql = " AND a.currency = :currency" if currency is not None else ""
@@ -362,7 +364,7 @@ def match(ledger: Ledger) -> OpenItems:
     )
 
 
-def open_items(session: Session, as_of: dt.date, customer_ids: list[int] | None = None,
+def open_items(session: Session, as_of: dt.date | None, customer_ids: list[int] | None = None,
                currency: str | None = None) -> OpenItems:
     return match(load_ledger(session, as_of, customer_ids, currency))
 

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from crm_credit import (
+    guards,
     models,  # noqa: F401 - registers the credit_* tables
     services,
 )
@@ -79,12 +80,12 @@ def crm_register_migrations(register: Callable[[MigrationBranch], None]) -> None
 
 @hookimpl
 def crm_before_transaction_post(uow: UnitOfWork, account: Any, entry: Any) -> None:
-    services.guard_entry(uow, account, entry)
+    guards.guard_entry(uow, account, entry)
 
 
 @hookimpl
 def crm_before_transactions_batch(uow: UnitOfWork, entries: Sequence[tuple[Any, Any]]) -> dict[int, str] | None:
-    return services.guard_batch(uow, list(entries))
+    return guards.guard_batch(uow, list(entries))
 
 
 @hookimpl
@@ -116,7 +117,7 @@ def crm_transactions_batch(uow: UnitOfWork, transaction_ids: Sequence[int]) -> N
 
 @hookimpl(optionalhook=True)
 def sales_before_opportunity_won(uow: UnitOfWork, opportunity: Any) -> None:
-    services.guard_win(uow, opportunity)
+    guards.guard_win(uow, opportunity)
 
 
 @hookimpl

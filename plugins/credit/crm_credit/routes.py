@@ -12,11 +12,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from crm_credit import ledger, services
+from crm_credit import reports, services
 from crm_credit.schemas import ReleaseRequest
-from crmcore.api.app import unit, visible_customer
-from crmcore.limits import MAX_ID
-from crmcore.services._base import jsonable
+from crmcore.schemas.fields import Multiline
+from crmcore.sdk import MAX_ID, jsonable, unit, visible_customer
 
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 
@@ -31,33 +30,27 @@ class CheckIn(BaseModel):
 class HoldIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Multiline = Field(min_length=1, max_length=500)
 
 
 def register(router: APIRouter) -> None:
-    from crm_credit.cli import _profile_data
-
-    def _settings(request: Request) -> Any:
-        return request.app.state.settings
-
     @router.get("/credit/customers/{customer_id}", tags=["credit"])
     def profile(request: Request, customer_id: Id) -> Any:
         """Limit, status, grade with its reasons, releases."""
         with unit(request, write=False) as uow:
-            visible_customer(uow, _settings(request), customer_id)
-            return jsonable(_profile_data(uow, customer_id))
+            return jsonable(reports.profile_data(uow, customer_id))
 
     @router.post("/credit/customers/{customer_id}/check", tags=["credit"])
     def check(request: Request, customer_id: Id, data: CheckIn) -> Any:
         """Would a new document of this amount pass? The figures behind the answer; nothing is written."""
         with unit(request, write=False) as uow:
-            visible_customer(uow, _settings(request), customer_id)
+            visible_customer(uow, customer_id)
             return services.check(uow, customer_id, data.amount, data.currency, lock=False).as_dict()
 
     @router.post("/credit/customers/{customer_id}/hold", tags=["credit"])
     def hold(request: Request, customer_id: Id, data: HoldIn) -> Any:
         with unit(request, write=True) as uow:
-            visible_customer(uow, _settings(request), customer_id)
+            visible_customer(uow, customer_id)
             p = services.hold(uow, customer_id, data.reason)
             return {"customer_id": customer_id, "status": jsonable(p.status), "reason": data.reason}
 
@@ -65,7 +58,7 @@ def register(router: APIRouter) -> None:
     def release(request: Request, customer_id: Id, data: ReleaseRequest) -> Any:
         """Release the customer (or one document, ``reference``) until the release expires."""
         with unit(request, write=True) as uow:
-            visible_customer(uow, _settings(request), customer_id)
+            visible_customer(uow, customer_id)
             r = services.release(uow, customer_id, data)
             return {"customer_id": customer_id, "reference": r.reference, "reason": r.reason,
                     "expires_at": jsonable(r.expires_at)}
@@ -76,7 +69,5 @@ def register(router: APIRouter) -> None:
         """Open receivables in buckets (current, 1-30, 31-60, 61-90, over 90 days past due) and totals."""
         day = as_of or services.today()
         with unit(request, write=False) as uow:
-            uow.require("customer.read")
-            ids = None if customer_id is None else [visible_customer(uow, _settings(request), customer_id).id]
-            rows, totals = ledger.ageing(ledger.open_items(uow.session, day, ids), day)
-            return jsonable({"as_of": day, "customers": [r.__dict__ for r in rows], "totals": [r.__dict__ for r in totals]})
+            ids = None if customer_id is None else [visible_customer(uow, customer_id).id]
+            return jsonable(reports.ageing(uow, day, ids))  # an "own" user's customers only, totals too

@@ -39,7 +39,7 @@ class ProfileUpdate(BaseModel):
     registry_name: ShortText | None = None
     legal_form: ShortText | None = None
     founded_on: dt.date | None = None
-    employees: int | None = Field(default=None, ge=0)
+    employees: int | None = Field(default=None, ge=0, le=10**9)
     financials_year: int | None = Field(default=None, ge=1900, le=2200)
     annual_revenue: MoneyAmount | None = None
     equity: MoneyAmount | None = None

@@ -32,14 +32,14 @@ from crmcore.errors import Conflict, InvalidInput, NotFound
 from crmcore.models import Account, Customer, Transaction
 from crmcore.schemas import TransactionCreate
 from crmcore.schemas.account import check_amount
-from crmcore.services._base import jsonable
+from crmcore.sdk import jsonable
 from crmcore.uow import UnitOfWork
 
 PROFILE_FIELDS = ("limit_amount", "currency", "payment_terms_days", "status", "status_reason", "last_review",
                   "registry_id", "registry_name", "legal_form", "founded_on", "employees", "financials_year",
                   "annual_revenue", "equity", "net_income", "trade_references", "investigation_notes", "investigated_on")
 SETTLEMENTS = (TransactionKind.PAYMENT, TransactionKind.CREDIT_NOTE, TransactionKind.WRITE_OFF)
-FAR_FUTURE = dt.date(9999, 12, 30)  # "as of" for the current position: every entry, future-dated ones too
+CURRENT = None  # "as of" for the current position: every entry whatever its date (ledger.load_ledger)
 
 
 def today() -> dt.date:
@@ -281,7 +281,7 @@ class _Open:
 def _open_figures(uow: UnitOfWork, customer_ids: list[int], grace: int, items: ledger.OpenItems | None = None) -> _Open:
     """Open receivable and invoices overdue beyond the grace, per (customer, currency)."""
     if items is None:
-        items = ledger.open_items(uow.session, FAR_FUTURE, customer_ids)
+        items = ledger.open_items(uow.session, CURRENT, customer_ids)
     t = ledger.day_of(today())
     opn: dict[tuple[int, str], int] = {}
     over: dict[tuple[int, str], tuple[int, int]] = {}
@@ -350,104 +350,7 @@ def check(uow: UnitOfWork, customer_id: int, amount: Decimal, currency: str | No
     return evaluate(uow, s, profile, c.id, amount, currency, figures, reference)
 
 
-# -- settlements: a payment may not settle more than is open ----------------------------------------
-
-def settlement_problem(entry_kind: TransactionKind, amount: Decimal, description: str | None, account_id: int,
-                       items: ledger.OpenItems, s: CreditSettings, pending: int = 0) -> str | None:
-    """Why a payment / credit note / write-off cannot be posted, or None.
-
-    A settlement naming an invoice may not exceed what is open on it; one naming none may not
-    exceed the account's open receivable unless ``allow_overpayment`` is on. ``pending``: cents of
-    the same batch already accepted for the account.
-    """
-    want = ledger.cents(amount)
-    name = ledger.named_invoice(description)
-    sel = items.account == account_id
-    if name is not None:
-        hit = np.flatnonzero(sel & (items.reference == name))
-        if hit.size == 0:
-            return f"names invoice {name}, which is not on account {account_id}"
-        open_on = int(items.open[hit].sum())
-        if want > open_on:
-            return (f"{entry_kind.value} of {fmt(amount)} is larger than the {fmt(ledger.money(open_on))} still open "
-                    f"on invoice {name}")
-        return None
-    if s.allow_overpayment:
-        return None
-    open_total = int(items.open[sel].sum()) - pending
-    if want > open_total:
-        return (f"{entry_kind.value} of {fmt(amount)} is larger than the {fmt(ledger.money(max(open_total, 0)))} open "
-                f"on account {account_id} (credit.allow_overpayment is off)")
-    return None
-
-
-def guard_entry(uow: UnitOfWork, account: Any, entry: TransactionCreate) -> None:
-    """The posting guard: settlements within what is open; invoices through the credit check."""
-    from crmcore import Veto
-
-    s = settings(uow)
-    if entry.kind in SETTLEMENTS:
-        items = ledger.open_items(uow.session, FAR_FUTURE, [account.customer_id])
-        problem = settlement_problem(entry.kind, entry.amount, entry.description, account.id, items, s)
-        if problem:
-            raise Veto(problem)
-        return
-    if entry.kind is not TransactionKind.INVOICE or s.check_point == "win":
-        return
-    chk = check(uow, account.customer_id, entry.amount, account.currency, entry.reference)
-    if not chk.ok:
-        raise Veto(chk.message())
-
-
-def guard_batch(uow: UnitOfWork, entries: list[tuple[Any, TransactionCreate]]) -> dict[int, str] | None:
-    """The bulk posting guard: the same rules, with the batch's own earlier entries counted."""
-    s = settings(uow)
-    relevant = [i for i, (_, e) in enumerate(entries)
-                if e.kind in SETTLEMENTS or (e.kind is TransactionKind.INVOICE and s.check_point != "win")]
-    if not relevant:
-        return None
-    customers = sorted({entries[i][0].customer_id for i in relevant})
-    profiles = lock_profiles(uow, customers) if any(entries[i][1].kind is TransactionKind.INVOICE for i in relevant) else {}
-    items = ledger.open_items(uow.session, FAR_FUTURE, customers)
-    figures = _open_figures(uow, customers, s.overdue_grace_days, items)
-    pending_inv: dict[tuple[int, str], Decimal] = {}
-    pending_pay: dict[int, int] = {}
-    won: dict[tuple[int, str], Decimal] = {}
-    refused: dict[int, str] = {}
-    for i in relevant:
-        account, e = entries[i]
-        if e.kind in SETTLEMENTS:
-            problem = settlement_problem(e.kind, e.amount, e.description, account.id, items, s, pending_pay.get(account.id, 0))
-            if problem:
-                refused[i] = problem
-            elif ledger.named_invoice(e.description) is None:
-                pending_pay[account.id] = pending_pay.get(account.id, 0) + ledger.cents(e.amount)
-            continue
-        key = (account.customer_id, account.currency)
-        if key not in won:
-            won[key] = uninvoiced_won(uow, account.customer_id, account.currency)
-        chk = evaluate(uow, s, profiles.get(account.customer_id), account.customer_id, e.amount, account.currency, figures,
-                       e.reference, pending_inv.get(key, Decimal(0)), won[key])
-        if chk.ok:
-            pending_inv[key] = pending_inv.get(key, Decimal(0)) + e.amount
-        else:
-            refused[i] = chk.message()
-    return refused or None
-
-
-def guard_win(uow: UnitOfWork, opportunity: Any) -> None:
-    """sales_automation's win guard: the won amount must fit the customer's credit."""
-    from crmcore import Veto
-
-    s = settings(uow)
-    if s.check_point == "invoice":
-        return
-    amount = Decimal(opportunity.amount or 0)
-    if amount <= 0:
-        return
-    chk = check(uow, int(opportunity.customer_id), amount, opportunity.currency, f"opportunity:{opportunity.id}")
-    if not chk.ok:
-        raise Veto(chk.message())
+# the posting guards (settlements, the credit check of new debits) are in crm_credit.guards
 
 
 # -- write-off -------------------------------------------------------------------------------------
@@ -462,7 +365,7 @@ def write_off(uow: UnitOfWork, customer_id: int, req: WriteOffRequest) -> Transa
     if inv is None:
         raise NotFound("invoice", f"{req.invoice!r} of customer {c.id}")
     invoice, account = inv
-    items = ledger.open_items(uow.session, FAR_FUTURE, [c.id])
+    items = ledger.open_items(uow.session, CURRENT, [c.id])
     hit = np.flatnonzero(items.txn == invoice.id)
     open_cents = int(items.open[hit].sum())
     if open_cents == 0:
@@ -496,7 +399,7 @@ def profile_section(uow: UnitOfWork, customer: Customer) -> Any:
     if p is None and sc is None and not levels:
         return None
     s = settings(uow)
-    items = ledger.open_items(uow.session, FAR_FUTURE, [customer.id])
+    items = ledger.open_items(uow.session, CURRENT, [customer.id])
     rows, _ = ledger.ageing(items, today())
     currency = p.currency if p else (sc.currency if sc else s.default_currency)
     own = [r for r in rows if r.currency == currency]

@@ -15,10 +15,10 @@ from sqlalchemy import insert, select, tuple_
 
 from crm_marketing import services
 from crm_marketing.models import Campaign, Response, Target
-from crmcore.bulk.registry import BatchOutcome, BulkEntity
 from crmcore.db.types import utcnow
 from crmcore.models import Customer
-from crmcore.schemas.fields import UTCDatetime
+from crmcore.schemas.fields import Line, Multiline, Ref, UTCDatetime
+from crmcore.sdk import BatchOutcome, BulkEntity
 from crmcore.uow import UnitOfWork
 
 COLUMNS = ("external_ref", "campaign", "customer_ref", "type", "at", "note")
@@ -27,12 +27,12 @@ COLUMNS = ("external_ref", "campaign", "customer_ref", "type", "at", "note")
 class ResponseRow(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    external_ref: Annotated[str, StringConstraints(min_length=1, max_length=100)]
-    campaign: Annotated[str, StringConstraints(min_length=1, max_length=100)]
-    customer_ref: Annotated[str, StringConstraints(min_length=1, max_length=100)]
-    type: Annotated[str, StringConstraints(min_length=1, max_length=20)]
+    external_ref: Ref
+    campaign: Annotated[Line, StringConstraints(min_length=1, max_length=100)]
+    customer_ref: Ref
+    type: Annotated[Line, StringConstraints(min_length=1, max_length=20)]
     at: UTCDatetime | None = None
-    note: Annotated[str, StringConstraints(max_length=500)] | None = None
+    note: Annotated[Multiline, StringConstraints(max_length=500)] | None = None
 
 
 def write_batch(uow: UnitOfWork, rows: list[tuple[int, Any]]) -> BatchOutcome:

@@ -14,9 +14,8 @@ import click
 
 from crm_marketing import delivery, reporting, responses, segments, services
 from crm_marketing.schemas import ATTRIBUTION_MODELS, CHANNELS, CampaignCreate, ConsentSet, CostCreate, ResponseCreate, VariantIn
-from crmcore.cli.context import AppContext, CRMGroup, pass_app
-from crmcore.cli.output import emit_json, fields, table, validate
 from crmcore.errors import InvalidInput
+from crmcore.sdk import AppContext, CRMGroup, emit_json, fields, pass_app, table, validate
 
 
 def _json_option(f: Any) -> Any:
@@ -292,6 +291,8 @@ def campaign_send(app: AppContext, campaign_key: str, adapter: str, outbox: str 
         line += f", {res.settled:,} in-doubt found delivered"
     if res.in_doubt:
         line += f", {res.in_doubt:,} in doubt (maybe sent by a killed run; --resend-in-doubt sends them again)"
+    if res.failed_before:
+        line += f", {res.failed_before:,} failed in earlier runs"
     click.echo(line)
     for e in res.errors[:10]:
         click.echo(f"  {e}", err=True)
@@ -404,7 +405,7 @@ def response_record(app: AppContext, campaign_key: str, customer: str, rtype: st
 def response_import(ctx: click.Context, file: str, options: tuple[str, ...]) -> None:
     """Import responses in bulk: the same as `crm import marketing_responses FILE [OPTIONS]`
     (columns external_ref, campaign, customer_ref, type, at, note; idempotent, per-row errors)."""
-    from crmcore.bulk.cli import import_ as import_cmd
+    from crmcore.sdk import import_command as import_cmd
 
     sub = import_cmd.make_context("import", ["marketing_responses", file, *options], parent=ctx)
     with sub:

@@ -1,9 +1,15 @@
 """Templates, channel adapters and the resumable send.
 
-Templates run in Jinja2's ImmutableSandboxedEnvironment with StrictUndefined, over plain dicts
-of the customer's fields (never ORM objects): customer data and template text cannot reach
-Python internals (``{{ ''.__class__ }}`` is refused) and a misspelt field is an error, not an
-empty string in ten thousand mails.
+Templates run in Jinja2's ImmutableSandboxedEnvironment with StrictUndefined and a render budget
+(:mod:`crm_marketing.sandbox`: time, steps, size), over plain dicts of the customer's fields
+(never ORM objects): customer data and template text cannot reach Python internals
+(``{{ ''.__class__ }}`` is refused, through a filter too), cannot run for ever or fill the memory,
+and a misspelt field is an error, not an empty string in ten thousand mails. The budget is
+checked when a template is saved and again for each message.
+
+A message that cannot be built (a template error, a subject that renders a line break, a
+header the mail library refuses) marks its target ``failed`` with the reason; nothing is
+written to the outbox for it and nothing stays ``sending``.
 
 Sending is at-most-once per customer. A send claims a small batch of ``pending`` targets
 (status ``sending``, committed), delivers each through the adapter, and commits each delivery
@@ -26,20 +32,22 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any, Protocol
 
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
-from sqlalchemy import and_, select, update
+from jinja2 import TemplateError
+from jinja2.sandbox import SecurityError
+from sqlalchemy import and_, func, select, update
 
+from crm_marketing import sandbox
 from crm_marketing.models import Campaign, Target, Variant
 from crm_marketing.schemas import MarketingSettings
-from crmcore.app import CRM
 from crmcore.db.types import utcnow
 from crmcore.errors import ConfigError, Conflict, CRMError, InvalidInput
+from crmcore.limits import text_problem
 from crmcore.models import Customer
 from crmcore.schemas import InteractionCreate
+from crmcore.sdk import CRM
 from crmcore.uow import UnitOfWork
 
-_env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+MAX_SUBJECT = 500  # a rendered subject: one line (RFC 5322 allows 998 characters per line)
 TEMPLATE_FIELDS = ("name", "email", "phone", "country", "region", "industry", "external_ref", "kind")
 CORE_CHANNEL = {"email": "email", "sms": "sms", "phone": "phone", "mail": "mail", "event": "event",
                 "social": "web", "ads": "other"}
@@ -58,29 +66,45 @@ def _sample_context() -> dict[str, Any]:
             "campaign": {"name": "x", "objective": "x"}}
 
 
-def check_template(text: str, label: str) -> None:
-    """Refuse a template that does not compile or that reaches for what the sandbox forbids."""
-    try:
-        _env.from_string(text).render(_sample_context())
-    except SecurityError as e:
-        raise InvalidInput(f"invalid template ({label}): not allowed in a template: {e}", [(label, "unsafe")]) from None
-    except TemplateError as e:
+def _refusal(e: BaseException, label: str, prefix: str) -> InvalidInput | None:
+    """The one-line InvalidInput for a render that must be refused whatever the data, else None."""
+    if isinstance(e, sandbox.BudgetExceeded):
+        return InvalidInput(f"{prefix} ({label}): over the render budget: {e}", [(label, "budget")])
+    if isinstance(e, SecurityError):
+        return InvalidInput(f"{prefix} ({label}): not allowed in a template: {e}", [(label, "unsafe")])
+    if isinstance(e, (RecursionError, MemoryError)):
+        return InvalidInput(f"{prefix} ({label}): over the render budget: nested too deeply or too large",
+                            [(label, "budget")])
+    if isinstance(e, TemplateError):
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise InvalidInput(f"invalid template ({label}): {msg}", [(label, "template")]) from None
+        return InvalidInput(f"{prefix} ({label}): {msg[:300]}", [(label, "template")])
+    return None
+
+
+def check_template(text: str, label: str) -> None:
+    """Refuse a template that does not compile, reaches for what the sandbox forbids, or goes
+    over the render budget with sample data (checked again for each message at send)."""
+    try:
+        out = sandbox.render(text, _sample_context())
     except (ArithmeticError, TypeError, ValueError, LookupError):
-        pass  # depends on each customer's data (checked when each message is rendered)
+        return  # depends on each customer's data (checked when each message is rendered)
+    except Exception as e:  # noqa: BLE001 - every other failure is one clear line
+        raise (_refusal(e, label, "invalid template")
+               or InvalidInput(f"invalid template ({label}): {type(e).__name__}", [(label, "template")])) from None
+    problem = text_problem(out.strip(), MAX_SUBJECT) if label.endswith("subject") else None
+    if problem:
+        raise InvalidInput(f"invalid template ({label}): the subject {problem} (a subject is one line)", [(label, "not one line")])
 
 
 def render(text: str | None, context: dict[str, Any], label: str) -> str:
+    """One message's part, under the render budget; any failure is one InvalidInput line."""
     if not text:
         return ""
     try:
-        return _env.from_string(text).render(context)
-    except SecurityError as e:
-        raise InvalidInput(f"invalid template ({label}): not allowed in a template: {e}", [(label, "unsafe")]) from None
-    except TemplateError as e:
-        raise InvalidInput(f"template ({label}) failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
-                           [(label, "template")]) from None
+        return sandbox.render(text, context)
+    except Exception as e:  # noqa: BLE001 - a template failure fails this message, with its reason
+        raise (_refusal(e, label, "template")
+               or InvalidInput(f"template ({label}) failed: {type(e).__name__}: {str(e)[:200]}", [(label, "template")])) from None
 
 
 @dataclass
@@ -220,6 +244,7 @@ class SendResult:
     settled: int = 0  # in-doubt claims found delivered
     in_doubt: int = 0
     pending: int = 0
+    failed_before: int = 0  # targets that failed in earlier runs (the first ten reasons are in errors)
     errors: list[str] = field(default_factory=list)
 
 
@@ -235,10 +260,23 @@ def _message(uow: UnitOfWork, campaign: Campaign, target: Target) -> Message:
     customer = uow.customers.get(target.customer_id)
     variant = uow.session.get(Variant, target.variant_id) if target.variant_id else None
     ctx = _context(customer, campaign)
-    subject = render((variant and variant.subject) or campaign.subject or campaign.name, ctx, "subject")
+    subject = render((variant and variant.subject) or campaign.subject or campaign.name, ctx, "subject").strip()
     body = render((variant and variant.body) or campaign.body, ctx, "body")
-    return Message(campaign.id, campaign.name, customer.id, campaign.channel, target.address, subject, body,
-                   message_id=f"<mkt-{campaign.id}-{customer.id}@crm>")
+    problem = text_problem(subject, MAX_SUBJECT)
+    if problem:  # a header line break would be cut or smuggle headers in; refused, never "fixed"
+        raise InvalidInput(f"the subject {problem} (a subject is one line of at most {MAX_SUBJECT} characters)",
+                           [("subject", "not one line")])
+    problem = text_problem(body, None, multiline=True)
+    if problem:
+        raise InvalidInput(f"the body {problem}", [("body", "control character")])
+    m = Message(campaign.id, campaign.name, customer.id, campaign.channel, target.address, subject, body,
+                message_id=f"<mkt-{campaign.id}-{customer.id}@crm>")
+    try:
+        to_email(m, "crm@localhost")  # what the mail library refuses fails here, before anything is written
+    except Exception as e:  # noqa: BLE001 - any refusal of the mail library is this message's failure
+        raise InvalidInput(f"the message cannot be built: {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}",
+                           [("message", "cannot be built")]) from None
+    return m
 
 
 def _suppressed_now(uow: UnitOfWork, campaign: Campaign, customer_id: int) -> str | None:
@@ -299,7 +337,7 @@ def _record(crm: CRM, actor: str, campaign_id: int, customer_id: int, message: M
             return
         interaction = uow.interactions.log(customer_id, InteractionCreate(
             channel=CORE_CHANNEL[message.channel], direction="outbound", kind="marketing",
-            subject=(message.subject or message.campaign_name)[:200], source="marketing",
+            subject=(message.subject.strip() or message.campaign_name)[:200], source="marketing",
             source_ref=f"campaign:{campaign_id}", external_ref=f"mkt-{campaign_id}-{customer_id}"))
         target.status, target.sent_at, target.interaction_id, target.error = "sent", utcnow(), interaction.id, None
 
@@ -318,6 +356,10 @@ def send(crm: CRM, actor: str, campaign_key: str, adapter_name: str, *, outbox: 
                            if campaign.status in ("draft", "scheduled") else
                            f"campaign {campaign.name!r} is {campaign.status}; nothing more is sent")
         cid, s = campaign.id, services.settings(uow)
+        failed_before = _count(uow, cid, "failed")
+        earlier = [f"customer {i}: failed in an earlier run: {e or 'no reason recorded'}" for i, e in uow.session.execute(
+            select(Target.customer_id, Target.error).where(Target.campaign_id == cid, Target.status == "failed")
+            .order_by(Target.customer_id).limit(10))]
     factories = adapters(crm, s, outbox)
     if adapter_name not in factories:
         raise InvalidInput(f"unknown channel adapter {adapter_name!r} (known: {', '.join(sorted(factories))})",
@@ -335,37 +377,8 @@ def send(crm: CRM, actor: str, campaign_key: str, adapter_name: str, *, outbox: 
             todo = list(claimed)
             try:
                 while todo:
-                    customer_id = todo[0]
-                    with crm.unit_of_work(actor=actor, read_only=True) as uow:
-                        campaign = uow.session.get(Campaign, cid)
-                        target = uow.session.get(Target, (cid, customer_id))
-                        skip = _suppressed_now(uow, campaign, customer_id)  # type: ignore[arg-type]
-                        message, error = None, None
-                        if skip is None:
-                            try:
-                                message = _message(uow, campaign, target)  # type: ignore[arg-type]
-                            except Exception as e:  # noqa: BLE001 - a template error fails this customer, not the run
-                                error = e.args[0] if isinstance(e, CRMError) else f"template failed: {type(e).__name__}: {e}"
-                    todo.pop(0)  # from here on this claim is never put back: no second contact
-                    if skip is not None:
-                        _skip(crm, actor, cid, customer_id, skip)
-                        result.skipped += 1
-                        continue
-                    if message is not None:
-                        try:
-                            adapter.send(message)
-                        except (OSError, smtplib.SMTPException, CRMError) as e:
-                            error = f"{type(e).__name__}: {e}"
-                    try:
-                        _record(crm, actor, cid, customer_id, message or Message(cid, "", customer_id, "", None, "", ""), error)
-                    except CRMError as e:  # sent but not recorded: left "sending", i.e. in doubt, never resent blindly
-                        result.errors.append(f"customer {customer_id}: sent, but recording it failed: {e}")
-                        continue
-                    if error is None:
-                        result.sent += 1
-                    else:
-                        result.failed += 1
-                        result.errors.append(f"customer {customer_id}: {error}")
+                    customer_id = todo.pop(0)  # from here on this claim is never put back: no second contact
+                    _deliver(crm, actor, cid, customer_id, adapter, result)
                     if progress:
                         progress(1)
             finally:
@@ -373,12 +386,50 @@ def send(crm: CRM, actor: str, campaign_key: str, adapter_name: str, *, outbox: 
     finally:
         adapter.close()
     with crm.unit_of_work(actor=actor, read_only=True) as uow:
-        result.pending = len(list(uow.session.scalars(select(Target.customer_id).where(
-            Target.campaign_id == cid, Target.status == "pending"))))
+        result.pending = _count(uow, cid, "pending")
+        result.failed_before = failed_before
         result.in_doubt = len(list(uow.session.scalars(select(Target.customer_id).where(
             Target.campaign_id == cid, Target.status == "sending", Target.claimed_at <= utcnow() - timedelta(
                 minutes=s.claim_timeout_minutes)))))
+    result.errors.extend(earlier)
     return result
+def _count(uow: UnitOfWork, cid: int, status: str) -> int:
+    return uow.session.scalar(select(func.count()).select_from(Target).where(
+        Target.campaign_id == cid, Target.status == status)) or 0
+
+
+def _deliver(crm: CRM, actor: str, cid: int, customer_id: int, adapter: ChannelAdapter, result: SendResult) -> None:
+    """One claimed target: skipped, sent or failed (with the reason); never left ``sending`` by a
+    message that cannot be built or an adapter that refuses it."""
+    with crm.unit_of_work(actor=actor, read_only=True) as uow:
+        campaign = uow.session.get(Campaign, cid)
+        target = uow.session.get(Target, (cid, customer_id))
+        skip = _suppressed_now(uow, campaign, customer_id)  # type: ignore[arg-type]
+        message, error = None, None
+        if skip is None:
+            try:
+                message = _message(uow, campaign, target)  # type: ignore[arg-type]
+            except Exception as e:  # noqa: BLE001 - a template error fails this customer, not the run
+                error = e.args[0] if isinstance(e, CRMError) else f"template failed: {type(e).__name__}: {e}"
+    if skip is not None:
+        _skip(crm, actor, cid, customer_id, skip)
+        result.skipped += 1
+        return
+    if message is not None:
+        try:
+            adapter.send(message)
+        except Exception as e:  # noqa: BLE001 - the adapter refused this message: failed with its reason
+            error = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    try:
+        _record(crm, actor, cid, customer_id, message or Message(cid, "", customer_id, "", None, "", ""), error)
+    except Exception as e:  # noqa: BLE001 - sent but not recorded: left "sending", i.e. in doubt, never resent blindly
+        result.errors.append(f"customer {customer_id}: sent, but recording it failed: {type(e).__name__}: {e}")
+        return
+    if error is None:
+        result.sent += 1
+    else:
+        result.failed += 1
+        result.errors.append(f"customer {customer_id}: {error}")
 
 
 def _settle_in_doubt(crm: CRM, actor: str, cid: int, adapter: ChannelAdapter, resend: bool, timeout_minutes: float,
@@ -386,19 +437,33 @@ def _settle_in_doubt(crm: CRM, actor: str, cid: int, adapter: ChannelAdapter, re
     """Claims left ``sending`` by a killed run: settled by the adapter if it can tell, else resent on request.
 
     Only claims older than ``claim_timeout_minutes`` count: a younger one belongs to a sender that
-    is still running, and taking it over would contact its customers twice.
+    is still running, and taking it over would contact its customers twice. A claim whose message
+    can no longer be built is asked about by address alone; if it was not delivered (or is to be
+    resent) it fails with the reason, since it cannot be sent.
     """
     stale = utcnow() - timedelta(minutes=timeout_minutes)
     with crm.unit_of_work(actor=actor, read_only=True) as uow:
         stuck = list(uow.session.scalars(select(Target).where(and_(
             Target.campaign_id == cid, Target.status == "sending", Target.claimed_at <= stale))))
         campaign = uow.session.get(Campaign, cid)
-        messages = [(t.customer_id, _message(uow, campaign, t)) for t in stuck]  # type: ignore[arg-type]
-    for customer_id, message in messages:
+        assert campaign is not None
+        messages: list[tuple[int, Message, str | None]] = []
+        for t in stuck:
+            try:
+                messages.append((t.customer_id, _message(uow, campaign, t), None))
+            except Exception as e:  # noqa: BLE001 - reported on the target below
+                reason = e.args[0] if isinstance(e, CRMError) else f"{type(e).__name__}: {e}"
+                messages.append((t.customer_id, Message(cid, campaign.name, t.customer_id, campaign.channel, t.address,
+                                                        "", "", message_id=f"<mkt-{cid}-{t.customer_id}@crm>"), reason))
+    for customer_id, message, error in messages:
         known = adapter.delivered(message)
         if known:
             _record(crm, actor, cid, customer_id, message, None)
             result.settled += 1
+        elif error is not None and (known is False or resend):
+            _record(crm, actor, cid, customer_id, message, error)
+            result.failed += 1
+            result.errors.append(f"customer {customer_id}: {error}")
         elif known is False or resend:
             _release(crm, actor, cid, [customer_id])
 

@@ -31,6 +31,9 @@ PERMISSIONS = (
     Permission("marketing.campaign.send", "Launch a campaign and send its messages", (_MGR, _MK)),
     Permission("marketing.response.write", "Record, import and derive campaign responses", (_MGR, _MK, "sales")),
     Permission("marketing.consent.write", "Record a customer's consent per channel", (_MGR, _MK, "sales")),
+    Permission("marketing.report", "See campaign reports (campaign-wide counts, revenue, ROI, lift) while seeing only "
+               "one's own customers ([visibility] \"own\"); users who see all customers need only customer.read",
+               (_MGR, _MK)),
 )
 
 

@@ -175,6 +175,11 @@ def variants(uow: UnitOfWork, campaign: Campaign, conv_types: list[str], alpha: 
 
 
 def report(uow: UnitOfWork, campaign: Campaign, model: str | None = None) -> dict[str, Any]:
+    """The campaign-wide report. It is global by nature (cost, ROI, lift and A/B are about the
+    whole campaign), so a user who sees only their own customers needs ``marketing.report``."""
+    uow.require("customer.read")
+    if uow.visibility.own_only:
+        uow.require("marketing.report")
     s = services.settings(uow)
     model = model or s.attribution
     groups = dict(uow.session.execute(select(Target.grp, func.count()).where(Target.campaign_id == campaign.id)
@@ -224,12 +229,14 @@ def report(uow: UnitOfWork, campaign: Campaign, model: str | None = None) -> dic
 
 def cross_sell(uow: UnitOfWork, bought: str, not_bought: str, limit: int = 100) -> tuple[int, list[dict[str, Any]]]:
     """Customers with invoices in category ``bought`` and none in ``not_bought`` (one GROUP BY)."""
+    uow.require("customer.read")
     a = func.sum(case((Transaction.category == bought, 1), else_=0))
     b = func.sum(case((Transaction.category == not_bought, 1), else_=0))
     spend = func.sum(case((Transaction.category == bought, Transaction.amount), else_=0))
     per = (select(Account.customer_id.label("customer_id"), a.label("a"), b.label("b"), spend.label("spend"))
            .select_from(Transaction).join(Account, Account.id == Transaction.account_id)
-           .where(Transaction.kind == "invoice", Transaction.category.in_([bought, not_bought]))
+           .where(Transaction.kind == "invoice", Transaction.category.in_([bought, not_bought]),
+                  uow.visibility.customer_filter(Account.customer_id))  # an "own" user's customers only
            .group_by(Account.customer_id).having(a > 0).having(b == 0)).subquery()
     total = uow.session.scalar(select(func.count()).select_from(per)) or 0
     rows = uow.session.execute(

@@ -12,10 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from crm_marketing import reporting, responses, segments, services
 from crm_marketing.schemas import ATTRIBUTION_MODELS, ResponseCreate
-from crmcore.api.app import own_only, unit, visible_customer
-from crmcore.models import Customer
-from crmcore.schemas.fields import UTCDatetime
-from crmcore.services._base import jsonable
+from crmcore.errors import NotFound
+from crmcore.schemas.fields import Line, Multiline, Ref, UTCDatetime
+from crmcore.sdk import jsonable, unit
 
 Name = Annotated[str, Path(min_length=1, max_length=100)]
 
@@ -23,25 +22,18 @@ Name = Annotated[str, Path(min_length=1, max_length=100)]
 class RuleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    rule: str = Field(min_length=1, max_length=10_000, description='e.g. country = "DE" and spend(days=365) > 1000')
+    rule: Multiline = Field(min_length=1, max_length=10_000, description='e.g. country = "DE" and spend(days=365) > 1000')
     sample: int = Field(10, ge=0, le=1000)
 
 
 class ResponseIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    customer: str = Field(min_length=1, max_length=100, description="external reference, or #id")
-    type: str = Field(min_length=1, max_length=20)
+    customer: Line = Field(min_length=1, max_length=100, description="external reference, or #id")
+    type: Line = Field(min_length=1, max_length=20)
     at: UTCDatetime | None = None
-    note: str | None = Field(None, max_length=500)
-    external_ref: str | None = Field(None, min_length=1, max_length=100)
-
-
-def _visible(request: Request, uow: Any, query: Any) -> Any:
-    """Only the customers the user may see (the API's per-role visibility)."""
-    if own_only(uow, request.app.state.settings):
-        return query.where(Customer.owner_id == uow.api_user_id)
-    return query
+    note: Multiline | None = Field(None, max_length=500)
+    external_ref: Ref | None = None
 
 
 def register(router: APIRouter) -> None:
@@ -57,7 +49,7 @@ def register(router: APIRouter) -> None:
         with unit(request, write=False) as uow:
             uow.require("customer.read")
             tree = segments.parse(data.rule)
-            count, rows = services.preview(uow, _visible(request, uow, services.rule_query(uow, tree)), data.sample)
+            count, rows = services.preview(uow, services.rule_query(uow, tree), data.sample)
             return {"rule": segments.to_text(tree), "count": count, "sample": jsonable(rows)}
 
     @router.get("/marketing/segments/{name}/preview", tags=["marketing"])
@@ -65,7 +57,7 @@ def register(router: APIRouter) -> None:
         with unit(request, write=False) as uow:
             uow.require("customer.read")
             seg = services.get_segment(uow, name)
-            count, rows = services.preview(uow, _visible(request, uow, services.segment_query(uow, seg)), sample)
+            count, rows = services.preview(uow, services.segment_query(uow, seg), sample)
             return {"segment": seg.name, "count": count, "sample": jsonable(rows)}
 
     @router.get("/marketing/campaigns", tags=["marketing"])
@@ -85,8 +77,11 @@ def register(router: APIRouter) -> None:
     def record_response(request: Request, name: Name, data: ResponseIn) -> Any:
         with unit(request, write=True) as uow:
             campaign = services.get_campaign(uow, name)
-            customer = services.resolve_customer(uow, data.customer)
-            visible_customer(uow, request.app.state.settings, customer.id)
+            uow.require("marketing.response.write")  # first: the answer must not depend on whether the customer exists
+            try:  # the core's resolver applies visibility
+                customer = services.resolve_customer(uow, data.customer)
+            except NotFound:  # invisible or missing: one answer, naming the reference as given (no id)
+                raise NotFound("customer", repr(data.customer)) from None
             r, created = responses.record(uow, campaign, customer.id, ResponseCreate(
                 type=data.type, at=data.at, note=data.note, external_ref=data.external_ref), source="api")
             return {"id": r.id, "campaign": campaign.name, "customer_id": customer.id, "type": r.type,

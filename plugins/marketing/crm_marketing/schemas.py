@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from crmcore.schemas.fields import Text, UTCDatetime
-from crmcore.settings import PluginSettings
+from crmcore.schemas.fields import Line, Multiline, Ref, ShortText, Text, UTCDatetime
+from crmcore.sdk import PluginSettings
 
 CHANNELS = ("email", "sms", "phone", "mail", "event", "social", "ads")
 STATUSES = ("draft", "scheduled", "running", "completed", "cancelled")
@@ -17,7 +17,9 @@ ATTRIBUTION_MODELS = ("last_touch", "first_touch", "linear")
 DEFAULT_RESPONSE_TYPES = ("delivered", "opened", "clicked", "replied", "visited", "registered", "purchased",
                           "unsubscribed", "complained", "bounced")
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+# every text field is one of the core's text types (crmcore.schemas.fields): stripped, bounded,
+# no control characters (NUL fails on PostgreSQL; escapes reach terminals and mail headers)
+Name = ShortText
 Channel = Literal["email", "sms", "phone", "mail", "event", "social", "ads"]
 Amount = Annotated[Decimal, Field(gt=0, max_digits=16, decimal_places=2, allow_inf_nan=False)]
 
@@ -35,13 +37,13 @@ class MarketingSettings(PluginSettings):
     attribution: Literal["last_touch", "first_touch", "linear"] = "last_touch"
     attribution_days: int = Field(30, ge=1, le=3650)
     significance: float = Field(0.05, gt=0, lt=0.5)
-    outbox: str = "outbox"
-    smtp_host: str = "127.0.0.1"
+    outbox: Line = Field("outbox", min_length=1, max_length=1000)
+    smtp_host: Line = Field("127.0.0.1", min_length=1, max_length=255)
     smtp_port: int = Field(25, ge=1, le=65535)
-    smtp_sender: str = "crm@localhost"
+    smtp_sender: Line = Field("crm@localhost", min_length=1, max_length=254)
     smtp_starttls: bool = False
-    smtp_user: str | None = None
-    smtp_password: str | None = None
+    smtp_user: Line | None = Field(None, max_length=254)
+    smtp_password: Line | None = Field(None, max_length=1000)
     send_batch: int = Field(10, ge=1, le=1000)
     claim_timeout_minutes: float = Field(15, ge=0, le=10_080,
                                          description="a claim older than this is taken to be from a killed run (in doubt)")
@@ -60,24 +62,25 @@ class VariantIn(BaseModel):
     name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
     share: float = Field(gt=0, le=1, allow_inf_nan=False)
     subject: Text | None = None
-    body: Annotated[str, StringConstraints(max_length=100_000)] | None = None
+    body: Multiline | None = Field(None, max_length=100_000)
 
 
 class CampaignCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # variants are re-checked when passed as VariantIn objects (the CLI's model_copy skips checks)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, revalidate_instances="always")
 
     name: Name
     channel: Channel
     segments: list[Name] = Field(min_length=1)
-    objective: Annotated[str, StringConstraints(max_length=500)] | None = None
+    objective: Multiline | None = Field(None, max_length=500)
     budget: Amount | None = None
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
     starts_at: UTCDatetime | None = None
     ends_at: UTCDatetime | None = None
     control_share: float = Field(0.0, ge=0, lt=1, allow_inf_nan=False)
     seed: int = Field(0, ge=0, le=2**31 - 1)
-    subject: Annotated[str, StringConstraints(max_length=500)] | None = None
-    body: Annotated[str, StringConstraints(max_length=100_000)] | None = None
+    subject: Line | None = Field(None, max_length=500)
+    body: Multiline | None = Field(None, max_length=100_000)
     attribution_days: int | None = Field(None, ge=1, le=3650)
     variants: list[VariantIn] = Field(default_factory=list)
 
@@ -106,19 +109,19 @@ class CostCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     amount: Amount
-    reference: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    reference: Ref
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
-    description: Annotated[str, StringConstraints(max_length=500)] | None = None
+    description: Multiline | None = Field(None, max_length=500)
     incurred_at: UTCDatetime | None = None
 
 
 class ResponseCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    type: Annotated[str, StringConstraints(min_length=1, max_length=20)]
+    type: Line = Field(min_length=1, max_length=20)
     at: UTCDatetime | None = None
-    note: Annotated[str, StringConstraints(max_length=500)] | None = None
-    external_ref: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    note: Multiline | None = Field(None, max_length=500)
+    external_ref: Ref | None = None
 
 
 class ConsentSet(BaseModel):
@@ -126,7 +129,7 @@ class ConsentSet(BaseModel):
 
     channel: Channel
     status: Literal["opt_in", "opt_out", "unsubscribed"]
-    source: Annotated[str, StringConstraints(min_length=1, max_length=100)] = "cli"
+    source: ShortText = "cli"
     at: UTCDatetime | None = None
 
 

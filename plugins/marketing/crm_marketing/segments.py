@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from lark import Lark, Token, Transformer
-from lark.exceptions import LarkError, UnexpectedInput
+from lark.exceptions import LarkError, UnexpectedInput, VisitError
 from sqlalchemy import (
     ColumnElement,
     Integer,
@@ -47,6 +47,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from crmcore.db.types import utcnow
 from crmcore.errors import InvalidInput
+from crmcore.limits import text_problem
 from crmcore.models import Account, Customer, Interaction, Transaction, User
 
 GRAMMAR = (Path(__file__).parent / "segment.lark").read_text(encoding="utf-8")
@@ -54,6 +55,13 @@ _parser = Lark(GRAMMAR, parser="lalr", maybe_placeholders=False)
 
 MAX_RULE_LENGTH = 10_000
 MAX_DEPTH = 50
+#: Numbers in a rule lie within +-MAX_NUMBER: wider than any count, sum (amounts stop below 10^13)
+#: or score, and narrow enough for every engine's integer and float comparisons (a 24-digit
+#: integer overflows SQLite's INTEGER, 1e308 a NUMERIC cast on either engine).
+MAX_NUMBER = 10**15
+#: Longest text value (and most values of an ``in`` list) in a rule.
+MAX_VALUE_LENGTH = 1000
+MAX_IN_VALUES = 1000
 OPS = ("=", "!=", "<", "<=", ">", ">=", "in", "has")
 ORDERED = ("<", "<=", ">", ">=")
 
@@ -128,7 +136,13 @@ class _ToJSON(Transformer[Token, Any]):
 
     def number(self, items: list[Any]) -> Any:
         text = str(items[0])
-        return int(text) if text.lstrip("-").isdigit() else float(text)
+        digits = text.lstrip("+-").lstrip("0")
+        if text.lstrip("+-").isdigit():
+            if len(digits) > 16:  # int() of a 5,000-digit text is refused by Python itself
+                raise InvalidInput(f"invalid rule: number {_short(text)} is out of range (numbers in a rule lie "
+                                   f"between -{MAX_NUMBER:,} and {MAX_NUMBER:,})", [("rule", "number out of range")])
+            return int(text)
+        return float(text)
 
     def true(self, _: list[Any]) -> Any:
         return True
@@ -153,6 +167,10 @@ def parse(text: str) -> dict[str, Any]:
         return tree
     try:
         tree = _ToJSON().transform(_parser.parse(text))
+    except VisitError as e:
+        if isinstance(e.orig_exc, InvalidInput):
+            raise e.orig_exc from None
+        raise InvalidInput(f"invalid rule: {type(e.orig_exc).__name__}", [("rule", "syntax")]) from None
     except UnexpectedInput as e:
         where = f"column {e.column}" if getattr(e, "column", None) else "the end"
         near = text[max(0, e.pos_in_stream or 0):][:20] if getattr(e, "pos_in_stream", None) is not None else ""
@@ -162,6 +180,10 @@ def parse(text: str) -> dict[str, Any]:
         raise InvalidInput(f"invalid rule: {str(e).splitlines()[0][:200]}", [("rule", "syntax")]) from None
     _check_shape(tree, 0)
     return tree
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 30 else f"{text[:12]}…({len(text)} characters)"
 
 
 def _check_shape(node: Any, depth: int) -> None:
@@ -183,7 +205,11 @@ def _check_shape(node: Any, depth: int) -> None:
             raise InvalidInput("invalid rule: 'not' takes one rule and nothing else", [("rule", "shape")])
         _check_shape(node["not"], depth + 1)
         return
-    if not isinstance(node.get("field"), str) or node.get("op") not in OPS or "value" not in node:
+    name = node.get("field")
+    if isinstance(name, str) and (len(name) > 100 or text_problem(name)):  # from JSON: anything
+        raise InvalidInput(f"invalid rule: field name {json.dumps(name)[:60]} {text_problem(name) or 'is too long'}",
+                           [("rule", "field name")])
+    if not isinstance(name, str) or node.get("op") not in OPS or "value" not in node:
         raise InvalidInput(f"invalid rule: a comparison needs field, op (one of {' '.join(OPS)}) and value; "
                            f"got {json.dumps(node)[:80]}", [("rule", "shape")])
     args = node.get("args", {})
@@ -242,6 +268,8 @@ def _values(node: dict[str, Any]) -> list[Any]:
     if node["op"] == "in":
         if not isinstance(v, list) or not v:
             raise _fail(node["field"], "'in' needs a non-empty list of values")
+        if len(v) > MAX_IN_VALUES:
+            raise _fail(node["field"], f"'in' takes at most {MAX_IN_VALUES} values")
         return v
     return [v]
 
@@ -252,6 +280,9 @@ def _check_value(name: str, kind: str, value: Any) -> Any:
             raise _fail(name, f"compares with a number, got {json.dumps(value)[:40]}")
         if isinstance(value, float) and not math.isfinite(value):
             raise _fail(name, "the number must be finite")
+        if not -MAX_NUMBER <= value <= MAX_NUMBER:
+            raise _fail(name, f"{_short(str(value))} is out of range (numbers in a rule lie between "
+                              f"-{MAX_NUMBER:,} and {MAX_NUMBER:,})")
         return value
     if kind == "bool":
         if not isinstance(value, bool):
@@ -259,6 +290,14 @@ def _check_value(name: str, kind: str, value: Any) -> Any:
         return value
     if not isinstance(value, str):
         raise _fail(name, f"compares with a text, got {json.dumps(value)[:40]}")
+    return _text(name, value)
+
+
+def _text(name: str, value: str) -> str:
+    """A text value the database can store and compare (no NUL, no lone surrogate, bounded)."""
+    problem = text_problem(value, MAX_VALUE_LENGTH)
+    if problem:
+        raise _fail(name, f"the text {json.dumps(value)[:40]} {problem}")
     return value
 
 
@@ -288,7 +327,7 @@ def _str_arg(name: str, args: dict[str, Any], key: str) -> str | None:
     v = args.get(key)
     if v is not None and not isinstance(v, str):
         raise _fail(name, f"{key} must be a text")
-    return v
+    return None if v is None else _text(name, v)
 
 
 def _zero_matches(node: dict[str, Any]) -> bool:

@@ -16,7 +16,9 @@ from crm_marketing.models import Campaign, CampaignSegment, Consent, CostLine, R
 from crm_marketing.schemas import CampaignCreate, ConsentSet, CostCreate, MarketingSettings
 from crmcore.db.types import utcnow
 from crmcore.errors import Conflict, InvalidInput, NotFound
+from crmcore.limits import text_problem, valid_id
 from crmcore.models import Customer
+from crmcore.schemas.fields import clean_text
 from crmcore.uow import UnitOfWork
 
 PLUGIN_ID = "marketing"
@@ -27,16 +29,9 @@ def settings(uow: UnitOfWork) -> MarketingSettings:
 
 
 def resolve_customer(uow: UnitOfWork, key: str) -> Customer:
-    """A customer by external reference, ``#id``, or a bare id when no reference matches."""
-    key = str(key).strip()
-    if key.startswith("#") and key[1:].isascii() and key[1:].isdigit():
-        return uow.customers.get(int(key[1:]))
-    c = uow.customers.get_by_ref(key) if key else None
-    if c is not None:
-        return c
-    if key.isascii() and key.isdigit() and len(key) < 19:
-        return uow.customers.get(int(key))
-    raise NotFound("customer", repr(key))
+    """A customer by external reference, ``#id``, or a bare id when no reference matches: the
+    core's one resolver, visibility applied (an invisible customer is "not found" like a missing one)."""
+    return uow.customers.resolve(str(key).strip())
 
 
 # -- segments ------------------------------------------------------------------------------
@@ -54,6 +49,8 @@ def rule_query(uow: UnitOfWork, tree: dict[str, Any]) -> Select[tuple[int]]:
 
 
 def get_segment(uow: UnitOfWork, name: str) -> Segment:
+    if text_problem(str(name), 100):
+        raise NotFound("segment", repr(str(name)[:40]))
     seg = uow.session.scalar(select(Segment).where(Segment.name == name))
     if seg is None:
         raise NotFound("segment", repr(name))
@@ -73,9 +70,11 @@ def create_segment(uow: UnitOfWork, name: str, rule: str | None = None, members:
                    description: str | None = None) -> Segment:
     """A rule segment (checked by compiling it) or a static list (``members``: customer keys)."""
     uow.require("marketing.segment.write")
-    name = name.strip()
+    name = str(name).strip()
     if not name or len(name) > 100:
         raise InvalidInput("invalid segment name: 1 to 100 characters", [("name", "length")])
+    name = clean_text(name, "segment name", max_length=100, required=True) or name
+    description = clean_text(description, "description", max_length=500, multiline=True)
     if rule is not None and members:
         raise InvalidInput("a segment is a rule or a static list, not both", [("rule", "both given")])
     if uow.session.scalar(select(Segment.id).where(Segment.name == name)) is not None:
@@ -108,6 +107,9 @@ def add_members(uow: UnitOfWork, seg: Segment, keys: Iterable[str]) -> int:
 
 def preview(uow: UnitOfWork, query: Select[tuple[int]], sample: int = 10) -> tuple[int, list[dict[str, Any]]]:
     """How many customers match, and the first few (by id) with their main fields."""
+    if uow.visibility.own_only:  # an "own" user counts and sees only their customers
+        inner = query.subquery()
+        query = select(inner.c.id).where(inner.c.id.in_(uow.visibility.visible_ids()))
     sub = query.subquery()
     count = uow.session.scalar(select(func.count()).select_from(sub)) or 0
     if sample <= 0 or count == 0:
@@ -170,9 +172,12 @@ def consents(uow: UnitOfWork, customer_id: int) -> list[Consent]:
 
 def get_campaign(uow: UnitOfWork, key: str | int) -> Campaign:
     key_s = str(key).strip()
+    if text_problem(key_s, 100):
+        raise NotFound("campaign", repr(key_s[:40]))
     c = uow.session.scalar(select(Campaign).where(Campaign.name == key_s))
-    if c is None and key_s.lstrip("#").isascii() and key_s.lstrip("#").isdigit() and len(key_s) < 12:
-        c = uow.session.get(Campaign, int(key_s.lstrip("#")))
+    digits = key_s.removeprefix("#")
+    if c is None and digits.isascii() and digits.isdigit() and len(digits) <= 10 and valid_id(int(digits)):
+        c = uow.session.get(Campaign, int(digits))
     if c is None:
         raise NotFound("campaign", repr(key_s))
     return c

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import Float, and_, case, cast, func, literal, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from crm_sales_automation import visibility as visible
 from crm_sales_automation.enums import OpportunityStatus, StageKind
 from crm_sales_automation.models import Activity, Opportunity, Pipeline, Quota, Stage, StageChange
 from crm_sales_automation.services import settings_for, today
@@ -90,7 +91,7 @@ def parse_rates(pairs: tuple[str, ...] | list[str], to: str | None) -> Conversio
         return None
     if not to:
         raise InvalidInput("invalid input: --rate needs --to CURRENCY (the currency to convert into)")
-    from crmcore.schemas.fields import _currency  # the core's ISO 4217 check
+    from crmcore.sdk import parse_currency as _currency  # the core's ISO 4217 check
 
     try:
         target = _currency(to)
@@ -143,7 +144,7 @@ def weighted_pipeline(uow: UnitOfWork, by: str = "stage", conversion: Conversion
                 func.sum(Opportunity.amount * _probability()))
          .select_from(Opportunity).join(Stage, Stage.id == Opportunity.stage_id)
          .join(Pipeline, Pipeline.id == Opportunity.pipeline_id).outerjoin(User, User.id == Opportunity.owner_id)
-         .where(Opportunity.status == OpportunityStatus.OPEN)
+         .where(Opportunity.status == OpportunityStatus.OPEN, visible.deals(uow))
          .group_by(*key, Opportunity.currency).order_by(*key, Opportunity.currency))
     rows = []
     for r in uow.session.execute(q):
@@ -181,7 +182,8 @@ def learned_probabilities(uow: UnitOfWork) -> dict[str, Any]:
     q = (select(Stage.id, Pipeline.name, Stage.name, Stage.position, Stage.probability, bucket, func.count(), won)
          .select_from(StageChange).join(Opportunity, Opportunity.id == StageChange.opportunity_id)
          .join(Stage, Stage.id == StageChange.to_stage_id).join(Pipeline, Pipeline.id == Stage.pipeline_id)
-         .where(Opportunity.status.in_([OpportunityStatus.WON, OpportunityStatus.LOST]), Stage.kind == StageKind.OPEN)
+         .where(Opportunity.status.in_([OpportunityStatus.WON, OpportunityStatus.LOST]), Stage.kind == StageKind.OPEN,
+                visible.deals(uow))
          .group_by(Stage.id, Pipeline.name, Stage.name, Stage.position, Stage.probability, bucket)
          .order_by(Pipeline.name, Stage.position, bucket))
     cells = []
@@ -253,7 +255,7 @@ def forecast(uow: UnitOfWork, by: str = "month", *, learned: bool = False,
          .select_from(Opportunity).join(Stage, Stage.id == Opportunity.stage_id))
     if learned:
         q = q.outerjoin(entered, entered.c.opportunity_id == Opportunity.id)
-    q = q.where(wanted).group_by(*extra, *status_col, month, Opportunity.currency)
+    q = q.where(wanted, visible.deals(uow)).group_by(*extra, *status_col, month, Opportunity.currency)
     names: dict[Any, Any] = {}
     if by == "owner":
         names = dict(uow.session.execute(select(User.id, User.username)).all())
@@ -296,8 +298,9 @@ def forecast(uow: UnitOfWork, by: str = "month", *, learned: bool = False,
 def _with_quotas(uow: UnitOfWork, rows: list[dict[str, Any]], won: dict[tuple[Any, str, str], Decimal]) -> list[dict[str, Any]]:
     """Add quota and won amount per (owner, month, currency); months with a quota but no open deal appear too."""
     qmonth = month_of(uow, Quota.period)
-    quotas = {(u, m, c): _money(a) for u, m, c, a in uow.session.execute(
-        select(User.username, qmonth, Quota.currency, Quota.amount).join(User, User.id == Quota.owner_id))}
+    quotas = {(u, m, c): _money(a) for u, m, c, a in uow.session.execute(  # an "own" user: their own quotas
+        select(User.username, qmonth, Quota.currency, Quota.amount).join(User, User.id == Quota.owner_id)
+        .where(uow.visibility.customer_clause(Quota.owner_id)))}
     index = {(r["owner"], r["month"], r["currency"]): r for r in rows}
     for key in set(quotas) | {k for k in won if k in quotas}:
         if key not in index:
@@ -327,6 +330,7 @@ def funnel(uow: UnitOfWork, pipeline: str | None = None) -> list[dict[str, Any]]
     for pid, pos, status, n, cyc in uow.session.execute(
             select(Opportunity.pipeline_id, Opportunity.reached_position, Opportunity.status, func.count(),
                    func.sum(case((Opportunity.status == OpportunityStatus.WON, cycle))))
+            .where(visible.deals(uow))
             .group_by(Opportunity.pipeline_id, Opportunity.reached_position, Opportunity.status)):
         reached[(pid, pos)] = reached.get((pid, pos), 0) + n
         acc = closed.setdefault(pid, [0, 0, 0.0])
@@ -376,7 +380,7 @@ def performance(uow: UnitOfWork) -> list[dict[str, Any]]:
                    func.sum(case((Opportunity.status == OpportunityStatus.LOST, 1), else_=0)),
                    func.avg(case((Opportunity.status == OpportunityStatus.WON, cycle))))
             .select_from(Opportunity).outerjoin(User, User.id == Opportunity.owner_id)
-            .where(Opportunity.status != OpportunityStatus.OPEN).group_by(User.username)):
+            .where(Opportunity.status != OpportunityStatus.OPEN, visible.deals(uow)).group_by(User.username)):
         r = rep(name)
         r["won"], r["lost"] = int(w or 0), int(lo or 0)
         r["win_rate"] = None if r["won"] + r["lost"] == 0 else round(100 * r["won"] / (r["won"] + r["lost"]), 1)
@@ -386,7 +390,7 @@ def performance(uow: UnitOfWork) -> list[dict[str, Any]]:
                    func.sum(Opportunity.amount * _probability()))
             .select_from(Opportunity).join(Stage, Stage.id == Opportunity.stage_id)
             .outerjoin(User, User.id == Opportunity.owner_id)
-            .where(Opportunity.status != OpportunityStatus.LOST)
+            .where(Opportunity.status != OpportunityStatus.LOST, visible.deals(uow))
             .group_by(User.username, Opportunity.currency, Opportunity.status)):
         r = rep(name)
         if OpportunityStatus(status) is OpportunityStatus.OPEN:
@@ -397,7 +401,7 @@ def performance(uow: UnitOfWork) -> list[dict[str, Any]]:
             r["won_amount"][cur] = _money(amount)
     for name, n in uow.session.execute(
             select(User.username, func.count()).select_from(Activity).outerjoin(User, User.id == Activity.owner_id)
-            .where(Activity.done_at.is_not(None)).group_by(User.username)):
+            .where(Activity.done_at.is_not(None), visible.activities(uow)).group_by(User.username)):
         rep(name)["activities_done"] = n
     return sorted(reps.values(), key=lambda r: (r["owner"] is None, r["owner"] or ""))
 
@@ -419,7 +423,7 @@ def stale(uow: UnitOfWork, days: int | None = None) -> dict[str, Any]:
             .select_from(Opportunity).join(Customer, Customer.id == Opportunity.customer_id)
             .join(Stage, Stage.id == Opportunity.stage_id).outerjoin(User, User.id == Opportunity.owner_id)
             .outerjoin(last_done, last_done.c.opportunity_id == Opportunity.id)
-            .where(Opportunity.status == OpportunityStatus.OPEN))
+            .where(Opportunity.status == OpportunityStatus.OPEN, visible.deals(uow)))
 
     def rows(q: Any) -> list[dict[str, Any]]:
         out = []
@@ -431,7 +435,8 @@ def stale(uow: UnitOfWork, days: int | None = None) -> dict[str, Any]:
         return out
     overdue_acts = (select(Activity.id, Activity.kind, Activity.subject, Activity.due_at, User.username)
                     .outerjoin(User, User.id == Activity.owner_id)
-                    .where(Activity.done_at.is_(None), Activity.due_at < now).order_by(Activity.due_at, Activity.id))
+                    .where(Activity.done_at.is_(None), Activity.due_at < now, visible.activities(uow))
+                    .order_by(Activity.due_at, Activity.id))
     return {
         "stale_days": days,
         "stale": rows(base.where(last < cutoff)),

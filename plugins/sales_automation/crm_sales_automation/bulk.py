@@ -12,15 +12,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import func, select
 
 from crm_sales_automation.enums import LeadSource, LeadStatus
 from crm_sales_automation.models import Lead
-from crmcore.bulk.registry import BatchOutcome, BulkEntity, keyed_upsert
 from crmcore.db.types import utcnow
 from crmcore.models import User
-from crmcore.schemas.fields import CountryCode, Email, LongText, Phone, Ref, Text, normalise_phone
+from crmcore.schemas.fields import CountryCode, Email, Line, LongText, Phone, Ref, Text, normalise_phone
+from crmcore.sdk import BatchOutcome, BulkEntity, keyed_upsert
 from crmcore.uow import UnitOfWork
 
 COLUMNS = ("external_ref", "name", "company", "email", "phone", "country", "source", "status", "owner", "notes")
@@ -40,7 +40,7 @@ class LeadImportRow(BaseModel):
     country: CountryCode | None = None
     source: LeadSource | None = None
     status: LeadStatus | None = None
-    owner: str | None = None
+    owner: Line | None = Field(None, min_length=1, max_length=64)
     notes: LongText | None = None
 
     @model_validator(mode="after")

@@ -25,10 +25,8 @@ from crm_sales_automation.schemas import (
     QuotaSet,
     StageSpec,
 )
-from crmcore.cli.context import AppContext, CRMGroup, pass_app
-from crmcore.cli.customers import resolve_customer
-from crmcore.cli.output import console, emit_json, fields, table, validate
 from crmcore.errors import InvalidInput
+from crmcore.sdk import ID, TEXT, AppContext, CRMGroup, console, emit_json, fields, pass_app, resolve_customer, table, validate
 
 
 def _choice(enum: type) -> click.Choice:
@@ -112,7 +110,7 @@ def lead_list(app: AppContext, status: str | None, owner: str | None, limit: int
 
 
 @lead.command("show")
-@click.argument("lead_id", type=int)
+@click.argument("lead_id", type=ID)
 @_json
 @pass_app
 def lead_show(app: AppContext, lead_id: int, as_json: bool) -> None:
@@ -139,7 +137,7 @@ def lead_show(app: AppContext, lead_id: int, as_json: bool) -> None:
 
 
 @lead.command("update")
-@click.argument("lead_id", type=int)
+@click.argument("lead_id", type=ID)
 @click.option("--status", type=click.Choice([s.value for s in LeadStatus if s is not LeadStatus.CONVERTED]))
 @click.option("--owner")
 @click.option("--notes")
@@ -163,7 +161,7 @@ def _factor_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @lead.command("assess")
-@click.argument("lead_id", type=int)
+@click.argument("lead_id", type=ID)
 @_factor_options
 @click.option("--note", "notes", multiple=True, metavar="FACTOR=TEXT", help="a note on a factor, e.g. need='new kitchen'")
 @pass_app
@@ -186,7 +184,7 @@ def lead_assess(app: AppContext, lead_id: int, notes: tuple[str, ...], **points:
 
 
 @lead.command("convert")
-@click.argument("lead_id", type=int)
+@click.argument("lead_id", type=ID)
 @click.option("--customer", "customer_key", metavar="CUSTOMER", help="use this existing customer (id or reference)")
 @click.option("--new", is_flag=True, help="create a new customer even if existing ones match")
 @click.option("--opportunity", "title", metavar="TITLE", help="also open an opportunity with this title")
@@ -249,7 +247,7 @@ def opp() -> None:
 @click.option("--currency", help="ISO 4217 (default: the setting default_currency)")
 @click.option("--pipeline")
 @click.option("--stage", help="first stage (default: the pipeline's first)")
-@click.option("--probability", type=int, help="win probability in percent (default: the stage's)")
+@click.option("--probability", type=click.IntRange(0, 100), help="win probability in percent (default: the stage's)")
 @click.option("--close", "expected_close", metavar="YYYY-MM-DD")
 @click.option("--owner")
 @click.option("--next-step")
@@ -292,7 +290,7 @@ def opp_list(app: AppContext, status: str, owner: str | None, pipeline: str | No
 
 
 @opp.command("show")
-@click.argument("opp_id", type=int)
+@click.argument("opp_id", type=ID)
 @_json
 @pass_app
 def opp_show(app: AppContext, opp_id: int, as_json: bool) -> None:
@@ -315,10 +313,10 @@ def opp_show(app: AppContext, opp_id: int, as_json: bool) -> None:
 
 
 @opp.command("update")
-@click.argument("opp_id", type=int)
+@click.argument("opp_id", type=ID)
 @click.option("--title")
 @click.option("--amount")
-@click.option("--probability", type=int)
+@click.option("--probability", type=click.IntRange(0, 100))
 @click.option("--close", "expected_close", metavar="YYYY-MM-DD")
 @click.option("--next-step")
 @click.option("--owner")
@@ -335,7 +333,7 @@ def opp_update(app: AppContext, opp_id: int, expected_close: str | None, **opts:
 
 
 @opp.command("move")
-@click.argument("opp_id", type=int)
+@click.argument("opp_id", type=ID)
 @click.argument("stage")
 @pass_app
 def opp_move(app: AppContext, opp_id: int, stage: str) -> None:
@@ -346,7 +344,7 @@ def opp_move(app: AppContext, opp_id: int, stage: str) -> None:
 
 
 @opp.command("win")
-@click.argument("opp_id", type=int)
+@click.argument("opp_id", type=ID)
 @pass_app
 def opp_win(app: AppContext, opp_id: int) -> None:
     """Win an opportunity (other plugins may refuse it, e.g. credit)."""
@@ -357,8 +355,8 @@ def opp_win(app: AppContext, opp_id: int) -> None:
 
 
 @opp.command("lose")
-@click.argument("opp_id", type=int)
-@click.option("--reason", required=True, help="why the deal was lost")
+@click.argument("opp_id", type=ID)
+@click.option("--reason", required=True, type=TEXT, help="why the deal was lost")
 @pass_app
 def opp_lose(app: AppContext, opp_id: int, reason: str) -> None:
     """Lose an opportunity (a reason is required)."""
@@ -368,7 +366,7 @@ def opp_lose(app: AppContext, opp_id: int, reason: str) -> None:
 
 
 @opp.command("invoice")
-@click.argument("opp_id", type=int)
+@click.argument("opp_id", type=ID)
 @pass_app
 def opp_invoice(app: AppContext, opp_id: int) -> None:
     """Post a won opportunity's invoice to the customer's account (through the core; idempotent)."""
@@ -379,7 +377,7 @@ def opp_invoice(app: AppContext, opp_id: int) -> None:
 
 
 @opp.command("objection")
-@click.argument("opp_id", type=int)
+@click.argument("opp_id", type=ID)
 @click.option("--kind", type=_choice(ObjectionKind), required=True)
 @click.option("--description", required=True)
 @click.option("--handling", help="how it was handled")
@@ -394,7 +392,7 @@ def opp_objection(app: AppContext, opp_id: int, **opts: Any) -> None:
 
 
 @opp.command("resolve")
-@click.argument("objection_id", type=int)
+@click.argument("objection_id", type=ID)
 @click.option("--handling", help="how it was handled")
 @click.option("--unresolved", is_flag=True, help="mark it open again")
 @pass_app
@@ -503,8 +501,8 @@ def activity() -> None:
 @activity.command("add")
 @click.argument("kind", type=_choice(ActivityKind))
 @click.argument("subject")
-@click.option("--lead", "lead_id", type=int)
-@click.option("--opp", "opp_id", type=int)
+@click.option("--lead", "lead_id", type=ID)
+@click.option("--opp", "opp_id", type=ID)
 @click.option("--customer", "customer_key", metavar="CUSTOMER")
 @click.option("--due", metavar="YYYY-MM-DD[THH:MM]")
 @click.option("--owner")
@@ -526,7 +524,7 @@ def activity_add(app: AppContext, kind: str, subject: str, lead_id: int | None, 
 
 
 @activity.command("done")
-@click.argument("activity_id", type=int)
+@click.argument("activity_id", type=ID)
 @click.option("--outcome")
 @pass_app
 def activity_done(app: AppContext, activity_id: int, outcome: str | None) -> None:
@@ -639,7 +637,7 @@ def report_performance(app: AppContext, as_json: bool) -> None:
 
 
 @report.command("stale")
-@click.option("--days", type=int, help="idle days (default: the setting stale_days, 30)")
+@click.option("--days", type=click.IntRange(1, 3650), help="idle days (default: the setting stale_days, 30)")
 @_json
 @pass_app
 def report_stale(app: AppContext, days: int | None, as_json: bool) -> None:
@@ -756,7 +754,7 @@ def handover_cmd(app: AppContext, from_user: str, to_user: str, as_json: bool) -
 @sales.command("demo")
 @click.option("--deals", default=200, show_default=True, type=click.IntRange(0, 100000))
 @click.option("--leads", default=60, show_default=True, type=click.IntRange(0, 100000))
-@click.option("--seed", default=42, show_default=True, type=int)
+@click.option("--seed", default=42, show_default=True, type=click.IntRange(0, 2**32 - 1))
 @pass_app
 def demo_cmd(app: AppContext, deals: int, leads: int, seed: int) -> None:
     """Create demo leads and a year of deals on the existing customers and reps (for `make demo`)."""

@@ -37,7 +37,7 @@ from crm_sales_automation.enums import (
     StageKind,
 )
 from crmcore.db import Base, Money, UTCDateTime, utcnow
-from crmcore.models._columns import enum_column
+from crmcore.sdk import enum_column
 
 TABLE_PREFIX = "sales_"
 
@@ -115,12 +115,16 @@ class Assessment(Base):
 
 
 class Conversion(Base):
-    """History: which lead became (or was matched to) which customer, how, by whom."""
+    """History: which lead became (or was matched to) which customer, how, by whom.
+
+    A lead is converted once: ``lead_id`` is unique (migration sales_0002), so even a writer
+    that skipped the lead's row lock cannot record a second conversion.
+    """
 
     __tablename__ = "sales_conversions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    lead_id: Mapped[int] = mapped_column(ForeignKey("sales_leads.id", ondelete="CASCADE"), index=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("sales_leads.id", ondelete="CASCADE"), unique=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
     opportunity_id: Mapped[int | None] = mapped_column(ForeignKey("sales_opportunities.id", ondelete="SET NULL"))

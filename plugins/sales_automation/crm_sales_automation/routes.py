@@ -13,9 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from crm_sales_automation import analytics, services
 from crm_sales_automation.schemas import LeadCreate, OpportunityCreate
-from crmcore.api.app import unit, visible_customer
-from crmcore.limits import MAX_ID
-from crmcore.services._base import jsonable
+from crmcore.schemas.fields import Line, Multiline
+from crmcore.sdk import MAX_ID, jsonable, unit, visible_customer
 
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 
@@ -27,24 +26,20 @@ class OpportunityIn(OpportunityCreate):
 class MoveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    stage: str = Field(min_length=1, max_length=64)
+    stage: Line = Field(min_length=1, max_length=64)
 
 
 class LoseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Multiline = Field(min_length=1, max_length=500)
 
 
 def _visible_deal(request: Request, uow: Any, opp_id: int) -> None:
-    """A deal of a customer the user may not see is 404, like one that does not exist."""
-    from crmcore.errors import NotFound
-
-    opp = services.get_opportunity(uow, opp_id)
-    try:
-        visible_customer(uow, request.app.state.settings, opp.customer_id)
-    except NotFound:
-        raise NotFound("opportunity", opp_id) from None
+    """A deal of a customer the user may not see is 404, like one that does not exist (the
+    service applies visibility: ``crm_sales_automation.visibility``)."""
+    uow.require("customer.read")
+    services.get_opportunity(uow, opp_id)
 
 
 def register(router: APIRouter) -> None:
@@ -76,7 +71,7 @@ def register(router: APIRouter) -> None:
     @router.post("/sales/opportunities", status_code=201, tags=["sales"])
     def add_opportunity(request: Request, data: OpportunityIn) -> Any:
         with unit(request, write=True) as uow:
-            visible_customer(uow, request.app.state.settings, data.customer_id)
+            visible_customer(uow, data.customer_id)
             opp = services.add_opportunity(uow, data.customer_id, OpportunityCreate(**data.model_dump(exclude={"customer_id"})))
             return jsonable(services.opportunity_detail(uow, opp.id))
 

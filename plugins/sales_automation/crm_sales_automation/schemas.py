@@ -24,15 +24,30 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from crm_sales_automation.enums import ActivityKind, Factor, LeadSource, LeadStatus, ObjectionKind
 from crmcore import PluginSettings
-from crmcore.schemas.fields import CountryCode, CurrencyCode, Email, LongText, MoneyAmount, Phone, Ref, Text, UTCDatetime
+from crmcore.schemas.fields import (
+    CountryCode,
+    CurrencyCode,
+    Email,
+    Line,
+    LongText,
+    MoneyAmount,
+    Multiline,
+    Phone,
+    Ref,
+    Text,
+    UTCDatetime,
+)
 
 PLUGIN_ID = "sales_automation"
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 DEFAULT_WEIGHTS: dict[str, float] = {"need": 25, "volume": 20, "power": 20, "credibility": 15, "authority": 20}
-Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+# every text field is one of the core's text types (crmcore.schemas.fields): no control characters
+Note = Annotated[Multiline, StringConstraints(strip_whitespace=True, max_length=500)]
+Reason = Annotated[Multiline, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
+Username = Annotated[Line, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Key = Annotated[Line, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 
 
 class SalesSettings(PluginSettings):
@@ -68,7 +83,7 @@ class LeadCreate(BaseModel):
     phone: Phone | None = None
     country: CountryCode | None = None
     source: LeadSource = LeadSource.OTHER
-    owner: str | None = None
+    owner: Username | None = None
     notes: LongText | None = None
     external_ref: Ref | None = None
 
@@ -85,7 +100,7 @@ class LeadUpdate(BaseModel):
     model_config = _STRICT
 
     status: LeadStatus | None = None
-    owner: str | None = None
+    owner: Username | None = None
     notes: LongText | None = None
 
 
@@ -131,11 +146,11 @@ class OpportunityCreate(BaseModel):
     title: Text
     amount: MoneyAmount
     currency: CurrencyCode | None = None
-    pipeline: str | None = None
-    stage: str | None = None
+    pipeline: Key | None = None
+    stage: Key | None = None
     probability: int | None = Field(default=None, ge=0, le=100)
     expected_close: dt.date | None = None
-    owner: str | None = None
+    owner: Username | None = None
     next_step: Text | None = None
 
     @field_validator("amount")
@@ -154,7 +169,7 @@ class OpportunityUpdate(BaseModel):
     probability: int | None = Field(default=None, ge=0, le=100)
     expected_close: dt.date | None = None
     next_step: Text | None = None
-    owner: str | None = None
+    owner: Username | None = None
 
     @field_validator("amount")
     @classmethod
@@ -180,13 +195,13 @@ class ActivityCreate(BaseModel):
     subject: Text
     due_at: UTCDatetime | None = None
     notes: LongText | None = None
-    owner: str | None = None
+    owner: Username | None = None
 
 
 class QuotaSet(BaseModel):
     model_config = _STRICT
 
-    owner: str
+    owner: Username
     period: dt.date
     amount: MoneyAmount
     currency: CurrencyCode

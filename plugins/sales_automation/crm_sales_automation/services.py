@@ -21,6 +21,7 @@ import numpy as np
 from sqlalchemy import case, func, or_, select, update
 
 from crm_sales_automation import scoring
+from crm_sales_automation import visibility as visible
 from crm_sales_automation.enums import (
     ACTIVITY_CHANNEL,
     LeadStatus,
@@ -58,7 +59,7 @@ from crmcore.enums import CustomerKind
 from crmcore.errors import Conflict, InvalidInput, NotFound
 from crmcore.models import Account, Contact, Customer, User
 from crmcore.schemas import AccountCreate, ContactCreate, CustomerCreate, InteractionCreate, TransactionCreate
-from crmcore.services._base import new_ref
+from crmcore.sdk import new_ref
 from crmcore.uow import UnitOfWork
 
 DEFAULT_PIPELINE = "default"
@@ -85,7 +86,7 @@ def settings_for(uow: UnitOfWork) -> SalesSettings:
     try:
         return uow.crm.settings(PLUGIN_ID)  # type: ignore[attr-defined,no-any-return]
     except (AttributeError, NotFound):
-        from crmcore.settings import load_plugin_settings
+        from crmcore.sdk import load_plugin_settings
 
         return load_plugin_settings(PLUGIN_ID, SalesSettings, uow.crm.config)[0]
 
@@ -214,14 +215,15 @@ def board(uow: UnitOfWork, name: str | None = None, per_stage: int = 10) -> dict
         select(Opportunity.stage_id, Opportunity.currency, func.count(), func.sum(Opportunity.amount),
                func.sum(Opportunity.amount * prob))
         .join(Stage, Stage.id == Opportunity.stage_id)
-        .where(Opportunity.pipeline_id == p.id, Opportunity.status == OpportunityStatus.OPEN)
+        .where(Opportunity.pipeline_id == p.id, Opportunity.status == OpportunityStatus.OPEN, visible.deals(uow))
         .group_by(Opportunity.stage_id, Opportunity.currency)).all()
     rank = func.row_number().over(partition_by=Opportunity.stage_id,
                                   order_by=(Opportunity.amount.desc(), Opportunity.id)).label("rank")
     ranked = (select(Opportunity.id, Opportunity.stage_id, Opportunity.title, Opportunity.amount, Opportunity.currency,
                      Opportunity.owner_id, Customer.name.label("customer"), rank)
               .join(Customer, Customer.id == Opportunity.customer_id)
-              .where(Opportunity.pipeline_id == p.id, Opportunity.status == OpportunityStatus.OPEN).subquery())
+              .where(Opportunity.pipeline_id == p.id, Opportunity.status == OpportunityStatus.OPEN, visible.deals(uow))
+              .subquery())
     cards = uow.session.execute(select(ranked).where(ranked.c.rank <= per_stage).order_by(ranked.c.stage_id, ranked.c.rank)).all()
     names = _usernames(uow, [c.owner_id for c in cards])
     columns = []
@@ -248,7 +250,7 @@ def get_lead(uow: UnitOfWork, lead_id: int) -> Lead:
     lead = uow.session.get(Lead, lead_id)
     if lead is None:
         raise NotFound("lead", lead_id)
-    return lead
+    return visible.check_lead(uow, lead)  # an "own" user's lead, or not found like a missing one
 
 
 def lead_by_email(uow: UnitOfWork, email: str) -> Lead | None:
@@ -346,7 +348,7 @@ def lead_row(lead: Lead, owner: str | None, score: float) -> dict[str, Any]:
 
 
 def list_leads(uow: UnitOfWork, *, status: str | None = None, owner: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-    q = select(Lead).order_by(Lead.id).limit(limit)
+    q = select(Lead).where(visible.leads(uow)).order_by(Lead.id).limit(limit)
     if status:
         q = q.where(Lead.status == LeadStatus(status))
     if owner:
@@ -527,6 +529,11 @@ def convert(uow: UnitOfWork, lead_id: int, *, customer_id: int | None = None, ne
     """
     uow.require("sales.lead.write")
     lead = get_lead(uow, lead_id)
+    # lock the lead and re-read it (PostgreSQL FOR UPDATE; SQLite's writing units of work hold the
+    # write lock): conversions of one lead at the same instant queue here, and the later ones see
+    # it converted. UNIQUE(sales_conversions.lead_id) backs this up.
+    uow.session.flush()
+    uow.session.refresh(lead, with_for_update=True)
     if lead.status is LeadStatus.CONVERTED:
         raise Conflict(f"lead {lead_id} is already converted (customer {lead.customer_id})")
     if lead.status is LeadStatus.DISQUALIFIED:
@@ -594,7 +601,7 @@ def get_opportunity(uow: UnitOfWork, opp_id: int, *, lock: bool = False) -> Oppo
     opp = uow.session.scalar(q)
     if opp is None:
         raise NotFound("opportunity", opp_id)
-    return opp
+    return visible.check_deal(uow, opp)  # a deal of an invisible customer is not found, like a missing one
 
 
 def _record_stage(uow: UnitOfWork, opp: Opportunity, from_stage: Stage | None, to_stage: Stage, at: dt.datetime) -> None:
@@ -777,7 +784,8 @@ def opportunity_rows(uow: UnitOfWork, q: Any) -> list[dict[str, Any]]:
     rows = uow.session.execute(q.add_columns(Stage.name, Stage.probability, Pipeline.name, Customer.name)
                                .join(Stage, Stage.id == Opportunity.stage_id)
                                .join(Pipeline, Pipeline.id == Opportunity.pipeline_id)
-                               .join(Customer, Customer.id == Opportunity.customer_id)).all()
+                               .join(Customer, Customer.id == Opportunity.customer_id)
+                               .where(uow.visibility.customer_clause(Customer.owner_id))).all()
     names = _usernames(uow, [r[0].owner_id for r in rows])
     out = []
     for opp, stage, stage_prob, pipeline, customer in rows:
@@ -926,7 +934,7 @@ def activity_rows(uow: UnitOfWork, q: Any) -> list[dict[str, Any]]:
 def due_activities(uow: UnitOfWork, *, owner: str | None = None, until: dt.date | None = None, limit: int = 100) -> list[dict[str, Any]]:
     """Open activities due up to ``until`` (default: today), overdue first."""
     end = dt.datetime.combine((until or today()) + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
-    q = select(Activity).where(Activity.done_at.is_(None), Activity.due_at < end).limit(limit)
+    q = select(Activity).where(Activity.done_at.is_(None), Activity.due_at < end, visible.activities(uow)).limit(limit)
     if owner:
         q = q.where(Activity.owner_id == uow.users.id_for(owner))
     return activity_rows(uow, q)

@@ -21,7 +21,7 @@ def test_branch_upgrade_matches_models_and_downgrades_cleanly(empty_database_url
         assert labels[0] == "core" and "sales" in labels
         assert set(runner.tables_with_prefix(crm.engine, "sales_")) == TABLES
         assert runner.schema_diff(crm.engine, TABLES) == []
-        assert runner.current_heads(crm.engine, [PLUGIN.MIGRATIONS])["sales"] == "sales_0001"
+        assert runner.current_heads(crm.engine, [PLUGIN.MIGRATIONS])["sales"] == "sales_0002"
 
         # the migrated schema works: a deal from creation to win
         s = Sales(crm)

@@ -14,9 +14,8 @@ import click
 from crm_value_analysis import services
 from crm_value_analysis.purchase_models import TITLES
 from crm_value_analysis.schemas import parse_date
-from crmcore.cli.context import AppContext, CRMGroup, pass_app
-from crmcore.cli.output import emit_json, fields, table
-from crmcore.errors import InvalidInput, NotFound
+from crmcore.errors import InvalidInput
+from crmcore.sdk import AppContext, CRMGroup, emit_json, fields, pass_app, table
 from crmcore.uow import UnitOfWork
 
 
@@ -48,13 +47,8 @@ COUNT = _Count()
 
 
 def _resolve(uow: UnitOfWork, key: str) -> int:
-    """A customer id, or the id of the customer with this external reference."""
-    if key.isdigit():
-        return uow.customers.get(int(key)).id
-    c = uow.customers.get_by_ref(key)
-    if c is None:
-        raise NotFound("customer", repr(key))
-    return c.id
+    """The id of a visible customer: the core's resolver (the reference wins; ``#12`` is id 12)."""
+    return uow.customers.visible(key).id
 
 
 def _n(value: Any, digits: int = 2) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from crmcore import MigrationBranch, ProfileSection, hookimpl
+from crmcore import MigrationBranch, Permission, ProfileSection, hookimpl
 from crmcore.models import Customer
 from crmcore.uow import UnitOfWork
 
@@ -44,6 +44,13 @@ def crm_register_routes(router: Any) -> None:
 @hookimpl
 def crm_register_migrations(register: Callable[[MigrationBranch], None]) -> None:
     register(MIGRATIONS)
+
+
+@hookimpl
+def crm_register_permissions(register: Callable[[Any], None]) -> None:
+    # value reports are about the whole customer base (tiers, shares, totals): an "own" user needs this
+    register(Permission("value.report", "See value reports (tiers, segments, shares and totals over every customer) "
+                        "while seeing only one's own customers ([visibility] \"own\")", ("manager",)))
 
 
 @hookimpl

@@ -6,9 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 
 from crm_value_analysis import services
-from crmcore.api.app import unit, visible_customer
-from crmcore.limits import MAX_ID
-from crmcore.services._base import jsonable
+from crmcore.sdk import MAX_ID, jsonable, unit, visible_customer
 
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 
@@ -17,25 +15,22 @@ def register(router: APIRouter) -> None:
     @router.get("/value/rfm", tags=["value"])
     def rfm(request: Request) -> Any:
         with unit(request, write=False) as uow:
-            uow.require("customer.read")
             return jsonable(services.rfm_report(uow))
 
     @router.get("/value/pyramid", tags=["value"])
     def pyramid(request: Request, limit: Annotated[int, Query(ge=0, le=1000)] = 20) -> Any:
         """VIP / key / normal / small: counts, value shares, moves since the previous run."""
         with unit(request, write=False) as uow:
-            uow.require("customer.read")
             return jsonable(services.pyramid_report(uow, limit=limit))
 
     @router.get("/value/clv", tags=["value"])
     def clv(request: Request, limit: Annotated[int, Query(ge=0, le=1000)] = 20) -> Any:
         with unit(request, write=False) as uow:
-            uow.require("customer.read")
             return jsonable(services.clv_report(uow, limit=limit))
 
     @router.get("/value/customers/{customer_id}", tags=["value"])
     def customer_value(request: Request, customer_id: Id) -> Any:
         """One customer's RFM, tier, lifecycle, churn risk, loyalty and CLV from the latest run."""
         with unit(request, write=False) as uow:
-            visible_customer(uow, request.app.state.settings, customer_id)
+            visible_customer(uow, customer_id)
             return jsonable(services.customer_value(uow, customer_id))

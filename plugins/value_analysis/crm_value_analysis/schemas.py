@@ -40,7 +40,7 @@ from crm_value_analysis import analytics
 from crmcore.enums import TransactionKind
 from crmcore.errors import InvalidInput, validation_errors
 from crmcore.schemas.fields import CurrencyCode
-from crmcore.settings import PluginSettings, load_plugin_settings
+from crmcore.sdk import PluginSettings, load_plugin_settings
 
 CONFIG_TABLE = "value_analysis"
 #: Tier of customers without purchases in the analysis window (always the last, worst tier).

@@ -609,6 +609,17 @@ def latest_run(uow: UnitOfWork) -> ValueRun:
     return run
 
 
+def report_run(uow: UnitOfWork) -> ValueRun:
+    """The latest run, for a report over the whole customer base (tiers, segments, shares and
+    totals are relative to every customer): a user who sees only their own customers
+    (``[visibility]`` "own") needs ``value.report`` for it. Lists of customers inside a report
+    are limited to the customers the user may see in any case."""
+    uow.require("customer.read")
+    if uow.visibility.own_only:
+        uow.require("value.report")
+    return latest_run(uow)
+
+
 def list_runs(uow: UnitOfWork) -> list[RunRead]:
     return [RunRead.model_validate(r) for r in uow.session.scalars(select(ValueRun).order_by(ValueRun.as_of.desc()))]
 
@@ -631,7 +642,8 @@ def _customer_rows(uow: UnitOfWork, run: ValueRun, cols: Sequence[Any], *where: 
                    limit: int | None = None) -> list[dict[str, Any]]:
     stmt = (select(CustomerValue.customer_id, Customer.name, *cols)
             .join(Customer, Customer.id == CustomerValue.customer_id)
-            .where(CustomerValue.run_id == run.id, *where).order_by(*order, CustomerValue.customer_id))
+            .where(CustomerValue.run_id == run.id, uow.visibility.customer_clause(Customer.owner_id), *where)
+            .order_by(*order, CustomerValue.customer_id))
     if limit:
         stmt = stmt.limit(limit)
     return [{k: _clean(v) for k, v in r._mapping.items()} for r in uow.session.execute(stmt)]
@@ -657,7 +669,7 @@ def _group(uow: UnitOfWork, run: ValueRun, key: Any, *, order: Sequence[str]) ->
 
 def rfm_report(uow: UnitOfWork) -> dict[str, Any]:
     """Customers, revenue and mean R/F/M per RFM segment, plus segment changes since the last run."""
-    run = latest_run(uow)
+    run = report_run(uow)
     settings = ValueSettings.model_validate(run.settings)
     cv = CustomerValue
     changed = uow.session.scalar(select(func.count()).where(
@@ -677,7 +689,7 @@ def pyramid_report(uow: UnitOfWork, limit: int = 20, plot: Path | None = None) -
     """
     if plot is not None:
         plots.check_path(plot)
-    run = latest_run(uow)
+    run = report_run(uow)
     settings = ValueSettings.model_validate(run.settings)
     cv = CustomerValue
     order = settings.tier_order()
@@ -700,7 +712,7 @@ def pyramid_report(uow: UnitOfWork, limit: int = 20, plot: Path | None = None) -
 
 def pareto_report(uow: UnitOfWork, plot: Path | None = None) -> dict[str, Any]:
     """Share of revenue of the top 1/5/10/20/50% of purchasers, the Gini, and optionally a PNG."""
-    run = latest_run(uow)
+    run = report_run(uow)
     pareto = run.summary.get("pareto") or {}
     out = {"run": _run_header(run), "gini": pareto.get("gini"), "top_shares": pareto.get("top_shares"),
            "n_customers": pareto.get("n_customers", 0), "total_revenue": run.total_revenue, "plot": None}
@@ -719,7 +731,7 @@ def pareto_report(uow: UnitOfWork, plot: Path | None = None) -> dict[str, Any]:
 
 def dependency_report(uow: UnitOfWork) -> dict[str, Any]:
     """Customers above the key / critical / mono-client revenue-share thresholds."""
-    run = latest_run(uow)
+    run = report_run(uow)
     settings = ValueSettings.model_validate(run.settings)
     cv = CustomerValue
     flagged = _customer_rows(uow, run, (cv.dependency.label("level"), cv.revenue_share, cv.monetary),
@@ -731,7 +743,7 @@ def dependency_report(uow: UnitOfWork) -> dict[str, Any]:
 
 def churn_report(uow: UnitOfWork, limit: int = 20) -> dict[str, Any]:
     """Churn risk from BG/NBD P(alive): counts, lifecycle stages, and the at-risk customers by value."""
-    run = latest_run(uow)
+    run = report_run(uow)
     cv = CustomerValue
     n_model, avg_p = uow.session.execute(select(func.count(cv.p_alive), func.avg(cv.p_alive)).where(cv.run_id == run.id)).one()
     at_risk = uow.session.scalar(select(func.count()).where(cv.run_id == run.id, cv.churn_risk.is_(True)))
@@ -759,7 +771,7 @@ def loyalty_contributions(row: Mapping[str, Any], weights: Mapping[str, float]) 
 
 def loyalty_report(uow: UnitOfWork, limit: int = 20) -> dict[str, Any]:
     """Distribution of the loyalty index and the most loyal customers with their index's parts."""
-    run = latest_run(uow)
+    run = report_run(uow)
     settings = ValueSettings.model_validate(run.settings)
     cv = CustomerValue
     bucket = case((cv.loyalty < 20, 0), (cv.loyalty < 40, 1), (cv.loyalty < 60, 2), (cv.loyalty < 80, 3), else_=4)
@@ -782,7 +794,7 @@ def clv_report(uow: UnitOfWork, limit: int = 20, by: str = "probabilistic", plot
         raise InvalidInput(f"invalid input: by: must be 'probabilistic' or 'deterministic', got {by!r}")
     if plot is not None:
         plots.check_path(plot)
-    run = latest_run(uow)
+    run = report_run(uow)
     settings = ValueSettings.model_validate(run.settings)
     cv = CustomerValue
     col = cv.clv_probabilistic if by == "probabilistic" else cv.clv_deterministic
@@ -813,7 +825,7 @@ def clv_report(uow: UnitOfWork, limit: int = 20, by: str = "probabilistic", plot
 
 def customer_value(uow: UnitOfWork, customer_id: int) -> dict[str, Any]:
     """A customer's row of the latest snapshot, the loyalty parts, and its history over all runs."""
-    customer = uow.customers.get(customer_id)
+    customer = uow.customers.visible(customer_id)
     run = latest_run(uow)
     settings = ValueSettings.model_validate(run.settings)
     row = uow.session.get(CustomerValue, (run.id, customer.id))

@@ -1,0 +1,117 @@
+"""Build the console: a Starlette app mounted by ``crm serve`` at ``/console``."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from crmcore.console import extensions, i18n
+from crmcore.console.auth import ConsoleSettings
+from crmcore.console.extensions import NavEntry, Registry
+from crmcore.console.web import SecurityHeaders, View, page
+
+if TYPE_CHECKING:
+    from crmcore.app import CRM
+
+HERE = Path(__file__).parent
+HTMX = "htmx-2.0.11.min.js"
+
+#: the core's navigation (plugins add theirs through crm_console_register)
+CORE_NAV = (NavEntry("Home", "/", None, 0), NavEntry("Customers", "/customers", "customer.read", 10))
+
+
+class Console:
+    """The console's shared state: the CRM, settings, templates and the plugins' contributions."""
+
+    def __init__(self, crm: CRM, prefix: str = "/console", settings: ConsoleSettings | None = None) -> None:
+        self.crm = crm
+        self.prefix = prefix.rstrip("/")
+        config = crm.config.get("console", {}) if isinstance(crm.config, dict) else {}
+        self.settings = settings or ConsoleSettings.model_validate(config)
+        self.registry: Registry = extensions.collect(crm)
+        for _plugin, directory in self.registry.catalogs:
+            i18n.add_catalog_dir(directory)
+        loaders: list[Any] = [FileSystemLoader(HERE / "templates")]
+        if self.registry.templates:
+            loaders.append(PrefixLoader({pid: FileSystemLoader(d) for pid, d in self.registry.templates}))
+        self.templates = Environment(loader=ChoiceLoader(loaders), autoescape=select_autoescape(default=True),
+                                     trim_blocks=True, lstrip_blocks=True)
+        self.templates.globals.update(htmx=HTMX)
+
+    def navigation(self, view: View) -> list[dict[str, Any]]:
+        """The entries the signed-in user may use: the core's, then the active plugins'."""
+        if view.me is None:
+            return []
+        entries = [("core", e) for e in CORE_NAV] + [(p, e) for p, e in self.registry.nav if p in view.active]
+        wanted = {e.permission for _, e in entries if e.permission}
+        allowed = self._allowed(view, wanted)
+        path = view.request.url.path.removeprefix(self.prefix) or "/"
+        out = []
+        for _plugin, e in sorted(entries, key=lambda pe: pe[1].order):
+            if e.permission and e.permission not in allowed:
+                continue
+            current = path == e.path if e.path == "/" else path.startswith(e.path)
+            out.append({"label": view._(e.label), "href": view.url(e.path), "current": current})
+        return out
+
+    def _allowed(self, view: View, permissions: set[str]) -> set[str]:
+        if not permissions:
+            return set()
+        cached = getattr(view, "_allowed", None)
+        if cached is None:
+            try:
+                with view.unit() as uow:
+                    cached = {p for p in permissions if uow.can(p)}
+            except Exception:  # noqa: BLE001 - no navigation rather than no page
+                cached = set()
+            view._allowed = cached  # type: ignore[attr-defined]
+        return cached
+
+
+def create_console(crm: CRM, prefix: str = "/console", settings: ConsoleSettings | None = None) -> Starlette:
+    """The console as an ASGI app; mount it at ``prefix`` (``crmcore.console.mount`` does)."""
+    from crmcore.console.pages import customers, home, profile, signin
+
+    console = Console(crm, prefix, settings)
+    routes: list[Any] = [Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static")]
+    for module in (signin, home, customers, profile):
+        routes.extend(module.routes())
+    for plugin_id, p in console.registry.pages:
+        routes.append(Route(p.path, page(p.endpoint, permission=p.permission, plugin=plugin_id),
+                            methods=list(p.methods), name=p.name))
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+    app.state.console = console
+    return SecurityHeaders(app)  # type: ignore[return-value]
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Unknown paths and wrong methods: a small page, never Starlette's plain text."""
+    code = getattr(exc, "status_code", 500)
+    prefix = request.app.state.console.prefix
+    if code == 404 and request.url.path.rstrip("/") == prefix:
+        return RedirectResponse(prefix + "/", status_code=307)
+    text = {404: "Not found", 405: "Method not allowed"}.get(code, "Error")
+    return HTMLResponse(f"<!doctype html><html lang=en><title>{code} {text}</title><main><h1>{code} {text}</h1>"
+                        f"<p><a href='{prefix}/'>Console home</a></p></main></html>", status_code=code)
+
+
+def with_console(api: Any, crm: CRM, prefix: str = "/console") -> Starlette:
+    """The API app with the console beside it at ``prefix`` (what ``crm serve`` runs).
+
+    Beside, not inside: the API's middleware (bearer tokens, body limits, problem details)
+    must not see the console's requests, which carry a session cookie instead.
+    ``/console`` without the slash redirects to the home page.
+    """
+    async def to_home(request: Request) -> Response:
+        return RedirectResponse(prefix + "/", status_code=307)
+
+    app = Starlette(routes=[Route(prefix, to_home), Mount(prefix, app=create_console(crm, prefix)), Mount("", app=api)])
+    app.state.crm = crm
+    return app

@@ -1,0 +1,155 @@
+"""Languages of the console: gettext catalogues (Babel) and locale-aware formatting.
+
+The catalogues are the ``.po`` files under ``crmcore/console/locale/<lang>/LC_MESSAGES``; they
+are compiled in memory when first used (no build step, nothing to forget at install). A
+message with no translation shows in English. Plugins may ship their own catalogues (see
+``ConsoleCatalog`` in :mod:`crmcore.console.extensions`); they are merged over the core's.
+
+The language of a request: the signed-in user's ``users.language``, else the ``crm_lang``
+cookie (set by the switcher before signing in), else the best match of ``Accept-Language``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import io
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from babel import Locale, dates, numbers
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import NullTranslations, Translations
+
+LOCALE_DIR = Path(__file__).parent / "locale"
+#: code -> name of the language in itself (shown in the switcher)
+LANGUAGES: dict[str, str] = {"en": "English", "zh_Hans": "简体中文", "ru": "Русский"}
+DEFAULT = "en"
+
+
+def _compile(po_path: Path) -> Translations:
+    with po_path.open("rb") as f:
+        catalog = read_po(f)
+    buf = io.BytesIO()
+    write_mo(buf, catalog)
+    buf.seek(0)
+    return Translations(fp=buf)
+
+
+_extra: list[Path] = []  # plugins' locale directories, added when the console is built
+
+
+def add_catalog_dir(path: Path) -> None:
+    if path not in _extra:
+        _extra.append(path)
+        translations.cache_clear()
+
+
+@lru_cache(maxsize=16)
+def translations(lang: str) -> NullTranslations:
+    if lang == DEFAULT:
+        return NullTranslations()
+    base: NullTranslations | None = None
+    for root in (LOCALE_DIR, *_extra):
+        po = root / lang / "LC_MESSAGES" / "messages.po"
+        if not po.exists():
+            continue
+        t = _compile(po)
+        if base is None:
+            base = t
+        else:
+            # a plugin's catalogue is consulted first, then the core's
+            t.add_fallback(base)  # type: ignore[no-untyped-call]
+            base = t
+    return base or NullTranslations()
+
+
+def negotiate(accept_language: str | None) -> str:
+    """The best of :data:`LANGUAGES` for an ``Accept-Language`` header (English when none fits)."""
+    if not accept_language:
+        return DEFAULT
+    wanted: list[tuple[float, str]] = []
+    for part in accept_language.split(",")[:20]:
+        tag, _, q = part.strip().partition(";q=")
+        try:
+            weight = float(q) if q else 1.0
+        except ValueError:
+            weight = 0.0
+        if tag:
+            wanted.append((weight, tag.strip().replace("-", "_").lower()))
+    for _, tag in sorted(wanted, key=lambda w: -w[0]):
+        if tag.startswith("zh"):
+            # Traditional Chinese readers get English rather than the wrong script
+            if any(x in tag for x in ("hant", "_tw", "_hk", "_mo")):
+                continue
+            return "zh_Hans"
+        if tag.startswith("ru"):
+            return "ru"
+        if tag.startswith("en"):
+            return "en"
+    return DEFAULT
+
+
+def valid_language(code: str | None) -> str | None:
+    return code if code in LANGUAGES else None
+
+
+class Formatter:
+    """Dates, numbers and money for one locale, and the gettext functions of its language."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang if lang in LANGUAGES else DEFAULT
+        self.locale = Locale.parse({"en": "en_GB", "zh_Hans": "zh_Hans_CN", "ru": "ru_RU"}[self.lang])
+        self._t = translations(self.lang)
+
+    def gettext(self, message: str, **values: Any) -> str:
+        text = self._t.gettext(message)
+        return text % values if values else text
+
+    def ngettext(self, singular: str, plural: str, n: int, **values: Any) -> str:
+        text = self._t.ngettext(singular, plural, n)
+        return text % {"num": n, **values}
+
+    def date(self, value: dt.date | dt.datetime | str | None, fmt: str = "medium") -> str:
+        if value is None or value == "":
+            return ""
+        if isinstance(value, str):
+            try:
+                value = dt.datetime.fromisoformat(value)
+            except ValueError:
+                return value
+        if isinstance(value, dt.datetime):
+            return dates.format_datetime(value, format=fmt if fmt != "medium" else "medium", locale=self.locale,
+                                         tzinfo=dt.UTC)
+        return dates.format_date(value, format=fmt, locale=self.locale)
+
+    def day(self, value: dt.date | dt.datetime | str | None) -> str:
+        """Only the date of a datetime (the timeline's column)."""
+        if isinstance(value, str):
+            try:
+                value = dt.datetime.fromisoformat(value)
+            except ValueError:
+                return value
+        if isinstance(value, dt.datetime):
+            value = value.astimezone(dt.UTC).date()
+        return "" if value is None else dates.format_date(value, format="medium", locale=self.locale)
+
+    def number(self, value: Any) -> str:
+        if value is None or value == "":
+            return ""
+        try:
+            return numbers.format_decimal(Decimal(str(value)), locale=self.locale)
+        except (InvalidOperation, ValueError):
+            return str(value)
+
+    def money(self, value: Any, currency: str | None) -> str:
+        if value is None or value == "":
+            return ""
+        try:
+            amount = Decimal(str(value))
+        except (InvalidOperation, ValueError):
+            return str(value)
+        if not currency:
+            return self.number(amount)
+        return numbers.format_currency(amount, currency, locale=self.locale)

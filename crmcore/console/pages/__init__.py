@@ -1,0 +1,1 @@
+"""The core's console pages; each module's ``routes()`` lists its Starlette routes."""

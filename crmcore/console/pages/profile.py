@@ -1,0 +1,192 @@
+"""The 360° page (``uow.profiles.get``) and what is done from it: contacts, interactions,
+postings, the account statement. A form that fails is drawn again on the page, the error next to
+its field and the input kept; a guard's refusal (a credit hold) is shown with its figures."""
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import Response
+from starlette.routing import Route
+
+from crmcore.console.extensions import ConsoleSection, Failed, call_each
+from crmcore.console.forms import bind, service_errors, values
+from crmcore.console.pages.customers import KINDS, STAGES, usernames
+from crmcore.console.web import View, page
+from crmcore.enums import Channel, ContactRole, Direction, InteractionKind, TransactionKind
+from crmcore.errors import CRMError, InvalidInput, Vetoed
+from crmcore.models import Contact
+from crmcore.schemas import AccountRead, ContactCreate, ContactRead, ContactUpdate, InteractionCreate, TransactionCreate, TransactionRead
+
+CONTACT_FIELDS = ("name", "role", "title", "email", "phone")
+INTERACTION_FIELDS = ("channel", "direction", "kind", "subject", "notes", "occurred_at", "outcome", "satisfaction")
+POSTING_FIELDS = ("kind", "amount", "currency", "reference", "occurred_at", "due_date", "description")
+POSTING_KINDS = (TransactionKind.INVOICE, TransactionKind.PAYMENT, TransactionKind.CREDIT_NOTE)
+TIMELINE_SIZE = 25
+
+
+def routes() -> list[Any]:
+    return [Route("/customers/{cid:int}", page(show), methods=["GET"]),
+            Route("/customers/{cid:int}/contacts", page(add_contact), methods=["POST"]),
+            Route("/contacts/{xid:int}/edit", page(edit_contact), methods=["GET", "POST"]),
+            Route("/customers/{cid:int}/interactions", page(log_interaction), methods=["POST"]),
+            Route("/customers/{cid:int}/postings", page(post_entry), methods=["POST"]),
+            Route("/accounts/{aid:int}/statement", page(statement), methods=["GET"])]
+
+
+def _options(view: View) -> dict[str, Any]:
+    _ = view._
+    return {"roles": [(r.value, _(r.value.replace("_", " ").capitalize())) for r in ContactRole],
+            "channels": [(c.value, _(c.value.capitalize())) for c in Channel],
+            "directions": [(d.value, _(d.value.capitalize())) for d in Direction],
+            "ikinds": [(k.value, _(k.value.replace("_", " ").capitalize())) for k in InteractionKind],
+            "pkinds": [(k.value, _(k.value.replace("_", " ").capitalize())) for k in POSTING_KINDS],
+            "kind_names": KINDS, "stage_names": STAGES}
+
+
+def show(view: View, forms: dict[str, tuple[dict[str, str], dict[str, str]]] | None = None, status: int = 200) -> Response:
+    """The page; ``forms`` carries a failed form's input and errors back onto it."""
+    cid = int(view.request.path_params["cid"])
+    kind = view.arg("kind")[:64]
+    sections: list[dict[str, Any]] = []
+    with view.unit() as uow:
+        p = uow.profiles.get(cid, interactions=TIMELINE_SIZE, kinds=[kind] if kind else None)
+        customer = uow.customers.visible(cid)
+        owners = usernames(uow)
+        for plugin, s in call_each(uow, "crm_console_customer_sections", view.active, customer=customer, profile=p):
+            sections.append(_section(view, plugin, s))
+        perms = {k: uow.can(k) for k in ("customer.write", "customer.archive", "customer.merge", "contact.write",
+                                         "interaction.write", "account.post")}
+    replaced = {s["replaces"] for s in sections if s.get("replaces")}
+    generic = [{"title": t, "fields": f, "tables": p["section_tables"].get(t, [])}
+               for t, f in p["sections"].items() if t not in replaced]
+    forms = forms or {}
+    return view.render("customers/show.html", status=status, partial="timeline" if view.arg("partial") == "timeline" else None,
+                       p=p, c=p["customer"], owner=owners.get(p["customer"]["owner_id"] or 0, ""), kind=kind,
+                       generic=generic, sections=sorted(sections, key=lambda s: s["order"]), perms=perms,
+                       forms={k: forms.get(k, ({}, {})) for k in ("contact", "interaction", "posting")},
+                       timeline_kinds=_timeline_kinds(view), **_options(view))
+
+
+def _section(view: View, plugin: str, s: Any) -> dict[str, Any]:
+    if isinstance(s, Failed):
+        return {"failed": s, "order": 1000, "replaces": None}
+    if not isinstance(s, ConsoleSection):
+        return {"failed": Failed(plugin, "crm_console_customer_sections", f"returned {type(s).__name__}, not a ConsoleSection"),
+                "order": 1000, "replaces": None}
+    try:
+        html = view.console.templates.get_template(s.template).render(
+            {"_": view._, "fmt": view.fmt, "url": view.url, "csrf": view.csrf, "prefix": view.console.prefix, **s.context})
+    except Exception as e:  # noqa: BLE001 - a broken template is the plugin's error box, not a broken page
+        return {"failed": Failed(plugin, "template " + s.template, f"{type(e).__name__}: {e}"), "order": 1000, "replaces": None}
+    return {"title": view._(s.title), "html": html, "order": s.order, "replaces": s.replaces, "failed": None}
+
+
+def _timeline_kinds(view: View) -> list[tuple[str, str]]:
+    _ = view._
+    out = [("core", _("Interactions"))]
+    out += [(k.value, _(k.value.replace("_", " ").capitalize())) for k in InteractionKind]
+    out += [(pid, pid) for pid in sorted(view.active)]
+    return out
+
+
+def _cid(view: View) -> int:
+    return int(view.request.path_params["cid"])
+
+
+def _refused(view: View, e: CRMError) -> dict[str, str]:
+    if isinstance(e, InvalidInput):
+        return service_errors(e)
+    if isinstance(e, Vetoed):
+        return {"_": view._("Refused by %(plugin)s: %(reason)s", plugin=e.plugin, reason=e.reason)}
+    return {"_": str(e)}
+
+
+def add_contact(view: View) -> Response:
+    cid = _cid(view)
+    raw = values(view.form, CONTACT_FIELDS)
+    data, errors = bind(ContactCreate, raw)
+    if data is not None:
+        try:
+            with view.unit(write=True) as uow:
+                uow.customers.visible(cid)
+                name = uow.contacts.add(cid, data).name  # type: ignore[arg-type]
+            return view.redirect(f"/customers/{cid}#contacts", flash=view._("Contact %(name)s added.", name=name))
+        except CRMError as e:
+            errors = _refused(view, e)
+    return show(view, {"contact": (raw, errors)}, status=409 if "_" in errors else 422)
+
+
+def edit_contact(view: View) -> Response:
+    xid = int(view.request.path_params["xid"])
+    with view.unit() as uow:
+        row = uow.session.get(Contact, xid) if xid < 2**63 else None
+        if row is None:
+            from crmcore.errors import NotFound
+
+            raise NotFound("contact", xid)
+        uow.customers.visible(row.customer_id)  # an invisible customer's contact is not found either
+        contact = ContactRead.model_validate(row).model_dump()
+    raw = {k: "" if contact.get(k) is None else str(contact[k]) for k in CONTACT_FIELDS}
+    errors: dict[str, str] = {}
+    if view.form is not None:
+        raw = values(view.form, CONTACT_FIELDS)
+        data, errors = bind(ContactUpdate, raw, keep_empty=("role", "title", "email", "phone"))
+        if data is not None:
+            try:
+                with view.unit(write=True) as uow:
+                    uow.customers.visible(contact["customer_id"])
+                    uow.contacts.update(xid, data)  # type: ignore[arg-type]
+                return view.redirect(f"/customers/{contact['customer_id']}#contacts",
+                                     flash=view._("Contact %(name)s saved.", name=raw["name"]))
+            except CRMError as e:
+                errors = _refused(view, e)
+    return view.render("customers/contact.html", status=422 if errors else 200, raw=raw, errors=errors,
+                       contact=contact, **_options(view))
+
+
+def log_interaction(view: View) -> Response:
+    cid = _cid(view)
+    raw = values(view.form, INTERACTION_FIELDS)
+    data, errors = bind(InteractionCreate, raw, extra={"handled_by": view.me.username if view.me else None})
+    if data is not None:
+        try:
+            with view.unit(write=True) as uow:
+                uow.customers.visible(cid)
+                uow.interactions.log(cid, data)  # type: ignore[arg-type]
+            return view.redirect(f"/customers/{cid}#timeline", flash=view._("Interaction logged."))
+        except CRMError as e:
+            errors = _refused(view, e)
+    return show(view, {"interaction": (raw, errors)}, status=409 if "_" in errors else 422)
+
+
+def post_entry(view: View) -> Response:
+    cid = _cid(view)
+    raw = values(view.form, POSTING_FIELDS)
+    raw["currency"] = raw["currency"].upper()
+    data, errors = bind(TransactionCreate, raw)
+    if data is not None:
+        try:
+            with view.unit(write=True) as uow:
+                uow.customers.visible(cid)
+                entry, created = uow.accounts.post(cid, data)  # type: ignore[arg-type]
+                text = view.fmt.money(entry.amount, entry.currency)
+            message = view._("Posted %(kind)s %(ref)s of %(amount)s.", kind=view._(raw["kind"].replace("_", " ").capitalize()),
+                             ref=raw["reference"], amount=text) if created else \
+                view._("%(ref)s was already posted; nothing changed.", ref=raw["reference"])
+            return view.redirect(f"/customers/{cid}#accounts", flash=message)
+        except CRMError as e:
+            errors = _refused(view, e)
+    return show(view, {"posting": (raw, errors)}, status=409 if "_" in errors else 422)
+
+
+def statement(view: View) -> Response:
+    aid = int(view.request.path_params["aid"])
+    with view.unit() as uow:
+        account = uow.accounts.visible(aid)
+        customer = uow.customers.visible(account.customer_id)
+        st = uow.accounts.statement(aid)
+        data = {"account": AccountRead.model_validate(st.account).model_dump(), "opening": st.opening_balance,
+                "closing": st.closing_balance, "customer": {"id": customer.id, "name": customer.name},
+                "lines": [{"entry": TransactionRead.model_validate(x.entry).model_dump(), "effect": x.effect,
+                           "running": x.running_balance} for x in st.lines]}
+    return view.render("customers/statement.html", st=data)

@@ -1,0 +1,116 @@
+"""Surveys: CSAT (1-5) per ticket and NPS (0-10) per period, each answer once; NPS by period.
+
+An answer is unique by its ``dedupe`` key: CSAT of a ticket ``csat:t<ticket>``, CSAT without a
+ticket ``csat:c<customer>:<date>``, NPS ``nps:c<customer>:<period>`` (``[service] nps_period``).
+The same answer again is a no-op; a different score for the same key is refused.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from crm_service.models import SurveyAnswer, Ticket, TicketKind
+from crm_service.schemas import SurveyIn
+from crm_service.settings import settings
+from crmcore.errors import Conflict, InvalidInput
+from crmcore.uow import UnitOfWork
+
+
+def period_of(at: dt.datetime, period: str) -> str:
+    if period == "month":
+        return f"{at.year}-{at.month:02d}"
+    if period == "quarter":
+        return f"{at.year}-Q{(at.month - 1) // 3 + 1}"
+    return str(at.year)
+
+
+def dedupe_key(kind: str, customer_id: int, ticket_id: int | None, at: dt.datetime, nps_period: str) -> str:
+    if kind == "csat":
+        return f"csat:t{ticket_id}" if ticket_id else f"csat:c{customer_id}:{at.date().isoformat()}"
+    return f"nps:c{customer_id}:{period_of(at, nps_period)}"
+
+
+def record(uow: UnitOfWork, customer_id: int, data: SurveyIn) -> tuple[SurveyAnswer, bool]:
+    """Record one answer; returns (answer, created)."""
+    uow.require("service.survey.write")
+    try:
+        kind, score = data.kind_score()
+    except ValueError as e:
+        raise InvalidInput(str(e)) from None
+    uow.customers.get(customer_id)
+    if data.ticket_id is not None:
+        owner = uow.session.scalar(select(Ticket.customer_id).where(Ticket.id == data.ticket_id))
+        if owner != customer_id:
+            raise InvalidInput(f"ticket {data.ticket_id} is not a ticket of customer {customer_id}")
+    at = data.answered_at or uow.now()
+    key = dedupe_key(kind, customer_id, data.ticket_id, at, settings(uow).nps_period)
+    existing = uow.session.scalar(select(SurveyAnswer).where(SurveyAnswer.dedupe == key))
+    if existing is None:
+        answer = SurveyAnswer(customer_id=customer_id, ticket_id=data.ticket_id, kind=kind, score=score, answered_at=at,
+                              dedupe=key, source=data.source)
+        try:
+            with uow.session.begin_nested():
+                uow.session.add(answer)
+                uow.session.flush()
+        except IntegrityError:
+            existing = uow.session.scalar(select(SurveyAnswer).where(SurveyAnswer.dedupe == key))
+        else:
+            uow.audit.record("create", "service_survey_answer", answer.id, after={"kind": kind, "score": score})
+            return answer, True
+    if existing.score != score:
+        raise Conflict(f"customer {customer_id} already answered this {kind} ({existing.score}, answer {existing.id})")
+    return existing, False
+
+
+def nps(uow: UnitOfWork, period: str = "quarter") -> dict[str, Any]:
+    """NPS (% promoters 9-10 minus % detractors 0-6) per period and in total, over the whole table."""
+    uow.require("service.report")
+    if period not in ("month", "quarter", "year"):
+        raise InvalidInput(f"unknown period {period!r} (month, quarter or year)")
+    rows = uow.session.execute(select(SurveyAnswer.answered_at, SurveyAnswer.score).where(
+        SurveyAnswer.kind == "nps", uow.visibility.customer_filter(SurveyAnswer.customer_id))).all()
+    keys = np.array([period_of(r[0], period) for r in rows], dtype=object)
+    scores = np.array([r[1] for r in rows], dtype=np.int64)
+    out = [{"period": p, **_nps_of(scores[keys == p])} for p in sorted(set(keys.tolist()))]
+    return {"period": period, "periods": out, "total": _nps_of(scores)}
+
+
+def _nps_of(scores: np.ndarray) -> dict[str, Any]:
+    n = int(scores.size)
+    pro, det = int((scores >= 9).sum()), int((scores <= 6).sum())
+    return {"answers": n, "promoters": pro, "passives": n - pro - det, "detractors": det,
+            "nps": None if n == 0 else round(100.0 * (pro - det) / n, 1)}
+
+
+def category(score: int | None) -> str | None:
+    if score is None:
+        return None
+    return "promoter" if score >= 9 else "detractor" if score <= 6 else "passive"
+
+
+def satisfaction(uow: UnitOfWork, customer_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Average CSAT, last NPS and its category, complaints count per customer (the published hook)."""
+    ids = list(customer_ids)
+    out: dict[int, dict[str, Any]] = {c: {"csat_avg": None, "csat_answers": 0, "last_nps": None, "nps_category": None,
+                                          "complaints": 0} for c in ids}
+    for i in range(0, len(ids), 5000):
+        chunk = ids[i:i + 5000]
+        for cid, avg, n in uow.session.execute(select(SurveyAnswer.customer_id, func.avg(SurveyAnswer.score), func.count())
+                                               .where(SurveyAnswer.kind == "csat", SurveyAnswer.customer_id.in_(chunk))
+                                               .group_by(SurveyAnswer.customer_id)):
+            out[cid].update(csat_avg=round(float(avg), 2), csat_answers=int(n))
+        last = (select(SurveyAnswer.customer_id, SurveyAnswer.score,
+                       func.row_number().over(partition_by=SurveyAnswer.customer_id,
+                                              order_by=(SurveyAnswer.answered_at.desc(), SurveyAnswer.id.desc())).label("rn"))
+                .where(SurveyAnswer.kind == "nps", SurveyAnswer.customer_id.in_(chunk)).subquery())
+        for cid, score in uow.session.execute(select(last.c.customer_id, last.c.score).where(last.c.rn == 1)):
+            out[cid].update(last_nps=score, nps_category=category(score))
+        for cid, n in uow.session.execute(select(Ticket.customer_id, func.count()).where(
+                Ticket.kind == TicketKind.COMPLAINT, Ticket.customer_id.in_(chunk)).group_by(Ticket.customer_id)):
+            out[cid]["complaints"] = int(n)
+    return out
