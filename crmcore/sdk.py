@@ -55,6 +55,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     # settings
     "PluginSettings": ("crmcore.settings", "PluginSettings"),
     "load_plugin_settings": ("crmcore.settings", "load_plugin_settings"),
+    # roles a plugin adds (before its Permission declarations name them)
+    "declare_role": ("crmcore.permissions", "declare_role"),
     # errors
     "validation_errors": ("crmcore.errors", "validation_errors"),
     "invalid_input": ("crmcore.errors", "invalid_input"),
@@ -133,6 +135,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers
     from crmcore.errors import invalid_input, validation_errors
     from crmcore.limits import MAX_ID, check_text, valid_id
     from crmcore.models._columns import enum_column
+    from crmcore.permissions import declare_role
     from crmcore.schemas.account import check_amount
     from crmcore.schemas.fields import (
         MAX_AMOUNT,

@@ -19,6 +19,7 @@ from crmcore.api import create_app
 from crmcore.api.auth import TokenService
 from crmcore.schemas import CustomerCreate, TransactionCreate, UserCreate
 
+
 def test_no_server_error_and_schema_conformance(make_crm: Any) -> None:
     """Every operation of the core and of the repository's four plugins, schemathesis's generated
     inputs: no 500, documented statuses, conforming bodies."""

@@ -122,11 +122,14 @@ def test_dates_that_are_not_dates_are_usage_errors(acme, value):
 def test_the_edges_of_the_date_range_are_accepted(acme):
     ok(acme("interaction", "log", "A1", "--channel", "email", "--subject", "first", "--at", "1900-01-01T00:00:00Z"))
     ok(acme("interaction", "log", "A1", "--channel", "email", "--subject", "last", "--at", "9000-12-31T23:59:59Z"))
-    ok(acme("account", "post", "A1", "invoice", "5", "--ref", "LATE", "--at", "9000-12-31T10:00:00+00:00"))
+    ok(acme("account", "post", "A1", "invoice", "5", "--ref", "EARLY", "--at", "1900-01-01T00:00:00+00:00"))
     when = sorted(x["occurred_at"][:10] for x in json.loads(ok(acme("interaction", "list", "--json")).output))
     assert when == ["1900-01-01", "9000-12-31"]
-    st = json.loads(ok(acme("account", "statement", "1", "--since", "9000-12-01", "--json")).output)
-    assert [x["reference"] for x in st["lines"]] == ["LATE"]
+    st = json.loads(ok(acme("account", "statement", "1", "--until", "1900-01-02", "--json")).output)
+    assert [x["reference"] for x in st["lines"]] == ["EARLY"]
+    # a posting is also within the posting horizon (docs: Guarantees): 9000-12-31 is a clean refusal
+    refused(acme("account", "post", "A1", "invoice", "5", "--ref", "LATE", "--at", "9000-12-31T10:00:00+00:00"), 1,
+            "posting horizon")
 
 
 @pytest.mark.parametrize("seed", ["-1", str(2**32), BIG, "abc"])

@@ -77,3 +77,21 @@ def test_bulk_insert_takes_rows_with_different_keys(crm):
         got = [(a.action, a.entity_id, a.before, a.after, a.at is not None)
                for a in uow.session.scalars(select(AuditEntry).order_by(AuditEntry.id))]
     assert got == [("a", None, None, {"n": 1}, True), ("b", "7", {"n": 0}, {"n": 2}, True)]
+
+
+@pytest.mark.parametrize(("entity", "header", "bad", "good"), [
+    ("customers", "external_ref,name,email", "X1,Xavier,not-an-email", "X1,Xavier,x@example.com"),
+    ("leads", "external_ref,name,email", "X1,Xavier,not-an-email", "X1,Xavier,x@example.com"),
+])
+def test_a_key_again_after_a_bad_row_is_a_duplicate_for_every_entity(entity, header, bad, good, cli, tmp_path):
+    """Found by the import state machine: a plugin's entity took the second row of a key when
+    the first failed validation, the core's rejected it; now both reject it (the file is
+    ambiguous, and re-importing the fixed file must not update what the second row wrote)."""
+    import crm_sales_automation.plugin as sales
+
+    path = tmp_path / "x.csv"
+    path.write_text(f"{header}\n{bad}\n{good}\n", encoding="utf-8")
+    res = cli("import", entity, str(path), plugins=[sales])
+    assert res.exit_code == 1, res.output
+    assert "0 inserted, 0 updated, 0 unchanged, 2 rejected" in res.output
+    assert "duplicate external_ref 'X1' (also on line 2)" in res.output

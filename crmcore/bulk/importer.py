@@ -224,9 +224,9 @@ class SchemaProcessor(BatchImporter):
             if skey in self.seen:
                 self.reject(row.line, entity.key, f"duplicate {entity.key} {printable(skey)!r} (also on line {self.seen[skey]})", skey)
                 continue
+            self.seen[skey] = row.line  # as for the core's entities: the key again is a duplicate, even if this row is bad
             obj = self.validate(entity.schema, row, data, skey)
             if obj is not None:
-                self.seen[skey] = row.line
                 rows.append((row.line, obj))
         if not rows:
             return

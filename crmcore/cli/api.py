@@ -25,12 +25,15 @@ def register(cli: click.Group) -> None:
               help="Seconds between webhook delivery passes in the background (0: never; use `crm webhooks deliver`).")
 @pass_app
 def serve(app: AppContext, host: str, port: int, workers: int, deliver_every: int) -> None:
-    """Run the HTTP API (OpenAPI at /openapi.json, docs at /docs) and the web console (/console)."""
+    """Run the HTTP API (OpenAPI at /openapi.json; /docs with [api] public_docs) and the web console (/console)."""
     import os
 
     import uvicorn
 
+    from crmcore.webhooks.targets import policy
+
     crm = app.crm()  # fails here, in one line, if the database is missing or a plugin is broken
+    policy(crm.config)  # and if crm.toml [webhooks] is wrong (not at the first delivery)
     url = crm.engine.url.render_as_string(hide_password=False)
     if deliver_every:
         _background_delivery(url, app.plugins, deliver_every)

@@ -18,6 +18,9 @@ from crmcore.uow import UnitOfWork
 
 
 def register(cli: click.Group) -> None:
+    from crmcore.cli import duplicates
+
+    duplicates.register(customer)
     cli.add_command(customer)
     cli.add_command(contact)
 
@@ -74,13 +77,15 @@ def customer() -> None:
 @customer.command("add")
 @click.argument("name")
 @customer_options
+@click.option("--force", is_flag=True, help="create it even if it looks like a duplicate of an existing customer")
 @click.option("--json", "as_json", is_flag=True)
 @pass_app
-def customer_add(app: AppContext, name: str, attrs: tuple[str, ...], tags: tuple[str, ...], as_json: bool, **opts: Any) -> None:
-    """Add a customer."""
+def customer_add(app: AppContext, name: str, attrs: tuple[str, ...], tags: tuple[str, ...], force: bool, as_json: bool,
+                 **opts: Any) -> None:
+    """Add a customer (a likely duplicate of an existing one is refused unless --force)."""
     data = validate(CustomerCreate, name=name, tags=list(tags) or None, attributes=parse_attrs(attrs) or None, **opts)
     with app.crm().unit_of_work(app.actor) as uow:
-        c = uow.customers.create(data)
+        c = uow.customers.create(data, force=force)
         out = CustomerRead.model_validate(c).model_dump()
     if as_json:
         emit_json(out)
@@ -175,10 +180,26 @@ def customer_archive(app: AppContext, customer_key: str) -> None:
 @customer.command("merge")
 @click.argument("source_key", metavar="SOURCE", type=CUSTOMER)
 @click.option("--into", "target_key", required=True, metavar="TARGET", type=CUSTOMER, help="the customer that keeps everything")
+@click.option("--dry-run", is_flag=True, help="show what would move and which value each field keeps; write nothing")
 @click.option("--json", "as_json", is_flag=True)
 @pass_app
-def customer_merge(app: AppContext, source_key: str, target_key: str, as_json: bool) -> None:
-    """Merge SOURCE into TARGET: every related row moves to TARGET; SOURCE is archived."""
+def customer_merge(app: AppContext, source_key: str, target_key: str, dry_run: bool, as_json: bool) -> None:
+    """Merge SOURCE into TARGET: every related row moves to TARGET; SOURCE is archived.
+
+    TARGET keeps its own values; a field it lacks is filled from SOURCE; tags are joined."""
+    if dry_run:
+        from crmcore.services.merge_preview import preview_merge
+
+        plan = preview_merge(app.crm(), app.actor, source_key, target_key)
+        if as_json:
+            emit_json(plan)
+            return
+        moved = ", ".join(f"{n} {t}" for t, n in plan["moved"].items())
+        echo(f"dry run: merging customer {plan['source']} into {plan['target']} would move {moved}; nothing was written")
+        if plan["fields"]:
+            table("fields", ["field", "source", "target", "kept", "rule"],
+                  [[f, v["source"], v["target"], v["kept"], v["rule"]] for f, v in plan["fields"].items()])
+        return
     with app.crm().unit_of_work(app.actor) as uow:
         source, target = resolve_customer(uow, source_key), resolve_customer(uow, target_key)
         counts = uow.customers.merge(source.id, target.id)

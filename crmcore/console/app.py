@@ -33,8 +33,7 @@ class Console:
     def __init__(self, crm: CRM, prefix: str = "/console", settings: ConsoleSettings | None = None) -> None:
         self.crm = crm
         self.prefix = prefix.rstrip("/")
-        config = crm.config.get("console", {}) if isinstance(crm.config, dict) else {}
-        self.settings = settings or ConsoleSettings.model_validate(config)
+        self.settings = settings or ConsoleSettings.of(crm)
         self.registry: Registry = extensions.collect(crm)
         for _plugin, directory in self.registry.catalogs:
             i18n.add_catalog_dir(directory)

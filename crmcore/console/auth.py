@@ -16,23 +16,22 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from crmcore.db.types import as_utc, utcnow
-from crmcore.errors import InvalidInput
+from crmcore.errors import InvalidInput, validation_errors
 from crmcore.models.user import ConsoleSession, User
 from crmcore.uow import UnitOfWork
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024  # argon2 takes anything; a megabyte "password" is a denial of service
-_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
-# verifying against this when the user does not exist keeps the answer's timing the same
-_DUMMY = _hasher.hash("not a password of anyone")
 
 
 class ConsoleSettings(BaseModel):
@@ -46,6 +45,32 @@ class ConsoleSettings(BaseModel):
     lockout_seconds: float = Field(60, ge=0, le=86400)  # the first lock; each further failure doubles it
     lockout_max_seconds: float = Field(3600, ge=0, le=7 * 86400)
     secure_cookies: str = Field("auto", pattern="^(auto|always)$")  # auto: Secure when the request is https
+    # argon2id cost of NEW hashes (a stored hash carries its own): the library's RFC 9106 defaults
+    argon2_time_cost: int = Field(3, ge=1, le=20)
+    argon2_memory_kib: int = Field(65536, ge=8192, le=4 * 1024 * 1024)
+    argon2_parallelism: int = Field(4, ge=1, le=16)
+
+    @classmethod
+    def of(cls, crm: Any) -> ConsoleSettings:
+        """The ``[console]`` table of the CRM's configuration, validated."""
+        config = crm.config.get("console", {}) if isinstance(getattr(crm, "config", None), dict) else {}
+        try:
+            return cls.model_validate(config)
+        except ValidationError as e:
+            from crmcore.errors import ConfigError
+
+            raise ConfigError("crm.toml [console]: " + "; ".join(f"{k}: {m}" for k, m in validation_errors(e))) from None
+
+
+@lru_cache(maxsize=4)
+def _hasher_for(time_cost: int, memory_kib: int, parallelism: int) -> tuple[PasswordHasher, str]:
+    h = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
+    # verifying against a dummy when the user does not exist keeps the answer's timing the same
+    return h, h.hash("not a password of anyone")
+
+
+def hasher(settings: ConsoleSettings) -> tuple[PasswordHasher, str]:
+    return _hasher_for(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism)
 
 
 def check_password_text(password: str) -> None:
@@ -64,7 +89,7 @@ def set_password(uow: UnitOfWork, username: str, password: str) -> User:
         uow.require("user.manage")  # someone else's password is an admin's act
     check_password_text(password)
     had = user.password_hash is not None
-    user.password_hash = _hasher.hash(password)
+    user.password_hash = hasher(ConsoleSettings.of(uow.crm))[0].hash(password)
     user.failed_logins, user.locked_until = 0, None
     uow.session.flush()
     revoked = revoke_sessions(uow, username, audit=False)
@@ -110,13 +135,14 @@ def verify_password(uow: UnitOfWork, username: str, password: str, settings: Con
     """
     user = uow.session.scalar(select(User).where(User.username == username)) if 0 < len(username) <= 64 else None
     now = utcnow()
+    h, dummy = hasher(settings)
     if user is None or user.password_hash is None or not user.active:
-        _check(_DUMMY, password)
+        _check(h, dummy, password)
         return SignInResult(None, "bad_credentials")
     if user.locked_until is not None and as_utc(user.locked_until) > now:
         uow.audit.record("signin_locked", "user", user.id, after={"locked_until": user.locked_until})
         return SignInResult(None, "locked", int((as_utc(user.locked_until) - now).total_seconds()) + 1)
-    if not _check(user.password_hash, password):
+    if not _check(h, user.password_hash, password):
         user.failed_logins = (user.failed_logins or 0) + 1
         seconds = _lock_seconds(settings, user.failed_logins)
         after: dict[str, object] = {"failed_logins": user.failed_logins}
@@ -127,15 +153,15 @@ def verify_password(uow: UnitOfWork, username: str, password: str, settings: Con
         if seconds:
             return SignInResult(None, "locked", int(seconds))
         return SignInResult(None, "bad_credentials")
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
+    if h.check_needs_rehash(user.password_hash):  # the admin raised the cost: upgrade on sign-in
+        user.password_hash = h.hash(password)
     user.failed_logins, user.locked_until = 0, None
     return SignInResult(user)
 
 
-def _check(hashed: str, password: str) -> bool:
+def _check(h: PasswordHasher, hashed: str, password: str) -> bool:
     try:
-        return _hasher.verify(hashed, password[:MAX_PASSWORD])
+        return h.verify(hashed, password[:MAX_PASSWORD])
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

@@ -103,11 +103,11 @@ class Formatter:
         self.locale = Locale.parse({"en": "en_GB", "zh_Hans": "zh_Hans_CN", "ru": "ru_RU"}[self.lang])
         self._t = translations(self.lang)
 
-    def gettext(self, message: str, **values: Any) -> str:
-        text = self._t.gettext(message)
+    def gettext(self, msgid: str, /, **values: Any) -> str:
+        text = self._t.gettext(msgid)
         return text % values if values else text
 
-    def ngettext(self, singular: str, plural: str, n: int, **values: Any) -> str:
+    def ngettext(self, singular: str, plural: str, n: int, /, **values: Any) -> str:
         text = self._t.ngettext(singular, plural, n)
         return text % {"num": n, **values}
 

@@ -107,9 +107,10 @@ class View:
             self.set_cookie(PRE_COOKIE, token)
         return token
 
-    def csrf_ok(self) -> bool:
+    def csrf_ok(self, pre: bool = False) -> bool:
+        """The form's (or htmx header's) token is the session's; ``pre``: the sign-in form's cookie."""
         sent = (self.form.get(CSRF_FIELD) if self.form is not None else None) or self.request.headers.get(CSRF_HEADER)
-        expected = self.me.csrf if self.me is not None else self.request.cookies.get(PRE_COOKIE)
+        expected = self.me.csrf if self.me is not None and not pre else self.request.cookies.get(PRE_COOKIE)
         return isinstance(sent, str) and bool(expected) and hmac.compare_digest(sent.encode(), str(expected).encode())
 
     @contextmanager
@@ -133,8 +134,8 @@ class View:
         return self.request.headers.get("hx-request") == "true" and self.request.headers.get("hx-boosted") != "true"
 
     # -- output ----------------------------------------------------------------------------------
-    def _(self, message: str, **values: Any) -> str:
-        return self.fmt.gettext(message, **values)
+    def _(self, msgid: str, /, **values: Any) -> str:
+        return self.fmt.gettext(msgid, **values)
 
     def url(self, path: str, **query: Any) -> str:
         """A console URL (``path`` under /console) with the non-empty query values."""
@@ -226,7 +227,7 @@ Handler = Callable[[View], Response]
 
 
 def page(handler: Handler, *, public: bool = False, permission: str | None = None,
-         plugin: str | None = None) -> Callable[[Request], Any]:
+         plugin: str | None = None, pre_csrf: bool = False) -> Callable[[Request], Any]:
     """Wrap a page handler into a Starlette endpoint: sign-in, CSRF, plugin state, errors."""
 
     async def endpoint(request: Request) -> Response:
@@ -251,7 +252,7 @@ def page(handler: Handler, *, public: bool = False, permission: str | None = Non
                     return view.redirect(view.url("/signin", next=nxt))
                 return view.render("signin.html", status=401, error=view._("Your session has ended; sign in again."),
                                    next="", username="")
-            if request.method == "POST" and not view.csrf_ok():
+            if request.method == "POST" and not view.csrf_ok(pre=pre_csrf):
                 return view.render("error.html", status=403, status_code=403,
                                    message=view._("The form was refused because its security token is missing or out of date."),
                                    hint=view._("Reload the page and submit the form again."))

@@ -63,20 +63,35 @@ class CustomerService(Service):
         if other is not None and other != own_id:
             raise Conflict(f"external reference {ref!r} already belongs to customer {other}")
 
-    def create(self, data: CustomerCreate) -> Customer:
+    def create(self, data: CustomerCreate, *, force: bool = False) -> Customer:
+        """A new customer; a likely duplicate of an active one is refused (Conflict) unless ``force``."""
         self.uow.require("customer.write")
         if data.owner is not None and data.owner != self.uow.actor:
             self.uow.require("customer.reassign")  # creating a customer for someone else
         self._check_ref(data.external_ref)
+        if not force:
+            self._refuse_duplicate(data)
         attributes = self.uow.crm.fields.validate(data.attributes)
-        c = Customer(**{f: getattr(data, f) for f in _PLAIN}, attributes=attributes,
-                     owner_id=self.uow.users.id_for(data.owner))
+        # an "own" user's new customer is theirs unless they name an owner: else they could not see it
+        owner_id = self.uow.users.id_for(data.owner) if data.owner is not None else \
+            (self.uow.visibility.user_id if self.uow.visibility.own_only else None)
+        c = Customer(**{f: getattr(data, f) for f in _PLAIN}, attributes=attributes, owner_id=owner_id)
         c.external_ref = c.external_ref or new_ref()
         self.session.add(c)
         self.session.flush()
         self.uow.audit.record("create", "customer", c.id, after=snapshot(c))
         self.uow.hooks.customer_created(self.uow, c)
         return c
+
+    def _refuse_duplicate(self, data: CustomerCreate) -> None:
+        from crmcore.services import duplicates
+
+        if duplicates.settings_of(self.uow).on_create == "off":
+            return
+        duplicates.lock_keys(self.uow, data.name, data.email, data.phone)  # two creates of one newcomer queue here
+        found = duplicates.likely_duplicates(self.uow, data.name, data.email, data.phone, data.country)
+        if found:
+            raise Conflict(duplicates.refusal_message(self.uow, found))
 
     def update(self, customer_id: int, data: CustomerUpdate) -> Customer:
         self.uow.require("customer.write")

@@ -14,6 +14,8 @@ from crmcore.console.auth import set_password
 from crmcore.schemas import CustomerCreate, UserCreate
 
 PASSWORD = "correct horse battery"
+#: cheap argon2id for tests (the defaults cost about a second per hash on a busy CI machine)
+FAST_HASH = {"argon2_time_cost": 1, "argon2_memory_kib": 8192, "argon2_parallelism": 1}
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
@@ -26,7 +28,7 @@ def csrf_of(html: str) -> str:
 @pytest.fixture
 def console_crm(make_crm: Callable[..., Any]) -> Any:
     """A CRM with boss (admin), anna and sam (sales, "own" visibility) and carl (credit controller)."""
-    crm = make_crm(config={"visibility": {"sales": "own"}, "console": {"lockout_after": 3, "lockout_seconds": 60}})
+    crm = make_crm(config={"visibility": {"sales": "own"}, "console": {"lockout_after": 3, "lockout_seconds": 60, **FAST_HASH}})
     with crm.unit_of_work("boss") as uow:
         uow.users.add(UserCreate(username="boss", display_name="Bea Boss", roles=["admin"]))
     with crm.unit_of_work("boss") as uow:

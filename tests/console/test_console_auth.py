@@ -77,7 +77,7 @@ def test_lockout_with_back_off_refuses_even_the_right_password(client, console_c
     assert "locked for 1 minute" in third.text
     r = sign_in(c, "anna")  # the right password, but locked
     assert r.status_code == 401 and "locked" in r.text
-    fourth = sign_in(c, "sam")  # others are not affected
+    fourth = sign_in(client(None), "sam")  # others are not affected
     assert fourth.status_code == 303
     with console_crm.unit_of_work("boss") as uow:
         u = uow.users.get_by_username("anna")
@@ -158,7 +158,7 @@ def test_next_is_never_an_open_redirect(client):
     for bad in ("https://evil.example/", "//evil.example/", "/console/\\evil", "/elsewhere"):
         r = c.post("/console/signin", data={"csrf": csrf_of(page.text), "username": "anna", "password": PASSWORD,
                                             "next": bad}, follow_redirects=False)
-        assert r.headers["location"] == "/console/", bad
+        assert r.headers.get("location") == "/console/", (bad, r.status_code, r.text[-800:])
 
 
 def test_user_password_command(cli, console_crm):

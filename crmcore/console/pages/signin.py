@@ -17,7 +17,7 @@ from crmcore.models.user import User
 
 def routes() -> list[Any]:
     return [Route("/signin", page(signin_form, public=True), methods=["GET"]),
-            Route("/signin", page(signin, public=True), methods=["POST"]),
+            Route("/signin", page(signin, public=True, pre_csrf=True), methods=["POST"]),
             Route("/signout", page(signout, public=True), methods=["POST"]),
             Route("/language", page(language, public=True), methods=["POST"])]
 

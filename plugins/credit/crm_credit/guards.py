@@ -104,14 +104,19 @@ def guard_entry(uow: UnitOfWork, account: Any, entry: TransactionCreate) -> None
 class _Account:
     """One account's open debit items in FIFO order (as :func:`ledger.match` settles them)."""
 
-    items: list[list[Any]] = field(default_factory=list)  # [key, open cents]
+    items: list[list[Any]] = field(default_factory=list)  # [reference or None, open cents]
     by_ref: dict[str, list[Any]] = field(default_factory=dict)
     unapplied: int = 0
     stored_open: int = 0
+    open: int = 0  # kept up to date (a batch of thousands of rows for one customer stays linear)
+    first_open: int = 0  # items before this one are settled (they never reopen)
 
-    @property
-    def open(self) -> int:
-        return sum(i[1] for i in self.items)
+    def settle(self, item: list[Any], cents: int) -> int:
+        """Settle up to ``cents`` of ``item``; what is left of ``cents``."""
+        used = min(item[1], cents)
+        item[1] -= used
+        self.open -= used
+        return cents - used
 
 
 class Position:
@@ -128,6 +133,7 @@ class Position:
             item = [ref, opn]
             a.items.append(item)
             a.stored_open += opn
+            a.open += opn
             if ref is not None:
                 a.by_ref[ref] = item
         for acc, left in zip(items.unapplied_account.tolist(), items.unapplied_cents.tolist()):
@@ -146,26 +152,22 @@ class Position:
         a = self.account(account_id)
         cents = ledger.cents(abs(effect(e)))
         if raises_owed(e):
-            item = [e.reference if e.kind is TransactionKind.INVOICE else None, cents]
             used = min(a.unapplied, cents)
             a.unapplied -= used
-            item[1] -= used
+            item = [e.reference if e.kind is TransactionKind.INVOICE else None, cents - used]
             a.items.append(item)
+            a.open += item[1]
             if item[0] is not None:
                 a.by_ref[item[0]] = item
             return
         name = ledger.named_invoice(e.description)
         target = a.by_ref.get(name) if name is not None else None
         if target is not None:
-            used = min(target[1], cents)
-            target[1] -= used
-            cents -= used
-        for item in a.items:
-            if cents == 0:
-                break
-            used = min(item[1], cents)
-            item[1] -= used
-            cents -= used
+            cents = a.settle(target, cents)
+        while cents and a.first_open < len(a.items):
+            cents = a.settle(a.items[a.first_open], cents)
+            if a.items[a.first_open][1] == 0:
+                a.first_open += 1
         a.unapplied += cents
 
     def change(self, account_ids: set[int]) -> Decimal:

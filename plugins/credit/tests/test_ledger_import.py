@@ -207,3 +207,22 @@ def test_import_with_every_row_rejected_opens_no_account(ccrm: CRM, ccli, tmp_pa
     with ccrm.unit_of_work(read_only=True) as uow:
         assert not uow.session.scalars(select(AuditEntry).where(AuditEntry.entity == "account")).all()
     assert count(ccrm, Customer) == 1 and count(ccrm, Interaction) == 0
+
+
+# -- section 6: dunning audits the interactions it logs --------------------------------------------
+
+def test_dunning_run_audits_every_interaction_it_logs(book: Book, ccrm: CRM, ccli) -> None:
+    a, b = book.customer("A"), book.customer("B")
+    book.invoice(a, "100", "A1", days_ago=40, due_days_ago=5)
+    book.invoice(b, "300", "B1", days_ago=90, due_days_ago=35)
+    res = ccli("credit", "dunning", "run")
+    assert res.exit_code == 0, res.output
+    with ccrm.unit_of_work(read_only=True) as uow:
+        logged = {i.id: i.customer_id for i in uow.session.scalars(select(Interaction).where(Interaction.source == "credit"))}
+        audited = {int(e.entity_id): e for e in uow.session.scalars(select(AuditEntry).where(
+            AuditEntry.entity == "interaction", AuditEntry.action == "create"))}
+        assert len(logged) == 2 and set(audited) == set(logged)
+        for iid, cid in logged.items():
+            e = audited[iid]
+            assert e.actor == "tester" and e.after["customer_id"] == cid and e.after["source"] == "credit"
+            assert e.after["subject"].startswith("Dunning level") and e.after["channel"] in ("email", "phone", "mail")

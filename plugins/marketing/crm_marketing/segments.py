@@ -29,6 +29,7 @@ from lark import Lark, Token, Transformer
 from lark.exceptions import LarkError, UnexpectedInput, VisitError
 from sqlalchemy import (
     ColumnElement,
+    Float,
     Integer,
     Select,
     and_,
@@ -42,6 +43,7 @@ from sqlalchemy import (
     or_,
     select,
     table,
+    type_coerce,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -372,7 +374,8 @@ def _function(node: dict[str, Any], ctx: CompileContext) -> ColumnElement[bool]:
                 conds.append(col == v)
         agg = ctx.join(select(Interaction.customer_id.label("customer_id"), func.count().label("v"))
                        .where(*conds).group_by(Interaction.customer_id), inner=ctx.top and not _zero_matches(node))
-    return _compare(func.coalesce(agg.c.v, 0), node, kind)
+    # a plain number, not the Money column type: its bind check refuses a rule value like 0.03125
+    return _compare(type_coerce(func.coalesce(agg.c.v, 0), Float()), node, kind)
 
 
 _value_runs = table("value_analysis_runs", column("id", Integer), column("as_of"))

@@ -266,7 +266,9 @@ def add_lead(uow: UnitOfWork, data: LeadCreate) -> Lead:
         if other is not None:
             raise Conflict(f"lead {other.id} ({other.name}) already has the email {data.email}; not duplicated")
     lead = Lead(name=data.name, company=data.company, email=data.email, phone=data.phone, country=data.country,
-                source=data.source, owner_id=_user_id(uow, data.owner), notes=data.notes, status=LeadStatus.NEW,
+                source=data.source, notes=data.notes, status=LeadStatus.NEW,
+                # an "own" user's new lead is theirs unless they name an owner (else they could not see it)
+                owner_id=_user_id(uow, data.owner) if data.owner else (uow.visibility.user_id if uow.visibility.own_only else None),
                 external_ref=data.external_ref or new_ref())
     uow.session.add(lead)
     uow.session.flush()

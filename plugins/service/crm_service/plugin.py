@@ -18,7 +18,7 @@ from crm_service import models  # noqa: F401 - registers the service_* tables
 from crm_service.settings import PLUGIN_ID, ServiceSettings
 from crmcore import MigrationBranch, Permission, ProfileSection, hookimpl
 from crmcore.models import Customer
-from crmcore.permissions import declare_role
+from crmcore.sdk import declare_role
 from crmcore.uow import UnitOfWork
 
 __version__ = "0.1.0"

@@ -38,12 +38,14 @@ class CalendarSpec(BaseModel):
         return self
 
     def calendar(self) -> Calendar:
-        return _calendar(self)
+        return _calendar(self.timezone, tuple(sorted(self.hours.items())), self.holidays, self.extra_days_off)
 
 
 @cache
-def _calendar(spec: CalendarSpec) -> Calendar:
-    return Calendar(spec.timezone, spec.hours, spec.holidays, spec.extra_days_off)
+def _calendar(timezone: str, hours: tuple[tuple[str, str], ...], holidays: str | None,
+              extra_days_off: tuple[str, ...]) -> Calendar:
+    """One Calendar (with its day cache) per distinct specification, shared by every settings object."""
+    return Calendar(timezone, dict(hours), holidays, extra_days_off)
 
 
 class SlaPolicy(BaseModel):

@@ -1,0 +1,230 @@
+"""Likely duplicate customers: found set-based (blocking keys, never all pairs) and scored on evidence.
+
+Why by hand: record-linkage libraries (dedupe, recordlinkage, splink) want training data, pandas
+or a Spark/DuckDB backend; what a CRM needs is a few explainable rules over name, e-mail and
+phone that give the same answer on SQLite and PostgreSQL. The string similarity itself comes from
+``rapidfuzz`` (maintained, C++), the rest is blocking:
+
+- candidate pairs share a block: the same e-mail, the same phone digits, the same name key
+  (folded, accents and legal forms dropped, words sorted, so "Kitchens Alpine GmbH" and "alpine
+  kitchens" agree), or are neighbours when all name keys are sorted (and sorted reversed), which
+  finds typos without comparing every pair;
+- each pair is scored by combining independent evidence (``1 - prod(1 - w)``), so two weak
+  signals together outweigh one, and the evidence is kept to show the user why.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+import zlib
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from rapidfuzz import fuzz
+from sqlalchemy import func, or_, select, text
+
+from crmcore.models import Customer
+from crmcore.models.customer import fold
+
+if TYPE_CHECKING:
+    from crmcore.uow import UnitOfWork
+
+#: legal forms and filler words that say nothing about which company it is
+LEGAL_FORMS = frozenset(["ag", "ab", "as", "asa", "bv", "co", "company", "corp", "corporation", "cv", "gmbh", "gbr", "inc", "incorporated", "kg", "kk", "lda", "limited", "llc", "llp", "ltd", "mbh", "nv", "ohg", "oy", "plc", "pty", "sa", "sarl", "sas", "spa", "srl", "sro", "the", "und", "and", "e", "k", "ev", "ug", "oao", "ooo", "zao", "pao", "ip", "ltda", "sl", "sae"])
+_NON_WORD = re.compile(r"[^\w]+")
+WINDOW = 3  # neighbours compared in each sorted order
+ADVISORY_NAMESPACE = 0x43524D44  # "CRMD": this module's advisory locks on PostgreSQL
+MAX_BLOCK = 200  # a block larger than this (a shared switchboard number) is compared by name only
+
+
+class DuplicateSettings(BaseModel):
+    """``[duplicates]`` in crm.toml."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    on_create: str = Field("refuse", pattern="^(refuse|off)$")
+    #: creating a customer whose best match scores this much is refused (a name alone is not enough)
+    threshold: float = Field(0.8, gt=0, le=1)
+    #: `crm customer duplicates` lists pairs from this score (for a person to review: a name alone is)
+    scan_threshold: float = Field(0.7, gt=0, le=1)
+    email_weight: float = Field(0.9, ge=0, le=1)
+    phone_weight: float = Field(0.8, ge=0, le=1)
+    name_weight: float = Field(0.75, ge=0, le=1)
+
+
+@dataclass(frozen=True)
+class Record:
+    id: int
+    name: str
+    email: str | None
+    phone: str | None
+    country: str | None
+    key: str = field(default="", compare=False)
+
+
+@dataclass
+class Candidate:
+    """A pair of customers that look like one, with the evidence and a score in (0, 1]."""
+
+    a: int
+    b: int
+    score: float
+    evidence: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"a": self.a, "b": self.b, "score": round(self.score, 3), "evidence": self.evidence}
+
+
+def name_key(name: str | None) -> str:
+    """A company name reduced to what identifies it: folded, unaccented, no legal form, words sorted."""
+    folded = unicodedata.normalize("NFKD", fold(name))
+    plain = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    words = [w for w in _NON_WORD.split(plain.replace("_", " ")) if w and w not in LEGAL_FORMS]
+    return " ".join(sorted(words))
+
+
+def email_key(email: str | None) -> str | None:
+    return email.strip().casefold() if email and email.strip() else None
+
+
+def phone_key(phone: str | None) -> str | None:
+    """The last nine digits: "+49 30 1234567" and "030-1234567" agree, a country code or trunk 0 aside."""
+    digits = "".join(ch for ch in phone or "" if ch.isdigit())
+    return digits[-9:] if len(digits) >= 6 else None
+
+
+def record(row: Sequence[Any]) -> Record:
+    return Record(id=row[0], name=row[1], email=email_key(row[2]), phone=phone_key(row[3]), country=row[4],
+                  key=name_key(row[1]))
+
+
+def score_pair(a: Record, b: Record, settings: DuplicateSettings) -> tuple[float, list[str]]:
+    """The combined score of a pair and the evidence behind it."""
+    weights: list[float] = []
+    evidence: list[str] = []
+    if a.email and a.email == b.email:
+        weights.append(settings.email_weight)
+        evidence.append("same e-mail")
+    if a.phone and a.phone == b.phone:
+        weights.append(settings.phone_weight)
+        evidence.append("same phone")
+    if a.key and b.key:
+        similarity = fuzz.ratio(a.key, b.key) / 100
+        if similarity >= 0.75:  # below that, names are not evidence (the same is 1.0, one typo ~0.9)
+            weights.append(settings.name_weight * (similarity - 0.75) / 0.25)
+            evidence.append("same name" if similarity == 1 else f"similar name ({similarity:.0%})")
+    if a.country and b.country and a.country != b.country:
+        weights = [w * 0.5 for w in weights]
+        evidence.append(f"different countries ({a.country}, {b.country})")
+    miss = 1.0
+    for w in weights:
+        miss *= 1 - w
+    return 1 - miss, evidence
+
+
+def candidate_pairs(records: Sequence[Record]) -> set[tuple[int, int]]:
+    """Index pairs (i < j) that share a block or are neighbours in a sorted order of name keys."""
+    blocks: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for i, r in enumerate(records):
+        if r.email:
+            blocks[("e", r.email)].append(i)
+        if r.phone:
+            blocks[("p", r.phone)].append(i)
+        if r.key:
+            blocks[("n", r.key)].append(i)
+    pairs: set[tuple[int, int]] = set()
+    for members in blocks.values():
+        if 1 < len(members) <= MAX_BLOCK:
+            pairs.update((members[x], members[y]) for x in range(len(members)) for y in range(x + 1, len(members)))
+    for order in (sorted(range(len(records)), key=lambda i: records[i].key),
+                  sorted(range(len(records)), key=lambda i: records[i].key[::-1])):
+        for pos, i in enumerate(order):
+            for j in order[pos + 1:pos + 1 + WINDOW]:
+                pairs.add((min(i, j), max(i, j)))
+    return pairs
+
+
+def find_candidates(records: Sequence[Record], settings: DuplicateSettings) -> list[Candidate]:
+    """Every pair scoring at least the threshold, best first (ties by ids, so the order is stable)."""
+    found = []
+    for i, j in candidate_pairs(records):
+        a, b = records[i], records[j]
+        score, evidence = score_pair(a, b, settings)
+        if score >= settings.threshold:
+            lo, hi = (a, b) if a.id < b.id else (b, a)
+            found.append(Candidate(lo.id, hi.id, score, evidence))
+    return sorted(found, key=lambda c: (-c.score, c.a, c.b))
+
+
+def settings_of(uow: UnitOfWork) -> DuplicateSettings:
+    config = uow.crm.config if isinstance(uow.crm.config, dict) else {}
+    return DuplicateSettings.model_validate(config.get("duplicates", {}))
+
+
+def _visible(uow: UnitOfWork, query: Any) -> Any:
+    visibility = getattr(uow, "visibility", None)
+    return query.where(visibility.customer_clause()) if visibility is not None else query
+
+
+def scan(uow: UnitOfWork, *, threshold: float | None = None, limit: int | None = None) -> list[Candidate]:
+    """Likely duplicates among the active customers the actor may see, best first."""
+    uow.require("customer.read")
+    settings = settings_of(uow)
+    settings = settings.model_copy(update={"threshold": settings.scan_threshold if threshold is None else threshold})
+    query = _visible(uow, select(Customer.id, Customer.name, Customer.email, Customer.phone, Customer.country)
+                     .where(Customer.archived.is_(False)))
+    records = [record(row) for row in uow.session.execute(query)]
+    found = find_candidates(records, settings)
+    return found[:limit] if limit is not None else found
+
+
+def likely_duplicates(uow: UnitOfWork, name: str, email: str | None, phone: str | None,
+                      country: str | None) -> list[Candidate]:
+    """Existing active customers that a new one with these fields would duplicate (best first).
+
+    Looks only where a duplicate can be: the same e-mail, the same folded name, or a phone that
+    ends in the same digits; so it costs a few indexed lookups, not a scan.
+    """
+    settings = settings_of(uow)
+    new = Record(id=0, name=name, email=email_key(email), phone=phone_key(phone), country=country, key=name_key(name))
+    conditions = [Customer.search_name == fold(name)]
+    if new.email:
+        conditions.append(func.lower(Customer.email) == new.email)
+    if new.phone:
+        conditions.append(Customer.phone.endswith(new.phone[-6:], autoescape=True))
+    rows = uow.session.execute(select(Customer.id, Customer.name, Customer.email, Customer.phone, Customer.country)
+                               .where(Customer.archived.is_(False), or_(*conditions)).limit(50))
+    found = []
+    for row in rows:
+        score, evidence = score_pair(new, record(row), settings)
+        if score >= settings.threshold:
+            found.append(Candidate(row[0], 0, score, evidence))
+    return sorted(found, key=lambda c: (-c.score, c.a))
+
+
+def lock_keys(uow: UnitOfWork, name: str, email: str | None, phone: str | None) -> None:
+    """On PostgreSQL, serialise creations that share a duplicate key (transaction-scoped advisory
+    locks, in a fixed order), so two processes adding the same newcomer at once cannot both pass
+    the check. SQLite needs nothing: a writing unit of work holds the database's write lock."""
+    if uow.session.get_bind().dialect.name != "postgresql":
+        return
+    keys = sorted({k for k in (f"n:{name_key(name)}", f"e:{email_key(email)}" if email_key(email) else None,
+                               f"p:{phone_key(phone)}" if phone_key(phone) else None) if k})
+    for key in keys:
+        uow.session.execute(text("SELECT pg_advisory_xact_lock(:ns, :key)"),
+                            {"ns": ADVISORY_NAMESPACE, "key": zlib.crc32(key.encode()) - 2**31})
+
+
+def refusal_message(uow: UnitOfWork, found: Iterable[Candidate]) -> str:
+    """One line naming the best match (by name only when the actor may see it)."""
+    best = next(iter(found))
+    c = uow.session.get(Customer, best.a)
+    visibility = getattr(uow, "visibility", None)
+    shown = f"customer {best.a}"
+    if c is not None and (visibility is None or not visibility.own_only or c.owner_id == visibility.user_id):
+        shown = f"customer {best.a} {c.name!r}" + (f" ({c.external_ref})" if c.external_ref else "")
+    return (f"likely duplicate of {shown}: {', '.join(best.evidence)} (score {best.score:.2f}); "
+            "use the existing customer, or force the creation (--force, ?force=true)")

@@ -1,0 +1,187 @@
+"""Likely duplicates: keys, scoring, recall and precision on planted near-duplicates (known truth),
+refusal on create by the CLI and the Python API, the scan and the merge preview, on both engines."""
+from __future__ import annotations
+
+import random
+import string
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from crmcore import CRM, Conflict
+from crmcore.models import AuditEntry, Customer
+from crmcore.schemas import ContactCreate, CustomerCreate
+from crmcore.services import duplicates as dup
+from crmcore.services.merge_preview import preview_merge
+
+WORDS = ("alpine nordic granite oak river summit delta harbor maple cedar falcon orbit lumen vista ember "
+         "prairie quartz willow cobalt meadow sierra tundra coral aurora beacon canyon frost ivory jade").split()
+TRADES = ("kitchens flooring windows roofing tiles plumbing lighting doors stairs cabinets paints garden "
+          "fencing glass bathrooms heating").split()
+FORMS = ["GmbH", "Inc", "Ltd", "AG", "LLC", "", "", ""]
+
+
+def typo(word: str, rng: random.Random) -> str:
+    """One keyboard slip: a swap, a dropped, a doubled or a replaced letter."""
+    i = rng.randrange(1, len(word) - 1)
+    kind = rng.randrange(4)
+    if kind == 0:
+        return word[:i] + word[i + 1] + word[i] + word[i + 2:]
+    if kind == 1:
+        return word[:i] + word[i + 1:]
+    if kind == 2:
+        return word[:i] + word[i] + word[i:]
+    return word[:i] + rng.choice(string.ascii_lowercase) + word[i + 1:]
+
+
+def variant(name: str, email: str, phone: str, rng: random.Random) -> tuple[str, str | None, str | None]:
+    """A near-duplicate as people enter them: one or two name changes, a contact detail reformatted."""
+    words = name.split()
+    for change in rng.sample(["typo", "case", "accent", "transpose", "form"], k=rng.choice([1, 2])):
+        if change == "typo":
+            k = rng.randrange(len(words))
+            words[k] = typo(words[k], rng) if len(words[k]) > 3 else words[k]
+        elif change == "case":
+            words = [w.upper() if rng.random() < 0.5 else w.lower() for w in words]
+        elif change == "accent":
+            words = [w.replace("e", "é", 1).replace("o", "ö", 1) for w in words]
+        elif change == "transpose" and len(words) > 1:
+            words[0], words[1] = words[1], words[0]
+        elif change == "form":
+            words = [w for w in words if w not in FORMS] + [rng.choice(["GmbH", "Ltd.", "Inc."])]
+    keep = rng.choice(["email", "phone", "both"])
+    digits = phone.removeprefix("+49")
+    new_phone = rng.choice([f"0{digits[:2]} {digits[2:]}", f"+49 ({digits[:2]}) {digits[2:5]}-{digits[5:]}", phone])
+    return (" ".join(words), email.upper() if keep != "phone" else None, new_phone if keep != "email" else None)
+
+
+def planted(n: int, dups: int, seed: int) -> tuple[list[dup.Record], set[tuple[int, int]]]:
+    """``n`` distinct companies and ``dups`` near-duplicates of some of them; the true pairs."""
+    rng = random.Random(seed)
+    names: set[str] = set()
+    records: list[dup.Record] = []
+    while len(records) < n:
+        name = f"{rng.choice(WORDS).title()} {rng.choice(WORDS).title()} {rng.choice(TRADES).title()} {rng.choice(FORMS)}".strip()
+        if dup.name_key(name) in names:
+            continue
+        names.add(dup.name_key(name))
+        i = len(records) + 1
+        records.append(dup.record((i, name, f"office{i}@{rng.choice(WORDS)}{i}.example.com",
+                                   f"+4930{rng.randrange(10**6, 10**7)}", "DE")))
+    truth = set()
+    for k, original in enumerate(rng.sample(records[:n], dups)):
+        name, email, phone = variant(original.name, original.email or "", f"+49{original.phone}", rng)
+        i = n + k + 1
+        records.append(dup.record((i, name, email, phone, "DE")))
+        truth.add((original.id, i))
+    return records, truth
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_recall_and_precision_on_planted_near_duplicates(seed: int) -> None:
+    records, truth = planted(3000, 300, seed)
+    found = {(c.a, c.b) for c in dup.find_candidates(records, dup.DuplicateSettings().model_copy(update={"threshold": 0.7}))}
+    recall = len(found & truth) / len(truth)
+    precision = len(found & truth) / len(found)
+    assert recall >= 0.95, recall
+    assert precision >= 0.9, precision
+
+
+def test_name_and_phone_keys() -> None:
+    assert dup.name_key("Alpine Kitchens GmbH") == dup.name_key("kitchens ALPINE") == "alpine kitchens"
+    assert dup.name_key("Öztürk Bau AG") == dup.name_key("ozturk bau") == "bau ozturk"
+    assert dup.name_key("Straße & Co.") == "strasse"
+    assert dup.phone_key("+49 30 1234567") == dup.phone_key("030-1234567") == "301234567"
+    assert dup.phone_key("12") is None and dup.email_key(" Info@X.example ") == "info@x.example"
+
+
+@given(st.text(max_size=80), st.text(max_size=80), st.one_of(st.none(), st.text(max_size=30)),
+       st.one_of(st.none(), st.text(max_size=30)))
+def test_scoring_any_text_is_bounded_and_symmetric(a: str, b: str, pa: str | None, pb: str | None) -> None:
+    ra, rb = dup.record((1, a, pa, pa, None)), dup.record((2, b, pb, pb, "DE"))
+    s1, _ = dup.score_pair(ra, rb, dup.DuplicateSettings())
+    s2, _ = dup.score_pair(rb, ra, dup.DuplicateSettings())
+    assert 0 <= s1 <= 1 and s1 == pytest.approx(s2)
+
+
+def alpine(**extra: Any) -> CustomerCreate:
+    return CustomerCreate(name="Alpine Kitchens GmbH", email="info@alpine.example.com", phone="+49 30 1234567",
+                          country="DE", external_ref="ALP", **extra)
+
+
+def test_creating_a_likely_duplicate_is_refused_unless_forced(crm: CRM) -> None:
+    with crm.unit_of_work("tester") as uow:
+        uow.customers.create(alpine())
+    for name, email, phone in [("alpine kitchens", "INFO@alpine.example.com", None),
+                               ("Kitchens Alpine", None, "030 1234567")]:
+        with pytest.raises(Conflict, match="likely duplicate of customer 1 'Alpine Kitchens GmbH' \\(ALP\\)"), \
+                crm.unit_of_work("tester") as uow:
+            uow.customers.create(CustomerCreate(name=name, email=email, phone=phone, country="DE"))
+    with crm.unit_of_work("tester") as uow:
+        assert uow.session.query(Customer).count() == 1  # nothing half-written
+        uow.customers.create(CustomerCreate(name="Alpine Kitchens", email="info@alpine.example.com"), force=True)
+        uow.customers.create(CustomerCreate(name="Alpine Kitchens GmbH"))  # a name alone is no proof
+        assert uow.session.query(Customer).count() == 3
+
+
+def test_the_check_can_be_switched_off(make_crm: Callable[..., CRM]) -> None:
+    crm = make_crm(config={"duplicates": {"on_create": "off"}})
+    with crm.unit_of_work("tester") as uow:
+        uow.customers.create(alpine())
+        uow.customers.create(CustomerCreate(name="Alpine Kitchens", email="info@alpine.example.com"))
+
+
+def test_cli_add_refuses_with_one_line_and_force_creates(crm: CRM, cli: Callable[..., Any]) -> None:
+    assert cli("customer", "add", "Alpine Kitchens GmbH", "--email", "info@alpine.example.com", "--ref", "ALP").exit_code == 0
+    res = cli("customer", "add", "alpine kitchens", "--email", "Info@Alpine.example.com")
+    assert res.exit_code == 1 and len(res.stderr.strip().splitlines()) == 1
+    assert "likely duplicate of customer 1 'Alpine Kitchens GmbH' (ALP): same e-mail" in res.stderr
+    assert cli("customer", "add", "alpine kitchens", "--email", "Info@Alpine.example.com", "--force").exit_code == 0
+    res = cli("customer", "duplicates", "--json")
+    assert res.exit_code == 0 and '"a": 1' in res.output and '"b": 2' in res.output and "same e-mail" in res.output
+    assert cli("customer", "duplicates", "--threshold", "2").exit_code == 2
+
+
+def test_scan_on_the_database_finds_the_planted_pairs(crm: CRM) -> None:
+    records, truth = planted(300, 30, seed=7)
+    with crm.unit_of_work("tester") as uow:
+        for r in sorted(records, key=lambda r: r.id):
+            uow.customers.create(CustomerCreate(name=r.name, email=r.email, phone=None, country="DE"), force=True)
+    with crm.unit_of_work("tester", read_only=True) as uow:
+        found = {(c.a, c.b) for c in dup.scan(uow)}
+    assert len(found & truth) / len(truth) >= 0.9  # without phones, the e-mail or the name must carry it
+
+
+def test_merge_preview_counts_and_writes_nothing(crm: CRM) -> None:
+    with crm.unit_of_work("tester") as uow:
+        a = uow.customers.create(alpine(industry="Kitchens", tags=["trade"]))
+        b = uow.customers.create(CustomerCreate(name="Alpine K.", region="Berlin", tags=["fair"], country="DE",
+                                                email="sales@alpine.example.com"), force=True)
+        uow.contacts.add(b.id, ContactCreate(name="Jana Novak"))
+        a_id, b_id = a.id, b.id
+    with crm.unit_of_work("tester", read_only=True) as uow:
+        audit_before = uow.session.query(AuditEntry).count()
+    plan = preview_merge(crm, "tester", b_id, a_id)
+    assert plan["moved"]["contacts"] == 1 and plan["source"] == b_id and plan["target"] == a_id
+    assert plan["fields"]["region"] == {"source": "Berlin", "target": None, "kept": "Berlin", "rule": "filled from source"}
+    assert plan["fields"]["email"]["rule"] == "target wins"
+    assert plan["fields"]["tags"]["kept"] == ["trade", "fair"]
+    with crm.unit_of_work("tester", read_only=True) as uow:
+        assert uow.session.query(AuditEntry).count() == audit_before
+        assert uow.customers.get(b_id).archived is False
+        assert uow.contacts.list(b_id)[0].name == "Jana Novak"
+
+
+def test_four_processes_adding_the_same_newcomer_create_it_once(crm: CRM, crm_url: str) -> None:
+    from crmcore.testing_concurrency import run_cli_in_processes
+
+    commands = [["customer", "add", name, "--email", "info@alpine.example.com"]
+                for name in ("Alpine Kitchens GmbH", "alpine kitchens", "ALPINE KITCHENS", "Kitchens Alpine")]
+    results = run_cli_in_processes(crm_url, commands)
+    assert sorted(r.code for r in results) == [0, 1, 1, 1], [r.stderr for r in results]
+    assert all("likely duplicate of customer" in r.stderr for r in results if r.code == 1)
+    with crm.unit_of_work("tester", read_only=True) as uow:
+        assert uow.session.query(Customer).count() == 1
