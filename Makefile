@@ -15,9 +15,10 @@ $(STAMP): pyproject.toml $(addsuffix pyproject.toml,$(PLUGINS))
 	$(MAKE) chromium
 	touch $(STAMP)
 
-## The browser tests drive the distribution's Chromium (Playwright's own browser download does not work here).
+## The browser tests drive the distribution's Chromium (Playwright's own browser download does not work here)
+## and need CJK fonts to draw Chinese pages (screenshots in docs/screenshots).
 chromium:
-	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@test -x /usr/bin/chromium -a -d /usr/share/fonts/opentype/noto || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk; }
 
 install: $(STAMP)
 

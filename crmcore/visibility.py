@@ -80,6 +80,8 @@ class Visibility:
     @cached_property
     def own_only(self) -> bool:
         """True when the acting user sees only the customers they own."""
+        if "own" not in self._modes.values():  # no role is limited: nobody is (no user lookup needed)
+            return False
         user = self.uow.user
         if user is None:
             return False

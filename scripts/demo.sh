@@ -65,3 +65,12 @@ crm marketing campaign report "Spring kitchens"
 
 echo "== the 360° view"
 crm customer show "#$top"
+
+echo "== the web console"
+echo "demo-password" | crm user password demo          # read from standard input (prompted twice on a terminal)
+echo "anna-password" | crm user password anna
+cat <<'MSG'
+Start the server:   .venv/bin/crm --database sqlite:///demo/crm.db serve --port 8000
+Then open:          http://127.0.0.1:8000/console/
+Sign in as:         demo / demo-password   (an admin; or anna / anna-password, a sales user)
+MSG

@@ -4,6 +4,8 @@ on SQLite and PostgreSQL; whatever order the database picks, the invariant holds
 is told in one line (exit 1), never with a traceback."""
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import select
 
@@ -126,3 +128,15 @@ def test_two_last_admins_removing_each_other_leave_one(crm: CRM, crm_url: str, a
             for who in ("a0", "b0"):
                 uow.users.set_active(who, True)
                 uow.users.set_roles(who, ["admin"])
+
+
+def test_merge_into_a_merged_customer_names_the_survivor(crm: CRM, cli: Any) -> None:
+    """The message the loser of a race gets, here without a race (one line, exit 1)."""
+    ids = customers_with_entries(crm, ["MA", "MB", "MC"])
+    assert cli("customer", "merge", "MA", "--into", "MB").exit_code == 0
+    res = cli("customer", "merge", "MC", "--into", "MA")
+    assert res.exit_code == 1
+    assert res.stderr.strip() == f"error: customer {ids['MA']} is archived (merged into {ids['MB']}); merge into an active customer"
+    res = cli("customer", "merge", "MA", "--into", "MC")
+    assert res.exit_code == 1 and res.stderr.strip() == f"error: customer {ids['MA']} was already merged into {ids['MB']}"
+    assert state(crm)[1] == {"MA": ids["MB"], "MB": ids["MB"], "MC": ids["MC"]}

@@ -542,3 +542,43 @@ def test_cli_archive_and_merge_guards_are_one_line(cli, testplug):
     assert res.exit_code == 1 and "crm_before_customer_merge" in res.output and "Traceback" not in res.output
     res = cli("customer", "show", "K", "--json")
     assert '"archived": false' in res.output
+
+
+def test_console_hooks(make_crm, tmp_path):
+    """crm_console_register, crm_console_home_cards, crm_console_customer_sections and
+    crm_console_authenticate reach the console (their pages, errors and disabled-plugin behaviour
+    are tested in tests/console/)."""
+    from crmcore import hookimpl
+    from crmcore.console import ConsolePage, ConsoleSection, HomeCard, NavEntry, create_console
+    from crmcore.console.extensions import call_each, first_answer
+
+    class Console:
+        @hookimpl
+        def crm_console_register(self, register):
+            register(NavEntry("Deals", "/deals"))
+            register(ConsolePage("/deals", lambda view: None))
+
+        @hookimpl
+        def crm_console_home_cards(self, uow, user):
+            return HomeCard("Deals")
+
+        @hookimpl
+        def crm_console_customer_sections(self, uow, customer, profile):
+            return [ConsoleSection("Score", "x.html", {"name": customer.name, "contacts": len(profile["contacts"])})]
+
+        @hookimpl
+        def crm_console_authenticate(self, uow, request, username, password):
+            return "sso-" + username if password == "from the portal" else None
+
+    crm = make_crm(plugins=[("c", Console())])
+    registry = create_console(crm).app.state.console.registry  # type: ignore[attr-defined]
+    assert [(p, e.path) for p, e in registry.nav] == [("c", "/deals")] and [e.path for _, e in registry.pages] == ["/deals"]
+    with crm.unit_of_work("t") as uow:
+        c = uow.customers.create(CustomerCreate(name="Acme"))
+        assert [h.title for _, h in call_each(uow, "crm_console_home_cards", {"c"}, user=None)] == ["Deals"]
+        profile = uow.profiles.get(c.id)
+        (_, section), = call_each(uow, "crm_console_customer_sections", {"c"}, customer=c, profile=profile)
+        assert section.context == {"name": "Acme", "contacts": 0}
+        assert call_each(uow, "crm_console_home_cards", set(), user=None) == []  # not active: nothing
+        assert first_answer(uow, "crm_console_authenticate", request=None, username="ann", password="from the portal") == ("c", "sso-ann")
+        assert first_answer(uow, "crm_console_authenticate", request=None, username="ann", password="guess") is None

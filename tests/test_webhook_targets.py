@@ -35,6 +35,7 @@ HOSTILE = [
     "http://a:b@example.com/", "http://example.com@169.254.169.254/", "http://example.com\\@127.0.0.1/", "ftp://example.com/",
     "file:///etc/passwd", "gopher://example.com/", "example.com", "http://example.com:99999/", "http://-bad-.example/",
     "http://" + "a" * 64 + ".example/", "https://example.com/" + "x" * 2000, "http://example.com:0/", "http://example.com:x/",
+    "http://\uff11\uff12\uff17.\uff10.\uff10.\uff11/", "http://LocalHost\uff0e/",
 ]
 
 
@@ -195,7 +196,7 @@ def test_an_allow_listed_name_is_sent_to_its_resolved_address_with_its_host(
 HOSTS = st.one_of(
     st.ip_addresses().map(lambda ip: f"[{ip}]" if ip.version == 6 else str(ip)),
     st.sampled_from(["localhost", "hooks.internal", "HOOKS.INTERNAL.", "example.com", "127.1", "2130706433", "0x7f.1", "",
-                     "foo.localhost", "b\u00fccher.example", "10.20.0.7", "[::ffff:127.0.0.1]", "[64:ff9b::a9fe:a9fe]"]),
+                     "foo.localhost", "b\u00fccher.example", "10.20.0.7", "\uff11\uff12\uff17.\uff10.\uff10.\uff11", "[::ffff:127.0.0.1]", "[64:ff9b::a9fe:a9fe]"]),
     st.from_regex(r"\A[a-z0-9-]{1,20}(\.[a-z0-9-]{1,20}){0,3}\Z"),
     st.text(max_size=30),
 )
@@ -210,14 +211,22 @@ URLS = st.one_of(
 
 
 def allowed_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """The address a resolver would read ``text`` as (standard and legacy IPv4 forms), else None."""
+    """The address a resolver would read ``text`` as (standard and legacy IPv4 forms, also
+    after IDNA folding: full-width digits), else None."""
     try:
         return ipaddress.ip_address(text)
     except ValueError:
         try:
-            return ipaddress.IPv4Address(socket.inet_aton(text))
-        except OSError:
+            return ipaddress.IPv4Address(socket.inet_aton(ascii_form(text)))
+        except (OSError, ValueError):
             return None
+
+
+def ascii_form(host: str) -> str:
+    try:
+        return host.encode("idna").decode("ascii").rstrip(".") if not host.isascii() else host
+    except UnicodeError:
+        return host
 
 
 def assert_safe(url: str) -> None:
@@ -225,7 +234,7 @@ def assert_safe(url: str) -> None:
     assert all(unicodedata.category(ch)[0] not in "CZ" and ch != "\\" for ch in url)
     parts = urlsplit(url)
     assert parts.scheme.lower() in ("http", "https") and parts.hostname and "@" not in parts.netloc
-    host = parts.hostname.rstrip(".")
+    host = ascii_form(parts.hostname.rstrip("."))
     if host in ("hooks.internal",):
         return
     assert host != "localhost" and not host.endswith(".localhost")
@@ -267,7 +276,7 @@ def test_pin_connects_only_to_a_checked_address(url: str, answer: list[str]) -> 
     assert target.url == url
     assert_safe(url)
     check_url(target.url, allow)
-    host = (urlsplit(url).hostname or "").rstrip(".")
+    host = ascii_form((urlsplit(url).hostname or "").rstrip("."))
     if allowed_address(host) is None and host != "hooks.internal":  # a name: its answer decided
         assert target.address == answer[0]
         for a in answer:

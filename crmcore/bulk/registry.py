@@ -91,7 +91,7 @@ class BulkEntity:
     :param columns: the column set, in export order; an import accepts these (case-insensitive).
     :param required: columns every row must fill.
     :param key: the column that identifies a row: the same key again is an update or a no-op,
-        and a key twice in one file is rejected the second time.
+        and a key twice in one file is rejected the second time (also when the first row was).
     :param schema: pydantic model validating one row (a dict of the non-empty columns);
         a validation error rejects the row with its field and reason.
     :param write_batch: ``(uow, [(line, row), ...]) -> BatchOutcome``: write one batch with

@@ -172,7 +172,7 @@ def call_each(uow: UnitOfWork, hook_name: str, active: set[str], **kwargs: Any) 
         try:
             with uow.session.begin_nested():
                 res = impl.function(**{a: kwargs[a] for a in impl.argnames if a in kwargs})
-        except Exception as e:  # noqa: BLE001 - contained: the page goes on without this part
+        except Exception as e:
             log.warning("console: plugin %r failed in %s", impl.plugin_name, hook_name, exc_info=True)
             message = str(e) if isinstance(e, CRMError) else f"{type(e).__name__}: {e}"
             out.append((impl.plugin_name, Failed(impl.plugin_name, hook_name, message)))

@@ -262,7 +262,7 @@ def page(handler: Handler, *, public: bool = False, permission: str | None = Non
                 with view.unit() as uow:
                     uow.require(permission)
             return handler(view)
-        except Exception as e:  # noqa: BLE001 - every failure is a page, never a traceback
+        except Exception as e:
             if not isinstance(e, CRMError):
                 log.exception("console: %s %s failed", request.method, request.url.path)
             return view.error(e)

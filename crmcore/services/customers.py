@@ -294,8 +294,9 @@ class CustomerService(Service):
         """Both customers, locked in id order and re-read, then checked on what is committed now.
 
         Merges that cross (A into B, B into A) or chain (C into D, D into E) at the same instant
-        queue on these locks (PostgreSQL ``FOR UPDATE``; SQLite's writing units of work already
-        hold the write lock): the later one sees the earlier one's result. A merge into a
+        queue on these locks (PostgreSQL ``FOR NO KEY UPDATE``, which also waits for ``update``'s
+        ``FOR UPDATE`` but not for rows merely referencing the customer; SQLite's writing units
+        of work already hold the write lock): the later one sees the earlier one's result. A merge into a
         customer merged meanwhile is refused rather than redirected to the survivor, since
         following the chain could merge a customer into itself; C's rows moved into D before D
         went into E were moved on with D's.
@@ -303,7 +304,7 @@ class CustomerService(Service):
         source, target = self.get(source_id), self.get(target_id)  # NotFound before any lock
         self.session.flush()  # the refresh must not drop changes made earlier in this unit
         for c in sorted((source, target), key=lambda c: c.id):
-            self.session.refresh(c, with_for_update=True)
+            self.session.refresh(c, with_for_update={"key_share": True})
         if source.merged_into_id is not None:
             raise Conflict(f"customer {source_id} was already merged into {source.merged_into_id}")
         if target.archived:

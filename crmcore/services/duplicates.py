@@ -17,13 +17,13 @@ from __future__ import annotations
 import re
 import unicodedata
 import zlib
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 from sqlalchemy import func, or_, select, text
 
 from crmcore.models import Customer
@@ -125,37 +125,75 @@ def score_pair(a: Record, b: Record, settings: DuplicateSettings) -> tuple[float
     return 1 - miss, evidence
 
 
-def candidate_pairs(records: Sequence[Record]) -> set[tuple[int, int]]:
-    """Index pairs (i < j) that share a block or are neighbours in a sorted order of name keys."""
-    blocks: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for i, r in enumerate(records):
-        if r.email:
-            blocks[("e", r.email)].append(i)
-        if r.phone:
-            blocks[("p", r.phone)].append(i)
-        if r.key:
-            blocks[("n", r.key)].append(i)
-    pairs: set[tuple[int, int]] = set()
-    for members in blocks.values():
-        if 1 < len(members) <= MAX_BLOCK:
-            pairs.update((members[x], members[y]) for x in range(len(members)) for y in range(x + 1, len(members)))
-    for order in (sorted(range(len(records)), key=lambda i: records[i].key),
-                  sorted(range(len(records)), key=lambda i: records[i].key[::-1])):
-        for pos, i in enumerate(order):
-            for j in order[pos + 1:pos + 1 + WINDOW]:
-                pairs.add((min(i, j), max(i, j)))
-    return pairs
+def _block_pairs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs within runs of equal, non-empty keys (runs longer than MAX_BLOCK are skipped)."""
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    sizes = np.diff(np.r_[starts, len(ordered)])
+    left: list[np.ndarray] = []
+    right: list[np.ndarray] = []
+    for start, size in zip(starts[sizes > 1], sizes[sizes > 1], strict=True):
+        if size > MAX_BLOCK or ordered[start] == "":
+            continue
+        members = order[start:start + size]
+        x, y = np.triu_indices(size, k=1)
+        left.append(members[x])
+        right.append(members[y])
+    if not left:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    return np.concatenate(left), np.concatenate(right)
+
+
+def candidate_pairs(records: Sequence[Record]) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (i < j, unique) that share a block or are neighbours in a sorted order of name keys."""
+    n = len(records)
+    keys = np.array([r.key for r in records], dtype=object)
+    left, right = [], []
+    for column in (keys, np.array([r.email or "" for r in records], dtype=object),
+                   np.array([r.phone or "" for r in records], dtype=object)):
+        i, j = _block_pairs(column)
+        left.append(i)
+        right.append(j)
+    for order in (np.argsort(keys, kind="stable"), np.argsort(np.array([k[::-1] for k in keys], dtype=object), kind="stable")):
+        for w in range(1, WINDOW + 1):
+            left.append(order[:-w])
+            right.append(order[w:])
+    i, j = np.concatenate(left).astype(np.int64), np.concatenate(right).astype(np.int64)
+    lo, hi = np.minimum(i, j), np.maximum(i, j)
+    codes = np.unique(lo[lo != hi] * max(n, 1) + hi[lo != hi])
+    return codes // max(n, 1), codes % max(n, 1)
 
 
 def find_candidates(records: Sequence[Record], settings: DuplicateSettings) -> list[Candidate]:
-    """Every pair scoring at least the threshold, best first (ties by ids, so the order is stable)."""
+    """Every pair scoring at least the threshold, best first (ties by ids, so the order is stable).
+
+    The same rule as :func:`score_pair`, over all candidate pairs at once: name similarities
+    from rapidfuzz's ``cpdist`` on all cores, the rest in NumPy; evidence only for the pairs kept.
+    """
+    if len(records) < 2:
+        return []
+    i, j = candidate_pairs(records)
+    keys = np.array([r.key for r in records], dtype=object)
+    emails = np.array([r.email or "" for r in records], dtype=object)
+    phones = np.array([r.phone or "" for r in records], dtype=object)
+    countries = np.array([r.country or "" for r in records], dtype=object)
+    similarity = process.cpdist(keys[i], keys[j], scorer=fuzz.ratio, workers=-1) / 100
+    similarity[(keys[i] == "") | (keys[j] == "")] = 0
+    same_email = (emails[i] == emails[j]) & (emails[i] != "")
+    same_phone = (phones[i] == phones[j]) & (phones[i] != "")
+    name_w = np.where(similarity >= 0.75, settings.name_weight * (similarity - 0.75) / 0.25, 0.0)
+    damp = np.where((countries[i] != "") & (countries[j] != "") & (countries[i] != countries[j]), 0.5, 1.0)
+    miss = (1 - damp * settings.email_weight * same_email) * (1 - damp * settings.phone_weight * same_phone) \
+        * (1 - damp * name_w)
+    score = 1 - miss
+    keep = np.flatnonzero(score >= settings.threshold - 1e-12)
     found = []
-    for i, j in candidate_pairs(records):
-        a, b = records[i], records[j]
-        score, evidence = score_pair(a, b, settings)
-        if score >= settings.threshold:
-            lo, hi = (a, b) if a.id < b.id else (b, a)
-            found.append(Candidate(lo.id, hi.id, score, evidence))
+    for k in keep:
+        a, b = records[i[k]], records[j[k]]
+        exact, evidence = score_pair(a, b, settings)  # the explanation, and the one rule checked again
+        lo, hi = (a, b) if a.id < b.id else (b, a)
+        found.append(Candidate(lo.id, hi.id, exact, evidence))
     return sorted(found, key=lambda c: (-c.score, c.a, c.b))
 
 

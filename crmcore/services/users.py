@@ -3,9 +3,10 @@
 The CRM never locks itself out: the first user must be an admin (until then the CRM runs in
 single-user mode, where anyone may do anything), and the last active admin can neither be
 deactivated nor lose the admin role. That check locks every active user row first (``SELECT ...
-FOR UPDATE`` in id order on PostgreSQL; SQLite's writing units of work already hold the write
-lock), so two admins removing each other at the same instant are serialised: the second one
-sees the first one's change and is refused.
+FOR NO KEY UPDATE`` in id order on PostgreSQL; SQLite's writing units of work already hold the
+write lock), so two admins removing each other at the same instant are serialised: the second
+one sees the first one's change and is refused. ``NO KEY``: rows that merely reference a user
+(an owner) are not blocked by it, so an import assigning owners cannot deadlock with it.
 """
 from __future__ import annotations
 
@@ -71,7 +72,7 @@ class UserService(Service):
         """
         self.session.flush()
         self.session.scalars(select(User).where(User.active.is_(True)).order_by(User.id)
-                             .with_for_update().execution_options(populate_existing=True)).all()
+                             .with_for_update(key_share=True).execution_options(populate_existing=True)).all()
         self.session.refresh(user)
         actor = self.uow.user
         if actor is not None:

@@ -78,8 +78,8 @@ def policy(config: Mapping[str, Any] | None) -> Policy:
         err = e.errors()[0]
         loc = ".".join(str(p) for p in err["loc"])
         raise ConfigError(f"crm.toml [webhooks] {loc}: {err['msg'].removeprefix('Value error, ')}") from None
-    names = {e.strip().lower().rstrip(".") for e in s.allow_hosts if _network(e) is None}
-    return Policy(frozenset(names), tuple(n for n in (_network(e) for e in s.allow_hosts) if n is not None))
+    names = {_hostname(e.strip().lower().rstrip(".")) for e in s.allow_hosts if _network(e) is None}
+    return Policy(frozenset(n for n in names if n), tuple(n for n in (_network(e) for e in s.allow_hosts) if n is not None))
 
 
 def _network(entry: str) -> IPNetwork | None:
@@ -104,11 +104,11 @@ def _hostname(host: str) -> str | None:
 def _legacy_ipv4(host: str) -> IPAddress | None:
     """``2130706433``, ``0x7f.1``, ``127.1``: forms that resolvers read as IPv4 addresses."""
     last = host.rsplit(".", 1)[-1]
-    if not (last.isdigit() or last.startswith("0x")):
+    if not (host.isascii() and (last.isdigit() or last.startswith("0x"))):
         return None
     try:
         return ipaddress.IPv4Address(socket.inet_aton(host))
-    except OSError:
+    except (OSError, ValueError):
         raise InvalidInput(f"invalid webhook URL: {host!r} is not a host name or an IP address") from None
 
 
@@ -155,23 +155,34 @@ def check_url(url: str, allow: Policy) -> str:
     ``localhost`` and its sub-names count as loopback. The address a name resolves to is
     checked at each delivery (:func:`pin`).
     """
-    host = _split(url).hostname or ""
-    host = host.rstrip(".")
+    host, ip = _host(_split(url))
     if allow.allows_name(host):
         return url
-    ip = _literal(host)
     if ip is not None:
         if not (is_public(ip) or allow.allows_address(ip)):
             raise _refuse(f"{ip} is not a public address")
         return url
-    name = _hostname(host)
-    if name is None:
-        raise InvalidInput(f"invalid webhook URL: {host[:80]!r} is not a host name or an IP address")
-    if allow.allows_name(name):
-        return url
-    if name == "localhost" or name.endswith(".localhost"):
-        raise _refuse(f"{name} is a loopback name")
+    if host == "localhost" or host.endswith(".localhost"):
+        raise _refuse(f"{host} is a loopback name")
     return url
+
+
+def _host(parts: SplitResult) -> tuple[str, IPAddress | None]:
+    """The URL's host as an ASCII name or an address, and the address when it is one.
+
+    A Unicode name is judged by its ASCII (IDNA) form, which is what a resolver is asked:
+    ``１２７.０.０.１`` in full-width digits is the address 127.0.0.1.
+    """
+    raw = (parts.hostname or "").rstrip(".")
+    ip = _literal(raw)
+    if ip is None:
+        name = _hostname(raw)
+        if name is None:
+            raise InvalidInput(f"invalid webhook URL: {raw[:80]!r} is not a host name or an IP address")
+        ip = _literal(name)
+        if ip is None:
+            return name, None
+    return str(ip), ip
 
 
 def _literal(host: str) -> IPAddress | None:
@@ -202,9 +213,8 @@ def pin(url: str, allow: Policy, resolve: Resolver | None = None) -> Target:
     """
     check_url(url, allow)
     parts = _split(url)
-    host = (parts.hostname or "").rstrip(".")
+    host, literal = _host(parts)
     port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
-    literal = _literal(host)
     if literal is not None:
         return Target(url, str(literal), host)
     addresses = [ipaddress.ip_address(a.split("%", 1)[0]) for a in (resolve or _system_resolver)(host, port)]

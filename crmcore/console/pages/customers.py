@@ -9,7 +9,6 @@ from starlette.routing import Route
 
 from crmcore.console.forms import bind, service_errors, values
 from crmcore.console.web import View, page
-from crmcore.enums import CustomerKind, LifecycleStage
 from crmcore.errors import CRMError, InvalidInput, StaleVersion
 from crmcore.schemas import CustomerCreate, CustomerQuery, CustomerRead, CustomerUpdate
 from crmcore.uow import UnitOfWork

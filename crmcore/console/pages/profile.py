@@ -15,7 +15,15 @@ from crmcore.console.web import View, page
 from crmcore.enums import Channel, ContactRole, Direction, InteractionKind, TransactionKind
 from crmcore.errors import CRMError, InvalidInput, Vetoed
 from crmcore.models import Contact
-from crmcore.schemas import AccountRead, ContactCreate, ContactRead, ContactUpdate, InteractionCreate, TransactionCreate, TransactionRead
+from crmcore.schemas import (
+    AccountRead,
+    ContactCreate,
+    ContactRead,
+    ContactUpdate,
+    InteractionCreate,
+    TransactionCreate,
+    TransactionRead,
+)
 
 CONTACT_FIELDS = ("name", "role", "title", "email", "phone")
 INTERACTION_FIELDS = ("channel", "direction", "kind", "subject", "notes", "occurred_at", "outcome", "satisfaction")

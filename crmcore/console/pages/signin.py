@@ -60,7 +60,7 @@ def signin(view: View) -> Response:
             uow.audit.record("signin_refused", "user", None, after={"username": username[:64], "plugin": e.plugin})
             answer, refused = None, e.reason
         if answer is not None:
-            plugin, name = answer
+            _plugin, name = answer
             user = uow.session.scalar(select(User).where(User.username == str(name), User.active.is_(True)))
             if user is None:
                 refused = view._("Wrong user name or password.")

@@ -130,7 +130,7 @@ def _reference(value: str) -> TradeReference:
 @click.option("--limit", type=AMOUNT, help="credit limit (in --currency, default the profile's / default account's)")
 @click.option("--no-limit", "clear_limit", is_flag=True, help="remove the limit (no limit check)")
 @click.option("--currency")
-@click.option("--terms", "payment_terms_days", type=click.IntRange(0, 365), help="payment terms in days")
+@click.option("--terms", "payment_terms_days", type=int, help="payment terms in days")
 @click.option("--status", type=click.Choice(["good", "watch", "blocked"]))
 @click.option("--reason", help="why (kept in the history)")
 @click.option("--review", "last_review", type=DATE, help="date of the last credit review")
@@ -138,8 +138,8 @@ def _reference(value: str) -> TradeReference:
 @click.option("--registry-name", help="e.g. Companies House, Handelsregister Munich")
 @click.option("--legal-form")
 @click.option("--founded", "founded_on", type=DATE)
-@click.option("--employees", type=click.IntRange(0, 10**9))
-@click.option("--financials-year", type=click.IntRange(1900, 2200))
+@click.option("--employees", type=int)
+@click.option("--financials-year", type=int)
 @click.option("--revenue", "annual_revenue", type=AMOUNT)
 @click.option("--equity", type=AMOUNT)
 @click.option("--net-income", type=AMOUNT)
@@ -256,7 +256,7 @@ def hold_cmd(app: AppContext, customer_key: str, reason: str) -> None:
 @click.argument("customer_key", metavar="CUSTOMER")
 @click.option("--reason", required=True)
 @click.option("--document", "reference", help="release only this document (its reference)")
-@click.option("--days", type=click.IntRange(1, 365), default=7, show_default=True, help="the release expires after N days")
+@click.option("--days", type=int, default=7, show_default=True, help="the release expires after N days")
 @pass_app
 def release_cmd(app: AppContext, customer_key: str, reason: str, reference: str | None, days: int) -> None:
     """Release the customer (lifts a hold) or one document, until the expiry. Needs credit.release."""

@@ -96,20 +96,7 @@ def run(uow: UnitOfWork, as_of: dt.date | None = None) -> RunResult:
     for r in raise_rows:
         per_customer.setdefault(r[1], []).append(r)
         res.by_level[r[2]] = res.by_level.get(r[2], 0) + 1
-    inter_rows = []
-    for cid, rows in sorted(per_customer.items()):
-        top = levels[max(r[2] for r in rows) - 1]
-        total: dict[str, int] = {}
-        for r in rows:
-            total[r[5]] = total.get(r[5], 0) + r[4]
-        amounts = ", ".join(f"{services.fmt(ledger.money(v))} {k}" for k, v in sorted(total.items()))
-        notes = "\n".join(f"{refs.get(r[0], r[0])}: level {r[2]} ({levels[r[2] - 1].action}), {r[3]} days overdue, "
-                          f"{services.fmt(ledger.money(r[4]))} {r[5]} open" for r in rows)
-        inter_rows.append({"customer_id": cid, "channel": CHANNEL[top.action], "direction": "outbound", "kind": "follow_up",
-                           "subject": f"Dunning level {top.level} ({top.action.replace('_', ' ')}): {len(rows)} invoice(s), {amounts} overdue"[:200],
-                           "notes": notes, "occurred_at": now, "handled_by_id": None, "outcome": None, "satisfaction": None,
-                           "source": "credit", "source_ref": f"dunning:{as_of.isoformat()}",
-                           "external_ref": f"credit-dunning-{cid}-{now:%Y%m%d%H%M%S%f}", "created_at": now})
+    inter_rows = [_interaction_row(cid, rows, levels, refs, as_of, now) for cid, rows in sorted(per_customer.items())]
     ids = list(uow.session.execute(insert(Interaction).returning(Interaction.id, Interaction.customer_id), inter_rows).all())
     inter_of = {c: i for i, c in ids}
     res.interactions = len(ids)
@@ -131,6 +118,23 @@ def run(uow: UnitOfWork, as_of: dt.date | None = None) -> RunResult:
                 res.held.append(cid)
     _audit(uow, res)
     return res
+
+
+def _interaction_row(cid: int, rows: list[tuple[int, int, int, int, int, str]], levels: list[DunningLevel],
+                     refs: dict[int, str], as_of: dt.date, now: dt.datetime) -> dict[str, Any]:
+    """The interaction that records one customer's dunning in this run, at the highest level reached."""
+    top = levels[max(r[2] for r in rows) - 1]
+    total: dict[str, int] = {}
+    for r in rows:
+        total[r[5]] = total.get(r[5], 0) + r[4]
+    amounts = ", ".join(f"{services.fmt(ledger.money(v))} {k}" for k, v in sorted(total.items()))
+    notes = "\n".join(f"{refs.get(r[0], r[0])}: level {r[2]} ({levels[r[2] - 1].action}), {r[3]} days overdue, "
+                      f"{services.fmt(ledger.money(r[4]))} {r[5]} open" for r in rows)
+    return {"customer_id": cid, "channel": CHANNEL[top.action], "direction": "outbound", "kind": "follow_up",
+            "subject": f"Dunning level {top.level} ({top.action.replace('_', ' ')}): {len(rows)} invoice(s), {amounts} overdue"[:200],
+            "notes": notes, "occurred_at": now, "handled_by_id": None, "outcome": None, "satisfaction": None,
+            "source": "credit", "source_ref": f"dunning:{as_of.isoformat()}",
+            "external_ref": f"credit-dunning-{cid}-{now:%Y%m%d%H%M%S%f}", "created_at": now}
 
 
 def _refs(uow: UnitOfWork, ids: list[int]) -> dict[int, str]:

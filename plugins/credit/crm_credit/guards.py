@@ -24,6 +24,7 @@ from crm_credit.services import (
     evaluate,
     fmt,
     lock_profiles,
+    today,
     uninvoiced_won,
 )
 from crm_credit.settings import CreditSettings, settings
@@ -100,75 +101,119 @@ def guard_entry(uow: UnitOfWork, account: Any, entry: TransactionCreate) -> None
         raise Veto(chk.message())
 
 
+class _Fenwick:
+    """Prefix sums with point updates, both O(log n)."""
+
+    def __init__(self, n: int) -> None:
+        self.tree = [0] * (n + 1)
+
+    def add(self, i: int, value: int) -> None:
+        i += 1
+        while i < len(self.tree):
+            self.tree[i] += value
+            i += i & -i
+
+    def prefix(self, i: int) -> int:
+        """Sum of positions 0..i."""
+        i += 1
+        total = 0
+        while i > 0:
+            total += self.tree[i]
+            i -= i & -i
+        return total
+
+
 @dataclass
 class _Account:
-    """One account's open debit items in FIFO order (as :func:`ledger.match` settles them)."""
+    """One account's debit items in the ledger's FIFO order (due day, issue day, then id; a batch's
+    entries come after the stored ones of the same days), what is left of each after the credits
+    naming it, and the pool of credits that settle them oldest first. Item k is open by
+    clip(prefix(k) - pool, 0, left[k]), exactly as :func:`ledger.match` computes it."""
 
-    items: list[list[Any]] = field(default_factory=list)  # [reference or None, open cents]
-    by_ref: dict[str, list[Any]] = field(default_factory=dict)
-    unapplied: int = 0
+    left: list[int]
+    tree: _Fenwick
+    pool: int
+    by_ref: dict[str, int] = field(default_factory=dict)  # invoice reference -> position
     stored_open: int = 0
-    open: int = 0  # kept up to date (a batch of thousands of rows for one customer stays linear)
-    first_open: int = 0  # items before this one are settled (they never reopen)
 
-    def settle(self, item: list[Any], cents: int) -> int:
-        """Settle up to ``cents`` of ``item``; what is left of ``cents``."""
-        used = min(item[1], cents)
-        item[1] -= used
-        self.open -= used
-        return cents - used
+    def open_on(self, k: int) -> int:
+        return max(0, min(self.tree.prefix(k) - self.pool, self.left[k]))
+
+    @property
+    def open(self) -> int:
+        return max(0, self.tree.prefix(len(self.left) - 1) - self.pool) if self.left else 0
+
+    def add(self, k: int, cents: int) -> None:
+        self.left[k] += cents
+        self.tree.add(k, cents)
 
 
 class Position:
-    """The running open position of the accounts a batch touches: the stored open items, then
-    each accepted entry of the batch applied in file order with the ledger's own rules (a named
-    credit settles its invoice first, the rest settles the oldest items, leftovers are unapplied
-    credit that settles the next debit)."""
+    """The running open position of the accounts a batch touches: the stored ledger, then each
+    accepted entry of the batch in file order, settled by the ledger's own rules (a credit naming
+    an invoice settles it first, up to its amount; the rest joins the credits that settle the
+    oldest items). Every check sees what :func:`guard_entry` would see had the earlier rows been
+    posted one by one."""
 
-    def __init__(self, items: ledger.OpenItems) -> None:
+    BATCH = 1 << 62  # batch entries sort after stored entries of the same days (their ids are larger)
+
+    def __init__(self, items: ledger.OpenItems, entries: list[tuple[Any, TransactionCreate]], today: int) -> None:
+        keys: dict[int, list[tuple[int, int, int, int, str | None]]] = {}  # (due, day, seq, left, ref)
+        for acc, ref, due, day, txn, left in zip(
+                items.account.tolist(), items.reference.tolist(), items.due.tolist(), items.issued.tolist(),
+                items.txn.tolist(), items.remaining.tolist()):
+            keys.setdefault(acc, []).append((due, day, txn, left, ref))
+        self.slot: dict[int, int] = {}  # batch entry index -> its position on its account
+        for i, (account, e) in enumerate(entries):
+            if raises_owed(e):
+                day = ledger.day_of(e.occurred_at.date()) if e.occurred_at else today
+                due = ledger.day_of(e.due_date) if e.due_date else day + (
+                    account.payment_terms_days if e.kind is TransactionKind.INVOICE else 0)
+                ref = e.reference if e.kind is TransactionKind.INVOICE else None
+                keys.setdefault(account.id, []).append((due, day, self.BATCH + i, 0, ref))
+        pools = dict(zip(items.pool_account.tolist(), items.pool_cents.tolist()))
         self.accounts: dict[int, _Account] = {}
-        for acc, ref, opn, amount in zip(items.account.tolist(), items.reference.tolist(), items.open.tolist(),
-                                         items.amount.tolist()):
-            a = self.accounts.setdefault(acc, _Account())
-            item = [ref, opn]
-            a.items.append(item)
-            a.stored_open += opn
-            a.open += opn
-            if ref is not None:
-                a.by_ref[ref] = item
-        for acc, left in zip(items.unapplied_account.tolist(), items.unapplied_cents.tolist()):
-            self.accounts.setdefault(acc, _Account()).unapplied += left
+        for acc, rows in keys.items():
+            rows.sort(key=lambda r: r[:3])
+            a = _Account(left=[r[3] for r in rows], tree=_Fenwick(len(rows)),
+                         pool=pools.get(acc, 0))
+            for k, r in enumerate(rows):
+                a.tree.add(k, r[3])
+                if r[2] >= self.BATCH:
+                    self.slot[r[2] - self.BATCH] = k
+                elif r[4] is not None:
+                    a.by_ref[r[4]] = k
+            a.stored_open = a.open
+            self.accounts[acc] = a
 
     def account(self, account_id: int) -> _Account:
-        return self.accounts.setdefault(account_id, _Account())
+        if account_id not in self.accounts:
+            self.accounts[account_id] = _Account(left=[], tree=_Fenwick(0), pool=0)
+        return self.accounts[account_id]
 
     def problem(self, account_id: int, e: TransactionCreate, s: CreditSettings) -> str | None:
         a = self.account(account_id)
         name = ledger.named_invoice(e.description)
-        named = a.by_ref.get(name) if name is not None else None
-        return _problem(e.kind, e.amount, name, None if named is None else named[1], a.open, account_id, s)
+        k = a.by_ref.get(name) if name is not None else None
+        return _problem(e.kind, e.amount, name, None if k is None else a.open_on(k), a.open, account_id, s)
 
-    def apply(self, account_id: int, e: TransactionCreate) -> None:
+    def apply(self, index: int, account_id: int, e: TransactionCreate) -> None:
+        """Entry ``index`` of the batch was accepted."""
         a = self.account(account_id)
         cents = ledger.cents(abs(effect(e)))
         if raises_owed(e):
-            used = min(a.unapplied, cents)
-            a.unapplied -= used
-            item = [e.reference if e.kind is TransactionKind.INVOICE else None, cents - used]
-            a.items.append(item)
-            a.open += item[1]
-            if item[0] is not None:
-                a.by_ref[item[0]] = item
+            k = self.slot[index]
+            a.add(k, cents)
+            if e.kind is TransactionKind.INVOICE:
+                a.by_ref[e.reference] = k
             return
         name = ledger.named_invoice(e.description)
-        target = a.by_ref.get(name) if name is not None else None
-        if target is not None:
-            cents = a.settle(target, cents)
-        while cents and a.first_open < len(a.items):
-            cents = a.settle(a.items[a.first_open], cents)
-            if a.items[a.first_open][1] == 0:
-                a.first_open += 1
-        a.unapplied += cents
+        k = a.by_ref.get(name) if name is not None else None
+        if k is not None:  # a named credit settles its invoice up to what the other named ones left of it
+            used = min(a.left[k], cents)
+            a.add(k, -used)
+            cents -= used
+        a.pool += cents
 
     def change(self, account_ids: set[int]) -> Decimal:
         """What the batch changed the open receivable of these accounts by."""
@@ -186,7 +231,7 @@ def guard_batch(uow: UnitOfWork, entries: list[tuple[Any, TransactionCreate]]) -
     profiles = lock_profiles(uow, checked) if checked else {}
     items = ledger.open_items(uow.session, CURRENT, customers)
     figures = _open_figures(uow, customers, s.overdue_grace_days, items)
-    pos = Position(items)
+    pos = Position(items, entries, ledger.day_of(today()))
     touched: dict[tuple[int, str], set[int]] = {}
     won: dict[tuple[int, str], Decimal] = {}
     refused: dict[int, str] = {}
@@ -206,7 +251,7 @@ def guard_batch(uow: UnitOfWork, entries: list[tuple[Any, TransactionCreate]]) -
             if not chk.ok:
                 refused[i] = chk.message()
                 continue
-        pos.apply(account.id, e)
+        pos.apply(i, account.id, e)
         touched.setdefault(key, set()).add(account.id)
     return refused or None
 

@@ -253,6 +253,9 @@ class OpenItems:
     unapplied_cents: IntArray  # ... and how much,
     unapplied_customer: IntArray  # ... whose
     unapplied_currency: NDArray[np.object_]  # ... in which currency
+    remaining: IntArray  # what is left of each item after the credits that name it (before the pool)
+    pool_account: IntArray  # per account: the credits that settle oldest first (unnamed ones and ...
+    pool_cents: IntArray  # ... what named ones paid beyond their invoice), for a running position
 
     @property
     def size(self) -> int:
@@ -361,6 +364,7 @@ def match(ledger: Ledger) -> OpenItems:
         is_invoice=L.kind[d] == "invoice", amount=amount, issued=L.day[d], due=due, open=open_, paid_day=paid_day,
         unapplied_account=accounts[un], unapplied_cents=left[un],
         unapplied_customer=L.customer[all_rows[first[un]]], unapplied_currency=L.currency[all_rows[first[un]]],
+        remaining=remaining, pool_account=accounts, pool_cents=pool_total,
     )
 
 

@@ -531,11 +531,11 @@ def convert(uow: UnitOfWork, lead_id: int, *, customer_id: int | None = None, ne
     """
     uow.require("sales.lead.write")
     lead = get_lead(uow, lead_id)
-    # lock the lead and re-read it (PostgreSQL FOR UPDATE; SQLite's writing units of work hold the
+    # lock the lead and re-read it (PostgreSQL FOR NO KEY UPDATE; SQLite's writing units of work hold the
     # write lock): conversions of one lead at the same instant queue here, and the later ones see
     # it converted. UNIQUE(sales_conversions.lead_id) backs this up.
     uow.session.flush()
-    uow.session.refresh(lead, with_for_update=True)
+    uow.session.refresh(lead, with_for_update={"key_share": True})
     if lead.status is LeadStatus.CONVERTED:
         raise Conflict(f"lead {lead_id} is already converted (customer {lead.customer_id})")
     if lead.status is LeadStatus.DISQUALIFIED:

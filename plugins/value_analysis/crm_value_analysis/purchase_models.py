@@ -63,6 +63,7 @@ class MBGNBDParams:
     log_likelihood: float = float("nan")
     n_customers: int = 0
     converged: bool = True
+    failure: str | None = None  # why the fit failed (a bound, no convergence); None when converged
 
     def __post_init__(self) -> None:
         clv_models._check_positive_params("MBGNBDParams", r=self.r, alpha=self.alpha, a=self.a, b=self.b)
@@ -79,6 +80,7 @@ class ParetoNBDParams:
     log_likelihood: float = float("nan")
     n_customers: int = 0
     converged: bool = True
+    failure: str | None = None
 
     def __post_init__(self) -> None:
         clv_models._check_positive_params("ParetoNBDParams", r=self.r, alpha=self.alpha, s=self.s, beta=self.beta)
@@ -151,9 +153,11 @@ def fit_mbgnbd(frequency: Any, recency: Any, T: Any) -> MBGNBDParams:
     _check_fit_data("fit_mbgnbd", x, tt)
     data = clv_models._BGNBDData(x, tx, tt)
     rate = data.sum_x / float(tt.sum())
-    theta, nll, ok = clv_models._run_lbfgsb(_mbgnbd_nll_grad, np.log(np.array([1.0, 1.0 / rate, 1.0, 1.0])), (data,))
+    theta, nll, failure = clv_models._run_lbfgsb(_mbgnbd_nll_grad, np.log(np.array([1.0, 1.0 / rate, 1.0, 1.0])), (data,))
     r, alpha, a, b = (float(v) for v in np.exp(theta))
-    return MBGNBDParams(r=r, alpha=alpha, a=a, b=b, log_likelihood=-nll * data.n, n_customers=data.n, converged=ok)
+    failure = failure or clv_models.bound_failure({"r": r, "alpha": alpha, "a": a, "b": b}, {"alpha": float(tt.max())})
+    return MBGNBDParams(r=r, alpha=alpha, a=a, b=b, log_likelihood=-nll * data.n, n_customers=data.n,
+                        converged=failure is None, failure=failure)
 
 
 def _mbg_log_odds_dead(p: MBGNBDParams, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
@@ -276,10 +280,13 @@ def fit_pareto_nbd(frequency: Any, recency: Any, T: Any) -> ParetoNBDParams:
     data = _PNBDData(x, tx, tt)
     rate = float(x.sum()) / float(tt.sum())
     theta0 = np.log(np.array([1.0, 1.0 / rate, 1.0, 1.0 / rate]))
-    theta, nll, ok = clv_models._run_lbfgsb(_pnbd_nll_grad, theta0, (data,))
+    theta, nll, failure = clv_models._run_lbfgsb(_pnbd_nll_grad, theta0, (data,))
     r, alpha, s, beta = (float(v) for v in np.exp(theta))
+    span = float(tt.max())
+    failure = failure or clv_models.bound_failure({"r": r, "alpha": alpha, "s": s, "beta": beta},
+                                                  {"alpha": span, "beta": span})
     return ParetoNBDParams(r=r, alpha=alpha, s=s, beta=beta, log_likelihood=-nll * data.n, n_customers=int(data.n),
-                           converged=ok)
+                           converged=failure is None, failure=failure)
 
 
 def _pnbd_p_alive(p: ParetoNBDParams, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:

@@ -1,0 +1,155 @@
+"""The JSON Lines reader behind :func:`crmcore.bulk.readers.iter_rows`: one JSON object per
+line, numbers with a fraction as Decimal, nesting bounded."""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
+from typing import Any
+
+from crmcore.bulk.sources import FileFormatError, SourceRow, _decode_error, _Fields, _new_object, _set_data, _set_error, _set_line
+
+
+def _reject_constant(value: str) -> Any:
+    raise ValueError(f"{value} is not allowed in JSON")
+
+
+_json_loads = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant).decode
+_JSON_KINDS = {list: "an array", str: "a string", int: "a number", bool: "true/false",
+               type(None): "null", Decimal: "a number"}
+_MISSING = object()
+
+
+def _json_kind(value: Any) -> str:
+    return _JSON_KINDS.get(type(value), type(value).__name__)
+
+
+#: JSON values nested deeper than this are refused (a row error): the decoder recurses, and
+#: so would everything downstream that walks the value.
+MAX_JSON_DEPTH = 32
+_TOO_DEEP = f"JSON value nested more than {MAX_JSON_DEPTH} levels deep"
+
+
+def _too_deep(obj: dict[str, Any]) -> bool:
+    """True if a value of the (already parsed) object nests deeper than MAX_JSON_DEPTH."""
+    stack = [(v, 1) for v in obj.values() if type(v) in (list, dict)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return True
+        children = value.values() if type(value) is dict else value
+        stack.extend((c, depth + 1) for c in children if type(c) in (list, dict))
+    return False
+
+
+def _jsonl_rows(
+    source: Iterable[str], stream: Any, fields: _Fields, name: str, ignore_unknown: bool
+) -> Iterator[SourceRow]:
+    lines = iter(source)
+    lineno = 0
+    try:
+        for line in lines:
+            lineno += 1
+            if lineno == 1 and line.startswith("\ufeff"):
+                line = line[1:]
+            if line and not line.isspace():
+                break
+        else:
+            raise FileFormatError(
+                f"{name} is empty; a JSON Lines file needs one JSON object per line."
+            )
+    except UnicodeDecodeError as exc:
+        raise _decode_error(name, stream, exc, lineno) from exc
+    try:
+        first = _json_loads(line)
+    except RecursionError:  # a valid start of an object, nested beyond any use: a bad row
+        first = None
+    except ValueError:
+        first = _MISSING
+    if first is not None and type(first) is not dict:
+        raise FileFormatError(
+            f"{name} is not in JSON Lines format: line {lineno} is not a JSON object on its own line; "
+            "save the data as JSON Lines (one JSON object per line, no surrounding array)."
+        )
+    return _jsonl_records(lines, stream, lineno, first, fields, name, ignore_unknown)
+
+
+def _jsonl_records(
+    lines: Iterator[str],
+    stream: Any,
+    first_line: int,
+    first: dict[str, Any] | None,
+    fields: _Fields,
+    name: str,
+    ignore_unknown: bool,
+) -> Iterator[SourceRow]:
+    # Keys that can be taken over without renaming: canonical names that are
+    # not themselves the source of a --map.
+    direct = frozenset(f for f in fields.allowed if f.casefold() not in fields.mapping_sources)
+    required = frozenset(fields.required)
+    cache: dict[str, str | None] = {}
+    loads = _json_loads
+
+    def convert(lineno: int, obj: dict[str, Any]) -> SourceRow:
+        error = None
+        if obj.keys() <= direct:
+            data = obj
+        else:
+            data = {}
+            unknown: list[str] = []
+            clashes: list[str] = []
+            for key, value in obj.items():
+                field = cache.get(key, _MISSING)  # type: ignore[arg-type]
+                if field is _MISSING:
+                    field = fields.resolve(key)
+                    if len(cache) < 4096:
+                        cache[key] = field  # type: ignore[assignment]
+                if field is None:
+                    unknown.append(key)
+                elif field in data:
+                    clashes.append(f"{key!r} duplicates field {field!r}")
+                else:
+                    data[field] = value  # type: ignore[index]
+            if clashes:
+                error = "; ".join(clashes)
+            elif unknown and not ignore_unknown:
+                error = (
+                    f"unknown field{'s' if len(unknown) > 1 else ''} "
+                    f"{', '.join(repr(k) for k in unknown)}; allowed fields are: {fields.allowed_text()}"
+                )
+        if "" in data.values():
+            data = {k: (None if v == "" else v) for k, v in data.items()}
+        if error is None and (list in map(type, data.values()) or dict in map(type, data.values())) and _too_deep(data):
+            error = _TOO_DEEP
+        if error is None and not required <= data.keys():
+            missing = [f for f in fields.required if f not in data]
+            error = f"missing required field{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
+        row = _new_object(SourceRow)
+        _set_line(row, lineno)
+        _set_data(row, data)
+        _set_error(row, error)
+        return row
+
+    yield SourceRow(first_line, {}, _TOO_DEEP) if first is None else convert(first_line, first)
+    lineno = first_line
+    try:
+        for lineno, line in enumerate(lines, first_line + 1):
+            if line.isspace() or not line:
+                continue
+            try:
+                obj = loads(line)
+            except RecursionError:
+                yield SourceRow(lineno, {}, _TOO_DEEP)
+                continue
+            except ValueError as exc:
+                reason = getattr(exc, "msg", None) or str(exc)
+                col = getattr(exc, "colno", None)
+                where = f" at column {col}" if col else ""
+                yield SourceRow(lineno, {}, f"invalid JSON: {reason}{where}")
+                continue
+            if type(obj) is not dict:
+                yield SourceRow(lineno, {}, f"expected a JSON object, found {_json_kind(obj)}")
+                continue
+            yield convert(lineno, obj)
+    except UnicodeDecodeError as exc:
+        raise _decode_error(name, stream, exc, lineno) from exc
