@@ -169,7 +169,8 @@ def test_merge_preview_counts_and_writes_nothing(crm: CRM) -> None:
         a_id, b_id = a.id, b.id
     with crm.unit_of_work("tester", read_only=True) as uow:
         audit_before = uow.session.query(AuditEntry).count()
-    plan = preview_merge(crm, "tester", b_id, a_id)
+    with crm.unit_of_work("tester") as uow:
+        plan = preview_merge(uow, b_id, a_id)
     assert plan["moved"]["contacts"] == 1 and plan["source"] == b_id and plan["target"] == a_id
     assert plan["fields"]["region"] == {"source": "Berlin", "target": None, "kept": "Berlin", "rule": "filled from source"}
     assert plan["fields"]["email"]["rule"] == "target wins"
@@ -202,3 +203,37 @@ def test_the_vectorised_scan_agrees_with_the_pairwise_rule() -> None:
     found = {(c.a, c.b) for c in dup.find_candidates(records, settings)}
     assert found <= every and truth <= found
     assert len(every - found) <= 1  # a far pair blocking cannot reach: similar names of unrelated firms
+
+
+def test_http_api_refuses_a_duplicate_lists_pairs_and_previews_a_merge(make_crm: Callable[..., CRM]) -> None:
+    from fastapi.testclient import TestClient
+
+    from crmcore.api import create_app
+    from crmcore.api.auth import TokenService
+    from crmcore.schemas import UserCreate
+
+    crm = make_crm(config={"visibility": {"sales": "own"}})
+    with crm.unit_of_work("setup") as uow:
+        for name, role in (("root", "admin"), ("anna", "sales"), ("bob", "sales")):
+            uow.users.add(UserCreate(username=name, display_name=name.title(), roles=[role]))
+    tokens = {}
+    for name in ("root", "anna", "bob"):
+        with crm.unit_of_work("root") as uow:
+            tokens[name] = {"Authorization": f"Bearer {TokenService(uow).create(name, 'test')[1]}"}
+    client = TestClient(create_app(crm), raise_server_exceptions=False)
+    body = {"name": "Alpine Kitchens GmbH", "email": "info@alpine.example.com", "external_ref": "ALP"}
+    assert client.post("/customers", json=body, headers=tokens["anna"]).status_code == 201
+    again = {"name": "alpine kitchens", "email": "INFO@alpine.example.com"}
+    r = client.post("/customers", json=again, headers=tokens["bob"])
+    assert r.status_code == 409 and "likely duplicate of customer 1:" in r.json()["detail"]  # anna's: no name for bob
+    assert "Alpine" not in r.json()["detail"]
+    r = client.post("/customers?force=true", json=again, headers=tokens["bob"])
+    assert r.status_code == 201
+    assert client.get("/customers/duplicates", headers=tokens["bob"]).json() == []  # bob sees only his own
+    pairs = client.get("/customers/duplicates", headers=tokens["root"]).json()
+    assert pairs[0]["a"] == 1 and pairs[0]["b"] == 2 and "same e-mail" in pairs[0]["evidence"]
+    assert client.get("/customers/duplicates?threshold=0", headers=tokens["root"]).status_code == 422
+    plan = client.post("/customers/2/merge/preview", json={"into": 1}, headers=tokens["root"]).json()
+    assert plan["source"] == 2 and plan["target"] == 1 and "contacts" in plan["moved"]
+    assert client.get("/customers/2", headers=tokens["root"]).status_code == 200  # not merged
+    assert client.post("/customers/2/merge/preview", json={"into": 1}, headers=tokens["bob"]).status_code == 404

@@ -297,7 +297,9 @@ def _json(model: BaseModel) -> Any:
 
 def _core_routes(r: APIRouter, settings: ApiSettings) -> None:
     """The core's routes, one module per area (crmcore/api/routes_*.py)."""
-    from crmcore.api import routes_accounts, routes_customers, routes_users
+    from crmcore.api import routes_accounts, routes_customers, routes_duplicates, routes_users
+
+    routes_duplicates.register(r, settings)  # first: /customers/duplicates before /customers/{customer_id}
 
     routes_customers.register(r, settings)
     routes_accounts.register(r, settings)

@@ -82,12 +82,13 @@ def _list_and_show(r: APIRouter, settings: ApiSettings) -> None:
 def _changes(r: APIRouter) -> None:
     @r.post("/customers", status_code=201, response_model=CustomerRead, tags=["customers"])
     def create_customer(request: Request, response: Response, data: CustomerCreate,
-                        idempotency_key: IdemKey = None) -> Any:
+                        idempotency_key: IdemKey = None, force: Annotated[bool, Query()] = False) -> Any:
+        """A likely duplicate of an active customer is refused (409) unless ``?force=true``."""
         with unit(request, write=True) as uow:
             replay = idempotent(request, uow, idempotency_key, _body(request))
             if replay is not None:
                 return replay
-            c = uow.customers.create(data)
+            c = uow.customers.create(data, force=force)
             out = _json(CustomerRead.model_validate(c))
             remember(request, uow, 201, out)
         response.headers["ETag"] = f'"{out["version"]}"'

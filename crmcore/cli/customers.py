@@ -190,7 +190,8 @@ def customer_merge(app: AppContext, source_key: str, target_key: str, dry_run: b
     if dry_run:
         from crmcore.services.merge_preview import preview_merge
 
-        plan = preview_merge(app.crm(), app.actor, source_key, target_key)
+        with app.crm().unit_of_work(app.actor) as uow:
+            plan = preview_merge(uow, source_key, target_key)
         if as_json:
             emit_json(plan)
             return

@@ -2,8 +2,8 @@
 field keeps. Every face (CLI ``--dry-run``, the API's ``?dry_run=true``, the console's preview)
 calls :func:`preview_merge`.
 
-The counts come from doing the merge for real, core and plugin hooks included, in a unit of work
-that is then rolled back, so the preview cannot drift from the merge itself.
+The counts come from doing the merge for real, core and plugin hooks included, in a savepoint that
+is then rolled back, so the preview cannot drift from the merge itself.
 """
 from __future__ import annotations
 
@@ -12,14 +12,10 @@ from typing import TYPE_CHECKING, Any
 from crmcore.services.customers import snapshot
 
 if TYPE_CHECKING:
-    from crmcore.app import CRM
+    from crmcore.uow import UnitOfWork
 
 #: fields the target keeps when it has a value, else takes from the source
 FILLED_FIELDS = ("email", "phone", "country", "region", "industry")
-
-
-class _RolledBack(Exception):
-    """Raised to roll the preview's unit of work back (never seen outside this module)."""
 
 
 def field_plan(source: dict[str, Any], target: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -44,20 +40,22 @@ def field_plan(source: dict[str, Any], target: dict[str, Any]) -> dict[str, dict
     return plan
 
 
-def preview_merge(crm: CRM, actor: str, source_key: int | str, target_key: int | str) -> dict[str, Any]:
-    """``{"source", "target", "moved": {table: rows}, "fields": field_plan}``; nothing is written.
+def preview_merge(uow: UnitOfWork, source_key: int | str, target_key: int | str) -> dict[str, Any]:
+    """``{"source", "target", "moved": {table: rows}, "fields": field_plan}``; nothing is kept.
 
-    The same permissions, visibility, guards and refusals as the merge itself apply (a refusal
-    raises, as the merge would).
+    The merge runs for real inside a savepoint that is then rolled back (with any after-commit
+    callbacks it registered), so the same permissions, visibility, guards and refusals apply: a
+    refusal raises, as the merge would.
     """
-    result: dict[str, Any] = {}
+    source, target = uow.customers.resolve(source_key), uow.customers.resolve(target_key)
+    plan: dict[str, Any] = {"source": source.id, "target": target.id,
+                            "fields": field_plan(snapshot(source), snapshot(target))}
+    callbacks = list(uow._after_commit)
+    savepoint = uow.session.begin_nested()
     try:
-        with crm.unit_of_work(actor) as uow:
-            source, target = uow.customers.resolve(source_key), uow.customers.resolve(target_key)
-            before_s, before_t = snapshot(source), snapshot(target)
-            result.update(source=source.id, target=target.id, fields=field_plan(before_s, before_t))
-            result["moved"] = uow.customers.merge(source.id, target.id)
-            raise _RolledBack
-    except _RolledBack:
-        pass
-    return result
+        plan["moved"] = uow.customers.merge(source.id, target.id)
+    finally:
+        savepoint.rollback()
+        uow._after_commit[:] = callbacks
+        uow.session.expire_all()
+    return plan

@@ -15,9 +15,9 @@ from tests.console.plugkit import audit_actions, ids, pclient, pcrm, post, text_
 def deals(crm):
     refs = ids(crm)
     with crm.unit_of_work("boss") as uow:
-        a = sales.add_opportunity(uow, refs["ALP"], OpportunityCreate(title="Ovens for Alpine", amount=Decimal("12000"),
+        a = sales.add_opportunity(uow, refs["ALP"], OpportunityCreate(title="Ovens for Alpine", amount=Decimal(12000),
                                                                     currency="EUR", owner="anna")).id
-        s = sales.add_opportunity(uow, refs["SIB"], OpportunityCreate(title="Windows deal", amount=Decimal("800"),
+        s = sales.add_opportunity(uow, refs["SIB"], OpportunityCreate(title="Windows deal", amount=Decimal(800),
                                                                     currency="EUR", owner="sam")).id
         lead = sales.add_lead(uow, LeadCreate(name="Lena Lead", company="Lead GmbH", owner="anna")).id
     return a, s, lead

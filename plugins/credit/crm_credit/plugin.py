@@ -19,6 +19,11 @@ from crm_credit import (
     services,
 )
 from crm_credit.settings import CreditSettings
+from crm_credit.console import (  # noqa: F401 - the web console hooks (console.py)
+    crm_console_customer_sections,
+    crm_console_home_cards,
+    crm_console_register,
+)
 from crmcore import MigrationBranch, Permission, ProfileSection, hookimpl
 from crmcore.enums import TransactionKind
 from crmcore.models import Customer, Transaction

@@ -56,3 +56,17 @@ def profile_data(uow: UnitOfWork, cid: int) -> dict[str, Any]:
     out["releases"] = [{"reference": r.reference, "reason": r.reason, "expires_at": r.expires_at, "by": r.created_by,
                         "ended_at": r.ended_at} for r in services.releases(uow, cid)]
     return out
+
+
+def on_hold(uow: UnitOfWork, limit: int = 20) -> list[dict[str, Any]]:
+    """The visible customers on credit hold, longest on hold first (the console's home card)."""
+    from crm_credit.models import CreditProfile
+
+    uow.require("customer.read")
+    rows = uow.session.execute(
+        select(Customer.id, Customer.name, CreditProfile.status_reason, CreditProfile.updated_at)
+        .join(CreditProfile, CreditProfile.customer_id == Customer.id)
+        .where(CreditProfile.status == "hold", Customer.archived.is_(False),
+               uow.visibility.customer_clause(Customer.owner_id))
+        .order_by(CreditProfile.updated_at, Customer.id).limit(limit)).all()
+    return [{"customer_id": r[0], "name": r[1], "reason": r[2], "since": r[3]} for r in rows]

@@ -65,6 +65,7 @@ class Ticket(Base):
     team: Mapped[str] = mapped_column(String(60))
     status: Mapped[TicketStatus] = mapped_column(enum_column(TicketStatus, "service_ticket_status"), default=TicketStatus.NEW)
     external_ref: Mapped[str] = mapped_column(String(100), unique=True)
+    sla_rule: Mapped[str | None] = mapped_column(String(120))  # which policy set the due times (explainable)
     opened_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     first_response_due: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     resolution_due: Mapped[dt.datetime] = mapped_column(UTCDateTime)
@@ -118,11 +119,14 @@ class MailMessage(Base):
 
 
 class Visit(Base):
-    """A return visit (回访): scheduled after a resolution, done with an outcome and a score."""
+    """A return visit (回访): scheduled after a resolution, a won deal or a large invoice, done with
+    an outcome and a score. ``source`` (``deal:<id>``, ``invoice:<id>``) makes each one once."""
 
     __tablename__ = "service_visits"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    reason: Mapped[str] = mapped_column(String(20), default="ticket", server_default="ticket")
+    source: Mapped[str | None] = mapped_column(String(120), unique=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("service_tickets.id"), unique=True)
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)

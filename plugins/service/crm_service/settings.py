@@ -6,6 +6,7 @@ holiday country), an SLA for an unknown priority or a team on an unknown calenda
 """
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import cache
 from typing import TYPE_CHECKING, Literal
 
@@ -57,6 +58,23 @@ class SlaPolicy(BaseModel):
     resolution_hours: float = Field(gt=0, le=100_000)
 
 
+class SlaOverride(SlaPolicy):
+    """``[[service.sla_overrides]]``: targets for a category and/or a customer tier (value_analysis's
+    pyramid: vip, key, normal, small), optionally only for one priority. The most specific match
+    wins (ties: the first listed); no match: the priority's policy."""
+
+    category: str | None = None
+    tier: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,29}$")
+    priority: str | None = None
+
+    def matches(self, priority: str, category: str, tier: str | None) -> bool:
+        return ((self.category is None or self.category == category) and (self.tier is None or self.tier == tier)
+                and (self.priority is None or self.priority == priority))
+
+    def label(self) -> str:
+        return ", ".join(f"{k} {v}" for k in ("category", "tier", "priority") if (v := getattr(self, k)) is not None)
+
+
 class Team(BaseModel):
     """``[service.teams.NAME]``: members (usernames), manager, assignment rule, calendar, cost rate."""
 
@@ -93,6 +111,15 @@ class ServiceSettings(PluginSettings):
     mail_max_parts: int = Field(default=200, ge=1)
     mail_max_references: int = Field(default=100, ge=1)
     compensation_currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    sla_overrides: list[SlaOverride] = Field(default_factory=list)
+    visit_after_won_deal: bool = Field(default=True, description="a return visit after each won deal (sales_automation)")
+    visit_after_invoice_amount: Decimal | None = Field(default=None, gt=0, description="a return visit after an invoice "
+                                                       "of at least this amount (any currency); unset: none")
+    mail_rate_per_hour: int = Field(default=30, ge=1, le=100_000, description="mails accepted per sender and hour")
+    survey_via_marketing: bool = Field(default=True, description="send the CSAT survey on resolution through "
+                                       "marketing's channel adapters when marketing is enabled (consent checked)")
+    survey_channel: Literal["email", "sms"] = "email"
+    survey_adapter: str = Field(default="file", min_length=1, max_length=40)
 
     @field_validator("categories")
     @classmethod
@@ -117,9 +144,31 @@ class ServiceSettings(PluginSettings):
                 raise ValueError(f"teams.{name}: unknown calendar {team.calendar!r} (calendars: {', '.join(self.calendars)})")
             if team.assignment != "manual" and not team.members:
                 raise ValueError(f"teams.{name}: {team.assignment} assignment needs members")
+        for i, o in enumerate(self.sla_overrides):
+            if o.category is None and o.tier is None:
+                raise ValueError(f"sla_overrides[{i}]: give a category and/or a tier (priorities are [service.sla.*])")
+            if o.category is not None and o.category.strip().lower() not in self.categories:
+                raise ValueError(f"sla_overrides[{i}]: unknown category {o.category!r} (categories: {', '.join(self.categories)})")
+            if o.priority is not None and o.priority not in PRIORITIES:
+                raise ValueError(f"sla_overrides[{i}]: unknown priority {o.priority!r} (priorities: {', '.join(PRIORITIES)})")
+            o.category = None if o.category is None else o.category.strip().lower()
         if self.default_team not in self.teams:
             raise ValueError(f"default_team {self.default_team!r} is not one of the teams ({', '.join(self.teams)})")
         return self
+
+    def tiers(self) -> set[str]:
+        """The customer tiers some override names (a tier lookup is needed only then)."""
+        return {o.tier for o in self.sla_overrides if o.tier}
+
+    def policy_for(self, priority: str, category: str, tier: str | None = None) -> tuple[SlaPolicy, str]:
+        """(policy, rule label): the most specific matching override, else the priority's policy."""
+        best: tuple[int, SlaOverride] | None = None
+        for o in self.sla_overrides:
+            if o.matches(priority, category, tier):
+                rank = sum(x is not None for x in (o.category, o.tier, o.priority))
+                if best is None or rank > best[0]:
+                    best = (rank, o)
+        return (best[1], best[1].label()) if best else (self.sla[priority], f"priority {priority}")
 
     def calendar_for(self, team: str | None) -> Calendar:
         t = self.teams.get(team or self.default_team)

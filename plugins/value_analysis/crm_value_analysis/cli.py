@@ -6,6 +6,7 @@ time units), so bad input is reported as one ``error:`` line with a non-zero exi
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,7 @@ def _resolve(uow: UnitOfWork, key: str) -> int:
 def _n(value: Any, digits: int = 2) -> str:
     if value is None:
         return "–"
-    if isinstance(value, float):
+    if isinstance(value, (float, Decimal)):
         return f"{value:,.{digits}f}"
     return f"{value:,}" if isinstance(value, int) else str(value)
 
@@ -91,8 +92,8 @@ def value() -> None:
 @value.command("run")
 @click.option("--as-of", type=DATE, help="Analysis date (default: today, UTC); a run of the same date is replaced.")
 @click.option("--window-days", metavar="N", help="RFM/pyramid/Pareto window in days (default: all history).")
-@click.option("--time-unit", metavar="days|weeks", help="Time unit of the purchase + Gamma-Gamma fits.")
-@click.option("--model", metavar="bg_nbd|mbg_nbd|pareto_nbd", help="Purchase model of churn and CLV (default: setting).")
+@click.option("--time-unit", metavar="auto|days|weeks|months", help="Time unit of the model fits (auto: from the data).")
+@click.option("--model", metavar="auto|bg_nbd|mbg_nbd|pareto_nbd", help="Purchase model of churn and CLV (default: setting).")
 @click.option("--currency", metavar="CODE", help="Analyse this currency (default: the only one, or the majority).")
 @click.option("--margin", metavar="0..1")
 @click.option("--discount-rate", metavar="RATE", help="Annual discount rate (>= 0).")
@@ -100,6 +101,7 @@ def value() -> None:
 @click.option("--retention", metavar="0..1", help="Annual retention rate (deterministic CLV).")
 @click.option("--acquisition-cost", metavar="AMOUNT")
 @click.option("--churn-threshold", metavar="0..1", help="P(alive) below this flags churn risk.")
+@click.option("--churn-gap-factor", metavar="X", help="Gap rule: silent for more than X times the usual gap -> at risk.")
 @click.option("--no-lifecycle", is_flag=True, help="Do not update the customers' lifecycle stage.")
 @_json_option
 @pass_app
@@ -126,7 +128,11 @@ def run_cmd(app: AppContext, as_of: dt.date | None, no_lifecycle: bool, as_json:
         click.echo(f"since {m['previous_as_of']}: {m['up']:,} up, {m['down']:,} down, {m['new']:,} new, {m['gone']:,} gone")
     flagged = {k: v for k, v in s["dependency"].items() if k != "none" and v}
     click.echo("dependency: " + (", ".join(f"{v} {k}" for k, v in flagged.items()) or "no key accounts"))
-    click.echo(f"churn risk (P(alive) < {s['churn']['threshold']}): {s['churn']['at_risk']:,} customers")
+    m = s["models"]
+    click.echo(f"time unit {m['time_unit']} ({m.get('time_unit_choice', {}).get('why', 'set')}); "
+               f"model {m['model']} ({(m.get('model_choice') or {}).get('why', 'set')})")
+    c = s["churn"]
+    click.echo(f"churn risk: {c['at_risk']:,} customers, by {c.get('method', 'model')} ({c.get('reason')})")
     click.echo(f"lifecycle stages updated: {out.lifecycle_updated:,}")
     for w in s["warnings"]:
         click.echo(f"warning: {w}", err=True)
@@ -248,8 +254,10 @@ def churn_cmd(app: AppContext, limit: int, as_json: bool) -> None:
     if as_json:
         emit_json(data)
         return
-    click.echo(f"P(alive) < {data['threshold']}: {data['at_risk']:,} of {data['with_model']:,} customers "
-               f"(mean P(alive) {_n(data['avg_p_alive'], 3)})")
+    click.echo(f"churn risk: {data['at_risk']:,} customers, by {data['method']} ({data['reason']})")
+    if data["with_model"]:
+        click.echo(f"P(alive) < {data['threshold']}: {data['with_model']:,} customers with a model estimate "
+                   f"(mean P(alive) {_n(data['avg_p_alive'], 3)})")
     click.echo("lifecycle: " + ", ".join(f"{k} {v:,}" for k, v in (data["lifecycle"] or {}).items()))
     table(_title(data, "Customers at risk"), ["id", "name", "P(alive)", "stage", "days since", "revenue", "CLV"],
           [[r["customer_id"], r["name"], _n(r["p_alive"], 3), r["lifecycle"], r["recency_days"], _n(r["monetary"]),
@@ -296,7 +304,9 @@ def clv_cmd(app: AppContext, by: str, limit: int, plot: Path | None, as_json: bo
     for kind in ("deterministic", "probabilistic"):
         d = data[kind]
         click.echo(f"{kind}: total {_n(d['total'])}, mean {_n(d['mean'])} over {d['customers']:,} customers")
-    table(_title(data, f"Top customers by {by} CLV"), ["id", "name", "tier", "CLV prob.", "CLV det.", "exp. purchases", "P(alive)"],
+    if data["note"]:
+        click.echo(data["note"])
+    table(_title(data, f"Top customers by {data['by']} CLV"), ["id", "name", "tier", "CLV prob.", "CLV det.", "exp. purchases", "P(alive)"],
           [[r["customer_id"], r["name"], r["tier"], _n(r["clv_probabilistic"]), _n(r["clv_deterministic"]),
             _n(r["expected_purchases"], 1), _n(r["p_alive"], 3)] for r in data["top"]])
     for w in data["warnings"]:
@@ -336,8 +346,8 @@ def _require(name: str, value: Any) -> Any:
 
 @value.command("fit")
 @click.option("--calibration-end", type=DATE, help="Last day of the calibration period (required).")
-@click.option("--model", metavar="bg_nbd|mbg_nbd|pareto_nbd", help="Purchase model (default: the model setting).")
-@click.option("--time-unit", metavar="days|weeks")
+@click.option("--model", metavar="auto|bg_nbd|mbg_nbd|pareto_nbd", help="Purchase model (default: the model setting).")
+@click.option("--time-unit", metavar="auto|days|weeks|months")
 @click.option("--currency", metavar="CODE", help="Fit on this currency (default: the only one, or the majority).")
 @_json_option
 @pass_app
@@ -354,8 +364,12 @@ def fit_cmd(app: AppContext, calibration_end: dt.date | None, model: str | None,
     click.echo(f"calibration up to {data['calibration_end']} ({data['time_unit']}): {data['customers']:,} customers, "
                f"{data['repeat_customers']:,} with repeat purchases; fitted in {data['seconds']:.2f} s")
     for name, params in ((TITLES[data["model"]], data["purchase"]), ("Gamma-Gamma", data["gamma_gamma"])):
+        if params is None:
+            continue
         shown = {k: (_n(v, 4) if isinstance(v, float) else v) for k, v in params.items()}
         fields(name, shown)
+        if params.get("failure"):
+            click.echo(f"warning: {name}: {params['failure']}", err=True)
     for w in data["warnings"]:
         click.echo(f"warning: {w}", err=True)
 
@@ -363,8 +377,8 @@ def fit_cmd(app: AppContext, calibration_end: dt.date | None, model: str | None,
 @value.command("validate")
 @click.option("--calibration-end", type=DATE, help="Last day of the calibration period (required).")
 @click.option("--holdout-end", type=DATE, help="Last day of the holdout period (required).")
-@click.option("--model", metavar="bg_nbd|mbg_nbd|pareto_nbd|all", help="Model(s) to compare (default: the model setting).")
-@click.option("--time-unit", metavar="days|weeks")
+@click.option("--model", metavar="bg_nbd|mbg_nbd|pareto_nbd|all", help="Model(s) to compare (default: the model setting; auto: all).")
+@click.option("--time-unit", metavar="auto|days|weeks|months")
 @click.option("--currency", metavar="CODE")
 @click.option("--top", type=COUNT, default=20, show_default=True, help="Customers to list (--json lists all).")
 @_plot_option
@@ -386,20 +400,23 @@ def validate_cmd(app: AppContext, calibration_end: dt.date | None, holdout_end: 
     rows = []
     for name, m in data["models"].items():
         if "error" in m:
-            rows.append([name, "–", "–", "–", "–", "–", m["error"]])
+            rows.append([name, "–", "–", "–", "–", "–", "–", m["error"]])
             continue
         t = m["total"]
         rows.append([name, _n(m["purchase"]["log_likelihood"], 1), _n(t["predicted"], 1), _n(t["actual"], 0),
-                     _n(t["error_pct"], 1), _n(t["mae"], 3), _n(t["rmse"], 3)])
-    table("Models on the holdout", ["model", "log-lik.", "predicted", "actual", "error %", "MAE", "RMSE"], rows)
+                     _n(t["error_pct"], 1), _n(t["mae"], 3), _n(t["rmse"], 3), m["purchase"]["failure"] or "converged"])
+    table("Models on the holdout", ["model", "log-lik.", "predicted", "actual", "error %", "MAE", "RMSE", "fit"], rows)
     names = list(data["by_frequency"][0]["predicted_means"]) if data["by_frequency"] else []
     table("Mean holdout repeat purchases by calibration repeats", ["repeats", "customers", "actual", *names],
           [[b["frequency"], b["customers"], _n(b["actual_mean"], 3), *(_n(b["predicted_means"][k], 3) for k in names)]
            for b in data["by_frequency"]])
-    table(f"Top {top} customers by prediction ({data['best']})", ["id", "x", "t_x", "T", "predicted", "actual"],
+    table(f"Top {top} customers by prediction ({data['listed_model']})", ["id", "x", "t_x", "T", "predicted", "actual"],
           [[c["customer_id"], c["frequency"], _n(c["recency"], 1), _n(c["T"], 1), _n(c["predicted"], 2), c["actual"]]
            for c in data["customers"][:top]])
-    click.echo(f"best model on this holdout: {data['best']} (lowest per-customer RMSE)")
+    if data["best"]:
+        click.echo(f"best model on this holdout: {data['best']} ({data['best_reason']})")
+    else:
+        click.echo(data["best_reason"])
     if data["plot"]:
         click.echo(f"plot written to {data['plot']}")
     for w in data["warnings"]:

@@ -156,12 +156,12 @@ def _run_lbfgsb(fun: Callable[..., Any], theta0: np.ndarray, args: tuple[Any, ..
                    options={"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-9})
     theta = np.asarray(res.x, dtype=np.float64)
     if not np.isfinite(res.fun):
-        return theta, float(res.fun), "the likelihood is not finite at the optimum"
+        return theta, float(res.fun), "failed fit: the likelihood is not finite at the optimum"
     # L-BFGS-B sometimes reports ABNORMAL line-search termination once it sits
     # exactly on the optimum; accept that when the gradient is already tiny.
     _, grad = fun(theta, *args)
     if not (bool(res.success) or float(np.max(np.abs(grad))) < 1e-5):
-        return theta, float(res.fun), f"the optimiser stopped without converging ({res.message})"
+        return theta, float(res.fun), f"failed fit: the optimiser stopped without converging ({res.message})"
     return theta, float(res.fun), None
 
 
@@ -189,7 +189,7 @@ def bound_failure(values: Mapping[str, float], scales: Mapping[str, float] | Non
     its scale (or within 1e-3 of the optimiser's box) is on a bound.
     """
     scales = scales or {}
-    found = []
+    found: dict[str, list[str]] = {}
     for name, value in values.items():
         ratio = value / scales.get(name, 1.0)
         log_v = math.log(value) if value > 0 else -math.inf
@@ -197,7 +197,7 @@ def bound_failure(values: Mapping[str, float], scales: Mapping[str, float] | Non
                 "high" if ratio > BOUND_FACTOR or log_v >= _LOG_BOUNDS[1] - 1e-3 else None)
         if side is not None:
             meaning = _BOUND_MEANING.get((name, side), "the data cannot identify it")
-            found.append(f"{name} = {value:.3g} sits on its {'lower' if side == 'low' else 'upper'} bound ({meaning})")
+            found.setdefault(meaning, []).append(f"{name} = {value:.3g} ({'lower' if side == 'low' else 'upper'} bound)")
     if not found:
         return None
-    return "failed fit: " + "; ".join(found)
+    return "failed fit: " + "; ".join(f"{', '.join(params)}: {meaning}" for meaning, params in found.items())

@@ -354,17 +354,27 @@ def _expected_if_alive(params: Params, x: np.ndarray, T: np.ndarray, t: np.ndarr
 
 def probabilistic_clv(params: Params, gg: GammaGammaParams, frequency: Any, recency: Any, T: Any, monetary: Any, *,
                       horizon_periods: int, discount_rate_per_period: float, margin: float, step: float = 1) -> np.ndarray:
-    """Discounted expected margin over the horizon (see :func:`clv_models.probabilistic_clv`), any model.
-
-    Same sum as :func:`clv_models.probabilistic_clv`, but E[Y(t) | alive] -- the costly part (a
-    2F1 per customer and month for BG/NBD) -- depends only on (x, T), so it is evaluated once
-    per distinct pair: whole days and integer repeat counts repeat a lot in a real base.
-    """
-    horizon = clv_models._positive_int("horizon_periods", horizon_periods)
-    d = clv_models._check_rate("discount_rate_per_period", discount_rate_per_period)
+    """Discounted expected margin over the horizon (see :func:`clv_models.probabilistic_clv`), any model:
+    margin x Gamma-Gamma expected spend x :func:`discounted_purchases`."""
     mg = clv_models._check_unit_interval("margin", margin)
     x, tx, tt = clv_models._validate_rft(frequency, recency, T)
     spend = clv_models.gamma_gamma_expected_spend(gg, x, clv_models._as_1d_float("monetary", monetary))
+    return mg * spend * discounted_purchases(params, x, tx, tt, horizon_periods=horizon_periods,
+                                             discount_rate_per_period=discount_rate_per_period, step=step)
+
+
+def discounted_purchases(params: Params, frequency: Any, recency: Any, T: Any, *, horizon_periods: int,
+                         discount_rate_per_period: float, step: float = 1) -> np.ndarray:
+    """Sum over the horizon of each period's expected purchases, discounted to today.
+
+    Multiplied by a spend per purchase (Gamma-Gamma's, or the customer's own average when spend
+    cannot be modelled) and the margin, it is the probabilistic CLV. E[Y(t) | alive] -- the costly
+    part (a 2F1 per customer and month for BG/NBD) -- depends only on (x, T), so it is evaluated
+    once per distinct pair: whole days and integer repeat counts repeat a lot in a real base.
+    """
+    horizon = clv_models._positive_int("horizon_periods", horizon_periods)
+    d = clv_models._check_rate("discount_rate_per_period", discount_rate_per_period)
+    x, tx, tt = clv_models._validate_rft(frequency, recency, T)
     step_f = clv_models._finite_scalar("step", step)
     if step_f <= 0:
         raise ValueError(f"step must be > 0, got {step_f}")
@@ -389,7 +399,7 @@ def probabilistic_clv(params: Params, gg: GammaGammaParams, frequency: Any, rece
                 current = alive * values[inv]
                 total += (current - previous) / (1.0 + d) ** k
                 previous = current
-    return mg * spend * total
+    return total
 
 
 # =============================================================================================
@@ -424,7 +434,8 @@ def simulate(name: str, n: int, T: Any, params: dict[str, float], rng: Any = Non
 
 
 __all__ = [
-    "MODELS", "MBGNBDParams", "PARAM_NAMES", "Params", "ParetoNBDParams", "TITLES", "check_model", "expected_purchases",
+    "MODELS", "MBGNBDParams", "PARAM_NAMES", "Params", "ParetoNBDParams", "TITLES", "check_model", "discounted_purchases",
+    "expected_purchases",
     "fit", "fit_mbgnbd", "fit_pareto_nbd", "make_params", "model_name", "pareto_nbd_log_likelihood", "param_dict",
     "probabilistic_clv", "probability_alive", "simulate",
 ]

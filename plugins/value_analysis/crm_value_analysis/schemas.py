@@ -7,7 +7,7 @@ line before anything is read or written -- never as a NaN in a report.
 Example crm.toml::
 
     [value_analysis]
-    time_unit = "weeks"          # days | weeks, for the BG/NBD + Gamma-Gamma fits
+    time_unit = "weeks"          # auto (default) | days | weeks | months, for the model fits
     margin = 0.25                # share of revenue that is margin, 0..1
     discount_rate = 0.08         # annual, >= 0
     horizon_months = 24
@@ -37,6 +37,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from crm_value_analysis import analytics
+from crm_value_analysis.money import Money
 from crmcore.enums import TransactionKind
 from crmcore.errors import InvalidInput, validation_errors
 from crmcore.schemas.fields import CurrencyCode
@@ -102,14 +103,18 @@ class ValueSettings(PluginSettings):
     currency: CurrencyCode | None = Field(default=None, description="only transactions in this currency")
     window_days: int | None = Field(default=None, ge=1, le=36_500, description="RFM/pyramid/Pareto window; None = all history")
     trend_days: int = Field(default=365, ge=7, le=36_500, description="length of the two windows compared for trends")
-    time_unit: Literal["days", "weeks"] = "days"
-    model: Literal["bg_nbd", "mbg_nbd", "pareto_nbd"] = Field(default="bg_nbd", description="purchase model of churn/CLV")
+    time_unit: Literal["auto", "days", "weeks", "months"] = Field(
+        default="auto", description="time unit of the model fits; auto: from the median gap between purchases")
+    model: Literal["auto", "bg_nbd", "mbg_nbd", "pareto_nbd"] = Field(
+        default="auto", description="purchase model of churn/CLV; auto: the best converged fit of BG/NBD and MBG/NBD")
     margin: float = Field(default=0.30, ge=0.0, le=1.0)
     discount_rate: float = Field(default=0.10, ge=0.0, le=100.0, description="annual (100 = 10,000 %)")
     horizon_months: int = Field(default=36, ge=1, le=600)
     retention: float = Field(default=0.80, ge=0.0, le=1.0, description="annual, deterministic CLV")
     acquisition_cost: float = Field(default=0.0, ge=0.0, le=1e12)
     churn_threshold: float = Field(default=0.30, ge=0.0, le=1.0)
+    churn_gap_factor: float = Field(default=2.0, ge=1.0, le=100.0,
+                                    description="gap rule: silent longer than this x the usual gap -> churn risk")
     min_fit_customers: int = Field(default=20, ge=1, description="runs fit BG/NBD + Gamma-Gamma from this many buyers")
     pyramid: dict[str, float] = Field(default_factory=lambda: dict(analytics.DEFAULT_PYRAMID_CUTOFFS))
     segments: list[dict[str, Any]] | None = None
@@ -117,7 +122,7 @@ class ValueSettings(PluginSettings):
     dependency: DependencySettings = Field(default_factory=DependencySettings)
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
 
-    @field_validator("discount_rate", "margin", "retention", "acquisition_cost", "churn_threshold")
+    @field_validator("discount_rate", "margin", "retention", "acquisition_cost", "churn_threshold", "churn_gap_factor")
     @classmethod
     def _finite(cls, v: float) -> float:
         if not math.isfinite(v):
@@ -181,8 +186,10 @@ class ValueSettings(PluginSettings):
 
     @property
     def unit_days(self) -> float:
-        """Length of the model time unit in days."""
-        return 7.0 if self.time_unit == "weeks" else 1.0
+        """Length of the model time unit in days ("auto" must be resolved from the data first)."""
+        if self.time_unit == "auto":
+            raise ValueError("time_unit 'auto' is chosen from the data; resolve it before fitting")
+        return {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12.0}[self.time_unit]
 
     @property
     def monthly_discount_rate(self) -> float:
@@ -247,7 +254,7 @@ class RunRead(BaseModel):
     created_by: str
     n_customers: int
     n_purchasers: int
-    total_revenue: float
+    total_revenue: Money
 
 
 class CustomerValueRead(BaseModel):
@@ -258,7 +265,7 @@ class CustomerValueRead(BaseModel):
     customer_id: int
     recency_days: int | None
     frequency: int
-    monetary: float
+    monetary: Money
     r_score: int
     f_score: int
     m_score: int
@@ -278,8 +285,8 @@ class CustomerValueRead(BaseModel):
     p_alive: float | None
     churn_risk: bool | None
     expected_purchases: float | None
-    clv_deterministic: float | None
-    clv_probabilistic: float | None
+    clv_deterministic: Money | None
+    clv_probabilistic: Money | None
     loyalty: float | None
     loyalty_coverage: float | None
     loyalty_duration: float | None

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from crm_value_analysis.loaders import PurchaseHistory
+
 __all__ = ["SHAPES", "ShapeLog", "exhibitions", "retail", "subscriptions"]
 
 
@@ -37,6 +39,16 @@ class ShapeLog:
     @property
     def n(self) -> int:
         return int(self.stopped.size)
+
+    def history(self, trend_days: int = 365) -> PurchaseHistory:
+        """The per-customer history a run reads from the database, built from the log in memory."""
+        hist = PurchaseHistory(ids=np.arange(1, self.n + 1, dtype=np.int64), cut_day=self.as_of_day,
+                               trend_days=trend_days)
+        keys, inv = np.unique(np.column_stack([self.customer_idx, self.days]), axis=0, return_inverse=True)
+        spend = np.bincount(inv.reshape(-1), weights=self.amounts, minlength=keys.shape[0])
+        entries = np.bincount(inv.reshape(-1), minlength=keys.shape[0])
+        hist.add_chunk(np.column_stack([keys[:, 0] + 1.0, keys[:, 1], spend, spend, entries]).astype(np.float64))
+        return hist
 
 
 def _log(name: str, cust: list[np.ndarray], days: list[np.ndarray], amounts: list[np.ndarray], as_of: int,
