@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds a demo CRM on SQLite (demo/crm.db) with sample data and walks every plugin: value analysis,
 # a lead's path to a won deal and the forecast, a credit hold and its release, a marketing campaign
-# end to end with the file channel; then prints a customer's 360° view.
+# end to end with the file channel, a service complaint from mail to its return visit and CSAT; then
+# prints a customer's 360° view.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rm -rf demo && mkdir -p demo
@@ -62,6 +63,26 @@ crm marketing campaign send "Spring kitchens" --adapter file --outbox demo/outbo
 first=$(ls demo/outbox/campaign-1 | head -n 1 | sed 's/customer-\([0-9]*\).eml/\1/')
 crm marketing response record "Spring kitchens" "#$first" clicked
 crm marketing campaign report "Spring kitchens"
+
+echo "== customer service: a complaint from mail to its return visit and CSAT"
+crm plugins enable service
+crm user add tom --name "Tom Support" --role support_agent
+# a complaint arrives by mail (examples/complaint.eml, from Jana, the contact the lead conversion made)
+ticket=$(crm service mail --kind complaint --category "product quality" --priority high --json < examples/complaint.eml \
+         | py 'import json,sys; print(json.load(sys.stdin)["ticket_id"])')
+customer=$(crm service ticket show "$ticket" --json | py 'import json,sys; print(json.load(sys.stdin)["customer_id"])')
+crm service ticket assign "$ticket" tom
+crm --user tom service ticket note "$ticket" "Called Jana back: a new door is on its way" --reply
+crm --user tom service ticket complaint "$ticket" --facts "door cracked in transit" --solution "replace the door" \
+    --accepted --apology "Sorry for the trouble"
+crm --user tom service ticket resolve "$ticket"      # schedules the return visit (and sends the CSAT survey through marketing)
+crm service sla check
+crm --user tom service visit due --within-days 7
+visit=$(crm --user tom service visit due --within-days 7 --json | py 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+crm --user tom service visit done "$visit" --outcome "door replaced, fitters finished" --satisfaction 5
+crm --user tom service survey record "#$customer" --csat 5 --ticket "$ticket"
+crm service ticket show "$ticket"
+crm service report --by category
 
 echo "== the 360° view"
 crm customer show "#$top"

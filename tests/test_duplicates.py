@@ -237,3 +237,22 @@ def test_http_api_refuses_a_duplicate_lists_pairs_and_previews_a_merge(make_crm:
     assert plan["source"] == 2 and plan["target"] == 1 and "contacts" in plan["moved"]
     assert client.get("/customers/2", headers=tokens["root"]).status_code == 200  # not merged
     assert client.post("/customers/2/merge/preview", json={"into": 1}, headers=tokens["bob"]).status_code == 404
+
+
+def test_an_import_lists_likely_duplicates_in_its_report_and_imports_them(crm: CRM, cli: Callable[..., Any],
+                                                                          tmp_path: Any) -> None:
+    with crm.unit_of_work("tester") as uow:
+        uow.customers.create(alpine())
+    src = tmp_path / "new.csv"
+    src.write_text("external_ref,name,email,phone,country\nN1,alpine kitchens,INFO@alpine.example.com,,DE\n"
+                   "N2,Nordic Doors,nordic@example.com,,DE\nN3,Nordic Doors Ltd,NORDIC@example.com,,DE\n")
+    res = cli("import", "customers", str(src))
+    assert res.exit_code == 0, res.stderr
+    assert "3 inserted, 0 updated, 0 unchanged, 0 rejected, 2 likely duplicate(s)" in res.output
+    report = (tmp_path / "new.csv.errors.csv").read_text().splitlines()
+    assert report[1].startswith("2,duplicate,\"likely duplicate of customer 1 'Alpine Kitchens GmbH' (ALP): same e-mail")
+    assert report[2].startswith("4,duplicate,\"likely duplicate of customer 3 'Nordic Doors'") and report[2].endswith(",N3")
+    res = cli("import", "customers", str(src))  # a re-run changes nothing and warns of nothing new
+    assert res.exit_code == 0 and "3 unchanged, 0 rejected in" in res.output
+    with crm.unit_of_work("tester", read_only=True) as uow:
+        assert uow.session.query(Customer).count() == 4

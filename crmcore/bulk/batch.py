@@ -43,6 +43,8 @@ class ImportResult:
     seconds: float = 0.0
     committed: bool = True
     first_errors: list[RowError] = field(default_factory=list)
+    warned: int = 0  # rows imported that look like an existing customer (listed in the error report)
+    first_warnings: list[RowError] = field(default_factory=list)
 
     @property
     def rows(self) -> int:
@@ -50,8 +52,9 @@ class ImportResult:
 
     def summary(self) -> str:
         rate = self.rows / self.seconds if self.seconds > 0 else 0.0
+        warned = f", {self.warned} likely duplicate(s)" if self.warned else ""
         return (f"{self.entity}: {self.inserted} inserted, {self.updated} updated, {self.unchanged} unchanged, "
-                f"{self.rejected} rejected in {self.seconds:.2f}s ({rate:,.0f} rows/s)")
+                f"{self.rejected} rejected{warned} in {self.seconds:.2f}s ({rate:,.0f} rows/s)")
 
 
 class StrictAbort(CRMError):

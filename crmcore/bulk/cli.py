@@ -169,6 +169,10 @@ def import_(app: AppContext, entity: str, file: str, fmt: str | None, encoding: 
     finally:
         report.close()
     click.echo(result.summary() + ("" if result.committed else " — rolled back, nothing imported (--strict)"))
+    for warning in result.first_warnings[:5]:
+        click.echo(f"  line {warning.line}: {warning.field}: {warning.reason}", err=True)
+    if result.warned and not result.rejected:
+        click.echo(f"likely duplicates (imported; merge with `crm customer merge`): {report.path}", err=True)
     if result.rejected:
         for err in result.first_errors[:5]:
             click.echo(f"  line {err.line}: {err.field}: {err.reason}", err=True)

@@ -166,6 +166,14 @@ def run_import(
             if len(result.first_errors) < 20:
                 result.first_errors.append(err)
             on_error(err)
+        for line, fld, reason, *rest in sorted(outcome.warnings, key=lambda r: r[0]):
+            key = rest[0] if rest and rest[0] is not None else None
+            warning = RowError(line, printable(str(fld), 100), printable(str(reason), 1000),
+                               None if key is None else printable(str(key), 200))
+            result.warned += 1
+            if len(result.first_warnings) < 20:
+                result.first_warnings.append(warning)
+            on_error(warning)
 
     def check(uow: UnitOfWork) -> None:
         uow.require("import.run")  # every bulk import, besides the entity's own write permission

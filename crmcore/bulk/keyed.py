@@ -196,7 +196,22 @@ class CustomerImporter(KeyedUpsert):
         return {"search_name": fold(changes["name"])} if "name" in changes else {}
 
     def after_batch(self, uow: UnitOfWork, created: list[int], updated: list[int]) -> None:
+        self.warn_duplicates(uow, created)
         uow.hooks.customers_batch(uow, created, updated)
+
+    def warn_duplicates(self, uow: UnitOfWork, created: list[int]) -> None:
+        """List new rows that look like a customer already there (or one earlier in the file) in
+        the error report: imported all the same (a re-run must not change its answer), for a person
+        to merge. One query a batch, not one a row."""
+        from crmcore.services import duplicates
+
+        if not created or duplicates.settings_of(uow).on_create == "off":
+            return
+        refs = dict(uow.session.execute(select(Customer.id, Customer.external_ref).where(Customer.id.in_(created))).all()) \
+            if len(created) <= 5000 else {}
+        for new_id, match in duplicates.matches_for(uow, created):
+            ref = refs.get(new_id)
+            self.out.warn(self.seen.get(ref, 0) if ref else 0, "duplicate", match, ref)
 
 
 class ByCustomerRef(KeyedUpsert):

@@ -62,9 +62,14 @@ class BatchOutcome:
     updated: int = 0
     unchanged: int = 0
     rejected: list[Rejection] = field(default_factory=list)
+    #: rows written, but worth a look (a likely duplicate): reported, not counted as rejected
+    warnings: list[Rejection] = field(default_factory=list)
 
     def reject(self, line: int, field_name: str, reason: str, key: str | None = None) -> None:
         self.rejected.append((line, field_name, reason, key))
+
+    def warn(self, line: int, field_name: str, reason: str, key: str | None = None) -> None:
+        self.warnings.append((line, field_name, reason, key))
 
     @property
     def rows(self) -> int:
@@ -75,6 +80,7 @@ class BatchOutcome:
         self.updated += other.updated
         self.unchanged += other.unchanged
         self.rejected.extend(other.rejected)
+        self.warnings.extend(other.warnings)
 
 
 WriteBatch = Callable[["UnitOfWork", list[tuple[int, Any]]], BatchOutcome]

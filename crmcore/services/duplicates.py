@@ -256,6 +256,41 @@ def lock_keys(uow: UnitOfWork, name: str, email: str | None, phone: str | None) 
                             {"ns": ADVISORY_NAMESPACE, "key": zlib.crc32(key.encode()) - 2**31})
 
 
+def matches_for(uow: UnitOfWork, new_ids: Sequence[int]) -> list[tuple[int, str]]:
+    """For customers just created, each one's best likely-duplicate among the active customers
+    created before it: ``(new id, message)``. Set-based (a few queries for any number of ids):
+    candidates share the folded name, the e-mail or the stored (E.164) phone."""
+    settings = settings_of(uow)
+    cols = (Customer.id, Customer.name, Customer.email, Customer.phone, Customer.country, Customer.external_ref)
+    new_rows = [row for i in range(0, len(new_ids), 5000)
+                for row in uow.session.execute(select(*cols).where(Customer.id.in_(list(new_ids)[i:i + 5000])))]
+    names = sorted({fold(r[1]) for r in new_rows})
+    emails = sorted({e for r in new_rows if (e := email_key(r[2]))})
+    phones = sorted({r[3] for r in new_rows if r[3]})
+    pool: dict[int, Any] = {}
+    for column, values in ((Customer.search_name, names), (func.lower(Customer.email), emails), (Customer.phone, phones)):
+        for i in range(0, len(values), 5000):
+            for row in uow.session.execute(select(*cols).where(Customer.archived.is_(False),
+                                                               column.in_(values[i:i + 5000]))):
+                pool[row[0]] = row
+    by_key: dict[str, list[Any]] = {}
+    for row in pool.values():
+        for key in (f"n:{fold(row[1])}", f"e:{email_key(row[2])}", f"p:{row[3]}"):
+            by_key.setdefault(key, []).append(row)
+    out = []
+    for row in new_rows:
+        new = record(row)
+        seen = {c[0]: c for k in (f"n:{fold(row[1])}", f"e:{new.email}", f"p:{row[3]}") for c in by_key.get(k, [])
+                if c[0] < row[0]}
+        scored = sorted(((*score_pair(new, record(c), settings), c) for c in seen.values()), key=lambda t: -t[0])
+        if scored and scored[0][0] >= settings.threshold:
+            score, evidence, c = scored[0]
+            ref = f" ({c[5]})" if c[5] else ""
+            out.append((row[0], f"likely duplicate of customer {c[0]} {c[1]!r}{ref}: {', '.join(evidence)} "
+                                f"(score {score:.2f}); imported all the same"))
+    return out
+
+
 def refusal_message(uow: UnitOfWork, found: Iterable[Candidate]) -> str:
     """One line naming the best match (by name only when the actor may see it)."""
     best = next(iter(found))

@@ -299,13 +299,19 @@ def report_cmd(app: AppContext, by: str | None, as_json: bool) -> None:
 
 
 @service.command("mail")
+@click.option("--kind", type=click.Choice([k.value for k in TicketKind]), default=None,
+              help="kind of a new ticket (e.g. complaint for a complaints@ address)")
+@click.option("--category", default=None, help="category of a new ticket")
+@click.option("--priority", type=click.Choice([p.value for p in Priority]), default=None)
+@click.option("--team", default=None)
 @_json
 @pass_app
-def mail_cmd(app: AppContext, as_json: bool) -> None:
+def mail_cmd(app: AppContext, as_json: bool, **defaults: Any) -> None:
     """Read one e-mail (RFC 5322) on stdin: a new ticket, or a note on the ticket it replies to."""
     from crm_service import mail
 
     with app.crm().unit_of_work(app.actor) as uow:
-        raw = sys.stdin.buffer.read(mail.limit(uow) + 1)
-        out = mail.receive(uow, raw)
-    emit_json(out) if as_json else echo(f"{'opened' if out['created'] else 'added to'} ticket {out['ticket_id']}")
+        raw = mail.read_capped(sys.stdin.buffer, mail.limit(uow))
+        out = mail.receive(uow, raw, defaults)
+    emit_json(out) if as_json else echo(("already received: " if out["duplicate"] else "opened " if out["created"]
+                                         else "added to ") + f"ticket {out['ticket_id']}")

@@ -26,11 +26,14 @@ def minutes(td: dt.timedelta) -> int:
     return int(td.total_seconds() // 60)
 
 
-def dues(cfg: ServiceSettings, team: str, priority: str, opened_at: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-    """(first response due, resolution due) for a ticket opened at ``opened_at``."""
-    policy, cal = cfg.sla[priority], cfg.calendar_for(team)
+def dues(cfg: ServiceSettings, team: str, priority: str, opened_at: dt.datetime, category: str = "other",
+         tier: str | None = None) -> tuple[dt.datetime, dt.datetime, str]:
+    """(first response due, resolution due, rule) for a ticket opened at ``opened_at``: the policy
+    of its priority, or the most specific ``sla_overrides`` entry for its category / customer tier."""
+    policy, rule = cfg.policy_for(priority, category, tier)
+    cal = cfg.calendar_for(team)
     return (cal.add_business_time(opened_at, dt.timedelta(hours=policy.first_response_hours)),
-            cal.add_business_time(opened_at, dt.timedelta(hours=policy.resolution_hours)))
+            cal.add_business_time(opened_at, dt.timedelta(hours=policy.resolution_hours)), rule)
 
 
 def pause(ticket: Ticket, now: dt.datetime) -> None:

@@ -15,6 +15,7 @@ from crm_service import sla
 from crm_service.models import ACTIVE, Ticket, TicketKind, TicketNote, TicketStatus
 from crm_service.schemas import ComplaintStep, TicketOpen
 from crm_service.settings import ServiceSettings, settings
+from crm_service.tiers import tiers_of
 from crmcore.enums import TransactionKind
 from crmcore.errors import Conflict, InvalidInput, NotFound
 from crmcore.models import User
@@ -71,11 +72,12 @@ def open_ticket(uow: UnitOfWork, customer_id: int, data: TicketOpen) -> tuple[Ti
     if data.contact_id is not None and data.contact_id not in {c.id for c in uow.contacts.list(customer_id)}:
         raise InvalidInput(f"contact {data.contact_id} does not belong to customer {customer_id}")
     opened = data.opened_at or uow.now()
-    first_due, res_due = sla.dues(cfg, team, data.priority.value, opened)
+    tier = tiers_of(uow, cfg, [customer_id]).get(customer_id)
+    first_due, res_due, rule = sla.dues(cfg, team, data.priority.value, opened, category, tier)
     ticket = Ticket(customer_id=customer_id, contact_id=data.contact_id, channel=data.channel, kind=data.kind,
                     category=category, priority=data.priority, subject=data.subject, description=data.description,
                     team=team, status=TicketStatus.NEW, external_ref=data.external_ref or new_ref(),
-                    opened_at=opened, first_response_due=first_due, resolution_due=res_due, paused_minutes=0,
+                    opened_at=opened, first_response_due=first_due, resolution_due=res_due, sla_rule=rule, paused_minutes=0,
                     reopen_count=0)
     uow.session.add(ticket)
     uow.session.flush()
@@ -283,7 +285,7 @@ def as_dict(uow: UnitOfWork, t: Ticket, *, notes: bool = False) -> dict[str, Any
            "opened_at": t.opened_at, "first_response_due": t.first_response_due, "resolution_due": t.resolution_due,
            "first_response_at": t.first_response_at, "resolved_at": t.resolved_at, "closed_at": t.closed_at,
            "first_response_breached_at": t.first_response_breached_at, "resolution_breached_at": t.resolution_breached_at,
-           "escalated_at": t.escalated_at, "sla_state": sla_state(t, now), "reopen_count": t.reopen_count,
+           "escalated_at": t.escalated_at, "sla_rule": t.sla_rule, "sla_state": sla_state(t, now), "reopen_count": t.reopen_count,
            "first_response_minutes": t.first_response_minutes, "resolution_minutes": t.resolution_minutes}
     if t.kind == TicketKind.COMPLAINT:
         out["complaint"] = {"facts": t.facts, "solution": t.solution, "accepted": t.accepted, "apology": t.apology,

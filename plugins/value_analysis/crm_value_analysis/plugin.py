@@ -19,6 +19,10 @@ from crmcore.uow import UnitOfWork
 
 from crm_value_analysis import models  # noqa: F401 - registers the value_analysis_* tables
 from crm_value_analysis import services
+from crm_value_analysis.console import (  # noqa: F401 - the web console hooks (console.py)
+    crm_console_home_cards,
+    crm_console_register,
+)
 
 PLUGIN_ID = "value_analysis"
 __version__ = "0.1.0"
