@@ -42,7 +42,7 @@ CONFIG = {"service": {"teams": {t: {"manager": "boss"} for t in TEAMS}, "default
 
 
 def _crm(url: str) -> Any:
-    import crm_service.plugin as plugin
+    from crm_service import plugin
 
     from crmcore import CRM
 
@@ -138,7 +138,7 @@ def load(url: str, n: int, seed: int) -> float:
                     for row in rows:
                         copy.write_row(row)
         put("customers", "kind, name, search_name, lifecycle_stage, tags, external_ref, attributes, archived, created_at, "
-            "updated_at, version", [("organization", f"Customer {i}", f"customer {i}", "customer", "[]", f"C{i:07d}", "{}",
+            "updated_at, version", [("organization", f"Customer {i}", f"customer {i}", "prospect", "[]", f"C{i:07d}", "{}",
                                      False, now, now, 1) for i in range(CUSTOMERS)])
         for lo in range(0, n, CHUNK):
             rows = ticket_rows(rng, lo, min(lo + CHUNK, n), n)

@@ -119,7 +119,6 @@ def call_register_hook(info: PluginInfo, hook_name: str) -> list[Any]:
 #: register-style hooks a plugin may replace by a module attribute of the same content
 DECLARED: dict[str, str] = {
     "crm_register_permissions": "PERMISSIONS",
-    "crm_register_roles": "ROLES",
     "crm_register_settings": "SETTINGS",
     "crm_register_bulk_entities": "BULK_ENTITIES",
     "crm_register_custom_fields": "CUSTOM_FIELDS",

@@ -26,7 +26,7 @@ PUBLIC_MODULES: frozenset[str] = frozenset({
     "crmcore", "crmcore.sdk", "crmcore.models", "crmcore.schemas", "crmcore.db", "crmcore.db.types",
     "crmcore.enums", "crmcore.errors", "crmcore.profile", "crmcore.uow", "crmcore.hookspecs",
     "crmcore.testing", "crmcore.testing_concurrency", "crmcore.statemachine", "crmcore.businesstime",
-    "crmcore.visibility",
+    "crmcore.visibility", "crmcore.console",
 })
 
 # public name -> (module, name there)
@@ -52,6 +52,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "MAX_ID": ("crmcore.limits", "MAX_ID"),
     "valid_id": ("crmcore.limits", "valid_id"),
     "check_text": ("crmcore.limits", "check_text"),
+    "text_problem": ("crmcore.limits", "text_problem"),
     # settings
     "PluginSettings": ("crmcore.settings", "PluginSettings"),
     "load_plugin_settings": ("crmcore.settings", "load_plugin_settings"),
@@ -82,6 +83,9 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "BatchOutcome": ("crmcore.bulk.registry", "BatchOutcome"),
     "keyed_upsert": ("crmcore.bulk.registry", "keyed_upsert"),
     "import_command": ("crmcore.bulk.cli", "import_"),
+    "customer_ids_by_ref": ("crmcore.bulk.registry", "customer_ids_by_ref"),
+    "unknown_customer": ("crmcore.bulk.registry", "unknown_customer"),
+    "user_ids_by_name": ("crmcore.bulk.registry", "user_ids_by_name"),
     # contract objects (also in ``crmcore``)
     **{n: ("crmcore", n) for n in ("CRM", "UnitOfWork", "hookimpl", "hookspec", "Permission", "PermissionDenied",
                                    "MigrationBranch", "ProfileSection", "ProfileTable", "TimelineEntry", "Veto",
@@ -126,14 +130,21 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers
     )
     from crmcore.api.app import PROBLEMS, unit, visible_customer
     from crmcore.bulk.cli import import_ as import_command
-    from crmcore.bulk.registry import BatchOutcome, BulkEntity, keyed_upsert
+    from crmcore.bulk.registry import (
+        BatchOutcome,
+        BulkEntity,
+        customer_ids_by_ref,
+        keyed_upsert,
+        unknown_customer,
+        user_ids_by_name,
+    )
     from crmcore.cli.context import AppContext, CRMGroup, pass_app
     from crmcore.cli.customers import resolve_customer
     from crmcore.cli.output import console, echo, emit_json, fields, table, validate
     from crmcore.cli.params import CUSTOMER, DATE, DATETIME, ID, SEARCH, TEXT, USERNAME, Number
     from crmcore.db.types import Money, UTCDateTime, utcnow
     from crmcore.errors import invalid_input, validation_errors
-    from crmcore.limits import MAX_ID, check_text, valid_id
+    from crmcore.limits import MAX_ID, check_text, text_problem, valid_id
     from crmcore.models._columns import enum_column
     from crmcore.permissions import declare_role
     from crmcore.schemas.account import check_amount

@@ -247,3 +247,33 @@ def keyed_upsert(uow: UnitOfWork, model: type[Any], rows: Sequence[tuple[int, Ma
         insert_entries(conn, uow.actor, audits)
     out.inserted, out.updated = len(created), len(updated_ids)
     return out, created, updated_ids
+
+
+# -- resolvers for plugin write_batch functions -----------------------------------------------
+
+def customer_ids_by_ref(uow: UnitOfWork, refs: Iterable[str]) -> dict[str, int]:
+    """Active customers' ids by external reference, a few chunked queries for any number of rows;
+    a reference that is unknown, archived or not visible to the actor is absent (reject its row
+    with :func:`unknown_customer`, the message the core's own imports use)."""
+    from crmcore.models import Customer
+
+    wanted = sorted({r for r in refs if r})
+    found: dict[str, int] = {}
+    clause = uow.visibility.customer_clause(Customer.owner_id)
+    for i in range(0, len(wanted), 2000):
+        found.update((ref, cid) for ref, cid in uow.session.execute(select(Customer.external_ref, Customer.id).where(
+            Customer.external_ref.in_(wanted[i:i + 2000]), Customer.archived.is_(False), clause)))
+    return found
+
+
+def unknown_customer(ref: str) -> str:
+    return f"unknown customer {ref!r}"
+
+
+def user_ids_by_name(uow: UnitOfWork, names: Iterable[str]) -> dict[str, int]:
+    """Active users' ids by username (reject the others with ``unknown user 'X'``)."""
+    from crmcore.models import User
+
+    wanted = sorted({n for n in names if n})
+    rows = uow.session.execute(select(User.username, User.id).where(User.username.in_(wanted), User.active.is_(True)))
+    return {name: uid for name, uid in rows} if wanted else {}

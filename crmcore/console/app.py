@@ -24,7 +24,8 @@ HERE = Path(__file__).parent
 HTMX = "htmx-2.0.11.min.js"
 
 #: the core's navigation (plugins add theirs through crm_console_register)
-CORE_NAV = (NavEntry("Home", "/", None, 0), NavEntry("Customers", "/customers", "customer.read", 10))
+CORE_NAV = (NavEntry("Home", "/", None, 0), NavEntry("Customers", "/customers", "customer.read", 10),
+            NavEntry("Admin", "/admin", "user.manage", 90))  # pages/admin.py
 
 
 class Console:
@@ -49,8 +50,7 @@ class Console:
         if view.me is None:
             return []
         entries = [("core", e) for e in CORE_NAV] + [(p, e) for p, e in self.registry.nav if p in view.active]
-        wanted = {e.permission for _, e in entries if e.permission}
-        allowed = self._allowed(view, wanted)
+        allowed = self._allowed(view)
         path = view.request.url.path.removeprefix(self.prefix) or "/"
         out = []
         for _plugin, e in sorted(entries, key=lambda pe: pe[1].order):
@@ -60,27 +60,29 @@ class Console:
             out.append({"label": view._(e.label), "href": view.url(e.path), "current": current})
         return out
 
-    def _allowed(self, view: View, permissions: set[str]) -> set[str]:
-        if not permissions:
-            return set()
-        cached = getattr(view, "_allowed", None)
-        if cached is None:
+    def nav_permissions(self) -> set[str]:
+        """Every permission a navigation entry needs (checked once per request, see ``View.unit``)."""
+        return {e.permission for e in CORE_NAV if e.permission} | {e.permission for _, e in self.registry.nav if e.permission}
+
+    def _allowed(self, view: View) -> set[str]:
+        """The navigation's permissions the user holds: usually noted by the page's own unit of
+        work; a page that used none (an error page) asks in a unit of its own."""
+        if view.allowed is None:
             try:
-                with view.unit() as uow:
-                    cached = {p for p in permissions if uow.can(p)}
+                with view.unit():
+                    pass
             except Exception:  # noqa: BLE001 - no navigation rather than no page
-                cached = set()
-            view._allowed = cached  # type: ignore[attr-defined]
-        return cached
+                view.allowed = set()
+        return view.allowed or set()
 
 
 def create_console(crm: CRM, prefix: str = "/console", settings: ConsoleSettings | None = None) -> Starlette:
     """The console as an ASGI app; mount it at ``prefix`` (``crmcore.console.mount`` does)."""
-    from crmcore.console.pages import customers, home, profile, signin
+    from crmcore.console.pages import admin, customers, home, profile, signin
 
     console = Console(crm, prefix, settings)
     routes: list[Any] = [Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static")]
-    for module in (signin, home, customers, profile):
+    for module in (signin, home, customers, profile, admin):
         routes.extend(module.routes())
     for plugin_id, p in console.registry.pages:
         routes.append(Route(p.path, page(p.endpoint, permission=p.permission, plugin=plugin_id),

@@ -199,11 +199,12 @@ class SignedIn:
     display_name: str
     language: str | None
     csrf: str
+    stale: bool = False  # last_seen_at is due a refresh (touch_session)
 
 
 def lookup_session(db: Session, token: str | None, settings: ConsoleSettings) -> SignedIn | None:
-    """The live session of ``token`` and its active user, or None; refreshes ``last_seen_at``
-    at most once a minute (so a page view is not a write every time)."""
+    """The live session of ``token`` and its active user, or None. Only reads (a page view must not
+    take SQLite's write lock); :func:`needs_touch` says when ``last_seen_at`` is due a refresh."""
     if not token or len(token) > 100:
         return None
     row = db.execute(select(ConsoleSession, User).join(User, User.id == ConsoleSession.user_id)
@@ -215,10 +216,15 @@ def lookup_session(db: Session, token: str | None, settings: ConsoleSettings) ->
     if (s.revoked_at is not None or as_utc(s.expires_at) <= now or not user.active
             or as_utc(s.last_seen_at) + dt.timedelta(minutes=settings.idle_minutes) <= now):
         return None
-    if (now - as_utc(s.last_seen_at)).total_seconds() > 60:
-        db.execute(update(ConsoleSession).where(ConsoleSession.id == s.id).values(last_seen_at=now))
-        db.commit()
-    return SignedIn(s.id, user.id, user.username, user.display_name, user.language, csrf_for(token))
+    signed = SignedIn(s.id, user.id, user.username, user.display_name, user.language, csrf_for(token))
+    signed.stale = (now - as_utc(s.last_seen_at)).total_seconds() > 60
+    return signed
+
+
+def touch_session(db: Session, session_id: int) -> None:
+    """Refresh ``last_seen_at`` (at most once a minute per session, so a page view is rarely a write)."""
+    db.execute(update(ConsoleSession).where(ConsoleSession.id == session_id).values(last_seen_at=utcnow()))
+    db.commit()
 
 
 def end_session(db: Session, token: str | None) -> None:

@@ -95,12 +95,22 @@ def valid_language(code: str | None) -> str | None:
     return code if code in LANGUAGES else None
 
 
+_LOCALES = {"en": "en_GB", "zh_Hans": "zh_Hans_CN", "ru": "ru_RU"}
+
+
+@lru_cache(maxsize=4096)
+def _medium_date(lang: str, value: dt.date) -> str:
+    """A date as the timeline shows it: Babel's formatting is the costly part of drawing a long
+    timeline, and the same days come back on every view."""
+    return dates.format_date(value, format="medium", locale=_LOCALES[lang])
+
+
 class Formatter:
     """Dates, numbers and money for one locale, and the gettext functions of its language."""
 
     def __init__(self, lang: str) -> None:
         self.lang = lang if lang in LANGUAGES else DEFAULT
-        self.locale = Locale.parse({"en": "en_GB", "zh_Hans": "zh_Hans_CN", "ru": "ru_RU"}[self.lang])
+        self.locale = Locale.parse(_LOCALES[self.lang])
         self._t = translations(self.lang)
 
     def gettext(self, msgid: str, /, **values: Any) -> str:
@@ -133,7 +143,7 @@ class Formatter:
                 return value
         if isinstance(value, dt.datetime):
             value = value.astimezone(dt.UTC).date()
-        return "" if value is None else dates.format_date(value, format="medium", locale=self.locale)
+        return "" if value is None else _medium_date(self.lang, value)
 
     def number(self, value: Any) -> str:
         if value is None or value == "":

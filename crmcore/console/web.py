@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from crmcore.console import auth
 from crmcore.console.extensions import Failed, active_plugins
 from crmcore.console.i18n import Formatter, negotiate, valid_language
+from crmcore.db.engine import READ_ONLY
 from crmcore.errors import Conflict, CRMError, DatabaseError, InvalidInput, NotFound, StaleVersion, Vetoed
 from crmcore.uow import UnitOfWork
 
@@ -84,14 +85,19 @@ class View:
         self.me: auth.SignedIn | None = None
         self.active: set[str] = set()
         self.cookies: list[tuple[str, str, dict[str, Any]]] = []  # set on the response
+        self.allowed: set[str] | None = None  # the navigation's permissions the user holds
         self.fmt = Formatter(negotiate(request.headers.get("accept-language")))
 
     # -- identity ------------------------------------------------------------------------------
     def identify(self) -> None:
         """Find the session (in its own short transaction) and the plugins active now."""
         with Session(self.crm.engine) as db:
+            db.connection(execution_options={READ_ONLY: True})  # SQLite: no write lock for a page view
             self.me = auth.lookup_session(db, self.request.cookies.get(SESSION_COOKIE), self.console.settings)
             self.active = active_plugins(self.crm, db)
+        if self.me is not None and self.me.stale:
+            with Session(self.crm.engine) as db:
+                auth.touch_session(db, self.me.session_id)
         lang = (self.me and valid_language(self.me.language)) or valid_language(self.request.cookies.get(LANG_COOKIE))
         if lang:
             self.fmt = Formatter(lang)
@@ -119,6 +125,11 @@ class View:
         assert self.me is not None, "unit() needs a signed-in user"
         with self.crm.unit_of_work(self.me.username, read_only=not write) as uow:
             yield uow
+            if self.allowed is None:  # the navigation's permissions, while the user's row is at hand
+                try:
+                    self.allowed = {p for p in self.console.nav_permissions() if uow.can(p)}
+                except Exception:  # noqa: BLE001 - the navigation then asks in its own unit
+                    self.allowed = None
 
     # -- input -----------------------------------------------------------------------------------
     def field(self, name: str, default: str = "") -> str:

@@ -44,13 +44,22 @@ class AuditService(Service):
             after=jsonable(after) if after is not None else None,
         ))
 
-    def list(self, entity: str | None = None, entity_id: object | None = None, limit: int = 100) -> list[AuditEntry]:
-        check_text(entity, "entity")  # what no engine can take is a clean InvalidInput
-        check_text(None if entity_id is None else str(entity_id), "entity id")
+    def list(self, entity: str | None = None, entity_id: object | None = None, limit: int = 100, *,
+             actor: str | None = None, action: str | None = None, before: int | None = None) -> list[AuditEntry]:
+        """Newest first; ``before``: only entries with a smaller id (the next page of a viewer)."""
+        for value, name in ((entity, "entity"), (None if entity_id is None else str(entity_id), "entity id"),
+                            (actor, "actor"), (action, "action")):
+            check_text(value, name)  # what no engine can take is a clean InvalidInput
         check_window(limit)
         q = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
         if entity:
             q = q.where(AuditEntry.entity == entity)
         if entity_id is not None:
             q = q.where(AuditEntry.entity_id == str(entity_id))
+        if actor:
+            q = q.where(AuditEntry.actor == actor)
+        if action:
+            q = q.where(AuditEntry.action == action)
+        if before is not None:
+            q = q.where(AuditEntry.id < before)
         return list(self.session.scalars(q))

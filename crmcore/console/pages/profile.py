@@ -10,11 +10,11 @@ from starlette.routing import Route
 
 from crmcore.console.extensions import ConsoleSection, Failed, call_each
 from crmcore.console.forms import bind, service_errors, values
-from crmcore.console.pages.customers import KINDS, STAGES, usernames
+from crmcore.console.pages.customers import KINDS, STAGES
 from crmcore.console.web import View, page
 from crmcore.enums import Channel, ContactRole, Direction, InteractionKind, TransactionKind
 from crmcore.errors import CRMError, InvalidInput, Vetoed
-from crmcore.models import Contact
+from crmcore.models import Contact, User
 from crmcore.schemas import (
     AccountRead,
     ContactCreate,
@@ -57,9 +57,11 @@ def show(view: View, forms: dict[str, tuple[dict[str, str], dict[str, str]]] | N
     kind = view.arg("kind")[:64]
     sections: list[dict[str, Any]] = []
     with view.unit() as uow:
-        p = uow.profiles.get(cid, interactions=TIMELINE_SIZE, kinds=[kind] if kind else None)
+        # held here, so the profile's own look-up and the plugins' sections reuse the loaded row
         customer = uow.customers.visible(cid)
-        owners = usernames(uow)
+        p = uow.profiles.get(cid, interactions=TIMELINE_SIZE, kinds=[kind] if kind else None)
+        owner_row = uow.session.get(User, customer.owner_id) if customer.owner_id else None
+        owner = owner_row.username if owner_row is not None else ""
         for plugin, s in call_each(uow, "crm_console_customer_sections", view.active, customer=customer, profile=p):
             sections.append(_section(view, plugin, s))
         perms = {k: uow.can(k) for k in ("customer.write", "customer.archive", "customer.merge", "contact.write",
@@ -69,7 +71,7 @@ def show(view: View, forms: dict[str, tuple[dict[str, str], dict[str, str]]] | N
                for t, f in p["sections"].items() if t not in replaced]
     forms = forms or {}
     return view.render("customers/show.html", status=status, partial="timeline" if view.arg("partial") == "timeline" else None,
-                       p=p, c=p["customer"], owner=owners.get(p["customer"]["owner_id"] or 0, ""), kind=kind,
+                       p=p, c=p["customer"], owner=owner, kind=kind,
                        generic=generic, sections=sorted(sections, key=lambda s: s["order"]), perms=perms,
                        forms={k: forms.get(k, ({}, {})) for k in ("contact", "interaction", "posting")},
                        timeline_kinds=_timeline_kinds(view), **_options(view))

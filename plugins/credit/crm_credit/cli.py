@@ -8,14 +8,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import click
 
 from crm_credit import dunning as dunning_svc
 from crm_credit import ledger, reports, scoring, services
-from crm_credit import scorecard as sc_svc
+from crm_credit.cli_scorecard import scorecard
 from crm_credit.schemas import ProfileUpdate, ReleaseRequest, TradeReference, WriteOffRequest
 from crm_credit.settings import settings
 from crmcore.errors import InvalidInput
@@ -180,13 +179,16 @@ def score_cmd(app: AppContext, customer_key: str | None, all_: bool, as_of: dt.d
         uow.require("credit.score")
         s = settings(uow)
         ids = reports.visible_ids(uow, None if all_ else [resolve_customer(uow, customer_key).id])  # type: ignore[arg-type]
-        res = scoring.score(uow.session, s, as_of or services.today(), ids)
-        # an "own" user's --all scores (and counts) only the customers they see; others' scores stay
-        n = scoring.store(uow.session, s, res, replace_all=all_ and ids is None)
+        if all_ and ids is None:  # everyone: streamed by ranges of customers (bounded memory)
+            n, grades = scoring.score_all(uow.session, s, as_of or services.today())
+        else:
+            res = scoring.score(uow.session, s, as_of or services.today(), ids)
+            # an "own" user's --all scores (and counts) only the customers they see; others' scores stay
+            n = scoring.store(uow.session, s, res, replace_all=False)
+            grades = {}
+            for g in res.grades:
+                grades[g] = grades.get(g, 0) + 1
         uow.audit.record("score", "credit_scores", None if all_ else ids[0], after={"customers": n})  # type: ignore[index]
-    grades: dict[str, int] = {}
-    for g in res.grades:
-        grades[g] = grades.get(g, 0) + 1
     if as_json:
         out: dict[str, Any] = {"scored": n, "grades": grades}
         if not all_ and n:
@@ -380,83 +382,6 @@ def writeoff_cmd(app: AppContext, customer_key: str, invoice: str, amount: Decim
     click.echo(f"wrote off {_money_s(e.amount)} {e.currency} of invoice {req.invoice} (entry {e.reference})")
 
 
-# -- trained scorecards --------------------------------------------------------------------------------
+# -- trained scorecards (crm_credit.cli_scorecard) -----------------------------------------------------
 
-@credit.group(cls=CRMGroup)
-def scorecard() -> None:
-    """Train, evaluate, show and apply WoE/logistic scorecards."""
-
-
-@scorecard.command("train")
-@click.argument("data", metavar="DATA.csv")
-@click.option("--target", required=True, help="the outcome column")
-@click.option("--bad", required=True, help="the outcome value that means bad")
-@click.option("--pdo", type=float, default=20, show_default=True, help="points to double the odds")
-@click.option("--base-score", type=float, default=600, show_default=True)
-@click.option("--base-odds", type=float, default=50, show_default=True, help="good:bad odds at the base score")
-@click.option("--features", help="comma-separated feature columns (default: every column but the target)")
-@click.option("--output", required=True, metavar="MODEL", help="the model file to write (JSON)")
-@_json_option
-def sc_train(data: str, target: str, bad: str, pdo: float, base_score: float, base_odds: float, features: str | None,
-             output: str, as_json: bool) -> None:
-    """Bin each feature by weight of evidence, fit a logistic regression, scale it to points."""
-    feats = [f.strip() for f in features.split(",") if f.strip()] if features else None
-    model = sc_svc.train(data, target, bad, pdo=pdo, base_score=base_score, base_odds=base_odds, features=feats,
-                         name=Path(output).stem)
-    sha = sc_svc.save(model, output)
-    iv = {f.name: round(f.iv, 4) for f in model.features}
-    if as_json:
-        emit_json({"model": output, "sha256": sha, "rows": model.n_rows, "bad_rate": model.bad_rate, "iv": iv,
-                   "train": model.train_metrics})
-        return
-    table("Information value", ["feature", "type", "bins", "IV"],
-          [[f.name, f.type, len(f.points), round(f.iv, 4)] for f in sorted(model.features, key=lambda f: -f.iv)])
-    m = model.train_metrics
-    click.echo(f"trained on {model.n_rows:,} rows (bad rate {model.bad_rate:.1%}): AUC {m['auc']:.3f}, Gini {m['gini']:.3f}, "
-               f"KS {m['ks']:.3f} (training data); model written to {output}")
-
-
-@scorecard.command("evaluate")
-@click.argument("model", metavar="MODEL")
-@click.argument("data", metavar="DATA.csv")
-@click.option("--target", required=True)
-@click.option("--bad", required=True)
-@_json_option
-def sc_evaluate(model: str, data: str, target: str, bad: str, as_json: bool) -> None:
-    """AUC, Gini and KS of the model on (held-out) data."""
-    res = sc_svc.evaluate(model, data, target, bad)
-    if as_json:
-        emit_json(res)
-        return
-    click.echo(f"{res['model']} on {res['rows']:,} rows (bad rate {res['bad_rate']:.1%}): AUC {res['auc']:.3f}, "
-               f"Gini {res['gini']:.3f}, KS {res['ks']:.3f}")
-
-
-@scorecard.command("show")
-@click.argument("model", metavar="MODEL")
-@_json_option
-def sc_show(model: str, as_json: bool) -> None:
-    """The points table of a model."""
-    m, sha = sc_svc.load(model)
-    rows = sc_svc.points_table(m)
-    if as_json:
-        emit_json({"name": m.name, "sha256": sha, "trained_at": m.trained_at, "pdo": m.pdo, "base_score": m.base_score,
-                   "base_odds": m.base_odds, "target": m.target, "bad": m.bad, "train": m.train_metrics, "points": rows})
-        return
-    table(f"Scorecard {m.name} (pdo {m.pdo:g}, {m.base_score:g} points at odds {m.base_odds:g}:1)", ["feature", "bin", "points", "IV"],
-          [[r["feature"], r["bin"], r["points"], r["iv"]] for r in rows])
-
-
-@scorecard.command("apply")
-@click.argument("model", metavar="MODEL")
-@_json_option
-@pass_app
-def sc_apply(app: AppContext, model: str, as_json: bool) -> None:
-    """Score every active customer with the model and record it (versioned by name)."""
-    with app.crm().unit_of_work(app.actor) as uow:
-        res = sc_svc.apply(uow, model)
-    if as_json:
-        emit_json(res)
-        return
-    click.echo(f"applied {res['name']} v{res['version']} (sha256 {res['sha256'][:12]}): {res['scored']:,} customer(s) scored, "
-               f"mean {res['mean_score']}")
+credit.add_command(scorecard)

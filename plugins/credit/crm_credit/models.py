@@ -134,6 +134,8 @@ class CreditModelScore(Base):
     model_id: Mapped[int] = mapped_column(ForeignKey("credit_models.id", ondelete="CASCADE"), primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), primary_key=True, index=True)
     score: Mapped[float] = mapped_column(Float)
+    # the features that cost the most points against their best bin: [{"feature", "points_lost"}]
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     scored_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

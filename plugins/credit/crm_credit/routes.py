@@ -40,6 +40,15 @@ def register(router: APIRouter) -> None:
         with unit(request, write=False) as uow:
             return jsonable(reports.profile_data(uow, customer_id))
 
+    @router.get("/credit/customers/{customer_id}/model-scores", tags=["credit"])
+    def model_scores(request: Request, customer_id: Id) -> Any:
+        """The customer's score under each applied trained scorecard, with its reason codes."""
+        from crm_credit.scorecard_apply import customer_model_scores
+
+        with unit(request, write=False) as uow:
+            visible_customer(uow, customer_id)
+            return jsonable(customer_model_scores(uow, customer_id))
+
     @router.post("/credit/customers/{customer_id}/check", tags=["credit"])
     def check(request: Request, customer_id: Id, data: CheckIn) -> Any:
         """Would a new document of this amount pass? The figures behind the answer; nothing is written."""

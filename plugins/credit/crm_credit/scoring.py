@@ -1,7 +1,8 @@
 """The rule scorecard: factors from the CRM's own data, for every customer at once.
 
-Three queries in all (customers, the ledger, complaint counts) and NumPy: never a query per
-customer. Each customer is scored in one currency (its credit profile's, else its default
+Three queries per range of customers (customers, the ledger, complaint counts) and NumPy: never
+a query per customer. ``--all`` streams the customers by id ranges of :data:`BLOCK`
+(:func:`score_all`), so memory stays bounded by a range, not by the whole ledger. Each customer is scored in one currency (its credit profile's, else its default
 account's), so amounts of different currencies are never added. Each factor's value is binned into
 points (``[credit] factors``); the total maps to a grade and a suggested limit (``[credit] grades``).
 The reason codes are the factor names: ``lowered`` those below their best points (worst first),
@@ -39,6 +40,7 @@ DESCRIPTIONS = {
 }
 Floats = NDArray[np.float64]
 CHUNK = 5000
+BLOCK = 100_000  # customers per range of score_all: ~40 MB of ledger arrays at 4 entries each
 
 
 @dataclass
@@ -74,38 +76,59 @@ def reason_texts(scores: Scores, factors: dict[str, FactorBins]) -> list[str]:
     return [texts[i] for i in inverse.reshape(-1).tolist()]
 
 
-def customers_to_score(session: Session, customer_ids: list[int] | None, default_currency: str) -> tuple[NDArray[np.int64], NDArray[np.object_]]:
+def _id_filter(column: str, customer_ids: list[int] | None, id_range: tuple[int, int] | None) -> str:
+    if id_range is not None:
+        return f" AND {column} BETWEEN {int(id_range[0])} AND {int(id_range[1])}"
+    if customer_ids is not None:
+        return f" AND {column} IN ({','.join(str(int(i)) for i in customer_ids) or 'NULL'})"
+    return ""
+
+
+def customers_to_score(session: Session, customer_ids: list[int] | None, default_currency: str,
+                       id_range: tuple[int, int] | None = None) -> tuple[NDArray[np.int64], NDArray[np.object_]]:
     """Active customers and the currency each is scored in (profile's, default account's, default)."""
     sql = """SELECT c.id, COALESCE(p.currency, a.currency, :dflt) FROM customers c
              LEFT JOIN credit_profiles p ON p.customer_id = c.id
              LEFT JOIN accounts a ON a.customer_id = c.id AND a.is_default = :yes
              WHERE c.archived = :no{extra} ORDER BY c.id"""
     params = {"dflt": default_currency, "yes": True, "no": False}
-    if customer_ids is None:
-        rows = session.execute(text(sql.format(extra="")), params).all()
-    else:
-        rows = session.execute(text(sql.format(extra=f" AND c.id IN ({','.join(str(int(i)) for i in customer_ids) or 'NULL'})")),
-                               params).all()
+    rows = session.execute(text(sql.format(extra=_id_filter("c.id", customer_ids, id_range))), params).all()
     if not rows:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=object)
     ids, cur = zip(*rows)
     return np.asarray(ids, dtype=np.int64), np.asarray(cur, dtype=object)
 
 
-def complaint_counts(session: Session, since: dt.date, as_of: dt.date, customer_ids: list[int] | None) -> dict[int, int]:
+def complaint_counts(session: Session, since: dt.date, as_of: dt.date, customer_ids: list[int] | None,
+                     id_range: tuple[int, int] | None = None) -> dict[int, int]:
     sql = """SELECT customer_id, COUNT(*) FROM interactions WHERE kind = 'complaint'
              AND occurred_at >= :since AND occurred_at < :until{extra} GROUP BY customer_id"""
-    extra = "" if customer_ids is None else f" AND customer_id IN ({','.join(str(int(i)) for i in customer_ids) or 'NULL'})"
+    extra = _id_filter("customer_id", customer_ids, id_range)
     rows = session.execute(text(sql.format(extra=extra)), {"since": _until_param(session, since - dt.timedelta(days=1)),
                                                           "until": _until_param(session, as_of)}).all()
     return {int(c): int(n) for c, n in rows}
 
 
-def compute_features(session: Session, s: CreditSettings, as_of: dt.date,
-                     customer_ids: list[int] | None = None) -> tuple[NDArray[np.int64], NDArray[np.object_], dict[str, Floats]]:
-    ids, cur = customers_to_score(session, customer_ids, s.default_currency)
+def load_range(session: Session, as_of: dt.date, id_range: tuple[int, int]) -> ledger.Ledger:
+    """The ledger of the customers whose id is in ``id_range`` (inclusive): the ledger module's
+    query with a range condition, streamed like the whole-ledger load."""
+    sql = ledger.LEDGER_SQL.format(day_occ=ledger._day_sql(session, "t.occurred_at", False),
+                                   day_due=ledger._day_sql(session, "t.due_date", True),
+                                   extra=" AND a.customer_id BETWEEN :lo AND :hi", until="t.occurred_at < :until")
+    params = {"until": _until_param(session, as_of), "lo": int(id_range[0]), "hi": int(id_range[1])}
+    shared: dict[Any, Any] = {}
+    return ledger.concat([ledger.ledger_from_rows(chunk, shared) for chunk in ledger._raw_chunks(session, text(sql), params)])
+
+
+def compute_features(session: Session, s: CreditSettings, as_of: dt.date, customer_ids: list[int] | None = None,
+                     id_range: tuple[int, int] | None = None) -> tuple[NDArray[np.int64], NDArray[np.object_], dict[str, Floats]]:
+    """The factors of the active customers: all, ``customer_ids``, or those with an id in ``id_range``."""
+    ids, cur = customers_to_score(session, customer_ids, s.default_currency, id_range)
     n = len(ids)
-    led = load_ledger(session, as_of, None if customer_ids is None else [int(i) for i in ids])
+    if id_range is not None:
+        led = load_range(session, as_of, id_range)
+    else:
+        led = load_ledger(session, as_of, None if customer_ids is None else [int(i) for i in ids])
     # keep only each customer's scored currency
     pos = np.searchsorted(ids, led.customer)
     pos_ok = pos < n
@@ -151,7 +174,8 @@ def compute_features(session: Session, s: CreditSettings, as_of: dt.date,
         f["volume_trend"] = np.where(prior > 0, recent / np.where(prior > 0, prior, 1) - 1.0, np.nan)
         invoiced = led_sum(is_inv)
         f["writeoff_share"] = np.where(invoiced > 0, led_sum(led.kind == "write_off") / np.where(invoiced > 0, invoiced, 1), np.nan)
-    counts = complaint_counts(session, as_of - dt.timedelta(days=window), as_of, None if customer_ids is None else [int(i) for i in ids])
+    counts = complaint_counts(session, as_of - dt.timedelta(days=window), as_of,
+                              None if customer_ids is None or id_range is not None else [int(i) for i in ids], id_range)
     comp = np.zeros(n)
     if counts:
         keys = np.fromiter(counts.keys(), dtype=np.int64)
@@ -170,8 +194,9 @@ def points_of(values: Floats, bins: FactorBins) -> NDArray[np.int64]:
     return np.where(np.isnan(values), bins.missing, pts[np.minimum(idx, len(pts) - 1)])
 
 
-def score(session: Session, s: CreditSettings, as_of: dt.date, customer_ids: list[int] | None = None) -> Scores:
-    ids, cur, feats = compute_features(session, s, as_of, customer_ids)
+def score(session: Session, s: CreditSettings, as_of: dt.date, customer_ids: list[int] | None = None,
+          id_range: tuple[int, int] | None = None) -> Scores:
+    ids, cur, feats = compute_features(session, s, as_of, customer_ids, id_range)
     pts = {name: points_of(feats[name], bins) for name, bins in s.factors.items()}
     total = np.sum(np.vstack(list(pts.values())), axis=0) if len(ids) else np.zeros(0, dtype=np.int64)
     mins = np.array([g.min_score for g in s.grades])
@@ -185,6 +210,27 @@ def score(session: Session, s: CreditSettings, as_of: dt.date, customer_ids: lis
     return Scores(ids, cur, feats, pts, total.astype(np.int64), grades, suggested)
 
 
+def customer_ranges(session: Session, block: int = BLOCK) -> list[tuple[int, int]]:
+    """Id ranges of at most ``block`` active customers each, covering every active customer."""
+    ids = np.fromiter((r[0] for r in session.execute(text("SELECT id FROM customers WHERE archived = :no ORDER BY id"),
+                                                     {"no": False})), dtype=np.int64)
+    return [(int(ids[i]), int(ids[min(i + block, len(ids)) - 1])) for i in range(0, len(ids), block)]
+
+
+def score_all(session: Session, s: CreditSettings, as_of: dt.date, block: int | None = None) -> tuple[int, dict[str, int]]:
+    """``--all``: replace every score, one range of customers at a time (a customer's factors
+    depend on its own entries only, so the result is the one :func:`score` gives for everyone).
+    Returns the customers scored and the count per grade."""
+    session.execute(delete(CreditScore.__table__))
+    n, grades = 0, dict.fromkeys((g.grade for g in s.grades), 0)
+    for rng in customer_ranges(session, block or BLOCK):
+        res = score(session, s, as_of, id_range=rng)
+        n += _insert(session, s, res)
+        for g, c in zip(*np.unique(np.asarray(res.grades, dtype=object), return_counts=True)):
+            grades[str(g)] += int(c)
+    return n, {g: c for g, c in grades.items() if c}
+
+
 def store(session: Session, s: CreditSettings, scores: Scores, *, replace_all: bool) -> int:
     """Write the results: the whole table replaced (``--all``) or the scored customers' rows."""
     t = CreditScore.__table__
@@ -194,6 +240,10 @@ def store(session: Session, s: CreditSettings, scores: Scores, *, replace_all: b
         ids = scores.ids.tolist()
         for i in range(0, len(ids), CHUNK):
             session.execute(delete(t).where(t.c.customer_id.in_(ids[i:i + CHUNK])))
+    return _insert(session, s, scores)
+
+
+def _insert(session: Session, s: CreditSettings, scores: Scores) -> int:
     n = len(scores.ids)
     if n == 0:
         return 0

@@ -418,6 +418,9 @@ def profile_section(uow: UnitOfWork, customer: Customer) -> Any:
     }
     if p is not None and p.status == "hold":
         fields["hold reason"] = p.status_reason
+    from crm_credit.scorecard_apply import profile_fields  # trained scorecards: score and reason codes
+
+    fields.update(profile_fields(uow, customer.id))
     tables = [ProfileTable(title="Ageing", columns=["currency", *ledger.BUCKETS, "open", "unapplied"],
                            rows=[[r.currency, *[fmt(r.buckets[b]) for b in ledger.BUCKETS], fmt(r.open), fmt(r.unapplied)]
                                  for r in rows])] if rows else []

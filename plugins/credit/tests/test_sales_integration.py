@@ -84,10 +84,10 @@ def test_invoice_on_win_is_not_counted_twice(make_crm) -> None:
     the won-not-invoiced amount is cleared before the invoice's own posting guard runs."""
     crm = make_crm(plugins=[sales_plugin, CREDIT], config={"credit": {"check_point": "both"},
                                                              "sales_automation": {"invoice_on_win": True}})
-    book, sales, a = _setup(crm, "10000")
+    _book, sales, a = _setup(crm, "10000")
     deal = sales.opp(a, "8000", "kitchen")
     sales.win(deal)  # 8,000 against 10,000 once; counted twice it would be refused as 16,000
     with crm.unit_of_work() as uow:
         assert uow.accounts.posted(a, f"SALES-OPP-{deal}") is not None  # the invoice was posted on win
-        check = services.check(uow, a, Decimal("2000"), lock=False)  # 8,000 open + 2,000 fits exactly
+        check = services.check(uow, a, Decimal(2000), lock=False)  # 8,000 open + 2,000 fits exactly
     assert check.ok

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from crm_credit import scorecard
+from crm_credit import scorecard, scorecard_apply
 from crm_credit.models import CreditModel, CreditModelScore
 from sqlalchemy import func, select
 
@@ -203,7 +203,7 @@ def test_apply_uses_credit_factors(ccrm: CRM, tmp_path: Path) -> None:
     scorecard.save(scorecard.train(_csv(tmp_path, "complaints_12m,outcome\n" + rows + "\n"), "outcome", "1"), m)
     Book(ccrm).customer("A")
     with ccrm.unit_of_work() as uow:
-        assert scorecard.apply(uow, m)["scored"] == 1
+        assert scorecard_apply.apply(uow, m)["scored"] == 1
 
 
 def test_train_refuses_an_invalid_output(tmp_path: Path, data: tuple[Path, Path], model: scorecard.ScorecardModel) -> None:

@@ -41,10 +41,9 @@ from crm_marketing.models import Campaign, Target, Variant
 from crm_marketing.schemas import MarketingSettings
 from crmcore.db.types import utcnow
 from crmcore.errors import ConfigError, Conflict, CRMError, InvalidInput
-from crmcore.limits import text_problem
 from crmcore.models import Customer
 from crmcore.schemas import InteractionCreate
-from crmcore.sdk import CRM
+from crmcore.sdk import CRM, text_problem
 from crmcore.uow import UnitOfWork
 
 MAX_SUBJECT = 500  # a rendered subject: one line (RFC 5322 allows 998 characters per line)

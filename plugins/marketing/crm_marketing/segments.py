@@ -49,8 +49,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from crmcore.db.types import utcnow
 from crmcore.errors import InvalidInput
-from crmcore.limits import text_problem
 from crmcore.models import Account, Customer, Interaction, Transaction, User
+from crmcore.sdk import text_problem
 
 GRAMMAR = (Path(__file__).parent / "segment.lark").read_text(encoding="utf-8")
 _parser = Lark(GRAMMAR, parser="lalr", maybe_placeholders=False)

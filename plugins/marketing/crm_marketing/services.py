@@ -16,9 +16,9 @@ from crm_marketing.models import Campaign, CampaignSegment, Consent, CostLine, R
 from crm_marketing.schemas import CampaignCreate, ConsentSet, CostCreate, MarketingSettings
 from crmcore.db.types import utcnow
 from crmcore.errors import Conflict, InvalidInput, NotFound
-from crmcore.limits import text_problem, valid_id
 from crmcore.models import Customer
 from crmcore.schemas.fields import clean_text
+from crmcore.sdk import text_problem, valid_id
 from crmcore.uow import UnitOfWork
 
 PLUGIN_ID = "marketing"

@@ -15,6 +15,10 @@ from typing import Any
 import click
 
 from crm_service import models  # noqa: F401 - registers the service_* tables
+from crm_service.console import (  # noqa: F401 - the web console hooks (console.py)
+    crm_console_home_cards,
+    crm_console_register,
+)
 from crm_service.settings import PLUGIN_ID, ServiceSettings
 from crmcore import MigrationBranch, Permission, ProfileSection, hookimpl
 from crmcore.models import Customer
@@ -104,6 +108,28 @@ def crm_merge_customers(uow: UnitOfWork, source_id: int, target_id: int) -> dict
     from crm_service import views
 
     return views.merge(uow, source_id, target_id)
+
+
+@hookimpl(optionalhook=True)
+def sales_opportunity_won(uow: UnitOfWork, opportunity: Any) -> None:
+    """A won deal (sales_automation's published hook) schedules a return visit."""
+    from crm_service import visits
+
+    visits.after_won_deal(uow, opportunity)
+
+
+@hookimpl
+def crm_transaction_posted(uow: UnitOfWork, transaction: Any) -> None:
+    from crm_service import visits
+
+    visits.after_invoices(uow, [transaction.id])
+
+
+@hookimpl
+def crm_transactions_batch(uow: UnitOfWork, transaction_ids: Any) -> None:
+    from crm_service import visits
+
+    visits.after_invoices(uow, transaction_ids)
 
 
 @hookimpl

@@ -44,7 +44,10 @@ def get(uow: UnitOfWork, ticket_id: int, *, lock: bool = False) -> Ticket:
     ticket = uow.session.scalar(q.with_for_update() if lock else q)
     if ticket is None:
         raise NotFound("ticket", ticket_id)
-    uow.customers.get(ticket.customer_id)  # applies the actor's visibility
+    try:  # the actor's visibility (customers.get does not apply it): an invisible one is "not found"
+        uow.customers.visible(ticket.customer_id)
+    except NotFound:
+        raise NotFound("ticket", ticket_id) from None
     return ticket
 
 

@@ -1,11 +1,16 @@
-"""Return visits (回访): scheduled N business days after a resolution, due/overdue per agent,
-completed with an outcome and a satisfaction score; a visit that finds a problem opens a ticket."""
+"""Return visits (回访): scheduled N business days after a resolution, a won deal (sales_automation's
+``sales_opportunity_won``) or an invoice of at least ``visit_after_invoice_amount`` (the core's
+``crm_transaction_posted`` / ``crm_transactions_batch``); due/overdue per agent, completed with an
+outcome and a satisfaction score; a visit that finds a problem opens a ticket."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from crm_service.models import Ticket, Visit
 from crm_service.schemas import TicketOpen, VisitDone
@@ -15,27 +20,53 @@ from crmcore.models import User
 from crmcore.uow import UnitOfWork
 
 
-def schedule_after_resolution(uow: UnitOfWork, cfg: ServiceSettings, ticket: Ticket) -> Visit | None:
-    """One visit per ticket, ``visit_after_days`` business days (of the team's calendar) after
-    the resolution; a ticket resolved again reschedules its visit if not yet done."""
-    cal = cfg.calendar_for(ticket.team)
-    start = ticket.resolved_at or uow.now()
+def due_after(cfg: ServiceSettings, team: str | None, start: dt.datetime) -> dt.datetime:
+    """The first working hour of the ``visit_after_days``-th working day after ``start``'s date
+    on the team's calendar (``start`` itself with 0 days)."""
+    cal = cfg.calendar_for(team)
     day = start.astimezone(cal.zone).date()
-    for _ in range(cfg.visit_after_days):  # the Nth working day after the resolution's date
+    for _ in range(cfg.visit_after_days):
         day += dt.timedelta(days=1)
         while not cal.is_working_day(day):
             day += dt.timedelta(days=1)
     intervals = cal.day_intervals(day)
-    due = intervals[0][0] if intervals and cfg.visit_after_days else start
+    return intervals[0][0] if intervals and cfg.visit_after_days else start
+
+
+def schedule_after_resolution(uow: UnitOfWork, cfg: ServiceSettings, ticket: Ticket) -> Visit | None:
+    """One visit per ticket, ``visit_after_days`` business days (of the team's calendar) after
+    the resolution; a ticket resolved again reschedules its visit if not yet done."""
+    due = due_after(cfg, ticket.team, ticket.resolved_at or uow.now())
     visit = uow.session.scalar(select(Visit).where(Visit.ticket_id == ticket.id))
     if visit is None:
         visit = Visit(customer_id=ticket.customer_id, ticket_id=ticket.id, agent_id=ticket.assignee_id, due_at=due,
-                      problem=False)
+                      problem=False, reason="ticket")
         uow.session.add(visit)
     elif visit.done_at is None:
         visit.due_at = due
     uow.session.flush()
     return visit
+
+
+def schedule_many(uow: UnitOfWork, reason: str, rows: Sequence[tuple[str, int, int | None, dt.datetime]]) -> int:
+    """Visits after won deals or invoices: ``rows`` of (source, customer id, agent id, start).
+
+    One INSERT ... ON CONFLICT (source) DO NOTHING for the whole batch, so the same deal or
+    invoice never gets two visits, whoever schedules it and however often; returns how many
+    were new. The agent is the deal's or the customer's owner.
+    """
+    if not rows:
+        return 0
+    cfg = settings(uow)
+    values = [{"reason": reason, "source": src, "customer_id": cid, "agent_id": agent,
+               "due_at": due_after(cfg, None, start), "problem": False} for src, cid, agent, start in rows]
+    dialect = uow.session.get_bind().dialect.name
+    ins = pg_insert(Visit) if dialect == "postgresql" else sqlite_insert(Visit)
+    stmt = ins.on_conflict_do_nothing(index_elements=[Visit.source]).returning(Visit.id, Visit.source)
+    created = uow.session.execute(stmt, values).all() if len(values) > 1 else uow.session.execute(stmt.values(values[0])).all()
+    for vid, src in created:
+        uow.audit.record("schedule", "service_visit", vid, after={"reason": reason, "source": src})
+    return len(created)
 
 
 def due(uow: UnitOfWork, *, agent: str | None = None, within_days: int = 0) -> list[dict[str, Any]]:
@@ -76,3 +107,32 @@ def done(uow: UnitOfWork, visit_id: int, data: VisitDone) -> Visit:
     uow.audit.record("done", "service_visit", visit.id, after={"satisfaction": data.satisfaction, "problem": data.problem,
                                                                "follow_up_ticket_id": visit.follow_up_ticket_id})
     return visit
+
+
+def after_won_deal(uow: UnitOfWork, opportunity: Any) -> int:
+    """A return visit after a won deal (``[service] visit_after_won_deal``), for the deal's owner."""
+    if not settings(uow).visit_after_won_deal:
+        return 0
+    owner = getattr(opportunity, "owner", None)
+    agent = uow.session.scalar(select(User.id).where(User.username == owner)) if owner else None
+    return schedule_many(uow, "deal", [(f"deal:{opportunity.id}", opportunity.customer_id, agent, uow.now())])
+
+
+def after_invoices(uow: UnitOfWork, transaction_ids: Sequence[int]) -> int:
+    """Return visits after invoices of at least ``[service] visit_after_invoice_amount``: one query
+    for the whole batch (the single post and the bulk import go the same way), for the customer's owner."""
+    threshold = settings(uow).visit_after_invoice_amount
+    if threshold is None or not transaction_ids:
+        return 0
+    from crmcore.enums import TransactionKind
+    from crmcore.models import Customer, Transaction
+
+    rows: list[tuple[str, int, int | None, dt.datetime]] = []
+    ids = list(transaction_ids)
+    for i in range(0, len(ids), 5000):
+        q = (select(Transaction.id, Transaction.customer_id, Customer.owner_id, Transaction.occurred_at)
+             .join(Customer, Customer.id == Transaction.customer_id)
+             .where(Transaction.id.in_(ids[i:i + 5000]), Transaction.kind == TransactionKind.INVOICE,
+                    Transaction.amount >= threshold))
+        rows += [(f"invoice:{tid}", cid, owner, at) for tid, cid, owner, at in uow.session.execute(q)]
+    return schedule_many(uow, "invoice", rows)

@@ -5,11 +5,11 @@ The **gap rule** is what a salesperson would say: a customer silent for longer t
 gap is the customer's own ((last - first) / (purchase days - 1)) once it bought on at least
 two days, else the business's (the median of the repeat buyers' gaps).
 
-The **model** (P(alive) < ``churn_threshold``) is used when its fit converged *and* it agrees with
-the rule at least broadly: if it calls alive most of the customers the rule sees long silent
-(the exhibition organiser: 40 % gone, the model found nobody), or flags mostly customers who
-are on schedule, its churn risk is not trusted and the rule decides. Either way the run records
-the method, why, and how far the two agreed.
+The **model** (P(alive) < ``churn_threshold``) is used when its fit converged *and* purchases
+arrive at random, as the models assume (:func:`regularity`). When they come like clockwork --
+yearly fairs, monthly payments -- a Poisson model reads a missed order as a slow customer (the
+exhibition organiser: 40 % gone, the model found nobody) and the rule decides. Either way the
+run records the method, why, and how far the two agreed.
 """
 from __future__ import annotations
 
@@ -70,9 +70,35 @@ def _share(a: int, b: int) -> float | None:
     return None if b == 0 else a / b
 
 
+def regularity(days_last: NDArray[Any], days_prev: NDArray[Any], first_day: FloatArray, cut_day: int,
+               window: int) -> tuple[float | None, int]:
+    """How much purchase counts vary between the last two trend windows, relative to a Poisson process.
+
+    Over the customers who bought in both full windows, sum (last - previous)^2 and divide by what a
+    Poisson process at each customer's rate would give (twice the variance of a Poisson count given
+    it is at least one). About 1: purchases arrive at random, as the purchase models assume; near 0:
+    they come like clockwork (yearly fairs, monthly payments), where a long silence means more than
+    the models can tell. None when fewer than 20 customers qualify.
+    """
+    both = (days_last > 0) & (days_prev > 0) & (first_day <= cut_day - 2 * window)
+    if int(both.sum()) < 20:
+        return None, int(both.sum())
+    a, b = days_last[both].astype(np.float64), days_prev[both].astype(np.float64)
+    lam = (a + b) / 2.0
+    norm = -np.expm1(-lam)
+    m1, m2 = lam / norm, (lam + lam * lam) / norm
+    expected = float((2.0 * (m2 - m1 * m1)).sum())
+    return (float(((a - b) ** 2).sum()) / expected if expected > 0 else None), int(both.sum())
+
+
+#: Purchases count as regular when their counts vary less than this share of a Poisson process's.
+REGULAR_BELOW = 0.5
+
+
 def decide(p_alive: FloatArray, rule: GapRule, threshold: float, model_title: str | None,
-           model_failure: str | None) -> ChurnDecision:
-    """The model's churn risk when its fit converged and it agrees with the gap rule, else the rule's."""
+           model_failure: str | None, regular: float | None = None) -> ChurnDecision:
+    """The model's churn risk when its fit converged and purchases arrive at random (the model's
+    assumption), else the gap rule's. ``regular``: :func:`regularity` (None: unknown)."""
     rule_flags = rule.at_risk == 1
     rule_text = f"silent for more than {rule.factor:g}x their usual gap between purchases"
     if model_title is None or not np.isfinite(p_alive).any():
@@ -82,25 +108,27 @@ def decide(p_alive: FloatArray, rule: GapRule, threshold: float, model_title: st
     both = int((model_flags & rule_flags).sum())
     n_rule, n_model = int(rule_flags.sum()), int(model_flags.sum())
     agreement = {"rule_at_risk": n_rule, "model_at_risk": n_model, "both": both,
-                 "model_covers_rule": _share(both, n_rule), "rule_covers_model": _share(both, n_model)}
-    covers_rule = agreement["model_covers_rule"]
-    covers_model = agreement["rule_covers_model"]
-    if covers_rule is not None and covers_rule < MIN_AGREEMENT:
-        reason = (f"{model_title} calls alive {n_rule - both:,} of the {n_rule:,} customers {rule_text} "
-                  f"(it flags {n_model:,}); churn risk: the gap rule")
+                 "model_covers_rule": _share(both, n_rule), "rule_covers_model": _share(both, n_model),
+                 "regularity": regular}
+    if regular is not None and regular < REGULAR_BELOW:
+        reason = (f"purchases come at regular intervals (their counts vary {regular:.2f}x as much as at random, "
+                  f"which {model_title} assumes); it would flag {n_model:,}, the gap rule flags {n_rule:,} "
+                  f"customers {rule_text}")
         return ChurnDecision("gap_rule", reason, rule.at_risk, agreement)
-    if covers_model is not None and covers_model < MIN_AGREEMENT:
-        reason = (f"{model_title} flags {n_model - both:,} of its {n_model:,} at-risk customers while they buy "
-                  f"on schedule; churn risk: the gap rule")
+    covers = agreement["model_covers_rule"]
+    if regular is None and n_rule and covers is not None and covers < MIN_AGREEMENT / 5:
+        reason = (f"{model_title} calls alive {n_rule - both:,} of the {n_rule:,} customers {rule_text} "
+                  f"(it flags {n_model:,}) and the history is too short to tell regular purchases from random "
+                  "ones; churn risk: the gap rule")
         return ChurnDecision("gap_rule", reason, rule.at_risk, agreement)
     at_risk = np.where(np.isnan(p_alive), np.nan, p_alive < threshold)
-    reason = (f"{model_title} P(alive) < {threshold:g}; it agrees with the gap rule ({both:,} customers flagged by "
-              f"both, {n_model:,} by the model, {n_rule:,} by the rule)")
+    reason = (f"{model_title} P(alive) < {threshold:g} ({n_model:,} customers; the gap rule would flag {n_rule:,}, "
+              f"{both:,} of them the same)")
     return ChurnDecision("model", reason, at_risk.astype(np.float64), agreement)
 
 
 def lifecycle_check(lifecycle: NDArray[np.str_], at_risk: FloatArray, settings_churn_days: float,
-                    factor: float) -> tuple[dict[str, int], list[str]]:
+                    factor: float, method: str = "gap_rule") -> tuple[dict[str, int], list[str]]:
     """Where churn risk and the lifecycle stage say different things, counted and explained."""
     risk = at_risk == 1
     safe = at_risk == 0
@@ -109,9 +137,10 @@ def lifecycle_check(lifecycle: NDArray[np.str_], at_risk: FloatArray, settings_c
     counts = {"churned_not_at_risk": churned_safe, "at_risk_in_active_stage": active_risk}
     notes = []
     if churned_safe:
+        why = (f"they usually buy less often than that and are silent for less than {factor:g}x their usual gap"
+               if method == "gap_rule" else "the model's P(alive) is not under the churn threshold")
         notes.append(f"{churned_safe:,} customers are lifecycle 'churned' (silent > {settings_churn_days:g} days, or "
-                     "the model's P(alive) under the lifecycle threshold) but not at churn risk: they usually buy "
-                     f"less often than that and are silent for less than {factor:g}x their usual gap")
+                     f"the model's P(alive) under the lifecycle threshold) but not at churn risk: {why}")
     if active_risk:
         notes.append(f"{active_risk:,} customers at churn risk are in an active lifecycle stage (exploration, formation, "
                      "stability): the stage rules look at the trend and the age of the relationship, the churn "
@@ -119,4 +148,4 @@ def lifecycle_check(lifecycle: NDArray[np.str_], at_risk: FloatArray, settings_c
     return counts, notes
 
 
-__all__ = ["ChurnDecision", "GapRule", "decide", "gap_rule", "lifecycle_check"]
+__all__ = ["ChurnDecision", "GapRule", "decide", "gap_rule", "lifecycle_check", "regularity"]

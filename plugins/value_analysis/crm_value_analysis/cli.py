@@ -133,6 +133,8 @@ def run_cmd(app: AppContext, as_of: dt.date | None, no_lifecycle: bool, as_json:
                f"model {m['model']} ({(m.get('model_choice') or {}).get('why', 'set')})")
     c = s["churn"]
     click.echo(f"churn risk: {c['at_risk']:,} customers, by {c.get('method', 'model')} ({c.get('reason')})")
+    for note in c.get("notes", []):
+        click.echo(f"note: {note}")
     click.echo(f"lifecycle stages updated: {out.lifecycle_updated:,}")
     for w in s["warnings"]:
         click.echo(f"warning: {w}", err=True)
@@ -259,6 +261,8 @@ def churn_cmd(app: AppContext, limit: int, as_json: bool) -> None:
         click.echo(f"P(alive) < {data['threshold']}: {data['with_model']:,} customers with a model estimate "
                    f"(mean P(alive) {_n(data['avg_p_alive'], 3)})")
     click.echo("lifecycle: " + ", ".join(f"{k} {v:,}" for k, v in (data["lifecycle"] or {}).items()))
+    for note in data["notes"]:
+        click.echo(f"note: {note}")
     table(_title(data, "Customers at risk"), ["id", "name", "P(alive)", "stage", "days since", "revenue", "CLV"],
           [[r["customer_id"], r["name"], _n(r["p_alive"], 3), r["lifecycle"], r["recency_days"], _n(r["monetary"]),
             _n(r["clv_probabilistic"])] for r in data["customers"]])

@@ -34,7 +34,7 @@ def crm_console_home_cards(uow: Any, user: Any) -> Any:
     user who may not see base-wide figures)."""
     from crm_value_analysis import services
     from crmcore.console import HomeCard
-    from crmcore.permissions import PermissionDenied
+    from crmcore import PermissionDenied
 
     try:
         p = services.pareto_report(uow)

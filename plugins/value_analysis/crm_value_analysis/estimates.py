@@ -69,8 +69,11 @@ def estimate(hist: loaders.PurchaseHistory, settings: ValueSettings) -> Estimate
         tried = [t for t in (purchase_models.TITLES.get(m) for m in (*fitting.AUTO_MODELS, fit.model)) if t]
         failure = ("no purchase model could be used (" + " / ".join(dict.fromkeys(tried)) + " not fitted or failed, "
                    "see the warnings)")
-    decision = churn.decide(p_alive, rule, settings.churn_threshold, title, failure)
+    regular, _ = churn.regularity(hist.days_last, hist.days_prev, hist.first_day, hist.cut_day, settings.trend_days)
+    decision = churn.decide(p_alive, rule, settings.churn_threshold, title, failure, regular)
     expected, clv = spread(est["expected_purchases"]), spread(est["clv_probabilistic"])
+    if not decision.use_model:  # Gamma-Gamma's spend has no expected purchases to multiply
+        fit.warnings = [w.replace("; probabilistic CLV uses each customer's own average spend", "") for w in fit.warnings]
     if not decision.use_model and fit.purchase is not None:
         fit.warnings.append(f"{title}'s P(alive), expected purchases and probabilistic CLV are left out: "
                             f"{decision.reason}")

@@ -43,6 +43,7 @@ class RFTInput:
     T: FloatArray  # cut - first purchase day, in model units
     monetary: FloatArray  # mean net spend of a repeat purchase day
     own_spend: FloatArray | None = None  # mean net spend of any purchase day (the CLV fallback)
+    first_spend: FloatArray | None = None  # net spend of the first purchase day
 
 
 def rft_input(hist: loaders.PurchaseHistory, unit_days: float) -> RFTInput:
@@ -61,7 +62,25 @@ def rft_input(hist: loaders.PurchaseHistory, unit_days: float) -> RFTInput:
         monetary = np.where(x > 0, repeat_spend / np.maximum(x, 1.0), 0.0) * net_ratio
     own = np.maximum(hist.net[mask], 0.0) / hist.purchase_days[mask]
     return RFTInput(mask=mask, frequency=x, recency=(last - first) / unit_days,
-                    T=(hist.cut_day - first) / unit_days, monetary=monetary, own_spend=own)
+                    T=(hist.cut_day - first) / unit_days, monetary=monetary, own_spend=own,
+                    first_spend=hist.gross_first_day[mask] * net_ratio)
+
+
+#: Spend "does not vary" when this share of repeat buyers paid within 10 % of the same amount every time.
+STABLE_SPEND_SHARE = 0.9
+
+
+def stable_spend(rft: RFTInput) -> float | None:
+    """Share of repeat buyers whose first purchase and average repeat purchase cost the same (within
+    10 %: two orders on one day count as one purchase of twice the price). Gamma-Gamma only sees average spend, so it cannot notice fixed prices itself: its likelihood
+    then grows without end towards "no variation" and the optimiser stops somewhere on the way."""
+    if rft.first_spend is None:
+        return None
+    rep = rft.frequency > 0
+    if not rep.any():
+        return None
+    first, mean = rft.first_spend[rep], rft.monetary[rep]
+    return float((np.abs(first - mean) <= 0.1 * np.maximum(np.abs(mean), 1e-9)).mean())
 
 
 def choose_time_unit(hist: loaders.PurchaseHistory) -> tuple[str, str]:
@@ -99,6 +118,7 @@ class ModelFit:
     seconds: float = 0.0
     failed: dict[str, Any] = field(default_factory=dict)
     choice: dict[str, Any] = field(default_factory=dict)
+    gg_failure: str | None = None
 
     @property
     def bgnbd(self) -> purchase_models.Params | None:  # the name of the first release
@@ -114,6 +134,8 @@ class ModelFit:
         if gg is not None:
             out["gamma_gamma"] = {"p": gg.p, "q": gg.q, "gamma": gg.v, **_meta(gg),
                                   "mean_spend": gg.p * gg.v / (gg.q - 1.0) if gg.q > 1 else None}
+        elif self.gg_failure:
+            out["gamma_gamma"] = {"converged": False, "status": "failed", "failure": self.gg_failure}
         out["failed_fits"] = {k: purchase_dict(v) for k, v in self.failed.items() if k != "gamma_gamma"}
         if self.choice:
             out["choice"] = self.choice
@@ -151,6 +173,8 @@ def _fit_purchase(out: ModelFit, rft: RFTInput, model: str, strict: bool) -> Non
     for name in names:
         got = _fit_one(name, rft, strict and model != "auto")
         if isinstance(got, str):
+            if strict and name == names[-1] and not fits and not out.failed:  # auto: nothing could be fitted
+                raise InvalidInput(f"cannot fit the {purchase_models.TITLES[names[0]]} model on this data: {got}")
             out.warnings.append(f"{purchase_models.TITLES[name]} model not fitted: {got}")
         elif got.converged:
             fits[name] = got
@@ -185,16 +209,20 @@ def fit_rft(rft: RFTInput, *, strict: bool = False, model: str = "bg_nbd") -> Mo
     ``strict=False`` (analysis runs): a model the data cannot identify (e.g. no repeat buyers,
     one customer) or a failed fit is left out with a warning; churn then uses the gap rule and
     CLV each customer's own average spend. ``strict=True`` (``crm value fit`` / ``validate``):
-    a model that cannot be fitted at all is an error; a failed fit is returned with its status.
+    a purchase model that cannot be fitted at all is an error; a failed fit is returned with its
+    status (Gamma-Gamma's too).
     """
     out = ModelFit(model=model)
     start = time.perf_counter()
     _fit_purchase(out, rft, model, strict)
+    stable = stable_spend(rft)
     try:
+        if stable is not None and stable >= STABLE_SPEND_SHARE:
+            raise ValueError(f"spend does not vary: {stable:.0%} of the repeat buyers pay the same amount every "
+                             "time (stable prices), so there is no spend variation to model")
         gg = clv_models.fit_gamma_gamma(rft.frequency, rft.monetary)
-    except ValueError as e:
-        if strict:
-            raise InvalidInput(f"cannot fit the Gamma-Gamma model on this data: {e}") from None
+    except ValueError as e:  # the spend model is reported as failed; the purchase model stands on its own
+        out.gg_failure = str(e)
         out.warnings.append(f"Gamma-Gamma model not fitted: {e}; probabilistic CLV uses each customer's own "
                             "average spend")
     else:

@@ -355,7 +355,7 @@ def _summary(as_of: dt.date, settings: ValueSettings, value: ValuePart, hp: _His
     """The base-wide results stored with the run (JSON; amounts as decimal strings)."""
     churn = est.churn_summary(settings.churn_threshold)
     counts, notes = lifecycle_check(hp.lifecycle, est.decision.at_risk, settings.lifecycle.churn_after_days,
-                                    settings.churn_gap_factor)
+                                    settings.churn_gap_factor, est.decision.method)
     churn["lifecycle_disagreement"] = counts
     churn["notes"] = notes
     prob = est.clv_probabilistic
@@ -376,7 +376,7 @@ def _summary(as_of: dt.date, settings: ValueSettings, value: ValuePart, hp: _His
                 "probabilistic_total": _money_text(np.nansum(prob)) if np.isfinite(prob).any() else None,
                 "probabilistic_spend": ("gamma_gamma" if est.fit.gamma_gamma is not None
                                         else "own_average_spend" if np.isfinite(prob).any() else None)},
-        "warnings": [*warnings, *est.fit.warnings, *notes],
+        "warnings": [*warnings, *est.fit.warnings],
         "currency": settings.currency,
     }
 

@@ -231,6 +231,7 @@ def churn_report(uow: UnitOfWork, limit: int = 20) -> dict[str, Any]:
         "reason": churn.get("reason"),
         "gap_factor": churn.get("gap_factor"),
         "lifecycle_disagreement": churn.get("lifecycle_disagreement"),
+        "notes": churn.get("notes", []),
         "model": (run.summary.get("models") or {}).get("purchase"),
         "models": _summary_models(run.summary.get("models")),
         "with_model": n_model, "avg_p_alive": _clean(avg_p), "at_risk": at_risk,

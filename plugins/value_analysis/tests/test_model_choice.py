@@ -156,12 +156,12 @@ def test_currencies_are_never_added(vcrm: CRM, base: Base, vcli: Callable[..., A
     res = vcli("value", "run", "--as-of", d(10).isoformat(), "--json")
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
-    assert out["run"]["total_revenue"] == 300.0 and out["summary"]["currency"] == "EUR"
+    assert out["run"]["total_revenue"] == "300.00" and out["summary"]["currency"] == "EUR"
     assert any("several currencies" in w and "USD" in w for w in out["summary"]["warnings"])
     text = vcli("value", "run", "--as-of", d(10).isoformat())
     assert "warning: accounts are kept in several currencies; analysed EUR only" in text.stderr
     usd = json.loads(vcli("value", "run", "--as-of", d(10).isoformat(), "--currency", "USD", "--json").stdout)
-    assert usd["run"]["total_revenue"] == 1000000.0
+    assert usd["run"]["total_revenue"] == "1000000.00"
     assert not any("currencies" in w for w in usd["summary"]["warnings"])
 
 

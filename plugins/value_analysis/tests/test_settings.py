@@ -13,7 +13,10 @@ from crmcore import ConfigError, InvalidInput
 def test_defaults() -> None:
     s = load_settings({})
     assert [k.value for k in s.revenue_kinds] == ["invoice"] and [k.value for k in s.netting_kinds] == ["credit_note"]
-    assert s.time_unit == "days" and s.unit_days == 1.0
+    assert s.time_unit == "auto" and s.model == "auto" and s.churn_gap_factor == 2.0  # chosen from the data
+    with pytest.raises(ValueError, match="chosen from the data"):
+        _ = s.unit_days
+    assert s.model_copy(update={"time_unit": "months"}).unit_days == pytest.approx(30.4375)
     assert s.pyramid == {"vip": 0.01, "key": 0.04, "normal": 0.15, "small": 0.80}
     assert s.tier_order() == ("vip", "key", "normal", "small", "inactive")
     assert s.segment_rules() == list(analytics.DEFAULT_SEGMENT_RULES)
@@ -38,7 +41,8 @@ def test_settings_round_trip_through_json() -> None:
 @pytest.mark.parametrize("table, message", [
     ({"discount_rate": -0.01}, "discount_rate"),
     ({"margin": 1.2}, "margin"),
-    ({"time_unit": "months"}, "time_unit"),
+    ({"time_unit": "years"}, "time_unit"),
+    ({"churn_gap_factor": 0.5}, "churn_gap_factor"),
     ({"horizon_months": 0}, "horizon_months"),
     ({"retention": float("nan")}, "retention"),
     ({"revenue_kinds": []}, "at least one transaction kind"),

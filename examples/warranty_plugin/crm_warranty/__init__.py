@@ -1,0 +1,1 @@
+"""Warranty claims: the example plugin of docs/plugin-guide.md ("A whole plugin in under 60 lines of glue")."""

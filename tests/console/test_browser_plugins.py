@@ -1,0 +1,150 @@
+"""The plugins' console pages in headless Chromium against a real ``crm serve`` with every shipped
+plugin enabled (and one that fails on purpose): a kanban drag that moves a stage and writes the
+audit entry, the plugin pages (screenshots, axe), and a failing 360° section contained in its box.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.console.browser import CHROMIUM, Server, axe_violations, database, screenshot, sign_in
+
+PLUGINS = ("sales_automation", "marketing", "value_analysis", "service")  # credit: Server.set_up
+BOOM = '''"""A plugin whose 360° section always fails: the console must draw it as an error box."""
+from crmcore import hookimpl
+
+__version__ = "1.0"
+
+
+@hookimpl
+def crm_console_customer_sections(uow, customer, profile):
+    raise RuntimeError("scoring service unreachable")
+'''
+
+
+def boom_plugin(tmp: Path) -> Path:
+    """Install ``boomsection`` as pip would: a module and a dist-info with its entry point."""
+    site = tmp / "site"
+    dist = site / "crm_boomsection-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (site / "crm_boomsection.py").write_text(BOOM)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: crm-boomsection\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[crmcore.plugins]\nboomsection = crm_boomsection\n")
+    return site
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    tmp = tmp_path_factory.mktemp("console_plugins")
+    with database(tmp) as url:
+        s = Server(tmp, url)
+        s.env["PYTHONPATH"] = str(boom_plugin(tmp))
+        s.set_up()
+        for pid in (*PLUGINS, "boomsection"):
+            s.crm("plugins", "enable", pid)
+        s.crm("customer", "add", "Alpine Kitchens GmbH", "--ref", "ALP", "--country", "DE", "--owner", "anna")
+        s.crm("customer", "add", "Сибирские окна", "--ref", "SIB", "--country", "RU", "--owner", "sam")
+        s.crm("customer", "add", "上海厨房有限公司", "--ref", "SHA", "--country", "CN", "--owner", "anna")
+        for ref, amount, at in (("ALP", "12500", "2024-03-01"), ("SIB", "800", "2024-04-02"), ("SHA", "3100", "2024-05-03"),
+                                ("ALP", "900", "2024-05-20")):
+            s.crm("account", "post", ref, "invoice", amount, "--ref", f"INV-{ref}-{at}", "--at", at)
+        s.crm("sales", "opp", "add", "ALP", "Ovens for the new branch", "--amount", "18000", "--owner", "anna")
+        s.crm("sales", "opp", "add", "SHA", "Steamers", "--amount", "4200", "--owner", "anna", "--stage", "qualification")
+        s.crm("sales", "opp", "add", "SIB", "Windows", "--amount", "900", "--owner", "sam")
+        s.crm("value", "run", "--as-of", "2024-06-30")
+        s.crm("service", "ticket", "open", "ALP", "--subject", "Oven door does not close", "--priority", "urgent")
+        s.crm("credit", "hold", "SHA", "--reason", "invoice 90 days late", user="carl")
+        s.start()
+        try:
+            yield s
+        finally:
+            s.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(locale="en-GB", viewport={"width": 1280, "height": 900})
+    pg = context.new_page()
+    yield pg
+    context.close()
+
+
+def opp_id(server: Server, title: str) -> int:
+    rows = json.loads(server.crm("sales", "opp", "list", "--json"))
+    return next(int(r["id"]) for r in rows if r["title"] == title)
+
+
+def test_kanban_drag_moves_the_stage_and_writes_the_audit_entry(server: Server, page: Page) -> None:
+    oid = opp_id(server, "Ovens for the new branch")
+    sign_in(page, server, "anna")
+    page.goto(server.url + "/sales")
+    card = page.locator(f"#deal-{oid}")
+    expect(page.locator('.kanban-col[data-stage="prospecting"]')).to_contain_text("Ovens for the new branch")
+    expect(page.locator(".kanban")).not_to_contain_text("Windows")  # sam's customer's deal
+    screenshot(page, "sales-board")
+    with page.expect_navigation():  # the script reloads the board once the move is saved
+        card.drag_to(page.locator('.kanban-col[data-stage="presentation"]'))
+    expect(page.locator('.kanban-col[data-stage="presentation"]')).to_contain_text("Ovens for the new branch")
+    expect(page.locator('.kanban-col[data-stage="prospecting"]')).not_to_contain_text("Ovens for the new branch")
+    entries = json.loads(server.crm("audit", "--entity", "sales.opportunity", "--id", str(oid), "--json"))
+    moves = [e for e in entries if e["action"] == "move"]
+    assert moves and moves[0]["actor"] == "anna" and moves[0]["after"] == {"stage": "presentation"}
+    assert moves[0]["before"] == {"stage": "prospecting"}
+
+
+def test_plugin_pages_render_and_pass_axe(server: Server, page: Page) -> None:
+    alp = json.loads(server.crm("customer", "show", "ALP", "--json"))["customer"]["id"]
+    oid = opp_id(server, "Steamers")
+    sign_in(page, server, "boss")
+    page.goto(server.url + "/")
+    expect(page.locator("main")).to_contain_text("Customers on credit hold")
+    expect(page.locator("main")).to_contain_text("上海厨房有限公司")
+    expect(page.locator("main")).to_contain_text("Tickets near or past their SLA")
+    shots = {"sales-forecast": "/sales/forecast", "sales-deal": f"/sales/opportunities/{oid}", "sales-leads": "/sales/leads",
+             "credit-ageing": "/credit/ageing?as_of=2024-09-30", "credit-customer": f"/credit/customers/{alp}",
+             "marketing-segments": "/marketing/segments", "value": "/value", "value-tier": "/value/tiers/vip",
+             "service-queue": "/service/tickets", "admin-users": "/admin", "admin-plugins": "/admin/plugins",
+             "admin-audit": "/admin/audit", "home-plugins": "/"}
+    problems = {}
+    for name, path in shots.items():
+        response = page.goto(server.url + path)
+        assert response is not None and response.status == 200, path
+        assert "Traceback" not in page.content()
+        if name == "marketing-segments":  # the live count while the rule is typed
+            page.locator("#f-rule").press_sequentially('country = "DE"', delay=20)
+            expect(page.locator("#rule-count")).to_contain_text("1 customer matches")
+        screenshot(page, name)
+        found = axe_violations(page)
+        if found:
+            problems[name] = found
+    assert problems == {}
+
+
+def test_a_failing_section_is_an_error_box_and_the_page_still_works(server: Server, page: Page) -> None:
+    alp = json.loads(server.crm("customer", "show", "ALP", "--json"))["customer"]["id"]
+    sign_in(page, server, "carl")
+    response = page.goto(f"{server.url}/customers/{alp}")
+    assert response is not None and response.status == 200
+    box = page.locator(".plugin-error")
+    expect(box).to_contain_text("boomsection")
+    expect(box).to_contain_text("scoring service unreachable")
+    expect(page.locator("h1")).to_have_text("Alpine Kitchens GmbH")
+    expect(page.locator("main")).to_contain_text("Exposure")  # the credit section beside it is drawn
+    page.click("text=Put on credit hold")
+    page.fill("form[action$='/hold'] #f-reason", "cheque bounced")
+    page.click("form[action$='/hold'] button[type=submit]")
+    expect(page.locator(".flash")).to_have_text("The customer is on credit hold.")
+    expect(page.locator(".plugin-error")).to_contain_text("scoring service unreachable")
+    screenshot(page, "customer-plugins")
