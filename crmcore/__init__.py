@@ -18,8 +18,7 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     "CRM": "crmcore.app",
     "FieldDefinition": "crmcore.customfields",
-    **{n: "crmcore.errors" for n in ("Conflict", "ConfigError", "CRMError", "DatabaseError", "InvalidInput", "NotFound",
-                                      "PluginError", "StaleVersion", "Veto", "Vetoed")},
+    **dict.fromkeys(("Conflict", "ConfigError", "CRMError", "DatabaseError", "InvalidInput", "NotFound", "PluginError", "StaleVersion", "Veto", "Vetoed"), "crmcore.errors"),
     "hookimpl": "crmcore.hookspecs",
     "hookspec": "crmcore.hookspecs",
     "MigrationBranch": "crmcore.migrations.branches",
@@ -53,8 +52,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from crmcore.app import CRM
     from crmcore.customfields import FieldDefinition
     from crmcore.errors import (
-        Conflict,
         ConfigError,
+        Conflict,
         CRMError,
         DatabaseError,
         InvalidInput,

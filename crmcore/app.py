@@ -27,8 +27,8 @@ from crmcore.plugins import (
     HookRelay,
     PluginInfo,
     PluginUnavailable,
-    call_register_hook,
     blocked_by_env,
+    call_register_hook,
     describe,
     installed_entry_points,
     load_entry_point,
@@ -136,7 +136,7 @@ class CRM:
         entry_points: bool = True,
         create: bool = False,
         config: dict[str, Any] | None = None,
-    ) -> "CRM":
+    ) -> CRM:
         """Open (or with ``create=True`` allow creating) a CRM database.
 
         :param plugins: plugin modules/objects (or ``(id, obj)`` pairs) registered in code;
@@ -150,7 +150,7 @@ class CRM:
             raise DatabaseError(f"no CRM database at {path}; run `crm init` first")
         if path is not None and create and not path.parent.exists():
             raise DatabaseError(f"directory {path.parent} does not exist")
-        db_config = config.get("database") if isinstance(config.get("database"), dict) else {}
+        db_config = section if isinstance(section := config.get("database"), dict) else {}
         engine = create_crm_engine(url, sqlite_synchronous_level=db_config.get("sqlite_synchronous"))
         try:
             with read_only(engine.connect()) as conn:  # never waits for a writer's lock on SQLite
@@ -167,7 +167,7 @@ class CRM:
     def close(self) -> None:
         self.engine.dispose()
 
-    def __enter__(self) -> "CRM":
+    def __enter__(self) -> CRM:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -529,7 +529,7 @@ class CRM:
         """Tables the core and the enabled plugins own (what ``db check`` compares)."""
         from crmcore.db.base import Base
 
-        core = {m.local_table.name for m in Base.registry.mappers if m.class_.__module__.startswith("crmcore.")}
+        core = {m.class_.__table__.name for m in Base.registry.mappers if m.class_.__module__.startswith("crmcore.")}
         active = self.enabled_ids() | set(self.hooks.plugins)
         prefixes = tuple(b.table_prefix for pid, bs in self.migration_branches().items() if pid in active for b in bs)
         from crmcore.db.base import metadata

@@ -128,7 +128,7 @@ class Calendar:
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {timezone!r} (an IANA name such as Europe/Berlin)") from None
         self.timezone = timezone
-        spec = {d: "09:00-17:00" for d in DAYS[:5]} if hours is None else dict(hours)
+        spec = dict.fromkeys(DAYS[:5], "09:00-17:00") if hours is None else dict(hours)
         unknown = sorted(set(spec) - set(DAYS))
         if unknown:
             raise ValueError(f"unknown weekday(s) {', '.join(unknown)} (use {', '.join(DAYS)})")
@@ -199,11 +199,11 @@ class Calendar:
                         pieces.append((lo, hi))
         pieces.sort()
         merged: list[Interval] = []
-        for s, e in pieces:
-            if merged and s <= merged[-1][1]:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], e))
+        for start, end in pieces:
+            if merged and start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
             else:
-                merged.append((s, e))
+                merged.append((start, end))
         if len(self._days) > 20_000:
             self._days.clear()
         self._days[day] = result = tuple(merged)

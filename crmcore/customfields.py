@@ -69,17 +69,18 @@ class FieldDefinition:
             if isinstance(value, bool) or not isinstance(value, (int, str, Decimal, float)):
                 raise ValueError("expected a number")
             try:
-                number = Decimal(str(value).strip())
+                dec = Decimal(str(value).strip())
             except InvalidOperation:
                 raise ValueError(f"expected a number, got {_shown(value)!r}") from None
             # NaN and Infinity are not numbers anyone can compare, sum or export; 1e400 is
             # nothing a business field holds and overflows every engine's numeric type
-            if not number.is_finite():
+            if not dec.is_finite():
                 raise ValueError(f"expected a finite number, got {_shown(value)!r}")
-            if abs(number) >= MAX_DECIMAL or (number and number.as_tuple().exponent < -MAX_DECIMAL_PLACES):
+            exponent = dec.as_tuple().exponent  # an int: dec is finite
+            if abs(dec) >= MAX_DECIMAL or (dec and isinstance(exponent, int) and exponent < -MAX_DECIMAL_PLACES):
                 raise ValueError(f"expected a number below 10^15 in size with at most {MAX_DECIMAL_PLACES} "
                                  f"decimal places, got {_shown(value)}")
-            return str(number) if number else "0"
+            return str(dec) if dec else "0"
         if t == "date":
             try:
                 return dt.date.fromisoformat(str(value).strip()).isoformat()

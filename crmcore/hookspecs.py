@@ -26,10 +26,9 @@ import pluggy
 if TYPE_CHECKING:
     from crmcore.customfields import FieldDefinition
     from crmcore.migrations.branches import MigrationBranch
-    from crmcore.models import Customer, Interaction, Transaction
+    from crmcore.models import Account, Customer, Interaction, Transaction
     from crmcore.profile import ProfileSection, TimelineEntry
     from crmcore.schemas import TransactionCreate
-    from crmcore.models import Account
     from crmcore.uow import UnitOfWork
 
 PROJECT = "crmcore"
@@ -92,7 +91,7 @@ def crm_register_routes(router: Any) -> None:
 
 
 @hookspec
-def crm_register_migrations(register: Callable[["MigrationBranch"], None]) -> None:
+def crm_register_migrations(register: Callable[[MigrationBranch], None]) -> None:
     """Declare the plugin's alembic branch so ``crm db`` and ``crm plugins enable`` can run it.
 
     :param register: call with a :class:`crmcore.MigrationBranch` (label, versions directory).
@@ -100,7 +99,7 @@ def crm_register_migrations(register: Callable[["MigrationBranch"], None]) -> No
 
 
 @hookspec
-def crm_register_custom_fields(register: Callable[["FieldDefinition"], None]) -> None:
+def crm_register_custom_fields(register: Callable[[FieldDefinition], None]) -> None:
     """Declare custom customer attributes; values are validated against them on every write.
 
     :param register: call with a :class:`crmcore.FieldDefinition` per field.
@@ -108,7 +107,7 @@ def crm_register_custom_fields(register: Callable[["FieldDefinition"], None]) ->
 
 
 @hookspec
-def crm_customer_profile_sections(uow: "UnitOfWork", customer: "Customer") -> "ProfileSection | None":
+def crm_customer_profile_sections(uow: UnitOfWork, customer: Customer) -> ProfileSection | None:
     """Contribute a section to the customer's 360° view (``crm customer show``).
 
     :param uow: the unit of work of the view (read from it; do not write).
@@ -118,7 +117,7 @@ def crm_customer_profile_sections(uow: "UnitOfWork", customer: "Customer") -> "P
 
 
 @hookspec
-def crm_customer_timeline(uow: "UnitOfWork", customer: "Customer") -> "list[TimelineEntry] | None":
+def crm_customer_timeline(uow: UnitOfWork, customer: Customer) -> list[TimelineEntry] | None:
     """Contribute entries to the customer's timeline (``crm customer show``), merged by date.
 
     :param uow: the unit of work of the view (read from it; do not write).
@@ -140,7 +139,7 @@ def crm_console_register(register: Callable[[Any], None]) -> None:
 
 
 @hookspec
-def crm_console_home_cards(uow: "UnitOfWork", user: Any) -> "Any":
+def crm_console_home_cards(uow: UnitOfWork, user: Any) -> Any:
     """Cards for the console's home page of the signed-in user.
 
     :param uow: the page's read-only unit of work (acting as the signed-in user).
@@ -150,7 +149,7 @@ def crm_console_home_cards(uow: "UnitOfWork", user: Any) -> "Any":
 
 
 @hookspec
-def crm_console_customer_sections(uow: "UnitOfWork", customer: "Customer", profile: dict[str, Any]) -> "Any":
+def crm_console_customer_sections(uow: UnitOfWork, customer: Customer, profile: dict[str, Any]) -> Any:
     """Sections of the console's 360° page drawn with the plugin's own template.
 
     :param uow: the page's read-only unit of work (acting as the signed-in user).
@@ -161,7 +160,7 @@ def crm_console_customer_sections(uow: "UnitOfWork", customer: "Customer", profi
 
 
 @hookspec
-def crm_console_authenticate(uow: "UnitOfWork", request: Any, username: str, password: str) -> str | None:
+def crm_console_authenticate(uow: UnitOfWork, request: Any, username: str, password: str) -> str | None:
     """Sign-in: accept a user another way than the console password (LDAP, single sign-on).
 
     :param uow: the sign-in's unit of work (written: failed attempts and the audit entry).
@@ -176,7 +175,7 @@ def crm_console_authenticate(uow: "UnitOfWork", request: Any, username: str, pas
 # -- in-transaction events -----------------------------------------------------------------
 
 @hookspec
-def crm_customer_created(uow: "UnitOfWork", customer: "Customer") -> None:
+def crm_customer_created(uow: UnitOfWork, customer: Customer) -> None:
     """A customer was created (flushed, so ``customer.id`` is set).
 
     :param uow: the unit of work the creation belongs to.
@@ -185,7 +184,7 @@ def crm_customer_created(uow: "UnitOfWork", customer: "Customer") -> None:
 
 
 @hookspec
-def crm_customer_updated(uow: "UnitOfWork", customer: "Customer", changes: dict[str, tuple[Any, Any]]) -> None:
+def crm_customer_updated(uow: UnitOfWork, customer: Customer, changes: dict[str, tuple[Any, Any]]) -> None:
     """A customer's fields changed.
 
     :param uow: the unit of work.
@@ -195,7 +194,7 @@ def crm_customer_updated(uow: "UnitOfWork", customer: "Customer", changes: dict[
 
 
 @hookspec
-def crm_customer_archived(uow: "UnitOfWork", customer: "Customer") -> None:
+def crm_customer_archived(uow: UnitOfWork, customer: Customer) -> None:
     """A customer was archived (soft-deleted).
 
     :param uow: the unit of work.
@@ -204,7 +203,7 @@ def crm_customer_archived(uow: "UnitOfWork", customer: "Customer") -> None:
 
 
 @hookspec
-def crm_interaction_logged(uow: "UnitOfWork", interaction: "Interaction") -> None:
+def crm_interaction_logged(uow: UnitOfWork, interaction: Interaction) -> None:
     """A touchpoint was recorded on a customer's timeline.
 
     :param uow: the unit of work.
@@ -213,7 +212,7 @@ def crm_interaction_logged(uow: "UnitOfWork", interaction: "Interaction") -> Non
 
 
 @hookspec
-def crm_interaction_updated(uow: "UnitOfWork", interaction: "Interaction", changes: dict[str, tuple[Any, Any]]) -> None:
+def crm_interaction_updated(uow: UnitOfWork, interaction: Interaction, changes: dict[str, tuple[Any, Any]]) -> None:
     """An interaction's fields changed.
 
     :param uow: the unit of work.
@@ -223,7 +222,7 @@ def crm_interaction_updated(uow: "UnitOfWork", interaction: "Interaction", chang
 
 
 @hookspec
-def crm_transaction_posted(uow: "UnitOfWork", transaction: "Transaction") -> None:
+def crm_transaction_posted(uow: UnitOfWork, transaction: Transaction) -> None:
     """An entry was posted to an account (the balance is already updated).
 
     :param uow: the unit of work.
@@ -232,7 +231,7 @@ def crm_transaction_posted(uow: "UnitOfWork", transaction: "Transaction") -> Non
 
 
 @hookspec
-def crm_customers_batch(uow: "UnitOfWork", created_ids: Sequence[int], updated_ids: Sequence[int]) -> None:
+def crm_customers_batch(uow: UnitOfWork, created_ids: Sequence[int], updated_ids: Sequence[int]) -> None:
     """Bulk path: a batch of customers was created or updated (one call per batch, not per row).
 
     :param uow: the batch's unit of work.
@@ -242,7 +241,7 @@ def crm_customers_batch(uow: "UnitOfWork", created_ids: Sequence[int], updated_i
 
 
 @hookspec
-def crm_interactions_batch(uow: "UnitOfWork", interaction_ids: Sequence[int]) -> None:
+def crm_interactions_batch(uow: UnitOfWork, interaction_ids: Sequence[int]) -> None:
     """Bulk path: a batch of interactions was recorded.
 
     :param uow: the batch's unit of work.
@@ -251,7 +250,7 @@ def crm_interactions_batch(uow: "UnitOfWork", interaction_ids: Sequence[int]) ->
 
 
 @hookspec
-def crm_interactions_updated_batch(uow: "UnitOfWork", interaction_ids: Sequence[int]) -> None:
+def crm_interactions_updated_batch(uow: UnitOfWork, interaction_ids: Sequence[int]) -> None:
     """Bulk path: a batch of existing interactions was updated (one call per batch).
 
     :param uow: the batch's unit of work.
@@ -260,7 +259,7 @@ def crm_interactions_updated_batch(uow: "UnitOfWork", interaction_ids: Sequence[
 
 
 @hookspec
-def crm_transactions_batch(uow: "UnitOfWork", transaction_ids: Sequence[int]) -> None:
+def crm_transactions_batch(uow: UnitOfWork, transaction_ids: Sequence[int]) -> None:
     """Bulk path: a batch of entries was posted (balances already updated).
 
     :param uow: the batch's unit of work.
@@ -271,7 +270,7 @@ def crm_transactions_batch(uow: "UnitOfWork", transaction_ids: Sequence[int]) ->
 # -- guards ----------------------------------------------------------------------------------
 
 @hookspec
-def crm_before_transaction_post(uow: "UnitOfWork", account: "Account", entry: "TransactionCreate") -> None:
+def crm_before_transaction_post(uow: UnitOfWork, account: Account, entry: TransactionCreate) -> None:
     """Guard: raise :class:`crmcore.Veto` to refuse posting this entry (e.g. a credit hold).
 
     :param uow: the unit of work.
@@ -282,7 +281,7 @@ def crm_before_transaction_post(uow: "UnitOfWork", account: "Account", entry: "T
 
 @hookspec
 def crm_before_transactions_batch(
-    uow: "UnitOfWork", entries: Sequence[tuple["Account", "TransactionCreate"]]
+    uow: UnitOfWork, entries: Sequence[tuple[Account, TransactionCreate]]
 ) -> dict[int, str] | None:
     """Guard for the bulk path: refuse some entries of a batch; the others are posted.
 
@@ -295,7 +294,7 @@ def crm_before_transactions_batch(
 
 
 @hookspec
-def crm_before_customer_archive(uow: "UnitOfWork", customer: "Customer") -> None:
+def crm_before_customer_archive(uow: UnitOfWork, customer: Customer) -> None:
     """Guard: raise :class:`crmcore.Veto` to refuse archiving this customer.
 
     :param uow: the unit of work.
@@ -304,7 +303,7 @@ def crm_before_customer_archive(uow: "UnitOfWork", customer: "Customer") -> None
 
 
 @hookspec
-def crm_before_customer_merge(uow: "UnitOfWork", source: "Customer", target: "Customer") -> None:
+def crm_before_customer_merge(uow: UnitOfWork, source: Customer, target: Customer) -> None:
     """Guard: raise :class:`crmcore.Veto` to refuse merging ``source`` into ``target``.
 
     :param uow: the unit of work.
@@ -316,7 +315,7 @@ def crm_before_customer_merge(uow: "UnitOfWork", source: "Customer", target: "Cu
 # -- merge -----------------------------------------------------------------------------------
 
 @hookspec
-def crm_merge_customers(uow: "UnitOfWork", source_id: int, target_id: int) -> dict[str, int] | None:
+def crm_merge_customers(uow: UnitOfWork, source_id: int, target_id: int) -> dict[str, int] | None:
     """Customer ``source_id`` is being merged into ``target_id``: re-point the rows you own.
 
     :param uow: the unit of work of the merge.

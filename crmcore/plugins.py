@@ -110,7 +110,7 @@ def call_register_hook(info: PluginInfo, hook_name: str) -> list[Any]:
     if pm.parse_hookimpl_opts(info.module, hook_name) is not None:
         try:
             getattr(info.module, hook_name)(register=items.append)
-        except Exception as e:  # noqa: BLE001 - attributed to the plugin
+        except Exception as e:
             raise PluginError(info.id, hook_name, e) from e
     seen = {id(i) for i in items}
     return items + [i for i in declared(info.id, info.module, hook_name) if id(i) not in seen]
@@ -170,7 +170,7 @@ def plugin_command_names(info: PluginInfo) -> set[str]:
     holder = click.Group()
     try:
         if pm.parse_hookimpl_opts(info.module, "crm_register_commands") is not None:
-            getattr(info.module, "crm_register_commands")(cli=holder)
+            info.module.crm_register_commands(cli=holder)
         add_declared_commands(info.id, info.module, holder)
     except Exception:  # noqa: BLE001 - only a hint is at stake
         return set()
@@ -258,7 +258,7 @@ class HookRelay:
             return
         holders: list[Any] = []
         try:
-            getattr(info.module, "crm_add_hookspecs")(register=holders.append)
+            info.module.crm_add_hookspecs(register=holders.append)
         except Exception as e:  # noqa: BLE001 - attributed to the plugin, like an import error
             raise CRMError(f"plugin {info.id!r} failed in hook crm_add_hookspecs: {type(e).__name__}: {e}") from None
         for holder in holders:
@@ -372,7 +372,7 @@ class HookRelay:
 
     def call_plugin(self, plugin_id: str, hook_name: str, **kwargs: Any) -> Any:
         """Call one plugin's implementation of a hook (None if it has none); errors attributed."""
-        for name, result in self.call_with_names(hook_name, _only=plugin_id, **kwargs):
+        for _name, result in self.call_with_names(hook_name, _only=plugin_id, **kwargs):
             return result
         return None
 

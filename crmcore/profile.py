@@ -44,10 +44,10 @@ class TimelineEntry:
     def __post_init__(self) -> None:
         if not isinstance(self.at, dt.datetime):
             if isinstance(self.at, dt.date):
-                self.at = dt.datetime(self.at.year, self.at.month, self.at.day, tzinfo=dt.timezone.utc)
+                self.at = dt.datetime(self.at.year, self.at.month, self.at.day, tzinfo=dt.UTC)
             else:
                 raise TypeError(f"TimelineEntry.at must be a datetime, not {type(self.at).__name__}")
         elif self.at.tzinfo is None:  # naive is taken as UTC, as the core stores it
-            self.at = self.at.replace(tzinfo=dt.timezone.utc)
+            self.at = self.at.replace(tzinfo=dt.UTC)
         else:
-            self.at = self.at.astimezone(dt.timezone.utc)
+            self.at = self.at.astimezone(dt.UTC)

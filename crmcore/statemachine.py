@@ -127,11 +127,12 @@ def move(uow: UnitOfWork, entity: Any, to: Any, *, reason: str | None = None,
 
 def _log_timeline(uow: UnitOfWork, sm: StateMachine, entity: Any, t: Transition, reason: str | None) -> None:
     """The move as an interaction on the customer (channel ``other``, ``source`` = the machine's)."""
+    from crmcore.enums import Channel, Direction
     from crmcore.schemas import InteractionCreate
 
     kind = sm.interaction_kind(entity) if callable(sm.interaction_kind) else sm.interaction_kind
     ident = getattr(entity, "id", None)
     label = sm.entity.replace("_", " ")
-    uow.interactions.log(getattr(entity, sm.customer_field), InteractionCreate(  # type: ignore[arg-type]
-        channel="other", direction="outbound", kind=kind, subject=f"{label} {ident}: {t.source} → {t.target}"[:200],
+    uow.interactions.log(getattr(entity, sm.customer_field), InteractionCreate(
+        channel=Channel.OTHER, direction=Direction.OUTBOUND, kind=kind, subject=f"{label} {ident}: {t.source} → {t.target}"[:200],
         notes=reason, occurred_at=uow.now(), source=sm.source, source_ref=f"{sm.entity}:{ident}"[:100]))

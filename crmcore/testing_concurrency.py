@@ -95,7 +95,7 @@ def run_in_processes(n: int, target: Callable[..., Any], *args: Any, timeout: fl
             i, value, error = out.get(timeout=max(0.1, min(1.0, deadline - time.monotonic())))
             got[i] = (value, error)
         except queue_module.Empty:
-            if time.monotonic() > deadline or all(not p.is_alive() for p in procs) and out.empty():
+            if time.monotonic() > deadline or (all(not p.is_alive() for p in procs) and out.empty()):
                 break
     results = []
     for i, p in enumerate(procs):

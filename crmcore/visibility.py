@@ -18,6 +18,7 @@ as for a missing one, so ids cannot be probed.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import suppress
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +39,7 @@ def visibility_modes(config: Mapping[str, Any] | None) -> dict[str, str]:
     A value that is not "all" or "own" is one :class:`ConfigError` line naming the key.
     """
     config = config or {}
-    api = config.get("api") if isinstance(config.get("api"), Mapping) else {}
+    api = section if isinstance(section := config.get("api"), Mapping) else {}
     merged: dict[str, Any] = {}
     for where, table in (("[api] visibility", api.get("visibility")), ("[visibility]", config.get("visibility"))):
         if table is None:
@@ -57,10 +58,8 @@ def _modes_of(crm: Any) -> dict[str, str]:
     modes = getattr(crm, "_visibility_modes", None)
     if modes is None:
         modes = visibility_modes(getattr(crm, "config", None) if isinstance(getattr(crm, "config", None), Mapping) else {})
-        try:
+        with suppress(AttributeError):  # a CRM stand-in without attributes: parse each time
             crm._visibility_modes = modes
-        except AttributeError:  # a CRM stand-in without attributes: parse each time
-            pass
     return modes
 
 

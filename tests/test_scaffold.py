@@ -37,7 +37,9 @@ def test_scaffolded_plugin_tests_pass(cli: Any, tmp_path: Path, empty_database_u
     expected = {"pyproject.toml", "README.md", "crm_field_service/__init__.py", "crm_field_service/plugin.py",
                 "crm_field_service/models.py", "crm_field_service/schemas.py", "crm_field_service/services.py",
                 "crm_field_service/cli.py", "crm_field_service/migrations/versions/field_service_0001.py",
-                "tests/conftest.py", "tests/test_field_service.py", "tests/test_migration.py"}
+                "crm_field_service/console.py", "crm_field_service/templates/notes.html",
+                "crm_field_service/templates/section.html",
+                "tests/conftest.py", "tests/test_field_service.py", "tests/test_migration.py", "tests/test_console.py"}
     assert {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()} == expected
     assert 'field_service = "crm_field_service.plugin"' in (root / "pyproject.toml").read_text()
     assert "class FieldServiceSettings(PluginSettings)" in (pkg / "schemas.py").read_text()
@@ -48,7 +50,7 @@ def test_scaffolded_plugin_tests_pass(cli: Any, tmp_path: Path, empty_database_u
         run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly"], cwd=root, env=clean_env(**extra),
                              capture_output=True, text=True, timeout=600, check=False)
         assert run.returncode == 0, f"{engine}:\n{run.stdout[-3000:]}\n{run.stderr[-2000:]}"
-        assert "12 passed" in run.stdout, run.stdout[-500:]
+        assert "16 passed" in run.stdout, run.stdout[-500:]  # 4 of them the console's page and 360° section
 
 
 def install_in_place(root: Path, site: Path, plugin_id: str, pkg: str) -> dict[str, str]:

@@ -138,7 +138,7 @@ class BatchImporter:
         for i in range(0, len(refs), 5000):
             q = select(Customer.external_ref, Customer.id, Customer.kind, Customer.archived).where(
                 Customer.external_ref.in_(refs[i:i + 5000]))
-            out.update({r: (cid, k, a) for r, cid, k, a in uow.session.execute(q)})
+            out.update({r: (cid, k, a) for r, cid, k, a in uow.session.execute(q) if r is not None})  # matched in_()
         return out
 
     def insert_and_fetch_ids(self, uow: UnitOfWork, table: Table, rows: list[dict[str, Any]], key_cols: tuple[str, ...]) -> list[int]:

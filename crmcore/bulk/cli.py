@@ -7,7 +7,7 @@ import stat
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -243,10 +243,8 @@ def open_output(path: Path) -> Iterator[TextIO]:
             os.fsync(f.fileno())
         if st is not None:  # keep the replaced file's permissions (and owner, where allowed)
             os.chmod(tmp, stat.S_IMODE(st.st_mode))
-            try:
+            with suppress(PermissionError, AttributeError):
                 os.chown(tmp, st.st_uid, st.st_gid)
-            except (PermissionError, AttributeError):
-                pass
         else:
             umask = os.umask(0)
             os.umask(umask)

@@ -148,10 +148,7 @@ def _csv_records(
                 if len(row) == width:
                     if select is not None:
                         row = select(row)
-                    if "" in row:
-                        data = {k: v or None for k, v in zip(keys, row)}
-                    else:
-                        data = dict(zip(keys, row))
+                    data = {k: v or None for k, v in zip(keys, row)} if "" in row else dict(zip(keys, row))
                     record = new(row_cls)
                     set_line(record, start)
                     set_data(record, data)

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
 
 
 def _processors(table: Table, columns: Sequence[str], conn: Connection) -> list[Any]:
@@ -26,10 +27,10 @@ def _missing_value(table: Table, name: str) -> Any:
     by row in one statement, so leaving such a column out of only some rows is a bug."""
     col = table.c[name]
     default = col.default
-    if default is not None and getattr(default, "is_scalar", False):
+    if isinstance(default, ScalarElementColumnDefault):
         return default.arg
-    if default is not None and getattr(default, "is_callable", False):
-        return default.arg(None)  # type: ignore[operator]  # SQLAlchemy wraps it to take a context
+    if isinstance(default, CallableColumnDefault):
+        return default.arg(None)  # SQLAlchemy wraps it to take a context
     if default is None and col.server_default is not None:
         raise TypeError(f"bulk_insert into {table.name}: column {name!r} has a server default; "
                         "give it in every row or in none")

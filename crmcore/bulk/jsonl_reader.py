@@ -99,11 +99,11 @@ def _jsonl_records(
             unknown: list[str] = []
             clashes: list[str] = []
             for key, value in obj.items():
-                field = cache.get(key, _MISSING)  # type: ignore[arg-type]
+                field = cache.get(key, _MISSING)
                 if field is _MISSING:
                     field = fields.resolve(key)
                     if len(cache) < 4096:
-                        cache[key] = field  # type: ignore[assignment]
+                        cache[key] = field
                 if field is None:
                     unknown.append(key)
                 elif field in data:

@@ -158,7 +158,7 @@ def entities(crm: CRM) -> dict[str, BulkEntity]:
         from crmcore.bulk.core_entities import CORE_ENTITIES
 
         found = dict(CORE_ENTITIES)
-        owners = {name: "the core" for name in found}
+        owners = dict.fromkeys(found, "the core")
         for plugin, entity in crm.hooks.collect("crm_register_bulk_entities"):
             if not isinstance(entity, BulkEntity):
                 raise ConfigError(f"plugin {plugin!r} registered {entity!r}, not a BulkEntity")
@@ -234,11 +234,11 @@ def keyed_upsert(uow: UnitOfWork, model: type[Any], rows: Sequence[tuple[int, Ma
         bulk_insert(conn, table, [{c: r.get(c) for c in columns} for r in inserts])
     created: list[int] = []
     if inserts:
-        ids = dict(conn.execute(select(key_col, table.c.id).where(key_col.in_([r[key] for r in inserts]))).all())
+        ids: dict[Any, int] = dict(conn.execute(select(key_col, table.c.id).where(key_col.in_([r[key] for r in inserts]))).all())
         created = [ids[r[key]] for r in inserts]
-    for columns, params in by_columns.items():
+    for changed, params in by_columns.items():
         stmt = update(table).where(table.c.id == bindparam("_id")).values(
-            **{c: bindparam(c) for c in columns}, **(on_update or {}))
+            **{c: bindparam(c) for c in changed}, **(on_update or {}))
         conn.execute(stmt, params)
     if audit_entity and created:
         audits.append({"action": "import-create", "entity": audit_entity, "entity_id": None, "before": None,
@@ -262,7 +262,7 @@ def customer_ids_by_ref(uow: UnitOfWork, refs: Iterable[str]) -> dict[str, int]:
     clause = uow.visibility.customer_clause(Customer.owner_id)
     for i in range(0, len(wanted), 2000):
         found.update((ref, cid) for ref, cid in uow.session.execute(select(Customer.external_ref, Customer.id).where(
-            Customer.external_ref.in_(wanted[i:i + 2000]), Customer.archived.is_(False), clause)))
+            Customer.external_ref.in_(wanted[i:i + 2000]), Customer.archived.is_(False), clause)) if ref is not None)
     return found
 
 
@@ -276,4 +276,4 @@ def user_ids_by_name(uow: UnitOfWork, names: Iterable[str]) -> dict[str, int]:
 
     wanted = sorted({n for n in names if n})
     rows = uow.session.execute(select(User.username, User.id).where(User.username.in_(wanted), User.active.is_(True)))
-    return {name: uid for name, uid in rows} if wanted else {}
+    return dict(rows.tuples()) if wanted else {}

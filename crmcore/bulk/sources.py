@@ -8,7 +8,7 @@ import io
 import os
 import sys
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -50,9 +50,9 @@ class SourceRow:
 # object.__setattr__ calls; on the hot path we fill the slots directly, which
 # is about twice as fast and produces an identical object.
 _new_object = object.__new__
-_set_line = SourceRow.line.__set__  # type: ignore[attr-defined]
-_set_data = SourceRow.data.__set__  # type: ignore[attr-defined]
-_set_error = SourceRow.error.__set__  # type: ignore[attr-defined]
+_set_line = SourceRow.__dict__["line"].__set__
+_set_data = SourceRow.__dict__["data"].__set__
+_set_error = SourceRow.__dict__["error"].__set__
 
 def describe_source(path: str) -> str:
     """How a source is named in messages: the path, or "standard input" for "-"."""
@@ -187,10 +187,8 @@ def open_source(
         try:
             yield stream
         finally:
-            try:
+            with suppress(ValueError):  # already detached
                 stream.detach()  # leave sys.stdin usable / unclosed
-            except ValueError:  # pragma: no cover - already detached
-                pass
         return
     try:
         raw = open(path, "rb")  # noqa: SIM115 - closed by the `with raw:` below, once the errors are told apart
@@ -312,10 +310,7 @@ def _decode_error(
     if isinstance(exc.object, (bytes, bytearray)):
         line += _count_line_breaks(bytes(exc.object[: exc.start]))
     label = _encoding_label(getattr(stream, "encoding", None) or exc.encoding)
-    if label == "UTF-8":
-        hint = "re-save it as UTF-8 or pass --encoding latin-1"
-    else:
-        hint = "check the --encoding option"
+    hint = "re-save it as UTF-8 or pass --encoding latin-1" if label == "UTF-8" else "check the --encoding option"
     return FileFormatError(f"{name} is not valid {label} near line {line}; {hint}.")
 
 

@@ -135,9 +135,7 @@ class RootGroup(CRMGroup):
             crm = self._app(ctx).crm()
         except CRMError:
             return None
-        from crmcore.plugins import plugin_command_names
-
-        from crmcore.plugins import installed_entry_points, load_entry_point
+        from crmcore.plugins import installed_entry_points, load_entry_point, plugin_command_names
 
         eps = installed_entry_points()
         for pid, info in sorted(crm.unavailable.items()):

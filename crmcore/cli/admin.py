@@ -1,6 +1,8 @@
 """`crm init`, `crm db …`, `crm plugins …`, `crm user …`, `crm audit`."""
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from crmcore import permissions
@@ -50,7 +52,7 @@ def db_upgrade(app: AppContext) -> None:
     click.echo(f"up to date: {', '.join(labels)}")
 
 
-def _migration_rows(app: AppContext) -> list[dict[str, object]]:
+def _migration_rows(app: AppContext) -> list[dict[str, Any]]:
     crm = app.crm()
     installed = crm.installed_plugins()
     by_plugin = crm.migration_branches(installed)
@@ -250,4 +252,4 @@ def audit(app: AppContext, entity: str | None, entity_id: str | None, limit: int
     if as_json:
         emit_json(rows)
     else:
-        table("audit log", ["at", "actor", "action", "entity", "id", "after"], [list(r.values())[:5] + [r["after"]] for r in rows])
+        table("audit log", ["at", "actor", "action", "entity", "id", "after"], [[*list(r.values())[:5], r["after"]] for r in rows])

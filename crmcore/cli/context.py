@@ -4,11 +4,11 @@ from __future__ import annotations
 import getpass
 import os
 from dataclasses import dataclass, field
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
+
+from crmcore.errors import CRMError
 
 if TYPE_CHECKING:
     from crmcore.app import CRM
@@ -32,7 +32,6 @@ def safe(text: str) -> str:
     from crmcore.cli.output import safe as escape
 
     return escape(text)
-from crmcore.errors import CRMError
 
 
 @dataclass

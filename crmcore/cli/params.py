@@ -106,6 +106,8 @@ class DateTimeType(click.ParamType):
         return f"{self.earliest.date().isoformat()} to {self.latest.date().isoformat()} (UTC)"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> dt.datetime:
+        d: dt.datetime | None
+        utc: dt.datetime | None
         if isinstance(value, dt.datetime):
             d = value
         else:
@@ -132,6 +134,7 @@ class DateType(DateTimeType):
     name = "date"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> dt.date:  # type: ignore[override]
+        d: dt.date | None
         if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
             d = value
         else:

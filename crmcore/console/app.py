@@ -6,9 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader, select_autoescape
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -93,14 +94,29 @@ def create_console(crm: CRM, prefix: str = "/console", settings: ConsoleSettings
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
-    """Unknown paths and wrong methods: a small page, never Starlette's plain text."""
+    """Unknown paths and wrong methods: the console's error page, in the user's language."""
     code = getattr(exc, "status_code", 500)
     prefix = request.app.state.console.prefix
     if code == 404 and request.url.path.rstrip("/") == prefix:
         return RedirectResponse(prefix + "/", status_code=307)
-    text = {404: "Not found", 405: "Method not allowed"}.get(code, "Error")
-    return HTMLResponse(f"<!doctype html><html lang=en><title>{code} {text}</title><main><h1>{code} {text}</h1>"
-                        f"<p><a href='{prefix}/'>Console home</a></p></main></html>", status_code=code)
+    return await run_in_threadpool(_error_page, request, code)
+
+
+def _error_page(request: Request, code: int) -> Response:
+    view = View(request.app.state.console, request, None)
+    try:
+        view.identify()  # the user's language, and the navigation when signed in
+    except Exception:  # noqa: BLE001 - the page then comes in the browser's language, without navigation
+        view.me = None
+    _ = view._
+    if code == 404:
+        message, hint = _("There is no page at this address."), _("Check the address, or start again from the home page.")
+    elif code == 405:
+        message, hint = _("This page cannot be used that way."), _("Go back and try again.")
+    else:
+        message, hint = _("Something went wrong on our side; nothing was changed. Try again, and tell your administrator "
+                          "if it happens again."), _("Go back and try again.")
+    return view.render("error.html", status=code, status_code=code, message=message, hint=hint)
 
 
 def with_console(api: Any, crm: CRM, prefix: str = "/console") -> Starlette:

@@ -192,7 +192,7 @@ class View:
         """A failure as a page in the layout: the one-line message and what to do."""
         status = status or status_for(e)
         if isinstance(e, CRMError):
-            message = str(e)
+            message = message_for(self, e)
         else:
             message = self._("Something went wrong on our side; nothing was changed. Try again, "
                              "and tell your administrator if it happens again.")
@@ -213,6 +213,25 @@ def status_for(e: BaseException) -> int:
         if isinstance(e, cls):
             return code
     return 500
+
+
+#: the entities a "not found" names, as message ids (others are shown as the service named them)
+ENTITIES = {"customer": "customer", "contact": "contact", "account": "account", "page": "page", "user": "user",
+            "interaction": "interaction", "transaction": "transaction"}
+
+
+def message_for(view: View, e: CRMError) -> str:
+    """The service's one line, in the user's language where it has a known shape (the English
+    text is the service's own, word for word)."""
+    from crmcore.permissions import PermissionDenied
+
+    _ = view._
+    if isinstance(e, NotFound) and type(e) is NotFound:
+        entity = _(ENTITIES[e.entity]) if e.entity in ENTITIES else e.entity
+        return _("%(entity)s %(key)s not found", entity=entity, key=e.key)
+    if isinstance(e, PermissionDenied):
+        return _("user %(user)s lacks %(permission)s", user=e.user, permission=e.permission)
+    return str(e)
 
 
 def hint_for(view: View, e: BaseException) -> str:

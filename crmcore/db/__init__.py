@@ -3,8 +3,16 @@ from crmcore.db.base import Base, metadata
 from crmcore.db.engine import create_crm_engine, resolve_database_url
 from crmcore.db.types import Money, UTCDateTime, utcnow
 
-__all__ = ["Base", "metadata", "Money", "UTCDateTime", "utcnow", "create_crm_engine", "resolve_database_url",
-           "enum_column"]
+__all__ = [
+    "Base",
+    "Money",
+    "UTCDateTime",
+    "create_crm_engine",
+    "enum_column",
+    "metadata",
+    "resolve_database_url",
+    "utcnow",
+]
 
 
 def __getattr__(name: str) -> object:

@@ -5,7 +5,9 @@ PostgreSQL and alembic can drop them by name in downgrades.
 """
 from __future__ import annotations
 
-from sqlalchemy import MetaData
+from typing import ClassVar
+
+from sqlalchemy import MetaData, Table
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
@@ -21,3 +23,5 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 class Base(DeclarativeBase):
     metadata = metadata
+    # every model maps one Table (never a join or a select), so its columns carry defaults and types
+    __table__: ClassVar[Table]

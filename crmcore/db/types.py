@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import DateTime, Dialect, Numeric
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -46,7 +46,8 @@ def tidy(value: Decimal) -> Decimal:
     of two-decimal currencies read as they always did, KWD keeps its third decimal."""
     value = value.quantize(QUANTUM)
     cents = value.quantize(CENT)
-    return cents if cents == value else value.normalize() if value.as_tuple().exponent < -2 else value
+    exponent = value.as_tuple().exponent
+    return cents if cents == value else value.normalize() if isinstance(exponent, int) and exponent < -2 else value
 
 
 def _exact(value: Any) -> Decimal:
@@ -73,8 +74,9 @@ class Money(TypeDecorator[Decimal]):
         if dialect.name == "sqlite":
             # the double as is: Numeric's own conversion would print 4 decimals of it, and a
             # double near 10^13 carries noise there (9999999999999.99 -> ...9.9902)
-            return dialect.type_descriptor(Numeric(self.impl.precision, self.impl.scale, asdecimal=False))
-        return dialect.type_descriptor(self.impl)
+            impl = cast(Numeric[Decimal], self.impl_instance)  # built in __init__ from `impl = Numeric`
+            return dialect.type_descriptor(Numeric(impl.precision, impl.scale, asdecimal=False))
+        return dialect.type_descriptor(self.impl_instance)
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         if value is None:
@@ -92,7 +94,7 @@ class Money(TypeDecorator[Decimal]):
         return tidy(Decimal(value))
 
 
-class _RawNumeric(Numeric):  # type: ignore[type-arg]
+class _RawNumeric(Numeric):
     """NUMERIC in the DDL, values passed through untouched (Numeric would make them floats)."""
 
     cache_ok = True
@@ -128,7 +130,7 @@ class Balance(TypeDecorator[Decimal]):
     def process_result_value(self, value: Any, dialect: Dialect | None) -> Decimal | None:
         if value is None:
             return None
-        if dialect is not None and dialect.name == "sqlite" or isinstance(value, int):
+        if (dialect is not None and dialect.name == "sqlite") or isinstance(value, int):
             if isinstance(value, float):  # an integer overflow made SQLite switch to a double
                 return Decimal(repr(value)).scaleb(-MONEY_SCALE)
             return tidy(Decimal(int(value)).scaleb(-MONEY_SCALE))

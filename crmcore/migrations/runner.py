@@ -168,13 +168,13 @@ def current_heads(engine: Engine, branches: Sequence[MigrationBranch],
     ancestors = {r.revision for r in script.iterate_revisions(tuple(known), "base")} if known else set()
     for label in [CORE_LABEL, *(b.label for b in branches)]:
         current = None
-        rev = script.get_revision(f"{label}@head")
-        while rev is not None:
-            if rev.revision in ancestors:
-                current = rev.revision
+        walked = script.get_revision(f"{label}@head")
+        while walked is not None:
+            if walked.revision in ancestors:
+                current = walked.revision
                 break
-            down = rev.down_revision
-            rev = script.get_revision(down) if isinstance(down, str) else None
+            down = walked.down_revision
+            walked = script.get_revision(down) if isinstance(down, str) else None
         out[label] = current
     return out
 

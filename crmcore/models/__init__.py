@@ -7,4 +7,4 @@ from crmcore.models.interaction import Interaction
 from crmcore.models.platform import MergeJournal, PluginRecord
 from crmcore.models.user import User
 
-__all__ = ["Account", "ApiToken", "IdempotencyRecord", "OutboxEvent", "WebhookDelivery", "WebhookSubscription", "AuditEntry", "Contact", "Customer", "Interaction", "MergeJournal", "PluginRecord", "PluginState", "Transaction", "User"]
+__all__ = ["Account", "ApiToken", "AuditEntry", "Contact", "Customer", "IdempotencyRecord", "Interaction", "MergeJournal", "OutboxEvent", "PluginRecord", "PluginState", "Transaction", "User", "WebhookDelivery", "WebhookSubscription"]

@@ -38,7 +38,7 @@ def jsonable(value: Any) -> Any:
 
 
 class Service:
-    def __init__(self, uow: "UnitOfWork") -> None:
+    def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
 
     @property

@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import case, delete, insert, select, text
+from sqlalchemy import Insert, case, delete, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -241,6 +241,7 @@ class AccountService(Service):
         dialect = self.session.get_bind().dialect.name
         values = {"customer_id": customer_id, "currency": data.currency, "payment_terms_days": data.payment_terms_days,
                   "status": AccountStatus.OPEN, "balance": Decimal("0.00"), "is_default": True, "created_at": utcnow()}
+        stmt: Insert
         if dialect == "postgresql":
             stmt = pg_insert(Account).values(**values).on_conflict_do_nothing(
                 index_elements=["customer_id"], index_where=text("is_default"))

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+import typing
 from typing import Any
 
-from sqlalchemy import ARRAY, Integer, any_, bindparam, cast, exists, func, literal, or_, select, update
+from sqlalchemy import ARRAY, CursorResult, Integer, any_, bindparam, cast, exists, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -166,7 +167,7 @@ class CustomerService(Service):
                 where = (in_chunk, Customer.lifecycle_stage != stage, Customer.archived.is_(False))
                 found = self.session.execute(select(Customer.id, Customer.lifecycle_stage).where(*where)).all()
                 hit = [i for i, _ in found]
-                before_stage.update({i: st for i, st in found})
+                before_stage.update((i, st) for i, st in found)
                 if hit:
                     hit_in = (Customer.id == any_(bindparam("hit", hit, type_=ARRAY(Integer)))) if postgres else Customer.id.in_(hit)
                     self.session.execute(
@@ -337,7 +338,8 @@ class CustomerService(Service):
         if target_has_default:
             self.session.execute(update(Account).where(Account.customer_id == source_id).values(is_default=False))
         for model in (Contact, Interaction, Account):
-            res = self.session.execute(update(model).where(model.customer_id == source_id).values(customer_id=target_id))
+            res = typing.cast(CursorResult[Any], self.session.execute(  # DML: a cursor result, with rowcount
+                update(model).where(model.customer_id == source_id).values(customer_id=target_id)))
             counts[model.__tablename__] = res.rowcount
         counts.update(self.uow.hooks.merge_customers(self.uow, source_id, target_id))
         # journaled, so a plugin disabled now re-points its rows when it is enabled again

@@ -10,6 +10,7 @@ one sees the first one's change and is refused. ``NO KEY``: rows that merely ref
 """
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable
 
 from sqlalchemy import select
@@ -80,7 +81,7 @@ class UserService(Service):
             refuse_actor(self.uow.actor, actor)
             self.uow.require("user.manage")
 
-    def _known_roles(self, roles: Iterable[Role | str]) -> list[str]:
+    def _known_roles(self, roles: Iterable[Role | str]) -> builtins.list[str]:
         """The roles as names, each a core role or one declared by a loaded plugin."""
         known = self.uow.crm.permissions.roles
         wanted = list(dict.fromkeys(str(getattr(r, "value", r)) for r in roles))

@@ -19,9 +19,10 @@ import hmac
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import httpx
-from sqlalchemy import exists, literal, select, update
+from sqlalchemy import CursorResult, exists, literal, select, update
 from sqlalchemy.orm import aliased
 
 from crmcore.app import CRM
@@ -118,9 +119,10 @@ def deliver(crm: CRM, *, max_attempts: int = 8, timeout: float = 10.0, limit: in
             run.waiting += 1
             continue
         with crm.unit_of_work("webhooks") as uow:  # claim it
-            claimed = uow.session.execute(update(WebhookDelivery).where(
+            claim = uow.session.execute(update(WebhookDelivery).where(
                 WebhookDelivery.id == did, WebhookDelivery.status == "pending", WebhookDelivery.attempts == attempts,
-                WebhookDelivery.next_attempt_at == due).values(next_attempt_at=now + LEASE)).rowcount
+                WebhookDelivery.next_attempt_at == due).values(next_attempt_at=now + LEASE))
+            claimed = cast(CursorResult[Any], claim).rowcount  # DML: a cursor result
         if claimed != 1:
             blocked.add(lane)  # another runner has it; the later events of this customer wait for it
             run.waiting += 1

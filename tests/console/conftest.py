@@ -65,3 +65,6 @@ def sign_in(c: TestClient, user: str, password: str = PASSWORD) -> Any:
     r = c.post("/console/signin", data={"csrf": csrf_of(page.text), "username": user, "password": password, "next": ""},
                follow_redirects=False)
     return r
+
+
+from tests.console.plugkit import pclient, pcrm  # noqa: E402, F401 - the plugin pages' fixtures (plugkit.py)

@@ -237,3 +237,18 @@ def test_main_pages_screenshots_and_accessibility(server: Server, page: Page) ->
     assert problems == {}
     assert all((Path(__file__).resolve().parents[2] / "docs" / "screenshots" / f"{n}.png").exists()
                for n in ("home", "customers", "customer", "statement", "signin"))
+
+
+def test_filter_labels_and_inputs_line_up(server: Server, page: Page) -> None:
+    """The Search field's hint hangs below its input: it does not push the label out of line."""
+    sign_in(page, server, "boss")
+    page.goto(server.url + "/customers")
+    tops = page.evaluate("""() => [...document.querySelectorAll('.filters .field')].map(f => {
+        const label = f.querySelector('label'), control = f.querySelector('input, select, button');
+        return [label ? Math.round(label.getBoundingClientRect().top) : null,
+                Math.round(control.getBoundingClientRect().top), Math.round(control.getBoundingClientRect().bottom)];
+    })""")
+    labels = {t[0] for t in tops if t[0] is not None}
+    assert len(labels) == 1, tops  # every label on one line
+    assert max(t[1] for t in tops) - min(t[1] for t in tops) <= 3, tops  # inputs, selects and the button too
+    assert page.locator("#h-search").is_visible()  # the hint is still there, under its input

@@ -7,7 +7,7 @@ from decimal import Decimal
 from crm_credit import services as credit
 
 from crmcore.schemas import TransactionCreate
-from tests.console.plugkit import audit_actions, ids, pclient, pcrm, post, text_of  # noqa: F401 - fixtures
+from tests.console.plugkit import audit_actions, ids, post, text_of
 
 
 def invoice(crm, ref, amount="1200.00", at="2024-01-10T00:00:00Z"):

@@ -6,7 +6,7 @@ from crm_marketing import services as marketing
 from crm_marketing.schemas import CampaignCreate
 
 from tests.console.conftest import csrf_of
-from tests.console.plugkit import ids, pclient, pcrm, post, text_of  # noqa: F401 - fixtures
+from tests.console.plugkit import post, text_of
 
 
 def test_live_count_uses_the_compiler_with_visibility(pclient, pcrm):

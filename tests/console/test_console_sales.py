@@ -9,7 +9,7 @@ from crm_sales_automation import services as sales
 from crm_sales_automation.schemas import LeadCreate, OpportunityCreate
 
 from tests.console.conftest import csrf_of
-from tests.console.plugkit import audit_actions, ids, pclient, pcrm, post, text_of  # noqa: F401 - fixtures
+from tests.console.plugkit import audit_actions, ids, post, text_of
 
 
 def deals(crm):

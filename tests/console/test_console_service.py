@@ -9,7 +9,7 @@ from crm_service import tickets
 from crm_service.schemas import TicketOpen
 from crm_service.testing import FrozenClock
 
-from tests.console.plugkit import ids, pclient, pcrm, post, text_of  # noqa: F401 - fixtures
+from tests.console.plugkit import ids, post, text_of
 
 MONDAY = dt.datetime(2030, 6, 3, 9, 0, tzinfo=dt.UTC)  # 09:00 on a Monday, UTC business hours 09-17
 
@@ -26,7 +26,7 @@ def open_tickets(crm):
 
 
 def test_queue_shows_countdowns_and_only_visible_tickets(pclient, pcrm):
-    late, soon, other = open_tickets(pcrm)
+    _, _, other = open_tickets(pcrm)
     pcrm.clock.advance(minutes=20)
     boss = pclient("boss")
     q = text_of(boss.get("/console/service/tickets").text)
@@ -61,6 +61,12 @@ def test_moves_and_notes_through_forms(pclient, pcrm):
 
 
 def test_visits_due_page(pclient, pcrm):
-    _, soon, _ = open_tickets(pcrm)
+    late, _, _ = open_tickets(pcrm)
+    with pcrm.unit_of_work("boss") as uow:
+        tickets.change_status(uow, late, "resolved", "door replaced")  # a visit 3 business days later
+    r = pclient("boss").get("/console/service/visits")  # due in 3 business days: listed (a week ahead), not overdue
+    assert r.status_code == 200 and "Alpine Kitchens GmbH" in r.text and "overdue" not in r.text
+    pcrm.clock.advance(days=10)
     r = pclient("boss").get("/console/service/visits")
-    assert r.status_code == 200 and "Return visits due" in r.text
+    assert r.status_code == 200 and "Alpine Kitchens GmbH" in r.text and f"#{late}" in r.text and "overdue" in r.text
+    assert "Alpine Kitchens GmbH" not in pclient("sam").get("/console/service/visits").text

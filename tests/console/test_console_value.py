@@ -8,7 +8,7 @@ from crm_value_analysis import run as value_run
 from crm_value_analysis.testing import Base, d
 
 from crmcore.schemas import UserCreate
-from tests.console.plugkit import ids, pclient, pcrm, text_of  # noqa: F401 - fixtures
+from tests.console.plugkit import ids, text_of
 
 
 def analyse(crm):

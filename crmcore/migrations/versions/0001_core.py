@@ -4,10 +4,10 @@ Revision ID: 0001_core
 Revises:
 Create Date: 2026-11-23 12:53:38.492894
 """
-from alembic import op
 import sqlalchemy as sa
-import crmcore.db.types
+from alembic import op
 
+import crmcore.db.types
 
 revision = '0001_core'
 down_revision = None

@@ -3,10 +3,10 @@
 Revision ID: 0003_platform
 Revises: 0002_reliability
 """
-from alembic import op
 import sqlalchemy as sa
-import crmcore.db.types
+from alembic import op
 
+import crmcore.db.types
 
 revision = '0003_platform'
 down_revision = '0002_reliability'

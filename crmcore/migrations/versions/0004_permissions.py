@@ -8,10 +8,10 @@ nothing new is stored; the revision keeps the core chain's place for them.
 Revision ID: 0004_permissions
 Revises: 0003_platform
 """
-from alembic import op  # noqa: F401
 import sqlalchemy as sa  # noqa: F401
-import crmcore.db.types  # noqa: F401
+from alembic import op  # noqa: F401
 
+import crmcore.db.types  # noqa: F401
 
 revision = '0004_permissions'
 down_revision = '0003_platform'

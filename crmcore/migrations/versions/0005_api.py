@@ -3,10 +3,10 @@
 Revision ID: 0005_api
 Revises: 0004_permissions
 """
-from alembic import op
 import sqlalchemy as sa
-import crmcore.db.types
+from alembic import op
 
+import crmcore.db.types
 
 revision = '0005_api'
 down_revision = '0004_permissions'

@@ -3,10 +3,10 @@
 Revision ID: 0006_console
 Revises: 0005_api
 """
-from alembic import op
 import sqlalchemy as sa
-import crmcore.db.types
+from alembic import op
 
+import crmcore.db.types
 
 revision = '0006_console'
 down_revision = '0005_api'

@@ -410,7 +410,7 @@ def ageing(items: OpenItems, as_of: dt.date) -> tuple[list[AgeingRow], list[Agei
         t = totals.setdefault(k, [0] * 5)
         for i in range(5):
             t[i] += v[i]
-    for (c, k), left in unapplied.items():
+    for (_c, k), left in unapplied.items():
         tot_un[k] = tot_un.get(k, 0) + left
     total_rows = [AgeingRow(None, k, {n: money(x) for n, x in zip(BUCKETS, v)}, money(sum(v)), money(tot_un.get(k, 0)))
                   for k, v in sorted(totals.items())]

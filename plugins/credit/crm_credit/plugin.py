@@ -18,12 +18,12 @@ from crm_credit import (
     models,  # noqa: F401 - registers the credit_* tables
     services,
 )
-from crm_credit.settings import CreditSettings
 from crm_credit.console import (  # noqa: F401 - the web console hooks (console.py)
     crm_console_customer_sections,
     crm_console_home_cards,
     crm_console_register,
 )
+from crm_credit.settings import CreditSettings
 from crmcore import MigrationBranch, Permission, ProfileSection, hookimpl
 from crmcore.enums import TransactionKind
 from crmcore.models import Customer, Transaction

@@ -199,9 +199,13 @@ def _training_population(model: ScorecardModel, X: Any, scores: NDArray[np.float
         idx = bin_index(f, X[f.name].to_numpy())
         counts = np.bincount(np.where(idx < 0, len(f.points), idx), minlength=len(f.points) + 1)
         f.shares = (counts / len(idx)).round(6).tolist()
-    edges = np.unique(np.quantile(scores, np.linspace(0.1, 0.9, 9)))
+    # deciles moved halfway to the next score: scores take few distinct values, none may sit on an edge
+    distinct = np.unique(scores)
+    q = np.unique(np.quantile(scores, np.linspace(0.1, 0.9, 9)))
+    nxt = np.searchsorted(distinct, q, side="right")
+    edges = np.unique(np.where(nxt < len(distinct), (q + distinct[np.minimum(nxt, len(distinct) - 1)]) / 2, q))
     counts = np.bincount(np.searchsorted(edges, scores, side="right"), minlength=len(edges) + 1)
-    model.score_edges, model.score_shares = edges.round(6).tolist(), (counts / len(scores)).round(6).tolist()
+    model.score_edges, model.score_shares = edges.tolist(), (counts / len(scores)).round(6).tolist()
 
 
 def save(model: ScorecardModel, output: str | Path) -> str:

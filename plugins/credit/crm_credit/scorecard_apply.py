@@ -6,6 +6,7 @@ column (kind, country, region, industry, lifecycle_stage) or a custom attribute.
 """
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -25,10 +26,8 @@ def _numeric(values: list[Any]) -> NDArray[np.float64]:
     for i, v in enumerate(values):
         if v is None or isinstance(v, bool):
             continue
-        try:
+        with contextlib.suppress(TypeError, ValueError):  # not a number: the Missing bin
             out[i] = float(v)
-        except (TypeError, ValueError):
-            pass
     return out
 
 

@@ -174,9 +174,9 @@ def test_payment_larger_than_what_is_open(book: Book, ccrm: CRM, make_ccrm) -> N
     a = book.customer("A")
     book.invoice(a, "100", "I1")
     book.invoice(a, "50", "I2")
-    with pytest.raises(Vetoed, match="payment of 60.00 is larger than the 50.00 still open on invoice I2"):
+    with pytest.raises(Vetoed, match=r"payment of 60\.00 is larger than the 50\.00 still open on invoice I2"):
         book.pay(a, "60", "P1", invoice="I2")
-    with pytest.raises(Vetoed, match="payment of 150.01 is larger than the 150.00 open on account"):
+    with pytest.raises(Vetoed, match=r"payment of 150\.01 is larger than the 150\.00 open on account"):
         book.pay(a, "150.01", "P2")
     with pytest.raises(Vetoed, match="names invoice NOPE, which is not on account"):
         book.pay(a, "1", "P3", invoice="NOPE")

@@ -85,7 +85,7 @@ def test_manual_hold_is_not_lifted_by_a_payment(book: Book, ccrm: CRM) -> None:
 
 def test_dunning_needs_its_permission(book: Book, ccrm: CRM) -> None:
     book.users(test=["admin"], anna=["sales"])
-    with pytest.raises(PermissionDenied, match="user anna lacks credit.dunning"):
+    with pytest.raises(PermissionDenied, match=r"user anna lacks credit\.dunning"):
         _run(ccrm, actor="anna")
 
 

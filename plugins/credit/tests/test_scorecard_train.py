@@ -107,7 +107,7 @@ def test_bootstrap_agrees_with_the_metrics() -> None:
     narrow = scorecard.bootstrap(np.tile(s, 4), np.tile(y, 4), 200)
     wide = scorecard.bootstrap(s, y, 200)
     assert narrow["auc"][1] - narrow["auc"][0] < wide["auc"][1] - wide["auc"][0]
-    assert wide["gini"] == pytest.approx([2 * wide["auc"][0] - 1, 2 * wide["auc"][1] - 1], abs=1e-6)
+    assert wide["gini"] == pytest.approx([2 * wide["auc"][0] - 1, 2 * wide["auc"][1] - 1], abs=1e-5)
 
 
 def test_reason_codes_order_the_points_lost(german: tuple[scorecard.ScorecardModel, Path, Path]) -> None:

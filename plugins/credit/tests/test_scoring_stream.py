@@ -79,7 +79,7 @@ def test_cli_score_all_uses_the_ranges_and_reports_grades(book: Book, ccrm: CRM,
     calls = []
     real = scoring.score
 
-    def spy(*a, **kw):  # noqa: ANN002, ANN003
+    def spy(*a, **kw):
         calls.append(kw.get("id_range"))
         return real(*a, **kw)
 

@@ -25,6 +25,7 @@ import os
 import smtplib
 import tempfile
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import EmailMessage
@@ -61,7 +62,7 @@ class _AnyAttributes(dict[str, Any]):
 
 
 def _sample_context() -> dict[str, Any]:
-    return {"customer": {f: "x" for f in TEMPLATE_FIELDS} | {"attributes": _AnyAttributes(), "tags": []},
+    return {"customer": dict.fromkeys(TEMPLATE_FIELDS, "x") | {"attributes": _AnyAttributes(), "tags": []},
             "campaign": {"name": "x", "objective": "x"}}
 
 
@@ -201,10 +202,8 @@ class SMTPAdapter:
 
     def close(self) -> None:
         if self._conn is not None:
-            try:
+            with suppress(OSError, smtplib.SMTPException):
                 self._conn.quit()
-            except (OSError, smtplib.SMTPException):
-                pass
             self._conn = None
 
 
@@ -227,7 +226,7 @@ def adapters(crm: CRM, s: MarketingSettings, outbox: Path | None = None) -> dict
         "smtp": lambda: SMTPAdapter(s.smtp_host, s.smtp_port, s.smtp_sender, s.smtp_starttls, s.smtp_user, s.smtp_password),
     }
     registered: list[tuple[str, Any]] = []
-    for _plugin, result in crm.hooks.call_with_names("marketing_channel_adapters",
+    for _plugin, _result in crm.hooks.call_with_names("marketing_channel_adapters",
                                                       register=lambda name, factory: registered.append((name, factory))):
         pass
     for name, factory in registered:

@@ -13,8 +13,8 @@ from typing import Any
 import click
 
 from crm_marketing import models  # noqa: F401 - registers the marketing_* tables
-from crm_marketing.schemas import MarketingSettings
 from crm_marketing.console import crm_console_register  # noqa: F401 - the web console hooks (console.py)
+from crm_marketing.schemas import MarketingSettings
 from crmcore import MigrationBranch, Permission, ProfileSection, hookimpl
 from crmcore.models import Customer
 from crmcore.uow import UnitOfWork

@@ -341,7 +341,7 @@ def _zero_matches(node: dict[str, Any]) -> bool:
     if op == "in":
         return 0 in values
     x = values[0]
-    return {"=": 0 == x, "!=": 0 != x, "<": 0 < x, "<=": 0 <= x, ">": 0 > x, ">=": 0 >= x}.get(op, True)
+    return {"=": x == 0, "!=": x != 0, "<": x > 0, "<=": x >= 0, ">": x < 0, ">=": x <= 0}.get(op, True)
 
 
 def _function(node: dict[str, Any], ctx: CompileContext) -> ColumnElement[bool]:

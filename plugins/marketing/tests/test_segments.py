@@ -81,7 +81,7 @@ def test_custom_attribute_fields(make_crm: Any, shop: Shop) -> None:
     a = s.customer("A1", attributes={"budget": "5000"})
     s.customer("A2", attributes={"budget": "10"})
     assert ids(crm, "attr.budget >= 1000") == {a}
-    with pytest.raises(InvalidInput, match="'attr.colour': unknown custom field"):
+    with pytest.raises(InvalidInput, match=r"'attr\.colour': unknown custom field"):
         ids(crm, 'attr.colour = "red"')
 
 
@@ -137,7 +137,9 @@ def test_json_rule_is_the_same_rule(mcrm: CRM, base: dict[str, int]) -> None:
 
 def test_preview_runs_one_query_for_the_rule(mcrm: CRM, base: dict[str, int]) -> None:
     statements: list[str] = []
-    listener = lambda conn, cursor, statement, *a: statements.append(statement)
+    def listener(conn: object, cursor: object, statement: str, *a: object) -> None:
+        statements.append(statement)
+
     event.listen(mcrm.engine, "before_cursor_execute", listener)
     try:
         with mcrm.unit_of_work("test", read_only=True) as uow:

@@ -18,8 +18,8 @@ from crm_sales_automation import analytics, services
 from crm_sales_automation.enums import FACTOR_LABELS, Factor, LeadStatus
 from crm_sales_automation.schemas import FactorScore
 from crmcore.console import View
-from crmcore.console.web import status_for
 from crmcore.console.forms import service_errors
+from crmcore.console.web import status_for
 from crmcore.errors import CRMError, InvalidInput, NotFound, Vetoed
 from crmcore.sdk import MAX_ID
 

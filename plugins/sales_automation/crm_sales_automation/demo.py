@@ -65,7 +65,7 @@ def generate(crm: CRM, *, deals: int = 200, leads: int = 60, seed: int = 42, act
                 services.convert(uow, lead.id, customer_id=int(rng.choice(customers)))
                 out.converted += 1
     # deals: created over the past year; older ones closed (about 40 % won)
-    for i in range(deals):
+    for _ in range(deals):
         age = int(rng.integers(1, 365))
         created = now - dt.timedelta(days=age, hours=int(rng.integers(0, 10)))
         furthest = int(rng.integers(0, len(OPEN_STAGES)))

@@ -163,7 +163,7 @@ class Opportunity(Base):
     reached_position: Mapped[int] = mapped_column(SmallInteger, default=1)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
 
-    __mapper_args__ = {"version_id_col": version}
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - read once by SQLAlchemy, never mutated
 
     @property
     def owner(self) -> str | None:

@@ -18,11 +18,11 @@ from crm_sales_automation import (
     models,  # noqa: F401 - registers the sales_* tables
     services,
 )
-from crm_sales_automation.schemas import SalesSettings
 from crm_sales_automation.console import (  # noqa: F401 - the web console hooks (console.py)
     crm_console_home_cards,
     crm_console_register,
 )
+from crm_sales_automation.schemas import SalesSettings
 from crmcore import MigrationBranch, Permission, ProfileSection, TimelineEntry, hookimpl
 from crmcore.models import Customer
 from crmcore.uow import UnitOfWork

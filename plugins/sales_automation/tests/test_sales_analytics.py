@@ -99,7 +99,7 @@ def _closed(s: Sales, c: int, won: bool, created: str, stages: tuple[str, ...] =
     s.move(oid, *stages)
     (s.win if won else s.lose)(oid)
     times = [at(created), *(at(e) for e in entered)]
-    s.backdate(oid, at(created), times + [at(closed or created)], closed=at(closed or created))
+    s.backdate(oid, at(created), [*times, at(closed or created)], closed=at(closed or created))
     return oid
 
 

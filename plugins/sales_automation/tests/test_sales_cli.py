@@ -27,7 +27,9 @@ def path(scli: Run) -> dict[str, int]:
     """The README tour: a lead assessed, qualified, converted with a deal, moved, won; a quota."""
     ok(scli("user", "add", "admin", "--name", "Admin", "--role", "admin"))
     ok(scli("--user", "admin", "user", "add", "anna", "--name", "Anna", "--role", "sales"))
-    run = lambda *a: scli("--user", "anna", *a)
+    def run(*a: str) -> Any:
+        return scli("--user", "anna", *a)
+
     lead = js(run("sales", "lead", "add", "Jana Novak", "--company", "Alpine Kitchens GmbH", "--email",
                   "jana@alpine.example.com", "--source", "event", "--json"))["id"]
     ok(run("sales", "lead", "assess", str(lead), "--need", "5", "--volume", "4", "--power", "4", "--credibility", "3",
@@ -62,7 +64,9 @@ def test_every_read_has_text_and_json(path: dict[str, int], scli: Run) -> None:
 
 
 def test_the_path_to_a_won_deal_and_the_forecast(path: dict[str, int], scli: Run) -> None:
-    run = lambda *a: scli("--user", "anna", *a)
+    def run(*a: str) -> Any:
+        return scli("--user", "anna", *a)
+
     lead = js(run("sales", "lead", "show", str(path["lead"]), "--json"))
     assert lead["status"] == "converted" and lead["score"] == 86.0
     assert lead["assessment"][0]["note"] == "kitchen older than 20 years"
@@ -89,7 +93,9 @@ def test_the_path_to_a_won_deal_and_the_forecast(path: dict[str, int], scli: Run
 
 
 def test_bad_input_is_one_line(path: dict[str, int], scli: Run) -> None:
-    run = lambda *a: scli("--user", "anna", *a)
+    def run(*a: str) -> Any:
+        return scli("--user", "anna", *a)
+
     opp = str(path["opp"])
     assert_error(run("sales", "opp", "move", opp, "heaven"), "unknown stage 'heaven'")
     assert_error(run("sales", "opp", "add", "#1", "X", "--amount", "-5"), "must not be negative")
@@ -169,7 +175,9 @@ class _NoBigDeals:
 def test_a_win_refused_by_a_guard_from_the_cli(cli: Run) -> None:
     import crm_sales_automation.plugin as PLUGIN
 
-    run = lambda *a: cli(*a, plugins=[PLUGIN, _NoBigDeals()])
+    def run(*a: str) -> Any:
+        return cli(*a, plugins=[PLUGIN, _NoBigDeals()])
+
     ok(run("customer", "add", "Acme", "--ref", "ACME"))
     big = js(run("sales", "opp", "add", "ACME", "Big", "--amount", "5000", "--json"))["id"]
     small = js(run("sales", "opp", "add", "ACME", "Small", "--amount", "500", "--json"))["id"]

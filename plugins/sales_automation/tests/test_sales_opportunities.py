@@ -94,7 +94,7 @@ def test_bad_opportunities_are_refused(scrm: CRM, sales: Sales) -> None:
         sales.opp(c, amount="10.5", currency="JPY")
     with pytest.raises(ValueError, match="currency"):
         OpportunityCreate(title="x", amount="1", currency="EURO")
-    with pytest.raises(InvalidInput, match="unknown stage 'dreaming'.*prospecting"):
+    with pytest.raises(InvalidInput, match=r"unknown stage 'dreaming'.*prospecting"):
         sales.opp(c, stage="dreaming")
     with pytest.raises(NotFound, match="pipeline 'nope'"):
         sales.opp(c, pipeline="nope")
@@ -148,7 +148,7 @@ def test_a_closed_deal_cannot_be_moved_won_or_lost_again(gcrm: CRM) -> None:
         for action in (lambda u, o=oid: services.move(u, o, "closing"), lambda u, o=oid: services.win(u, o),
                        lambda u, o=oid: services.lose(u, o, "x"),
                        lambda u, o=oid: services.update_opportunity(u, o, OpportunityUpdate(amount="5"))):
-            with gcrm.unit_of_work() as uow, pytest.raises(Conflict, match="already|closed deal"):
+            with gcrm.unit_of_work() as uow, pytest.raises(Conflict, match=r"already|closed deal"):
                 action(uow)
     assert _count(gcrm, StageChange) == 4  # two creations, one win, one loss
 
@@ -170,7 +170,7 @@ def test_a_win_refused_by_the_guard_leaves_the_deal_open_and_writes_nothing(gcrm
     s = Sales(gcrm)
     oid = s.opp(s.customer("Acme"), "25000")
     changes, audits = _count(gcrm, StageChange), _count(gcrm, AuditEntry)
-    with pytest.raises(Vetoed, match="recorder.*would exceed 10000"):
+    with pytest.raises(Vetoed, match=r"recorder.*would exceed 10000"):
         s.win(oid)
     with gcrm.unit_of_work() as uow:
         o = uow.session.get(Opportunity, oid)
@@ -298,7 +298,7 @@ def test_handover_moves_open_work_only(scrm: CRM, sales: Sales) -> None:
         assert uow.session.get(Lead, lead).owner_id == ben
         with pytest.raises(NotFound):
             services.handover(uow, "anna", "ghost")
-    with scrm.unit_of_work("anna") as uow, pytest.raises(PermissionDenied, match="sales.handover"):
+    with scrm.unit_of_work("anna") as uow, pytest.raises(PermissionDenied, match=r"sales\.handover"):
         services.handover(uow, "ben", "anna")
 
 
@@ -314,7 +314,7 @@ def test_a_viewer_cannot_move_a_deal(scrm: CRM, sales: Sales) -> None:
             action(uow)
     Sales(scrm, actor="sam").move(oid, "approach")
     with scrm.unit_of_work("sam") as uow:
-        with pytest.raises(PermissionDenied, match="sales.quota.manage"):
+        with pytest.raises(PermissionDenied, match=r"sales\.quota\.manage"):
             services.set_quota(uow, services.QuotaSet(owner="sam", period="2030-01", amount="1", currency="EUR"))
         assert uow.can("sales.opportunity.win") and not uow.can("sales.pipeline.manage")
 

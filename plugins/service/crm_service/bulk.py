@@ -114,36 +114,36 @@ def _values(cfg: ServiceSettings, r: TicketRow, cid: int, tier: str | None, now:
 
 
 def assign_new(uow: UnitOfWork, cfg: ServiceSettings, new: list[tuple[int, str]]) -> None:
-    """Assign a batch of new tickets (id, team) by their teams' rules, as one by one would:
-    round robin goes on after the team's latest assigned ticket, least loaded counts each
-    ticket just given; then one UPDATE, and the notes and audit entries inserted in bulk."""
+    """Assign a batch of new tickets (id, team), in order, by their teams' rules, as one by one
+    would: round robin goes on after the team's latest assigned ticket, least loaded counts
+    every ticket given so far in the batch; then one UPDATE, the notes and audit entries in bulk."""
+    rules = {t: cfg.teams[t] for t in {t for _, t in new}}
+    wanted = {m for team in rules.values() if team.assignment != "manual" for m in team.members}
+    users = dict(uow.session.execute(select(User.username, User.id).where(User.username.in_(wanted),
+                                                                          User.active.is_(True))).all())
+    names = {v: k for k, v in users.items()}
+    members = {t: [users[m] for m in team.members if m in users] for t, team in rules.items() if team.assignment != "manual"}
+    load = dict(uow.session.execute(select(Ticket.assignee_id, func.count()).where(
+        Ticket.assignee_id.in_(list(names)), Ticket.status.in_(ACTIVE)).group_by(Ticket.assignee_id)).all()) if names else {}
+    turn: dict[str, int] = {}
+    for team_name, order in members.items():
+        if order and rules[team_name].assignment == "round_robin":
+            last = uow.session.scalar(select(Ticket.assignee_id).where(
+                Ticket.team == team_name, Ticket.id < min(i for i, t in new if t == team_name),
+                Ticket.assignee_id.in_(order)).order_by(Ticket.id.desc()).limit(1))
+            turn[team_name] = order.index(last) + 1 if last in order else 0
     chosen: dict[int, tuple[int, str]] = {}
-    for team_name in sorted({t for _, t in new}):
-        team = cfg.teams[team_name]
-        ids = [i for i, t in new if t == team_name]
-        if team.assignment == "manual" or not team.members:
+    for tid, team_name in new:
+        order = members.get(team_name)
+        if not order:
             continue
-        users = dict(uow.session.execute(select(User.username, User.id).where(User.username.in_(team.members),
-                                                                              User.active.is_(True))).all())
-        members = [users[m] for m in team.members if m in users]
-        if not members:
-            continue
-        names = {v: k for k, v in users.items()}
-        if team.assignment == "round_robin":
-            last = uow.session.scalar(select(Ticket.assignee_id).where(Ticket.team == team_name, Ticket.id < min(ids),
-                                                                       Ticket.assignee_id.in_(members))
-                                      .order_by(Ticket.id.desc()).limit(1))
-            start = members.index(last) + 1 if last in members else 0
-            for n, tid in enumerate(ids):
-                uid = members[(start + n) % len(members)]
-                chosen[tid] = (uid, names[uid])
+        if team_name in turn:
+            uid = order[turn[team_name] % len(order)]
+            turn[team_name] += 1
         else:
-            load = dict(uow.session.execute(select(Ticket.assignee_id, func.count()).where(
-                Ticket.assignee_id.in_(members), Ticket.status.in_(ACTIVE)).group_by(Ticket.assignee_id)).all())
-            for tid in ids:
-                uid = min(members, key=lambda u: (load.get(u, 0), members.index(u)))
-                load[uid] = load.get(uid, 0) + 1
-                chosen[tid] = (uid, names[uid])
+            uid = min(order, key=lambda u: (load.get(u, 0), order.index(u)))
+        load[uid] = load.get(uid, 0) + 1
+        chosen[tid] = (uid, names[uid])
     if not chosen:
         return
     table = Ticket.__table__

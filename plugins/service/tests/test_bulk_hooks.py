@@ -6,8 +6,11 @@ import itertools
 from decimal import Decimal
 from typing import Any
 
+import crm_sales_automation.plugin as SALES  # its tables must be on the metadata when the test database is made
 import crm_service.plugin as PLUGIN
 import pytest
+from crm_sales_automation import services as sales
+from crm_sales_automation.schemas import OpportunityCreate
 from crm_service import bulk, tickets
 from crm_service.bulk import TicketRow
 from crm_service.models import Ticket, TicketNote, Visit
@@ -96,7 +99,7 @@ def test_sla_overrides_by_category_and_priority(crm: CRM) -> None:
         c, _ = tickets.open_ticket(uow, 1, TicketOpen(subject="z", category="other", priority="high"))
     assert (a.sla_rule, a.first_response_due) == ("category billing", dt.datetime(2030, 6, 3, 11, 0, tzinfo=dt.UTC))
     assert (b.sla_rule, b.resolution_due) == ("category billing, priority urgent", dt.datetime(2030, 6, 3, 11, 0, tzinfo=dt.UTC))
-    assert (c.sla_rule, c.resolution_due) == ("priority high", dt.datetime(2030, 6, 5, 9, 0, tzinfo=dt.UTC))
+    assert (c.sla_rule, c.resolution_due) == ("priority high", dt.datetime(2030, 6, 4, 17, 0, tzinfo=dt.UTC))
 
 
 def test_bad_override_is_one_config_line(make_crm: Any) -> None:
@@ -111,15 +114,17 @@ def _visits(crm: CRM) -> list[tuple[str, str, int | None]]:
         return [(v.reason, v.source, v.agent_id) for v in uow.session.scalars(select(Visit).order_by(Visit.id))]
 
 
-def test_visit_after_an_invoice_above_the_amount_single_and_batch(crm: CRM, cli: Any, tmp_path: Any) -> None:
+def test_visit_after_an_invoice_above_the_amount_single_and_batch(crm: CRM, cli: Any, tmp_path: Any,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("crmcore.app.read_config", lambda *a, **k: CONFIG)  # the CLI reads the same settings
     with crm.unit_of_work("test") as uow:
         uow.accounts.post(1, TransactionCreate(kind="invoice", amount=Decimal("999.99"), reference="I-1"))
-        tx = uow.accounts.post(1, TransactionCreate(kind="invoice", amount=Decimal("1000.00"), reference="I-2"))
-        uow.accounts.post(1, TransactionCreate(kind="payment", amount=Decimal("5000"), reference="P-1"))
+        tx, _ = uow.accounts.post(1, TransactionCreate(kind="invoice", amount=Decimal("1000.00"), reference="I-2"))
+        uow.accounts.post(1, TransactionCreate(kind="payment", amount=Decimal(5000), reference="P-1"))
     assert _visits(crm) == [("invoice", f"invoice:{tx.id}", None)]
     f = tmp_path / "tx.csv"
-    f.write_text("customer_ref,kind,amount,occurred_at,reference\nA,invoice,2500,2030-06-01,I-3\n"
-                 "B,invoice,10,2030-06-01,I-4\nB,invoice,1200.50,2030-06-02,I-5\n")
+    f.write_text("customer_ref,kind,amount,occurred_at,reference\nA,invoice,2500,2025-06-02,I-3\n"
+                 "B,invoice,10,2025-06-02,I-4\nB,invoice,1200.50,2025-06-03,I-5\n")
     res = cli("import", "transactions", str(f), plugins=[PLUGIN], user="test")
     assert res.exit_code == 0, res.output
     assert [v[0] for v in _visits(crm)] == ["invoice"] * 3
@@ -128,17 +133,13 @@ def test_visit_after_an_invoice_above_the_amount_single_and_batch(crm: CRM, cli:
 
 
 def test_visit_after_a_won_deal(make_crm: Any, clock: Any) -> None:
-    import crm_sales_automation.plugin as SALES
-    from crm_sales_automation import services as sales
-    from crm_sales_automation.schemas import OpportunityCreate
-
     crm = make_crm(plugins=[PLUGIN, SALES], config={"service": {"calendars": {"default": {"timezone": "UTC"}}}})
     crm.clock = clock
     with crm.unit_of_work("test") as uow:
         uow.users.add(UserCreate(username="test", display_name="T", roles=["admin"]))
         uow.users.add(UserCreate(username="anna", display_name="Anna", roles=["sales"]))
         cid = uow.customers.create(CustomerCreate(name="X")).id
-        opp = sales.add_opportunity(uow, cid, OpportunityCreate(title="Kitchen", amount=Decimal("12500"), owner="anna"))
+        opp = sales.add_opportunity(uow, cid, OpportunityCreate(title="Kitchen", amount=Decimal(12500), owner="anna"))
         sales.win(uow, opp.id)
         anna = uow.users.get_by_username("anna").id
     visits = _visits(crm)

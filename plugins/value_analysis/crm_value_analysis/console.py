@@ -33,8 +33,8 @@ def crm_console_home_cards(uow: Any, user: Any) -> Any:
     """The latest run: date, customers, purchasers, revenue, the top 20 %'s share (none for a
     user who may not see base-wide figures)."""
     from crm_value_analysis import services
-    from crmcore.console import HomeCard
     from crmcore import PermissionDenied
+    from crmcore.console import HomeCard
 
     try:
         p = services.pareto_report(uow)

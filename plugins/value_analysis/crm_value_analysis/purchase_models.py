@@ -34,7 +34,7 @@ import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import numpy as np
 from scipy.special import betaln, digamma, expit, gammaln, logsumexp
@@ -86,7 +86,7 @@ class ParetoNBDParams:
         clv_models._check_positive_params("ParetoNBDParams", r=self.r, alpha=self.alpha, s=self.s, beta=self.beta)
 
 
-Params = Union[BGNBDParams, MBGNBDParams, ParetoNBDParams]
+Params = BGNBDParams | MBGNBDParams | ParetoNBDParams
 _CLASSES: dict[str, type] = {"bg_nbd": BGNBDParams, "mbg_nbd": MBGNBDParams, "pareto_nbd": ParetoNBDParams}
 
 
@@ -434,8 +434,23 @@ def simulate(name: str, n: int, T: Any, params: dict[str, float], rng: Any = Non
 
 
 __all__ = [
-    "MODELS", "MBGNBDParams", "PARAM_NAMES", "Params", "ParetoNBDParams", "TITLES", "check_model", "discounted_purchases",
+    "MODELS",
+    "PARAM_NAMES",
+    "TITLES",
+    "MBGNBDParams",
+    "Params",
+    "ParetoNBDParams",
+    "check_model",
+    "discounted_purchases",
     "expected_purchases",
-    "fit", "fit_mbgnbd", "fit_pareto_nbd", "make_params", "model_name", "pareto_nbd_log_likelihood", "param_dict",
-    "probabilistic_clv", "probability_alive", "simulate",
+    "fit",
+    "fit_mbgnbd",
+    "fit_pareto_nbd",
+    "make_params",
+    "model_name",
+    "param_dict",
+    "pareto_nbd_log_likelihood",
+    "probabilistic_clv",
+    "probability_alive",
+    "simulate",
 ]

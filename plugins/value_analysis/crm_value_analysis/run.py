@@ -374,7 +374,7 @@ def _summary(as_of: dt.date, settings: ValueSettings, value: ValuePart, hp: _His
         "churn": churn,
         "clv": {"deterministic_total": _money_text(np.nansum(hp.clv_det)),
                 "probabilistic_total": _money_text(np.nansum(prob)) if np.isfinite(prob).any() else None,
-                "probabilistic_spend": ("gamma_gamma" if est.fit.gamma_gamma is not None
+                "probabilistic_basis": ("gamma_gamma" if est.fit.gamma_gamma is not None
                                         else "own_average_spend" if np.isfinite(prob).any() else None)},
         "warnings": [*warnings, *est.fit.warnings],
         "currency": settings.currency,

@@ -298,7 +298,7 @@ def clv_report(uow: UnitOfWork, limit: int = 20, by: str = "probabilistic", plot
         "models": _summary_models(run.summary.get("models")),
         "deterministic": {"customers": row[0], "total": money(row[1]), "mean": money(row[2])},
         "probabilistic": {"customers": row[3], "total": money(row[4]), "mean": money(row[5]),
-                          "spend": (run.summary.get("clv") or {}).get("probabilistic_spend")},
+                          "basis": (run.summary.get("clv") or {}).get("probabilistic_basis")},
         "by": by,
         "note": note,
         "top": _customer_rows(uow, run, cols, col.is_not(None), order=[col.desc()], limit=limit),

@@ -16,7 +16,7 @@ depends_on = '0001_core'
 
 
 def upgrade() -> None:
-    
+
     op.create_table('sales_models',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=32), nullable=False),
@@ -214,11 +214,11 @@ def upgrade() -> None:
     with op.batch_alter_table('sales_stage_changes', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_sales_stage_changes_opportunity_id'), ['opportunity_id'], unique=False)
 
-    
+
 
 
 def downgrade() -> None:
-    
+
     with op.batch_alter_table('sales_stage_changes', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_sales_stage_changes_opportunity_id'))
 
@@ -258,4 +258,4 @@ def downgrade() -> None:
     op.drop_table('sales_quotas')
     op.drop_table('sales_pipelines')
     op.drop_table('sales_models')
-    
+
