@@ -83,7 +83,7 @@ def _merge(intervals: Iterable[tuple[dt.datetime, dt.datetime | None]]) -> list[
                        key=lambda p: p[0]):
         if e is not None and e <= s:
             continue
-        if out and (out[-1][1] is None or s <= out[-1][1]):  # type: ignore[operator]
+        if out and (out[-1][1] is None or s <= out[-1][1]):
             last_s, last_e = out[-1]
             out[-1] = (last_s, None if e is None or last_e is None else max(last_e, e))
         else:

@@ -52,6 +52,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "MAX_ID": ("crmcore.limits", "MAX_ID"),
     "valid_id": ("crmcore.limits", "valid_id"),
     "check_text": ("crmcore.limits", "check_text"),
+    "clean_text": ("crmcore.schemas.fields", "clean_text"),
     "text_problem": ("crmcore.limits", "text_problem"),
     # settings
     "PluginSettings": ("crmcore.settings", "PluginSettings"),
@@ -160,6 +161,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers
         ShortText,
         Text,
         UTCDatetime,
+        clean_text,
         no_control,
         normalise_email,
         normalise_phone,

@@ -120,12 +120,13 @@ def move(uow: UnitOfWork, entity: Any, to: Any, *, reason: str | None = None,
     ident = getattr(entity, "id", None)
     uow.audit.record("move", sm.entity, ident, before={sm.field: t.source},
                      after={sm.field: t.target, **({"reason": reason} if reason else {})})
-    if sm.customer_field and getattr(entity, sm.customer_field, None) is not None:
-        _log_timeline(uow, sm, entity, t, reason)
+    if sm.customer_field and (customer_id := getattr(entity, sm.customer_field, None)) is not None:
+        _log_timeline(uow, sm, entity, t, reason, customer_id)
     return t
 
 
-def _log_timeline(uow: UnitOfWork, sm: StateMachine, entity: Any, t: Transition, reason: str | None) -> None:
+def _log_timeline(uow: UnitOfWork, sm: StateMachine, entity: Any, t: Transition, reason: str | None,
+                  customer_id: int) -> None:
     """The move as an interaction on the customer (channel ``other``, ``source`` = the machine's)."""
     from crmcore.enums import Channel, Direction
     from crmcore.schemas import InteractionCreate
@@ -133,6 +134,6 @@ def _log_timeline(uow: UnitOfWork, sm: StateMachine, entity: Any, t: Transition,
     kind = sm.interaction_kind(entity) if callable(sm.interaction_kind) else sm.interaction_kind
     ident = getattr(entity, "id", None)
     label = sm.entity.replace("_", " ")
-    uow.interactions.log(getattr(entity, sm.customer_field), InteractionCreate(
+    uow.interactions.log(customer_id, InteractionCreate(
         channel=Channel.OTHER, direction=Direction.OUTBOUND, kind=kind, subject=f"{label} {ident}: {t.source} → {t.target}"[:200],
         notes=reason, occurred_at=uow.now(), source=sm.source, source_ref=f"{sm.entity}:{ident}"[:100]))

@@ -36,7 +36,7 @@ def test_database_url() -> str | None:
 
 def is_postgres() -> bool:
     url = test_database_url()
-    return bool(url) and make_url(url).get_backend_name() == "postgresql"
+    return url is not None and make_url(url).get_backend_name() == "postgresql"
 
 
 def reset_database(engine: Engine) -> None:

@@ -186,3 +186,23 @@ def test_text_types_accept_clean_text_or_refuse(value: str) -> None:
             assert "\n" not in str(e) and str(e).startswith("invalid input: note:")
             continue
         assert cleaned is None or (cleaned == cleaned.strip() and 0 < len(cleaned) <= 500)
+
+
+def test_python_api_refuses_control_characters_in_a_hold_or_lost_reason(make_crm: Any) -> None:
+    """The same rule on every face: the services themselves refuse what the CLI and HTTP refuse."""
+    import crm_credit.plugin as credit
+    import crm_sales_automation.plugin as sales
+    from crm_credit import services as credit_services
+    from crm_sales_automation import services as sales_services
+
+    from crmcore import InvalidInput
+    from crmcore.schemas import CustomerCreate
+
+    crm = make_crm(plugins=[credit, sales])
+    with crm.unit_of_work("t") as uow:
+        cid = uow.customers.create(CustomerCreate(name="Acme")).id
+    for bad in ("bounced\x00", "a\x1b[31mred"):
+        with pytest.raises(InvalidInput, match="reason"), crm.unit_of_work("t") as uow:
+            credit_services.hold(uow, cid, bad)
+        with pytest.raises(InvalidInput, match="reason"), crm.unit_of_work("t") as uow:
+            sales_services.lose(uow, 1, bad)

@@ -22,7 +22,7 @@ from crmcore.services._base import jsonable
 FORMATS = ("csv", "jsonl")
 
 
-def core_query(entity: str) -> Select[Any]:
+def core_query(entity: str) -> Select[*tuple[Any, ...]]:
     """The export query of a core entity (its rows in the import column set)."""
     if entity == "customers":
         return (select(Customer.external_ref, Customer.name, Customer.kind, Customer.email, Customer.phone, Customer.country,

@@ -30,7 +30,7 @@ def _missing_value(table: Table, name: str) -> Any:
     if isinstance(default, ScalarElementColumnDefault):
         return default.arg
     if isinstance(default, CallableColumnDefault):
-        return default.arg(None)  # SQLAlchemy wraps it to take a context
+        return default.arg(None)  # type: ignore[arg-type]  # SQLAlchemy wraps it to take a context; ours ignore it
     if default is None and col.server_default is not None:
         raise TypeError(f"bulk_insert into {table.name}: column {name!r} has a server default; "
                         "give it in every row or in none")

@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any, cast
 
 from sqlalchemy import bindparam, select, update
 
@@ -14,7 +15,7 @@ from crmcore.bulk.batch import BatchImporter, ref_problem
 from crmcore.bulk.fastinsert import bulk_insert, select_in
 from crmcore.bulk.readers import SourceRow
 from crmcore.bulk.specs import SPECS
-from crmcore.db.types import BALANCE_LIMIT, utcnow
+from crmcore.db.types import BALANCE_LIMIT, Money, utcnow
 from crmcore.enums import AccountStatus, CustomerKind, TransactionKind
 from crmcore.errors import PluginError, Veto
 from crmcore.models import Account, Transaction
@@ -79,9 +80,9 @@ class TransactionImporter(BatchImporter):
         accounts = self.default_accounts(uow, customers, rows)
         # entries already posted (a reference is unique per customer, on whichever account)
         pairs = {(customers[ref][0], e.reference) for _, ref, e in rows if ref in accounts}
-        posted: dict[tuple[int, str], tuple[TransactionKind, Decimal]] = {}
+        posted: dict[tuple[int, str], tuple[TransactionKind, Decimal | None]] = {}  # amounts are NOT NULL
         sql = "SELECT customer_id, reference, kind, amount FROM transactions WHERE reference IN ({})"
-        money = Transaction.__table__.c.amount.type
+        money = cast(Money, Transaction.__table__.c.amount.type)  # the column is declared Money
         for c, r, k, amt in select_in(uow.session.connection(), sql, list({r for _, r in pairs})):
             if (c, r) in pairs:
                 posted[(c, r)] = (TransactionKind(k), money.process_result_value(amt, None))
@@ -136,7 +137,8 @@ class TransactionImporter(BatchImporter):
         for i, reason in per_entry_guards(uow, pairs, refused).items():
             refused.setdefault(i, reason)
         now = utcnow()
-        inserts, deltas = [], defaultdict(Decimal)
+        inserts: list[dict[str, Any]] = []
+        deltas: defaultdict[int, Decimal] = defaultdict(Decimal)
         sources: list[tuple[int, str]] = []  # (line, reference) of each insert
         for i, (row, account, e) in enumerate(candidates):
             if i in refused:

@@ -59,7 +59,7 @@ def _migration_rows(app: AppContext) -> list[dict[str, Any]]:
     branches = [b for bs in by_plugin.values() for b in bs]
     current = runner.current_heads(crm.engine, branches, crm.remembered_revisions())
     heads = runner.branch_heads(branches)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for label in [CORE_LABEL, *(b.label for b in branches)]:
         cur = current.get(label)
         state = "not applied" if cur is None else ("up to date" if cur == heads.get(label) else "behind")
@@ -159,7 +159,7 @@ def plugins_list(app: AppContext, as_json: bool) -> None:
     branches = [b for bs in by_plugin.values() for b in bs]
     current = runner.current_heads(crm.engine, branches, crm.remembered_revisions()) if crm.initialised else {}
     heads = runner.branch_heads(branches)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for pid, info in sorted(installed.items()):
         labels = [b.label for b in by_plugin.get(pid, [])]
         migration = ", ".join(

@@ -113,7 +113,7 @@ def webhooks_list(app: AppContext, as_json: bool) -> None:
         for sid, status, n in uow.session.execute(select(WebhookDelivery.subscription_id, WebhookDelivery.status, func.count())
                                                   .group_by(WebhookDelivery.subscription_id, WebhookDelivery.status)):
             counts.setdefault(sid, {})[status] = n
-        subs = [{"id": s.id, "url": s.url, "events": s.events, "active": s.active,
+        subs: list[dict[str, Any]] = [{"id": s.id, "url": s.url, "events": s.events, "active": s.active,
                  **{k: counts.get(s.id, {}).get(k, 0) for k in ("pending", "delivered", "dead")}}
                 for s in uow.session.scalars(select(WebhookSubscription).order_by(WebhookSubscription.id))]
         dead = [{"delivery": d.id, "subscription": d.subscription_id, "event": etype, "attempts": d.attempts,

@@ -1,6 +1,7 @@
 """`crm customer …` and `crm contact …`."""
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any
 
 import click
@@ -44,7 +45,7 @@ def parse_attrs(pairs: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
-def choice(enum: type) -> click.Choice:
+def choice(enum: type[Enum]) -> click.Choice:
     return click.Choice([m.value for m in enum])
 
 

@@ -161,7 +161,8 @@ def sqlite_snapshot_is_committed_state(conn: Connection) -> bool:
     deleted, triggers included (not DDL: no unit of work changes the schema mid-way).
     """
     mark = conn.info.get(SQLITE_WRITE_LOCK_AT)
-    return mark is not None and mark == conn.connection.dbapi_connection.total_changes
+    dbapi = conn.connection.dbapi_connection  # None only once the connection is invalidated
+    return mark is not None and dbapi is not None and mark == dbapi.total_changes
 
 
 def read_only(conn: Connection) -> Connection:

@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from alembic.script import Script, ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, column, delete, insert, inspect, select, table, text
 
@@ -81,7 +82,7 @@ def _known(script: ScriptDirectory, rev: str) -> bool:
         return False
 
 
-def _run(engine: Engine, cfg: Config, remembered: Remembered, fn, *args, **kw) -> None:  # type: ignore[no-untyped-def]
+def _run(engine: Engine, cfg: Config, remembered: Remembered, fn: Callable[..., Any], *args: Any, **kw: Any) -> None:
     """One alembic command in one transaction, with stand-ins for revisions of uninstalled plugins."""
     script = ScriptDirectory.from_config(cfg)
     with engine.begin() as conn:
@@ -168,7 +169,7 @@ def current_heads(engine: Engine, branches: Sequence[MigrationBranch],
     ancestors = {r.revision for r in script.iterate_revisions(tuple(known), "base")} if known else set()
     for label in [CORE_LABEL, *(b.label for b in branches)]:
         current = None
-        walked = script.get_revision(f"{label}@head")
+        walked: Script | None = script.get_revision(f"{label}@head")
         while walked is not None:
             if walked.revision in ancestors:
                 current = walked.revision

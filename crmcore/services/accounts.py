@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import Insert, case, delete, insert, select, text
+from sqlalchemy import ColumnElement, Insert, case, delete, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -40,7 +40,7 @@ from crmcore.schemas.account import DEFAULT_CURRENCY, check_amount
 from crmcore.services._base import Service
 
 
-def signed_amount():  # type: ignore[no-untyped-def]
+def signed_amount() -> ColumnElement[Any]:
     """SQL expression of an entry's effect on the balance (what the customer owes)."""
     return case(
         *[(Transaction.kind == k.value, Transaction.amount * s) for k, s in BALANCE_SIGN.items() if s != 1],

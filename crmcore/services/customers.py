@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from collections.abc import Mapping
 import typing
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import ARRAY, CursorResult, Integer, any_, bindparam, cast, exists, func, literal, or_, select, update

@@ -59,3 +59,17 @@ def test_query_counts_do_not_grow_with_the_rows(pclient, pcrm):
     large = counts(pcrm, boss)
     assert large == small
     assert max(small.values()) < 40, small
+
+
+def test_bad_ids_and_values_are_pages_never_tracebacks(pclient, pcrm):
+    boss = pclient("boss")
+    huge = "99999999999999999999"
+    for path, status in ((f"/console/sales/opportunities/{huge}", 404), ("/console/sales/leads/0", 404),
+                         (f"/console/credit/customers/{huge}", 404), ("/console/credit/customers/0", 404),
+                         (f"/console/service/tickets/{huge}", 404), (f"/console/marketing/campaigns/{huge}/report", 404),
+                         ("/console/marketing/segment?name=%00", 404), ("/console/value/tiers/%00", 200),
+                         ("/console/sales/leads?status=%00", 200), ("/console/credit/ageing?as_of=9999-99-99", 422),
+                         ("/console/admin/audit?entity=" + "x" * 600, 200), ("/console/sales/static/../../plugin.py", 404)):
+        r = boss.get(path)
+        assert r.status_code == status, (path, r.status_code)
+        assert "Traceback" not in r.text and "<html" in r.text or r.status_code == 404, path

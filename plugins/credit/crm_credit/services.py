@@ -32,7 +32,7 @@ from crmcore.errors import Conflict, InvalidInput, NotFound
 from crmcore.models import Account, Customer, Transaction
 from crmcore.schemas import TransactionCreate
 from crmcore.schemas.account import check_amount
-from crmcore.sdk import jsonable
+from crmcore.sdk import clean_text, jsonable
 from crmcore.uow import UnitOfWork
 
 PROFILE_FIELDS = ("limit_amount", "currency", "payment_terms_days", "status", "status_reason", "last_review",
@@ -150,6 +150,7 @@ def hold(uow: UnitOfWork, customer_id: int, reason: str, source: str = "manual")
     """Put the customer on credit hold: every new invoice (and win, by the check point) is refused."""
     if source == "manual":
         uow.require("credit.hold")
+    reason = clean_text(reason, "reason", max_length=500, multiline=True, required=True) or ""  # every face, same rule
     c = _customer(uow, customer_id)
     p = ensure_profile(uow, c)
     if p.status == "hold":

@@ -101,3 +101,43 @@ def crm_merge_customers(uow: UnitOfWork, source_id: int, target_id: int) -> dict
     from crm_marketing import services
 
     return services.merge_customer_rows(uow, source_id, target_id)
+
+
+@hookimpl
+def marketing_send_message(uow: UnitOfWork, customer_id: int, channel: str, subject: str, body: str, key: str,
+                           adapter: str) -> dict[str, Any]:
+    """One message outside a campaign (the published hook): consent now, delivery after commit."""
+    from crm_marketing.delivery import Message, adapters
+    from crm_marketing.models import Consent
+    from crm_marketing.services import settings
+
+    s = settings(uow)
+    factories = adapters(uow.crm, s)
+    if adapter not in factories:
+        return {"status": "suppressed", "reason": f"no channel adapter {adapter!r}"}
+    customer = uow.customers.get(customer_id)
+    consent = uow.session.get(Consent, (customer_id, channel))
+    address = customer.email if channel == "email" else customer.phone
+    reason = None
+    if customer.archived:
+        reason = "customer archived"
+    elif consent is not None and consent.status in ("opt_out", "unsubscribed"):
+        reason = f"consent: {consent.status}"
+    elif channel in s.consent_required and (consent is None or consent.status != "opt_in"):
+        reason = "consent: no opt-in"
+    elif not address:
+        reason = f"no {channel} address"
+    if reason:
+        return {"status": "suppressed", "reason": reason}
+    message = Message(key, key, customer_id, channel, address, subject, body, message_id=f"<{key}-{customer_id}@crm>")  # type: ignore[arg-type]
+
+    def deliver() -> None:
+        a = factories[adapter]()
+        a.open()
+        try:
+            a.send(message)
+        finally:
+            a.close()
+
+    uow.on_commit(deliver)
+    return {"status": "queued", "reason": None}

@@ -59,7 +59,7 @@ from crmcore.enums import CustomerKind
 from crmcore.errors import Conflict, InvalidInput, NotFound
 from crmcore.models import Account, Contact, Customer, User
 from crmcore.schemas import AccountCreate, ContactCreate, CustomerCreate, InteractionCreate, TransactionCreate
-from crmcore.sdk import new_ref
+from crmcore.sdk import clean_text, new_ref
 from crmcore.uow import UnitOfWork
 
 DEFAULT_PIPELINE = "default"
@@ -728,11 +728,9 @@ def win(uow: UnitOfWork, opp_id: int) -> Opportunity:
 
 def lose(uow: UnitOfWork, opp_id: int, reason: str) -> Opportunity:
     uow.require("sales.opportunity.move")
-    reason = (reason or "").strip()
-    if not reason:
+    if reason is None or (isinstance(reason, str) and not reason.strip()):
         raise InvalidInput("invalid input: reason: a lost deal needs a reason", [("reason", "required")])
-    if len(reason) > 500:
-        raise InvalidInput("invalid input: reason: at most 500 characters", [("reason", "too long")])
+    reason = clean_text(reason, "reason", max_length=500, multiline=True, required=True) or ""  # no control characters
     opp = get_opportunity(uow, opp_id, lock=True)
     _require_open(opp, "lost")
     frm, to = _stage(uow, opp.stage_id), _closing_stage(uow, opp.pipeline_id, StageKind.LOST)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import case, func, literal_column, select
+from sqlalchemy import func, literal_column, select
 
 from crm_service.models import ACTIVE, SurveyAnswer, Ticket, TicketKind, Visit
 from crm_service.settings import settings

@@ -29,7 +29,7 @@ class CalendarSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     timezone: str = "UTC"
-    hours: dict[str, str] = Field(default_factory=lambda: {d: "09:00-17:00" for d in ("mon", "tue", "wed", "thu", "fri")})
+    hours: dict[str, str] = Field(default_factory=lambda: dict.fromkeys(("mon", "tue", "wed", "thu", "fri"), "09:00-17:00"))
     holidays: str | None = None
     extra_days_off: tuple[str, ...] = ()
 

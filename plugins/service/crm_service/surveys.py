@@ -114,3 +114,29 @@ def satisfaction(uow: UnitOfWork, customer_ids: Sequence[int]) -> dict[int, dict
                 Ticket.kind == TicketKind.COMPLAINT, Ticket.customer_id.in_(chunk)).group_by(Ticket.customer_id)):
             out[cid]["complaints"] = int(n)
     return out
+
+
+def send_csat(uow: UnitOfWork, ticket: Ticket) -> dict[str, Any] | None:
+    """On resolution, the CSAT survey goes out through marketing's channel adapters when marketing
+    is enabled (its published ``marketing_send_message`` checks consent and delivers after commit);
+    once per ticket, noted on it. Without marketing, answers are recorded by CLI, API or import."""
+    from crm_service.models import TicketNote
+    from crm_service.tickets import note
+
+    cfg = settings(uow)
+    if not cfg.survey_via_marketing or not uow.hooks.has_spec("marketing_send_message"):
+        return None
+    sent = uow.session.scalar(select(TicketNote.id).where(TicketNote.ticket_id == ticket.id, TicketNote.kind == "survey"))
+    answered = uow.session.scalar(select(SurveyAnswer.id).where(SurveyAnswer.dedupe == f"csat:t{ticket.id}"))
+    if sent or answered:
+        return None
+    out = uow.hooks.pm.hook.marketing_send_message(
+        uow=uow, customer_id=ticket.customer_id, channel=cfg.survey_channel, key=f"service-csat-t{ticket.id}",
+        adapter=cfg.survey_adapter, subject=f"How did we do? Ticket {ticket.id}: {ticket.subject}"[:200],
+        body=(f"Your request \"{ticket.subject}\" (ticket {ticket.id}) was resolved.\n"
+              "How satisfied are you, from 1 (not at all) to 5 (very)? Just reply with the number."))
+    if out is None:
+        return None
+    note(uow, ticket, "survey", f"CSAT survey {out['status']} via marketing ({cfg.survey_channel}, {cfg.survey_adapter})"
+         + (f": {out['reason']}" if out.get("reason") else ""), out)
+    return out

@@ -213,7 +213,7 @@ def _check_reopen_window(cfg: ServiceSettings, ticket: Ticket, now: dt.datetime)
 
 
 def _on_resolved(uow: UnitOfWork, cfg: ServiceSettings, ticket: Ticket, now: dt.datetime) -> None:
-    from crm_service import visits
+    from crm_service import surveys, visits
 
     if ticket.first_response_at is None:  # resolving answers the customer
         ticket.first_response_at = now
@@ -224,6 +224,7 @@ def _on_resolved(uow: UnitOfWork, cfg: ServiceSettings, ticket: Ticket, now: dt.
     sla.mark_late_event(ticket, "resolution", now)
     uow.session.flush()
     visits.schedule_after_resolution(uow, cfg, ticket)
+    surveys.send_csat(uow, ticket)
 
 
 def complaint_step(uow: UnitOfWork, ticket_id: int, step: ComplaintStep) -> Ticket:

@@ -16,7 +16,7 @@ from crmcore import CRM
 from crmcore.schemas import CustomerCreate, UserCreate
 
 BERLIN_CAL = {"timezone": "Europe/Berlin", "holidays": "DE", "extra_days_off": ["2030-12-24"],
-              "hours": {d: "09:00-18:00" for d in ("mon", "tue", "wed", "thu", "fri")}}
+              "hours": dict.fromkeys(("mon", "tue", "wed", "thu", "fri"), "09:00-18:00")}
 
 
 @pytest.fixture
