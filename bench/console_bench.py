@@ -195,7 +195,8 @@ def report(runs: dict[str, dict[str, Any]], a: argparse.Namespace, engine: str) 
             f"360: a customer with {TIMELINE:,} timeline entries (the page shows the latest {PAGE}, the JSON is asked for "
             f"the same {PAGE}); list: a keyset page of {PAGE} at a random position among {a.customers:,} customers.\n\n"
             "| run | requests | req/s | p50 ms | p95 ms | p99 ms | errors |\n|---|---|---|---|---|---|---|\n" + rows +
-            "\n\nGoal p95 page ≤ 1.5x JSON: " + "; ".join(ratios) + ". Client and server share the machine's 2 cores.")
+            "\n\nGoal p95 page ≤ 1.5x JSON: " + "; ".join(ratios) + f". Client and server share the machine's "
+            f"{os.cpu_count()} cores (load average at the end: {os.getloadavg()[0]:.1f}).")
 
 
 def main() -> None:

@@ -276,4 +276,4 @@ def user_ids_by_name(uow: UnitOfWork, names: Iterable[str]) -> dict[str, int]:
 
     wanted = sorted({n for n in names if n})
     rows = uow.session.execute(select(User.username, User.id).where(User.username.in_(wanted), User.active.is_(True)))
-    return dict(rows.tuples()) if wanted else {}
+    return dict(rows.tuples().all()) if wanted else {}

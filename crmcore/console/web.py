@@ -175,10 +175,8 @@ class View:
                    "nav": self.console.navigation(self), "flash": urllib.parse.unquote(flash)[:300] if flash else None,
                    "prefix": self.console.prefix, "url": self.url, "lang": self.fmt.lang, **ctx}
         tmpl = self.console.templates.get_template(template)
-        if partial and self.is_htmx:
-            body = "".join(tmpl.blocks[partial](tmpl.new_context(context)))
-        else:
-            body = tmpl.render(context)
+        partial_only = partial and self.is_htmx
+        body = "".join(tmpl.blocks[partial](tmpl.new_context(context))) if partial_only else tmpl.render(context)  # type: ignore[index]
         return self._apply_cookies(HTMLResponse(body, status_code=status))
 
     def redirect(self, path: str, flash: str | None = None) -> Response:
