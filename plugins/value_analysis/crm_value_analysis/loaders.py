@@ -32,8 +32,8 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,7 +78,7 @@ def date_of(day: int | float) -> dt.date:
 
 def start_of(date: dt.date) -> dt.datetime:
     """Midnight UTC at the start of ``date``: ``occurred_at < start_of(as_of + 1 day)`` includes as_of."""
-    return dt.datetime.combine(date, dt.time(), tzinfo=dt.timezone.utc)
+    return dt.datetime.combine(date, dt.time(), tzinfo=dt.UTC)
 
 
 # -- the day expression, per dialect ---------------------------------------------------------
@@ -144,7 +144,7 @@ def _customer() -> ColumnElement[int]:
 
 def _time_param(session: Session, name: str, value: dt.datetime) -> Any:
     """A datetime bound in the driver's form: SQLite stores naive UTC text, PostgreSQL timestamptz."""
-    value = value.astimezone(dt.timezone.utc)
+    value = value.astimezone(dt.UTC)
     if session.get_bind().dialect.name == "sqlite":
         return bindparam(name, value.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f"), type_=String)
     return bindparam(name, value)
@@ -1002,7 +1002,7 @@ def customer_stats(session: Session, ids: IntArray, settings: ValueSettings, cut
 
     def spread(name: str, fill: float = 0.0, dtype: Any = np.float64) -> NDArray[Any]:
         col = cols[name]
-        return (np.nan_to_num(col, nan=fill) if fill == fill else col.copy()).astype(dtype)
+        return (np.nan_to_num(col, nan=fill) if fill == fill else col.copy()).astype(dtype)  # noqa: PLR0124 - NaN check
 
     hist = PurchaseHistory(ids=ids, cut_day=day_of(cut), trend_days=settings.trend_days)
     hist.first_day, hist.last_day = spread("first", np.nan), spread("last", np.nan)
@@ -1080,8 +1080,26 @@ def purchase_span(session: Session, settings: ValueSettings) -> tuple[dt.date, d
 
 
 __all__ = [
-    "CHUNK_ROWS", "EPOCH", "CustomerStats", "Period", "PurchaseHistory", "ValueAggregates", "category_counts",
-    "customer_ids", "customer_stats", "customer_stats_query", "day_key", "fetch_rows",
-    "date_of", "day_number", "day_of", "purchase_days_query", "purchase_history", "purchase_span",
-    "satisfaction_means", "start_of", "value_aggregates", "value_aggregates_query",
+    "CHUNK_ROWS",
+    "EPOCH",
+    "CustomerStats",
+    "Period",
+    "PurchaseHistory",
+    "ValueAggregates",
+    "category_counts",
+    "customer_ids",
+    "customer_stats",
+    "customer_stats_query",
+    "date_of",
+    "day_key",
+    "day_number",
+    "day_of",
+    "fetch_rows",
+    "purchase_days_query",
+    "purchase_history",
+    "purchase_span",
+    "satisfaction_means",
+    "start_of",
+    "value_aggregates",
+    "value_aggregates_query",
 ]

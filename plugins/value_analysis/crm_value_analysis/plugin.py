@@ -6,23 +6,23 @@ Importing this module registers the plugin's tables on the shared metadata.
 """
 from __future__ import annotations
 
-from typing import Any
-
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
-from crmcore import MigrationBranch, Permission, ProfileSection, hookimpl
-from crmcore.models import Customer
-from crmcore.uow import UnitOfWork
-
-from crm_value_analysis import models  # noqa: F401 - registers the value_analysis_* tables
-from crm_value_analysis import services
+from crm_value_analysis import (
+    models,  # noqa: F401 - registers the value_analysis_* tables
+    services,
+)
 from crm_value_analysis.console import (  # noqa: F401 - the web console hooks (console.py)
     crm_console_home_cards,
     crm_console_register,
 )
+from crmcore import MigrationBranch, Permission, ProfileSection, hookimpl
+from crmcore.models import Customer
+from crmcore.uow import UnitOfWork
 
 PLUGIN_ID = "value_analysis"
 __version__ = "0.1.0"

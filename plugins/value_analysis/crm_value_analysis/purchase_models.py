@@ -297,10 +297,7 @@ def _pnbd_p_alive(p: ParetoNBDParams, x: np.ndarray, tx: np.ndarray, T: np.ndarr
 def _pnbd_expected_if_alive(p: ParetoNBDParams, x: np.ndarray, T: np.ndarray, t: np.ndarray) -> np.ndarray:
     """E[Y(t) | alive at T] = (r+x)/(α+T) · (β+T)/(s−1) · [1 − ((β+T)/(β+T+t))^(s−1)] (s = 1: the log limit)."""
     log_rho = np.log(p.beta + T) - np.log(p.beta + T + t)
-    if abs(p.s - 1.0) < 1e-9:
-        factor = -log_rho
-    else:
-        factor = -np.expm1((p.s - 1.0) * log_rho) / (p.s - 1.0)
+    factor = -log_rho if abs(p.s - 1.0) < 1e-09 else -np.expm1((p.s - 1.0) * log_rho) / (p.s - 1.0)
     return (p.r + x) / (p.alpha + T) * (p.beta + T) * factor
 
 

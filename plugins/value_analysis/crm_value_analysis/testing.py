@@ -25,7 +25,7 @@ DAY0 = dt.date(2023, 1, 2)
 def at(day: int | dt.date, hour: int = 12) -> dt.datetime:
     """A UTC timestamp on a day (int: days after DAY0)."""
     date = day if isinstance(day, dt.date) else DAY0 + dt.timedelta(days=int(day))
-    return dt.datetime.combine(date, dt.time(hour), tzinfo=dt.timezone.utc)
+    return dt.datetime.combine(date, dt.time(hour), tzinfo=dt.UTC)
 
 
 def d(day: int) -> dt.date:
@@ -64,7 +64,7 @@ class Base:
 def bulk_load(crm: CRM, customer_idx: np.ndarray, days: np.ndarray, amounts: np.ndarray, n_customers: int,
               kinds: np.ndarray | None = None, categories: Sequence[str | None] | None = None) -> np.ndarray:
     """Insert ``n_customers`` customers (one account each) and one transaction per row; returns the ids."""
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     with crm.engine.begin() as conn:
         first = conn.execute(insert(Customer).returning(Customer.id), [
             {"name": f"sim {i}", "kind": "organization", "lifecycle_stage": "prospect", "tags": [], "attributes": {},

@@ -6,9 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from crm_value_analysis import analytics as va
-
 
 # --------------------------------------------------------------------------
 # RFM scores

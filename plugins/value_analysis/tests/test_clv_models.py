@@ -7,10 +7,6 @@ import math
 
 import numpy as np
 import pytest
-from scipy import integrate, stats
-from scipy.optimize import approx_fprime
-from scipy.special import betaln, gammaln, hyp2f1
-
 from crm_value_analysis import clv_models as cm
 from crm_value_analysis.clv_models import (
     BGNBDParams,
@@ -27,9 +23,12 @@ from crm_value_analysis.clv_models import (
     simulate_gamma_gamma,
     summary_from_purchases,
 )
+from scipy import integrate, stats
+from scipy.optimize import approx_fprime
+from scipy.special import betaln, gammaln, hyp2f1
 
-TRUE_BG = dict(r=0.24, alpha=4.41, a=0.79, b=2.43)
-TRUE_GG = dict(p=6.25, q=3.74, v=15.44)
+TRUE_BG = {"r": 0.24, "alpha": 4.41, "a": 0.79, "b": 2.43}
+TRUE_GG = {"p": 6.25, "q": 3.74, "v": 15.44}
 BG = BGNBDParams(**TRUE_BG)
 GG = GammaGammaParams(**TRUE_GG)
 
@@ -230,9 +229,10 @@ def test_gamma_gamma_likelihood_matches_numerical_integration():
     nll, _ = cm._gg_nll_grad(theta, x, m)
 
     def density(mbar: float, xi: float) -> float:
-        f = lambda nu: stats.gamma.pdf(mbar, GG.p * xi, scale=1 / (nu * xi)) * stats.gamma.pdf(
-            nu, GG.q, scale=1 / GG.v
-        )
+        def f(nu):
+            return stats.gamma.pdf(mbar, GG.p * xi, scale=1 / (nu * xi)) * stats.gamma.pdf(
+                    nu, GG.q, scale=1 / GG.v
+                )
         return integrate.quad(f, 0, np.inf, limit=200)[0]
 
     expected = -np.mean([math.log(density(mi, xi)) for mi, xi in zip(m, x)])
@@ -309,7 +309,7 @@ def test_probabilistic_clv_zero_margin_is_zero():
 
 def test_probabilistic_clv_grows_with_horizon():
     x, tx, T, m = _clv_inputs()
-    kwargs = dict(discount_rate_per_period=0.01, margin=0.3, step=4.0)
+    kwargs = {"discount_rate_per_period": 0.01, "margin": 0.3, "step": 4.0}
     short = probabilistic_clv(BG, GG, x, tx, T, m, horizon_periods=6, **kwargs)
     long = probabilistic_clv(BG, GG, x, tx, T, m, horizon_periods=24, **kwargs)
     assert np.all(short > 0)
@@ -414,13 +414,13 @@ _M = np.array([0.0, 10.0, 20.0])
 
 
 def _clv(**overrides):
-    kwargs = dict(horizon_periods=12, discount_rate_per_period=0.01, margin=0.3)
+    kwargs = {"horizon_periods": 12, "discount_rate_per_period": 0.01, "margin": 0.3}
     kwargs.update(overrides)
     return probabilistic_clv(BG, GG, _X, _TX, _T, _M, **kwargs)
 
 
 def _det(**overrides):
-    kwargs = dict(retention=0.8, discount_rate=0.1, horizon=3)
+    kwargs = {"retention": 0.8, "discount_rate": 0.1, "horizon": 3}
     kwargs.update(overrides)
     return deterministic_clv(np.array([1.0, 2.0]), 0.5, **kwargs)
 

@@ -2,17 +2,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import time
 from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from crm_value_analysis import clv_models, copy_pass, loaders
 from crm_value_analysis.loaders import Period, day_number, day_of
 from crm_value_analysis.schemas import ValueSettings
 from crm_value_analysis.testing import Base, at, bulk_load, d
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select, update
 
 from crmcore import CRM
@@ -23,10 +24,10 @@ from crmcore.schemas import TransactionCreate
 def test_day_number_matches_python_on_both_engines(vcrm: CRM, base: Base) -> None:
     c = base.customer("Clock")
     stamps = [
-        dt.datetime(1969, 12, 31, 23, 0, tzinfo=dt.timezone.utc),  # before the epoch: floor, not truncation
-        dt.datetime(1970, 1, 1, 0, 0, tzinfo=dt.timezone.utc),
-        dt.datetime(2024, 2, 29, 0, 0, 0, tzinfo=dt.timezone.utc),
-        dt.datetime(2024, 2, 29, 23, 59, 59, 999999, tzinfo=dt.timezone.utc),
+        dt.datetime(1969, 12, 31, 23, 0, tzinfo=dt.UTC),  # before the epoch: floor, not truncation
+        dt.datetime(1970, 1, 1, 0, 0, tzinfo=dt.UTC),
+        dt.datetime(2024, 2, 29, 0, 0, 0, tzinfo=dt.UTC),
+        dt.datetime(2024, 2, 29, 23, 59, 59, 999999, tzinfo=dt.UTC),
         dt.datetime(2024, 3, 1, 1, 30, tzinfo=dt.timezone(dt.timedelta(hours=2))),  # 23:30 UTC the day before
     ]
     for i, ts in enumerate(stamps):
@@ -35,7 +36,7 @@ def test_day_number_matches_python_on_both_engines(vcrm: CRM, base: Base) -> Non
             uow.session.execute(update(Transaction).where(Transaction.reference == f"r{i + 1}").values(occurred_at=ts))
     with vcrm.unit_of_work() as uow:
         got = uow.session.execute(select(day_number(Transaction.occurred_at)).order_by(Transaction.id)).scalars().all()
-    want = [(ts.astimezone(dt.timezone.utc).date() - dt.date(1970, 1, 1)).days for ts in stamps]
+    want = [(ts.astimezone(dt.UTC).date() - dt.date(1970, 1, 1)).days for ts in stamps]
     assert got == want
 
 
@@ -263,7 +264,7 @@ def test_a_history_over_centuries_gives_the_same_statistics(vcrm: CRM, base: Bas
     base.buys(new, [5, 5, 9], "20")
     with vcrm.unit_of_work() as uow:
         uow.session.execute(update(Transaction).where(Transaction.reference == "r1")
-                            .values(occurred_at=dt.datetime(1900, 1, 2, tzinfo=dt.timezone.utc)))
+                            .values(occurred_at=dt.datetime(1900, 1, 2, tzinfo=dt.UTC)))
     if copy_memory == "none":
         monkeypatch.setattr(loaders, "COPY_BITMAP_BYTES", 0)
     s = ValueSettings(trend_days=30)
@@ -422,10 +423,10 @@ def test_the_one_pass_puts_entries_on_their_utc_day(vcrm: CRM, base: Base) -> No
     """Day boundaries on both engines (PostgreSQL: binary timestamps, microseconds since 2000, floored)."""
     c = base.customer("Clock")
     stamps = [
-        dt.datetime(1969, 12, 31, 23, 0, tzinfo=dt.timezone.utc),  # before 1970 and before 2000: floor, not truncation
-        dt.datetime(1970, 1, 1, 0, 0, tzinfo=dt.timezone.utc),
-        dt.datetime(2024, 2, 29, 0, 0, 0, tzinfo=dt.timezone.utc),
-        dt.datetime(2024, 2, 29, 23, 59, 59, 999999, tzinfo=dt.timezone.utc),
+        dt.datetime(1969, 12, 31, 23, 0, tzinfo=dt.UTC),  # before 1970 and before 2000: floor, not truncation
+        dt.datetime(1970, 1, 1, 0, 0, tzinfo=dt.UTC),
+        dt.datetime(2024, 2, 29, 0, 0, 0, tzinfo=dt.UTC),
+        dt.datetime(2024, 2, 29, 23, 59, 59, 999999, tzinfo=dt.UTC),
         dt.datetime(2024, 3, 1, 1, 30, tzinfo=dt.timezone(dt.timedelta(hours=2))),  # 23:30 UTC the day before
     ]
     for i, ts in enumerate(stamps):
@@ -500,14 +501,13 @@ def test_a_failed_fetch_keeps_its_own_error(vcrm: CRM, base: Base) -> None:
     class Done(Exception):
         pass
 
-    with pytest.raises(Done):
-        with vcrm.unit_of_work() as uow:
-            cur = loaders._execute(uow.session, select(Transaction.id), stream=True)
-            raw = uow.session.connection().connection.dbapi_connection
-            with pytest.raises(psycopg.errors.DivisionByZero):
-                raw.execute("SELECT 1/0")  # the transaction is now aborted
-            cur.close()  # must not raise
-            raise Done
+    with pytest.raises(Done), vcrm.unit_of_work() as uow:
+        cur = loaders._execute(uow.session, select(Transaction.id), stream=True)
+        raw = uow.session.connection().connection.dbapi_connection
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            raw.execute("SELECT 1/0")  # the transaction is now aborted
+        cur.close()  # must not raise
+        raise Done
 
 
 # -- PostgreSQL's COPY reader ------------------------------------------------------------------
@@ -615,7 +615,7 @@ def test_the_fold_does_not_depend_on_chunks_or_readers(data: tuple[np.ndarray, n
     whole.add(rows)
     bounds = [0, *sorted(set(cuts)), len(rows)]
     readers = [copy_pass.Reducer(ids, layout), copy_pass.Reducer(ids, layout)]
-    for j, (lo, hi) in enumerate(zip(bounds, bounds[1:])):
+    for j, (lo, hi) in enumerate(itertools.pairwise(bounds)):
         readers[j % 2].add(rows[lo:hi])
     readers[0].merge(readers[1])
     a, b = whole.result(), readers[0].result()

@@ -178,7 +178,7 @@ def test_concurrent_runs_leave_consistent_snapshots(vcrm: CRM, base: Base, crm_u
                                d(80 + k % 2).isoformat()], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for k in range(4)]
     outs = [p.communicate(timeout=180) for p in procs]
-    for p, (stdout, stderr) in zip(procs, outs):
+    for p, (_stdout, stderr) in zip(procs, outs):
         assert p.returncode in (0, 1, 2) and "Traceback" not in stderr, stderr
         if p.returncode:
             assert len(stderr.strip().splitlines()) == 1, stderr

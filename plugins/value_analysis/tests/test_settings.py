@@ -52,13 +52,13 @@ def test_settings_round_trip_through_json() -> None:
     ({"pyramid": {"vip": 0.2, "inactive": 0.8}}, "reserved"),
     ({"segments": [{"name": "x", "r": [0, 5], "fm": [1, 5]}]}, "outside 1..5"),
     ({"loyalty_weights": {"karma": 1}}, "unknown loyalty components"),
-    ({"loyalty_weights": {k: 0 for k in analytics.LOYALTY_COMPONENTS}}, "at least one loyalty weight"),
+    ({"loyalty_weights": dict.fromkeys(analytics.LOYALTY_COMPONENTS, 0)}, "at least one loyalty weight"),
     ({"dependency": {"key": 0.3, "critical": 0.2}}, "thresholds must satisfy"),
     ({"lifecycle": {"decline_trend": 0.5}}, "decline_trend must be below growth_trend"),
     ({"churn_treshold": 0.3}, "churn_treshold"),  # a typo is not silently ignored
 ])
 def test_bad_config(table: dict[str, object], message: str) -> None:
-    with pytest.raises(ConfigError, match="crm.toml \\[value_analysis\\]") as err:
+    with pytest.raises(ConfigError, match=r"crm.toml \[value_analysis\]") as err:
         load_settings({"value_analysis": table})
     assert message in str(err.value)
 

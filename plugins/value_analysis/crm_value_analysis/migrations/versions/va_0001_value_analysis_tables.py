@@ -4,10 +4,10 @@ Revision ID: va_0001
 Revises: (base of the value_analysis branch; needs the core's 0001_core for customers)
 Create Date: 2026-11-23 13:09:02.836808
 """
-from alembic import op
 import sqlalchemy as sa
-import crmcore.db.types
+from alembic import op
 
+import crmcore.db.types
 
 revision = 'va_0001'
 down_revision = None
