@@ -18,9 +18,20 @@ from crm_credit.cli_scorecard import scorecard
 from crm_credit.schemas import ProfileUpdate, ReleaseRequest, TradeReference, WriteOffRequest
 from crm_credit.settings import settings
 from crmcore.errors import InvalidInput
-from crmcore.sdk import TEXT, AppContext, CRMGroup, emit_json, fields, jsonable, pass_app, resolve_customer, table, validate
-from crmcore.sdk import parse_currency as _currency  # the core's parsing of amounts and ISO 4217 codes
-from crmcore.sdk import parse_money as _money
+from crmcore.sdk import (  # the core's parsing of amounts and ISO 4217 codes
+    TEXT,
+    AppContext,
+    CRMGroup,
+    emit_json,
+    fields,
+    jsonable,
+    parse_currency,
+    parse_money,
+    pass_app,
+    resolve_customer,
+    table,
+    validate,
+)
 
 
 class _Date(click.ParamType):
@@ -41,7 +52,7 @@ class _Amount(click.ParamType):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Decimal:
         try:
-            return _money(value)
+            return parse_money(value)
         except ValueError as e:
             n = param.name if param and param.name else "amount"
             raise InvalidInput(f"invalid input: {n}: {e}") from None
@@ -221,7 +232,7 @@ def check_cmd(app: AppContext, customer_key: str, amount: Decimal, currency: str
     """Would a new document of AMOUNT pass the credit check? Exit 1 when it would be refused. Writes nothing."""
     if currency is not None:
         try:
-            currency = _currency(currency)
+            currency = parse_currency(currency)
         except ValueError as e:
             raise InvalidInput(f"invalid input: currency: {e}") from None
     with app.crm().unit_of_work(app.actor, read_only=True) as uow:

@@ -91,17 +91,17 @@ def parse_rates(pairs: tuple[str, ...] | list[str], to: str | None) -> Conversio
         return None
     if not to:
         raise InvalidInput("invalid input: --rate needs --to CURRENCY (the currency to convert into)")
-    from crmcore.sdk import parse_currency as _currency  # the core's ISO 4217 check
+    from crmcore.sdk import parse_currency  # the core's ISO 4217 check
 
     try:
-        target = _currency(to)
+        target = parse_currency(to)
     except ValueError as e:
         raise InvalidInput(f"invalid input: to: {e}") from None
     rates: dict[str, Decimal] = {}
     for p in pairs:
         code, sep, value = p.partition("=")
         try:
-            cur = _currency(code)
+            cur = parse_currency(code)
             rate = Decimal(value.strip()) if sep else Decimal("nan")
         except (ValueError, ArithmeticError) as e:
             raise InvalidInput(f"invalid input: rate: {p!r}: {e if isinstance(e, ValueError) else 'not a number'} (use CUR=RATE)") from None
