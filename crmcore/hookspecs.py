@@ -24,6 +24,7 @@ import click
 import pluggy
 
 if TYPE_CHECKING:
+    from crmcore.bulk.ledger_import import AccountRef
     from crmcore.customfields import FieldDefinition
     from crmcore.migrations.branches import MigrationBranch
     from crmcore.models import Account, Customer, Interaction, Transaction
@@ -281,13 +282,13 @@ def crm_before_transaction_post(uow: UnitOfWork, account: Account, entry: Transa
 
 @hookspec
 def crm_before_transactions_batch(
-    uow: UnitOfWork, entries: Sequence[tuple[Account, TransactionCreate]]
+    uow: UnitOfWork, entries: Sequence[tuple[AccountRef, TransactionCreate]]
 ) -> dict[int, str] | None:
     """Guard for the bulk path: refuse some entries of a batch; the others are posted.
 
     :param uow: the batch's unit of work.
     :param entries: (account, entry) pairs about to be posted, in file order; the account is a
-        light :class:`crmcore.bulk.importer.AccountRef` (id, customer_id, currency, status,
+        light :class:`crmcore.bulk.ledger_import.AccountRef` (id, customer_id, currency, status,
         payment_terms_days), not an ORM object.
     :return: {index in ``entries``: reason} for each refused entry, or None.
     """

@@ -16,12 +16,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from crmcore import hookspecs
 from crmcore.errors import CRMError, PluginError, Veto, Vetoed
+
+if TYPE_CHECKING:  # the hookspecs' own types, for the relay's typed surface
+    from crmcore.bulk.ledger_import import AccountRef
+    from crmcore.models import Account, Customer, Interaction, Transaction
+    from crmcore.profile import ProfileSection, TimelineEntry
+    from crmcore.schemas import TransactionCreate
+    from crmcore.uow import UnitOfWork
 
 ENTRY_POINT_GROUP = "crmcore.plugins"
 BLOCK_ENV = "CRM_DISABLE_PLUGINS"
@@ -383,57 +390,60 @@ class HookRelay:
         return [i for i in reversed(impls) if not (i.hookwrapper or i.wrapper)]
 
     # -- the typed surface ----------------------------------------------------------------
-    def customer_created(self, uow: Any, customer: Any) -> None:
+    # One method per hook the core fires, with the hookspec's own parameter names and types
+    # (tests/test_hooks.py checks they match), so mypy catches a wrong call at the call site.
+    def customer_created(self, uow: UnitOfWork, customer: Customer) -> None:
         self.call("crm_customer_created", uow=uow, customer=customer)
 
-    def customer_updated(self, uow: Any, customer: Any, changes: dict[str, tuple[Any, Any]]) -> None:
+    def customer_updated(self, uow: UnitOfWork, customer: Customer, changes: dict[str, tuple[Any, Any]]) -> None:
         self.call("crm_customer_updated", uow=uow, customer=customer, changes=changes)
 
-    def customer_archived(self, uow: Any, customer: Any) -> None:
+    def customer_archived(self, uow: UnitOfWork, customer: Customer) -> None:
         self.call("crm_customer_archived", uow=uow, customer=customer)
 
-    def interaction_logged(self, uow: Any, interaction: Any) -> None:
+    def interaction_logged(self, uow: UnitOfWork, interaction: Interaction) -> None:
         self.call("crm_interaction_logged", uow=uow, interaction=interaction)
 
-    def transaction_posted(self, uow: Any, transaction: Any) -> None:
+    def transaction_posted(self, uow: UnitOfWork, transaction: Transaction) -> None:
         self.call("crm_transaction_posted", uow=uow, transaction=transaction)
 
-    def customers_batch(self, uow: Any, created_ids: Sequence[int], updated_ids: Sequence[int]) -> None:
+    def customers_batch(self, uow: UnitOfWork, created_ids: Sequence[int], updated_ids: Sequence[int]) -> None:
         self.call("crm_customers_batch", uow=uow, created_ids=created_ids, updated_ids=updated_ids)
 
-    def interactions_batch(self, uow: Any, interaction_ids: Sequence[int]) -> None:
+    def interactions_batch(self, uow: UnitOfWork, interaction_ids: Sequence[int]) -> None:
         self.call("crm_interactions_batch", uow=uow, interaction_ids=interaction_ids)
 
-    def transactions_batch(self, uow: Any, transaction_ids: Sequence[int]) -> None:
+    def transactions_batch(self, uow: UnitOfWork, transaction_ids: Sequence[int]) -> None:
         self.call("crm_transactions_batch", uow=uow, transaction_ids=transaction_ids)
 
-    def before_transaction_post(self, uow: Any, account: Any, entry: Any) -> None:
+    def before_transaction_post(self, uow: UnitOfWork, account: Account, entry: TransactionCreate) -> None:
         self.call("crm_before_transaction_post", uow=uow, account=account, entry=entry)
 
-    def before_transactions_batch(self, uow: Any, entries: Sequence[tuple[Any, Any]]) -> dict[int, str]:
+    def before_transactions_batch(self, uow: UnitOfWork, entries: Sequence[tuple[AccountRef, TransactionCreate]]) -> dict[int, str]:
+        """{index: reason} of the entries some guard refused, the first plugin's reason kept."""
         refused: dict[int, str] = {}
         for plugin, result in self.call_with_names("crm_before_transactions_batch", uow=uow, entries=entries):
             for index, reason in result.items():
                 refused.setdefault(int(index), f"refused by plugin {plugin!r}: {reason}")
         return refused
 
-    def before_customer_archive(self, uow: Any, customer: Any) -> None:
+    def before_customer_archive(self, uow: UnitOfWork, customer: Customer) -> None:
         self.call("crm_before_customer_archive", uow=uow, customer=customer)
 
-    def before_customer_merge(self, uow: Any, source: Any, target: Any) -> None:
+    def before_customer_merge(self, uow: UnitOfWork, source: Customer, target: Customer) -> None:
         self.call("crm_before_customer_merge", uow=uow, source=source, target=target)
 
-    def interaction_updated(self, uow: Any, interaction: Any, changes: dict[str, tuple[Any, Any]]) -> None:
+    def interaction_updated(self, uow: UnitOfWork, interaction: Interaction, changes: dict[str, tuple[Any, Any]]) -> None:
         self.call("crm_interaction_updated", uow=uow, interaction=interaction, changes=changes)
 
-    def interactions_updated_batch(self, uow: Any, interaction_ids: Sequence[int]) -> None:
+    def interactions_updated_batch(self, uow: UnitOfWork, interaction_ids: Sequence[int]) -> None:
         self.call("crm_interactions_updated_batch", uow=uow, interaction_ids=interaction_ids)
 
-    def customer_timeline(self, uow: Any, customer: Any) -> list[tuple[str, Any]]:
+    def customer_timeline(self, uow: UnitOfWork, customer: Customer) -> list[tuple[str, TimelineEntry]]:
         """(plugin id, entry) pairs from every plugin's ``crm_customer_timeline``."""
         from crmcore.profile import TimelineEntry
 
-        out: list[tuple[str, Any]] = []
+        out: list[tuple[str, TimelineEntry]] = []
         for plugin, entries in self.call_with_names("crm_customer_timeline", uow=uow, customer=customer):
             entries = [entries] if isinstance(entries, TimelineEntry) else entries
             bad = [e for e in entries if not isinstance(e, TimelineEntry)] if isinstance(entries, (list, tuple)) else [entries]
@@ -443,14 +453,15 @@ class HookRelay:
             out.extend((plugin, e) for e in entries)
         return out
 
-    def merge_customers(self, uow: Any, source_id: int, target_id: int) -> dict[str, int]:
+    def merge_customers(self, uow: UnitOfWork, source_id: int, target_id: int) -> dict[str, int]:
+        """{table: rows re-pointed}, summed over the plugins."""
         counts: dict[str, int] = {}
         for _plugin, result in self.call_with_names("crm_merge_customers", uow=uow, source_id=source_id, target_id=target_id):
             for table, n in result.items():
                 counts[table] = counts.get(table, 0) + int(n)
         return counts
 
-    def profile_sections(self, uow: Any, customer: Any) -> list[tuple[str, Any]]:
+    def profile_sections(self, uow: UnitOfWork, customer: Customer) -> list[tuple[str, ProfileSection]]:
         return self.call_with_names("crm_customer_profile_sections", uow=uow, customer=customer)
 
     def register_commands(self, cli: Any) -> None:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 #: modules a plugin may import from directly (besides ``crmcore`` and ``crmcore.sdk``)
 PUBLIC_MODULES: frozenset[str] = frozenset({
-    "crmcore", "crmcore.sdk", "crmcore.models", "crmcore.schemas", "crmcore.db", "crmcore.db.types",
+    "crmcore", "crmcore.sdk", "crmcore.models", "crmcore.schemas", "crmcore.db", "crmcore.db.types", "crmcore.db.dates",
     "crmcore.enums", "crmcore.errors", "crmcore.profile", "crmcore.uow", "crmcore.hookspecs",
     "crmcore.testing", "crmcore.testing_concurrency", "crmcore.statemachine", "crmcore.businesstime",
     "crmcore.visibility", "crmcore.console",
@@ -48,6 +48,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "Money": ("crmcore.db.types", "Money"),
     "UTCDateTime": ("crmcore.db.types", "UTCDateTime"),
     "utcnow": ("crmcore.db.types", "utcnow"),
+    # date arithmetic in SQL (one definition for every plugin)
+    **{n: ("crmcore.db.dates", n) for n in ("day_number", "days_between", "day_sql", "day_of", "date_of")},
     # limits
     "MAX_ID": ("crmcore.limits", "MAX_ID"),
     "valid_id": ("crmcore.limits", "valid_id"),
@@ -59,6 +61,10 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "load_plugin_settings": ("crmcore.settings", "load_plugin_settings"),
     # roles a plugin adds (before its Permission declarations name them)
     "declare_role": ("crmcore.permissions", "declare_role"),
+    # vocabularies an installation configures in crm.toml [vocabularies]
+    "declare_vocabulary": ("crmcore.vocabularies", "declare_vocabulary"),
+    "vocabularies_of": ("crmcore.vocabularies", "of"),
+    "Vocabularies": ("crmcore.vocabularies", "Vocabularies"),
     # errors
     "validation_errors": ("crmcore.errors", "validation_errors"),
     "invalid_input": ("crmcore.errors", "invalid_input"),
@@ -143,6 +149,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers
     from crmcore.cli.customers import resolve_customer
     from crmcore.cli.output import console, echo, emit_json, fields, table, validate
     from crmcore.cli.params import CUSTOMER, DATE, DATETIME, ID, SEARCH, TEXT, USERNAME, Number
+    from crmcore.db.dates import date_of, day_number, day_of, day_sql, days_between
     from crmcore.db.types import Money, UTCDateTime, utcnow
     from crmcore.errors import invalid_input, validation_errors
     from crmcore.limits import MAX_ID, check_text, text_problem, valid_id
@@ -170,3 +177,5 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers
     from crmcore.schemas.fields import _money as parse_money
     from crmcore.services._base import jsonable, new_ref
     from crmcore.settings import PluginSettings, load_plugin_settings
+    from crmcore.vocabularies import Vocabularies, declare_vocabulary
+    from crmcore.vocabularies import of as vocabularies_of

@@ -10,13 +10,24 @@ empty); the default is a fresh SQLite file per test. Fixtures:
 - ``cli``: run the ``crm`` command in-process: ``result = cli("customer", "list", "--json")``, with
   the plugins the test's ``crm`` / last ``make_crm`` was opened with (``plugins=`` overrides them)
   and ``--user tester`` (``user=`` overrides it; once users exist it must be one of them).
+- ``crm_user``: ``crm_user("sales")`` adds (once) an active user with those roles to ``crm`` and
+  returns the username; ``crm_as("sales")`` is a unit of work acting as that user.
+- ``frozen_clock``: every ``uow.now()`` of the test's CRMs returns ``frozen_clock()`` (Monday
+  3 June 2030, 08:00 UTC) until ``frozen_clock.set(...)`` / ``frozen_clock.advance(hours=2)``.
+- ``api_client``: ``api_client("sales")`` is an HTTP client of ``crm``'s API (``crm serve``'s app)
+  sending a bearer token of that user.
+
+Adding a user ends single-user mode, so the first ``crm_user`` call also adds ``tester`` (the
+``cli`` fixture's default user) as an admin.
 """
 from __future__ import annotations
 
+import datetime as dt
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -26,6 +37,11 @@ from sqlalchemy.engine import make_url
 from crmcore.app import CRM
 from crmcore.db.base import metadata
 from crmcore.db.engine import create_crm_engine
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
+
+    from crmcore.uow import UnitOfWork
 
 TEST_URL_ENV = "CRM_TEST_DATABASE_URL"
 
@@ -37,6 +53,31 @@ def test_database_url() -> str | None:
 def is_postgres() -> bool:
     url = test_database_url()
     return url is not None and make_url(url).get_backend_name() == "postgresql"
+
+
+def test_engine_name() -> str:
+    """The engine the suite runs on: "postgresql" when CRM_TEST_DATABASE_URL names one, else "sqlite"."""
+    url = test_database_url()
+    return make_url(url).get_backend_name() if url else "sqlite"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "engine(name): the test exercises one engine's own path (\"sqlite\" or "
+                            "\"postgresql\"); it is deselected, not skipped, on the other engine")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the tests of the other engine: an engine-specific path has no meaning there, and a
+    skip would hide a test that should have run."""
+    engine = test_engine_name()
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    for item in items:
+        marker = item.get_closest_marker("engine")
+        (drop if marker is not None and engine not in marker.args else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 def reset_database(engine: Engine) -> None:
@@ -101,7 +142,10 @@ def make_crm(crm_url: str, crm_plugins: dict[str, Any]) -> Iterator[Callable[...
     def factory(plugins: Any = (), entry_points: bool = False, **kw: Any) -> CRM:
         c = CRM.open(crm_url, plugins=plugins, entry_points=entry_points, config=kw.pop("config", {}), **kw)
         crm_plugins["plugins"] = tuple(plugins)
+        if crm_plugins.get("clock") is not None:  # the test froze time: every CRM it opens sees it
+            c.clock = crm_plugins["clock"]  # type: ignore[attr-defined]
         opened.append(c)
+        crm_plugins.setdefault("opened", []).append(c)
         return c
 
     yield factory
@@ -162,3 +206,122 @@ def empty_database_url(tmp_path: Any) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+# -- frozen time ------------------------------------------------------------------------------------
+
+FROZEN_AT = dt.datetime(2030, 6, 3, 8, 0, tzinfo=dt.UTC)  # a Monday morning, far from any DST change
+
+
+class FrozenClock:
+    """A CRM's clock (``crm.clock``): the time every ``uow.now()`` sees; move it with ``set`` / ``advance``."""
+
+    def __init__(self, at: dt.datetime = FROZEN_AT) -> None:
+        self.at = at
+
+    def __call__(self) -> dt.datetime:
+        return self.at
+
+    def set(self, at: dt.datetime) -> None:
+        if at.tzinfo is None:
+            raise ValueError("give an aware datetime (the CRM's times are UTC)")
+        self.at = at
+
+    def advance(self, **kw: float) -> None:
+        """Move the time on by ``datetime.timedelta(**kw)`` (``hours=2``, ``days=1``)."""
+        self.at += dt.timedelta(**kw)
+
+
+@pytest.fixture
+def frozen_clock(crm_plugins: dict[str, Any]) -> FrozenClock:
+    """Freeze the time of every CRM the test opens (``crm``, ``make_crm``), before or after this fixture."""
+    clock = FrozenClock()
+    crm_plugins["clock"] = clock
+    for c in crm_plugins.get("opened", []):
+        c.clock = clock
+    return clock
+
+
+# -- users by role, an authenticated API client ---------------------------------------------------
+
+ADMIN_USER = "tester"  # the cli fixture's default user: an admin once users exist
+
+
+def add_user(crm: CRM, *roles: str, username: str | None = None) -> str:
+    """An active user with ``roles`` (named after them unless ``username`` is given; no roles:
+    the admin ``tester``), added once.
+
+    Adding is done as an existing admin; on a database without users ``tester`` is added first
+    as the admin (the first user must be one). A username that exists with other roles is an
+    error, so a test never silently runs as the wrong role.
+    """
+    from sqlalchemy import select
+
+    from crmcore.models import User
+    from crmcore.schemas import UserCreate
+
+    name = username or ("_".join(roles) if roles else ADMIN_USER)
+    roles = roles or ("admin",)
+    with crm.unit_of_work("system", read_only=True) as uow:  # who exists (no actor check: nothing is required)
+        users = {u.username: (list(u.roles or []), u.active) for u in uow.session.scalars(select(User))}
+    if name in users:
+        if sorted(users[name][0]) != sorted(roles) or not users[name][1]:
+            raise ValueError(f"user {name!r} exists with roles {users[name][0]} (active: {users[name][1]}), "
+                             f"not {list(roles)}; give another username=")
+        return name
+    admins = [u for u, (r, active) in users.items() if "admin" in r and active]
+    actor = admins[0] if admins else ADMIN_USER
+    if users and not admins:
+        raise ValueError("the test's users include no active admin to add more users as")
+    with crm.unit_of_work(actor) as uow:
+        if not users and name != ADMIN_USER:
+            uow.users.add(UserCreate(username=ADMIN_USER, display_name="Tester", roles=["admin"]))
+        uow.users.add(UserCreate(username=name, display_name=name.replace("_", " ").title(), roles=list(roles)))
+    return name
+
+
+@pytest.fixture
+def crm_user(crm: CRM) -> Callable[..., str]:
+    """``crm_user("sales", "manager", username=None)``: the username of a user with those roles on ``crm``."""
+    def make(*roles: str, username: str | None = None) -> str:
+        return add_user(crm, *roles, username=username)
+
+    return make
+
+
+@pytest.fixture
+def crm_as(crm: CRM) -> Callable[..., AbstractContextManager[UnitOfWork]]:
+    """``with crm_as("sales") as uow:``: a unit of work on ``crm`` acting as a user with those roles."""
+    def unit(*roles: str, username: str | None = None, read_only: bool = False) -> AbstractContextManager[UnitOfWork]:
+        return crm.unit_of_work(add_user(crm, *roles, username=username), read_only=read_only)
+
+    return unit
+
+
+@pytest.fixture
+def api_client(crm: CRM) -> Callable[..., TestClient]:
+    """``api_client("sales")``: a ``TestClient`` of ``crm``'s HTTP API (with its plugins' routes)
+    that sends a bearer token of a user with those roles (``username=`` picks the user; no role: an
+    admin). ``client.username`` names the user. Errors come back as responses, as a server sends them."""
+    from fastapi.testclient import TestClient
+
+    from crmcore.api import create_app
+    from crmcore.api.auth import TokenService
+
+    app = create_app(crm)
+
+    def client(*roles: str, username: str | None = None) -> TestClient:
+        name = add_user(crm, *roles, username=username)
+        with crm.unit_of_work(name) as uow:
+            token = TokenService(uow).create(name, "test")[1]
+        c = TestClient(app, raise_server_exceptions=False, headers={"Authorization": f"Bearer {token}"})
+        c.username = name
+        return c
+
+    return client
+
+
+from crmcore.testing_layout import assert_plugin_layout, plugin_layout_problems  # noqa: E402 - the layout check, for plugin tests
+
+__all__ = ["FROZEN_AT", "FrozenClock", "add_user", "assert_plugin_layout", "is_postgres", "plugin_layout_problems", "reset_database", "test_database_url",
+           "test_engine_name", "truncate_all"]

@@ -290,7 +290,7 @@ def test_jsonl_bad_lines_are_row_errors():
     assert rows[1].error.startswith("invalid JSON")
     assert rows[2].error == "expected a JSON object, found an array"
     assert rows[3].error.startswith("unknown field 'colour'")
-    assert rows[4].error == "missing required field email"
+    assert rows[4] == SourceRow(5, {"name": "D", "email": None})  # as an empty CSV cell: validation refuses it
     assert rows[5].error.startswith("invalid JSON")
 
 
@@ -301,7 +301,41 @@ def test_jsonl_ignore_unknown_keys():
 
 def test_jsonl_key_clash_is_row_error():
     rows = jsonl_rows('{"name": "C", "Email": "c@x", "email": "d@x"}\n')
-    assert "duplicates field 'email'" in rows[0].error
+    assert rows[0].error == "duplicate key: 'Email' and 'email' both mean field 'email'"
+
+
+@pytest.mark.parametrize("first", [True, False])
+def test_jsonl_key_given_twice_is_a_row_error_not_the_last_value(first):
+    """The json module keeps the last of two equal keys; a CSV header with a column twice is
+    refused, so the object is refused (that line only), wherever it is in the file."""
+    good = '{"name": "A", "email": "a@x"}\n'
+    twice = '{"name": "B", "email": "b@x", "email": "c@x"}\n'
+    nested = '{"name": "C", "email": "c@x", "phone": {"n": 1, "n": 2}}\n'
+    rows = jsonl_rows(twice + nested + good if first else good + twice + nested)
+    bad = rows[:2] if first else rows[1:]
+    assert [r.error for r in bad] == ["duplicate key: 'email' appears twice", "duplicate key: 'n' appears twice"]
+    assert [r.line for r in rows] == [1, 2, 3] and (rows[2] if first else rows[0]).error is None
+
+
+def test_csv_and_jsonl_read_a_missing_or_repeated_field_alike():
+    """The rule of both readers: an empty cell and a left-out key are the same row (``None``);
+    a field given twice is refused (the CSV header for the file, the JSON object for its line)."""
+    assert csv_rows("name,email\nD,\n") == [SourceRow(2, {"name": "D", "email": None})]
+    assert jsonl_rows('{"name": "D"}\n') == jsonl_rows('{"name": "D", "email": null}\n') == [
+        SourceRow(1, {"name": "D", "email": None})]
+    with pytest.raises(FileFormatError, match="'email' appears twice"):
+        csv_rows("name,email,email\nD,d@x,e@x\n")
+    assert jsonl_rows('{"name": "D", "email": "d@x", "email": "e@x"}\n')[0].error == "duplicate key: 'email' appears twice"
+    with pytest.raises(FileFormatError, match="'email' and 'EMAIL' both mean field 'email'"):
+        csv_rows("name,email,EMAIL\nD,d@x,e@x\n")
+    assert jsonl_rows('{"name": "D", "email": "d@x", "EMAIL": "e@x"}\n')[0].error == (
+        "duplicate key: 'email' and 'EMAIL' both mean field 'email'")
+
+
+def test_jsonl_array_with_a_key_twice_is_still_not_json_lines(tmp_path):
+    path = write(tmp_path, "data.json", '[{"name": "A", "name": "B"}]\n')
+    with pytest.raises(FileFormatError, match="is not in JSON Lines format"):
+        rows_of(path)
 
 
 @pytest.mark.parametrize(
@@ -468,10 +502,8 @@ def test_round_trip_property():
     rng = random.Random(20240601)
     alphabet = (
         ["=", "+", "-", "@", "'", "\t", "\r", "\n", " ", "\x00", "\x01", "\x1f", "\x7f", "\x85",
-         "\u00a0", "\u3000", "\u200b", "\ufeff", "＝", "＋", "－", "＠", ".", "e", "\"", ","]
-        + list("0123456789")
-        + list("abcXYZ")
-        + ["é", "ß", "漢", "😀"]
+         "\u00a0", "\u3000", "\u200b", "\ufeff", "＝", "＋", "－", "＠", ".", "e", "\"", ",",
+         *"0123456789", *"abcXYZ", "é", "ß", "漢", "😀"]
     )
     for _ in range(30000):
         s = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8)))

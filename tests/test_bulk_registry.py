@@ -211,10 +211,6 @@ def test_a_write_batch_that_loses_rows_is_an_error(make_crm, plug):
 
 def test_the_entity_permission_is_checked(cli, plug, tmp_path, crm_url):
     from crmcore.schemas import UserCreate
-    from crmcore.uow import UnitOfWork
-
-    if not hasattr(UnitOfWork, "require"):
-        pytest.skip("permissions are not in this tree")
     crm = CRM.open(crm_url, entry_points=False, config={})
     try:
         with crm.unit_of_work("boss") as uow:

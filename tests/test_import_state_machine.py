@@ -8,16 +8,27 @@ validation or by a reference) and malformed (refused by the reader) rows, with b
 counts, the rejected lines, the stored rows of every entity, the ledger balances and the audit
 entries the import wrote (one per update, one per batch of inserts) must match it exactly.
 
+Files are CSV or JSON Lines, by the same rule: a JSON object leaves out the keys of empty cells
+(so a row missing a required key is refused by validation, like an empty CSV cell), and a
+malformed object has an unknown key where a CSV record has a cell too many.
+
 Duplicate rule (documented on ``BulkEntity.key``): once a row that the reader could read names
 a key, that key again later in the same file is rejected, whether or not the first row was
 accepted. Transactions are a ledger: the same customer and reference again is a no-op if it is
-the same entry, rejected if it differs.
+the same entry, rejected if it differs; its key holds the customer, so the same key again after
+a row refused for an unknown customer is refused as well, whatever its other cells.
+
+The examples are derandomized but not fixed: Hypothesis also draws integers and strings from
+the constants of the local modules loaded so far (``crmcore``, the plugins), so the sequences
+tried depend on what earlier tests imported. The model must hold for every sequence; run with
+``IMPORT_MACHINE_EXAMPLES=200`` (random, unshrunk) after changing the importer or the model.
 """
 from __future__ import annotations
 
 import csv
 import datetime as dt
 import itertools
+import json
 import os
 from collections.abc import Callable
 from decimal import Decimal
@@ -30,7 +41,6 @@ from crm_marketing import services as marketing
 from crm_marketing.models import Campaign, Response
 from crm_marketing.schemas import CampaignCreate, ConsentSet
 from crm_sales_automation.models import Lead
-import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_as_test
@@ -48,6 +58,7 @@ from crmcore.testing import truncate_all
 
 BASE = ("BASE1", "BASE2", "BASE3", "BASE4")  # BASE1-3 are in campaign C, BASE4 is not
 ROW_KINDS = ("new", "changed", "unchanged", "duplicate", "bad", "malformed")
+FORMATS = ("csv", "jsonl")
 WORDS = ("Alpha", "Beta", "Gamma", "Delta")
 DATES = ("2024-01-02T10:00:00+00:00", "2024-02-03T11:30:00+00:00")
 Cells = dict[str, str | None]
@@ -244,15 +255,31 @@ PLUGINS = (SALES, MARKETING)
 
 
 class Row:
-    """One line of a generated file: its cells, and whether the reader or validation refuses it."""
+    """One line of a generated file: its cells, and what makes the reader (``malformed``) or
+    validation (``faults``: the cells that are wrong) refuse it."""
 
-    def __init__(self, model: Model, cells: Cells, bad: bool = False, malformed: bool = False, extra: bool = False) -> None:
-        self.cells, self.bad, self.malformed, self.extra = cells, bad, malformed, extra
+    def __init__(self, model: Model, cells: Cells, faults: Cells | None = None, malformed: bool = False) -> None:
+        self.cells, self.faults, self.malformed = cells, faults or {}, malformed
         self.key = model.key(cells)
 
+    @property
+    def bad(self) -> bool:
+        return bool(self.faults)
+
+    def again(self, model: Model, cells: Cells) -> Row:
+        """This row's key again, with ``cells``: bad if it keeps a cell that made this one bad (a
+        ledger key holds the customer, so a repeat of an unknown customer's entry is bad too)."""
+        return Row(model, cells, {c: v for c, v in self.faults.items() if c in cells and cells[c] == v})
+
     def record(self, columns: tuple[str, ...]) -> list[str]:
+        """The CSV record; a malformed row has a cell too many."""
         out = ["" if self.cells.get(c) is None else str(self.cells[c]) for c in columns]
-        return out + ["surplus"] if self.extra else out
+        return [*out, "surplus"] if self.malformed else out
+
+    def jsonl(self, columns: tuple[str, ...]) -> str:
+        """The JSON Lines object: an empty cell is a missing key; a malformed row has an unknown key."""
+        obj = {c: str(self.cells[c]) for c in columns if self.cells.get(c) is not None}
+        return json.dumps({**obj, "surplus": "surplus"} if self.malformed else obj)
 
 
 class ImportMachine(RuleBasedStateMachine):
@@ -288,22 +315,21 @@ class ImportMachine(RuleBasedStateMachine):
             elif kind == "duplicate" and earlier:
                 first = draw(st.sampled_from(earlier))
                 cells = dict(first.cells) if draw(st.booleans()) else {**m.constant, **m.key_cells(first.key), **m.values(draw, refs)}
-                rows.append(Row(m, cells, bad=first.bad and cells == first.cells))
+                rows.append(first.again(m, cells))
             elif kind in ("bad", "malformed"):
                 key = draw(st.sampled_from(known)) if known and draw(st.booleans()) else m.fresh_key(draw, refs, next(self.numbers))
                 cells = {**m.constant, **m.key_cells(key), **m.values(draw, refs)}
-                if kind == "malformed":  # a cell too many: the reader refuses the line
-                    rows.append(Row(m, cells, malformed=True, extra=True))
-                elif draw(st.booleans()):
-                    rows.append(Row(m, {**cells, **m.bad(draw, refs)}, bad=True))
-                else:  # a required cell left empty: validation refuses the row
-                    rows.append(Row(m, {**cells, m.required: None}, bad=True))
+                # malformed: a cell too many (CSV) or an unknown key (JSONL), the reader refuses the line;
+                # bad: a wrong value, or a required cell left empty (a key left out in JSONL): validation refuses it
+                faults = {} if kind == "malformed" else m.bad(draw, refs) if draw(st.booleans()) else {m.required: None}
+                rows.append(Row(m, {**cells, **faults}, faults, malformed=kind == "malformed"))
             else:
                 key = m.fresh_key(draw, refs, next(self.numbers))
                 rows.append(Row(m, {**m.constant, **m.key_cells(key), **m.values(draw, refs)}))
         return rows
 
-    def expect(self, m: Model, rows: list[Row], batch: int) -> tuple[dict[str, int], set[int], list[list[tuple[Any, ...]]]]:
+    def expect(self, m: Model, rows: list[Row], batch: int, first_line: int
+               ) -> tuple[dict[str, int], set[int], list[list[tuple[Any, ...]]]]:
         """Apply ``rows`` to the model: the counts, the rejected lines and per batch the audit
         entries to expect, as ("update", key, before, after) and ("create", [keys])."""
         state, seen = self.state[m.name], set()
@@ -316,7 +342,7 @@ class ImportMachine(RuleBasedStateMachine):
             outcome = self.outcome(m, row, state, seen, audits[-1])
             counts[outcome] += 1
             if outcome == "rejected":
-                rejected.add(i + 2)
+                rejected.add(i + first_line)
         for entries in audits:
             created = [e[1] for e in entries if e[0] == "create"]
             entries[:] = [e for e in entries if e[0] == "update"] + ([("create", created)] if created else [])
@@ -347,19 +373,25 @@ class ImportMachine(RuleBasedStateMachine):
         return "updated"
 
     @rule(entity=st.sampled_from(sorted(MODELS)), plan=st.lists(st.sampled_from(ROW_KINDS), min_size=1, max_size=8),
-          batch=st.integers(1, 5), data=st.data())
-    def import_file(self, entity: str, plan: list[str], batch: int, data: st.DataObject) -> None:
+          batch=st.integers(1, 5), fmt=st.sampled_from(FORMATS), data=st.data())
+    def import_file(self, entity: str, plan: list[str], batch: int, fmt: str, data: st.DataObject) -> None:
         m = MODELS[entity]
-        rows = self.build(m, plan, data.draw)
-        path = self.workdir / f"{entity}-{next(self.numbers)}.csv"
+        self.import_rows(m, self.build(m, plan, data.draw), batch, fmt)
+
+    def import_rows(self, m: Model, rows: list[Row], batch: int, fmt: str) -> dict[str, int]:
+        """Write ``rows`` as a file, import it, check the database against the model; the counts."""
+        path = self.workdir / f"{m.name}-{next(self.numbers)}.{fmt}"
         with path.open("w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow(m.columns)
-            w.writerows(r.record(m.columns) for r in rows)
-        counts, rejected, audits = self.expect(m, rows, batch)
-        ent = get_entity(self.crm, entity)
+            if fmt == "csv":
+                w = csv.writer(f)
+                w.writerow(m.columns)
+                w.writerows(r.record(m.columns) for r in rows)
+            else:
+                f.writelines(r.jsonl(m.columns) + "\n" for r in rows)
+        counts, rejected, audits = self.expect(m, rows, batch, first_line=2 if fmt == "csv" else 1)
+        ent = get_entity(self.crm, m.name)
         errors: list[Any] = []
-        result = run_import(self.crm, entity, read_source(str(path), allowed_fields=ent.all_columns(self.crm),
+        result = run_import(self.crm, m.name, read_source(str(path), allowed_fields=ent.all_columns(self.crm),
                                                           required_fields=ent.required),
                             actor="sync", batch_size=batch, on_error=errors.append)
         got = {"inserted": result.inserted, "updated": result.updated, "unchanged": result.unchanged,
@@ -367,6 +399,7 @@ class ImportMachine(RuleBasedStateMachine):
         assert got == counts, (path.read_text(), errors)
         assert {e.line for e in errors} == rejected, (path.read_text(), errors)
         self.check(m, audits)
+        return got
 
     def check(self, m: Model, audits: list[list[tuple[Any, ...]]]) -> None:
         with self.crm.unit_of_work(read_only=True) as uow:
@@ -430,9 +463,28 @@ def test_the_model_covers_every_bulk_entity(make_crm) -> None:
     assert set(entities(make_crm(plugins=PLUGINS))) == set(MODELS)
 
 
-@pytest.mark.xfail(strict=False, reason="order-dependent: passes alone on both engines, fails after other tests "
-                   "(a transactions file: 3 inserted / 3 rejected against the model's 4 / 2); found at the end of a "
-                   "session, to be fixed first next session")
+def test_a_repeat_of_an_unknown_customers_entry_is_refused(make_crm, tmp_path) -> None:
+    """The sequence the machine found only after other tests had loaded more modules (see the
+    module docstring): an entry for the unknown customer NOPE, then NOPE's reference again with
+    other values. The second row is refused like the first (the customer is part of the key);
+    the model had counted it inserted."""
+    crm = make_crm(plugins=PLUGINS)
+    machine, m = ImportMachine(crm, tmp_path), MODELS["transactions"]
+
+    def entry(ref: str, n: int, amount: str = "1.00") -> Cells:
+        return {**m.constant, "customer_ref": ref, "reference": f"TX{n}", "kind": "invoice", "amount": amount}
+
+    first = Row(m, entry("NOPE", 19, "306.00"), {"customer_ref": "NOPE"})
+    rows = [Row(m, entry("BASE1", 18), malformed=True), first, first.again(m, entry("NOPE", 19)),
+            Row(m, entry("BASE1", 20)), Row(m, entry("BASE1", 21)), Row(m, entry("BASE2", 22))]
+    got = [machine.import_rows(m, rows, batch=1, fmt=fmt) for fmt in FORMATS]  # the same file twice, once each way
+    assert got == [{"inserted": 3, "updated": 0, "unchanged": 0, "rejected": 3},
+                   {"inserted": 0, "updated": 0, "unchanged": 3, "rejected": 3}]
+    assert machine.state["transactions"] == {("BASE1", "TX20"): {"kind": "invoice", "amount": "1.00"},
+                                             ("BASE1", "TX21"): {"kind": "invoice", "amount": "1.00"},
+                                             ("BASE2", "TX22"): {"kind": "invoice", "amount": "1.00"}}
+
+
 def test_import_sequences_match_the_model(make_crm, tmp_path) -> None:
     crm = make_crm(plugins=PLUGINS)
     examples = int(os.environ.get("IMPORT_MACHINE_EXAMPLES", "10"))  # more (and unshrunk) for a long local run

@@ -2,6 +2,7 @@
 downgrade → upgrade, on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from crmcore import CRM
@@ -68,3 +69,23 @@ def test_db_current_and_upgrade_cli(empty_database_url, cli):
     rows = {r["branch"]: r for r in json.loads(res.output)}
     assert rows["core"]["state"] == "up to date"
     assert cli("db", "upgrade", database=empty_database_url).exit_code == 0
+
+
+def test_an_empty_branch_is_not_an_error(empty_database_url, tmp_path):
+    """A plugin whose versions folder is empty (its author deleted the first revision to write
+    it again): nothing to upgrade, show or downgrade, and the core's branch works as before."""
+    from crmcore import MigrationBranch
+
+    empty = MigrationBranch(label="blank", versions=tmp_path / "versions")
+    empty.versions.mkdir()
+    crm = CRM.open(empty_database_url, entry_points=False, create=True, config={})
+    try:
+        runner.upgrade(crm.engine, [empty], ["core", "blank"])
+        assert runner.branch_heads([empty]) == {"core": "0006_console", "blank": None}
+        assert runner.current_heads(crm.engine, [empty]) == {"core": "0006_console", "blank": None}
+        runner.downgrade_to_base(crm.engine, [empty], "blank")
+        assert runner.current_heads(crm.engine, [empty])["core"] == "0006_console"
+        assert runner.labels_with_revisions(ScriptDirectory.from_config(runner.alembic_config([empty]))) >= {"core"}
+        assert "blank" not in runner.labels_with_revisions(ScriptDirectory.from_config(runner.alembic_config([empty])))
+    finally:
+        crm.close()

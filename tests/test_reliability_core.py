@@ -296,12 +296,11 @@ def test_reports_do_not_wait_for_a_writer(crm, cli, crm_url):
 
 # -- the migration fills the new columns from existing data ------------------------------------
 
+@pytest.mark.engine("sqlite")
 def test_sqlite_knows_when_a_transaction_reads_exactly_the_committed_state(crm):
     """A writing unit of work holds SQLite's write lock; until it writes, other connections read
     what it reads (value_analysis splits a long read across cores on that). Any row it changes,
     and any read-only (deferred) unit of work, ends that."""
-    if crm.engine.dialect.name != "sqlite":
-        pytest.skip("SQLite only")
     with crm.unit_of_work() as uow:
         conn = uow.session.connection()
         assert sqlite_snapshot_is_committed_state(conn)

@@ -145,3 +145,45 @@ def test_existing_target_and_missing_dir(cli: Any, tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("x")
     res = cli("plugins", "new", "support", "--dir", str(tmp_path / "a-file"))
     assert res.exit_code == 2 and "is a file" in res.stderr  # click's own check of --dir
+
+
+def test_renamed_table_on_an_emptied_branch_gets_a_regenerated_revision(cli: Any, tmp_path: Path,
+                                                                         empty_database_url: str) -> None:
+    """The guide's path for a plugin author: rename the scaffold's table, delete its revision (the
+    branch is then empty), let autogenerate write the first revision again; the plugin's own tests
+    then pass on both engines."""
+    root = scaffold(cli, tmp_path)
+    pkg = root / "crm_support"
+    for path in [pkg / "models.py", *(root / "tests").glob("*.py")]:
+        path.write_text(path.read_text().replace("support_notes", "support_tickets"))
+    (pkg / "migrations" / "versions" / "support_0001.py").unlink()
+    env = install_in_place(root, tmp_path / "site", "support", "crm_support")
+    url, work = empty_database_url, tmp_path / "work"
+    work.mkdir()
+    crm(env, url, "init", cwd=work)
+    listed = {p["id"]: p for p in json.loads(crm(env, url, "plugins", "list", "--json", cwd=work).stdout)}
+    assert listed["support"]["migrations"] == "support: not applied" and listed["support"]["error"] is None
+    rows = {r["branch"]: r for r in json.loads(crm(env, url, "db", "current", "--json", cwd=work).stdout)}
+    assert rows["support"]["current"] is None and rows["support"]["head"] is None
+    crm(env, url, "plugins", "enable", "support", cwd=work)  # an empty branch: nothing to run yet
+
+    out = crm(env, url, "db", "revision", "--plugin", "support", "-m", "tickets", "--autogenerate", cwd=work).stdout
+    path = Path(out.strip().removeprefix("wrote "))
+    assert path.parent == pkg / "migrations" / "versions" and path.name == "support_0001_tickets.py"
+    text = path.read_text()
+    assert "down_revision = None" in text and "branch_labels = ('support',)" in text and "depends_on = '0001_core'" in text
+    assert "op.create_table('support_tickets'" in text and "support_notes" not in text
+    crm(env, url, "db", "upgrade", cwd=work)
+    crm(env, url, "db", "check", cwd=work)
+    rows = {r["branch"]: r for r in json.loads(crm(env, url, "db", "current", "--json", cwd=work).stdout)}
+    assert rows["support"]["current"] == rows["support"]["head"] == "support_0001"
+    crm(env, url, "customer", "add", "Acme", "--ref", "ACME", cwd=work)
+    crm(env, url, "support", "add", "ACME", "Renewal", cwd=work)
+
+    engines = [("sqlite", {})] + ([("postgresql", {TEST_URL_ENV: empty_database_url})] if is_postgres() else [])
+    for engine, extra in engines:  # the regenerated revision is the one the plugin's migration test runs
+        run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly"], cwd=root,
+                             env=clean_env(PYTHONPATH=str(root), **extra), capture_output=True, text=True, timeout=600,
+                             check=False)
+        assert run.returncode == 0, f"{engine}:\n{run.stdout[-3000:]}\n{run.stderr[-2000:]}"
+        assert " passed" in run.stdout and "failed" not in run.stdout, run.stdout[-500:]

@@ -56,6 +56,8 @@ class ApiSettings(BaseModel):
     cors_origins: list[str] = Field(default_factory=list)
     # /openapi.json, /docs and /redoc without a token (off: /openapi.json needs one, the pages are not served)
     public_docs: bool = False
+    # `crm serve` logs each request (method, path, status) on stderr; --no-access-log turns it off
+    access_log: bool = True
     # the older home of crm.toml's [visibility] table: still read (by crmcore.visibility), for every face
     visibility: dict[str, str] = Field(default_factory=dict)
 
@@ -297,9 +299,10 @@ def _json(model: BaseModel) -> Any:
 
 def _core_routes(r: APIRouter, settings: ApiSettings) -> None:
     """The core's routes, one module per area (crmcore/api/routes_*.py)."""
-    from crmcore.api import routes_accounts, routes_customers, routes_duplicates, routes_users
+    from crmcore.api import routes_accounts, routes_customers, routes_duplicates, routes_more, routes_users
 
     routes_duplicates.register(r, settings)  # first: /customers/duplicates before /customers/{customer_id}
+    routes_more.register(r, settings)  # /customers/by-ref/... before /customers/{customer_id} too
 
     routes_customers.register(r, settings)
     routes_accounts.register(r, settings)

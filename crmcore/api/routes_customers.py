@@ -25,7 +25,7 @@ from crmcore.api.app import (
     visible_customer,
 )
 from crmcore.enums import LifecycleStage
-from crmcore.errors import invalid_input
+from crmcore.errors import InvalidInput, invalid_input
 from crmcore.limits import MAX_ID, MAX_SEARCH
 from crmcore.schemas import (
     ContactCreate,
@@ -53,15 +53,19 @@ def _list_and_show(r: APIRouter, settings: ApiSettings) -> None:
                        stage: Annotated[LifecycleStage | None, Query(description="lifecycle stage")] = None,
                        archived: Annotated[bool, Query(description="include archived customers")] = False,
                        after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
-                       limit: Annotated[int, Query(ge=1, le=10_000)] = 50) -> Any:
+                       limit: Annotated[int, Query(ge=1, le=10_000, description=(
+                           "page size, at most crm.toml [api] max_page_size (200 by default); above it: 422"))] = 50) -> Any:
         """The customers you may see, by id (keyset pages: pass the page's ``next_after`` as ``after``).
 
         ``search`` matches part of the name, email or external reference, case-insensitively.
         """
+        if limit > settings.max_page_size:  # refused, not clamped: a client must not think it got everything
+            raise InvalidInput(f"invalid input: limit: at most {settings.max_page_size} ([api] max_page_size)",
+                               [("limit", f"at most {settings.max_page_size}")])
         given = {"search": search, "tag": tag, "owner": owner, "country": country, "stage": stage}
         try:
             query = CustomerQuery(**{k: v for k, v in given.items() if v is not None}, archived=archived,
-                                  after=after, limit=min(limit, settings.max_page_size))
+                                  after=after, limit=limit)
         except ValidationError as e:
             raise invalid_input(e) from None
         with unit(request, write=False) as uow:

@@ -97,6 +97,10 @@ class BatchImporter:
     """
 
     spec: EntitySpec
+    # On PostgreSQL, batches of importers sharing this key run one at a time (a transaction-scoped
+    # advisory lock taken before the batch): concurrent ledger batches otherwise lock accounts and
+    # unique references in file order and deadlock each other faster than retries can absorb.
+    serial_key: int | None = None
 
     def __init__(self, crm: CRM, entity: BulkEntity | None = None) -> None:
         self.crm = crm

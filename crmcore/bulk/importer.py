@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import text
 
 from crmcore.app import CRM
 from crmcore.bulk.batch import (
@@ -101,10 +102,22 @@ def _db_reason(e: BaseException) -> str:
     return printable(f"{type(orig).__name__}: {text}", 200)
 
 
+IMPORT_LOCK_NAMESPACE = 0x43524D49  # "CRMI": advisory locks of bulk imports on PostgreSQL
+
+
+def serialize(uow: UnitOfWork, processor: BatchImporter) -> None:
+    """Hold the processor's import lock until the batch's transaction ends (PostgreSQL only)."""
+    key = getattr(processor, "serial_key", None)
+    if key is not None and uow.session.get_bind().dialect.name == "postgresql":
+        uow.session.execute(text("SELECT pg_advisory_xact_lock(:ns, :key)"),
+                            {"ns": IMPORT_LOCK_NAMESPACE, "key": key})
+
+
 def write_batch(uow: UnitOfWork, processor: BatchImporter, batch: list[SourceRow]) -> BatchOutcome:
     """Write one batch in a savepoint; if the database refuses it, write its rows one by one
     (a savepoint each) and reject only the rows it refuses."""
     out = BatchOutcome()
+    serialize(uow, processor)
     try:
         with uow.session.begin_nested():
             processor.run(uow, batch, out)

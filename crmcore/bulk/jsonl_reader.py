@@ -1,5 +1,11 @@
 """The JSON Lines reader behind :func:`crmcore.bulk.readers.iter_rows`: one JSON object per
-line, numbers with a fraction as Decimal, nesting bounded."""
+line, numbers with a fraction as Decimal, nesting bounded.
+
+Each object is read by the CSV reader's rule, so a file means the same in either format: a
+field given twice (the same key twice, or two keys that both mean it) is refused, as a CSV
+header with a duplicate column is (here for that line only, there is no header); a key left
+out is an empty cell (validation refuses an empty required field, and the row's key counts for
+the rule on keys repeated in a file, exactly as for a CSV row with that cell empty)."""
 from __future__ import annotations
 
 import json
@@ -14,7 +20,26 @@ def _reject_constant(value: str) -> Any:
     raise ValueError(f"{value} is not allowed in JSON")
 
 
-_json_loads = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant).decode
+class _RepeatedKey(ValueError):
+    """A JSON object names a key twice (the json module would silently keep the last value)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"duplicate key: {key!r} appears twice")
+        self.reason = str(self)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _RepeatedKey(key)
+            seen.add(key)
+    return obj
+
+
+_json_loads = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant, object_pairs_hook=_unique_keys).decode
 _JSON_KINDS = {list: "an array", str: "a string", int: "a number", bool: "true/false",
                type(None): "null", Decimal: "a number"}
 _MISSING = object()
@@ -60,25 +85,31 @@ def _jsonl_rows(
             )
     except UnicodeDecodeError as exc:
         raise _decode_error(name, stream, exc, lineno) from exc
+    first: Any = {}
+    error = None  # the first line is an object, but a bad row
     try:
         first = _json_loads(line)
-    except RecursionError:  # a valid start of an object, nested beyond any use: a bad row
-        first = None
+    except RecursionError:  # a valid start of an object, nested beyond any use
+        error = _TOO_DEEP
+    except _RepeatedKey as exc:
+        error = exc.reason
     except ValueError:
         first = _MISSING
-    if first is not None and type(first) is not dict:
+    if error is not None and not line.lstrip().startswith("{"):  # e.g. an array of objects
+        first = _MISSING
+    if type(first) is not dict:
         raise FileFormatError(
             f"{name} is not in JSON Lines format: line {lineno} is not a JSON object on its own line; "
             "save the data as JSON Lines (one JSON object per line, no surrounding array)."
         )
-    return _jsonl_records(lines, stream, lineno, first, fields, name, ignore_unknown)
+    return _jsonl_records(lines, stream, lineno, error or first, fields, name, ignore_unknown)
 
 
 def _jsonl_records(
     lines: Iterator[str],
     stream: Any,
     first_line: int,
-    first: dict[str, Any] | None,
+    first: dict[str, Any] | str,
     fields: _Fields,
     name: str,
     ignore_unknown: bool,
@@ -96,6 +127,7 @@ def _jsonl_records(
             data = obj
         else:
             data = {}
+            labels: dict[str, str] = {}
             unknown: list[str] = []
             clashes: list[str] = []
             for key, value in obj.items():
@@ -107,11 +139,12 @@ def _jsonl_records(
                 if field is None:
                     unknown.append(key)
                 elif field in data:
-                    clashes.append(f"{key!r} duplicates field {field!r}")
+                    clashes.append(f"{labels[field]!r} and {key!r} both mean field {field!r}")
                 else:
                     data[field] = value  # type: ignore[index]
+                    labels[field] = key  # type: ignore[index]
             if clashes:
-                error = "; ".join(clashes)
+                error = "duplicate key: " + "; ".join(clashes)
             elif unknown and not ignore_unknown:
                 error = (
                     f"unknown field{'s' if len(unknown) > 1 else ''} "
@@ -121,16 +154,15 @@ def _jsonl_records(
             data = {k: (None if v == "" else v) for k, v in data.items()}
         if error is None and (list in map(type, data.values()) or dict in map(type, data.values())) and _too_deep(data):
             error = _TOO_DEEP
-        if error is None and not required <= data.keys():
-            missing = [f for f in fields.required if f not in data]
-            error = f"missing required field{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
+        if not required <= data.keys():  # as a CSV row with the cell empty: for validation to refuse
+            data = {**data, **{f: None for f in fields.required if f not in data}}
         row = _new_object(SourceRow)
         _set_line(row, lineno)
         _set_data(row, data)
         _set_error(row, error)
         return row
 
-    yield SourceRow(first_line, {}, _TOO_DEEP) if first is None else convert(first_line, first)
+    yield SourceRow(first_line, {}, first) if isinstance(first, str) else convert(first_line, first)
     lineno = first_line
     try:
         for lineno, line in enumerate(lines, first_line + 1):
@@ -140,6 +172,9 @@ def _jsonl_records(
                 obj = loads(line)
             except RecursionError:
                 yield SourceRow(lineno, {}, _TOO_DEEP)
+                continue
+            except _RepeatedKey as exc:
+                yield SourceRow(lineno, {}, exc.reason)
                 continue
             except ValueError as exc:
                 reason = getattr(exc, "msg", None) or str(exc)

@@ -43,6 +43,7 @@ class TransactionImporter(BatchImporter):
     ledger entries are never edited, a correction is a new entry."""
 
     spec = SPECS["transactions"]
+    serial_key = 0x4C454447  # "LEDG"
 
     def process(self, uow: UnitOfWork, batch: list[SourceRow]) -> None:
         self.opened: dict[int, tuple[int, str]] = {}  # accounts opened for this batch (kept only if used)

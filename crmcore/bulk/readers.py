@@ -15,11 +15,17 @@ Two kinds of problems are reported, and they are kept apart on purpose:
   any row is produced.  Encoding errors are found while streaming, so they are
   raised during iteration, after the rows that precede them were yielded.
 * **Row problems** (wrong number of cells, broken quoting, a line that is not
-  valid JSON, unknown or missing keys in a JSON object, ...) never raise: the
-  row is yielded with :attr:`SourceRow.error` set to a short reason, and the
-  caller reports it with :attr:`SourceRow.line` and moves on.  When ``error``
-  is set, ``data`` holds whatever could be recovered (possibly nothing) and
-  must not be imported.
+  valid JSON, an unknown key or a field given twice in a JSON object, ...) never
+  raise: the row is yielded with :attr:`SourceRow.error` set to a short reason,
+  and the caller reports it with :attr:`SourceRow.line` and moves on.  When
+  ``error`` is set, ``data`` holds whatever could be recovered (possibly nothing)
+  and must not be imported.
+
+The same rule for both formats: a field given twice is refused (a CSV header
+with a duplicate column, a JSON object with a key twice or two keys meaning one
+field); a required field is a column of the CSV header, and a JSON object that
+leaves it out reads as a CSV row with that cell empty (``None``, for validation
+to refuse; the row still names its key for the rule on keys repeated in a file).
 
 Values:
 

@@ -45,14 +45,18 @@ def account_list(app: AppContext, customer_key: str | None, as_json: bool) -> No
 @click.option("--currency", default="EUR", show_default=True)
 @click.option("--terms", "payment_terms_days", type=int, default=30, show_default=True, help="payment terms in days")
 @click.option("--default", "is_default", is_flag=True, help="make it the customer's default account")
+@click.option("--json", "as_json", is_flag=True, help="print the account as JSON")
 @pass_app
-def account_open(app: AppContext, customer_key: str, **opts: Any) -> None:
+def account_open(app: AppContext, customer_key: str, as_json: bool, **opts: Any) -> None:
     """Open an account for a customer."""
     data = validate(AccountCreate, **opts)
     with app.crm().unit_of_work(app.actor) as uow:
         a = uow.accounts.open(resolve_customer(uow, customer_key).id, data)
-        aid, currency = a.id, a.currency
-    echo(f"opened account {aid} ({currency})")  # only once committed
+        out = AccountRead.model_validate(a).model_dump()
+    if as_json:  # only once committed
+        emit_json(out)
+        return
+    echo(f"opened account {out['id']} ({out['currency']})")
 
 
 @account.command("post", context_settings={"ignore_unknown_options": True})
@@ -65,17 +69,22 @@ def account_open(app: AppContext, customer_key: str, **opts: Any) -> None:
 @click.option("--due", "due_date", metavar="DATE", type=DATE, help="invoice due date (default: date + payment terms)")
 @click.option("--description")
 @click.option("--account", "account_id", type=ID, help="post to this account instead of the default one")
+@click.option("--json", "as_json", is_flag=True, help="print the entry, whether it was new, and the balance as JSON")
 @pass_app
-def account_post(app: AppContext, customer_key: str, account_id: int | None, **opts: Any) -> None:
+def account_post(app: AppContext, customer_key: str, account_id: int | None, as_json: bool, **opts: Any) -> None:
     """Post an entry: invoice, payment, credit_note, adjustment or write_off."""
     data = validate(TransactionCreate, **opts)
     with app.crm().unit_of_work(app.actor) as uow:
         entry, created = uow.accounts.post(resolve_customer(uow, customer_key).id, data, account_id)
         balance = uow.accounts.get(entry.account_id).balance
+        out = {"created": created, "entry": TransactionRead.model_validate(entry).model_dump(), "balance": balance}
         what = "posted" if created else "already posted (no change)"
         line = (f"{what}: {entry.kind.value} {entry.amount} {entry.currency} ref {entry.reference}; "
                 f"account {entry.account_id} balance {balance}")
-    echo(line)  # only once committed
+    if as_json:  # only once committed
+        emit_json(out)
+        return
+    echo(line)
 
 
 @account.command("statement")
@@ -104,10 +113,14 @@ def account_statement(app: AppContext, account_id: int, since: dt.datetime | Non
 @account.command("status")
 @click.argument("account_id", type=ID)
 @click.argument("status", type=choice(AccountStatus))
+@click.option("--json", "as_json", is_flag=True, help="print the account as JSON")
 @pass_app
-def account_status(app: AppContext, account_id: int, status: str) -> None:
+def account_status(app: AppContext, account_id: int, status: str, as_json: bool) -> None:
     """Put an account on hold, release it (open) or close it."""
     with app.crm().unit_of_work(app.actor) as uow:
         a = uow.accounts.set_status(account_id, AccountStatus(status))
-        line = f"account {a.id} is {a.status.value}"
-    echo(line)
+        out = AccountRead.model_validate(a).model_dump()
+    if as_json:
+        emit_json(out)
+        return
+    echo(f"account {out['id']} is {out['status']}")

@@ -23,29 +23,51 @@ def register(cli: click.Group) -> None:
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True)
 @click.option("--deliver-every", type=click.IntRange(0, 86400), default=10, show_default=True,
               help="Seconds between webhook delivery passes in the background (0: never; use `crm webhooks deliver`).")
+@click.option("--access-log/--no-access-log", default=None,
+              help="Log each request on stderr (default: crm.toml [api] access_log, which is true).")
 @pass_app
-def serve(app: AppContext, host: str, port: int, workers: int, deliver_every: int) -> None:
+def serve(app: AppContext, host: str, port: int, workers: int, deliver_every: int, access_log: bool | None) -> None:
     """Run the HTTP API (OpenAPI at /openapi.json; /docs with [api] public_docs) and the web console (/console)."""
     import os
 
     import uvicorn
+    from pydantic import ValidationError
 
+    from crmcore.api.app import ApiSettings
+    from crmcore.errors import ConfigError, invalid_input
     from crmcore.webhooks.targets import policy
 
     crm = app.crm()  # fails here, in one line, if the database is missing or a plugin is broken
     policy(crm.config)  # and if crm.toml [webhooks] is wrong (not at the first delivery)
+    try:
+        settings = ApiSettings.model_validate(crm.config.get("api", {}) if isinstance(crm.config, dict) else {})
+    except ValidationError as e:
+        raise ConfigError(f"crm.toml [api]: {invalid_input(e)}") from None
+    log = settings.access_log if access_log is None else access_log
     url = crm.engine.url.render_as_string(hide_password=False)
     if deliver_every:
         _background_delivery(url, app.plugins, deliver_every)
+    _announce(host, port, workers, settings.public_docs, log)
+    # "info" lets uvicorn's access logger through; without the access log only warnings are shown
+    level = "info" if log else "warning"
     if workers == 1:
         from crmcore.api import create_app
         from crmcore.console import with_console
 
         # the web console at /console, beside the API: same process, same units of work
-        uvicorn.run(with_console(create_app(crm), crm), host=host, port=port, log_level="warning")
+        uvicorn.run(with_console(create_app(crm, settings), crm), host=host, port=port, log_level=level, access_log=log)
         return
     os.environ["CRM_DATABASE_URL"] = url
-    uvicorn.run("crmcore.api.asgi:app", host=host, port=port, workers=workers, log_level="warning")
+    uvicorn.run("crmcore.api.asgi:app", host=host, port=port, workers=workers, log_level=level, access_log=log)
+
+
+def _announce(host: str, port: int, workers: int, public_docs: bool, access_log: bool) -> None:
+    """Say where the server listens before it starts (uvicorn's own line only shows at log level info)."""
+    shown = f"[{host}]" if ":" in host else host
+    base = f"http://{shown}:{port}"
+    docs = f"{base}/docs" if public_docs else "off ([api] public_docs = false)"
+    click.echo(f"crm serve: API on {base}/ (docs: {docs}; console: {base}/console); {workers} worker(s); "
+               f"access log {'on' if access_log else 'off'}", err=True)
 
 
 def _background_delivery(url: str, plugins: Any, every: int) -> None:

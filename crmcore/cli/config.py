@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from crmcore import vocabularies
 from crmcore.cli.context import AppContext, CRMGroup, pass_app
 from crmcore.cli.output import emit_json, table
 
@@ -39,6 +40,7 @@ def config_show(app: AppContext, as_json: bool) -> None:
     rows: list[dict[str, Any]] = [{"plugin": "core", "key": "database", "value": crm.engine.url.render_as_string(hide_password=True),
                                    "source": _database_source(app)}]
     rows += crm.plugin_settings.rows()
+    rows += vocabularies.config_rows(crm)  # validates crm.toml [vocabularies] (exit 2 when wrong)
     if as_json:
         emit_json(rows)
         return

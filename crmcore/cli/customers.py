@@ -153,8 +153,10 @@ def customer_show(app: AppContext, customer_key: str, interactions: int, as_json
 @click.option("--name")
 @customer_options
 @click.option("--version", type=VERSION, help="fail if the stored version differs (optimistic locking)")
+@click.option("--json", "as_json", is_flag=True, help="print the updated customer as JSON")
 @pass_app
-def customer_update(app: AppContext, customer_key: str, attrs: tuple[str, ...], tags: tuple[str, ...], **opts: Any) -> None:
+def customer_update(app: AppContext, customer_key: str, attrs: tuple[str, ...], tags: tuple[str, ...], as_json: bool,
+                    **opts: Any) -> None:
     """Change some fields of a customer."""
     given = {k: v for k, v in opts.items() if v is not None}
     if tags:
@@ -163,19 +165,25 @@ def customer_update(app: AppContext, customer_key: str, attrs: tuple[str, ...], 
         given["attributes"] = parse_attrs(attrs)
     data = validate(CustomerUpdate, **given)
     with app.crm().unit_of_work(app.actor) as uow:
-        c = uow.customers.update(resolve_customer(uow, customer_key).id, data)
-        cid, version = c.id, c.version
-    echo(f"updated customer {cid} (version {version})")  # only once committed
+        out = CustomerRead.model_validate(uow.customers.update(resolve_customer(uow, customer_key).id, data)).model_dump()
+    if as_json:  # only once committed
+        emit_json(out)
+        return
+    echo(f"updated customer {out['id']} (version {out['version']})")
 
 
 @customer.command("archive")
 @click.argument("customer_key", metavar="CUSTOMER", type=CUSTOMER)
+@click.option("--json", "as_json", is_flag=True, help="print the archived customer as JSON")
 @pass_app
-def customer_archive(app: AppContext, customer_key: str) -> None:
+def customer_archive(app: AppContext, customer_key: str, as_json: bool) -> None:
     """Archive (soft-delete) a customer; its history is kept."""
     with app.crm().unit_of_work(app.actor) as uow:
-        cid = uow.customers.archive(resolve_customer(uow, customer_key).id).id
-    echo(f"archived customer {cid}")
+        out = CustomerRead.model_validate(uow.customers.archive(resolve_customer(uow, customer_key).id)).model_dump()
+    if as_json:
+        emit_json(out)
+        return
+    echo(f"archived customer {out['id']}")
 
 
 @customer.command("merge")
@@ -226,15 +234,18 @@ def contact() -> None:
 @click.option("--email")
 @click.option("--phone")
 @click.option("--ref", "external_ref")
+@click.option("--json", "as_json", is_flag=True, help="print the contact as JSON")
 @pass_app
-def contact_add(app: AppContext, customer_key: str, name: str, **opts: Any) -> None:
+def contact_add(app: AppContext, customer_key: str, name: str, as_json: bool, **opts: Any) -> None:
     """Add a contact to an organization customer."""
     data = validate(ContactCreate, name=name, **opts)
     with app.crm().unit_of_work(app.actor) as uow:
         c = resolve_customer(uow, customer_key)
-        x = uow.contacts.add(c.id, data)
-        xid, xname = x.id, x.name
-    echo(f"added contact {xid}: {xname}")
+        out = ContactRead.model_validate(uow.contacts.add(c.id, data)).model_dump()
+    if as_json:
+        emit_json(out)
+        return
+    echo(f"added contact {out['id']}: {out['name']}")
 
 
 @contact.command("list")
@@ -259,12 +270,16 @@ def contact_list(app: AppContext, customer_key: str, as_json: bool) -> None:
 @click.option("--title")
 @click.option("--email")
 @click.option("--phone")
+@click.option("--json", "as_json", is_flag=True, help="print the contact as JSON")
 @pass_app
-def contact_update(app: AppContext, contact_id: int, **opts: Any) -> None:
+def contact_update(app: AppContext, contact_id: int, as_json: bool, **opts: Any) -> None:
     """Change a contact."""
     data = validate(ContactUpdate, **opts)
     with app.crm().unit_of_work(app.actor) as uow:
-        uow.contacts.update(contact_id, data)
+        out = ContactRead.model_validate(uow.contacts.update(contact_id, data)).model_dump()
+    if as_json:
+        emit_json(out)
+        return
     echo(f"updated contact {contact_id}")
 
 

@@ -34,14 +34,19 @@ def interaction() -> None:
 @click.option("--outcome")
 @click.option("--satisfaction", type=int, help="1 (poor) to 5 (excellent)")
 @click.option("--ref", "external_ref", help="external reference: logging the same reference again is a no-op")
+@click.option("--json", "as_json", is_flag=True, help="print the interaction and whether it was new as JSON")
 @pass_app
-def interaction_log(app: AppContext, customer_key: str, **opts: Any) -> None:
+def interaction_log(app: AppContext, customer_key: str, as_json: bool, **opts: Any) -> None:
     """Record a touchpoint with a customer."""
     data = validate(InteractionCreate, **opts)
     with app.crm().unit_of_work(app.actor) as uow:
         x, created = uow.interactions.log_once(resolve_customer(uow, customer_key).id, data)
-        xid = x.id
-    echo(f"logged interaction {xid}" if created else f"already logged (no change): interaction {xid}")  # only once committed
+        out = {"created": created, "interaction": InteractionRead.model_validate(x).model_dump()}
+    if as_json:  # only once committed
+        emit_json(out)
+        return
+    xid = out["interaction"]["id"]
+    echo(f"logged interaction {xid}" if created else f"already logged (no change): interaction {xid}")
 
 
 @interaction.command("list")

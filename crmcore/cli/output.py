@@ -12,16 +12,17 @@ import json
 import re
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from pydantic import BaseModel, ValidationError
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from crmcore.errors import invalid_input
 from crmcore.services._base import jsonable
+
+if TYPE_CHECKING:  # rich is imported when a table is printed: a --json or one-line command does without it
+    from rich.console import Console
+    from rich.text import Text
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -53,6 +54,8 @@ def validate(model: type[M], **data: Any) -> M:
 
 
 def console() -> Console:
+    from rich.console import Console
+
     return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 160)
 
 
@@ -67,12 +70,17 @@ def echo(message: str) -> None:
 
 def cell(value: Any) -> Text:
     """A table cell: escaped, and a rich Text so markup in stored data is printed, not applied."""
+    from rich.text import Text
+
     if value is None:
         return Text("")
     return Text(safe(jsonable(value)))
 
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     t = Table(title=None if title is None else Text(safe(title)), show_lines=False)
     for c in columns:
         t.add_column(Text(safe(c)), overflow="fold")
@@ -86,6 +94,9 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
 
 
 def fields(title: str, data: dict[str, Any]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     t = Table(title=Text(safe(title)), show_header=False, title_justify="left")
     t.add_column("field", style="bold")
     t.add_column("value", overflow="fold")

@@ -8,7 +8,8 @@ business rule. Sign-in, sessions, CSRF and the security headers live in :mod:`.a
 
 Extension points (hooks in :mod:`crmcore.hookspecs`, objects from this package):
 
-- ``crm_console_register(register)``, once when the console is built, with
+- ``crm_console_register(register)``, once when the console is built (``console_register(
+  __name__, NavEntry(...))`` makes the usual one from a package's ``console_pages.ROUTES``), with
   :class:`NavEntry` (a navigation link), :class:`ConsolePage` (a route with its handler),
   :class:`ConsoleTemplates` (a folder of Jinja2 templates named ``"<plugin id>/<file>"``) and
   :class:`ConsoleCatalog` (a ``locale`` folder of ``.po`` files);
@@ -26,9 +27,41 @@ handler gets the same :class:`View` as the core's: ``view.unit(write=...)``, ``v
 ``view._(msgid)`` and ``view.fmt`` (dates, numbers, money for the user's language). See the
 "Console" section of docs/plugin-guide.md.
 """
-from crmcore.console.app import create_console, with_console
-from crmcore.console.extensions import ConsoleCatalog, ConsolePage, ConsoleSection, ConsoleTemplates, HomeCard, NavEntry
-from crmcore.console.web import View
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# name -> module: imported on first use (PEP 562), so a plugin's console.py may import the
+# extension objects at its top without loading Starlette and Jinja2 into every `crm` command
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(("ConsoleCatalog", "ConsolePage", "ConsoleSection", "ConsoleTemplates", "HomeCard", "NavEntry",
+                     "console_register"), "crmcore.console.extensions"),
+    "View": "crmcore.console.web", "create_console": "crmcore.console.app", "with_console": "crmcore.console.app",
+}
 
 __all__ = ["ConsoleCatalog", "ConsolePage", "ConsoleSection", "ConsoleTemplates", "HomeCard", "NavEntry", "View",
-           "create_console", "with_console"]
+           "console_register", "create_console", "with_console"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'crmcore.console' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:  # the same names, eagerly, for type checkers
+    from crmcore.console.app import create_console, with_console
+    from crmcore.console.extensions import (
+        ConsoleCatalog,
+        ConsolePage,
+        ConsoleSection,
+        ConsoleTemplates,
+        HomeCard,
+        NavEntry,
+        console_register,
+    )
+    from crmcore.console.web import View

@@ -12,8 +12,10 @@ enabled set (one small query) and drops the contributions of the others.
 """
 from __future__ import annotations
 
+import importlib
 import logging
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -115,6 +117,48 @@ class Registry:
     templates: list[tuple[str, Path]] = field(default_factory=list)
     catalogs: list[tuple[str, Path]] = field(default_factory=list)
     errors: list[Failed] = field(default_factory=list)
+
+
+def console_register(module: str, *nav: NavEntry, pages: str = "console_pages",
+                     permission: str | None = "customer.read") -> Callable[[Callable[[Any], None]], None]:
+    """The usual ``crm_console_register`` of a plugin package, as a ready hook implementation.
+
+    It registers ``nav``, the package's ``templates`` and ``locale`` folders (when they exist) and
+    a :class:`ConsolePage` for each entry of ``<package>.<pages>.ROUTES``: a ``ConsolePage`` as it
+    is, or a ``(path, handler, methods)`` tuple needing ``permission``. The pages module (which
+    loads Starlette and Jinja2) is imported only when the console is built::
+
+        crm_console_register = console_register(__name__, NavEntry("Credit", "/credit/ageing", order=30))
+    """
+    from crmcore import hookimpl
+
+    package = module.rpartition(".")[0] or module
+    source = getattr(sys.modules.get(package), "__file__", None)
+    if source is None:
+        raise CRMError(f"console_register({module!r}): call it from a module of an imported plugin package")
+    here = Path(source).parent
+    for entry in nav:
+        if not isinstance(entry, NavEntry):
+            raise CRMError(f"console_register({module!r}): {entry!r} is not a NavEntry")
+
+    def crm_console_register(register: Callable[[Any], None]) -> None:
+        routes: Iterable[Any] = importlib.import_module(f"{package}.{pages}").ROUTES
+        for entry in nav:
+            register(entry)
+        if (here / "templates").is_dir():
+            register(ConsoleTemplates(here / "templates"))
+        if (here / "locale").is_dir():
+            register(ConsoleCatalog(here / "locale"))
+        for route in routes:
+            if isinstance(route, ConsolePage):
+                register(route)
+            else:
+                path, handler, methods = route
+                register(ConsolePage(path, handler, methods=tuple(methods), permission=permission))
+
+    crm_console_register.__module__ = module
+    crm_console_register.__qualname__ = "crm_console_register"
+    return hookimpl(crm_console_register)  # type: ignore[no-any-return]
 
 
 _KINDS = {NavEntry: "nav", ConsolePage: "pages"}

@@ -1,5 +1,6 @@
-"""Database plumbing shared by the core and every plugin: Base, column types, engines."""
+"""Database plumbing shared by the core and every plugin: Base, column types, engines, date arithmetic."""
 from crmcore.db.base import Base, metadata
+from crmcore.db.dates import date_of, day_number, day_of, day_sql, days_between
 from crmcore.db.engine import create_crm_engine, resolve_database_url
 from crmcore.db.types import Money, UTCDateTime, utcnow
 
@@ -8,6 +9,11 @@ __all__ = [
     "Money",
     "UTCDateTime",
     "create_crm_engine",
+    "date_of",
+    "day_number",
+    "day_of",
+    "day_sql",
+    "days_between",
     "enum_column",
     "metadata",
     "resolve_database_url",

@@ -100,18 +100,30 @@ def _run(engine: Engine, cfg: Config, remembered: Remembered, fn: Callable[..., 
             cfg.attributes.pop("connection", None)
 
 
+def labels_with_revisions(script: ScriptDirectory) -> set[str]:
+    """The branch labels some revision carries. A plugin whose versions folder is empty (its
+    author deleted the scaffold's revision to write a first one of their own) has a branch that
+    alembic does not know: there is nothing to run, show or compare for it yet."""
+    return {label for rev in script.walk_revisions() for label in rev.branch_labels}
+
+
 def upgrade(engine: Engine, branches: Sequence[MigrationBranch], labels: Sequence[str],
             remembered: Remembered | None = None) -> None:
-    """Upgrade the given branch labels (``core`` first) to their heads, each in one transaction."""
+    """Upgrade the given branch labels (``core`` first) to their heads, each in one transaction;
+    an empty branch has nothing to upgrade."""
     cfg = alembic_config(branches)
+    known = labels_with_revisions(ScriptDirectory.from_config(cfg))
     for label in labels:
-        _run(engine, cfg, remembered or {}, command.upgrade, f"{label}@head")
+        if label in known:
+            _run(engine, cfg, remembered or {}, command.upgrade, f"{label}@head")
 
 
 def downgrade_to_base(engine: Engine, branches: Sequence[MigrationBranch], label: str,
                       remembered: Remembered | None = None) -> None:
+    """Undo every revision of ``label`` (nothing for an empty branch)."""
     cfg = alembic_config(branches)
-    _run(engine, cfg, remembered or {}, command.downgrade, f"{label}@base")
+    if label in labels_with_revisions(ScriptDirectory.from_config(cfg)):
+        _run(engine, cfg, remembered or {}, command.downgrade, f"{label}@base")
 
 
 def branch_record(branches: Sequence[MigrationBranch], branch: MigrationBranch) -> dict[str, object]:
@@ -167,9 +179,10 @@ def current_heads(engine: Engine, branches: Sequence[MigrationBranch],
             out[f"unknown:{rev}"] = rev
             known += [d for d in (remembered or {}).get(rev, []) if _known(script, d)]
     ancestors = {r.revision for r in script.iterate_revisions(tuple(known), "base")} if known else set()
+    labels = labels_with_revisions(script)
     for label in [CORE_LABEL, *(b.label for b in branches)]:
         current = None
-        walked: Script | None = script.get_revision(f"{label}@head")
+        walked: Script | None = script.get_revision(f"{label}@head") if label in labels else None
         while walked is not None:
             if walked.revision in ancestors:
                 current = walked.revision
@@ -180,9 +193,15 @@ def current_heads(engine: Engine, branches: Sequence[MigrationBranch],
     return out
 
 
-def branch_heads(branches: Sequence[MigrationBranch]) -> dict[str, str]:
+def branch_heads(branches: Sequence[MigrationBranch]) -> dict[str, str | None]:
+    """The newest revision of each branch; None for a branch with no revision yet."""
     script = ScriptDirectory.from_config(alembic_config(branches))
-    return {label: script.get_revision(f"{label}@head").revision for label in [CORE_LABEL, *(b.label for b in branches)]}
+    labels = labels_with_revisions(script)
+    out: dict[str, str | None] = {}
+    for label in [CORE_LABEL, *(b.label for b in branches)]:
+        head = script.get_revision(f"{label}@head") if label in labels else None
+        out[label] = head.revision if head is not None else None
+    return out
 
 
 def schema_diff(engine: Engine, include_tables: set[str]) -> list[object]:
@@ -209,4 +228,4 @@ def tables_with_prefix(bind: Engine | Connection, prefix: str) -> list[str]:
 
 
 __all__ = ["alembic_config", "branch_heads", "branch_record", "current_heads", "downgrade_to_base", "forget_revisions",
-           "schema_diff", "upgrade"]
+           "labels_with_revisions", "schema_diff", "upgrade"]

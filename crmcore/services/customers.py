@@ -17,6 +17,7 @@ from crmcore.models import Account, Contact, Customer, Interaction, MergeJournal
 from crmcore.models.customer import fold
 from crmcore.schemas import CustomerCreate, CustomerPage, CustomerQuery, CustomerUpdate
 from crmcore.services._base import Service, new_ref
+from crmcore.services.customer_fields import PLAIN
 
 
 def _like(text: str) -> str:
@@ -39,8 +40,8 @@ def has_tag(session: Session, tag: str) -> Any:
     return exists(select(literal(1)).select_from(each).where(each.c.value == tag))
 
 
-# fields a CustomerCreate/Update carries straight onto the model
-_PLAIN = ("name", "kind", "email", "phone", "country", "region", "industry", "lifecycle_stage", "tags", "external_ref")
+# fields a CustomerCreate/Update carries straight onto the model (declared once, in customer_fields)
+_PLAIN = PLAIN
 
 
 def snapshot(c: Customer) -> dict[str, Any]:

@@ -1,18 +1,18 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
-from crmcore.db.types import utcnow
-from crmcore.errors import Conflict, InvalidInput, NotFound, invalid_input
-from crmcore.models import Interaction
+from crmcore.errors import Conflict, CRMError, InvalidInput, NotFound, invalid_input, validation_errors
+from crmcore.models import Customer, Interaction
 from crmcore.schemas import InteractionCreate
-from crmcore.services._base import Service, new_ref
+from crmcore.services._base import Service, jsonable, new_ref
+from crmcore.services.audit import insert_entries
 
 
 def _comparable(value: Any) -> Any:
@@ -43,7 +43,7 @@ class InteractionService(Service):
         """Log a touchpoint; returns (interaction, created). A reference logged again with the same
         content is a no-op (also when two writers log it at once); with different content, refused."""
         self.uow.require("interaction.write")
-        customer = self.uow.customers.get(customer_id)
+        customer = self.uow.customers.resolve(customer_id)  # NotFound for a customer the actor may not see
         if customer.archived:
             raise Conflict(f"customer {customer_id} is archived")
         fields = data.model_dump(exclude={"handled_by", "occurred_at"})
@@ -53,7 +53,7 @@ class InteractionService(Service):
             if existing is not None:
                 return self._same_or_conflict(existing, wanted, data.occurred_at), False
         fields["external_ref"] = fields["external_ref"] or new_ref()
-        interaction = Interaction(customer_id=customer_id, occurred_at=data.occurred_at or utcnow(),
+        interaction = Interaction(customer_id=customer_id, occurred_at=data.occurred_at or self.uow.now(),
                                   handled_by_id=wanted["handled_by_id"], **fields)
         try:
             with self.session.begin_nested():  # a concurrent writer may log the same reference first
@@ -67,6 +67,115 @@ class InteractionService(Service):
         self.uow.audit.record("create", "interaction", interaction.id, after={"customer_id": customer_id, **fields})
         self.uow.hooks.interaction_logged(self.uow, interaction)
         return interaction, True
+
+    def log_many(self, entries: Iterable[tuple[int | str, InteractionCreate | Mapping[str, Any]]]) -> list[Interaction]:
+        """Log a batch of touchpoints, all or nothing; ``crm_interactions_batch`` fires once.
+
+        Each entry is (customer id or reference, data); every row is checked as :meth:`log_once`
+        checks one (the schema, a customer the actor may see and not archived, a known
+        ``handled_by``, a reference logged again with other content refused), and the first bad
+        row refuses the batch before anything is written, naming its row (1-based). A reference
+        already logged with the same content (or twice in the batch) gives the existing row and
+        is not logged again. Customers and users are looked up once per distinct key, the rows
+        and their audit entries written in one flush. Returns the interactions in entry order.
+        """
+        self.uow.require("interaction.write")
+        rows = [self._checked(n, key, data) for n, (key, data) in enumerate(entries, start=1)]
+        customers = self._customers_of(rows)
+        users: dict[str, int | None] = {}
+        wanted: list[tuple[int, dict[str, Any]]] = []
+        for n, key, data in rows:
+            try:
+                if data.handled_by is not None and data.handled_by not in users:
+                    users[data.handled_by] = self.uow.users.id_for(data.handled_by)
+            except CRMError as e:
+                raise InvalidInput(f"row {n}: {e}", [(f"row {n}.handled_by", str(e))]) from None
+            fields = data.model_dump(exclude={"handled_by", "occurred_at"})
+            wanted.append((n, {**fields, "customer_id": customers[key].id, "handled_by_id": users.get(data.handled_by or ""),
+                               "occurred_at": data.occurred_at}))
+        return self._write_batch(wanted)
+
+    def _checked(self, n: int, key: int | str, data: InteractionCreate | Mapping[str, Any]) -> tuple[int, int | str, InteractionCreate]:
+        """One entry validated as :class:`InteractionCreate`; a bad one names its row."""
+        if isinstance(data, InteractionCreate):
+            return n, key, data
+        try:
+            return n, key, InteractionCreate.model_validate(data)
+        except ValidationError as e:
+            errors = validation_errors(e, "interaction")
+            text = "; ".join(f"{f}: {w}" for f, w in errors)
+            raise InvalidInput(f"row {n}: invalid interaction: {text}", [(f"row {n}.{f}", w) for f, w in errors]) from None
+
+    def _customers_of(self, rows: list[tuple[int, int | str, InteractionCreate]]) -> dict[int | str, Customer]:
+        """Each distinct customer key resolved once (reference wins, visibility applied)."""
+        found: dict[int | str, Customer] = {}
+        for n, key, _ in rows:
+            if key in found:
+                continue
+            try:
+                found[key] = self.uow.customers.resolve(key)
+            except NotFound as e:
+                raise NotFound("customer", f"{key!r} (row {n})") from e
+            if found[key].archived:
+                raise Conflict(f"row {n}: customer {found[key].id} is archived")
+        return found
+
+    def _write_batch(self, wanted: list[tuple[int, dict[str, Any]]]) -> list[Interaction]:
+        """Insert the new rows in one statement (existing references reused, conflicts refused),
+        their audit entries in another, then call the batch hook once."""
+        refs = sorted({w["external_ref"] for _, w in wanted if w["external_ref"]})
+        known: dict[str, Interaction] = {}
+        for start in range(0, len(refs), 1000):
+            known.update((str(i.external_ref), i) for i in self.session.scalars(
+                select(Interaction).where(Interaction.external_ref.in_(refs[start:start + 1000]))))
+        slots: list[Interaction | int] = []  # an existing row, or the index of a new one
+        new: list[dict[str, Any]] = []
+        first: dict[str, tuple[int, int]] = {}  # reference -> (row, index in new) of its first new row
+        for n, w in wanted:
+            occurred_at = w.pop("occurred_at")
+            ref = w["external_ref"]
+            if ref in known:
+                try:
+                    slots.append(self._same_or_conflict(known[ref], w, occurred_at))
+                except Conflict as e:
+                    raise Conflict(f"row {n}: {e}") from None
+                continue
+            row = {**w, "external_ref": ref or new_ref(), "occurred_at": occurred_at or self.uow.now()}
+            if ref in first:
+                row_n, index = first[ref]
+                if {f: new[index][f] for f in (*self.SAME, "occurred_at")} != {f: row[f] for f in (*self.SAME, "occurred_at")}:
+                    raise Conflict(f"row {n}: interaction reference {ref!r} is already given by row {row_n} of this "
+                                   "batch with other content")
+                slots.append(index)
+                continue
+            first[row["external_ref"]] = (n, len(new))
+            slots.append(len(new))
+            new.append(row)
+        created = self._insert(new)
+        if created:
+            self._audit(created)
+            self.uow.hooks.interactions_batch(self.uow, [i.id for i in created])
+        return [created[s] if isinstance(s, int) else s for s in slots]
+
+    def _insert(self, rows: list[dict[str, Any]]) -> list[Interaction]:
+        if not rows:
+            return []
+        try:
+            with self.session.begin_nested():  # a concurrent writer may log one of the references first
+                # unsorted RETURNING keeps SQLite's multi-row VALUES; every row has its unique reference
+                by_ref = {str(i.external_ref): i for i in self.session.scalars(insert(Interaction).returning(Interaction), rows)}
+            return [by_ref[r["external_ref"]] for r in rows]
+        except IntegrityError:
+            raise Conflict("another writer logged some of these interaction references meanwhile; "
+                           "nothing was written, log the batch again") from None
+
+    def _audit(self, created: list[Interaction]) -> None:
+        """One "create" entry per interaction, as :meth:`log_once` writes, in one statement."""
+        fields = [f for f in self.SAME if f != "handled_by_id"]
+        insert_entries(self.session.connection(), self.uow.actor, [
+            {"action": "create", "entity": "interaction", "entity_id": i.id,
+             "after": jsonable({**{f: getattr(i, f) for f in fields}, "external_ref": i.external_ref})}
+            for i in created])
 
     UPDATABLE = ("channel", "direction", "kind", "subject", "notes", "occurred_at", "outcome", "satisfaction")
 

@@ -23,6 +23,8 @@ from crmcore.testing import TEST_URL_ENV, is_postgres
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
+#: how long an ``expect`` waits: a shared CI machine under load answers a POST in seconds, not ms
+EXPECT_TIMEOUT_MS = 20_000
 PASSWORD = "correct horse battery"
 CRM = str(Path(sys.executable).with_name("crm"))
 CONFIG = """
@@ -86,9 +88,10 @@ class Server:
         self.crm("init")
         self.crm("user", "add", "boss", "--name", "Bea Boss", "--role", "admin")
         for name, display, role in (("anna", "Anna Berg", "sales"), ("sam", "Sam Stone", "sales"),
-                                    ("carl", "Carl Credit", "credit_controller"), ("lou", "Lou Locked", "sales")):
+                                    ("carl", "Carl Credit", "credit_controller"), ("lou", "Lou Locked", "sales"),
+                                    ("mia", "Mia Manager", "manager")):
             self.crm("user", "add", name, "--name", display, "--role", role)
-        for name in ("boss", "anna", "sam", "carl", "lou"):
+        for name in ("boss", "anna", "sam", "carl", "lou", "mia"):
             self.crm("user", "password", name, input=PASSWORD + "\n")
         self.crm("plugins", "enable", "credit")
 
@@ -125,10 +128,22 @@ def sign_in(page: Any, server: Server, user: str, password: str = PASSWORD) -> N
 
 
 def screenshot(page: Any, name: str) -> Path:
-    """A full-page PNG for the README and docs (docs/screenshots/NAME.png)."""
+    """A full-page PNG for the README and docs (docs/screenshots/NAME.png).
+
+    The viewport is stretched to the page's height and put back, rather than Playwright's
+    ``full_page``: with the distribution's Chromium, clicks after a ``full_page`` shot were lost."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    size = page.viewport_size
+    if size is None:
+        page.screenshot(path=str(path), full_page=True)
+        return path
+    height = int(page.evaluate("document.documentElement.scrollHeight"))
+    page.set_viewport_size({"width": size["width"], "height": max(height, size["height"])})
+    try:
+        page.screenshot(path=str(path))
+    finally:
+        page.set_viewport_size(size)
     return path
 
 

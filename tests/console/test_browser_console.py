@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.console.browser import CHROMIUM, Server, axe_violations, database, screenshot, sign_in
+from tests.console.browser import CHROMIUM, EXPECT_TIMEOUT_MS, Server, axe_violations, database, screenshot, sign_in
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +39,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield b
@@ -94,38 +95,92 @@ def test_sales_user_cannot_open_another_owners_customer_by_url(server: Server, p
     expect(page.locator("table.list")).to_contain_text("Alpine Kitchens GmbH")
 
 
-def test_customer_interaction_credit_hold_release_invoice(server: Server, page: Page) -> None:
-    sign_in(page, server, "boss")
-    page.goto(server.url + "/customers/new")
-    page.fill("#f-name", "Flow Fenster GmbH")
-    page.fill("#f-country", "de")
-    page.fill("#f-external_ref", "FLOW")
-    page.click("form.grid-form button[type=submit]")
-    expect(page.locator(".flash")).to_have_text("Customer Flow Fenster GmbH added.")
-    page.click("text=Log an interaction")
-    page.fill("form[action$='/interactions'] #f-subject", "Asked for a quote")
-    page.click("form[action$='/interactions'] button[type=submit]")
-    expect(page.locator(".flash")).to_have_text("Interaction logged.")
-    expect(page.locator("#timeline-body")).to_contain_text("Asked for a quote")
+def _as(browser: Browser, server: Server, user: str) -> Page:
+    """A browser of its own for ``user``, signed in (each person at their own desk)."""
+    p = browser.new_context(locale="en-GB", viewport={"width": 1280, "height": 900}).new_page()
+    sign_in(p, server, user)
+    expect(p.locator("header nav")).to_contain_text("Customers")
+    return p
 
-    server.crm("credit", "profile", "set", "FLOW", "--limit", "10000", "--terms", "30")
-    server.crm("credit", "hold", "FLOW", "--reason", "cheque bounced")
-    page.reload()
-    page.click("text=Post an invoice or payment")
+
+def _credit_section(p: Page) -> Any:
+    return p.locator("section.plugin-section", has=p.get_by_role("heading", name="Credit", exact=True))
+
+
+def test_customer_interaction_credit_hold_release_invoice(server: Server, browser: Browser) -> None:
+    """The whole flow in the browser, each step by the person whose job it is: a sales rep adds the
+    customer and logs a call; a credit controller sets a limit and holds the customer; a manager's
+    invoice is refused with the figures (no release for her: she lacks credit.release, even by a
+    forged form); the controller releases with a reason and an expiry; the invoice goes through."""
+    anna, carl, mia = (_as(browser, server, u) for u in ("anna", "carl", "mia"))
+    anna.goto(server.url + "/customers/new")
+    anna.fill("#f-name", "Flow Fenster GmbH")
+    anna.fill("#f-country", "de")
+    anna.fill("#f-external_ref", "FLOW")
+    anna.select_option("#f-owner", "anna")
+    anna.click("form.grid-form button[type=submit]")
+    expect(anna.locator(".flash")).to_have_text("Customer Flow Fenster GmbH added.")
+    customer_url = anna.url.split("?")[0].split("#")[0]
+    assert re.search(r"/customers/\d+$", customer_url), customer_url
+    anna.click("text=Log an interaction")
+    anna.fill("form[action$='/interactions'] #f-subject", "Asked for a quote")
+    anna.click("form[action$='/interactions'] button[type=submit]")
+    expect(anna.locator(".flash")).to_have_text("Interaction logged.")
+    expect(anna.locator("#timeline-body")).to_contain_text("Asked for a quote")
+
+    carl.goto(customer_url)
+    carl.click("text=Credit profile and history")
+    carl.fill("#f-limit", "10000")
+    carl.fill("#f-currency", "eur")
+    carl.fill("#f-payment_terms_days", "30")
+    carl.click("form[action$='/profile'] button[type=submit]")
+    expect(carl.locator(".flash")).to_have_text("Credit profile saved.")
+    carl.click("text=Put on credit hold")
+    carl.fill("form[action$='/hold'] #f-reason", "cheque bounced")
+    carl.click("form[action$='/hold'] button[type=submit]")
+    expect(carl.locator(".flash")).to_have_text("The customer is on credit hold.")
+
+    mia.goto(customer_url)
+    expect(_credit_section(mia)).to_contain_text("cheque bounced")
+    expect(_credit_section(mia).locator("form[action$='/release']")).to_have_count(0)  # no credit.release
+    mia.click("text=Post an invoice or payment")
     form = "form[action$='/postings']"
-    page.fill(f"{form} #f-amount", "500")
-    page.fill(f"{form} #f-reference", "FL-1")
-    page.click(f"{form} button[type=submit]")
-    alert = page.locator("#accounts .alert")
+    mia.fill(f"{form} #f-amount", "500")
+    mia.fill(f"{form} #f-reference", "FL-1")
+    mia.click(f"{form} button[type=submit]")
+    alert = mia.locator("#accounts .alert")
     expect(alert).to_contain_text("Refused by credit")
     expect(alert).to_contain_text("hold")
-    expect(page.locator(f"{form} #f-amount")).to_have_value("500")  # the input is kept
-    screenshot(page, "credit-refusal")
+    expect(alert).to_contain_text(re.compile(r"exposure 500\.00 EUR .*limit 10,000\.00"))  # the figures
+    expect(mia.locator(f"{form} #f-amount")).to_have_value("500")  # the input is kept
+    screenshot(mia, "credit-refusal")
+    forged = mia.request.post(customer_url.replace("/customers/", "/credit/customers/") + "/release", form={
+        "csrf": mia.locator("input[name=csrf]").first.input_value(), "reason": "I say so", "days": "3", "back": "customer"})
+    assert forged.status == 403 and "credit.release" in forged.text()
 
-    server.crm("credit", "release", "FLOW", "--reason", "paid by wire", "--days", "3", user="carl")
-    page.click(f"{form} button[type=submit]")
-    expect(page.locator(".flash")).to_contain_text("Posted Invoice FL-1")
-    expect(page.locator("#accounts")).to_contain_text("500.00")
+    carl.goto(customer_url)
+    release = _credit_section(carl).locator("form[action$='/release']")
+    expect(release).to_be_visible()  # open by itself while the customer is on hold
+    release.locator("#f-reason").fill("paid by wire")
+    release.locator("#f-days").fill("3")
+    release.locator("button[type=submit]").click()
+    expect(carl.locator(".flash")).to_contain_text("Released until")
+    expect(_credit_section(carl)).to_contain_text("Released")
+    screenshot(carl, "credit-release")
+    carl.click("text=Credit profile and history")
+    row = carl.locator("table.list", has_text="Expires").locator("tbody tr").first
+    expect(row).to_contain_text("paid by wire")
+    expect(row).to_contain_text("carl")
+
+    mia.goto(customer_url)
+    mia.click("text=Post an invoice or payment")
+    mia.fill(f"{form} #f-amount", "500")
+    mia.fill(f"{form} #f-reference", "FL-1")
+    mia.click(f"{form} button[type=submit]")
+    expect(mia.locator(".flash")).to_contain_text("Posted Invoice FL-1")
+    expect(mia.locator("#accounts")).to_contain_text("500.00")
+    for p in (anna, carl, mia):
+        p.context.close()
 
 
 def test_stale_edit_is_shown_with_both_values(server: Server, browser: Browser) -> None:
@@ -181,16 +236,17 @@ def test_forms_work_without_javascript(server: Server, browser: Browser) -> None
 
 
 PAGES = ("/", "/customers", "/customers/{alp}", "/customers/{alp}/edit", "/customers/new", "/customers/{alp}/merge",
-         "/accounts/{acc}/statement")
+         "/accounts/{acc}/statement", "/customers/{alp}/archive", "/contacts/{con}/edit", "/admin", "/admin/plugins",
+         "/admin/audit")
 WORDS = {"en": ("Customers", "en"), "zh_Hans": ("客户", "zh-Hans"), "ru": ("Клиенты", "ru")}
 
 
 def _urls(server: Server) -> list[str]:
     import json
 
-    alp = customer_id(server, "ALP")
-    acc = json.loads(server.crm("customer", "show", "ALP", "--json"))["accounts"][0]["id"]
-    return [server.url + p.format(alp=alp, acc=acc) for p in PAGES]
+    shown = json.loads(server.crm("customer", "show", "ALP", "--json"))
+    alp, acc, con = shown["customer"]["id"], shown["accounts"][0]["id"], shown["contacts"][0]["id"]
+    return [server.url + p.format(alp=alp, acc=acc, con=con) for p in PAGES]
 
 
 @pytest.mark.parametrize("lang", sorted(WORDS))
@@ -219,7 +275,8 @@ def test_main_pages_screenshots_and_accessibility(server: Server, page: Page) ->
     sign_in(page, server, "boss")
     page.select_option("#lang-select", "en")  # the language tests may have left boss in another language
     page.wait_for_load_state()
-    names = ("home", "customers", "customer", "customer-edit", "customer-new", "customer-merge", "statement")
+    names = ("home", "customers", "customer", "customer-edit", "customer-new", "customer-merge", "statement",
+             "customer-archive", "contact-edit", "admin", "admin-plugins", "admin-audit")
     problems: dict[str, Any] = {}
     for url, name in zip(_urls(server), names, strict=True):
         page.goto(url)

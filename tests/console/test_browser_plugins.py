@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.console.browser import CHROMIUM, Server, axe_violations, database, screenshot, sign_in
+from tests.console.browser import CHROMIUM, EXPECT_TIMEOUT_MS, Server, axe_violations, database, screenshot, sign_in
 
 PLUGINS = ("sales_automation", "marketing", "value_analysis", "service")  # credit: Server.set_up
 BOOM = '''"""A plugin whose 360° section always fails: the console must draw it as an error box."""
@@ -103,6 +103,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield b
@@ -139,6 +140,16 @@ def customer_id(server: Server, ref: str) -> int:
         engine.dispose()
 
 
+def plugin_pages(server: Server) -> dict[str, str]:
+    """name -> path of every plugin page (and the admin pages and the home page with its cards)."""
+    alp, oid = customer_id(server, "ALP"), opp_id(server, "Steamers")
+    return {"sales-forecast": "/sales/forecast", "sales-deal": f"/sales/opportunities/{oid}", "sales-leads": "/sales/leads",
+            "credit-ageing": "/credit/ageing?as_of=2024-09-30", "credit-customer": f"/credit/customers/{alp}",
+            "marketing-segments": "/marketing/segments", "value": "/value", "value-tier": "/value/tiers/vip",
+            "service-queue": "/service/tickets", "admin-users": "/admin", "admin-plugins": "/admin/plugins",
+            "admin-audit": "/admin/audit", "home-plugins": "/"}
+
+
 def test_kanban_drag_moves_the_stage_and_writes_the_audit_entry(server: Server, page: Page) -> None:
     oid = opp_id(server, "Ovens for the new branch")
     sign_in(page, server, "anna")
@@ -158,18 +169,12 @@ def test_kanban_drag_moves_the_stage_and_writes_the_audit_entry(server: Server, 
 
 
 def test_plugin_pages_render_and_pass_axe(server: Server, page: Page) -> None:
-    alp = customer_id(server, "ALP")
-    oid = opp_id(server, "Steamers")
     sign_in(page, server, "boss")
     page.goto(server.url + "/")
     expect(page.locator("main")).to_contain_text("Customers on credit hold")
     expect(page.locator("main")).to_contain_text("上海厨房有限公司")
     expect(page.locator("main")).to_contain_text("Tickets near or past their SLA")
-    shots = {"sales-forecast": "/sales/forecast", "sales-deal": f"/sales/opportunities/{oid}", "sales-leads": "/sales/leads",
-             "credit-ageing": "/credit/ageing?as_of=2024-09-30", "credit-customer": f"/credit/customers/{alp}",
-             "marketing-segments": "/marketing/segments", "value": "/value", "value-tier": "/value/tiers/vip",
-             "service-queue": "/service/tickets", "admin-users": "/admin", "admin-plugins": "/admin/plugins",
-             "admin-audit": "/admin/audit", "home-plugins": "/"}
+    shots = plugin_pages(server)
     problems = {}
     for name, path in shots.items():
         response = page.goto(server.url + path)
@@ -201,3 +206,45 @@ def test_a_failing_section_is_an_error_box_and_the_page_still_works(server: Serv
     expect(page.locator(".flash")).to_have_text("The customer is on credit hold.")
     expect(page.locator(".plugin-error")).to_contain_text("scoring service unreachable")
     screenshot(page, "customer-plugins")
+
+
+#: the navigation's plugin entries in each language (from the plugins' own catalogues)
+NAV = {"zh_Hans": ("zh-Hans", "zh-CN", ("销售", "信用", "营销", "客户服务", "价值")),
+       "ru": ("ru", "ru-RU", ("Продажи", "Кредит", "Маркетинг", "Сервис", "Ценность"))}
+DATA_HEADINGS = {"sales-deal"}  # the heading is the deal's title: the same in every language
+
+
+@pytest.mark.parametrize("lang", sorted(NAV))
+def test_every_plugin_page_in_every_language(server: Server, browser: Browser, lang: str) -> None:
+    """Each plugin and admin page in Chinese and Russian: the page's language, the plugins' entries
+    in the navigation, and a heading that is not the English one."""
+    html_lang, locale, words = NAV[lang]
+    english: dict[str, str] = {}
+    ctx = browser.new_context(locale="en-GB")
+    p = ctx.new_page()
+    sign_in(p, server, "boss")
+    p.select_option("#lang-select", "en")
+    p.wait_for_load_state()
+    for name, path in plugin_pages(server).items():
+        p.goto(server.url + path)
+        english[name] = p.locator("h1").first.inner_text()
+    ctx.close()
+    ctx = browser.new_context(locale=locale, viewport={"width": 1280, "height": 900})
+    p = ctx.new_page()
+    sign_in(p, server, "boss")
+    p.select_option("#lang-select", lang)
+    p.wait_for_load_state()
+    for name, path in plugin_pages(server).items():
+        response = p.goto(server.url + path)
+        assert response is not None and response.status == 200, path
+        assert p.locator("html").get_attribute("lang") == html_lang
+        for word in words:
+            expect(p.locator("header nav")).to_contain_text(word)
+        assert "Traceback" not in p.content()
+        if name not in DATA_HEADINGS:
+            assert p.locator("h1").first.inner_text() != english[name], (name, english[name])
+    p.goto(server.url + "/sales")
+    screenshot(p, f"sales-board-{lang}")
+    p.select_option("#lang-select", "en")  # leave boss in English for the other tests
+    p.wait_for_load_state()
+    ctx.close()

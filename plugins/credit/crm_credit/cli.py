@@ -12,9 +12,10 @@ from typing import Any
 
 import click
 
+from crm_credit import control, ledger, reports, scoring, services
 from crm_credit import dunning as dunning_svc
-from crm_credit import ledger, reports, scoring, services
 from crm_credit.cli_scorecard import scorecard
+from crm_credit.cli_terms import review, warnings_cmd
 from crm_credit.schemas import ProfileUpdate, ReleaseRequest, TradeReference, WriteOffRequest
 from crm_credit.settings import settings
 from crmcore.errors import InvalidInput
@@ -157,14 +158,22 @@ def _reference(value: str) -> TradeReference:
               help="a trade reference (repeat; replaces the list)")
 @click.option("--notes", "investigation_notes")
 @click.option("--investigated", "investigated_on", type=DATE)
+@click.option("--next-review", "next_review", type=DATE, help="date of the next credit review (default: last review + interval)")
+@click.option("--group", "credit_group", help="credit group (its control mode: [credit.mode_by_group])")
+@click.option("--discount", "discount_percent", type=AMOUNT, help="early-payment discount in percent (with --discount-days)")
+@click.option("--discount-days", "discount_days", type=int, help="the discount's window in days from the invoice date")
+@click.option("--no-discount", "clear_discount", is_flag=True, help="remove the early-payment discount terms")
 @pass_app
-def profile_set(app: AppContext, customer_key: str, references: tuple[str, ...], clear_limit: bool, **opts: Any) -> None:
+def profile_set(app: AppContext, customer_key: str, references: tuple[str, ...], clear_limit: bool, clear_discount: bool,
+                **opts: Any) -> None:
     """Create or change the credit profile (only the options given change)."""
     data = {k: v for k, v in opts.items() if v is not None}
     if references:
         data["trade_references"] = [_reference(r) for r in references]
     if clear_limit:
         data["clear_limit"] = True
+    if clear_discount:
+        data["clear_discount"] = True
     update = validate(ProfileUpdate, **data)
     with app.crm().unit_of_work(app.actor) as uow:
         c = resolve_customer(uow, customer_key)
@@ -191,11 +200,14 @@ def score_cmd(app: AppContext, customer_key: str | None, all_: bool, as_of: dt.d
         s = settings(uow)
         ids = reports.visible_ids(uow, None if all_ else [resolve_customer(uow, customer_key).id])  # type: ignore[arg-type]
         if all_ and ids is None:  # everyone: streamed by ranges of customers (bounded memory)
-            n, grades = scoring.score_all(uow.session, s, as_of or services.today())
+            n, grades = scoring.score_all(uow.session, s, as_of or services.today(), on_range=lambda old, r: (
+                control.record_downgrades(uow, s, old, r.ids, r.grades, r.score)))
         else:
             res = scoring.score(uow.session, s, as_of or services.today(), ids)
+            old = control.previous_grades(uow, res.ids.tolist())
             # an "own" user's --all scores (and counts) only the customers they see; others' scores stay
             n = scoring.store(uow.session, s, res, replace_all=False)
+            control.record_downgrades(uow, s, old, res.ids, res.grades, res.score)
             grades = {}
             for g in res.grades:
                 grades[g] = grades.get(g, 0) + 1
@@ -396,3 +408,5 @@ def writeoff_cmd(app: AppContext, customer_key: str, invoice: str, amount: Decim
 # -- trained scorecards (crm_credit.cli_scorecard) -----------------------------------------------------
 
 credit.add_command(scorecard)
+credit.add_command(review)  # crm_credit.cli_terms
+credit.add_command(warnings_cmd)

@@ -1,36 +1,23 @@
 """The credit plugin's part of the web console: the section on the 360° page, the customer's
 credit page (profile, hold, release), the ageing page and the "customers on credit hold" card.
 
-Hook implementations only, importing the console lazily; handlers are in
-:mod:`crm_credit.console_pages`.
+Hook implementations only; the page handlers are in :mod:`crm_credit.console_pages`, imported
+when the console is built (the CLI does not pay for Starlette and Jinja2).
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from crmcore import hookimpl
+from crmcore.console import HomeCard, NavEntry, console_register
 
-HERE = Path(__file__).parent
-
-
-@hookimpl
-def crm_console_register(register: Callable[[Any], None]) -> None:
-    from crm_credit import console_pages as pages
-    from crmcore.console import ConsoleCatalog, ConsolePage, ConsoleTemplates, NavEntry
-
-    register(NavEntry("Credit", "/credit/ageing", "customer.read", order=30))
-    register(ConsoleTemplates(HERE / "templates"))
-    register(ConsoleCatalog(HERE / "locale"))
-    for path, handler, methods in pages.ROUTES:
-        register(ConsolePage(path, handler, methods=methods, permission="customer.read"))
+#: navigation, templates, messages and every route of console_pages.ROUTES (needing customer.read)
+crm_console_register = console_register(__name__, NavEntry("Credit", "/credit/ageing", "customer.read", order=30))
 
 
 @hookimpl
 def crm_console_home_cards(uow: Any, user: Any) -> Any:
     from crm_credit import reports
-    from crmcore.console import HomeCard
 
     if not uow.can("customer.read"):
         return None

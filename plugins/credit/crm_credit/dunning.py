@@ -37,6 +37,7 @@ class RunResult:
     interactions: int = 0
     held: list[int] = field(default_factory=list)
     by_level: dict[int, int] = field(default_factory=dict)
+    charges: int = 0  # fee and interest entries posted
 
 
 def _interest(open_cents: int, days: int, level: DunningLevel) -> Decimal:
@@ -106,6 +107,10 @@ def run(uow: UnitOfWork, as_of: dt.date | None = None) -> RunResult:
          "days_overdue": r[3], "open_amount": ledger.money(r[4]), "currency": r[5], "fee": levels[r[2] - 1].fee,
          "interest": _interest(r[4], r[3], levels[r[2] - 1]), "interaction_id": inter_of.get(r[1])} for r in raise_rows])
     uow.hooks.interactions_batch(uow, [i for i, _ in ids])
+    from crm_credit import terms  # fees and interest as ledger entries, through the core's posting service
+
+    res.charges = len(terms.post_charges(uow, [(r[0], r[1], r[2], levels[r[2] - 1].fee, _interest(r[4], r[3], levels[r[2] - 1]))
+                                               for r in raise_rows]))
     # holds at a flagged level
     for cid, rows in sorted(per_customer.items()):
         flagged = [r for r in rows if levels[r[2] - 1].hold]
@@ -156,7 +161,7 @@ def _audit_interactions(uow: UnitOfWork, rows: list[dict[str, Any]], ids: dict[i
 
 def _audit(uow: UnitOfWork, res: RunResult) -> None:
     uow.audit.record("dunning-run", "credit_dunning", res.as_of.isoformat(), after={
-        "overdue": res.overdue, "raised": res.raised, "resolved": res.resolved, "held": res.held,
+        "overdue": res.overdue, "raised": res.raised, "resolved": res.resolved, "held": res.held, "charges": res.charges,
         "by_level": {str(k): v for k, v in res.by_level.items()}})
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from crm_credit import ledger
+from crm_credit import control, ledger, terms
 from crm_credit.services import (
     CURRENT,
     SETTLEMENTS,
@@ -23,6 +23,7 @@ from crm_credit.services import (
     check,
     evaluate,
     fmt,
+    get_profile,
     lock_profiles,
     today,
     uninvoiced_won,
@@ -89,16 +90,19 @@ def guard_entry(uow: UnitOfWork, account: Any, entry: TransactionCreate) -> None
 
     s = settings(uow)
     if entry.kind in SETTLEMENTS:
+        lock_profiles(uow, [account.customer_id])  # two settlements of one invoice at once: the later sees the first
         items = ledger.open_items(uow.session, CURRENT, [account.customer_id])
         problem = settlement_problem(entry.kind, entry.amount, entry.description, account.id, items, s)
         if problem:
             raise Veto(problem)
         return
-    if not credit_checked(entry, s):
-        return
+    if not credit_checked(entry, s) or terms.is_charge(uow, entry):
+        return  # a dunning charge is the consequence of a debt, not new credit
     chk = check(uow, account.customer_id, entry.amount, account.currency, entry.reference)
     if not chk.ok:
-        raise Veto(chk.message())
+        refusal = control.warn_pass(uow, s, get_profile(uow, account.customer_id), chk)
+        if refusal:
+            raise Veto(refusal)
 
 
 class _Fenwick:
@@ -227,7 +231,7 @@ def guard_batch(uow: UnitOfWork, entries: list[tuple[Any, TransactionCreate]]) -
     if not any(e.kind in SETTLEMENTS or credit_checked(e, s) for _, e in entries):
         return None
     customers = sorted({a.customer_id for a, _ in entries})
-    checked = sorted({a.customer_id for a, e in entries if credit_checked(e, s)})
+    checked = sorted({a.customer_id for a, e in entries if credit_checked(e, s) or e.kind in SETTLEMENTS})
     profiles = lock_profiles(uow, checked) if checked else {}
     items = ledger.open_items(uow.session, CURRENT, customers)
     figures = _open_figures(uow, customers, s.overdue_grace_days, items)
@@ -249,8 +253,10 @@ def guard_batch(uow: UnitOfWork, entries: list[tuple[Any, TransactionCreate]]) -
             chk = evaluate(uow, s, profiles.get(account.customer_id), account.customer_id, e.amount, account.currency,
                            figures, e.reference, pending, won[key])
             if not chk.ok:
-                refused[i] = chk.message()
-                continue
+                refusal = control.warn_pass(uow, s, profiles.get(account.customer_id), chk)
+                if refusal:
+                    refused[i] = refusal
+                    continue
         pos.apply(i, account.id, e)
         touched.setdefault(key, set()).add(account.id)
     return refused or None
@@ -268,4 +274,6 @@ def guard_win(uow: UnitOfWork, opportunity: Any) -> None:
         return
     chk = check(uow, int(opportunity.customer_id), amount, opportunity.currency, f"opportunity:{opportunity.id}")
     if not chk.ok:
-        raise Veto(chk.message())
+        refusal = control.warn_pass(uow, s, get_profile(uow, int(opportunity.customer_id)), chk)
+        if refusal:
+            raise Veto(refusal)

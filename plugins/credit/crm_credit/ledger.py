@@ -6,7 +6,8 @@ query and NumPy (never a query per customer):
 - invoices and positive adjustments are *debit items*; payments, credit notes, write-offs and
   negative adjustments are *credits*;
 - a credit that names an invoice (``invoice:REF`` in its description, the convention of
-  ``crm account post --description``) settles that invoice first; what it pays beyond that
+  ``crm account post --description``) settles that invoice first (a debit adjustment, such as a
+  dunning charge, can be named the same way); what it pays beyond that
   invoice's amount joins the other credits;
 - the other credits settle the account's debit items oldest first (FIFO by due date); an item's
   paid day is the day the running credits of its account first covered it.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -98,7 +100,7 @@ def _day_other(element: day_number, compiler: Any, **kw: Any) -> str:
 
 LEDGER_SQL = """
 SELECT a.customer_id, t.account_id, t.id, t.kind, CAST(ROUND(t.amount * 10000) AS BIGINT),
-       {day_occ}, COALESCE({day_due}, -1), CASE WHEN t.kind = 'invoice' THEN t.reference END,
+       {day_occ}, COALESCE({day_due}, -1), CASE WHEN t.kind = 'invoice' OR (t.kind = 'adjustment' AND t.amount > 0) THEN t.reference END,
        CASE WHEN t.kind <> 'invoice' AND t.description LIKE '%invoice:%' THEN t.description END,
        a.currency
 FROM transactions t JOIN accounts a ON a.id = t.account_id
@@ -107,8 +109,13 @@ WHERE {until} {extra}
 FETCH = 200_000
 
 
+SQLITE_UNIXEPOCH = sqlite3.sqlite_version_info >= (3, 38, 0)
+
+
 def _day_sql(session: Session, column: str, is_date: bool) -> str:
     if session.get_bind().dialect.name == "sqlite":
+        if SQLITE_UNIXEPOCH:  # a midnight's epoch seconds divide exactly; a third faster than julianday()
+            return f"(unixepoch(substr({column}, 1, 10)) / 86400)"
         return f"CAST(julianday(substr({column}, 1, 10)) - 2440587.5 AS INTEGER)"
     if is_date:
         return f"({column} - DATE '1970-01-01')"
@@ -211,25 +218,27 @@ def ledger_from_rows(rows: Sequence[Any], shared: dict[Any, Any] | None = None) 
         o = np.empty(0, dtype=object)
         return Ledger(e, e, e, o, e, e, e, o, o, o)
     shared = {} if shared is None else shared
-    cols = list(zip(*rows))
+    # one C-level pass into a 2-D object array, then a column slice each: half the time of
+    # transposing the tuples in Python (zip(*rows)) and building every column from a tuple
+    grid = np.array(rows if isinstance(rows[0], tuple) else [tuple(r) for r in rows], dtype=object)
 
     def ints(i: int) -> IntArray:
+        col = grid[:, i]
         try:
-            return np.array(cols[i], dtype=np.int64)  # the query never returns NULL here (COALESCE)
+            return col.astype(np.int64)  # the query never returns NULL here (COALESCE)
         except TypeError:  # rows built by hand (tests) may leave a due date out
-            return np.fromiter((-1 if v is None else v for v in cols[i]), dtype=np.int64, count=n)
+            return np.fromiter((-1 if v is None else v for v in col), dtype=np.int64, count=n)
 
-    def objs(values: Sequence[Any]) -> NDArray[np.object_]:
+    def objs(i: int) -> NDArray[np.object_]:
         out = np.empty(n, dtype=object)
-        out[:] = [shared.setdefault(v, v) for v in values]
+        col = grid[:, i].tolist()
+        out[:] = list(map(shared.setdefault, col, col))  # interned: one string object per kind / currency
         return out
 
-    refs = np.empty(n, dtype=object)
-    refs[:] = list(cols[7])
     named = np.empty(n, dtype=object)
-    named[:] = [None if x is None else named_invoice(x) for x in cols[8]]
-    return Ledger(customer=ints(0), account=ints(1), txn=ints(2), kind=objs(cols[3]), cents=ints(4), day=ints(5),
-                  due=ints(6), reference=refs, named=named, currency=objs(cols[9]))
+    named[:] = [None if x is None else named_invoice(x) for x in grid[:, 8].tolist()]
+    return Ledger(customer=ints(0), account=ints(1), txn=ints(2), kind=objs(3), cents=ints(4), day=ints(5),
+                  due=ints(6), reference=grid[:, 7].copy(), named=named, currency=objs(9))
 
 
 # -- matching --------------------------------------------------------------------------------------

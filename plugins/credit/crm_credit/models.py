@@ -17,12 +17,14 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     Date,
     Float,
     ForeignKey,
     Index,
     Integer,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
@@ -47,6 +49,11 @@ class CreditProfile(Base):
     status_reason: Mapped[str | None] = mapped_column(String(500))
     hold_source: Mapped[str | None] = mapped_column(String(16))  # manual | dunning, while on hold
     last_review: Mapped[dt.date | None] = mapped_column(Date)
+    next_review: Mapped[dt.date | None] = mapped_column(Date)  # when the file is to be reviewed again
+    credit_group: Mapped[str | None] = mapped_column(String(64))  # the group whose control mode applies
+    # early-payment discount terms: discount_percent % off when paid within discount_days of the invoice
+    discount_percent: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
+    discount_days: Mapped[int | None] = mapped_column(Integer)
     # what the credit investigation gathered
     registry_id: Mapped[str | None] = mapped_column(String(64))
     registry_name: Mapped[str | None] = mapped_column(String(100))
@@ -66,6 +73,10 @@ class CreditProfile(Base):
     __table_args__ = (
         CheckConstraint("status IN ('good', 'watch', 'hold', 'blocked')", name="status_known"),
         CheckConstraint("limit_amount IS NULL OR limit_amount >= 0", name="limit_not_negative"),
+        CheckConstraint("(discount_percent IS NULL) = (discount_days IS NULL)", name="discount_complete"),
+        CheckConstraint("discount_percent IS NULL OR (discount_percent > 0 AND discount_percent < 100)",
+                        name="discount_percent_range"),
+        CheckConstraint("discount_days IS NULL OR discount_days >= 1", name="discount_days_positive"),
     )
 
 
@@ -188,5 +199,74 @@ class DunningEvent(Base):
     __table_args__ = (Index("ix_credit_dunning_events_customer_at", "customer_id", "at"),)
 
 
-__all__ = ["TABLE_PREFIX", "CreditModel", "CreditModelScore", "CreditProfile", "CreditProfileChange", "CreditRelease",
-           "CreditScore", "DunningEvent", "DunningItem"]
+class CreditCharge(Base):
+    """A dunning fee or interest posted as a ledger entry (``transaction_id``) on an overdue
+    invoice (``invoice_id``); ``cleared_by_id`` is the credit note that cleared it with the invoice."""
+
+    __tablename__ = "credit_charges"
+
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("transactions.id"), primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("transactions.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # fee | interest
+    level: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3))
+    cleared_by_id: Mapped[int | None] = mapped_column(ForeignKey("transactions.id"))
+
+    __table_args__ = (CheckConstraint("kind IN ('fee', 'interest')", name="charge_kind_known"),
+                      CheckConstraint("amount > 0", name="charge_positive"))
+
+
+class CreditDiscount(Base):
+    """An early-payment discount granted: the credit note (``transaction_id``) posted on the
+    invoice because the payment (``payment_id``) arrived within the window. One per invoice."""
+
+    __tablename__ = "credit_discounts"
+
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("transactions.id"), primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("transactions.id"), unique=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("transactions.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    percent: Mapped[Decimal] = mapped_column(Numeric(5, 2))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CreditWarning(Base):
+    """A document that broke a credit rule and passed because the customer's control mode is
+    ``warn``: the rule, the figures, who passed it."""
+
+    __tablename__ = "credit_warnings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    reference: Mapped[str | None] = mapped_column(String(100))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3))
+    message: Mapped[str] = mapped_column(String(1000))
+    mode_source: Mapped[str] = mapped_column(String(80))  # why warn applies: group:NAME | grade:G | default
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CreditGradeChange(Base):
+    """A grade that fell by one grade or more between two scoring runs (the downgrade alert)."""
+
+    __tablename__ = "credit_grade_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    old_grade: Mapped[str] = mapped_column(String(8))
+    new_grade: Mapped[str] = mapped_column(String(8))
+    old_score: Mapped[int] = mapped_column(Integer)
+    new_score: Mapped[int] = mapped_column(Integer)
+    steps: Mapped[int] = mapped_column(Integer)  # grades fallen
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    acknowledged: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+__all__ = ["TABLE_PREFIX", "CreditCharge", "CreditDiscount", "CreditGradeChange", "CreditModel", "CreditModelScore",
+           "CreditProfile", "CreditProfileChange", "CreditRelease", "CreditScore", "CreditWarning", "DunningEvent",
+           "DunningItem"]

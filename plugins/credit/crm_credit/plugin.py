@@ -43,6 +43,7 @@ PERMISSIONS = (
     Permission("credit.writeoff", "Write off bad debt", (_C,)),
     Permission("credit.dunning", "Run dunning", (_C,)),
     Permission("credit.scorecard", "Apply a trained scorecard to the customers", (_C,)),
+    Permission("credit.pass_warning", "Pass a document that breaks a credit rule where the mode is warn", (_C,)),
 )
 
 
@@ -67,8 +68,10 @@ def crm_register_permissions(register: Callable[[Any], None]) -> None:
 @hookimpl
 def crm_register_routes(router: Any) -> None:
     from crm_credit.routes import register
+    from crm_credit.routes_terms import register as register_terms
 
     register(router)
+    register_terms(router)  # reviews due, warn-mode passes
 
 
 @hookimpl
@@ -95,12 +98,17 @@ def crm_before_transactions_batch(uow: UnitOfWork, entries: Sequence[tuple[Any, 
 
 @hookimpl
 def crm_transaction_posted(uow: UnitOfWork, transaction: Transaction) -> None:
+    if transaction.kind is TransactionKind.ADJUSTMENT and transaction.amount > 0:
+        return  # a debit (e.g. a dunning charge) settles nothing
     if transaction.kind is not TransactionKind.INVOICE:
-        from crm_credit import dunning
+        from crm_credit import dunning, terms
         from crmcore.models import Account
 
         customer_id = uow.session.get(Account, transaction.account_id).customer_id  # type: ignore[union-attr]
+        if transaction.kind is TransactionKind.PAYMENT:
+            terms.apply_discounts(uow, [transaction.id])
         dunning.resolve_paid(uow, [customer_id])
+        terms.clear_charges(uow, [customer_id])
 
 
 @hookimpl
@@ -117,7 +125,26 @@ def crm_transactions_batch(uow: UnitOfWork, transaction_ids: Sequence[int]) -> N
             select(Account.customer_id).join(Transaction, Transaction.account_id == Account.id)
             .where(Transaction.id.in_(ids[i:i + 5000]), Transaction.kind != TransactionKind.INVOICE).distinct()))
     if customers:
+        from crm_credit import terms
+
+        terms.apply_discounts(uow, _payments(uow, ids))
         dunning.resolve_paid(uow, sorted(customers))
+        terms.clear_charges(uow, sorted(customers))
+
+
+def _payments(uow: UnitOfWork, ids: list[int]) -> list[int]:
+    """The payments among these entries whose customers have early-payment discount terms."""
+    from sqlalchemy import select
+
+    from crm_credit.models import CreditProfile
+
+    out: list[int] = []
+    for i in range(0, len(ids), 5000):
+        out += uow.session.scalars(select(Transaction.id).join(
+            CreditProfile, CreditProfile.customer_id == Transaction.customer_id).where(
+            Transaction.id.in_(ids[i:i + 5000]), Transaction.kind == TransactionKind.PAYMENT,
+            CreditProfile.discount_percent.is_not(None)))
+    return out
 
 
 @hookimpl(optionalhook=True)
@@ -132,7 +159,9 @@ def crm_customer_profile_sections(uow: UnitOfWork, customer: Customer) -> Profil
 
 @hookimpl
 def crm_customer_timeline(uow: UnitOfWork, customer: Customer) -> list[Any] | None:
-    return services.timeline(uow, customer) or None
+    from crm_credit import control
+
+    return [*services.timeline(uow, customer), *control.timeline(uow, customer.id)] or None
 
 
 @hookimpl

@@ -34,6 +34,9 @@ class HoldIn(BaseModel):
 
 
 def register(router: APIRouter) -> None:
+    from crm_credit import routes_writes
+
+    routes_writes.register(router)
     @router.get("/credit/customers/{customer_id}", tags=["credit"])
     def profile(request: Request, customer_id: Id) -> Any:
         """Limit, status, grade with its reasons, releases."""

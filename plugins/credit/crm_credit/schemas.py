@@ -5,7 +5,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from crmcore.schemas.fields import CurrencyCode, LongText, MoneyAmount, Ref, ShortText, Text
 
@@ -47,6 +47,36 @@ class ProfileUpdate(BaseModel):
     trade_references: list[TradeReference] | None = None
     investigation_notes: LongText | None = None
     investigated_on: dt.date | None = None
+    next_review: dt.date | None = None
+    credit_group: ShortText | None = None
+    # early-payment discount: "2% within 10 days" (net = payment_terms_days)
+    discount_percent: Decimal | None = Field(default=None, max_digits=5, decimal_places=2, allow_inf_nan=False)
+    discount_days: int | None = Field(default=None, le=365)
+    clear_discount: bool = False
+
+    @field_validator("discount_percent")
+    @classmethod
+    def _percent(cls, v: Decimal | None) -> Decimal | None:
+        if v is not None and not Decimal(0) < v < Decimal(100):
+            raise ValueError(f"a discount is a percentage above 0 and below 100, got {v}")
+        return v
+
+    @field_validator("discount_days")
+    @classmethod
+    def _window(cls, v: int | None) -> int | None:
+        if v is not None and v < 1:
+            raise ValueError(f"the discount window ends {v} day(s) after the invoice date, which is already past "
+                             "when the invoice is issued; give 1 day or more")
+        return v
+
+    @model_validator(mode="after")
+    def _discount_pair(self) -> ProfileUpdate:
+        given = (self.discount_percent is not None, self.discount_days is not None)
+        if self.clear_discount and any(given):
+            raise ValueError("give either the discount terms or no discount, not both")
+        if given[0] != given[1]:
+            raise ValueError("an early-payment discount needs both the percentage and the days (e.g. 2 within 10)")
+        return self
 
     @field_validator("limit")
     @classmethod

@@ -13,12 +13,13 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import delete, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
 from crm_credit import ledger
@@ -92,11 +93,13 @@ def customers_to_score(session: Session, customer_ids: list[int] | None, default
              LEFT JOIN accounts a ON a.customer_id = c.id AND a.is_default = :yes
              WHERE c.archived = :no{extra} ORDER BY c.id"""
     params = {"dflt": default_currency, "yes": True, "no": False}
-    rows = session.execute(text(sql.format(extra=_id_filter("c.id", customer_ids, id_range))), params).all()
+    stmt = text(sql.format(extra=_id_filter("c.id", customer_ids, id_range)))
+    # plain driver tuples: SQLAlchemy's Row objects cost more than the query
+    rows = [r for chunk in ledger._raw_chunks(session, stmt, params) for r in chunk]
     if not rows:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=object)
-    ids, cur = zip(*rows)
-    return np.asarray(ids, dtype=np.int64), np.asarray(cur, dtype=object)
+    grid = np.array(rows, dtype=object)
+    return grid[:, 0].astype(np.int64), grid[:, 1].copy()
 
 
 def complaint_counts(session: Session, since: dt.date, as_of: dt.date, customer_ids: list[int] | None,
@@ -217,14 +220,26 @@ def customer_ranges(session: Session, block: int = BLOCK) -> list[tuple[int, int
     return [(int(ids[i]), int(ids[min(i + block, len(ids)) - 1])) for i in range(0, len(ids), block)]
 
 
-def score_all(session: Session, s: CreditSettings, as_of: dt.date, block: int | None = None) -> tuple[int, dict[str, int]]:
+def score_all(session: Session, s: CreditSettings, as_of: dt.date, block: int | None = None,
+              on_range: Callable[[dict[int, tuple[str, int]], Scores], None] | None = None) -> tuple[int, dict[str, int]]:
     """``--all``: replace every score, one range of customers at a time (a customer's factors
     depend on its own entries only, so the result is the one :func:`score` gives for everyone).
-    Returns the customers scored and the count per grade."""
-    session.execute(delete(CreditScore.__table__))
-    n, grades = 0, dict.fromkeys((g.grade for g in s.grades), 0)
-    for rng in customer_ranges(session, block or BLOCK):
+    ``on_range`` gets each range's previous (grade, score) per customer and the new scores (the
+    downgrade alerts). Returns the customers scored and the count per grade."""
+    t = CreditScore.__table__
+    ranges = customer_ranges(session, block or BLOCK)
+    # each range replaces the rows of ids above the previous range's end up to its own end, so
+    # rows of customers archived since (between or after the ranges) go too
+    session.execute(delete(t).where(t.c.customer_id > (ranges[-1][1] if ranges else -1)))
+    n, grades, prev = 0, dict.fromkeys((g.grade for g in s.grades), 0), -1
+    for rng in ranges:
         res = score(session, s, as_of, id_range=rng)
+        where = (t.c.customer_id > prev) & (t.c.customer_id <= rng[1])
+        prev = rng[1]
+        if on_range is not None:
+            old = {int(c): (g, int(sc)) for c, g, sc in session.execute(select(t.c.customer_id, t.c.grade, t.c.score).where(where))}
+            on_range(old, res)
+        session.execute(delete(t).where(where))
         n += _insert(session, s, res)
         for g, c in zip(*np.unique(np.asarray(res.grades, dtype=object), return_counts=True)):
             grades[str(g)] += int(c)

@@ -37,7 +37,8 @@ from crmcore.uow import UnitOfWork
 
 PROFILE_FIELDS = ("limit_amount", "currency", "payment_terms_days", "status", "status_reason", "last_review",
                   "registry_id", "registry_name", "legal_form", "founded_on", "employees", "financials_year",
-                  "annual_revenue", "equity", "net_income", "trade_references", "investigation_notes", "investigated_on")
+                  "annual_revenue", "equity", "net_income", "trade_references", "investigation_notes", "investigated_on", "next_review", "credit_group", "discount_percent",
+                  "discount_days")
 SETTLEMENTS = (TransactionKind.PAYMENT, TransactionKind.CREDIT_NOTE, TransactionKind.WRITE_OFF)
 CURRENT = None  # "as of" for the current position: every entry whatever its date (ledger.load_ledger)
 
@@ -118,7 +119,10 @@ def set_profile(uow: UnitOfWork, customer_id: int, data: ProfileUpdate) -> Credi
                 raise InvalidInput(f"invalid input: {name}: {e}", [(name, str(e))]) from None
     p = ensure_profile(uow, c, currency)
     before = _snapshot(p)
-    values = data.model_dump(exclude_unset=True, exclude={"limit", "clear_limit", "reason"})
+    values = data.model_dump(exclude_unset=True, exclude={"limit", "clear_limit", "reason", "clear_discount"})
+    from crm_credit.terms import profile_terms  # discount window within the net terms; the next review
+
+    values.update(profile_terms(uow, p, data, settings(uow)))
     if "trade_references" in values and data.trade_references is not None:
         values["trade_references"] = [r.model_dump() for r in data.trade_references]
     if data.limit is not None:
@@ -239,6 +243,8 @@ class Check:
     overdue_beyond_grace: int = 0
     oldest_days_past_due: int = 0
     released_by: str | None = None
+    reference: str | None = None  # the document checked
+    warned: str | None = None  # passed in warn mode: the warning recorded
 
     def message(self) -> str:
         won = f" + won not invoiced {fmt(self.uninvoiced_won)}" if self.uninvoiced_won else ""
@@ -300,7 +306,7 @@ def evaluate(uow: UnitOfWork, s: CreditSettings, profile: CreditProfile | None, 
              currency: str, figures: _Open, reference: str | None = None, pending: Decimal = Decimal(0),
              won: Decimal | None = None) -> Check:
     """Apply the rules to figures already loaded. ``pending``: amounts of the same batch already accepted."""
-    chk = Check(customer_id=customer_id, currency=currency, amount=amount)
+    chk = Check(customer_id=customer_id, currency=currency, amount=amount, reference=reference)
     if profile is None:
         if s.require_profile:
             chk.ok = False
@@ -456,7 +462,10 @@ def merge_customer_rows(uow: UnitOfWork, source_id: int, target_id: int) -> dict
                                                  .values(customer_id=target_id)).rowcount
     counts["credit_scores"] = sess.execute(delete(CreditScore).where(CreditScore.customer_id == source_id)).rowcount
     counts["credit_model_scores"] = sess.execute(delete(CreditModelScore).where(CreditModelScore.customer_id == source_id)).rowcount
-    for model in (CreditProfileChange, CreditRelease, DunningItem, DunningEvent):
+    from crm_credit.models import CreditCharge, CreditDiscount, CreditGradeChange, CreditWarning
+
+    for model in (CreditProfileChange, CreditRelease, DunningItem, DunningEvent, CreditCharge, CreditDiscount,
+                  CreditWarning, CreditGradeChange):
         counts[model.__tablename__] = sess.execute(update(model).where(model.customer_id == source_id)
                                                    .values(customer_id=target_id)).rowcount
     sess.expire_all()

@@ -118,6 +118,15 @@ class CreditSettings(PluginSettings):
     factors: dict[str, FactorBins] = Field(default_factory=lambda: dict(DEFAULT_FACTORS))
     grades: list[Grade] = Field(default_factory=lambda: list(DEFAULT_GRADES))
     dunning_levels: list[DunningLevel] = Field(default_factory=lambda: list(DEFAULT_DUNNING))
+    # dunning fees and interest are posted as ledger entries (positive adjustments) on the customer's account
+    post_charges: bool = Field(default=True, description="post dunning fees and interest as ledger entries")
+    clear_charges_with_invoice: bool = Field(
+        default=False, description="a payment that clears an invoice also clears its fees and interest (credit note)")
+    # control: block (refuse) or warn (pass, recorded) per credit group, else per grade, else the default
+    mode: Literal["block", "warn"] = "block"
+    mode_by_group: dict[str, Literal["block", "warn"]] = Field(default_factory=dict)
+    mode_by_grade: dict[str, Literal["block", "warn"]] = Field(default_factory=dict)
+    review_interval_days: int = Field(default=365, ge=1, le=3650, description="next review = last review + this")
 
     @field_validator("factors")
     @classmethod
@@ -145,6 +154,9 @@ class CreditSettings(PluginSettings):
             raise ValueError("dunning_levels: levels must be numbered 1, 2, 3, ... in order")
         if any(b.days_overdue <= a.days_overdue for a, b in pairwise(d)):
             raise ValueError("dunning_levels: days_overdue must increase with the level")
+        unknown = sorted(set(self.mode_by_grade) - {x.grade for x in g})
+        if unknown:
+            raise ValueError(f"mode_by_grade: unknown grade(s) {', '.join(unknown)} (grades: {', '.join(x.grade for x in g)})")
         return self
 
     def grade_for(self, score: int) -> Grade:

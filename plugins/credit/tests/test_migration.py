@@ -13,7 +13,8 @@ from crmcore import CRM
 from crmcore.migrations import runner
 
 TABLES = {"credit_profiles", "credit_profile_changes", "credit_scores", "credit_models", "credit_model_scores",
-          "credit_releases", "credit_dunning_items", "credit_dunning_events"}
+          "credit_releases", "credit_dunning_items", "credit_dunning_events", "credit_charges", "credit_discounts",
+          "credit_warnings", "credit_grade_changes"}
 
 
 def test_branch_upgrade_matches_models_and_downgrades_cleanly(empty_database_url: str) -> None:
@@ -23,7 +24,7 @@ def test_branch_upgrade_matches_models_and_downgrades_cleanly(empty_database_url
         assert labels[0] == "core" and "credit" in labels
         assert set(runner.tables_with_prefix(crm.engine, "credit_")) == TABLES
         assert runner.schema_diff(crm.engine, TABLES) == []
-        assert runner.current_heads(crm.engine, [PLUGIN.MIGRATIONS])["credit"] == "cr_0002"
+        assert runner.current_heads(crm.engine, [PLUGIN.MIGRATIONS])["credit"] == "cr_0003"
 
         b = Book(crm)  # the migrated schema works
         a = b.customer("A")

@@ -4,14 +4,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 import crm_credit.plugin as CREDIT
+import crm_sales_automation.plugin as sales_plugin  # installed by the project's set-up: a missing plugin is a failure
 import pytest
 from crm_credit import services
 from crm_credit.testing import Book
+from crm_sales_automation.testing import Sales
 
 from crmcore import CRM, Vetoed
-
-sales_plugin = pytest.importorskip("crm_sales_automation.plugin")
-from crm_sales_automation.testing import Sales  # noqa: E402 - only once the plugin is known to be installed
 
 
 @pytest.fixture

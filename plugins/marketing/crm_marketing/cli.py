@@ -5,6 +5,7 @@ usage and configuration), never a traceback.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -262,12 +263,16 @@ def campaign_cost(app: AppContext, campaign_key: str, amount: str, reference: st
 
 @campaign.command("launch")
 @click.argument("campaign_key", metavar="CAMPAIGN")
+@_json_option
 @pass_app
-def campaign_launch(app: AppContext, campaign_key: str) -> None:
+def campaign_launch(app: AppContext, campaign_key: str, as_json: bool) -> None:
     """Materialise the audience (contact, control, suppressed) and start the campaign."""
     with app.crm().unit_of_work(app.actor) as uow:
         c = services.get_campaign(uow, campaign_key)
         counts = services.launch(uow, c)
+    if as_json:  # the same fields as POST /marketing/campaigns/{name}/launch
+        emit_json({"campaign": c.name, "status": c.status, **counts})
+        return
     click.echo(f"campaign {c.name!r} running: {counts['targeted']:,} targeted, {counts['contact']:,} to contact, "
                f"{counts['control']:,} control, {counts['suppressed']:,} suppressed")
 
@@ -278,12 +283,18 @@ def campaign_launch(app: AppContext, campaign_key: str) -> None:
 @click.option("--outbox", type=click.Path(file_okay=False), help="Folder of the file adapter (default: the setting).")
 @click.option("--limit", type=click.IntRange(1, 10_000_000), help="Send at most N messages now.")
 @click.option("--resend-in-doubt", is_flag=True, help="Resend messages a killed run may or may not have sent.")
+@_json_option
 @pass_app
 def campaign_send(app: AppContext, campaign_key: str, adapter: str, outbox: str | None, limit: int | None,
-                  resend_in_doubt: bool) -> None:
+                  resend_in_doubt: bool, as_json: bool) -> None:
     """Deliver the pending messages; a re-run resumes and never contacts anyone twice."""
     res = delivery.send(app.crm(), app.actor, campaign_key, adapter, outbox=Path(outbox) if outbox else None,
                         limit=limit, resend_in_doubt=resend_in_doubt)
+    if as_json:  # exit code 1 when a message failed, as without --json
+        emit_json(dataclasses.asdict(res))
+        if res.failed:
+            raise click.exceptions.Exit(1)
+        return
     line = f"sent {res.sent:,}, failed {res.failed:,}, pending {res.pending:,}"
     if res.skipped:
         line += f", {res.skipped:,} skipped (suppressed since the launch)"

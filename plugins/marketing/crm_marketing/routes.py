@@ -37,6 +37,10 @@ class ResponseIn(BaseModel):
 
 
 def register(router: APIRouter) -> None:
+    from crm_marketing import routes_campaigns, routes_consent
+
+    routes_campaigns.register(router)
+    routes_consent.register(router)
     @router.get("/marketing/segments", tags=["marketing"])
     def list_segments(request: Request) -> Any:
         with unit(request, write=False) as uow:

@@ -17,6 +17,8 @@ from sqlalchemy import func, select
 
 from crm_sales_automation.enums import LeadSource, LeadStatus
 from crm_sales_automation.models import Lead
+from crm_sales_automation.schemas import Word
+from crm_sales_automation.vocabulary import words
 from crmcore.db.types import utcnow
 from crmcore.models import User
 from crmcore.schemas.fields import CountryCode, Email, Line, LongText, Phone, Ref, Text, normalise_phone
@@ -38,7 +40,7 @@ class LeadImportRow(BaseModel):
     email: Email | None = None
     phone: Phone | None = None
     country: CountryCode | None = None
-    source: LeadSource | None = None
+    source: Word | None = None  # a word of [vocabularies] lead_sources (checked per batch)
     status: LeadStatus | None = None
     owner: Line | None = Field(None, min_length=1, max_length=64)
     notes: LongText | None = None
@@ -54,6 +56,7 @@ class LeadImportRow(BaseModel):
 
 def write_leads_batch(uow: UnitOfWork, rows: list[tuple[int, LeadImportRow]]) -> BatchOutcome:
     out = BatchOutcome()
+    sources = words(uow).allowed("lead_sources")
     owners = {r.owner for _, r in rows if r.owner}
     owner_ids = dict(uow.session.execute(select(User.username, User.id).where(User.username.in_(owners))).all()) if owners else {}
     emails = {r.email.lower() for _, r in rows if r.email}
@@ -87,9 +90,12 @@ def write_leads_batch(uow: UnitOfWork, rows: list[tuple[int, LeadImportRow]]) ->
                            r.external_ref)
                 continue
             in_file.setdefault(e, (line, r.external_ref))
-        for k in ("source", "status"):
-            if k in values:
-                values[k] = values[k].value
+        if "status" in values:
+            values["status"] = values["status"].value
+        if "source" in values and values["source"] not in sources:
+            out.reject(line, "source", f"{values['source']!r} is not allowed (allowed: {', '.join(sources)}; "
+                       f"configured in crm.toml [vocabularies] lead_sources)", r.external_ref)
+            continue
         keep.append((line, values))
     if keep:
         now = utcnow()

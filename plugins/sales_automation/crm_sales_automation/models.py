@@ -85,7 +85,9 @@ class Lead(Base):
     email: Mapped[str | None] = mapped_column(String(254), index=True)
     phone: Mapped[str | None] = mapped_column(String(32))
     country: Mapped[str | None] = mapped_column(String(2))
-    source: Mapped[LeadSource] = mapped_column(enum_column(LeadSource, "sales_lead_source"), default=LeadSource.OTHER)
+    # a word of the lead_sources vocabulary (crm.toml [vocabularies]; the services check it)
+    source: Mapped[str] = mapped_column(String(32), default=LeadSource.OTHER.value, index=True)
+    campaign_ref: Mapped[str | None] = mapped_column(String(100), index=True)  # the campaign it responded to
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     status: Mapped[LeadStatus] = mapped_column(enum_column(LeadStatus, "sales_lead_status"), default=LeadStatus.NEW)
     notes: Mapped[str | None] = mapped_column(Text)
@@ -152,6 +154,8 @@ class Opportunity(Base):
     status: Mapped[OpportunityStatus] = mapped_column(
         enum_column(OpportunityStatus, "sales_opportunity_status"), default=OpportunityStatus.OPEN)
     lost_reason: Mapped[str | None] = mapped_column(String(500))
+    lost_reason_code: Mapped[str | None] = mapped_column(String(32))  # a word of lost_reasons
+    won_reason: Mapped[str | None] = mapped_column(String(32))  # a word of won_reasons
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     lead_id: Mapped[int | None] = mapped_column(ForeignKey("sales_leads.id", ondelete="SET NULL"))
     invoice_ref: Mapped[str | None] = mapped_column(String(100))

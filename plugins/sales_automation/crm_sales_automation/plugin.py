@@ -8,15 +8,15 @@ tables on the shared metadata.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import click
-
 from crm_sales_automation import (
     models,  # noqa: F401 - registers the sales_* tables
     services,
+    vocabulary,  # noqa: F401 - declares lead_sources, lost_reasons, won_reasons before crm.toml is checked
 )
 from crm_sales_automation.console import (  # noqa: F401 - the web console hooks (console.py)
     crm_console_home_cards,
@@ -31,8 +31,26 @@ PLUGIN_ID = "sales_automation"
 __version__ = "0.1.0"
 requires: tuple[str, ...] = ()
 
-# label "sales": the branch's tables are the ones prefixed "sales_" (MigrationBranch.table_prefix)
-MIGRATIONS = MigrationBranch(label="sales", versions=Path(__file__).parent / "migrations" / "versions")
+
+@dataclass(frozen=True)
+class SalesBranch(MigrationBranch):
+    """The branch is labelled by the plugin id; its tables keep their short ``sales_`` prefix.
+
+    Databases migrated while the label was ``sales`` upgrade unchanged: alembic stores revision
+    ids (``sales_0001``, ``sales_0002``), never labels, and the core re-records the label and
+    prefix of a branch at each upgrade.
+    """
+
+    @property
+    def table_prefix(self) -> str:
+        return "sales_"
+
+
+MIGRATIONS = SalesBranch(label=PLUGIN_ID, versions=Path(__file__).parent / "migrations" / "versions")
+SETTINGS = SalesSettings
+COMMANDS = "crm_sales_automation.cli:sales"
+ROUTES = "crm_sales_automation.routes:register"
+BULK_ENTITIES = "crm_sales_automation.bulk:LEADS"
 
 _M, _S = "manager", "sales"
 PERMISSIONS = (
@@ -55,45 +73,8 @@ def crm_add_hookspecs(register: Callable[[Any], None]) -> None:
 
 
 @hookimpl
-def crm_register_commands(cli: click.Group) -> None:
-    from crm_sales_automation.cli import sales
-
-    cli.add_command(sales)
-
-
-@hookimpl
-def crm_register_routes(router: Any) -> None:
-    from crm_sales_automation.routes import register
-
-    register(router)
-
-
-@hookimpl
-def crm_register_migrations(register: Callable[[MigrationBranch], None]) -> None:
-    register(MIGRATIONS)
-
-
-@hookimpl
-def crm_register_settings(register: Callable[[Any], None]) -> None:
-    register(SalesSettings)
-
-
-@hookimpl
-def crm_register_permissions(register: Callable[[Any], None]) -> None:
-    for p in PERMISSIONS:
-        register(p)
-
-
-@hookimpl
-def crm_register_bulk_entities(register: Callable[[Any], None]) -> None:
-    from crm_sales_automation.bulk import LEADS
-
-    register(LEADS)
-
-
-@hookimpl
 def crm_customer_profile_sections(uow: UnitOfWork, customer: Customer) -> ProfileSection | None:
-    return services.profile_section(uow, customer)  # type: ignore[no-any-return]
+    return services.profile_section(uow, customer)  # type: ignore[no-any-return,unused-ignore]
 
 
 @hookimpl

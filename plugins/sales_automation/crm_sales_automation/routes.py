@@ -43,6 +43,10 @@ def _visible_deal(request: Request, uow: Any, opp_id: int) -> None:
 
 
 def register(router: APIRouter) -> None:
+    from crm_sales_automation import routes_leads, routes_work
+
+    routes_leads.register(router)  # first: /sales/leads/learn before /sales/leads/{lead_id}
+    routes_work.register(router)
     @router.get("/sales/leads", tags=["sales"])
     def list_leads(request: Request, status: Annotated[str | None, Query(pattern="^(new|contacted|qualified|disqualified|converted)$")] = None,
                    limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> Any:

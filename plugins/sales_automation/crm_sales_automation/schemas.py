@@ -4,6 +4,7 @@ Example crm.toml::
 
     [sales_automation]
     stale_days = 30              # an open deal with no activity for this many days is stale
+    follow_up_days = 30          # an open lead or deal needs an action (or a planned one) this often
     invoice_on_win = false       # post the invoice to the customer's account when a deal is won
     default_currency = "EUR"
 
@@ -17,10 +18,11 @@ Example crm.toml::
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from crm_sales_automation.enums import ActivityKind, Factor, LeadSource, LeadStatus, ObjectionKind
 from crmcore import PluginSettings
@@ -45,8 +47,22 @@ DEFAULT_WEIGHTS: dict[str, float] = {"need": 25, "volume": 20, "power": 20, "cre
 # every text field is one of the core's text types (crmcore.schemas.fields): no control characters
 Note = Annotated[Multiline, StringConstraints(strip_whitespace=True, max_length=500)]
 Reason = Annotated[Multiline, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
+#: the naming rule of pipelines and stages (they are typed in commands and URLs: no spaces, no case)
+NAME_RULE = "lowercase letters, digits and _, starting with a letter, at most 64 characters"
+
+
+def _name(value: str) -> str:
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", value):
+        hint = re.sub(r"[^a-z0-9_]+", "_", value.lower()).strip("_")[:64]
+        hint = f"; e.g. {hint!r}" if re.fullmatch(r"[a-z][a-z0-9_]*", hint) else ""
+        raise ValueError(f"{value!r} is not a valid name ({NAME_RULE}{hint})")
+    return value
+
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_name)]
 Username = Annotated[Line, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+#: a vocabulary word as typed; the services check it against crm.toml [vocabularies]
+Word = Annotated[Line, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=32)]
 Key = Annotated[Line, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 
 
@@ -54,6 +70,7 @@ class SalesSettings(PluginSettings):
     """The plugin's settings; see the module docstring for crm.toml."""
 
     stale_days: int = Field(default=30, ge=1, le=3650)
+    follow_up_days: int = Field(default=30, ge=1, le=3650)  # an open lead or deal needs an action this often
     invoice_on_win: bool = False
     default_currency: CurrencyCode = "EUR"
     weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
@@ -82,7 +99,8 @@ class LeadCreate(BaseModel):
     email: Email | None = None
     phone: Phone | None = None
     country: CountryCode | None = None
-    source: LeadSource = LeadSource.OTHER
+    source: Word = LeadSource.OTHER.value  # a word of [vocabularies] lead_sources (checked by the service)
+    campaign: Ref | None = None  # the campaign the lead responded to (its reference), for the source reports
     owner: Username | None = None
     notes: LongText | None = None
     external_ref: Ref | None = None

@@ -64,7 +64,8 @@ FIELDS: dict[str, list[str]] = {
 
 def encode(source: str, company: bool, email: bool, phone: bool, points: Mapping[str, int | None]) -> list[int]:
     """One lead as the model's category indices, in :data:`FIELDS` order."""
-    row = [FIELDS["source"].index(source), int(company), int(email) + 2 * int(phone)]
+    sources = FIELDS["source"]  # a word crm.toml added to lead_sources counts as "other" for the model
+    row = [sources.index(source) if source in sources else sources.index("other"), int(company), int(email) + 2 * int(phone)]
     for f in Factor:
         p = points.get(f.value)
         row.append(NOT_ASSESSED if p is None else int(p))

@@ -41,9 +41,11 @@ def test_import_reports_duplicates_and_reimport_is_a_no_op(scrm: CRM, scli: Run,
     assert "2 inserted, 0 updated, 0 unchanged, 5 rejected" in res.output
     assert "otto@example.com already belongs to line 3 (L2); not duplicated" in res.output
     assert "unknown user 'ghost'" in res.output and "by import" in res.output
+    assert "'magic' is not allowed (allowed: referral, advertising, event, web, cold_call, partner, existing_customer, " \
+           "other; configured in crm.toml [vocabularies] lead_sources)" in res.output
     leads = _leads(scrm)
     assert set(leads) == {"L1", "L2"}
-    assert (leads["L1"].phone, leads["L1"].status.value, leads["L1"].source.value) == ("+49301234567", "qualified", "web")
+    assert (leads["L1"].phone, leads["L1"].status.value, leads["L1"].source) == ("+49301234567", "qualified", "web")
     assert leads["L1"].owner_id is not None and leads["L2"].status.value == "new"
 
     again = scli("--user", "anna", "import", "leads", str(f))

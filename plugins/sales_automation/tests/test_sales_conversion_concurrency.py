@@ -9,7 +9,7 @@ from alembic import command
 from crm_sales_automation.enums import LeadStatus
 from crm_sales_automation.models import Conversion, Lead
 from crm_sales_automation.testing import Sales
-from sqlalchemy import exc, func, insert, select
+from sqlalchemy import exc, func, insert, select, update
 
 from crmcore import CRM
 from crmcore.migrations import runner
@@ -69,16 +69,16 @@ def test_upgrade_keeps_one_conversion_per_lead_and_audits_the_rest(empty_databas
     crm = CRM.open(empty_database_url, plugins=[PLUGIN], entry_points=False, create=True, config={})
     try:
         crm.upgrade()
-        _sales_branch_to(crm.engine, "sales_0001", down=True)  # as before this fix: no constraint
         s = Sales(crm)
-        lead = s.lead("Twice", status="qualified")
+        lead = s.lead("Twice", status="qualified")  # made at the head: the ORM's columns are those of the head
         first, second = s.customer("First"), s.customer("Second")
-        with crm.unit_of_work("test") as uow:
+        _sales_branch_to(crm.engine, "sales_0001", down=True)  # as before this fix: no constraint
+        with crm.unit_of_work("test") as uow:  # Core statements only: the schema is sales_0001's
             for cid in (first, second, first):
                 uow.session.execute(insert(Conversion).values(lead_id=lead, customer_id=cid, matched_by="new", converted_by="r"))
-            uow.session.get(Lead, lead).customer_id = second
+            uow.session.execute(update(Lead.__table__).where(Lead.__table__.c.id == lead).values(customer_id=second))
         crm.upgrade()
-        assert runner.current_heads(crm.engine, [PLUGIN.MIGRATIONS])["sales"] == "sales_0002"
+        assert runner.current_heads(crm.engine, [PLUGIN.MIGRATIONS])["sales_automation"] == "sales_0003"
         assert runner.schema_diff(crm.engine, {"sales_conversions"}) == []
         with crm.unit_of_work(read_only=True) as uow:
             kept = uow.session.scalars(select(Conversion).where(Conversion.lead_id == lead)).all()
@@ -90,6 +90,6 @@ def test_upgrade_keeps_one_conversion_per_lead_and_audits_the_rest(empty_databas
         with pytest.raises(exc.IntegrityError), crm.unit_of_work("test") as uow:
             uow.session.execute(insert(Conversion).values(lead_id=lead, customer_id=first, matched_by="new", converted_by="r"))
         _sales_branch_to(crm.engine, "sales_0001", down=True)  # the downgrade works too
-        assert runner.current_heads(crm.engine, [PLUGIN.MIGRATIONS])["sales"] == "sales_0001"
+        assert runner.current_heads(crm.engine, [PLUGIN.MIGRATIONS])["sales_automation"] == "sales_0001"
     finally:
         crm.close()

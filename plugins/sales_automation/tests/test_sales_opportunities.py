@@ -11,7 +11,14 @@ import crm_sales_automation.plugin as PLUGIN
 import pytest
 from crm_sales_automation import services
 from crm_sales_automation.models import Activity, Lead, Opportunity, StageChange
-from crm_sales_automation.schemas import ActivityCreate, ObjectionCreate, OpportunityCreate, OpportunityUpdate
+from crm_sales_automation.schemas import (
+    ActivityCreate,
+    LeadCreate,
+    ObjectionCreate,
+    OpportunityCreate,
+    OpportunityUpdate,
+    QuotaSet,
+)
 from crm_sales_automation.testing import Sales
 from sqlalchemy import func, select
 
@@ -309,13 +316,13 @@ def test_a_viewer_cannot_move_a_deal(scrm: CRM, sales: Sales) -> None:
     admin = Sales(scrm, actor="admin")
     oid = admin.opp(admin.customer("Acme"))
     for action in (lambda u: services.move(u, oid, "approach"), lambda u: services.win(u, oid),
-                   lambda u: services.lose(u, oid, "x"), lambda u: services.add_lead(u, services.LeadCreate(name="x"))):
+                   lambda u: services.lose(u, oid, "x"), lambda u: services.add_lead(u, LeadCreate(name="x"))):
         with scrm.unit_of_work("vera") as uow, pytest.raises(PermissionDenied, match="user vera lacks sales"):
             action(uow)
     Sales(scrm, actor="sam").move(oid, "approach")
     with scrm.unit_of_work("sam") as uow:
         with pytest.raises(PermissionDenied, match=r"sales\.quota\.manage"):
-            services.set_quota(uow, services.QuotaSet(owner="sam", period="2030-01", amount="1", currency="EUR"))
+            services.set_quota(uow, QuotaSet(owner="sam", period="2030-01", amount="1", currency="EUR"))
         assert uow.can("sales.opportunity.win") and not uow.can("sales.pipeline.manage")
 
 

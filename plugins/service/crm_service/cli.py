@@ -263,6 +263,17 @@ def survey_record(app: AppContext, customer: str, as_json: bool, **opts: Any) ->
     emit_json(out) if as_json else echo(f"{'recorded' if created else 'already recorded:'} {a.kind} {a.score} (answer {a.id})")
 
 
+@survey.command("send-nps")
+@_json
+@pass_app
+def survey_send_nps(app: AppContext, as_json: bool) -> None:
+    """Send this period's NPS survey through marketing (consent checked), once per customer and period."""
+    with app.crm().unit_of_work(app.actor) as uow:
+        out = surveys.send_nps(uow)
+    emit_json(out) if as_json else echo(f"NPS {out['period']}: {out['queued']} queued, {out['suppressed']} suppressed, "
+                                        f"{out['already_answered']} already answered, {out['already_sent']} already sent")
+
+
 @service.command("nps")
 @click.option("--period", type=click.Choice(["month", "quarter", "year"]), default="quarter", show_default=True)
 @_json

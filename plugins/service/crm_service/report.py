@@ -1,19 +1,26 @@
-"""Service KPIs over whole tables, set-based: SQL aggregates, histograms, NumPy on the small results.
+"""Service KPIs over whole tables, set-based: one aggregate pass over the tickets per report.
 
 Response and resolution times are the business minutes stored on each ticket when the event
 happened (pauses excluded), so the report is column arithmetic, never a calendar walk per row.
-Per group (none, agent, team, category or opening month) the database answers: one aggregate
-query (``count(*) FILTER (WHERE ...)``), one histogram each of first-response and resolution
-minutes (in total they are scans of their own indexes) and one of CSAT scores. Medians and p90
-are exact (NumPy's linear interpolation) from those integer histograms, so no row is shipped to Python.
+Per group (none, agent, team, category or opening month) ONE aggregate statement over the
+tickets, grouped like a plain ``GROUP BY`` (one pass, hash or sort, never a sort per measure),
+answers every count (backlog, ageing, SLA attainment, complaint handling, reopens) with
+``count(*) FILTER (WHERE ...)``, and hands over each group's minutes as one string
+(``group_concat`` / ``string_agg``) that NumPy parses in C for the exact medians and p90
+(linear interpolation, as ``percentile_cont``); the total is the sum and the concatenation of
+the groups, so no second pass.
+
+A second, small statement reads the CSAT answers (joined to their tickets for the group).
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+from collections.abc import Callable, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, literal_column, select
+from sqlalchemy import Text, cast, func, literal_column, select
 
 from crm_service.models import ACTIVE, SurveyAnswer, Ticket, TicketKind, Visit
 from crm_service.settings import settings
@@ -22,7 +29,22 @@ from crmcore.models import User
 from crmcore.uow import UnitOfWork
 
 BY = ("agent", "team", "category", "month")
-_FLAGS = ("tickets", "backlog", "done", "done_ok", "complaints", "complaints_ok", "reopen_base", "reopened")
+AGES = (("under_1d", 1), ("1d_3d", 3), ("3d_7d", 7))  # backlog ageing buckets (days open); older: over_7d
+# each reported count as a formula over the per-ticket facts of :func:`_facts`
+_COUNTS: dict[str, Callable[[Any], Any]] = {
+    "backlog": lambda b: b.active,
+    "done": lambda b: ~b.active,
+    "done_ok": lambda b: ~b.active & b.ok,
+    "complaints": lambda b: b.complaint,
+    "complaints_ok": lambda b: b.complaint & b.resolved & b.res_ok,
+    "reopen_base": lambda b: b.resolved | ~b.active,
+    "reopened": lambda b: (b.resolved | ~b.active) & b.reopened,
+    "under_1d": lambda b: b.active & b.age1,
+    "1d_3d": lambda b: b.active & b.age3 & ~b.age1,
+    "3d_7d": lambda b: b.active & b.age7 & ~b.age3,
+    "over_7d": lambda b: b.active & ~b.age7,
+}
+_FLAGS = ("tickets", *_COUNTS)
 
 
 def _key(uow: UnitOfWork, by: str | None) -> Any:
@@ -32,61 +54,83 @@ def _key(uow: UnitOfWork, by: str | None) -> Any:
     if by == "agent":
         return Ticket.assignee_id
     if by == "month":
-        if uow.session.get_bind().dialect.name == "postgresql":
+        if _pg(uow):
             return func.to_char(func.timezone("UTC", Ticket.opened_at), "YYYY-MM")
         return func.strftime("%Y-%m", Ticket.opened_at)
     return getattr(Ticket, by)
 
 
-def percentile(values: np.ndarray, counts: np.ndarray, q: float) -> float | None:
-    """``np.percentile(data, q)`` (linear) of the data given as sorted distinct values and counts."""
-    n = int(counts.sum())
-    if n == 0:
-        return None
-    pos = q / 100.0 * (n - 1)
-    ends = np.cumsum(counts)
-    lo, hi = int(np.floor(pos)), int(np.ceil(pos))
-    v_lo, v_hi = values[np.searchsorted(ends, lo, side="right")], values[np.searchsorted(ends, hi, side="right")]
-    return float(v_lo + (v_hi - v_lo) * (pos - lo))
+def _pg(uow: UnitOfWork) -> bool:
+    return uow.session.get_bind().dialect.name == "postgresql"
 
 
-def _hours(hist: dict[Any, list[tuple[int, int]]], key: Any) -> dict[str, float | None]:
-    pairs = sorted(hist.get(key, []))
-    values = np.array([p[0] for p in pairs], dtype=float)
-    counts = np.array([p[1] for p in pairs], dtype=np.int64)
-    out = {}
-    for name, q in (("median", 50), ("p90", 90)):
-        v = percentile(values, counts, q)
-        out[name] = None if v is None else round(v / 60.0, 2)
-    return out
+def _facts(now: dt.datetime) -> SimpleNamespace:
+    """The per-ticket facts as SQL conditions (never NULL, so NOT and bit arithmetic are safe)."""
+    return SimpleNamespace(
+        active=Ticket.status.in_(ACTIVE),
+        ok=Ticket.first_response_breached_at.is_(None) & Ticket.resolution_breached_at.is_(None),
+        complaint=Ticket.kind == TicketKind.COMPLAINT,
+        resolved=Ticket.resolution_minutes.is_not(None),
+        res_ok=Ticket.resolution_breached_at.is_(None),
+        reopened=Ticket.reopen_count > 0,
+        **{f"age{d}": Ticket.opened_at > now - dt.timedelta(days=d) for _, d in AGES})
 
 
-def _grouped(q: Any, key: Any, *columns: Any) -> Any:
-    """``q`` with the group label ``g`` first, grouped by it (when there is one) and ``columns``."""
-    label = literal_column("'total'") if key is None else key
-    q = q.with_only_columns(label.label("g"), *q.selected_columns, maintain_column_froms=True)
-    return q.group_by(*([] if key is None else [key]), *columns)
+def _hours(values: np.ndarray) -> dict[str, float | None]:
+    """(median, p90) of the minutes, in hours, rounded as printed."""
+    med, p90 = _pcts(values) or (None, None)
+    return {"median": None if med is None else round(float(med) / 60.0, 2),
+            "p90": None if p90 is None else round(float(p90) / 60.0, 2)}
 
 
-def _aggregates(uow: UnitOfWork, key: Any) -> dict[Any, dict[str, int]]:
-    """One pass (grouped like the baseline ``GROUP BY``): the ticket counts behind every rate."""
-    active = Ticket.status.in_(ACTIVE)
-    ok = Ticket.first_response_breached_at.is_(None) & Ticket.resolution_breached_at.is_(None)
-    resolved = Ticket.resolution_minutes.is_not(None)
-    complaint = Ticket.kind == TicketKind.COMPLAINT
-    base = resolved | ~active
-    conds = (active, ~active, ~active & ok, complaint, complaint & resolved & Ticket.resolution_breached_at.is_(None),
-             base, base & (Ticket.reopen_count > 0))
-    q = _grouped(select(func.count(), *(func.count().filter(c) for c in conds))
-                 .where(uow.visibility.customer_filter(Ticket.customer_id)), key)
-    return {g: dict(zip(_FLAGS, (int(c or 0) for c in counts), strict=True)) for g, *counts in uow.session.execute(q)}
+def _minutes_list(uow: UnitOfWork, column: Any) -> Any:
+    """The group's non-NULL minutes as one comma-separated string (parsed by NumPy in C)."""
+    if _pg(uow):
+        return func.string_agg(cast(column, Text), literal_column("','"))
+    return func.group_concat(column)
 
 
-def _histogram(uow: UnitOfWork, key: Any, column: Any, *where: Any, join: bool = False) -> dict[Any, list[tuple[int, int]]]:
-    q = select(column, func.count())
-    if join:
-        q = q.select_from(SurveyAnswer).join(Ticket, Ticket.id == SurveyAnswer.ticket_id)
-    q = _grouped(q.where(column.is_not(None), uow.visibility.customer_filter(Ticket.customer_id), *where), key, column)
+def _scan(uow: UnitOfWork, key: Any, now: dt.datetime) -> tuple[dict[Any, dict[str, Any]], dict[str, Any]]:
+    """ONE aggregate statement over the tickets (grouped like the baseline ``GROUP BY``): every
+    count FILTERed, and the minutes of each group aggregated into a string for the percentiles."""
+    b = _facts(now)
+    cols = [func.count(), *(func.count().filter(f(b)) for f in _COUNTS.values()),
+            _minutes_list(uow, Ticket.first_response_minutes), _minutes_list(uow, Ticket.resolution_minutes)]
+    q = select(literal_column("0") if key is None else key, *cols).where(uow.visibility.customer_filter(Ticket.customer_id))
+    if key is not None:
+        q = q.group_by(key)
+    groups: dict[Any, dict[str, Any]] = {}
+    for g, *row in uow.session.execute(q):
+        counts = {f: int(v or 0) for f, v in zip(_FLAGS, row, strict=False)}
+        groups[g] = {**counts, "frt": _parse(row[-2]), "res": _parse(row[-1])}
+    total: dict[str, Any] = {f: sum(a[f] for a in groups.values()) for f in _FLAGS}
+    for m in ("frt", "res"):
+        total[m] = np.concatenate([a[m] for a in groups.values()] or [np.empty(0)])
+    return ({} if key is None else groups), total
+
+
+def _parse(joined: str | None) -> np.ndarray:
+    return np.empty(0) if not joined else np.fromstring(joined, dtype=np.float64, sep=",")
+
+
+def _pcts(values: np.ndarray) -> list[float] | None:
+    """Median and p90 with linear interpolation (``percentile_cont``)."""
+    return None if values.size == 0 else [float(x) for x in np.percentile(values, [50, 90])]
+
+
+def _csat(uow: UnitOfWork, key: Any) -> dict[Any, list[tuple[int, int]]]:
+    """CSAT answers of tickets: (score, count) per group. In total the answers table alone (an
+    answer's customer is its ticket's, :func:`crm_service.surveys.record` checks it); per group
+    joined to the tickets for the label."""
+    if key is None:
+        q = (select(literal_column("'total'"), SurveyAnswer.score, func.count())
+             .where(SurveyAnswer.kind == "csat", SurveyAnswer.ticket_id.is_not(None),
+                    uow.visibility.customer_filter(SurveyAnswer.customer_id)).group_by(SurveyAnswer.score))
+    else:
+        q = (select(key, SurveyAnswer.score, func.count()).select_from(SurveyAnswer)
+             .join(Ticket, Ticket.id == SurveyAnswer.ticket_id)
+             .where(SurveyAnswer.kind == "csat", uow.visibility.customer_filter(Ticket.customer_id))
+             .group_by(key, SurveyAnswer.score))
     out: dict[Any, list[tuple[int, int]]] = {}
     for g, v, c in uow.session.execute(q):
         out.setdefault(g, []).append((int(v), int(c)))
@@ -97,14 +141,15 @@ def _rate(num: int, den: int) -> float | None:
     return None if den == 0 else round(num / den, 4)
 
 
-def _group(acc: dict[str, int], frt: Any, res: Any, csat: list[tuple[int, int]]) -> dict[str, Any]:
+def _group(acc: dict[str, Any], csat: list[tuple[int, int]]) -> dict[str, Any]:
     dist = {str(k): 0 for k in range(1, 6)}
     for score, c in csat:
         dist[str(score)] = dist.get(str(score), 0) + c
     answers = sum(c for _, c in csat)
     return {
         "tickets": acc["tickets"], "backlog": acc["backlog"],
-        "first_response_hours": frt, "resolution_hours": res,
+        "ageing": {a: acc[a] for a in (*(name for name, _ in AGES), "over_7d")},
+        "first_response_hours": _hours(acc["frt"]), "resolution_hours": _hours(acc["res"]),
         "sla_attainment": _rate(acc["done_ok"], acc["done"]),
         "complaint_handling_rate": _rate(acc["complaints_ok"], acc["complaints"]),
         "reopen_rate": None if acc["done"] == 0 else _rate(acc["reopened"], acc["reopen_base"]),
@@ -118,40 +163,21 @@ def report(uow: UnitOfWork, by: str | None = None) -> dict[str, Any]:
     uow.require("service.report")
     if by is not None and by not in BY:
         raise InvalidInput(f"unknown grouping {by!r} (by: {', '.join(BY)})")
-    key = _key(uow, by)
-    groups = _aggregates(uow, key)
-    frt = _histogram(uow, key, Ticket.first_response_minutes)
-    res = _histogram(uow, key, Ticket.resolution_minutes)
-    csat = _histogram(uow, key, SurveyAnswer.score, SurveyAnswer.kind == "csat", join=True)
-    rows = {g: _group(acc, _hours(frt, g), _hours(res, g), csat.get(g, [])) for g, acc in groups.items()}
-    total = rows.pop("total") if by is None and "total" in rows else _total(groups, frt, res, csat)
-    now = uow.now()
+    key, now = _key(uow, by), uow.now()
+    groups, acc = _scan(uow, key, now)
+    csat = _csat(uow, key)
+    total = _group(acc, [(s, sum(c for pairs in csat.values() for v, c in pairs if v == s))
+                         for s in sorted({v for pairs in csat.values() for v, _ in pairs})])
     v_done, v_due = (int(x or 0) for x in uow.session.execute(select(func.count(Visit.done_at), func.count()).where(
         Visit.due_at <= now, uow.visibility.customer_filter(Visit.customer_id))).one())
     total["return_visit_rate"] = _rate(v_done, v_due)
     out: dict[str, Any] = {"by": by, "total": total, "groups": []}
     if by:
         names = _agent_names(uow) if by == "agent" else {}
-        labelled = [((names.get(g, "(unassigned)") if by == "agent" else g), r) for g, r in rows.items()]
+        labelled = [((names.get(g, "(unassigned)") if by == "agent" else g), _group(a, csat.get(g, [])))
+                    for g, a in groups.items()]
         out["groups"] = [{by: label, **r} for label, r in sorted(labelled, key=lambda x: str(x[0]))]
     return out
-
-
-def _total(groups: dict[Any, dict[str, int]], frt: Any, res: Any, csat: Any) -> dict[str, Any]:
-    """The total from the per-group counts and histograms (no second pass over the table)."""
-    acc = dict.fromkeys(_FLAGS, 0)
-    for g in groups.values():
-        for f in _FLAGS:
-            acc[f] += g[f]
-
-    def merged(hist: dict[Any, list[tuple[int, int]]]) -> dict[Any, list[tuple[int, int]]]:
-        out: dict[int, int] = {}
-        for pairs in hist.values():
-            for v, c in pairs:
-                out[v] = out.get(v, 0) + c
-        return {None: list(out.items())}
-
-    return _group(acc, _hours(merged(frt), None), _hours(merged(res), None), merged(csat)[None])
 
 
 def _agent_names(uow: UnitOfWork) -> dict[int, str]:

@@ -32,6 +32,9 @@ class NoteIn(BaseModel):
 
 
 def register(router: APIRouter) -> None:
+    from crm_service import routes_work
+
+    routes_work.register(router)
     @router.post("/service/customers/{customer_id}/tickets", tags=["service"], status_code=201)
     def open_ticket(request: Request, customer_id: Id, data: TicketOpen) -> Any:
         with unit(request, write=True) as uow:

@@ -4,19 +4,24 @@ Due times are computed when a ticket opens, on its team's calendar, from the pol
 priority. While a ticket waits on the customer the clock stops: on resume, each due time not
 yet met moves on by the business time that elapsed during the pause. :func:`check` marks
 breaches (with the instant the target was missed, i.e. the due time) and escalates, set-based:
-three UPDATE statements over the open tickets, each guarded by "not yet marked", so running
-it again, or from several processes at once, marks and escalates each ticket exactly once.
+ONE ``UPDATE ... FROM (SELECT ... FOR UPDATE)`` over the running tickets writes each late ticket
+once (both breaches and the escalation in the same row version) and returns what changed; the
+notes and audit entries follow from it (PostgreSQL: in the same statement, as data-modifying
+CTEs). Every change is guarded by "not yet marked" on the locked, current row, so running it
+again, or from several processes at once, marks and escalates each ticket exactly once.
 """
 from __future__ import annotations
 
 import datetime as dt
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import and_, case, insert, select, update
+from sqlalchemy import String, and_, case, cast, func, insert, literal, select, update
 
 from crm_service.models import RUNNING, Priority, Ticket, TicketNote
 from crm_service.settings import PRIORITIES, ServiceSettings, settings
 from crmcore.models import AuditEntry, User
+from crmcore.sdk import UTCDateTime, utcnow
 from crmcore.uow import UnitOfWork
 
 MINUTE = dt.timedelta(minutes=1)
@@ -73,23 +78,14 @@ def mark_late_event(ticket: Ticket, field: str, at: dt.datetime) -> None:
         setattr(ticket, f"{field}_breached_at", due)
 
 
-def _breach(uow: UnitOfWork, field: str, done: Any, now: dt.datetime) -> list[int]:
-    """Mark the running tickets whose ``field`` target passed; returns the ids this call marked."""
-    col_due, col_breach = getattr(Ticket, f"{field}_due"), getattr(Ticket, f"{field}_breached_at")
-    stmt = (update(Ticket).where(Ticket.status.in_(RUNNING), done.is_(None), col_due < now, col_breach.is_(None))
-            .values({col_breach: col_due}).returning(Ticket.id).execution_options(synchronize_session=False))
-    return list(uow.session.scalars(stmt))
-
-
 def check(uow: UnitOfWork) -> dict[str, Any]:
     """Mark breaches and escalate, once per ticket; returns the ids touched by this run."""
     uow.require("service.sla.check")
     cfg, now = settings(uow), uow.now()
-    first = _breach(uow, "first_response", Ticket.first_response_at, now)
-    resolution = _breach(uow, "resolution", Ticket.resolved_at, now)
-    escalated = escalate(uow, cfg, now)
-    return {"checked_at": now, "first_response_breaches": sorted(first), "resolution_breaches": sorted(resolution),
-            "escalated": escalated}
+    rows = _check_rows(uow, cfg, now)
+    escalated = sorted((_row(r) for r in rows if r.e), key=lambda r: r["id"])
+    return {"checked_at": now, "first_response_breaches": sorted(r.id for r in rows if r.f),
+            "resolution_breaches": sorted(r.id for r in rows if r.r), "escalated": escalated}
 
 
 def _manager_ids(uow: UnitOfWork, cfg: ServiceSettings) -> dict[str, int]:
@@ -98,29 +94,88 @@ def _manager_ids(uow: UnitOfWork, cfg: ServiceSettings) -> dict[str, int]:
     return {t: ids[m] for t, m in names.items() if m in ids}
 
 
-def escalate(uow: UnitOfWork, cfg: ServiceSettings, now: dt.datetime) -> list[dict[str, Any]]:
-    """One UPDATE over breached, not yet escalated, still open tickets: to the team's manager
-    and/or one priority up (``[service] escalate_to``); each escalation is noted and audited."""
-    values: dict[Any, Any] = {Ticket.escalated_at: now}
-    if "priority" in cfg.escalate_to:
-        values[Ticket.priority] = case(*((Ticket.priority == p, PRIORITIES[min(i + 1, len(PRIORITIES) - 1)])
-                                         for i, p in enumerate(PRIORITIES)), else_=Ticket.priority)
+def _check_rows(uow: UnitOfWork, cfg: ServiceSettings, now: dt.datetime) -> list[Any]:
+    """One UPDATE over the running tickets that are newly late or breached and not yet escalated:
+    the breaches are marked at their due times; an unescalated one goes to the team's manager
+    and/or one priority up (``[service] escalate_to``), noted and audited. Rows: (id, f, r, e,
+    priority, assignee_id, team) with f/r/e = first response / resolution marked, escalated now."""
+    fr = (Ticket.first_response_at.is_(None) & Ticket.first_response_breached_at.is_(None)
+          & (Ticket.first_response_due < now))
+    res = Ticket.resolved_at.is_(None) & Ticket.resolution_breached_at.is_(None) & (Ticket.resolution_due < now)
+    unescalated = Ticket.escalated_at.is_(None)
+    breached = Ticket.first_response_breached_at.is_not(None) | Ticket.resolution_breached_at.is_not(None)
+    late = and_(Ticket.status.in_(RUNNING), fr | res | (unescalated & breached))
+    old = select(Ticket.id, fr.label("f"), res.label("r"), unescalated.label("e")).where(late)
     managers = _manager_ids(uow, cfg) if "manager" in cfg.escalate_to else {}
+    body = "escalated: SLA breached (" + ", ".join(cfg.escalate_to) + ")"
+    if uow.session.get_bind().dialect.name == "postgresql":  # the flags come from the locked current rows
+        o = old.with_for_update().subquery("old")
+        stmt = (update(Ticket).where(Ticket.id == o.c.id).values(_values(cfg, managers, now, o.c.f, o.c.r, o.c.e))
+                .returning(Ticket.id, o.c.f, o.c.r, o.c.e, Ticket.priority, Ticket.assignee_id, Ticket.team))
+        return _escalate_pg(uow, stmt, body, now)
+    # SQLite: the write transaction holds the database lock, so the flags read first stay true for
+    # the UPDATE (whose SET expressions see the old row); RETURNING cannot name an UPDATE FROM table
+    conn = uow.session.connection()
+    flags = {r.id: r for r in conn.execute(old)}
+    stmt = (update(Ticket).where(late).values(_values(cfg, managers, now, fr, res, unescalated))
+            .returning(Ticket.id, Ticket.priority, Ticket.assignee_id, Ticket.team))
+    rows = [SimpleNamespace(id=r.id, f=flags[r.id].f, r=flags[r.id].r, e=flags[r.id].e, priority=r.priority,
+                            assignee_id=r.assignee_id, team=r.team) for r in conn.execute(stmt)]
+    _note_rows(uow, [r for r in rows if r.e], body, now)
+    return rows
+
+
+def _values(cfg: ServiceSettings, managers: dict[str, int], now: dt.datetime, f: Any, r: Any, e: Any) -> dict[Any, Any]:
+    """The SET of the check: each change only where its flag (computed on the old row) holds."""
+    values: dict[Any, Any] = {
+        Ticket.first_response_breached_at: case((f, Ticket.first_response_due), else_=Ticket.first_response_breached_at),
+        Ticket.resolution_breached_at: case((r, Ticket.resolution_due), else_=Ticket.resolution_breached_at),
+        Ticket.escalated_at: case((e, now), else_=Ticket.escalated_at)}
+    if "priority" in cfg.escalate_to:
+        up = case(*((Ticket.priority == p, PRIORITIES[min(i + 1, len(PRIORITIES) - 1)]) for i, p in enumerate(PRIORITIES)),
+                  else_=Ticket.priority)
+        values[Ticket.priority] = case((e, up), else_=Ticket.priority)
     if managers:
-        values[Ticket.assignee_id] = case(*((Ticket.team == t, uid) for t, uid in managers.items()),
-                                          else_=Ticket.assignee_id)
-    breached = (Ticket.first_response_breached_at.is_not(None)) | (Ticket.resolution_breached_at.is_not(None))
-    stmt = (update(Ticket).where(and_(Ticket.status.in_(RUNNING), Ticket.escalated_at.is_(None), breached))
-            .values(values).returning(Ticket.id, Ticket.priority, Ticket.assignee_id, Ticket.team)
-            .execution_options(synchronize_session=False))
-    rows = [{"id": r.id, "priority": Priority(r.priority).value, "assignee_id": r.assignee_id, "team": r.team}
-            for r in uow.session.execute(stmt)]
-    if rows:
-        body = "escalated: SLA breached (" + ", ".join(cfg.escalate_to) + ")"
-        uow.session.execute(insert(TicketNote), [
-            {"ticket_id": r["id"], "at": now, "author": uow.actor, "kind": "escalation", "body": body,
-             "data": {"priority": r["priority"], "assignee_id": r["assignee_id"]}} for r in rows])
-        uow.session.execute(insert(AuditEntry), [
-            {"actor": uow.actor, "action": "escalate", "entity": "service_ticket", "entity_id": str(r["id"]),
-             "after": {"priority": r["priority"], "assignee_id": r["assignee_id"]}} for r in rows])
-    return sorted(rows, key=lambda r: r["id"])
+        to = case(*((Ticket.team == t, uid) for t, uid in managers.items()), else_=Ticket.assignee_id)
+        values[Ticket.assignee_id] = case((e, to), else_=Ticket.assignee_id)
+    return values
+
+
+def _row(r: Any) -> dict[str, Any]:
+    return {"id": r.id, "priority": Priority(r.priority).value, "assignee_id": r.assignee_id, "team": r.team}
+
+
+def _escalate_pg(uow: UnitOfWork, stmt: Any, body: str, now: dt.datetime) -> list[Any]:
+    """PostgreSQL: ONE statement, the UPDATE ... RETURNING feeding both INSERT ... SELECTs (CTEs)."""
+    up = stmt.cte("checked")
+    data = func.json_build_object("priority", up.c.priority, "assignee_id", up.c.assignee_id)
+    notes = insert(TicketNote.__table__).from_select(
+        ["ticket_id", "at", "author", "kind", "body", "data"],
+        select(up.c.id, literal(now, UTCDateTime), literal(uow.actor), literal("escalation"), literal(body), data)
+        .where(up.c.e)).cte("notes")
+    audit = insert(AuditEntry.__table__).from_select(
+        ["at", "actor", "action", "entity", "entity_id", "after"],
+        select(func.now(), literal(uow.actor), literal("escalate"), literal("service_ticket"), cast(up.c.id, String),
+               data).where(up.c.e)).cte("audit")
+    return list(uow.session.connection().execute(select(up).add_cte(notes, audit)))
+
+
+def _note_rows(uow: UnitOfWork, rows: list[Any], body: str, now: dt.datetime) -> None:
+    """SQLite (no data-modifying CTEs): the escalation notes and audit entries as two
+    ``INSERT ... SELECT`` over the tickets escalated at ``now`` that have none yet (the database
+    lock is held, and a ticket escalates once, so that is exactly this run's set)."""
+    if not rows:
+        return
+    data = func.json_object("priority", Ticket.priority, "assignee_id", Ticket.assignee_id)
+    mine = and_(Ticket.status.in_(RUNNING), Ticket.escalated_at == now)
+    noted = select(TicketNote.id).where(TicketNote.ticket_id == Ticket.id, TicketNote.kind == "escalation")
+    uow.session.execute(insert(TicketNote).from_select(
+        ["ticket_id", "at", "author", "kind", "body", "data"],
+        select(Ticket.id, literal(now, UTCDateTime), literal(uow.actor), literal("escalation"), literal(body), data)
+        .where(mine, ~noted.exists())))
+    audited = select(AuditEntry.id).where(AuditEntry.entity == "service_ticket", AuditEntry.action == "escalate",
+                                          AuditEntry.entity_id == cast(Ticket.id, String))
+    uow.session.execute(insert(AuditEntry).from_select(
+        ["at", "actor", "action", "entity", "entity_id", "after"],
+        select(literal(utcnow(), UTCDateTime), literal(uow.actor), literal("escalate"), literal("service_ticket"),
+               cast(Ticket.id, String), data).where(mine, ~audited.exists())))

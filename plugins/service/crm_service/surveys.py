@@ -18,6 +18,7 @@ from crm_service.models import SurveyAnswer, Ticket, TicketKind
 from crm_service.schemas import SurveyIn
 from crm_service.settings import settings
 from crmcore.errors import Conflict, InvalidInput
+from crmcore.models import AuditEntry, Customer
 from crmcore.uow import UnitOfWork
 
 
@@ -139,4 +140,37 @@ def send_csat(uow: UnitOfWork, ticket: Ticket) -> dict[str, Any] | None:
         return None
     note(uow, ticket, "survey", f"CSAT survey {out['status']} via marketing ({cfg.survey_channel}, {cfg.survey_adapter})"
          + (f": {out['reason']}" if out.get("reason") else ""), out)
+    return out
+
+
+def send_nps(uow: UnitOfWork, at: dt.datetime | None = None) -> dict[str, Any]:
+    """The NPS survey of the period (``[service] nps_period``) through marketing's channel adapters
+    (its published ``marketing_send_message`` checks consent): once per customer and period, to
+    every visible, non-archived customer who has not answered it yet. Each send is audited
+    (``service_nps`` ``<customer>:<period>``), which is what makes a second run send nothing."""
+    uow.require("service.survey.write")
+    cfg = settings(uow)
+    if not uow.hooks.has_spec("marketing_send_message"):
+        raise Conflict("the marketing plugin is not enabled: record NPS answers with `crm service survey record`")
+    period = period_of(at or uow.now(), cfg.nps_period)
+    answered = set(uow.session.scalars(select(SurveyAnswer.customer_id).where(
+        SurveyAnswer.kind == "nps", SurveyAnswer.dedupe.like(f"nps:c%:{period}"))))
+    sent = {int(e.split(":")[0]) for e in uow.session.scalars(select(AuditEntry.entity_id).where(
+        AuditEntry.entity == "service_nps", AuditEntry.action == "survey_sent", AuditEntry.entity_id.like(f"%:{period}")))}
+    ids = uow.session.scalars(select(Customer.id).where(Customer.archived.is_(False),
+                                                       uow.visibility.customer_filter(Customer.id)).order_by(Customer.id))
+    out = {"period": period, "queued": 0, "suppressed": 0, "already_answered": 0, "already_sent": 0}
+    for cid in ids:
+        if cid in answered or cid in sent:
+            out["already_answered" if cid in answered else "already_sent"] += 1
+            continue
+        res = uow.hooks.pm.hook.marketing_send_message(
+            uow=uow, customer_id=cid, channel=cfg.survey_channel, key=f"service-nps-c{cid}-{period}",
+            adapter=cfg.survey_adapter, subject="How likely are you to recommend us?",
+            body=("On a scale from 0 (not at all likely) to 10 (extremely likely), how likely are you to recommend "
+                  "us to a friend or colleague? Just reply with the number."))
+        if res is None:
+            raise Conflict("the marketing plugin did not answer marketing_send_message")
+        out["queued" if res["status"] == "queued" else "suppressed"] += 1
+        uow.audit.record("survey_sent", "service_nps", f"{cid}:{period}", after=res)
     return out

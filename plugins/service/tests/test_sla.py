@@ -42,9 +42,23 @@ def test_check_marks_breaches_at_the_due_time_and_escalates_once(make_crm: Any, 
         assert t.first_response_breached_at == dt.datetime(2030, 6, 3, 13, 0, tzinfo=dt.UTC)
         assert t.priority.value == "urgent" and t.assignee_id == uow.users.get_by_username("boss").id
         assert uow.session.get(Ticket, 1).first_response_breached_at is None
+        boss = uow.users.get_by_username("boss").id
+        notes = uow.session.scalars(select(TicketNote).where(TicketNote.kind == "escalation")).all()
+        assert [(n.ticket_id, n.data, n.author) for n in notes] == [
+            (2, {"priority": "urgent", "assignee_id": boss}, "boss"), (4, {"priority": "urgent", "assignee_id": boss}, "boss")]
+        audit = uow.session.scalars(select(AuditEntry).where(AuditEntry.action == "escalate").order_by(AuditEntry.id)).all()
+        assert [(a.entity, a.entity_id, a.after) for a in audit] == [
+            ("service_ticket", "2", {"priority": "urgent", "assignee_id": boss}),
+            ("service_ticket", "4", {"priority": "urgent", "assignee_id": boss})]
     with crm.unit_of_work("boss") as uow:  # idempotent
         again = sla.check(uow)
     assert again["first_response_breaches"] == [] and again["escalated"] == []
+    clock.set(dt.datetime(2030, 6, 5, 13, 30, tzinfo=dt.UTC))  # Wednesday: the high ones' resolution (Tue 17:00) is late too
+    with crm.unit_of_work("boss") as uow:
+        later = sla.check(uow)
+    # 2 and 4: resolution marked, not escalated again; 1, 3, 5 (normal, first response due Mon 17:00)
+    assert later["resolution_breaches"] == [2, 4] and later["first_response_breaches"] == [1, 3, 5]
+    assert [e["id"] for e in later["escalated"]] == [1, 3, 5] and {e["priority"] for e in later["escalated"]} == {"high"}
 
 
 def _check(index: int, url: str) -> list[int]:

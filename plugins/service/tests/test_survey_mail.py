@@ -11,9 +11,9 @@ import crm_service.plugin as PLUGIN
 import pytest
 from crm_marketing import services as marketing
 from crm_marketing.schemas import ConsentSet
-from crm_service import mail, tickets
+from crm_service import mail, surveys, tickets
 from crm_service.models import MailMessage, Ticket, TicketNote
-from crm_service.schemas import TicketOpen
+from crm_service.schemas import SurveyIn, TicketOpen
 from sqlalchemy import func, select
 
 from crmcore import CRM, InvalidInput
@@ -47,6 +47,35 @@ def test_csat_survey_goes_out_through_marketing_with_consent(make_crm: Any, cloc
         notes = {n.ticket_id: n.body for n in uow.session.scalars(select(TicketNote).where(TicketNote.kind == "survey"))}
     assert notes[t_yes.id].startswith("CSAT survey queued") and notes[t_no.id].endswith("consent: no opt-in")
     assert count(crm, TicketNote, TicketNote.kind == "survey") == 2
+
+
+def test_nps_survey_goes_out_once_per_period_through_marketing(make_crm: Any, clock: Any, tmp_path: Path) -> None:
+    outbox = tmp_path / "outbox"
+    crm = make_crm(plugins=[PLUGIN, MARKETING], config={"marketing": {"outbox": str(outbox)}})
+    crm.clock = clock  # 2030-06-03: period 2030-Q2 (the default nps_period is quarter)
+    with crm.unit_of_work("test") as uow:
+        yes = uow.customers.create(CustomerCreate(name="Yes", email="yes@example.com")).id
+        no = uow.customers.create(CustomerCreate(name="No", email="no@example.com")).id
+        done = uow.customers.create(CustomerCreate(name="Done", email="done@example.com")).id
+        for cid in (yes, done):
+            marketing.set_consent(uow, cid, ConsentSet(channel="email", status="opt_in", source="form"))
+        surveys.record(uow, done, SurveyIn(nps=9))
+        out = surveys.send_nps(uow)
+        assert not outbox.exists()  # delivered only after the commit
+    assert out == {"period": "2030-Q2", "queued": 1, "suppressed": 1, "already_answered": 1, "already_sent": 0}
+    sent = outbox / f"campaign-service-nps-c{yes}-2030-Q2" / f"customer-{yes}.eml"
+    assert sent.exists() and "recommend" in sent.read_text()
+    assert not any((outbox / f"campaign-service-nps-c{c}-2030-Q2").exists() for c in (no, done))  # no opt-in; answered
+    with crm.unit_of_work("test") as uow:  # again in the same period: nobody is asked twice
+        again = surveys.send_nps(uow)
+    assert again == {"period": "2030-Q2", "queued": 0, "suppressed": 0, "already_answered": 1, "already_sent": 2}
+
+
+def test_nps_send_without_marketing_is_one_line_and_exit_1(scli: Any, customer: Any) -> None:
+    customer(email="a@example.com")
+    res = scli("service", "survey", "send-nps")
+    assert res.exit_code == 1 and "marketing plugin is not enabled" in res.output
+    assert len(res.output.strip().splitlines()) == 1
 
 
 def test_without_marketing_no_survey_is_sent(scrm: CRM, customer: Any) -> None:

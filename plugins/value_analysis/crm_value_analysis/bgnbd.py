@@ -10,6 +10,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from numbers import Integral
+from typing import Any
 
 import numpy as np
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, logsumexp
@@ -68,31 +69,9 @@ def _as_bgnbd(params: object) -> BGNBDParams:
     return params
 
 
-def summary_from_purchases(
-    customer_idx: np.ndarray,
-    purchase_t: np.ndarray,
-    n_customers: int,
-    calibration_end: float,
-    first_t: np.ndarray | None = None,
-    amounts: np.ndarray | None = None,
-) -> RFTSummary:
-    """Summarise a purchase log (one row per purchase) into per-customer x, t_x, T.
-
-    Purchases of one customer at the same time value are one purchase *period*
-    (the caller floors times to days/weeks), because BG/NBD counts purchase
-    occasions, not order lines.  Purchases after ``calibration_end`` are ignored.
-
-    ``first_t`` (optional, one value per customer, NaN = unknown) is the
-    customer's birth time when the log may not contain the first purchase
-    (e.g. a truncated history).  Every distinct purchase time strictly after
-    the birth time is a repeat purchase; without ``first_t`` the birth time is
-    the earliest purchase, which gives the textbook definitions.  A customer
-    with a finite ``first_t <= calibration_end`` counts as having purchased.
-
-    ``monetary`` is the mean over repeat purchase periods of the summed amounts
-    (0 for customers without repeat purchases, NaN everywhere if ``amounts`` is
-    None, so it cannot be silently used as spend data).
-    """
+def _purchase_log(customer_idx: np.ndarray, purchase_t: np.ndarray, n_customers: int, calibration_end: float,
+                  first_t: np.ndarray | None, amounts: np.ndarray | None) -> tuple[Any, ...]:
+    """The checked inputs of :func:`summary_from_purchases` (ValueError naming the bad one)."""
     n = n_customers
     if isinstance(n, bool) or not isinstance(n, Integral) or n < 0:
         raise ValueError(f"n_customers must be a non-negative integer, got {n_customers!r}")
@@ -123,6 +102,36 @@ def summary_from_purchases(
                 f"got {birth_given.shape[0]}"
             )
 
+    return n, cal_end, idx, t, amt, birth_given
+
+
+def summary_from_purchases(
+    customer_idx: np.ndarray,
+    purchase_t: np.ndarray,
+    n_customers: int,
+    calibration_end: float,
+    first_t: np.ndarray | None = None,
+    amounts: np.ndarray | None = None,
+) -> RFTSummary:
+    """Summarise a purchase log (one row per purchase) into per-customer x, t_x, T.
+
+    Purchases of one customer at the same time value are one purchase *period*
+    (the caller floors times to days/weeks), because BG/NBD counts purchase
+    occasions, not order lines.  Purchases after ``calibration_end`` are ignored.
+
+    ``first_t`` (optional, one value per customer, NaN = unknown) is the
+    customer's birth time when the log may not contain the first purchase
+    (e.g. a truncated history).  Every distinct purchase time strictly after
+    the birth time is a repeat purchase; without ``first_t`` the birth time is
+    the earliest purchase, which gives the textbook definitions.  A customer
+    with a finite ``first_t <= calibration_end`` counts as having purchased.
+
+    ``monetary`` is the mean over repeat purchase periods of the summed amounts
+    (0 for customers without repeat purchases, NaN everywhere if ``amounts`` is
+    None, so it cannot be silently used as spend data).
+    """
+    n, cal_end, idx, t, amt, birth_given = _purchase_log(customer_idx, purchase_t, n_customers, calibration_end,
+                                                         first_t, amounts)
     keep = t <= cal_end
     idx, t = idx[keep], t[keep]
     amt = np.zeros_like(t) if amt is None else amt[keep]

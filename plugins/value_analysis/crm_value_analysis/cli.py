@@ -102,6 +102,8 @@ def value() -> None:
 @click.option("--acquisition-cost", metavar="AMOUNT")
 @click.option("--churn-threshold", metavar="0..1", help="P(alive) below this flags churn risk.")
 @click.option("--churn-gap-factor", metavar="X", help="Gap rule: silent for more than X times the usual gap -> at risk.")
+@click.option("--by", "value_by", metavar="auto|profit|revenue",
+              help="Rank pyramid, Pareto and dependency by (auto: profit once any cost is configured).")
 @click.option("--no-lifecycle", is_flag=True, help="Do not update the customers' lifecycle stage.")
 @_json_option
 @pass_app
@@ -120,8 +122,12 @@ def run_cmd(app: AppContext, as_of: dt.date | None, no_lifecycle: bool, as_json:
     r, s = out.run, out.summary
     click.echo(f"value analysis as of {r.as_of}: {r.n_customers:,} customers, {r.n_purchasers:,} with purchases, "
                f"revenue {_n(r.total_revenue)}")
+    p = s["profit"]
+    click.echo(f"ranked by {s['value_basis']}; profit {p['total_profit']} (margins {p['margins']}, costs counted: "
+               f"{', '.join(p['cost_sources']) or 'none'}); unprofitable: {p['unprofitable']:,}")
     if s["pareto"]:
-        click.echo(f"top 20% of purchasers: {_pct(s['pareto']['top_shares']['20%'])} of revenue, Gini {s['pareto']['gini']:.3f}")
+        click.echo(f"top 20% of purchasers: {_pct(s['pareto']['top_shares']['20%'])} of {s['value_basis']}, "
+                   f"Gini {s['pareto']['gini']:.3f}")
     click.echo("tiers: " + ", ".join(f"{k} {v:,}" for k, v in s["tiers"].items()))
     if s["moves"]:
         m = s["moves"]
@@ -167,9 +173,14 @@ def _title(data: dict[str, Any], what: str) -> str:
 
 
 def _group_table(title: str, groups: list[dict[str, Any]]) -> None:
-    table(title, ["", "customers", "% cust.", "revenue", "% rev.", "avg recency (d)", "avg freq.", "avg monetary"],
+    table(title, ["", "customers", "% cust.", "revenue", "% rev.", "profit", "% profit", "avg recency (d)", "avg freq."],
           [[g["name"], _n(g["customers"]), _pct(g["customer_share"]), _n(g["revenue"]), _pct(g["revenue_share"]),
-            _n(g["avg_recency_days"], 0), _n(g["avg_frequency"], 1), _n(g["avg_monetary"])] for g in groups])
+            _n(g.get("profit")), _pct(g.get("profit_share")), _n(g.get("avg_recency_days"), 0),
+            _n(g.get("avg_frequency"), 1)] for g in groups])
+
+
+def _by_option(f: Any) -> Any:
+    return click.option("--by", metavar="profit|revenue", help="Rank by profit or revenue (default: as the run did).")(f)
 
 
 @value.command("rfm")
@@ -191,15 +202,18 @@ _plot_option = click.option("--plot", type=click.Path(path_type=Path), help="Als
 @value.command("pyramid")
 @_limit_option
 @_plot_option
+@_by_option
 @_json_option
 @pass_app
-def pyramid_cmd(app: AppContext, limit: int, plot: Path | None, as_json: bool) -> None:
-    """Value pyramid: tiers, and upgrades/downgrades since the previous run; optional PNG."""
-    data = _report(app, services.pyramid_report, limit=limit, plot=plot)
+def pyramid_cmd(app: AppContext, limit: int, plot: Path | None, by: str | None, as_json: bool) -> None:
+    """Value pyramid (by profit or revenue): tiers, and upgrades/downgrades since the previous run; optional PNG."""
+    data = _report(app, services.pyramid_report, limit=limit, plot=plot, by=by)
     if as_json:
         emit_json(data)
         return
-    _group_table(_title(data, "Value pyramid"), data["tiers"])
+    _group_table(_title(data, f"Value pyramid by {data['by']}"), data["tiers"])
+    if data.get("note"):
+        click.echo(f"note: {data['note']}")
     if data["plot"]:
         click.echo(f"plot written to {data['plot']}")
     m = data["moves"]
@@ -214,15 +228,16 @@ def pyramid_cmd(app: AppContext, limit: int, plot: Path | None, as_json: bool) -
 
 @value.command("pareto")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Write the Pareto curve to this PNG file.")
+@_by_option
 @_json_option
 @pass_app
-def pareto_cmd(app: AppContext, plot: Path | None, as_json: bool) -> None:
-    """Revenue concentration: share of the top x% of purchasers (80/20), Gini, optional PNG."""
-    data = _report(app, services.pareto_report, plot=plot)
+def pareto_cmd(app: AppContext, plot: Path | None, by: str | None, as_json: bool) -> None:
+    """Concentration of revenue or profit: share of the top x% of purchasers (80/20), Gini, optional PNG."""
+    data = _report(app, services.pareto_report, plot=plot, by=by)
     if as_json:
         emit_json(data)
         return
-    table(_title(data, "Revenue concentration"), ["top customers", "share of revenue"],
+    table(_title(data, f"{data['by'].capitalize()} concentration"), ["top customers", f"share of {data['by']}"],
           [[k, _pct(v)] for k, v in (data["top_shares"] or {}).items()])
     click.echo(f"Gini {_n(data['gini'], 3)} over {data['n_customers']:,} purchasers")
     if data["plot"]:
@@ -230,20 +245,110 @@ def pareto_cmd(app: AppContext, plot: Path | None, as_json: bool) -> None:
 
 
 @value.command("dependency")
+@_by_option
 @_json_option
 @pass_app
-def dependency_cmd(app: AppContext, as_json: bool) -> None:
-    """Key-account dependency: customers above 10% (key), 20% (critical), 50% (mono-client) of revenue."""
-    data = _report(app, services.dependency_report)
+def dependency_cmd(app: AppContext, by: str | None, as_json: bool) -> None:
+    """Key-account dependency: customers above 10% (key), 20% (critical), 50% (mono-client) of revenue or profit."""
+    data = _report(app, services.dependency_report, by=by)
     if as_json:
         emit_json(data)
         return
     t = data["thresholds"]
     click.echo(f"thresholds: key > {_pct(t['key'])}, critical > {_pct(t['critical'])}, mono-client > {_pct(t['mono'])}")
-    table(_title(data, "Key-account dependency"), ["id", "name", "level", "share", "revenue"],
-          [[r["customer_id"], r["name"], r["level"].upper(), _pct(r["revenue_share"]), _n(r["monetary"])]
+    table(_title(data, f"Key-account dependency by {data['by']}"), ["id", "name", "level", "share", "revenue", "profit"],
+          [[r["customer_id"], r["name"], r["level"].upper(), _pct(r["share"]), _n(r["monetary"]), _n(r["profit"])]
            for r in data["flagged"]])
     click.echo(f"overall: {data['level']}")
+
+
+@value.command("unprofitable")
+@_limit_option
+@_json_option
+@pass_app
+def unprofitable_cmd(app: AppContext, limit: int, as_json: bool) -> None:
+    """Customers who cost more than they bring (profit below zero), worst first, and the costs counted."""
+    data = _report(app, services.unprofitable_report, limit=limit)
+    if as_json:
+        emit_json(data)
+        return
+    p = data["profit"] or {}
+    click.echo(f"margins {p.get('margins')}; costs counted: {', '.join(p.get('cost_sources') or []) or 'none'}")
+    click.echo(f"unprofitable customers: {data['customers_unprofitable']:,}, loss {_n(data['total_loss'])} "
+               f"on revenue {_n(data['their_revenue'])}")
+    table(_title(data, "Unprofitable customers"), ["id", "name", "tier", "revenue", "gross margin", "cost to serve", "profit"],
+          [[r["customer_id"], r["name"], r["tier"], _n(r["monetary"]), _n(r["gross_margin"]), _n(r["cost_to_serve"]),
+            _n(r["profit"])] for r in data["customers"]])
+
+
+@value.command("lost")
+@click.argument("customer")
+@click.option("--reason", required=True, help="Why: natural, competitive, malicious, negligent (or the configured list).")
+@click.option("--note", help="Free text (at most 500 characters).")
+@click.option("--on", "lost_on", type=DATE, help="When the customer was lost (default: today).")
+@_json_option
+@pass_app
+def lost_cmd(app: AppContext, customer: str, reason: str, note: str | None, lost_on: dt.date | None, as_json: bool) -> None:
+    """Record why a customer was lost."""
+    from crm_value_analysis import churn_reasons
+
+    with app.crm().unit_of_work(app.actor) as uow:
+        out = churn_reasons.record_loss(uow, customer, reason, note=note, lost_on=lost_on)
+    if as_json:
+        emit_json(out)
+        return
+    click.echo(f"recorded: {out['name']} (#{out['customer_id']}) lost on {out['lost_on']}, {out['reason']}")
+
+
+@value.command("reasons")
+@_limit_option
+@_json_option
+@pass_app
+def reasons_cmd(app: AppContext, limit: int, as_json: bool) -> None:
+    """Lost customers per churn reason and source, and the latest records."""
+    from crm_value_analysis import churn_reasons
+
+    data = _report(app, churn_reasons.churn_reasons_report, limit=limit)
+    if as_json:
+        emit_json(data)
+        return
+    table("Churn reasons", ["reason", "customers", "by source"],
+          [[k, v["total"], ", ".join(f"{s} {n}" for s, n in v["by_source"].items())] for k, v in data["by_reason"].items()])
+    table("Latest", ["id", "name", "reason", "lost on", "source", "note"],
+          [[r["customer_id"], r["name"], r["reason"], r["lost_on"], r["source"], r["note"] or ""] for r in data["latest"]])
+
+
+@value.command("retention")
+@click.option("--as-of", type=DATE, help="Count yearly periods back from this date (default: today).")
+@_json_option
+@pass_app
+def retention_cmd(app: AppContext, as_of: dt.date | None, as_json: bool) -> None:
+    """Observed retention: of the customers buying in a year, the share buying again the next, per cohort."""
+    from crm_value_analysis import churn_reasons
+
+    data = _report(app, churn_reasons.retention_report, as_of=as_of)
+    if as_json:
+        emit_json(data)
+        return
+    click.echo(f"observed retention {_pct(data['rate'])} per year over {data['periods']} periods "
+               f"(setting: {_pct(data['assumed']) if data['assumed'] is not None else 'observed'})")
+    table("Retention by cohort", ["cohort", "period", "customers", "retained", "rate"],
+          [[r["cohort"], r["period"], r["customers"], r["retained"], _pct(r["rate"])] for r in data["cohorts"]])
+
+
+@value.command("patterns")
+@_json_option
+@pass_app
+def patterns_cmd(app: AppContext, as_json: bool) -> None:
+    """Lifecycle patterns over the stored snapshots: aborted early, died mid-way, left early, long-lasting."""
+    from crm_value_analysis import churn_reasons
+
+    data = _report(app, churn_reasons.lifecycle_patterns)
+    if as_json:
+        emit_json(data)
+        return
+    table(f"Lifecycle patterns over {data['runs']} runs", ["pattern", "customers"],
+          [[k, f"{v:,}"] for k, v in data["patterns"].items()])
 
 
 @value.command("churn")

@@ -2,30 +2,18 @@
 server-rendered SVG (with tables for screen readers), the customers per tier, and a home card
 with the last run's headline numbers.
 
-Hook implementations only, importing the console lazily; handlers are in
-:mod:`crm_value_analysis.console_pages`.
+Hook implementations only; the page handlers are in :mod:`crm_value_analysis.console_pages`, imported
+when the console is built (the CLI does not pay for Starlette and Jinja2).
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from crmcore import hookimpl
+from crmcore.console import HomeCard, NavEntry, console_register
 
-HERE = Path(__file__).parent
-
-
-@hookimpl
-def crm_console_register(register: Callable[[Any], None]) -> None:
-    from crm_value_analysis import console_pages as pages
-    from crmcore.console import ConsoleCatalog, ConsolePage, ConsoleTemplates, NavEntry
-
-    register(NavEntry("Value", "/value", "customer.read", order=50))
-    register(ConsoleTemplates(HERE / "templates"))
-    register(ConsoleCatalog(HERE / "locale"))
-    for path, handler, methods in pages.ROUTES:
-        register(ConsolePage(path, handler, methods=methods, permission="customer.read"))
+#: navigation, templates, messages and every route of console_pages.ROUTES (needing customer.read)
+crm_console_register = console_register(__name__, NavEntry("Value", "/value", "customer.read", order=50))
 
 
 @hookimpl
@@ -34,7 +22,6 @@ def crm_console_home_cards(uow: Any, user: Any) -> Any:
     user who may not see base-wide figures)."""
     from crm_value_analysis import services
     from crmcore import PermissionDenied
-    from crmcore.console import HomeCard
 
     try:
         p = services.pareto_report(uow)

@@ -59,6 +59,10 @@ class CustomerValue(Base):
     previous_tier: Mapped[str | None] = mapped_column(String(40))
     revenue_share: Mapped[float] = mapped_column(Float)
     dependency: Mapped[str] = mapped_column(String(16))
+    # profit over the analysis window: gross margin (revenue x the category's margin) - cost to serve
+    gross_margin: Mapped[float | None] = mapped_column(Float)
+    cost_to_serve: Mapped[float | None] = mapped_column(Float)
+    profit: Mapped[float | None] = mapped_column(Float)
     # purchase history (all history up to as_of; purchase days = distinct days with a purchase)
     first_purchase_days: Mapped[int | None] = mapped_column(Integer)
     purchase_days: Mapped[int] = mapped_column(Integer)
@@ -82,6 +86,25 @@ class CustomerValue(Base):
     loyalty_spend: Mapped[float | None] = mapped_column(Float)
     loyalty_cross_buying: Mapped[float | None] = mapped_column(Float)
     loyalty_satisfaction: Mapped[float | None] = mapped_column(Float)
+    loyalty_share_of_wallet: Mapped[float | None] = mapped_column(Float)
+    loyalty_referrals: Mapped[float | None] = mapped_column(Float)
+    loyalty_price_sensitivity: Mapped[float | None] = mapped_column(Float)
+    loyalty_voluntariness: Mapped[float | None] = mapped_column(Float)
 
 
-__all__ = ["TABLE_PREFIX", "CustomerValue", "ValueRun"]
+class ChurnReason(Base):
+    """Why a customer was lost, as recorded (by a user, or by another plugin such as credit's write-off)."""
+
+    __tablename__ = "value_analysis_churn_reasons"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(String(500))
+    source: Mapped[str] = mapped_column(String(64))
+    lost_on: Mapped[dt.date] = mapped_column(Date)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    recorded_by: Mapped[str] = mapped_column(String(64))
+
+
+__all__ = ["TABLE_PREFIX", "ChurnReason", "CustomerValue", "ValueRun"]

@@ -21,6 +21,7 @@ MONEY_KEYS = frozenset({
     "revenue", "monetary", "total_revenue", "avg_monetary", "min_monetary", "max_monetary",
     "clv_deterministic", "clv_probabilistic", "deterministic_total", "probabilistic_total",
     "acquisition_cost", "mean_spend", "own_average_spend",
+    "profit", "gross_margin", "cost_to_serve", "total_profit", "total_loss",
 })
 
 

@@ -32,6 +32,13 @@ MIGRATIONS = MigrationBranch(label="value_analysis", versions=Path(__file__).par
 
 
 @hookimpl
+def crm_add_hookspecs(register: Callable[[Any], None]) -> None:
+    from crm_value_analysis import hookspecs
+
+    register(hookspecs)
+
+
+@hookimpl
 def crm_register_commands(cli: click.Group) -> None:
     from crm_value_analysis.cli import value
 
@@ -40,9 +47,11 @@ def crm_register_commands(cli: click.Group) -> None:
 
 @hookimpl
 def crm_register_routes(router: Any) -> None:
+    from crm_value_analysis import routes_v3
     from crm_value_analysis.routes import register
 
     register(router)
+    routes_v3.register(router)
 
 
 @hookimpl
@@ -71,4 +80,15 @@ def crm_customer_profile_sections(uow: UnitOfWork, customer: Customer) -> Profil
 
 @hookimpl
 def crm_merge_customers(uow: UnitOfWork, source_id: int, target_id: int) -> dict[str, int]:
-    return services.merge_customer_rows(uow, source_id, target_id)
+    from crm_value_analysis import churn_reasons
+    from crm_value_analysis.models import ChurnReason
+
+    return {**services.merge_customer_rows(uow, source_id, target_id),
+            ChurnReason.__tablename__: churn_reasons.merge_rows(uow, source_id, target_id)}
+
+
+@hookimpl
+def value_customer_lost(uow: UnitOfWork, customer_id: int, reason: str, note: str | None, source: str) -> dict[str, Any]:
+    from crm_value_analysis import churn_reasons
+
+    return churn_reasons.record_loss(uow, customer_id, reason, note=note, source=source)

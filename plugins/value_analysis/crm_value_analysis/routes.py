@@ -12,6 +12,9 @@ Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 def register(router: APIRouter) -> None:
+    from crm_value_analysis import routes_run
+
+    routes_run.register(router)
     @router.get("/value/rfm", tags=["value"])
     def rfm(request: Request) -> Any:
         with unit(request, write=False) as uow:

@@ -21,8 +21,11 @@ from sqlalchemy.orm import Session
 
 from crm_value_analysis import analytics, clv_models, estimates, loaders
 from crm_value_analysis.churn import lifecycle_check
+from crm_value_analysis.churn_reasons import observed_retention
+from crm_value_analysis.loyalty_inputs import factor_report, loyalty_inputs
 from crm_value_analysis.models import CustomerValue, ValueRun
 from crm_value_analysis.money import money
+from crm_value_analysis.profit import ProfitPart, choose_basis, profit_part
 from crm_value_analysis.schemas import (
     CONFIG_TABLE,
     DATE_RANGE,
@@ -82,6 +85,7 @@ class ValuePart:
     tiers: NDArray[np.str_]
     pareto: analytics.ParetoCurve | None
     dependency: analytics.DependencyLevels
+    basis: str = "revenue"
 
     @property
     def purchasers(self) -> NDArray[np.bool_]:
@@ -93,13 +97,14 @@ class ValuePart:
 
 
 def analyse_value(session: Session, ids: NDArray[np.int64], settings: ValueSettings, as_of: dt.date,
-                  aggregates: loaders.ValueAggregates | None = None) -> ValuePart:
+                  aggregates: loaders.ValueAggregates | None = None, profit: FloatArray | None = None) -> ValuePart:
     """RFM scores and segments, value-pyramid tiers, the Pareto curve and key-account dependency.
 
     One GROUP BY over the window's transactions, then NumPy. Tiers and the Pareto curve are
     computed among customers with purchases in the window (a dormant base would otherwise
     dilute "the top 1%"); customers without purchases get the tier ``inactive``.
-    Dependency shares are of the whole base's net revenue.
+    Dependency shares are of the whole base's net revenue -- or, given ``profit`` (per customer),
+    tiers, Pareto and dependency rank by profit instead (Pareto counts a loss as 0).
     """
     agg = aggregates if aggregates is not None else loaders.value_aggregates(
         session, ids, settings, loaders.Period.up_to(as_of, settings.window_days))
@@ -107,15 +112,16 @@ def analyse_value(session: Session, ids: NDArray[np.int64], settings: ValueSetti
     scores = analytics.rfm_scores(recency, agg.frequency, agg.monetary)
     segments = analytics.rfm_segments(scores.r, scores.f, scores.m, settings.segment_rules())
     buyers = agg.frequency > 0
+    ranked = agg.monetary if profit is None else profit
     tiers = np.full(ids.size, INACTIVE_TIER, dtype=f"<U{max(len(t) for t in settings.tier_order())}")
     pareto = None
     if buyers.any():
-        tiers[buyers] = analytics.pyramid_tiers(agg.monetary[buyers], cutoffs=list(settings.pyramid.items()))
-        pareto = analytics.pareto_curve(agg.monetary[buyers], points=PARETO_POINTS)
+        tiers[buyers] = analytics.pyramid_tiers(ranked[buyers], cutoffs=list(settings.pyramid.items()))
+        pareto = analytics.pareto_curve(ranked[buyers], points=PARETO_POINTS)
     dep = settings.dependency
-    dependency = analytics.dependency_levels(agg.monetary, key=dep.key, critical=dep.critical, mono=dep.mono)
+    dependency = analytics.dependency_levels(ranked, key=dep.key, critical=dep.critical, mono=dep.mono)
     return ValuePart(ids=ids, aggregates=agg, recency_days=recency, scores=scores, segments=segments, tiers=tiers,
-                     pareto=pareto, dependency=dependency)
+                     pareto=pareto, dependency=dependency, basis="revenue" if profit is None else "profit")
 
 
 @dataclass(frozen=True)
@@ -293,8 +299,10 @@ class _History:
 
 
 def _history_part(hist: loaders.PurchaseHistory, categories: FloatArray, satisfaction: FloatArray,
-                  p_alive: FloatArray, settings: ValueSettings) -> _History:
-    """Lifecycle stages, the loyalty index and the deterministic CLV from the purchase history."""
+                  p_alive: FloatArray, settings: ValueSettings, margin_rate: FloatArray | None = None,
+                  monthly_cost: FloatArray | float = 0.0, extra: dict[str, FloatArray] | None = None) -> _History:
+    """Lifecycle stages, the loyalty index and the deterministic CLV from the purchase history
+    (CLV: the customer's own margin rate and cost to serve per month when given)."""
     n = hist.ids.size
     buyers = hist.has_purchase
     cut, w = hist.cut_day, settings.trend_days
@@ -314,22 +322,40 @@ def _history_part(hist: loaders.PurchaseHistory, categories: FloatArray, satisfa
     if buyers.any():
         components = {"duration": first_ago[buyers], "frequency": (hist.purchase_days / years)[buyers],
                       "frequency_trend": freq_trend[buyers], "spend": (hist.net / years)[buyers],
-                      "cross_buying": categories[buyers], "satisfaction": satisfaction[buyers]}
+                      "cross_buying": categories[buyers], "satisfaction": satisfaction[buyers],
+                      **{k: v[buyers] for k, v in (extra or {}).items()}}
         li = analytics.loyalty_index(components, settings.loyalty_weights)
         loyalty[buyers], coverage[buyers] = li.index, li.coverage
         for j, name in enumerate(li.components):
             parts[name][buyers] = li.parts[:, j]
         # deterministic CLV: the run-rate of the last trend window, as monthly margin
-        monthly_margin = np.maximum(hist.net_last, 0.0) * (365.25 / w) / 12.0 * settings.margin
+        rate = settings.margin if margin_rate is None else margin_rate
+        monthly_margin = np.maximum(hist.net_last, 0.0) * (365.25 / w) / 12.0 * rate
+        cost = np.broadcast_to(np.asarray(monthly_cost, dtype=np.float64), (n,))
         clv_det[buyers] = clv_models.deterministic_clv(
-            monthly_margin[buyers], 0.0, retention=settings.retention ** (1.0 / 12.0),
+            monthly_margin[buyers], cost[buyers], retention=settings.retention ** (1.0 / 12.0),
             discount_rate=settings.monthly_discount_rate, horizon=settings.horizon_months,
             acquisition_cost=settings.acquisition_cost)
     return _History(first_ago, spend_trend, freq_trend, lifecycle, loyalty, coverage, parts, clv_det)
 
 
+def _moved(ids: NDArray[np.int64], moved_ids: NDArray[Any], revenue: FloatArray, profit: FloatArray) -> dict[str, str]:
+    """Revenue and profit (this run's) of the customers that moved, as decimal strings."""
+    pos, found = loaders._align(ids, np.asarray(moved_ids, dtype=np.int64))
+    at = pos[found]
+    return {"revenue": _money_text(float(revenue[at].sum())) or "0.00", "profit": _money_text(float(profit[at].sum())) or "0.00"}
+
+
+def _migration(tm: analytics.TierMoves, ids: NDArray[np.int64], value: ValuePart, pp: ProfitPart) -> dict[str, Any]:
+    """Net upward migration: (up - down) / customers in both snapshots, with the revenue and profit that moved."""
+    both = tm.up.size + tm.down.size + tm.unchanged
+    rev = value.aggregates.monetary
+    return {"net_upward_rate": (tm.up.size - tm.down.size) / both if both else None,
+            "up": _moved(ids, tm.up, rev, pp.profit), "down": _moved(ids, tm.down, rev, pp.profit)}
+
+
 def _compare_previous(session: Session, ids: NDArray[np.int64], value: ValuePart, settings: ValueSettings,
-                      as_of: dt.date) -> tuple[NDArray[Any], NDArray[Any], dict[str, Any] | None]:
+                      as_of: dt.date, pp: ProfitPart) -> tuple[NDArray[Any], NDArray[Any], dict[str, Any] | None]:
     """Each customer's tier and segment in the previous snapshot, and the tier moves since."""
     n = ids.size
     prev_tier = np.full(n, None, dtype=object)
@@ -346,12 +372,13 @@ def _compare_previous(session: Session, ids: NDArray[np.int64], value: ValuePart
     moves = {"previous_as_of": previous.as_of.isoformat(), "up": int(tm.up.size), "down": int(tm.down.size),
              "new": int(tm.new.size), "gone": int(tm.gone.size), "unchanged": tm.unchanged,
              "transitions": {a: {b: int(tm.transitions[i, j]) for j, b in enumerate(tm.order)
-                                 if tm.transitions[i, j]} for i, a in enumerate(tm.order)}}
+                                 if tm.transitions[i, j]} for i, a in enumerate(tm.order)},
+             "migration": _migration(tm, ids, value, pp)}
     return prev_tier, prev_segment, moves
 
 
 def _summary(as_of: dt.date, settings: ValueSettings, value: ValuePart, hp: _History, est: estimates.Estimates,
-             moves: dict[str, Any] | None, warnings: list[str]) -> dict[str, Any]:
+             moves: dict[str, Any] | None, warnings: list[str], pp: ProfitPart) -> dict[str, Any]:
     """The base-wide results stored with the run (JSON; amounts as decimal strings)."""
     churn = est.churn_summary(settings.churn_threshold)
     counts, notes = lifecycle_check(hp.lifecycle, est.decision.at_risk, settings.lifecycle.churn_after_days,
@@ -362,13 +389,16 @@ def _summary(as_of: dt.date, settings: ValueSettings, value: ValuePart, hp: _His
     return {
         "as_of": as_of.isoformat(),
         "window_days": settings.window_days,
-        "pareto": None if value.pareto is None else {
+        "value_basis": value.basis,
+        "profit": pp.summary(value.basis),
+        "pareto": None if value.pareto is None else {"basis": value.basis,
             "gini": value.pareto.gini, "top_shares": _shares(value.pareto), "n_customers": value.pareto.n_customers,
             "curve": [round(float(v), 6) for v in value.pareto.value_share]},
         "tiers": _counts(value.tiers, settings.tier_order()),
         "segments": _counts(value.segments, settings.segment_names()),
         "dependency": _counts(value.dependency.levels, analytics.DEPENDENCY_LEVELS),
         "lifecycle": _counts(hp.lifecycle, analytics.LIFECYCLE_STAGES),
+        "loyalty": factor_report(settings.loyalty_weights, hp.loyalty_parts, np.isfinite(hp.loyalty)),
         "moves": moves,
         "models": _json_money(est.models_summary()),
         "churn": churn,
@@ -395,7 +425,7 @@ def _json_money(models: dict[str, Any]) -> dict[str, Any]:
 
 def _columns(run_id: int, ids: NDArray[np.int64], value: ValuePart, hist: loaders.PurchaseHistory,
              categories: FloatArray, satisfaction: FloatArray, hp: _History, est: estimates.Estimates,
-             prev_tier: NDArray[Any], prev_segment: NDArray[Any]) -> dict[str, NDArray[Any]]:
+             prev_tier: NDArray[Any], prev_segment: NDArray[Any], pp: ProfitPart) -> dict[str, NDArray[Any]]:
     """The snapshot's columns, one array each."""
     agg = value.aggregates
     return {
@@ -408,6 +438,7 @@ def _columns(run_id: int, ids: NDArray[np.int64], value: ValuePart, hist: loader
         "segment": value.segments, "previous_segment": prev_segment,
         "tier": value.tiers, "previous_tier": prev_tier,
         "revenue_share": value.dependency.share, "dependency": value.dependency.levels,
+        "gross_margin": pp.gross_margin, "cost_to_serve": pp.cost_to_serve, "profit": pp.profit,
         "first_purchase_days": hp.first_ago,
         "purchase_days": hist.purchase_days,
         "spend_trend": hp.spend_trend, "frequency_trend": hp.freq_trend,
@@ -435,6 +466,44 @@ def _read(uow: UnitOfWork, settings: ValueSettings, as_of: dt.date) -> tuple[Any
     return ids, settings, currency_warning, stats, satisfaction
 
 
+def _clv_rates(hist: loaders.PurchaseHistory, agg: loaders.ValueAggregates, pp: ProfitPart,
+               settings: ValueSettings) -> tuple[FloatArray, FloatArray]:
+    """Each customer's margin rate (gross margin / revenue in the window; the setting when no
+    revenue) and cost to serve per month (over the window, or the customer's own history)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(agg.monetary > 0, pp.gross_margin / agg.monetary, settings.margin)
+    days = np.full(hist.ids.size, float(settings.window_days or 0))
+    if not settings.window_days:
+        days = np.where(hist.has_purchase, hist.cut_day - hist.first_day + 1.0, 1.0)
+    months = np.maximum(days, 30.4375) / 30.4375
+    return np.clip(rate, 0.0, 1.0), pp.cost_to_serve / months
+
+
+#: Annual retention of the deterministic CLV until there is history to observe it.
+ASSUMED_RETENTION = 0.80
+
+
+def _resolve_retention(session: Session, settings: ValueSettings, as_of: dt.date,
+                       hist: loaders.PurchaseHistory) -> tuple[ValueSettings, dict[str, Any]]:
+    """The retention of the deterministic CLV: the setting when given, else the observed one (two
+    years of history or more), else :data:`ASSUMED_RETENTION`; and where it came from."""
+    if settings.retention is not None:
+        return settings, {"rate": settings.retention, "source": "setting"}
+    old_enough = hist.has_purchase & (hist.first_day <= hist.cut_day - 365)
+    observed = observed_retention(session, settings, as_of) if old_enough.any() else {"rate": None}
+    rate, source = (observed["rate"], "observed") if observed["rate"] is not None else (ASSUMED_RETENTION, "assumed")
+    return settings.model_copy(update={"retention": rate}), {"rate": rate, "source": source}
+
+
+def _loyalty_extra(uow: UnitOfWork, hist: loaders.PurchaseHistory, settings: ValueSettings, as_of: dt.date,
+                   satisfaction: FloatArray) -> dict[str, FloatArray]:
+    """Share of wallet, referrals, price sensitivity, voluntariness and survey satisfaction (see :mod:`loyalty_inputs`)."""
+    years = np.maximum(hist.cut_day - hist.first_day + 1.0, 365.0) / 365.0
+    spend_per_year = np.where(hist.has_purchase, hist.net / years, np.nan)
+    return loyalty_inputs(uow, hist.ids, settings, loaders.Period.up_to(as_of, settings.window_days), spend_per_year,
+                          satisfaction)
+
+
 def _check_purchasers(session: Session, value: ValuePart, settings: ValueSettings, as_of: dt.date) -> None:
     if value.n_purchasers:
         return
@@ -460,29 +529,36 @@ def run_analysis(uow: UnitOfWork, *, as_of: dt.date | None = None, settings: Val
     ids, settings, currency_warning, stats, satisfaction = _read(uow, settings, as_of)
     hist, categories = stats.history, stats.categories
     clock.lap("read")
-    value = analyse_value(session, ids, settings, as_of, aggregates=stats.value)
+    pp = profit_part(uow, ids, settings, loaders.Period.up_to(as_of, settings.window_days), stats.value.monetary)
+    basis = choose_basis(settings, pp)
+    value = analyse_value(session, ids, settings, as_of, aggregates=stats.value,
+                          profit=pp.profit if basis == "profit" else None)
     _check_purchasers(session, value, settings, as_of)
     clock.lap("value")
     est = estimates.estimate(hist, settings)
     settings = est.settings  # the time unit as chosen from the data
     clock.lap("models")
-    hp = _history_part(hist, categories, satisfaction, est.p_alive, settings)
+    extra = _loyalty_extra(uow, hist, settings, as_of, satisfaction)
+    settings, retention = _resolve_retention(session, settings, as_of, hist)
+    hp = _history_part(hist, categories, satisfaction, est.p_alive, settings, *_clv_rates(hist, stats.value, pp, settings),
+                       extra=extra)
     clock.lap("lifecycle_loyalty_clv")
-    prev_tier, prev_segment, moves = _compare_previous(session, ids, value, settings, as_of)
+    prev_tier, prev_segment, moves = _compare_previous(session, ids, value, settings, as_of, pp)
     existing = session.scalar(select(ValueRun).where(ValueRun.as_of == as_of))
     if existing is not None:
         session.execute(delete(CustomerValue).where(CustomerValue.run_id == existing.id))
         session.delete(existing)
         session.flush()
     clock.lap("previous")
-    summary = _summary(as_of, settings, value, hp, est, moves, [currency_warning] if currency_warning else [])
+    summary = _summary(as_of, settings, value, hp, est, moves, [currency_warning] if currency_warning else [], pp)
+    summary["clv"]["retention"] = retention
     run = ValueRun(as_of=as_of, created_by=uow.actor[:64], n_customers=int(ids.size), n_purchasers=value.n_purchasers,
                    total_revenue=float(value.aggregates.monetary.sum()), settings=settings.model_dump(mode="json"),
                    summary=summary)
     session.add(run)
     session.flush()
     _insert_rows(session, _columns(run.id, ids, value, hist, categories, satisfaction, hp, est, prev_tier,
-                                   prev_segment), ids.size)
+                                   prev_segment, pp), ids.size)
     clock.lap("store")
     updated = 0
     is_latest = session.scalar(select(func.count()).select_from(ValueRun).where(ValueRun.as_of > as_of)) == 0

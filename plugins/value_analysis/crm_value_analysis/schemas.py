@@ -9,6 +9,7 @@ Example crm.toml::
     [value_analysis]
     time_unit = "weeks"          # auto (default) | days | weeks | months, for the model fits
     margin = 0.25                # share of revenue that is margin, 0..1
+    value_by = "auto"            # auto | profit | revenue: what the pyramid, Pareto and dependency rank by
     discount_rate = 0.08         # annual, >= 0
     horizon_months = 24
     retention = 0.75             # annual, for the deterministic CLV
@@ -21,6 +22,10 @@ Example crm.toml::
     key = 0.04
     normal = 0.15
     small = 0.80
+
+    [value_analysis.category_margins]   # margin per product category (others: margin)
+    hardware = 0.12
+    services = 0.55
 
     [[value_analysis.segments]]  # optional: replaces the default RFM segment rules
     name = "champions"
@@ -107,10 +112,15 @@ class ValueSettings(PluginSettings):
         default="auto", description="time unit of the model fits; auto: from the median gap between purchases")
     model: Literal["auto", "bg_nbd", "mbg_nbd", "pareto_nbd"] = Field(
         default="auto", description="purchase model of churn/CLV; auto: the best converged fit of BG/NBD and MBG/NBD")
-    margin: float = Field(default=0.30, ge=0.0, le=1.0)
+    margin: float = Field(default=0.30, ge=0.0, le=1.0, description="share of revenue kept after the cost of goods")
+    category_margins: dict[str, float] = Field(
+        default_factory=dict, description="margin per product category (Transaction.category); others use margin")
+    value_by: Literal["auto", "profit", "revenue"] = Field(
+        default="auto", description="rank pyramid/Pareto/dependency by; auto: profit once any cost is configured")
     discount_rate: float = Field(default=0.10, ge=0.0, le=100.0, description="annual (100 = 10,000 %)")
     horizon_months: int = Field(default=36, ge=1, le=600)
-    retention: float = Field(default=0.80, ge=0.0, le=1.0, description="annual, deterministic CLV")
+    retention: float | None = Field(default=None, ge=0.0, le=1.0, description=(
+        "annual, deterministic CLV; None: the observed retention once there are two years of history, else 0.80"))
     acquisition_cost: float = Field(default=0.0, ge=0.0, le=1e12)
     churn_threshold: float = Field(default=0.30, ge=0.0, le=1.0)
     churn_gap_factor: float = Field(default=2.0, ge=1.0, le=100.0,
@@ -119,15 +129,37 @@ class ValueSettings(PluginSettings):
     pyramid: dict[str, float] = Field(default_factory=lambda: dict(analytics.DEFAULT_PYRAMID_CUTOFFS))
     segments: list[dict[str, Any]] | None = None
     loyalty_weights: dict[str, float] = Field(default_factory=lambda: dict(analytics.DEFAULT_LOYALTY_WEIGHTS))
+    churn_reasons: list[str] = Field(
+        default_factory=lambda: ["natural", "competitive", "malicious", "negligent"],
+        description="why a customer may be lost (malicious: left owing money; credit write-offs record it)")
+    wallet_field: str = Field(default="wallet", min_length=1, max_length=64, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                              description="custom field holding the customer's wallet (potential annual spend)")
     dependency: DependencySettings = Field(default_factory=DependencySettings)
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
 
     @field_validator("discount_rate", "margin", "retention", "acquisition_cost", "churn_threshold", "churn_gap_factor")
     @classmethod
-    def _finite(cls, v: float) -> float:
-        if not math.isfinite(v):
+    def _finite(cls, v: float | None) -> float | None:
+        if v is not None and not math.isfinite(v):
             raise ValueError("must be a finite number")
         return v
+
+    @field_validator("category_margins")
+    @classmethod
+    def _margins(cls, v: dict[str, float]) -> dict[str, float]:
+        for name, m in v.items():
+            if isinstance(m, bool) or not isinstance(m, (int, float)) or not (math.isfinite(m) and 0.0 <= m <= 1.0):
+                raise ValueError(f"margin of category {name!r} must be a number in 0..1, got {m!r}")
+        return {k: float(m) for k, m in v.items()}
+
+    @field_validator("churn_reasons")
+    @classmethod
+    def _reasons(cls, v: list[str]) -> list[str]:
+        v = [r.strip().lower() for r in v]
+        bad = [r for r in v if not r or len(r) > 32 or not r.replace("_", "").isalnum()]
+        if bad or not v:
+            raise ValueError(f"churn reasons must be 1-32 letters, digits or _, at least one; got {bad or v}")
+        return list(dict.fromkeys(v))
 
     @field_validator("revenue_kinds")
     @classmethod
@@ -275,6 +307,9 @@ class CustomerValueRead(BaseModel):
     previous_tier: str | None
     revenue_share: float
     dependency: str
+    gross_margin: Money | None = None
+    cost_to_serve: Money | None = None
+    profit: Money | None = None
     first_purchase_days: int | None
     purchase_days: int
     spend_trend: float | None
@@ -295,6 +330,10 @@ class CustomerValueRead(BaseModel):
     loyalty_spend: float | None
     loyalty_cross_buying: float | None
     loyalty_satisfaction: float | None
+    loyalty_share_of_wallet: float | None = None
+    loyalty_referrals: float | None = None
+    loyalty_price_sensitivity: float | None = None
+    loyalty_voluntariness: float | None = None
 
 
 __all__ = [

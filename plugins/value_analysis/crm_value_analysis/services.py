@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Float, and_, case, delete, func, select, update
 
-from crm_value_analysis import analytics, plots
+from crm_value_analysis import analytics, plots, profit_reports
 from crm_value_analysis.fitting import (  # noqa: F401  (re-exported: the plugin's API)
     DAYS_PER_MONTH,
     ModelFit,
@@ -126,14 +126,17 @@ def _group(uow: UnitOfWork, run: ValueRun, key: Any, *, order: Sequence[str]) ->
     """Customers, revenue and means per value of ``key`` (a CustomerValue column), in ``order``."""
     cv = CustomerValue
     stmt = (select(key, func.count(), func.sum(cv.monetary), func.avg(cv.recency_days.cast(Float)),
-                   func.avg(cv.frequency.cast(Float)), func.avg(cv.monetary), func.min(cv.monetary), func.max(cv.monetary))
+                   func.avg(cv.frequency.cast(Float)), func.avg(cv.monetary), func.min(cv.monetary), func.max(cv.monetary),
+                   func.sum(cv.profit))
             .where(cv.run_id == run.id).group_by(key))
     total_n = run.n_customers or 1
     total_rev = run.total_revenue
+    total_profit = uow.session.scalar(select(func.sum(cv.profit)).where(cv.run_id == run.id))
     out = {}
-    for k, cnt, rev, rec, freq, avg_m, min_m, max_m in uow.session.execute(stmt):
+    for k, cnt, rev, rec, freq, avg_m, min_m, max_m, prof in uow.session.execute(stmt):
         out[k] = {"customers": cnt, "customer_share": cnt / total_n, "revenue": money(rev),
-                  "revenue_share": _clean(rev / total_rev) if total_rev > 0 else None,
+                  "revenue_share": _clean(rev / total_rev) if total_rev > 0 else None, "profit": money(prof),
+                  "profit_share": _clean(prof / total_profit) if prof is not None and total_profit else None,
                   "avg_recency_days": _clean(rec), "avg_frequency": _clean(freq), "avg_monetary": money(avg_m),
                   "min_monetary": money(min_m), "max_monetary": money(max_m)}
     names = [*[o for o in order if o in out], *sorted(k for k in out if k not in order)]
@@ -155,15 +158,20 @@ def _tier_rank(order: Sequence[str], column: Any) -> Any:
     return case({t: i for i, t in enumerate(order)}, value=column, else_=len(order))
 
 
-def pyramid_report(uow: UnitOfWork, limit: int = 20, plot: Path | None = None) -> dict[str, Any]:
-    """Tier sizes and revenue; upgrades and downgrades since the previous snapshot (largest value first).
+def pyramid_report(uow: UnitOfWork, limit: int = 20, plot: Path | None = None, by: str | None = None) -> dict[str, Any]:
+    """Tier sizes, revenue and profit; upgrades and downgrades since the previous snapshot (largest value first).
 
-    ``plot``: also a PNG of each tier's share of customers and of revenue.
+    ``by``: "profit" or "revenue" (default: what the run ranked by); for the other basis the tiers
+    are recomputed from the snapshot and the moves are not listed. ``plot``: also a PNG of each
+    tier's share of customers and of revenue.
     """
+    profit_reports.check_by(by)
     if plot is not None:
         plots.check_path(plot)
     run = report_run(uow)
     settings = ValueSettings.model_validate(run.settings)
+    if profit_reports.wants_other_basis(uow, run, by):
+        return _pyramid_other(uow, run, settings, str(by), plot)
     cv = CustomerValue
     order = settings.tier_order()
     now, before = _tier_rank(order, cv.tier), _tier_rank(order, cv.previous_tier)
@@ -171,6 +179,7 @@ def pyramid_report(uow: UnitOfWork, limit: int = 20, plot: Path | None = None) -
     moved = and_(cv.previous_tier.is_not(None), cv.previous_tier != cv.tier)
     out = {
         "run": _run_header(run),
+        "by": profit_reports.run_basis(run),
         "cutoffs": settings.pyramid,
         "tiers": _group(uow, run, cv.tier, order=order),
         "moves": run.summary.get("moves"),
@@ -183,12 +192,27 @@ def pyramid_report(uow: UnitOfWork, limit: int = 20, plot: Path | None = None) -
     return out
 
 
-def pareto_report(uow: UnitOfWork, plot: Path | None = None) -> dict[str, Any]:
-    """Share of revenue of the top 1/5/10/20/50% of purchasers, the Gini, and optionally a PNG."""
+def _pyramid_other(uow: UnitOfWork, run: ValueRun, settings: ValueSettings, by: str, plot: Path | None) -> dict[str, Any]:
+    """The pyramid ranked by the basis the run did not use (recomputed from the snapshot)."""
+    tiers = profit_reports.pyramid_groups(uow, run, settings, by)
+    out = {"run": _run_header(run), "by": by, "cutoffs": settings.pyramid, "tiers": tiers, "moves": None,
+           "upgrades": [], "downgrades": [], "plot": None,
+           "note": f"tiers ranked by {by}, recomputed from the snapshot; moves are by {profit_reports.run_basis(run)}"}
+    if plot is not None:
+        out["plot"] = str(plots.plot_pyramid(tiers, plot, title=f"Value pyramid by {by}, {run.as_of}"))
+    return out
+
+
+def pareto_report(uow: UnitOfWork, plot: Path | None = None, by: str | None = None) -> dict[str, Any]:
+    """Share of revenue (or profit, ``by``) of the top 1/5/10/20/50% of purchasers, the Gini, and optionally a PNG."""
+    profit_reports.check_by(by)
     run = report_run(uow)
-    pareto = run.summary.get("pareto") or {}
-    out = {"run": _run_header(run), "gini": pareto.get("gini"), "top_shares": pareto.get("top_shares"),
-           "n_customers": pareto.get("n_customers", 0), "total_revenue": money(run.total_revenue), "plot": None}
+    basis = by or profit_reports.run_basis(run)
+    pareto = (profit_reports.pareto_by(uow, run, basis, TOP_SHARES) if profit_reports.wants_other_basis(uow, run, by)
+              else run.summary.get("pareto") or {})
+    out = {"run": _run_header(run), "by": basis, "gini": pareto.get("gini"), "top_shares": pareto.get("top_shares"),
+           "n_customers": pareto.get("n_customers", 0), "total_revenue": money(run.total_revenue),
+           "total_profit": (run.summary.get("profit") or {}).get("total_profit"), "plot": None}
     if plot is not None:
         if not pareto:
             raise InvalidInput("the latest run has no purchasers to plot")
@@ -196,22 +220,36 @@ def pareto_report(uow: UnitOfWork, plot: Path | None = None) -> dict[str, Any]:
             customer_share=np.linspace(0.0, 1.0, len(pareto["curve"])), value_share=np.asarray(pareto["curve"]),
             n_customers=pareto["n_customers"], total_value=run.total_revenue, gini=pareto["gini"])
         try:
-            out["plot"] = str(analytics.plot_pareto(curve, plot, title=f"Revenue concentration, {run.as_of}"))
+            out["plot"] = str(analytics.plot_pareto(curve, plot, title=f"{basis.capitalize()} concentration, {run.as_of}"))
         except OSError as e:
             raise InvalidInput(f"cannot write the plot to {plot}: {e.strerror or e}") from None
     return out
 
 
-def dependency_report(uow: UnitOfWork) -> dict[str, Any]:
-    """Customers above the key / critical / mono-client revenue-share thresholds."""
+def dependency_report(uow: UnitOfWork, by: str | None = None) -> dict[str, Any]:
+    """Customers above the key / critical / mono-client share thresholds of revenue (or profit, ``by``)."""
+    profit_reports.check_by(by)
     run = report_run(uow)
     settings = ValueSettings.model_validate(run.settings)
     cv = CustomerValue
-    flagged = _customer_rows(uow, run, (cv.dependency.label("level"), cv.revenue_share, cv.monetary),
-                             cv.dependency != "none", order=[cv.revenue_share.desc()])
+    basis, total = by or profit_reports.run_basis(run), None
+    if profit_reports.wants_other_basis(uow, run, by):
+        flagged, total = profit_reports.dependency_by(uow, run, settings, basis)
+    else:
+        flagged = _customer_rows(uow, run, (cv.dependency.label("level"), cv.revenue_share.label("share"), cv.monetary,
+                                            cv.profit), cv.dependency != "none", order=[cv.revenue_share.desc()])
     worst = max((analytics.DEPENDENCY_LEVELS.index(r["level"]) for r in flagged), default=0)
-    return {"run": _run_header(run), "thresholds": settings.dependency.model_dump(),
-            "total_revenue": money(run.total_revenue), "level": analytics.DEPENDENCY_LEVELS[worst], "flagged": flagged}
+    return {"run": _run_header(run), "by": basis, "thresholds": settings.dependency.model_dump(),
+            "total_revenue": money(run.total_revenue), "total": money(total) if total is not None else None,
+            "level": analytics.DEPENDENCY_LEVELS[worst], "flagged": flagged}
+
+
+def unprofitable_report(uow: UnitOfWork, limit: int = 20) -> dict[str, Any]:
+    """Customers who cost more than they bring (profit < 0 in the latest run), worst first, and
+    which costs were counted."""
+    run = report_run(uow)
+    profit_reports.require_profit(uow, run)
+    return {"run": _run_header(run), "profit": run.summary.get("profit"), **profit_reports.unprofitable(uow, run, limit)}
 
 
 def churn_report(uow: UnitOfWork, limit: int = 20) -> dict[str, Any]:
@@ -265,7 +303,8 @@ def loyalty_report(uow: UnitOfWork, limit: int = 20) -> dict[str, Any]:
     top = _customer_rows(uow, run, cols, cv.loyalty.is_not(None), order=[cv.loyalty.desc()], limit=limit)
     for r in top:
         r["contributions"] = loyalty_contributions(r, settings.loyalty_weights)
-    return {"run": _run_header(run), "weights": settings.loyalty_weights, "customers_with_index": n,
+    return {"run": _run_header(run), "weights": settings.loyalty_weights, "factors": run.summary.get("loyalty"),
+            "customers_with_index": n,
             "mean": _clean(mean), "histogram": histogram, "top": top}
 
 
@@ -438,8 +477,32 @@ def merge_customer_rows(uow: UnitOfWork, source_id: int, target_id: int) -> dict
 
 
 __all__ = [
-    "CORE_STAGE", "ModelFit", "NoRunYet", "RFTInput", "RunOutcome", "ValuePart", "analyse_value", "churn_report",
-    "clv_report", "customer_value", "dependency_report", "fit_models", "fit_rft", "latest_run", "list_runs",
-    "loyalty_report", "merge_customer_rows", "model_estimates", "pareto_report", "profile_section", "pyramid_report",
-    "rfm_report", "rft_input", "run_analysis", "select_customers", "settings_for", "validate_models",
+    "CORE_STAGE",
+    "ModelFit",
+    "NoRunYet",
+    "RFTInput",
+    "RunOutcome",
+    "ValuePart",
+    "analyse_value",
+    "churn_report",
+    "clv_report",
+    "customer_value",
+    "dependency_report",
+    "fit_models",
+    "fit_rft",
+    "latest_run",
+    "list_runs",
+    "loyalty_report",
+    "merge_customer_rows",
+    "model_estimates",
+    "pareto_report",
+    "profile_section",
+    "pyramid_report",
+    "rfm_report",
+    "rft_input",
+    "run_analysis",
+    "select_customers",
+    "settings_for",
+    "unprofitable_report",
+    "validate_models",
 ]

@@ -153,10 +153,9 @@ def test_time_binds_use_the_engine_format(vcrm: CRM, base: Base) -> None:
     assert agg.frequency.tolist() == [1]
 
 
+@pytest.mark.engine("sqlite")
 def test_sqlite_temp_store_is_restored_after_a_query(vcrm: CRM, base: Base) -> None:
     """Whole-table sorts go to a temporary file (bounded memory); the connection's setting comes back."""
-    if vcrm.engine.dialect.name != "sqlite":
-        pytest.skip("SQLite only")
     base.buy(base.customer("A"), 1, "10")
     with vcrm.unit_of_work() as uow:
         raw = uow.session.connection().connection.dbapi_connection
@@ -180,7 +179,13 @@ def _record_calls(monkeypatch: pytest.MonkeyPatch, calls: list[str], *names: str
         monkeypatch.setattr(loaders, name, recording(name))
 
 
-@pytest.mark.parametrize("window_days, holdout, trend_days, pg_path", [
+def _stat_paths(*cases: tuple[int | None, bool, int, str]) -> list[Any]:
+    """"copy" runs on both engines; a path named "sqlite-…" is SQLite's, every other one PostgreSQL's."""
+    return [c if c[3] == "copy" else pytest.param(*c, marks=pytest.mark.engine("sqlite" if c[3].startswith("sqlite") else "postgresql"))
+            for c in cases]
+
+
+@pytest.mark.parametrize("window_days, holdout, trend_days, pg_path", _stat_paths(
     (None, False, 40, "copy"), (45, False, 40, "copy"), (None, True, 40, "copy"), (60, True, 40, "copy"),
     # trend windows reaching before the first purchase
     (None, True, 150, "copy"),
@@ -191,13 +196,11 @@ def _record_calls(monkeypatch: pytest.MonkeyPatch, calls: list[str], *names: str
     (None, True, 40, "bits"), (None, True, 40, "bits-64-day-chunks"), (45, False, 100, "bits-3-categories"),
     # one connection instead of a reader per core
     (45, True, 40, "sqlite-one-reader"), (45, True, 40, "copy-one-reader"),
-])
+))
 def test_set_based_statistics_equal_the_streamed_path(vcrm: CRM, monkeypatch: pytest.MonkeyPatch, window_days: int | None,
                                                       holdout: bool, trend_days: int, pg_path: str) -> None:
     """customer_stats (one pass) == purchase_history + value_aggregates + category_counts, on every path."""
     sqlite = vcrm.engine.dialect.name == "sqlite"
-    if pg_path != "copy" and sqlite != pg_path.startswith("sqlite"):
-        pytest.skip("another engine's path")
     monkeypatch.setattr(loaders, "SQLITE_READERS", 2)  # whatever the machine's cores
     monkeypatch.setattr(loaders, "PG_READERS", 2)
     if pg_path == "sqlite-one-reader":
@@ -326,12 +329,11 @@ def test_other_connections_read_only_when_they_see_what_the_transaction_sees(
     np.testing.assert_allclose(h.gross_first_day, [10.0])
 
 
+@pytest.mark.engine("postgresql")
 def test_postgresql_readers_see_the_snapshot_of_the_run_not_later_commits(
         vcrm: CRM, base: Base, monkeypatch: pytest.MonkeyPatch) -> None:
     """The connections that share the COPY import the run's snapshot: a purchase committed by
     someone else after the snapshot was taken is invisible to every share, as to one statement."""
-    if vcrm.engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL only")
     monkeypatch.setattr(loaders, "PG_READERS", 2)
     a = base.customer("A")
     base.buys(a, [1, 3], "10")
@@ -350,14 +352,13 @@ def test_postgresql_readers_see_the_snapshot_of_the_run_not_later_commits(
     assert h.gross.tolist() == [20.0]
 
 
+@pytest.mark.engine("postgresql")
 @pytest.mark.parametrize("failure", ["server", "client"])
 def test_a_failing_share_raises_its_own_error_and_returns_clean_connections(
         vcrm: CRM, base: Base, monkeypatch: pytest.MonkeyPatch, failure: str) -> None:
     """An error in one reader -- on the server (psycopg's class) or while folding rows -- reaches
     the caller as itself; every pooled connection comes back rolled back, in its own isolation
     level and writable, and the next run (which writes) works."""
-    if vcrm.engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL only")
     import psycopg
     from crm_value_analysis import services
     from psycopg import sql
@@ -392,11 +393,10 @@ def test_a_failing_share_raises_its_own_error_and_returns_clean_connections(
     assert vcrm.engine.pool.checkedout() == 0
 
 
+@pytest.mark.engine("postgresql")
 def test_without_a_spare_connection_the_run_reads_alone(vcrm: CRM, base: Base, monkeypatch: pytest.MonkeyPatch) -> None:
     """max_connections or a pooler's limit reached: a reader that cannot connect is no error, the
     run reads on its own connection (same numbers) and nothing is left checked out."""
-    if vcrm.engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL only")
     import psycopg
 
     monkeypatch.setattr(loaders, "PG_READERS", 2)
@@ -444,10 +444,9 @@ def test_the_one_pass_puts_entries_on_their_utc_day(vcrm: CRM, base: Base) -> No
     assert h.gross.tolist() == [10.0 + 11 + 12 + 13 + 14]
 
 
+@pytest.mark.engine("postgresql")
 def test_postgresql_work_mem_is_raised_for_one_statement_only(vcrm: CRM, base: Base, monkeypatch: pytest.MonkeyPatch) -> None:
     """The analytics statements get a larger work_mem (no spill to disk); the transaction keeps its own."""
-    if vcrm.engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL only")
     base.buy(base.customer("A"), 1, "10")
     with vcrm.unit_of_work() as uow:
         raw = uow.session.connection().connection.dbapi_connection
@@ -463,13 +462,12 @@ def test_postgresql_work_mem_is_raised_for_one_statement_only(vcrm: CRM, base: B
         assert raw.execute("SHOW jit").fetchone()[0] == "on"
 
 
+@pytest.mark.engine("postgresql")
 @pytest.mark.parametrize("stale", ["first_day", "category"])
 def test_purchases_committed_after_the_dictionary_scan_fall_back_to_the_generic_pass(
         vcrm: CRM, base: Base, monkeypatch: pytest.MonkeyPatch, stale: str) -> None:
     """Read committed: a backdated purchase or a new category may be committed between the two
     PostgreSQL statements. Its row lies outside the bitmap layout; the numbers must not lose it."""
-    if vcrm.engine.dialect.name != "postgresql":
-        pytest.skip("the bitmap layout only exists on PostgreSQL")
     a, b = base.customer("A"), base.customer("B")
     base.buy(a, 2, "10", category="paint")
     base.buys(b, [4, 6], "20", category="tools")
@@ -488,12 +486,11 @@ def test_purchases_committed_after_the_dictionary_scan_fall_back_to_the_generic_
     assert stats.categories.tolist() == [1, 1]
 
 
+@pytest.mark.engine("postgresql")
 def test_a_failed_fetch_keeps_its_own_error(vcrm: CRM, base: Base) -> None:
     """When the transaction is aborted while a streamed cursor is open (a FETCH that times out or is
     cancelled), closing the cursor must not run the work_mem clean-up in the dead transaction:
     that would replace the real error by InFailedSqlTransaction."""
-    if vcrm.engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL only")
     import psycopg
 
     base.buys(base.customer("A"), [1, 2, 3], "10")
@@ -545,12 +542,11 @@ def test_copy_decode_refuses_a_stream_it_does_not_understand(damage: object, mes
         list(copy_pass.decode([data]))
 
 
+@pytest.mark.engine("postgresql")
 def test_copy_blocks_errors_and_early_stops_leave_the_connection_in_step(vcrm: CRM, base: Base) -> None:
     """A failing COPY raises psycopg's own error class; a consumer that stops while the server is
     still sending cancels and drains it (the transaction is then aborted: it must be rolled back,
     and the connection works after that); a statement that is not a COPY is refused."""
-    if vcrm.engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL only")
     import psycopg
     from psycopg import sql
 

@@ -9,7 +9,7 @@ from sqlalchemy import inspect
 from crmcore import CRM
 from crmcore.migrations import runner
 
-TABLES = {"value_analysis_runs", "value_analysis_customer_values"}
+TABLES = {"value_analysis_runs", "value_analysis_customer_values", "value_analysis_churn_reasons"}
 
 
 def test_branch_upgrade_matches_models_and_downgrades_cleanly(empty_database_url: str) -> None:
@@ -20,7 +20,7 @@ def test_branch_upgrade_matches_models_and_downgrades_cleanly(empty_database_url
         assert set(runner.tables_with_prefix(crm.engine, "value_analysis_")) == TABLES
         assert runner.schema_diff(crm.engine, TABLES) == []
         heads = runner.current_heads(crm.engine, [PLUGIN.MIGRATIONS])
-        assert heads["value_analysis"] == "va_0001"
+        assert heads["value_analysis"] == "va_0002"
 
         # the migrated schema works: one run end to end
         b = Base(crm)

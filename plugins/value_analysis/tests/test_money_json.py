@@ -88,6 +88,10 @@ def test_every_cli_json_output_has_money_as_decimal_strings(vcrm: CRM, vcli: Cal
         assert counted[name] > 0, (name, counted)
 
 
+#: Routes that report no amounts of money (reasons, counts, rates).
+WITHOUT_AMOUNTS = {"/value/churn-reasons", "/value/retention", "/value/lifecycle-patterns"}
+
+
 def test_every_api_route_has_money_as_decimal_strings(vcrm: CRM, vcli: Callable[..., Any],
                                                       analysed: dict[str, Any]) -> None:
     assert vcli("value", "run", "--as-of", analysed["as_of"].isoformat()).exit_code == 0
@@ -104,4 +108,6 @@ def test_every_api_route_has_money_as_decimal_strings(vcrm: CRM, vcli: Callable[
         url = path.replace("{customer_id}", str(int(analysed["ids"][0])))
         res = client.get(url, headers=h)
         assert res.status_code == 200, (url, res.text)
-        assert check(res.json(), url) > 0, url
+        found = check(res.json(), url)  # every amount it has is a decimal string
+        if path[path.index("/value/"):] not in WITHOUT_AMOUNTS:
+            assert found > 0, url

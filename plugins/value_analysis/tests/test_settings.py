@@ -28,7 +28,7 @@ def test_config_then_overrides() -> None:
     config = {"value_analysis": {"time_unit": "weeks", "margin": 0.25, "loyalty_weights": {"satisfaction": 0.5}}}
     s = load_settings(config, {"margin": "0.4", "horizon_months": None})
     assert (s.time_unit, s.unit_days, s.margin, s.horizon_months) == ("weeks", 7.0, 0.4, 36)
-    assert s.loyalty_weights["satisfaction"] == 0.5 and s.loyalty_weights["duration"] == 0.20  # merged with defaults
+    assert s.loyalty_weights["satisfaction"] == 0.5 and s.loyalty_weights["duration"] == 0.12  # merged with defaults
 
 
 def test_settings_round_trip_through_json() -> None:

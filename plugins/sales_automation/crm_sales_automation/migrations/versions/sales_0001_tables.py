@@ -1,7 +1,7 @@
 """sales_automation: leads, pipelines, opportunities, activities, quotas
 
 Revision ID: sales_0001
-Revises: (base of the sales branch; needs the core's 0001_core for customers, users, contacts, interactions)
+Revises: (base of the sales_automation branch, labelled "sales" before 0.1.0; needs the core's 0001_core for customers, users, contacts, interactions)
 Create Date: 2026-11-23 19:47:24.107685
 """
 import sqlalchemy as sa
@@ -11,7 +11,7 @@ import crmcore.db.types
 
 revision = 'sales_0001'
 down_revision = None
-branch_labels = ('sales',)
+branch_labels = ('sales_automation',)
 depends_on = '0001_core'
 
 

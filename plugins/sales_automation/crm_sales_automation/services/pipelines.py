@@ -1,0 +1,141 @@
+"""Pipelines and their stages, and the board (deals per stage)."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+
+from crm_sales_automation import visibility as visible
+from crm_sales_automation.enums import (
+    OpportunityStatus,
+    StageKind,
+)
+from crm_sales_automation.models import (
+    Opportunity,
+    Pipeline,
+    Stage,
+)
+from crm_sales_automation.schemas import (
+    PipelineCreate,
+    StageSpec,
+)
+from crm_sales_automation.services._common import DEFAULT_PIPELINE, DEFAULT_STAGES, LOST, WON, _audit, _usernames
+from crmcore.errors import Conflict, InvalidInput, NotFound
+from crmcore.models import Customer
+from crmcore.uow import UnitOfWork
+
+
+def _add_stages(uow: UnitOfWork, pipeline: Pipeline, specs: Sequence[StageSpec]) -> None:
+    rows = [(s.name, s.label or s.name.replace("_", " "), s.probability, StageKind.OPEN) for s in specs]
+    rows += [(WON, "won", 100, StageKind.WON), (LOST, "lost", 0, StageKind.LOST)]
+    for pos, (name, label, prob, kind) in enumerate(rows, start=1):
+        uow.session.add(Stage(pipeline_id=pipeline.id, name=name, label=label, position=pos, probability=prob, kind=kind))
+    uow.session.flush()
+
+
+def ensure_default_pipeline(uow: UnitOfWork) -> Pipeline:
+    """The default pipeline, created on first use (two processes racing: the loser re-reads)."""
+    p = uow.session.scalar(select(Pipeline).where(Pipeline.is_default))
+    if p is not None:
+        return p
+    existing = uow.session.scalar(select(Pipeline).where(Pipeline.name == DEFAULT_PIPELINE))
+    if existing is not None:
+        return existing
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        with uow.session.begin_nested():
+            p = Pipeline(name=DEFAULT_PIPELINE, is_default=True)
+            uow.session.add(p)
+            uow.session.flush()
+            _add_stages(uow, p, [StageSpec(name=n, label=lb, probability=pr) for n, lb, pr in DEFAULT_STAGES])
+    except IntegrityError:
+        p = uow.session.scalar(select(Pipeline).where(Pipeline.name == DEFAULT_PIPELINE))
+        assert p is not None
+    return p
+
+
+def create_pipeline(uow: UnitOfWork, data: PipelineCreate) -> Pipeline:
+    uow.require("sales.pipeline.manage")
+    ensure_default_pipeline(uow)
+    if uow.session.scalar(select(Pipeline.id).where(Pipeline.name == data.name)) is not None:
+        raise Conflict(f"pipeline {data.name!r} already exists")
+    p = Pipeline(name=data.name, is_default=False)
+    uow.session.add(p)
+    uow.session.flush()
+    _add_stages(uow, p, data.stages)
+    _audit(uow, "create", "pipeline", p.id, after=data.model_dump())
+    return p
+
+
+def get_pipeline(uow: UnitOfWork, name: str | None = None) -> Pipeline:
+    if name is None:
+        return ensure_default_pipeline(uow)
+    p = uow.session.scalar(select(Pipeline).where(Pipeline.name == name))
+    if p is None:
+        if name == DEFAULT_PIPELINE:
+            return ensure_default_pipeline(uow)
+        known = ", ".join(uow.session.scalars(select(Pipeline.name).order_by(Pipeline.name))) or DEFAULT_PIPELINE
+        raise NotFound("pipeline", f"{name!r} (pipelines: {known})")
+    return p
+
+
+def stages_of(uow: UnitOfWork, pipeline_id: int) -> list[Stage]:
+    return list(uow.session.scalars(select(Stage).where(Stage.pipeline_id == pipeline_id).order_by(Stage.position)))
+
+
+def stage_named(uow: UnitOfWork, pipeline: Pipeline, name: str) -> Stage:
+    stage = uow.session.scalar(select(Stage).where(Stage.pipeline_id == pipeline.id, Stage.name == name))
+    if stage is None:
+        names = ", ".join(s.name for s in stages_of(uow, pipeline.id))
+        raise InvalidInput(f"invalid input: stage: unknown stage {name!r} in pipeline {pipeline.name!r} (stages: {names})",
+                           [("stage", "unknown stage")])
+    return stage
+
+
+def list_pipelines(uow: UnitOfWork) -> list[dict[str, Any]]:
+    ensure_default_pipeline(uow) if not uow.session.scalar(select(Pipeline.id).limit(1)) else None
+    out = []
+    for p in uow.session.scalars(select(Pipeline).order_by(Pipeline.is_default.desc(), Pipeline.name)):
+        out.append({"id": p.id, "name": p.name, "default": p.is_default,
+                    "stages": [{"name": s.name, "label": s.label, "position": s.position, "probability": s.probability,
+                                "kind": s.kind.value} for s in stages_of(uow, p.id)]})
+    return out
+
+
+def board(uow: UnitOfWork, name: str | None = None, per_stage: int = 10) -> dict[str, Any]:
+    """The pipeline as columns: per stage its open deals (largest first), count and values per currency."""
+    p = get_pipeline(uow, name)
+    stages = stages_of(uow, p.id)
+    prob = func.coalesce(Opportunity.probability, Stage.probability)
+    totals = uow.session.execute(
+        select(Opportunity.stage_id, Opportunity.currency, func.count(), func.sum(Opportunity.amount),
+               func.sum(Opportunity.amount * prob))
+        .join(Stage, Stage.id == Opportunity.stage_id)
+        .where(Opportunity.pipeline_id == p.id, Opportunity.status == OpportunityStatus.OPEN, visible.deals(uow))
+        .group_by(Opportunity.stage_id, Opportunity.currency)).all()
+    rank = func.row_number().over(partition_by=Opportunity.stage_id,
+                                  order_by=(Opportunity.amount.desc(), Opportunity.id)).label("rank")
+    ranked = (select(Opportunity.id, Opportunity.stage_id, Opportunity.title, Opportunity.amount, Opportunity.currency,
+                     Opportunity.owner_id, Customer.name.label("customer"), rank)
+              .join(Customer, Customer.id == Opportunity.customer_id)
+              .where(Opportunity.pipeline_id == p.id, Opportunity.status == OpportunityStatus.OPEN, visible.deals(uow))
+              .subquery())
+    cards = uow.session.execute(select(ranked).where(ranked.c.rank <= per_stage).order_by(ranked.c.stage_id, ranked.c.rank)).all()
+    names = _usernames(uow, [c.owner_id for c in cards])
+    columns = []
+    for s in stages:
+        if s.kind is not StageKind.OPEN:
+            continue
+        t = [r for r in totals if r[0] == s.id]
+        columns.append({
+            "stage": s.name, "label": s.label, "probability": s.probability,
+            "count": sum(r[2] for r in t),
+            "value": {r[1]: Decimal(r[3]).quantize(Decimal("0.01")) for r in t},
+            "weighted": {r[1]: (Decimal(r[4]) / 100).quantize(Decimal("0.01")) for r in t},
+            "deals": [{"id": c.id, "title": c.title, "customer": c.customer, "amount": Decimal(c.amount).quantize(Decimal("0.01")),
+                       "currency": c.currency, "owner": names.get(c.owner_id)} for c in cards if c.stage_id == s.id],
+        })
+    return {"pipeline": p.name, "columns": columns}

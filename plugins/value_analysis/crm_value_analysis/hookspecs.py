@@ -1,0 +1,58 @@
+"""Hooks the value_analysis plugin publishes (registered through ``crm_add_hookspecs``).
+
+A *query* other plugins answer so that profit per customer counts their costs without this
+plugin reading their tables: marketing's cost per contact, credit's write-offs and the
+financing cost of late payment... A plugin that is not installed simply does not answer, and
+the report lists the sources that did.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from crmcore import hookspec
+
+
+@hookspec
+def value_customer_costs(uow: Any, customer_ids: list[int], start: dt.date | None, end: dt.date,
+                         register: Callable[[str, Mapping[int, float]], None]) -> None:
+    """Costs of serving the given customers over ``start <= day < end`` (start None: all history).
+
+    :param uow: the caller's unit of work.
+    :param customer_ids: the customers analysed (sorted).
+    :param start: first day of the analysis window, or None for all history.
+    :param end: the day after the window's last day.
+    :param register: call ``register(source, {customer_id: cost})`` once per kind of cost, with a
+        dotted source name (``"marketing.contacts"``) and costs in the analysed currency (>= 0).
+    """
+
+
+@hookspec
+def value_loyalty_signals(uow: Any, customer_ids: list[int], start: dt.date | None, end: dt.date,
+                          register: Callable[[str, Mapping[int, float]], None]) -> None:
+    """Loyalty factors other plugins know, for the given customers over ``start <= day < end``.
+
+    :param uow: the caller's unit of work.
+    :param customer_ids: the customers analysed (sorted).
+    :param start: first day of the analysis window, or None for all history.
+    :param end: the day after the window's last day.
+    :param register: call ``register(signal, {customer_id: value})`` per signal you know:
+        ``"referrals"`` (leads and customers this customer referred, a count >= 0; sales),
+        ``"discounted_share"`` (share 0..1 of spend bought under a discount or a price campaign),
+        ``"campaign_share"`` (share 0..1 of purchases attributed to a campaign; marketing).
+    """
+
+
+@hookspec(firstresult=True)
+def value_customer_lost(uow: Any, customer_id: int, reason: str, note: str | None, source: str) -> dict[str, Any] | None:
+    """Record why a customer was lost, from another plugin (credit calls it on a write-off with
+    ``reason="malicious"``, the customer left owing money). Implemented by value_analysis.
+
+    :param uow: the caller's unit of work (the record is part of its transaction).
+    :param customer_id: the customer lost.
+    :param reason: one of the configured ``churn_reasons``.
+    :param note: free text (at most 500 characters), or None.
+    :param source: who records it, e.g. ``"credit.write_off"``.
+    :return: the stored record.
+    """
