@@ -11,8 +11,9 @@ replace the list::
 
 The table is validated when the CRM opens (:func:`of`): unknown vocabularies, malformed words and
 repeated words are one ``ConfigError`` line, and so is removing a word that stored rows still use
-(one grouped query per configured vocabulary, none for a vocabulary left at its defaults). Every
-refusal names the allowed words and where they are configured.
+(per configured vocabulary: a loose index scan of its column, or one grouped query when the column
+has no index; nothing for a vocabulary left at its defaults). Every refusal names the allowed
+words and where they are configured.
 """
 from __future__ import annotations
 
@@ -153,7 +154,7 @@ def _outside(conn: Connection, tbl: str, col: str, allowed: tuple[str, ...]) -> 
     t = table(tbl, c)
     indexed = any(ix["column_names"][:1] == [col] for ix in inspect(conn).get_indexes(tbl))
     if indexed:
-        step = text(f"WITH RECURSIVE w(v) AS (SELECT min({col}) FROM {tbl} UNION ALL "  # noqa: S608 - declared names
+        step = text(f"WITH RECURSIVE w(v) AS (SELECT min({col}) FROM {tbl} UNION ALL "
                     f"SELECT (SELECT min({col}) FROM {tbl} WHERE {col} > w.v) FROM w WHERE w.v IS NOT NULL) "
                     "SELECT v FROM w WHERE v IS NOT NULL")
         extra = sorted(w for w in conn.execute(step).scalars() if w not in allowed)

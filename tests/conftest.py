@@ -10,8 +10,10 @@ from types import ModuleType
 import pytest
 from hypothesis import HealthCheck, settings
 
-# Property-based suites (tests/test_property_*.py): "ci" is reproducible (same examples every run,
-# no example database, no deadline on a shared machine); HYPOTHESIS_PROFILE=dev explores anew.
+# Property-based suites (tests/test_property_*.py): "ci" is reproducible (the same examples every
+# run of the same set of tests -- hypothesis also draws constants from the modules already
+# imported, so another selection of tests may see other examples; no example database, no
+# deadline on a shared machine); HYPOTHESIS_PROFILE=dev explores anew.
 settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True,
                           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 settings.register_profile("dev", deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

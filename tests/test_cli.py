@@ -119,14 +119,15 @@ def test_url_resolution_order(tmp_path, monkeypatch):
 def test_bad_crm_toml_is_one_line(tmp_path):
     (tmp_path / "crm.toml").write_text("[database\nurl=")
     proc = subprocess.run([sys.executable, "-c", "from crmcore.cli import main; main()", "customer", "list"],
-                          cwd=tmp_path, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+                          cwd=tmp_path, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, check=False)
     assert proc.returncode == 2
     assert "crm.toml is not valid TOML" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_default_database_in_working_directory(tmp_path):
-    run = lambda *a: subprocess.run([sys.executable, "-c", "from crmcore.cli import main; main()", *a], cwd=tmp_path,
-                                    capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    def run(*a):
+        return subprocess.run([sys.executable, "-c", "from crmcore.cli import main; main()", *a], cwd=tmp_path,
+                              capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, check=False)
     assert run("init").returncode == 0
     assert (tmp_path / "crm.db").exists()
     assert run("customer", "add", "Acme").returncode == 0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import stat
 import sys
@@ -125,9 +126,10 @@ def _progress_import(crm: Any, entity: str, rows: Iterable[SourceRow], **kw: Any
 @click.option("--report", "report_path", type=click.Path(path_type=Path),
               help="CSV report of bad rows (default: FILE.errors.csv, or import-errors.csv for stdin)")
 @click.option("--ignore-unknown", is_flag=True, help="skip columns that are not import fields instead of failing")
+@click.option("--json", "as_json", is_flag=True, help="print the summary as one JSON object (after the last commit)")
 @pass_app
 def import_(app: AppContext, entity: str, file: str, fmt: str | None, encoding: str, mapping: tuple[str, ...], strict: bool,
-            batch_size: int, report_path: Path | None, ignore_unknown: bool) -> None:
+            batch_size: int, report_path: Path | None, ignore_unknown: bool, as_json: bool) -> None:
     """Import ENTITY (customers, contacts, interactions, transactions, or a plugin's entity) from
     CSV or JSON Lines (FILE, or - for stdin).
 
@@ -168,17 +170,32 @@ def import_(app: AppContext, entity: str, file: str, fmt: str | None, encoding: 
         raise InvalidInput(f"{e} (nothing was imported)") from None
     finally:
         report.close()
-    click.echo(result.summary() + ("" if result.committed else " — rolled back, nothing imported (--strict)"))
+    print_outcome(result, report.path, as_json)
+
+
+def print_outcome(result: ImportResult, report_path: Path, as_json: bool) -> None:
+    """The summary on stdout (a line, or one JSON object for scripts), the first problems on
+    stderr; exit 1 when a row was rejected."""
+    if as_json:
+        click.echo(json.dumps({
+            "entity": result.entity, "inserted": result.inserted, "updated": result.updated,
+            "unchanged": result.unchanged, "rejected": result.rejected, "likely_duplicates": result.warned,
+            "committed": result.committed, "seconds": round(result.seconds, 3),
+            "error_report": str(report_path) if result.rejected or result.warned else None,
+            "first_errors": [{"line": e.line, "field": e.field, "reason": e.reason, "key": e.key}
+                             for e in result.first_errors]}, ensure_ascii=False))
+    else:
+        click.echo(result.summary() + ("" if result.committed else " — rolled back, nothing imported (--strict)"))
     for warning in result.first_warnings[:5]:
         click.echo(f"  line {warning.line}: {warning.field}: {warning.reason}", err=True)
     if result.warned and not result.rejected:
-        click.echo(f"likely duplicates (imported; merge with `crm customer merge`): {report.path}", err=True)
+        click.echo(f"likely duplicates (imported; merge with `crm customer merge`): {report_path}", err=True)
     if result.rejected:
         for err in result.first_errors[:5]:
             click.echo(f"  line {err.line}: {err.field}: {err.reason}", err=True)
         if result.rejected > 5:
             click.echo(f"  … {result.rejected - 5} more", err=True)
-        click.echo(f"error report: {report.path}", err=True)
+        click.echo(f"error report: {report_path}", err=True)
         raise SystemExit(1)
 
 

@@ -20,7 +20,7 @@ EVENT_TYPES = (
     "customer.created", "customer.updated", "customer.archived", "customer.merged",
     "interaction.logged", "interaction.updated", "transaction.posted",
     "customers.imported", "interactions.imported", "transactions.imported",
-    "sales.opportunity.won", "credit.hold.changed", "marketing.response.recorded",
+    "sales.opportunity.won", "credit.hold.changed", "credit.downgraded", "marketing.response.recorded",
 )
 _CACHE_KEY = "crm.webhook_subscriptions"
 
@@ -123,6 +123,11 @@ def sales_opportunity_won(uow: Any, opportunity: Any) -> None:
 @hookimpl(optionalhook=True)
 def credit_hold_changed(uow: Any, customer_id: int, on_hold: bool, reason: str) -> None:
     emit(uow, "credit.hold.changed", customer_id, {"on_hold": on_hold, "reason": reason})
+
+
+@hookimpl(optionalhook=True)
+def credit_downgraded(uow: Any, customer_id: int, old_grade: str, new_grade: str, score: int) -> None:
+    emit(uow, "credit.downgraded", customer_id, {"old_grade": old_grade, "new_grade": new_grade, "score": score})
 
 
 @hookimpl(optionalhook=True)

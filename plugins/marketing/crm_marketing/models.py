@@ -61,6 +61,18 @@ class Consent(Base):
     source: Mapped[str] = mapped_column(String(100))
 
 
+class ContactConsent(Base):
+    """A person's (contact's) current consent for one channel; their withdrawal wins over the company's opt-in."""
+
+    __tablename__ = "marketing_contact_consents"
+
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(10), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))  # opt_in | opt_out | unsubscribed
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    source: Mapped[str] = mapped_column(String(100))
+
+
 class Campaign(Base):
     __tablename__ = "marketing_campaigns"
 
@@ -161,5 +173,5 @@ class Response(Base):
     )
 
 
-__all__ = ["TABLE_PREFIX", "Campaign", "CampaignSegment", "Consent", "CostLine", "Response", "Segment",
+__all__ = ["TABLE_PREFIX", "Campaign", "CampaignSegment", "Consent", "ContactConsent", "CostLine", "Response", "Segment",
            "SegmentMember", "Target", "Variant"]

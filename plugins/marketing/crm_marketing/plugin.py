@@ -66,7 +66,9 @@ def crm_register_bulk_entities(register: Callable[[Any], None]) -> None:
 @hookimpl
 def crm_register_commands(cli: click.Group) -> None:
     from crm_marketing.cli import marketing
+    from crm_marketing.cli_people import register as register_people
 
+    register_people(marketing)  # ``marketing contact-consent ...`` (cli_people.py)
     cli.add_command(marketing)
 
 

@@ -5,7 +5,8 @@
   another plugin through our published ``value_customer_lost`` hook (credit's write-offs).
 * :func:`churn_reasons_report` -- counts per reason and source, and the latest records.
 * :func:`observed_retention` -- the share of customers buying in one year who buy again in the
-  next, per cohort (year of first purchase) and period, from one ``GROUP BY`` of the entries.
+  next, per cohort (year of first purchase) and period, from one ``GROUP BY`` of the entries
+  (the run itself takes the latest pair of years from its one-pass statistics).
 """
 from __future__ import annotations
 

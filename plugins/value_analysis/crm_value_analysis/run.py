@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session
 
 from crm_value_analysis import analytics, clv_models, estimates, loaders
 from crm_value_analysis.churn import lifecycle_check
-from crm_value_analysis.churn_reasons import observed_retention
 from crm_value_analysis.loyalty_inputs import factor_report, loyalty_inputs
 from crm_value_analysis.models import CustomerValue, ValueRun
 from crm_value_analysis.money import money
@@ -483,16 +482,20 @@ def _clv_rates(hist: loaders.PurchaseHistory, agg: loaders.ValueAggregates, pp: 
 ASSUMED_RETENTION = 0.80
 
 
-def _resolve_retention(session: Session, settings: ValueSettings, as_of: dt.date,
-                       hist: loaders.PurchaseHistory) -> tuple[ValueSettings, dict[str, Any]]:
-    """The retention of the deterministic CLV: the setting when given, else the observed one (two
-    years of history or more), else :data:`ASSUMED_RETENTION`; and where it came from."""
+def _resolve_retention(settings: ValueSettings, hist: loaders.PurchaseHistory) -> tuple[ValueSettings, dict[str, Any]]:
+    """The retention of the deterministic CLV: the setting when given, else the observed one --
+    of the customers who bought in the previous trend window, the share who bought in the last
+    one, per year (``crm value retention`` has it per cohort) --, else :data:`ASSUMED_RETENTION`.
+    From the run's one-pass statistics: no extra scan of the entries."""
     if settings.retention is not None:
         return settings, {"rate": settings.retention, "source": "setting"}
-    old_enough = hist.has_purchase & (hist.first_day <= hist.cut_day - 365)
-    observed = observed_retention(session, settings, as_of) if old_enough.any() else {"rate": None}
-    rate, source = (observed["rate"], "observed") if observed["rate"] is not None else (ASSUMED_RETENTION, "assumed")
-    return settings.model_copy(update={"retention": rate}), {"rate": rate, "source": source}
+    before = hist.has_purchase & (hist.days_prev > 0)
+    if not before.any():
+        return settings.model_copy(update={"retention": ASSUMED_RETENTION}), {"rate": ASSUMED_RETENTION, "source": "assumed"}
+    kept = float((before & (hist.days_last > 0)).sum()) / float(before.sum())
+    rate = kept ** (365.0 / settings.trend_days)
+    return settings.model_copy(update={"retention": rate}), {"rate": rate, "source": "observed",
+                                                              "customers": int(before.sum())}
 
 
 def _loyalty_extra(uow: UnitOfWork, hist: loaders.PurchaseHistory, settings: ValueSettings, as_of: dt.date,
@@ -539,7 +542,7 @@ def run_analysis(uow: UnitOfWork, *, as_of: dt.date | None = None, settings: Val
     settings = est.settings  # the time unit as chosen from the data
     clock.lap("models")
     extra = _loyalty_extra(uow, hist, settings, as_of, satisfaction)
-    settings, retention = _resolve_retention(session, settings, as_of, hist)
+    settings, retention = _resolve_retention(settings, hist)
     hp = _history_part(hist, categories, satisfaction, est.p_alive, settings, *_clv_rates(hist, stats.value, pp, settings),
                        extra=extra)
     clock.lap("lifecycle_loyalty_clv")

@@ -132,7 +132,10 @@ def test_observed_retention_per_cohort_and_in_the_clv(vcrm: CRM) -> None:
     assert out["rate"] == pytest.approx((180 + 90 + 30) / (300 + 180 + 100))
     with vcrm.unit_of_work() as uow:
         run = services.run_analysis(uow, as_of=as_of)
-    assert run.summary["clv"]["retention"] == {"rate": pytest.approx(out["rate"]), "source": "observed"}
+    latest = pairs[pairs["period"] == 1]  # the run: bought in the previous year -> the last one
+    assert run.summary["clv"]["retention"] == {"rate": pytest.approx(latest["again"].mean()), "source": "observed",
+                                               "customers": len(latest)}
+    assert latest["again"].mean() == pytest.approx((90 + 30) / (180 + 100))
     with vcrm.unit_of_work() as uow:
         run = services.run_analysis(uow, as_of=as_of, settings=services.settings_for(uow, {"retention": 0.5}))
     assert run.summary["clv"]["retention"] == {"rate": 0.5, "source": "setting"}
