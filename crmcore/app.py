@@ -121,6 +121,14 @@ class CRM:
 
         self.permissions = PermissionRegistry.build(hooks, config)
         self.plugin_settings = SettingsRegistry.build(hooks, config)
+        # [vocabularies]: its shape, and no word removed that rows still use (no tables yet: none used)
+        from crmcore import vocabularies
+
+        try:
+            vocabularies.of(self)
+        except CRMError:
+            engine.dispose()
+            raise
 
     def settings(self, plugin_id: str) -> Any:
         """The validated settings of a loaded plugin (its registered ``PluginSettings`` subclass)."""

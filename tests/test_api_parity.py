@@ -34,8 +34,9 @@ READS = frozenset({
     "credit aging", "credit check", "credit dso", "credit dunning list", "credit profile show",
     "credit review due", "credit scorecard evaluate", "credit scorecard monitor", "credit scorecard show", "credit warnings",
     "marketing campaign list", "marketing campaign report", "marketing campaign show", "marketing consent show",
+    "marketing contact-consent show", "marketing campaign audience",
     "marketing cross-sell", "marketing segment list", "marketing segment preview",
-    "sales activity due", "sales forecast", "sales lead list", "sales lead show", "sales opp list", "sales opp show",
+    "sales activity due", "sales forecast", "sales pipeline list", "sales pipeline show", "sales lead list", "sales lead show", "sales opp list", "sales opp show",
     "sales quota list", "sales report follow-up", "sales report funnel", "sales report reasons", "sales report sources",
     "sales report performance", "sales report pipeline", "sales report probabilities", "sales report stale",
     "service nps", "service report", "service ticket list", "service ticket show", "service visit due",
@@ -65,13 +66,17 @@ WRITES: dict[str, tuple[str, str]] = {
     "credit dunning run": ("POST", "/credit/dunning/run"),
     "credit hold": ("POST", "/credit/customers/{customer_id}/hold"),
     "credit profile set": ("PATCH", "/credit/customers/{customer_id}/profile"),
+    "credit score": ("POST", "/credit/scores"),
     "credit release": ("POST", "/credit/customers/{customer_id}/release"),
     "credit writeoff": ("POST", "/credit/customers/{customer_id}/writeoffs"),
+    "marketing campaign address": ("POST", "/marketing/campaigns/{name}/address"),
     "marketing campaign cost": ("POST", "/marketing/campaigns/{name}/costs"),
     "marketing campaign create": ("POST", "/marketing/campaigns"),
     "marketing campaign launch": ("POST", "/marketing/campaigns/{name}/launch"),
     "marketing campaign status": ("POST", "/marketing/campaigns/{name}/status"),
     "marketing consent set": ("PUT", "/marketing/customers/{customer}/consent"),
+    "marketing contact-consent set": ("PUT", "/marketing/contacts/{contact}/consent"),
+    "marketing contact-consent unsubscribe": ("POST", "/marketing/contacts/{contact}/unsubscribe"),
     "marketing response derive": ("POST", "/marketing/campaigns/{name}/responses/derive"),
     "marketing response record": ("POST", "/marketing/campaigns/{name}/responses"),
     "marketing segment add": ("POST", "/marketing/segments/{name}/members"),
@@ -116,8 +121,6 @@ _SCHEMA = "changes the database schema or the installed code: an operator's step
 _BULK = ("a bulk load from a file on the server (streamed in batches with their own units of work and an error "
          "report file); HTTP clients write record by record with Idempotency-Key")
 _SECRET = "issues or revokes credentials: only on the server, so a stolen token cannot mint or keep access"
-_SEED = ("KNOWN GAP: a read that opens a writing unit of work to create the default pipeline on first use; the "
-         "sales plugin's owner makes it read-only (seeding at enable), then it moves to READS with a GET route")
 #: writing commands without a route, and why
 NO_ROUTE: dict[str, str] = {
     "init": _SCHEMA,
@@ -140,10 +143,6 @@ NO_ROUTE: dict[str, str] = {
                                 "of work per batch; run by the operator's scheduler, not inside a request"),
     "credit scorecard train": "an offline tool: reads a CSV and writes a model file on the local disk; no database",
     "credit scorecard apply": "applies a model file from the server's disk (written by `credit scorecard train`)",
-    "sales pipeline list": _SEED,
-    "sales pipeline show": _SEED,
-    "credit score": ("KNOWN GAP: the scoring steps live in the CLI command itself (crm_credit/cli.py score_cmd), not in "
-                     "a service a route could call; the credit plugin's owner moves them into a service first"),
 }
 
 #: writing operations (POST/PUT/PATCH/DELETE) without a command, and why

@@ -459,8 +459,14 @@ def seed_base(crm: CRM) -> None:
         marketing.launch(uow, c, now=dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
 
 
+#: entities whose import is checked against a model of its own elsewhere (one row per person and
+#: one column per channel does not fit this machine's cells): plugins/marketing/tests/test_bulk_consent.py
+MODELLED_ELSEWHERE = {"consent", "customer_consent"}
+
+
 def test_the_model_covers_every_bulk_entity(make_crm) -> None:
-    assert set(entities(make_crm(plugins=PLUGINS))) == set(MODELS)
+    """A new bulk entity must join the machine, or be listed, with where it is checked instead."""
+    assert set(entities(make_crm(plugins=PLUGINS))) - MODELLED_ELSEWHERE == set(MODELS)
 
 
 def test_a_repeat_of_an_unknown_customers_entry_is_refused(make_crm, tmp_path) -> None:

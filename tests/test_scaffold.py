@@ -39,6 +39,8 @@ def test_scaffolded_plugin_tests_pass(cli: Any, tmp_path: Path, empty_database_u
                 "crm_field_service/cli.py", "crm_field_service/migrations/versions/field_service_0001.py",
                 "crm_field_service/console.py", "crm_field_service/templates/notes.html",
                 "crm_field_service/templates/section.html",
+                "crm_field_service/locale/ru/LC_MESSAGES/messages.po",
+                "crm_field_service/locale/zh_Hans/LC_MESSAGES/messages.po",
                 "tests/conftest.py", "tests/test_field_service.py", "tests/test_migration.py", "tests/test_console.py"}
     assert {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()} == expected
     assert 'field_service = "crm_field_service.plugin"' in (root / "pyproject.toml").read_text()
@@ -50,7 +52,7 @@ def test_scaffolded_plugin_tests_pass(cli: Any, tmp_path: Path, empty_database_u
         run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly"], cwd=root, env=clean_env(**extra),
                              capture_output=True, text=True, timeout=600, check=False)
         assert run.returncode == 0, f"{engine}:\n{run.stdout[-3000:]}\n{run.stderr[-2000:]}"
-        assert "16 passed" in run.stdout, run.stdout[-500:]  # 4 of them the console's page and 360° section
+        assert "20 passed" in run.stdout, run.stdout[-500:]  # 8 of them the console's (page, 360° section, catalogues)
 
 
 def install_in_place(root: Path, site: Path, plugin_id: str, pkg: str) -> dict[str, str]:

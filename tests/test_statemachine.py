@@ -57,7 +57,7 @@ def test_a_move_sets_the_status_audits_and_logs_on_the_timeline(crm: CRM) -> Non
         assert [(a.action, a.entity_id, a.before, a.after) for a in audit] == [
             ("move", "7", {"status": "new"}, {"status": "open", "reason": "picked up"})]
         ix = uow.session.scalars(select(Interaction).where(Interaction.customer_id == cid)).one()
-        assert (ix.kind.value, ix.source, ix.source_ref, ix.notes) == ("support", "demo", "demo_task:7", "picked up")
+        assert (ix.kind, ix.source, ix.source_ref, ix.notes) == ("support", "demo", "demo_task:7", "picked up")
         assert "new → open" in ix.subject
 
 

@@ -50,9 +50,8 @@ def test_a_word_outside_the_vocabulary_is_one_line_naming_the_allowed_words(crm:
     ({"contact_roles": ["decider", "decider"]}, "contact_roles: 'decider' is listed twice"),
 ])
 def test_a_malformed_table_is_refused_at_open(make_crm: Callable[..., CRM], section: dict[str, object], message: str) -> None:
-    crm = make_crm(config={"vocabularies": section})
     with pytest.raises(ConfigError) as e:
-        vocab.of(crm)
+        make_crm(config={"vocabularies": section})  # CRM.open validates the table
     assert message in str(e.value) and "\n" not in str(e.value)
     assert e.value.exit_code == 2
 

@@ -15,13 +15,15 @@ from crmcore.bulk.batch import BatchImporter, printable, ref_problem
 from crmcore.bulk.readers import SourceRow
 from crmcore.bulk.specs import ATTR_PREFIX, SPECS
 from crmcore.db.types import utcnow
-from crmcore.enums import CustomerKind, Direction, InteractionKind
+from crmcore.enums import CustomerKind, Direction
 from crmcore.errors import InvalidInput
 from crmcore.models import Contact, Customer, Interaction
 from crmcore.models.customer import fold
 from crmcore.schemas import ContactCreate, CustomerCreate, InteractionCreate
 from crmcore.services._base import jsonable
 from crmcore.uow import UnitOfWork
+from crmcore.vocabularies import Vocabularies
+from crmcore.vocabularies import of as vocabularies_of
 
 
 class KeyedUpsert(BatchImporter):
@@ -226,6 +228,15 @@ class ByCustomerRef(KeyedUpsert):
         c = self.validate(self.schema, row, data, key)
         return None if c is None else (ref, c)
 
+    def word_problem(self, vocab: Vocabularies, name: str, value: str | None, fld: str, row: SourceRow, key: str) -> bool:
+        """Reject the row (True) when ``value`` is not a word of the vocabulary ``name``."""
+        try:
+            vocab.check(name, value, fld)
+        except InvalidInput as e:
+            self.reject(row.line, fld, e.errors[0][1] if e.errors else str(e), key)
+            return True
+        return False
+
     def with_customers(self, uow: UnitOfWork, rows: list[tuple[SourceRow, str, Any]]) -> Iterator[tuple[SourceRow, str, Any, tuple[int, CustomerKind, bool]]]:
         """(row, key, validated, (customer id, kind, archived)); rows naming no known customer are rejected."""
         customers = self.customers_by_ref(uow, [ref for _, _, (ref, _) in rows])
@@ -247,10 +258,11 @@ class ContactImporter(ByCustomerRef):
 
     def prepare(self, uow: UnitOfWork, rows: list[tuple[SourceRow, str, Any]]) -> list[tuple[SourceRow, str, dict[str, Any]]]:
         out = []
+        vocab = vocabularies_of(uow.crm)
         for row, key, c, found in self.with_customers(uow, rows):
             if found[1] is CustomerKind.PERSON:
                 self.reject(row.line, "customer_ref", "the customer is a person; contacts belong to organizations", key)
-            else:
+            elif not self.word_problem(vocab, "contact_roles", c.role, "role", row, key):
                 values = {f: getattr(c, f) for f in ("name", "role", "title", "email", "phone") if f in c.model_fields_set}
                 out.append((row, key, {"customer_id": found[0], **values}))
         return out
@@ -283,7 +295,10 @@ class InteractionImporter(ByCustomerRef):
 
     def prepare(self, uow: UnitOfWork, rows: list[tuple[SourceRow, str, Any]]) -> list[tuple[SourceRow, str, dict[str, Any]]]:
         out = []
+        vocab = vocabularies_of(uow.crm)
         for row, key, c, found in self.with_customers(uow, rows):
+            if self.word_problem(vocab, "interaction_kinds", c.kind, "kind", row, key):  # the default too, as logging does
+                continue
             values = {f: getattr(c, f) for f in ("channel", "direction", "kind", "subject", "notes", "occurred_at", "outcome",
                                                  "satisfaction") if f in c.model_fields_set}
             if "handled_by" in c.model_fields_set:
@@ -296,7 +311,7 @@ class InteractionImporter(ByCustomerRef):
         return out
 
     def new_row(self, values: dict[str, Any], key: str, now: dt.datetime) -> dict[str, Any]:
-        return {"direction": Direction.INBOUND, "kind": InteractionKind.OTHER, "notes": None, "outcome": None,
+        return {"direction": Direction.INBOUND, "kind": "other", "notes": None, "outcome": None,
                 "satisfaction": None, "handled_by_id": None, **values, "external_ref": key, "source": "import", "source_ref": None, "created_at": now}
 
     def after_batch(self, uow: UnitOfWork, created: list[int], updated: list[int]) -> None:

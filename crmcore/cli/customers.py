@@ -9,7 +9,7 @@ import click
 from crmcore.cli.context import AppContext, CRMGroup, pass_app
 from crmcore.cli.output import echo, emit_json, fields, table, validate
 from crmcore.cli.params import CUSTOMER, ID, SEARCH, TEXT, VERSION
-from crmcore.enums import ContactRole, CustomerKind, LifecycleStage
+from crmcore.enums import CustomerKind, LifecycleStage
 from crmcore.errors import InvalidInput
 from crmcore.limits import MAX_ID
 from crmcore.models import Customer
@@ -229,7 +229,7 @@ def contact() -> None:
 @contact.command("add")
 @click.argument("customer_key", metavar="CUSTOMER", type=CUSTOMER)
 @click.argument("name")
-@click.option("--role", type=choice(ContactRole))
+@click.option("--role", help="a word of crm.toml [vocabularies] contact_roles")
 @click.option("--title")
 @click.option("--email")
 @click.option("--phone")
@@ -266,7 +266,7 @@ def contact_list(app: AppContext, customer_key: str, as_json: bool) -> None:
 @contact.command("update")
 @click.argument("contact_id", type=ID)
 @click.option("--name")
-@click.option("--role", type=choice(ContactRole))
+@click.option("--role", help="a word of crm.toml [vocabularies] contact_roles")
 @click.option("--title")
 @click.option("--email")
 @click.option("--phone")

@@ -9,7 +9,7 @@ from crmcore.cli.context import AppContext, CRMGroup, pass_app
 from crmcore.cli.customers import choice, resolve_customer
 from crmcore.cli.output import echo, emit_json, table, validate
 from crmcore.cli.params import CUSTOMER, DATETIME, USERNAME
-from crmcore.enums import Channel, Direction, InteractionKind
+from crmcore.enums import Channel, Direction
 from crmcore.schemas import InteractionCreate, InteractionRead
 
 
@@ -27,7 +27,7 @@ def interaction() -> None:
 @click.option("--channel", required=True, type=choice(Channel))
 @click.option("--subject", required=True)
 @click.option("--direction", type=choice(Direction))
-@click.option("--kind", type=choice(InteractionKind))
+@click.option("--kind", help="a word of crm.toml [vocabularies] interaction_kinds (default: other)")
 @click.option("--notes")
 @click.option("--at", "occurred_at", metavar="DATETIME", type=DATETIME, help="ISO date/time, UTC unless an offset is given (default: now)")
 @click.option("--by", "handled_by", metavar="USERNAME", type=USERNAME)

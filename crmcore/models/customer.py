@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from crmcore.db.base import Base
 from crmcore.db.types import UTCDateTime, utcnow
-from crmcore.enums import ContactRole, CustomerKind, LifecycleStage
+from crmcore.enums import CustomerKind, LifecycleStage
 from crmcore.models._columns import created_at, enum_column
 
 SEARCH_WIDTH = 600  # a folded name can be longer than the name (ß -> ss, ligatures)
@@ -75,7 +75,7 @@ class Contact(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
-    role: Mapped[ContactRole | None] = mapped_column(enum_column(ContactRole, "contact_role"))
+    role: Mapped[str | None] = mapped_column(String(32), index=True)  # a word of [vocabularies] contact_roles (service-checked)
     title: Mapped[str | None] = mapped_column(String(100))
     email: Mapped[str | None] = mapped_column(String(254))
     phone: Mapped[str | None] = mapped_column(String(32))

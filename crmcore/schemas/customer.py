@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from crmcore.enums import ContactRole, CustomerKind, LifecycleStage
+from crmcore.enums import CustomerKind, LifecycleStage
 from crmcore.limits import MAX_ID, MAX_SEARCH
-from crmcore.schemas.fields import CountryCode, Email, Line, Phone, Ref, ShortText, Tags, Text, normalise_phone
+from crmcore.schemas.fields import CountryCode, Email, Line, Phone, Ref, ShortText, Tags, Text, Word, normalise_phone
 
 if TYPE_CHECKING:
     from crmcore.models import Customer
@@ -94,7 +94,7 @@ class ContactCreate(_PhoneByCountry):
     model_config = _STRICT
 
     name: Text
-    role: ContactRole | None = None
+    role: Word | None = None  # a word of [vocabularies] contact_roles (checked by the service)
     title: ShortText | None = None
     email: Email | None = None
     phone: Phone | None = None
@@ -105,7 +105,7 @@ class ContactUpdate(_PhoneByCountry):
     model_config = _STRICT
 
     name: Text | None = None
-    role: ContactRole | None = None
+    role: Word | None = None  # a word of [vocabularies] contact_roles (checked by the service)
     title: ShortText | None = None
     email: Email | None = None
     phone: Phone | None = None
@@ -117,7 +117,7 @@ class ContactRead(BaseModel):
     id: int
     customer_id: int
     name: str
-    role: ContactRole | None
+    role: str | None
     title: str | None
     email: str | None
     phone: str | None

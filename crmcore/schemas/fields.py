@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal, InvalidOperation
+from enum import Enum
 from functools import lru_cache
 from typing import Annotated, Any
 
@@ -205,6 +206,10 @@ CurrencyCode = Annotated[str, AfterValidator(_currency)]
 MoneyAmount = Annotated[Decimal, BeforeValidator(_money)]
 UTCDatetime = Annotated[dt.datetime, BeforeValidator(_utc), AfterValidator(_as_utc)]
 Tags = Annotated[list[str], BeforeValidator(_tags), AfterValidator(_tags_clean)]
+#: A vocabulary word (a contact role, an interaction kind): stripped, lower case; whether the
+#: word is allowed is the service's check against crm.toml ``[vocabularies]``.
+Word = Annotated[str, BeforeValidator(lambda v: v.value if isinstance(v, Enum) else v),
+                 StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=32), _NoControl]
 
 
 def clean_text(value: str | None, what: str, *, max_length: int, multiline: bool = False,

@@ -5,8 +5,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from crmcore.enums import Channel, Direction, InteractionKind
-from crmcore.schemas.fields import Line, LongText, Ref, Text, UTCDatetime
+from crmcore.enums import Channel, Direction
+from crmcore.schemas.fields import Line, LongText, Ref, Text, UTCDatetime, Word
 
 
 class InteractionCreate(BaseModel):
@@ -14,7 +14,7 @@ class InteractionCreate(BaseModel):
 
     channel: Channel
     direction: Direction = Direction.INBOUND
-    kind: InteractionKind = InteractionKind.OTHER
+    kind: Word = "other"  # a word of [vocabularies] interaction_kinds (checked by the service)
     subject: Text
     notes: LongText | None = None
     occurred_at: UTCDatetime | None = None
@@ -33,7 +33,7 @@ class InteractionRead(BaseModel):
     customer_id: int
     channel: Channel
     direction: Direction
-    kind: InteractionKind
+    kind: str
     subject: str
     notes: str | None
     occurred_at: dt.datetime

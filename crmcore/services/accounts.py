@@ -198,6 +198,13 @@ class AccountService(Service):
     def get(self, account_id: int) -> Account:
         return self._get(Account, account_id, "account")
 
+    def _visible_account(self, account_id: int) -> Account:
+        """The account to change: not found when its customer is not the actor's to see."""
+        account = self.get(account_id)
+        if not self.uow.visibility.can_see(self.uow.customers.get(account.customer_id)):
+            raise NotFound("account", account_id)
+        return account
+
     def visible(self, account_id: int) -> Account:
         """The account for a read (``customer.read``): not found, like a missing one, when the
         actor may not see its customer."""
@@ -211,7 +218,7 @@ class AccountService(Service):
         """Open an account. ``is_default`` makes it the default, demoting the current one (the
         caller asked for it); the first account of a customer becomes the default by itself."""
         self.uow.require("account.manage")
-        customer = self.uow.customers.get(customer_id)
+        customer = self.uow.visibility.check(self.uow.customers.get(customer_id))
         if customer.archived:
             raise Conflict(f"customer {customer_id} is archived")
         if not data.is_default:
@@ -283,7 +290,7 @@ class AccountService(Service):
     def set_status(self, account_id: int, status: AccountStatus | str) -> Account:
         self.uow.require("account.manage")
         status = AccountStatus(status)
-        account = self.get(account_id)
+        account = self._visible_account(account_id)
         if account.status is status:
             return account
         if status is AccountStatus.CLOSED and account.balance != 0:
@@ -312,7 +319,7 @@ class AccountService(Service):
         """Post an entry; returns (entry, created). The same reference with the same kind and
         amount again is a no-op (also when two writers post it at once); different content is refused."""
         self.uow.require("account.post")
-        customer = self.uow.customers.get(customer_id)
+        customer = self.uow.visibility.check(self.uow.customers.get(customer_id))
         if customer.archived:
             raise Conflict(f"customer {customer_id} is archived")
         if account_id is not None:

@@ -13,6 +13,7 @@ from crmcore.models import Customer, Interaction
 from crmcore.schemas import InteractionCreate
 from crmcore.services._base import Service, jsonable, new_ref
 from crmcore.services.audit import insert_entries
+from crmcore.vocabularies import of as vocabularies_of
 
 
 def _comparable(value: Any) -> Any:
@@ -46,6 +47,7 @@ class InteractionService(Service):
         customer = self.uow.customers.resolve(customer_id)  # NotFound for a customer the actor may not see
         if customer.archived:
             raise Conflict(f"customer {customer_id} is archived")
+        vocabularies_of(self.uow.crm).check("interaction_kinds", data.kind, "kind")
         fields = data.model_dump(exclude={"handled_by", "occurred_at"})
         wanted = {**fields, "customer_id": customer_id, "handled_by_id": self.uow.users.id_for(data.handled_by)}
         if data.external_ref:
@@ -97,14 +99,17 @@ class InteractionService(Service):
 
     def _checked(self, n: int, key: int | str, data: InteractionCreate | Mapping[str, Any]) -> tuple[int, int | str, InteractionCreate]:
         """One entry validated as :class:`InteractionCreate`; a bad one names its row."""
-        if isinstance(data, InteractionCreate):
-            return n, key, data
         try:
-            return n, key, InteractionCreate.model_validate(data)
+            valid = data if isinstance(data, InteractionCreate) else InteractionCreate.model_validate(data)
         except ValidationError as e:
             errors = validation_errors(e, "interaction")
             text = "; ".join(f"{f}: {w}" for f, w in errors)
             raise InvalidInput(f"row {n}: invalid interaction: {text}", [(f"row {n}.{f}", w) for f, w in errors]) from None
+        try:
+            vocabularies_of(self.uow.crm).check("interaction_kinds", valid.kind, "kind")
+        except InvalidInput as e:
+            raise InvalidInput(f"row {n}: {e}", [(f"row {n}.{f}", w) for f, w in e.errors]) from None
+        return n, key, valid
 
     def _customers_of(self, rows: list[tuple[int, int | str, InteractionCreate]]) -> dict[int | str, Customer]:
         """Each distinct customer key resolved once (reference wins, visibility applied)."""
@@ -193,6 +198,8 @@ class InteractionService(Service):
             valid = InteractionCreate.model_validate({**current, **changes})
         except ValidationError as e:
             raise invalid_input(e, "interaction") from None
+        if "kind" in changes:
+            vocabularies_of(self.uow.crm).check("interaction_kinds", valid.kind, "kind")
         diff = {f: (current[f], getattr(valid, f)) for f in changes if _comparable(getattr(valid, f)) != _comparable(current[f])}
         if not diff:
             return interaction

@@ -16,11 +16,12 @@ from typing import Any
 
 from sqlalchemy import or_, select
 
-from crmcore.enums import Channel, InteractionKind
+from crmcore.enums import Channel
 from crmcore.errors import InvalidInput
 from crmcore.models import Account, Contact, Customer, Interaction
 from crmcore.schemas import AccountRead, ContactRead, CustomerRead, InteractionRead
 from crmcore.services._base import Service, jsonable
+from crmcore.vocabularies import of as vocabularies_of
 
 #: the most interactions (and timeline entries) one profile shows
 MAX_PROFILE_INTERACTIONS = 1000
@@ -76,10 +77,9 @@ class ProfileService(Service):
         q = q.order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(limit)
         return [InteractionRead.model_validate(x).model_dump() for x in self.session.scalars(q)]
 
-    @staticmethod
-    def _core_filter(kinds: set[str]) -> list[Any]:
+    def _core_filter(self, kinds: set[str]) -> list[Any]:
         channels = [c for c in Channel if c.value in kinds]
-        kinds_ = [k for k in InteractionKind if k.value in kinds]
+        kinds_ = [k for k in vocabularies_of(self.uow.crm).allowed("interaction_kinds") if k in kinds]
         return ([Interaction.channel.in_(channels)] if channels else []) + ([Interaction.kind.in_(kinds_)] if kinds_ else [])
 
     def timeline(self, c: Customer, interactions: list[dict[str, Any]], limit: int,

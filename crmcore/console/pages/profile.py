@@ -12,7 +12,7 @@ from crmcore.console.extensions import ConsoleSection, Failed, call_each
 from crmcore.console.forms import bind, service_errors, values
 from crmcore.console.pages.customers import KINDS, STAGES
 from crmcore.console.web import View, page
-from crmcore.enums import Channel, ContactRole, Direction, InteractionKind, TransactionKind
+from crmcore.enums import Channel, Direction, TransactionKind
 from crmcore.errors import CRMError, InvalidInput, Vetoed
 from crmcore.models import Contact, User
 from crmcore.schemas import (
@@ -24,6 +24,7 @@ from crmcore.schemas import (
     TransactionCreate,
     TransactionRead,
 )
+from crmcore.vocabularies import of as vocabularies_of
 
 CONTACT_FIELDS = ("name", "role", "title", "email", "phone")
 INTERACTION_FIELDS = ("channel", "direction", "kind", "subject", "notes", "occurred_at", "outcome", "satisfaction")
@@ -41,12 +42,17 @@ def routes() -> list[Any]:
             Route("/accounts/{aid:int}/statement", page(statement), methods=["GET"])]
 
 
+def _words(view: View, vocabulary: str) -> list[tuple[str, str]]:
+    """(word, label) of a vocabulary in force (crm.toml ``[vocabularies]``), for a select."""
+    return [(w, view._(w.replace("_", " ").capitalize())) for w in vocabularies_of(view.crm).allowed(vocabulary)]
+
+
 def _options(view: View) -> dict[str, Any]:
     _ = view._
-    return {"roles": [(r.value, _(r.value.replace("_", " ").capitalize())) for r in ContactRole],
+    return {"roles": _words(view, "contact_roles"),
             "channels": [(c.value, _(c.value.capitalize())) for c in Channel],
             "directions": [(d.value, _(d.value.capitalize())) for d in Direction],
-            "ikinds": [(k.value, _(k.value.replace("_", " ").capitalize())) for k in InteractionKind],
+            "ikinds": _words(view, "interaction_kinds"),
             "pkinds": [(k.value, _(k.value.replace("_", " ").capitalize())) for k in POSTING_KINDS],
             "kind_names": KINDS, "stage_names": STAGES}
 
@@ -94,7 +100,7 @@ def _section(view: View, plugin: str, s: Any) -> dict[str, Any]:
 def _timeline_kinds(view: View) -> list[tuple[str, str]]:
     _ = view._
     out = [("core", _("Interactions"))]
-    out += [(k.value, _(k.value.replace("_", " ").capitalize())) for k in InteractionKind]
+    out += _words(view, "interaction_kinds")
     out += [(pid, pid) for pid in sorted(view.active)]
     return out
 

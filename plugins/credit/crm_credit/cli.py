@@ -12,12 +12,11 @@ from typing import Any
 
 import click
 
-from crm_credit import control, ledger, reports, scoring, services
 from crm_credit import dunning as dunning_svc
+from crm_credit import ledger, reports, score_service, services
 from crm_credit.cli_scorecard import scorecard
 from crm_credit.cli_terms import review, warnings_cmd
 from crm_credit.schemas import ProfileUpdate, ReleaseRequest, TradeReference, WriteOffRequest
-from crm_credit.settings import settings
 from crmcore.errors import InvalidInput
 from crmcore.sdk import (  # the core's parsing of amounts and ISO 4217 codes
     TEXT,
@@ -196,41 +195,22 @@ def score_cmd(app: AppContext, customer_key: str | None, all_: bool, as_of: dt.d
     if bool(customer_key) == all_:
         raise InvalidInput("give a CUSTOMER or --all (not both)")
     with app.crm().unit_of_work(app.actor) as uow:
-        uow.require("credit.score")
-        s = settings(uow)
-        ids = reports.visible_ids(uow, None if all_ else [resolve_customer(uow, customer_key).id])  # type: ignore[arg-type]
-        if all_ and ids is None:  # everyone: streamed by ranges of customers (bounded memory)
-            n, grades = scoring.score_all(uow.session, s, as_of or services.today(), on_range=lambda old, r: (
-                control.record_downgrades(uow, s, old, r.ids, r.grades, r.score)))
-        else:
-            res = scoring.score(uow.session, s, as_of or services.today(), ids)
-            old = control.previous_grades(uow, res.ids.tolist())
-            # an "own" user's --all scores (and counts) only the customers they see; others' scores stay
-            n = scoring.store(uow.session, s, res, replace_all=False)
-            control.record_downgrades(uow, s, old, res.ids, res.grades, res.score)
-            grades = {}
-            for g in res.grades:
-                grades[g] = grades.get(g, 0) + 1
-        uow.audit.record("score", "credit_scores", None if all_ else ids[0], after={"customers": n})  # type: ignore[index]
+        cid = None if all_ else resolve_customer(uow, customer_key).id  # type: ignore[arg-type]
+        out = score_service.score_customers(uow, cid, all_=all_, as_of=as_of)
     if as_json:
-        out: dict[str, Any] = {"scored": n, "grades": grades}
-        if not all_ and n:
-            out["customer"] = {"customer_id": int(res.ids[0]), "score": int(res.score[0]), "grade": res.grades[0],
-                               "suggested_limit": ledger.money(int(res.suggested_cents[0])), "currency": res.currency[0],
-                               "reasons": res.reasons(0, s.factors),
-                               "factors": {f: (None if v[0] != v[0] else round(float(v[0]), 4)) for f, v in res.features.items()},
-                               "points": {f: int(v[0]) for f, v in res.points.items()}}
+        if "customer" in out:
+            out["customer"] = {k: v for k, v in out["customer"].items() if k != "max_points"}
         emit_json(out)
         return
-    if not all_ and n:
-        r = res.reasons(0, s.factors)
-        table(f"Customer {int(res.ids[0])}: score {int(res.score[0])}, grade {res.grades[0]}, suggested limit "
-              f"{_money_s(ledger.money(int(res.suggested_cents[0])))} {res.currency[0]}",
+    c = out.get("customer")
+    if c is not None:
+        table(f"Customer {c['customer_id']}: score {c['score']}, grade {c['grade']}, suggested limit "
+              f"{_money_s(c['suggested_limit'])} {c['currency']}",
               ["factor", "value", "points", "of"],
-              [[f, "–" if res.features[f][0] != res.features[f][0] else round(float(res.features[f][0]), 2),
-                int(res.points[f][0]), s.factors[f].max_points] for f in res.points])
-        click.echo("lowered by: " + (", ".join(r["lowered"]) or "nothing"))
-    click.echo(f"scored {n:,} customer(s): " + ", ".join(f"{g} {grades.get(g, 0):,}" for g in [x.grade for x in s.grades] if grades.get(g)))
+              [[f, "–" if c["factors"].get(f) is None else round(c["factors"][f], 2), p, c["max_points"][f]]
+               for f, p in c["points"].items()])
+        click.echo("lowered by: " + (", ".join(c["reasons"]["lowered"]) or "nothing"))
+    click.echo(f"scored {out['scored']:,} customer(s): " + ", ".join(f"{g} {k:,}" for g, k in out["grades"].items()))
 
 
 @credit.command("check")

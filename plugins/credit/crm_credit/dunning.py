@@ -22,7 +22,7 @@ from crm_credit.models import CreditProfile, DunningEvent, DunningItem
 from crm_credit.settings import DunningLevel, settings
 from crmcore.db.types import utcnow
 from crmcore.models import AuditEntry, Interaction, Transaction
-from crmcore.sdk import jsonable
+from crmcore.sdk import jsonable, vocabularies_of
 from crmcore.uow import UnitOfWork
 
 CHANNEL = {"reminder": "email", "call": "phone", "final_notice": "mail", "hold": "mail", "collection": "mail"}
@@ -98,6 +98,8 @@ def run(uow: UnitOfWork, as_of: dt.date | None = None) -> RunResult:
         per_customer.setdefault(r[1], []).append(r)
         res.by_level[r[2]] = res.by_level.get(r[2], 0) + 1
     inter_rows = [_interaction_row(cid, rows, levels, refs, as_of, now) for cid, rows in sorted(per_customer.items())]
+    if inter_rows:  # written in one statement, not through the service: the kind is checked here the same way
+        vocabularies_of(uow.crm).check("interaction_kinds", "follow_up", "kind")
     ids = list(uow.session.execute(insert(Interaction).returning(Interaction.id, Interaction.customer_id), inter_rows).all())
     inter_of = {c: i for i, c in ids}
     res.interactions = len(ids)

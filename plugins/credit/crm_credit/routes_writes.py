@@ -8,9 +8,9 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from crm_credit import dunning, reports, services
+from crm_credit import dunning, reports, score_service, services
 from crm_credit.schemas import ProfileUpdate, WriteOffRequest
 from crmcore.sdk import MAX_ID, jsonable, unit, visible_customer
 
@@ -23,7 +23,32 @@ class DunningRunIn(BaseModel):
     as_of: dt.date | None = None
 
 
+class ScoreIn(BaseModel):
+    """One customer or everyone the user sees (``crm credit score CUSTOMER | --all``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: int | None = Field(None, ge=1, le=MAX_ID)
+    all: bool = False
+    as_of: dt.date | None = Field(None, ge=dt.date(1970, 1, 1), le=dt.date(9998, 12, 31))
+
+    @model_validator(mode="after")
+    def _one_way(self) -> ScoreIn:
+        if (self.customer_id is None) != self.all:
+            raise ValueError("give customer_id or all (not both)")
+        return self
+
+
 def register(router: APIRouter) -> None:
+    @router.post("/credit/scores", tags=["credit"])
+    def score(request: Request, data: ScoreIn) -> Any:
+        """Recompute the rule scorecard (``crm credit score``): ``scored``, ``grades`` and, for one
+        customer, its score, grade, suggested limit (a decimal string) and reasons."""
+        with unit(request, write=True) as uow:
+            if data.customer_id is not None:
+                visible_customer(uow, data.customer_id)
+            return jsonable(score_service.score_customers(uow, data.customer_id, all_=data.all, as_of=data.as_of))
+
     @router.patch("/credit/customers/{customer_id}/profile", tags=["credit"])
     def set_profile(request: Request, customer_id: Id, data: ProfileUpdate) -> Any:
         """Create or change the credit profile; only the fields given change (``crm credit profile set``)."""

@@ -391,6 +391,10 @@ def write_off(uow: UnitOfWork, customer_id: int, req: WriteOffRequest) -> Transa
     ensure_profile(uow, c)
     record_change(uow, c.id, "write-off", {"written_off": None},
                   {"written_off": f"{fmt(amount)} {account.currency} of {req.invoice} ({ref})"}, req.reason)
+    # value_analysis's churn reasons: a customer written off left owing money ("malicious")
+    uow.hooks.call("value_customer_lost", uow=uow, customer_id=c.id, reason="malicious",
+                   note=f"{fmt(amount)} {account.currency} of {req.invoice} written off: {req.reason}"[:500],
+                   source="credit.write_off")
     return entry
 
 

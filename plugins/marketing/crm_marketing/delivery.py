@@ -62,8 +62,10 @@ class _AnyAttributes(dict[str, Any]):
 
 
 def _sample_context() -> dict[str, Any]:
+    from crm_marketing.people import CONTACT_FIELDS
+
     return {"customer": dict.fromkeys(TEMPLATE_FIELDS, "x") | {"attributes": _AnyAttributes(), "tags": []},
-            "campaign": {"name": "x", "objective": "x"}}
+            "campaign": {"name": "x", "objective": "x"}, "contact": dict.fromkeys(CONTACT_FIELDS, "x")}
 
 
 def _refusal(e: BaseException, label: str, prefix: str) -> InvalidInput | None:
@@ -117,6 +119,7 @@ class Message:
     subject: str
     body: str
     message_id: str = ""
+    contact_id: int | None = None  # a campaign addressed to people: the person this message is for
 
 
 class ChannelAdapter(Protocol):
@@ -138,7 +141,8 @@ class FileAdapter:
     name: str = "file"
 
     def _path(self, m: Message) -> Path:
-        return self.outbox / f"campaign-{m.campaign_id}" / f"customer-{m.customer_id}.eml"
+        person = "" if m.contact_id is None else f"-contact-{m.contact_id}"
+        return self.outbox / f"campaign-{m.campaign_id}" / f"customer-{m.customer_id}{person}.eml"
 
     def open(self) -> None:
         try:
@@ -258,6 +262,10 @@ def _message(uow: UnitOfWork, campaign: Campaign, target: Target) -> Message:
     customer = uow.customers.get(target.customer_id)
     variant = uow.session.get(Variant, target.variant_id) if target.variant_id else None
     ctx = _context(customer, campaign)
+    if getattr(target, "contact_id", None) is not None:  # addressed to a person: {{ contact.name }} and the like
+        from crm_marketing.people import contact_context
+
+        ctx["contact"] = contact_context(uow, target.contact_id)  # type: ignore[attr-defined]
     subject = render((variant and variant.subject) or campaign.subject or campaign.name, ctx, "subject").strip()
     body = render((variant and variant.body) or campaign.body, ctx, "body")
     problem = text_problem(subject, MAX_SUBJECT)
@@ -353,7 +361,7 @@ def send(crm: CRM, actor: str, campaign_key: str, adapter_name: str, *, outbox: 
             raise Conflict(f"campaign {campaign.name!r} is {campaign.status}; launch it before sending"
                            if campaign.status in ("draft", "scheduled") else
                            f"campaign {campaign.name!r} is {campaign.status}; nothing more is sent")
-        cid, s = campaign.id, services.settings(uow)
+        cid, s, to_people = campaign.id, services.settings(uow), bool(campaign.to_roles)
         failed_before = _count(uow, cid, "failed")
         earlier = [f"customer {i}: failed in an earlier run: {e or 'no reason recorded'}" for i, e in uow.session.execute(
             select(Target.customer_id, Target.error).where(Target.campaign_id == cid, Target.status == "failed")
@@ -362,6 +370,11 @@ def send(crm: CRM, actor: str, campaign_key: str, adapter_name: str, *, outbox: 
     if adapter_name not in factories:
         raise InvalidInput(f"unknown channel adapter {adapter_name!r} (known: {', '.join(sorted(factories))})",
                            [("adapter", "unknown")])
+    if to_people:  # addressed to contacts by role: the people are the delivery units (people_campaigns.py)
+        from crm_marketing.people_campaigns import send_people
+
+        return send_people(crm, actor, cid, factories[adapter_name], s, limit=limit, progress=progress,
+                           resend_in_doubt=resend_in_doubt)
     adapter = factories[adapter_name]()
     adapter.open()
     result = SendResult()

@@ -90,6 +90,7 @@ class Campaign(Base):
     subject: Mapped[str | None] = mapped_column(String(500))
     body: Mapped[str | None] = mapped_column(Text)
     attribution_days: Mapped[int] = mapped_column(Integer, default=30)
+    to_roles: Mapped[str | None] = mapped_column(String(200))  # "decider,buyer": addressed to these contacts
     launched_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(64))
@@ -153,6 +154,31 @@ class Target(Base):
     __table_args__ = (Index("ix_marketing_targets_status", "campaign_id", "status"),)
 
 
+class ContactTarget(Base):
+    """One person of a launched campaign addressed by role: their group, address and delivery state.
+
+    The company's :class:`Target` row keeps the company's group (the holdout is drawn per company,
+    the unit revenue is attributed to); the people of a contacted company are the delivery units.
+    """
+
+    __tablename__ = "marketing_contact_targets"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("marketing_campaigns.id", ondelete="CASCADE"), primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    grp: Mapped[str] = mapped_column(String(12))  # contact | control | suppressed
+    reason: Mapped[str | None] = mapped_column(String(100))
+    variant_id: Mapped[int | None] = mapped_column(ForeignKey("marketing_variants.id"))
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    address: Mapped[str | None] = mapped_column(String(254))
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    interaction_id: Mapped[int | None] = mapped_column(ForeignKey("interactions.id"))
+    error: Mapped[str | None] = mapped_column(String(500))
+
+    __table_args__ = (Index("ix_marketing_contact_targets_status", "campaign_id", "status"),)
+
+
 class Response(Base):
     """A classified response of one customer to one campaign."""
 
@@ -173,5 +199,5 @@ class Response(Base):
     )
 
 
-__all__ = ["TABLE_PREFIX", "Campaign", "CampaignSegment", "Consent", "ContactConsent", "CostLine", "Response", "Segment",
+__all__ = ["TABLE_PREFIX", "Campaign", "CampaignSegment", "Consent", "ContactConsent", "ContactTarget", "CostLine", "Response", "Segment",
            "SegmentMember", "Target", "Variant"]

@@ -21,6 +21,7 @@ from crmcore.sdk import text_problem, valid_id
 from crmcore.uow import UnitOfWork
 
 WITHDRAWN = ("opt_out", "unsubscribed")
+CONTACT_FIELDS = ("name", "title", "role", "email", "phone", "external_ref")  # {{ contact.* }} in a role campaign
 
 
 def resolve_contact(uow: UnitOfWork, key: str | int) -> Contact:
@@ -115,3 +116,11 @@ def effective_consent(uow: UnitOfWork, contact_id: int, channel: str) -> Verdict
     own = uow.session.get(ContactConsent, (contact_id, channel))
     company = uow.session.get(Consent, (contact.customer_id, channel))
     return decide(own and own.status, company and company.status, channel in settings(uow).consent_required)
+
+
+def contact_context(uow: UnitOfWork, contact_id: int) -> dict[str, str]:
+    """The person's fields a role campaign's template may use (``Dear {{ contact.name }}``)."""
+    contact = uow.session.get(Contact, contact_id)
+    if contact is None:
+        raise NotFound("contact", str(contact_id))
+    return {f: "" if getattr(contact, f) is None else str(getattr(contact, f)) for f in CONTACT_FIELDS}

@@ -59,8 +59,11 @@ def crm_register_permissions(register: Callable[[Any], None]) -> None:
 @hookimpl
 def crm_register_bulk_entities(register: Callable[[Any], None]) -> None:
     from crm_marketing.bulk import ENTITY
+    from crm_marketing.bulk_people import ENTITIES as CONSENT_ENTITIES
 
     register(ENTITY)
+    for entity in CONSENT_ENTITIES:  # ``crm import consent`` / ``customer_consent`` (bulk_people.py)
+        register(entity)
 
 
 @hookimpl

@@ -37,10 +37,11 @@ class ResponseIn(BaseModel):
 
 
 def register(router: APIRouter) -> None:
-    from crm_marketing import routes_campaigns, routes_consent
+    from crm_marketing import routes_campaigns, routes_consent, routes_people
 
     routes_campaigns.register(router)
     routes_consent.register(router)
+    routes_people.register(router)
     @router.get("/marketing/segments", tags=["marketing"])
     def list_segments(request: Request) -> Any:
         with unit(request, write=False) as uow:

@@ -83,6 +83,9 @@ class CampaignCreate(BaseModel):
     body: Multiline | None = Field(None, max_length=100_000)
     attribution_days: int | None = Field(None, ge=1, le=3650)
     variants: list[VariantIn] = Field(default_factory=list)
+    # contact roles (buying centre) to address instead of the company, e.g. ["decider", "buyer"]
+    to_roles: list[Annotated[str, StringConstraints(min_length=1, max_length=40)]] = Field(default_factory=list,
+                                                                                            max_length=20)
 
     @field_validator("currency", mode="before")
     @classmethod

@@ -204,6 +204,11 @@ def create_campaign(uow: UnitOfWork, data: CampaignCreate) -> Campaign:
     uow.session.execute(insert(CampaignSegment), [{"campaign_id": c.id, "segment_id": seg.id} for seg in segs])
     if data.variants:
         uow.session.execute(insert(Variant), [{"campaign_id": c.id, **v.model_dump()} for v in data.variants])
+    if data.to_roles:  # addressed to contacts by role (people_campaigns.py)
+        from crm_marketing.people_campaigns import parse_roles
+
+        c.to_roles = ",".join(parse_roles(uow, data.to_roles))
+        uow.session.flush()
     uow.audit.record("create", "marketing_campaign", c.id, after=data.model_dump())
     return c
 
@@ -259,6 +264,10 @@ def launch(uow: UnitOfWork, campaign: Campaign, now: dt.datetime | None = None) 
         raise Conflict(f"campaign {campaign.name!r} has no segment; nobody to target")
     segs = [uow.session.get(Segment, i) for i in seg_ids]
     audience = union(*[segment_query(uow, s) for s in segs if s is not None]).subquery()
+    if campaign.to_roles:  # addressed to people by buying-centre role (people_campaigns.py)
+        from crm_marketing.people_campaigns import launch_people
+
+        return launch_people(uow, campaign, audience, now)
     addr_col = ADDRESS.get(campaign.channel)
     consent = select(Consent.customer_id, Consent.status).where(Consent.channel == campaign.channel).subquery()
     rows = uow.session.execute(
@@ -335,7 +344,9 @@ def merge_customer_rows(uow: UnitOfWork, source_id: int, target_id: int) -> dict
             tgt.status, tgt.at, tgt.source = src.status, src.at, src.source
         s.delete(src)
     s.flush()
-    for model in (Target, SegmentMember, Consent, Response):
+    from crm_marketing.models import ContactTarget  # people of a role campaign follow their company
+
+    for model in (Target, SegmentMember, Consent, Response, ContactTarget):
         res = s.execute(update(model).where(model.customer_id == source_id).values(customer_id=target_id))
         counts[model.__tablename__] = res.rowcount or 0
     return counts

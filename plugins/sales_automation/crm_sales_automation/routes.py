@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Body, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from crm_sales_automation import analytics, services
-from crm_sales_automation.schemas import LeadCreate, OpportunityCreate
+from crm_sales_automation.schemas import LeadCreate, OpportunityCreate, Word
 from crmcore.schemas.fields import Line, Multiline
 from crmcore.sdk import MAX_ID, jsonable, unit, visible_customer
 
@@ -33,6 +33,13 @@ class LoseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: Multiline = Field(min_length=1, max_length=500)
+    code: Word | None = Field(None, description="the reason as a word of the lost_reasons vocabulary (crm.toml)")
+
+
+class WinIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Word | None = Field(None, description="why it was won: a word of the won_reasons vocabulary (crm.toml)")
 
 
 def _visible_deal(request: Request, uow: Any, opp_id: int) -> None:
@@ -43,10 +50,11 @@ def _visible_deal(request: Request, uow: Any, opp_id: int) -> None:
 
 
 def register(router: APIRouter) -> None:
-    from crm_sales_automation import routes_leads, routes_work
+    from crm_sales_automation import routes_leads, routes_process, routes_work
 
     routes_leads.register(router)  # first: /sales/leads/learn before /sales/leads/{lead_id}
     routes_work.register(router)
+    routes_process.register(router)
     @router.get("/sales/leads", tags=["sales"])
     def list_leads(request: Request, status: Annotated[str | None, Query(pattern="^(new|contacted|qualified|disqualified|converted)$")] = None,
                    limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> Any:
@@ -93,18 +101,19 @@ def register(router: APIRouter) -> None:
             return jsonable(services.opportunity_detail(uow, opp_id))
 
     @router.post("/sales/opportunities/{opp_id}/win", tags=["sales"])
-    def win(request: Request, opp_id: Id) -> Any:
-        """Win the deal; another plugin's guard (a credit check) may refuse it: 409, nothing written."""
+    def win(request: Request, opp_id: Id, data: Annotated[WinIn | None, Body()] = None) -> Any:
+        """Win the deal (optionally with a ``reason`` word); another plugin's guard (a credit
+        check) may refuse it: 409, nothing written."""
         with unit(request, write=True) as uow:
             _visible_deal(request, uow, opp_id)
-            services.win(uow, opp_id)
+            services.win(uow, opp_id, reason=data.reason if data else None)
             return jsonable(services.opportunity_detail(uow, opp_id))
 
     @router.post("/sales/opportunities/{opp_id}/lose", tags=["sales"])
     def lose(request: Request, opp_id: Id, data: LoseIn) -> Any:
         with unit(request, write=True) as uow:
             _visible_deal(request, uow, opp_id)
-            services.lose(uow, opp_id, data.reason)
+            services.lose(uow, opp_id, data.reason, code=data.code)
             return jsonable(services.opportunity_detail(uow, opp_id))
 
     @router.get("/sales/forecast", tags=["sales"])

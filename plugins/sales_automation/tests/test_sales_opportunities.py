@@ -277,7 +277,7 @@ def test_completing_an_activity_logs_a_core_interaction(scrm: CRM, sales: Sales)
         assert services.complete_activity(uow, b.id).interaction_id is None  # a lead has no timeline yet
     with scrm.unit_of_work() as uow:
         i = uow.session.get(Interaction, done.interaction_id)
-        assert (i.customer_id, i.channel.value, i.kind.value, i.subject, i.outcome, i.source, i.source_ref) == \
+        assert (i.customer_id, i.channel.value, i.kind, i.subject, i.outcome, i.source, i.source_ref) == \
             (c, "meeting", "sale", "product demo", "went well", "sales_automation", f"activity:{a.id}")
         with pytest.raises(Conflict, match="already done"):
             services.complete_activity(uow, a.id)

@@ -1,19 +1,17 @@
-"""Customer tiers for SLA overrides, from value_analysis's documented service API.
+"""Customer tiers for SLA overrides, through value_analysis's published hook.
 
-value_analysis publishes ``select_customers(uow, tiers=[...])`` ("Service API (for other
-plugins)" in its README) over its latest snapshot; we never read its tables. Asked only when
-value_analysis is loaded and an ``[[service.sla_overrides]]`` entry names a tier: one query per
-named tier for a whole batch of customers, so a bulk import does not ask per row.
+value_analysis publishes ``value_customer_tiers(uow, customer_ids, tiers)`` over its latest
+snapshot; we never import it nor read its tables. Asked only when an ``[[service.sla_overrides]]``
+entry names a tier: once for a whole batch of customers, so a bulk import does not ask per row.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from crm_service.settings import ServiceSettings
-from crmcore.errors import CRMError
 from crmcore.uow import UnitOfWork
 
-VALUE_PLUGIN = "value_analysis"
+TIERS_HOOK = "value_customer_tiers"  # published by value_analysis (firstresult)
 
 
 def tiers_of(uow: UnitOfWork, cfg: ServiceSettings, customer_ids: Iterable[int]) -> dict[int, str]:
@@ -23,16 +21,8 @@ def tiers_of(uow: UnitOfWork, cfg: ServiceSettings, customer_ids: Iterable[int])
     then gets its priority's (or category's) policy, as the README says.
     """
     named = cfg.tiers()
-    wanted = set(customer_ids)
-    if not named or not wanted or not uow.hooks.is_registered(VALUE_PLUGIN):
+    wanted = sorted(set(customer_ids))
+    if not named or not wanted or not uow.hooks.has_spec(TIERS_HOOK):
         return {}
-    from crm_value_analysis.services import select_customers  # the documented read (see module doc)
-
-    out: dict[int, str] = {}
-    for tier in sorted(named):
-        try:
-            ids = select_customers(uow, tiers=[tier])
-        except CRMError:  # NoRunYet, or a tier name value_analysis does not have
-            continue
-        out.update((cid, tier) for cid in ids if cid in wanted)
-    return out
+    answer = uow.hooks.call(TIERS_HOOK, uow=uow, customer_ids=wanted, tiers=sorted(named))
+    return dict(answer or {})

@@ -283,7 +283,8 @@ def fit_bgnbd(
         theta0 = np.log(np.array([1.0, 1.0 / rate, 1.0, 1.0]))
     theta, nll, failure = _run_lbfgsb(_bgnbd_nll_grad, theta0, (data,))
     r, alpha, a, b = (float(v) for v in np.exp(theta))
-    failure = failure or bound_failure({"r": r, "alpha": alpha, "a": a, "b": b}, {"alpha": float(tt.max())})
+    # a parameter run off to a bound says why the fit failed better than the optimiser's own message
+    failure = bound_failure({"r": r, "alpha": alpha, "a": a, "b": b}, {"alpha": float(tt.max())}) or failure
     return BGNBDParams(r=r, alpha=alpha, a=a, b=b, log_likelihood=-nll * data.n, n_customers=int(data.n),
                        converged=failure is None, failure=failure)
 

@@ -18,7 +18,7 @@ from sqlalchemy import case, func, literal, select, update
 
 from crm_value_analysis import reads
 from crm_value_analysis.models import ChurnReason
-from crm_value_analysis.schemas import ValueSettings
+from crm_value_analysis.schemas import DATE_RANGE, ValueSettings
 from crmcore.db.types import utcnow
 from crmcore.errors import InvalidInput
 from crmcore.models import Customer
@@ -52,6 +52,30 @@ def record_loss(uow: UnitOfWork, customer: int | str, reason: str, *, note: str 
     uow.session.flush()
     uow.audit.record("churn_reason", "customer", target.id, after={"reason": key, "source": source})
     return _row(row, target.name)
+
+
+def record_loss_for_plugin(uow: UnitOfWork, customer_id: int, reason: str, note: str | None,
+                           source: str) -> dict[str, Any] | None:
+    """A loss another plugin reports (credit's write-off: "malicious", left owing money), under
+    that plugin's own permission (its caller checked it, e.g. ``credit.writeoff``). A reason the
+    integrator removed from ``churn_reasons`` records nothing: the plugin's own action must not
+    fail for this plugin's configuration. One record per customer, reason and source and day."""
+    key = (reason or "").strip().lower()
+    if key not in _settings(uow).churn_reasons:
+        return None
+    customer = uow.customers.get(customer_id)
+    today = utcnow().date()
+    found = uow.session.scalar(select(ChurnReason).where(
+        ChurnReason.customer_id == customer_id, ChurnReason.reason == key, ChurnReason.source == source[:64],
+        ChurnReason.lost_on == today))
+    if found is not None:
+        return _row(found, customer.name)
+    row = ChurnReason(customer_id=customer_id, reason=key, note=None if note is None else note[:500],
+                      source=source[:64], lost_on=today, recorded_by=uow.actor[:64])
+    uow.session.add(row)
+    uow.session.flush()
+    uow.audit.record("churn_reason", "customer", customer_id, after={"reason": key, "source": source[:64]})
+    return _row(row, customer.name)
 
 
 def _row(r: ChurnReason, name: str) -> dict[str, Any]:
@@ -127,6 +151,8 @@ def retention_report(uow: UnitOfWork, as_of: dt.date | None = None) -> dict[str,
     if uow.visibility.own_only:
         uow.require("value.report")
     as_of = as_of or utcnow().date()
+    if not DATE_RANGE[0] <= as_of <= DATE_RANGE[1]:  # counting yearly periods back from year 999 overflows
+        raise InvalidInput(f"invalid input: as_of: {as_of} is outside {DATE_RANGE[0]}..{DATE_RANGE[1]}", [("as_of", "out of range")])
     settings = _settings(uow)
     return {"as_of": as_of.isoformat(), "assumed": settings.retention, **observed_retention(uow.session, settings, as_of)}
 

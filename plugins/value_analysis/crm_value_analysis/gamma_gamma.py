@@ -112,7 +112,7 @@ def fit_gamma_gamma(
         theta0 = np.log(np.array([1.0, 2.0, float(np.mean(m))]))
     theta, nll, failure = _run_lbfgsb(_gg_nll_grad, theta0, (x, m))
     p, q, v = (float(val) for val in np.exp(theta))
-    failure = failure or bound_failure({"p": p, "q": q, "v": v}, {"v": float(np.mean(m))})
+    failure = bound_failure({"p": p, "q": q, "v": v}, {"v": float(np.mean(m))}) or failure  # the bound says why
     return GammaGammaParams(p=p, q=q, v=v, log_likelihood=-nll * x.size, n_customers=int(x.size),
                             converged=failure is None, failure=failure)
 

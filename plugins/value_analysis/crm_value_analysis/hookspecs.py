@@ -56,3 +56,16 @@ def value_customer_lost(uow: Any, customer_id: int, reason: str, note: str | Non
     :param source: who records it, e.g. ``"credit.write_off"``.
     :return: the stored record.
     """
+
+
+@hookspec(firstresult=True)
+def value_customer_tiers(uow: Any, customer_ids: list[int], tiers: list[str]) -> dict[int, str] | None:
+    """The value tier (1/4/15/80 pyramid: ``vip``, ``key``, ``regular``... as configured) of the
+    given customers in the latest run, for the tiers asked; other plugins (service's SLA
+    overrides) ask it instead of reading this plugin's tables. Implemented by value_analysis.
+
+    :param uow: the caller's unit of work.
+    :param customer_ids: the customers asked about.
+    :param tiers: the tier names of interest; a name this plugin does not know matches nobody.
+    :return: {customer_id: tier} for the customers in one of ``tiers`` ({} before the first run).
+    """

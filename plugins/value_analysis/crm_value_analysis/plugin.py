@@ -88,7 +88,22 @@ def crm_merge_customers(uow: UnitOfWork, source_id: int, target_id: int) -> dict
 
 
 @hookimpl
+def value_customer_tiers(uow: UnitOfWork, customer_ids: list[int], tiers: list[str]) -> dict[int, str]:
+    """One query per tier asked over the latest snapshot; no run yet, or an unknown tier, is no match."""
+    from crmcore.errors import CRMError
+
+    wanted, out = set(customer_ids), {}
+    for tier in sorted(set(tiers)):
+        try:
+            ids = services.select_customers(uow, tiers=[tier])
+        except CRMError:  # NoRunYet, or a tier name this plugin does not have
+            continue
+        out.update((cid, tier) for cid in ids if cid in wanted)
+    return out
+
+
+@hookimpl
 def value_customer_lost(uow: UnitOfWork, customer_id: int, reason: str, note: str | None, source: str) -> dict[str, Any]:
     from crm_value_analysis import churn_reasons
 
-    return churn_reasons.record_loss(uow, customer_id, reason, note=note, source=source)
+    return churn_reasons.record_loss_for_plugin(uow, customer_id, reason, note, source)

@@ -155,7 +155,7 @@ def fit_mbgnbd(frequency: Any, recency: Any, T: Any) -> MBGNBDParams:
     rate = data.sum_x / float(tt.sum())
     theta, nll, failure = clv_models._run_lbfgsb(_mbgnbd_nll_grad, np.log(np.array([1.0, 1.0 / rate, 1.0, 1.0])), (data,))
     r, alpha, a, b = (float(v) for v in np.exp(theta))
-    failure = failure or clv_models.bound_failure({"r": r, "alpha": alpha, "a": a, "b": b}, {"alpha": float(tt.max())})
+    failure = clv_models.bound_failure({"r": r, "alpha": alpha, "a": a, "b": b}, {"alpha": float(tt.max())}) or failure
     return MBGNBDParams(r=r, alpha=alpha, a=a, b=b, log_likelihood=-nll * data.n, n_customers=data.n,
                         converged=failure is None, failure=failure)
 
@@ -283,8 +283,8 @@ def fit_pareto_nbd(frequency: Any, recency: Any, T: Any) -> ParetoNBDParams:
     theta, nll, failure = clv_models._run_lbfgsb(_pnbd_nll_grad, theta0, (data,))
     r, alpha, s, beta = (float(v) for v in np.exp(theta))
     span = float(tt.max())
-    failure = failure or clv_models.bound_failure({"r": r, "alpha": alpha, "s": s, "beta": beta},
-                                                  {"alpha": span, "beta": span})
+    failure = clv_models.bound_failure({"r": r, "alpha": alpha, "s": s, "beta": beta},
+                                       {"alpha": span, "beta": span}) or failure
     return ParetoNBDParams(r=r, alpha=alpha, s=s, beta=beta, log_likelihood=-nll * data.n, n_customers=int(data.n),
                            converged=failure is None, failure=failure)
 

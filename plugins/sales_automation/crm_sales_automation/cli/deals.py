@@ -203,7 +203,7 @@ def pipeline() -> None:
 @pass_app
 def pipeline_list(app: AppContext, as_json: bool) -> None:
     """Pipelines with their ordered stages and default probabilities."""
-    with app.crm().unit_of_work(app.actor) as uow:  # creates the default pipeline on first use
+    with app.crm().unit_of_work(app.actor, read_only=True) as uow:  # the default pipeline is stored at first write
         rows = services.list_pipelines(uow)
     if as_json:
         emit_json(rows)
@@ -220,7 +220,7 @@ def pipeline_list(app: AppContext, as_json: bool) -> None:
 @pass_app
 def pipeline_show(app: AppContext, name: str | None, per_stage: int, as_json: bool) -> None:
     """The board: one column per stage with its open deals (largest first) and totals."""
-    with app.crm().unit_of_work(app.actor) as uow:
+    with app.crm().unit_of_work(app.actor, read_only=True) as uow:
         b = services.board(uow, name, per_stage)
     if as_json:
         emit_json(b)

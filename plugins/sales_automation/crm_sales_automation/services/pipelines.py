@@ -70,19 +70,36 @@ def create_pipeline(uow: UnitOfWork, data: PipelineCreate) -> Pipeline:
     return p
 
 
-def get_pipeline(uow: UnitOfWork, name: str | None = None) -> Pipeline:
+def get_pipeline(uow: UnitOfWork, name: str | None = None, *, create: bool = True) -> Pipeline:
+    """The named (or default) pipeline. A write creates the default on first use; a read
+    (``create=False``) gets it unsaved, as it will be created, and never writes."""
     if name is None:
-        return ensure_default_pipeline(uow)
-    p = uow.session.scalar(select(Pipeline).where(Pipeline.name == name))
-    if p is None:
-        if name == DEFAULT_PIPELINE:
-            return ensure_default_pipeline(uow)
-        known = ", ".join(uow.session.scalars(select(Pipeline.name).order_by(Pipeline.name))) or DEFAULT_PIPELINE
-        raise NotFound("pipeline", f"{name!r} (pipelines: {known})")
-    return p
+        p = (uow.session.scalar(select(Pipeline).where(Pipeline.is_default))
+             or uow.session.scalar(select(Pipeline).where(Pipeline.name == DEFAULT_PIPELINE)))
+    else:
+        p = uow.session.scalar(select(Pipeline).where(Pipeline.name == name))
+    if p is not None:
+        return p
+    if name is None or name == DEFAULT_PIPELINE:
+        return ensure_default_pipeline(uow) if create else _unsaved_default()
+    known = ", ".join(uow.session.scalars(select(Pipeline.name).order_by(Pipeline.name))) or DEFAULT_PIPELINE
+    raise NotFound("pipeline", f"{name!r} (pipelines: {known})")
 
 
-def stages_of(uow: UnitOfWork, pipeline_id: int) -> list[Stage]:
+def _unsaved_default() -> Pipeline:
+    """The default pipeline as ``ensure_default_pipeline`` will store it (id None, not in the session)."""
+    return Pipeline(name=DEFAULT_PIPELINE, is_default=True)
+
+
+def _default_stages() -> list[Stage]:
+    rows = [(n, lb, pr, StageKind.OPEN) for n, lb, pr in DEFAULT_STAGES]
+    rows += [(WON, "won", 100, StageKind.WON), (LOST, "lost", 0, StageKind.LOST)]
+    return [Stage(name=n, label=lb, position=pos, probability=pr, kind=k) for pos, (n, lb, pr, k) in enumerate(rows, start=1)]
+
+
+def stages_of(uow: UnitOfWork, pipeline_id: int | None) -> list[Stage]:
+    if pipeline_id is None:  # the default pipeline, not stored yet
+        return _default_stages()
     return list(uow.session.scalars(select(Stage).where(Stage.pipeline_id == pipeline_id).order_by(Stage.position)))
 
 
@@ -96,9 +113,13 @@ def stage_named(uow: UnitOfWork, pipeline: Pipeline, name: str) -> Stage:
 
 
 def list_pipelines(uow: UnitOfWork) -> list[dict[str, Any]]:
-    ensure_default_pipeline(uow) if not uow.session.scalar(select(Pipeline.id).limit(1)) else None
+    """Every pipeline with its stages; the default one even before its first use (a read: it
+    writes nothing, ``id`` is None until a write stores it)."""
+    pipes = list(uow.session.scalars(select(Pipeline).order_by(Pipeline.is_default.desc(), Pipeline.name)))
+    if not any(p.is_default for p in pipes) and not any(p.name == DEFAULT_PIPELINE for p in pipes):
+        pipes.insert(0, _unsaved_default())
     out = []
-    for p in uow.session.scalars(select(Pipeline).order_by(Pipeline.is_default.desc(), Pipeline.name)):
+    for p in pipes:
         out.append({"id": p.id, "name": p.name, "default": p.is_default,
                     "stages": [{"name": s.name, "label": s.label, "position": s.position, "probability": s.probability,
                                 "kind": s.kind.value} for s in stages_of(uow, p.id)]})
@@ -107,7 +128,7 @@ def list_pipelines(uow: UnitOfWork) -> list[dict[str, Any]]:
 
 def board(uow: UnitOfWork, name: str | None = None, per_stage: int = 10) -> dict[str, Any]:
     """The pipeline as columns: per stage its open deals (largest first), count and values per currency."""
-    p = get_pipeline(uow, name)
+    p = get_pipeline(uow, name, create=False)
     stages = stages_of(uow, p.id)
     prob = func.coalesce(Opportunity.probability, Stage.probability)
     totals = uow.session.execute(
