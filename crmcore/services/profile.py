@@ -3,8 +3,8 @@ the web console, an embedding program).
 
 One place, so the faces cannot drift apart: the customer (through
 :meth:`~crmcore.services.customers.CustomerService.visible`, i.e. ``customer.read`` and visibility),
-its contacts, its latest interactions, the timeline (interactions merged by date with every
-plugin's ``crm_customer_timeline`` entries), its accounts with their balances, and the plugins'
+its contacts, its latest interactions, the timeline (interactions and ledger entries merged by
+date with every plugin's ``crm_customer_timeline`` entries), its accounts with their balances, and the plugins'
 ``crm_customer_profile_sections``. The core's part costs a fixed number of queries whatever the
 customer's history (one per table, each bounded); each plugin's hooks add their own.
 """
@@ -16,9 +16,9 @@ from typing import Any
 
 from sqlalchemy import or_, select
 
-from crmcore.enums import Channel
+from crmcore.enums import Channel, TransactionKind
 from crmcore.errors import InvalidInput
-from crmcore.models import Account, Contact, Customer, Interaction
+from crmcore.models import Account, Contact, Customer, Interaction, Transaction
 from crmcore.schemas import AccountRead, ContactRead, CustomerRead, InteractionRead
 from crmcore.services._base import Service, jsonable
 from crmcore.vocabularies import of as vocabularies_of
@@ -26,6 +26,7 @@ from crmcore.vocabularies import of as vocabularies_of
 #: the most interactions (and timeline entries) one profile shows
 MAX_PROFILE_INTERACTIONS = 1000
 CORE_SOURCE = "core"
+LEDGER_SOURCE = "ledger"
 
 
 def as_utc(value: dt.datetime) -> dt.datetime:
@@ -82,11 +83,31 @@ class ProfileService(Service):
         kinds_ = [k for k in vocabularies_of(self.uow.crm).allowed("interaction_kinds") if k in kinds]
         return ([Interaction.channel.in_(channels)] if channels else []) + ([Interaction.kind.in_(kinds_)] if kinds_ else [])
 
+    def _ledger(self, customer_id: int, limit: int, kinds: set[str] | None) -> list[dict[str, Any]]:
+        """The latest ``limit`` ledger entries (invoices, payments, credit notes...) of the customer,
+        as timeline entries of source "ledger": every touchpoint on the 360° view. One query."""
+        if not limit:
+            return []
+        q = select(Transaction.occurred_at, Transaction.kind, Transaction.amount, Transaction.currency,
+                   Transaction.reference, Transaction.description).where(Transaction.customer_id == customer_id)
+        if kinds is not None and LEDGER_SOURCE not in kinds:
+            wanted = [k for k in TransactionKind if k.value in kinds]
+            if not wanted:
+                return []
+            q = q.where(Transaction.kind.in_(wanted))
+        q = q.order_by(Transaction.occurred_at.desc(), Transaction.id.desc()).limit(limit)
+        return [{"at": as_utc(at), "kind": kind.value.replace("_", " "),
+                 "summary": f"{kind.value.replace('_', ' ')} {amount} {currency}" + (f" · {text}" if text else ""),
+                 "reference": ref, "source": LEDGER_SOURCE}
+                for at, kind, amount, currency, ref, text in self.session.execute(q)]
+
     def timeline(self, c: Customer, interactions: list[dict[str, Any]], limit: int,
                  kinds: set[str] | None = None) -> list[dict[str, Any]]:
-        """The customer's interactions and the plugins' timeline entries, merged by date, newest first."""
+        """The customer's interactions, ledger entries and the plugins' timeline entries, merged by
+        date, newest first."""
         entries = [{"at": as_utc(x["occurred_at"]), "kind": f"{x['channel']} {x['kind']}", "summary": x["subject"],
                     "reference": x["external_ref"], "source": CORE_SOURCE} for x in interactions]
+        entries += self._ledger(c.id, limit, kinds)
         entries += [{"at": e.at, "kind": e.kind, "summary": e.summary, "reference": e.reference, "source": plugin}
                     for plugin, e in self.uow.hooks.customer_timeline(self.uow, c)
                     if _entry_matches(kinds, plugin, e.kind)]
