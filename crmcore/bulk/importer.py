@@ -149,6 +149,22 @@ def write_batch(uow: UnitOfWork, processor: BatchImporter, batch: list[SourceRow
     return total
 
 
+def _commit_batch(crm: CRM, actor: str, check: Callable[[UnitOfWork], None], processor: BatchImporter,
+                  batch: list[SourceRow]) -> BatchOutcome:
+    """One batch in its own transaction, run again after a deadlock or serialization failure."""
+    for attempt in range(1, RETRIES + 1):
+        try:
+            with crm.unit_of_work(actor) as uow:
+                check(uow)
+                return write_batch(uow, processor, batch)
+        except sa_exc.OperationalError as e:
+            if attempt == RETRIES or not _transient(e):
+                raise
+            processor.forget(batch)
+            time.sleep(0.05 * attempt)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
 def run_import(
     crm: CRM,
     entity: str,
@@ -214,18 +230,7 @@ def run_import(
                 result.inserted = result.updated = result.unchanged = 0
         else:
             for batch in batched(rows, batch_size):
-                for attempt in range(1, RETRIES + 1):
-                    try:
-                        with crm.unit_of_work(actor) as uow:
-                            check(uow)
-                            outcome = write_batch(uow, processor, batch)
-                        break
-                    except sa_exc.OperationalError as e:
-                        if attempt == RETRIES or not _transient(e):
-                            raise
-                        processor.forget(batch)
-                        time.sleep(0.05 * attempt)
-                record(outcome)  # counted and reported once the batch is committed
+                record(_commit_batch(crm, actor, check, processor, batch))  # counted once the batch is committed
                 result.batches += 1
                 gc.collect(1)  # the batch's few reference cycles (session, unit of work): young generations only
                 on_batch(len(batch))

@@ -105,6 +105,23 @@ def _jsonl_rows(
     return _jsonl_records(lines, stream, lineno, error or first, fields, name, ignore_unknown)
 
 
+def _parse_object(loads: Any, line: str) -> dict[str, Any] | str:
+    """One line as a JSON object, or why it is not one (the row's error)."""
+    try:
+        obj = loads(line)
+    except RecursionError:
+        return _TOO_DEEP
+    except _RepeatedKey as exc:
+        return exc.reason
+    except ValueError as exc:
+        reason = getattr(exc, "msg", None) or str(exc)
+        col = getattr(exc, "colno", None)
+        return f"invalid JSON: {reason}{' at column ' + str(col) if col else ''}"
+    if type(obj) is not dict:
+        return f"expected a JSON object, found {_json_kind(obj)}"
+    return obj
+
+
 def _jsonl_records(
     lines: Iterator[str],
     stream: Any,
@@ -168,23 +185,7 @@ def _jsonl_records(
         for lineno, line in enumerate(lines, first_line + 1):
             if line.isspace() or not line:
                 continue
-            try:
-                obj = loads(line)
-            except RecursionError:
-                yield SourceRow(lineno, {}, _TOO_DEEP)
-                continue
-            except _RepeatedKey as exc:
-                yield SourceRow(lineno, {}, exc.reason)
-                continue
-            except ValueError as exc:
-                reason = getattr(exc, "msg", None) or str(exc)
-                col = getattr(exc, "colno", None)
-                where = f" at column {col}" if col else ""
-                yield SourceRow(lineno, {}, f"invalid JSON: {reason}{where}")
-                continue
-            if type(obj) is not dict:
-                yield SourceRow(lineno, {}, f"expected a JSON object, found {_json_kind(obj)}")
-                continue
-            yield convert(lineno, obj)
+            obj = _parse_object(loads, line)
+            yield SourceRow(lineno, {}, obj) if isinstance(obj, str) else convert(lineno, obj)
     except UnicodeDecodeError as exc:
         raise _decode_error(name, stream, exc, lineno) from exc

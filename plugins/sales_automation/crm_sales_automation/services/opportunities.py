@@ -266,7 +266,7 @@ def list_opportunities(uow: UnitOfWork, *, status: str | None = "open", owner: s
     if owner:
         q = q.where(Opportunity.owner_id == uow.users.id_for(owner))
     if pipeline or stage:
-        p = get_pipeline(uow, pipeline)
+        p = get_pipeline(uow, pipeline, create=False)  # a read: the default pipeline unsaved has no deals
         q = q.where(Opportunity.pipeline_id == p.id)
         if stage:
             q = q.where(Opportunity.stage_id == stage_named(uow, p, stage).id)
