@@ -30,11 +30,10 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import Integer, bindparam
-from sqlalchemy.exc import CompileError
-from sqlalchemy.ext.compiler import compiles
+from sqlalchemy import bindparam
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.functions import FunctionElement
+
+from crmcore.sdk import day_number as sdk_day_number
 
 EPOCH = dt.date(1970, 1, 1)
 NAMED = re.compile(r"invoice:\s*([^\s,;]+)", re.IGNORECASE)
@@ -73,27 +72,7 @@ def named_invoice(description: str | None) -> str | None:
     return m.group(1) if m else None
 
 
-class day_number(FunctionElement[int]):
-    """Whole UTC days since 1970-01-01 of a timestamp or date column."""
-
-    type = Integer()
-    inherit_cache = True
-
-
-@compiles(day_number, "sqlite")
-def _day_sqlite(element: day_number, compiler: Any, **kw: Any) -> str:
-    # the date part only: julianday() of a full timestamp rounds to milliseconds
-    return f"CAST(julianday(substr({compiler.process(element.clauses, **kw)}, 1, 10)) - 2440587.5 AS INTEGER)"
-
-
-@compiles(day_number, "postgresql")
-def _day_postgresql(element: day_number, compiler: Any, **kw: Any) -> str:
-    return f"CAST(floor(extract(epoch FROM {compiler.process(element.clauses, **kw)}) / 86400) AS INTEGER)"
-
-
-@compiles(day_number)
-def _day_other(element: day_number, compiler: Any, **kw: Any) -> str:
-    raise CompileError(f"credit supports SQLite and PostgreSQL, not {compiler.dialect.name}")
+day_number = sdk_day_number  # the SDK's (crmcore.db.dates), kept under this module's old name
 
 
 # -- loading ---------------------------------------------------------------------------------------

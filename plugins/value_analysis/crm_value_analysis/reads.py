@@ -23,6 +23,7 @@ from sqlalchemy.sql.expression import ColumnElement, FunctionElement, Select
 
 from crm_value_analysis.schemas import ValueSettings
 from crmcore.models import Customer, Interaction, Transaction
+from crmcore.sdk import day_number as sdk_day_number
 
 EPOCH = dt.date(1970, 1, 1)
 CHUNK_ROWS = 100_000
@@ -49,29 +50,7 @@ def start_of(date: dt.date) -> dt.datetime:
 
 # -- the day expression, per dialect ---------------------------------------------------------
 
-class day_number(FunctionElement[int]):
-    """Whole UTC days since 1970-01-01 of a timestamp column (floor, also before 1970)."""
-
-    type = Integer()
-    inherit_cache = True
-
-
-@compiles(day_number, "sqlite")
-def _day_sqlite(element: day_number, compiler: Any, **kw: Any) -> str:
-    # SQLite stores 'YYYY-MM-DD HH:MM:SS.ffffff' (naive UTC). The Julian day of the date part is
-    # an exact x.5, so the CAST is exact -- julianday() of the full timestamp rounds to whole
-    # milliseconds and would put 23:59:59.9995 on the next day.
-    return f"CAST(julianday(substr({compiler.process(element.clauses, **kw)}, 1, 10)) - 2440587.5 AS INTEGER)"
-
-
-@compiles(day_number, "postgresql")
-def _day_postgresql(element: day_number, compiler: Any, **kw: Any) -> str:
-    return f"CAST(floor(extract(epoch FROM {compiler.process(element.clauses, **kw)}) / 86400) AS INTEGER)"
-
-
-@compiles(day_number)
-def _day_other(element: day_number, compiler: Any, **kw: Any) -> str:
-    raise CompileError(f"value_analysis supports SQLite and PostgreSQL, not {compiler.dialect.name}")
+day_number = sdk_day_number  # the SDK's (crmcore.db.dates), kept under this module's old name
 
 
 class scan_all(FunctionElement[int]):
