@@ -82,7 +82,7 @@ def run_in_processes(n: int, target: Callable[..., Any], *args: Any, timeout: fl
     """
     if n < 1:
         raise ValueError("run_in_processes needs at least one process")
-    ctx = mp.get_context(start_method)
+    ctx: Any = mp.get_context(start_method)  # BaseContext's stubs lack the context's Process
     barrier, out = ctx.Barrier(n), ctx.Queue()
     procs = [ctx.Process(target=_child, args=(i, barrier, out, target, args, timeout), daemon=True)
              for i in range(n)]

@@ -41,11 +41,12 @@ def interaction_log(app: AppContext, customer_key: str, as_json: bool, **opts: A
     data = validate(InteractionCreate, **opts)
     with app.crm().unit_of_work(app.actor) as uow:
         x, created = uow.interactions.log_once(resolve_customer(uow, customer_key).id, data)
-        out = {"created": created, "interaction": InteractionRead.model_validate(x).model_dump()}
+        read = InteractionRead.model_validate(x)
+        out = {"created": created, "interaction": read.model_dump()}
     if as_json:  # only once committed
         emit_json(out)
         return
-    xid = out["interaction"]["id"]
+    xid = read.id
     echo(f"logged interaction {xid}" if created else f"already logged (no change): interaction {xid}")
 
 

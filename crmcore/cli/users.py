@@ -1,6 +1,8 @@
 """`crm user …`: staff users, their roles, and what each role may do."""
 from __future__ import annotations
 
+import sys
+
 import click
 
 from crmcore.cli.context import AppContext, CRMGroup, pass_app
@@ -111,14 +113,13 @@ def user_permissions(app: AppContext, as_json: bool) -> None:
 def user_password(app: AppContext, username: str) -> None:
     """Set USERNAME's web console password (prompted twice; read from standard input when it is
     not a terminal, one line). At least 10 characters; the user's console sessions end."""
-    import sys
 
     from crmcore.console.auth import check_password_text
 
     if sys.stdin.isatty():
         password = click.prompt("Password", hide_input=True, confirmation_prompt="Repeat the password")
     else:
-        password = click.get_text_stream("stdin").readline().removesuffix("\n").removesuffix("\r")
+        password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
     check_password_text(password)  # before the database is opened: a short password is one line, exit 1
     from crmcore.console.auth import set_password
 

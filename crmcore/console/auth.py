@@ -104,10 +104,11 @@ def revoke_sessions(uow: UnitOfWork, username: str, *, audit: bool = True) -> in
     if not (uow.user is not None and uow.user.id == user.id):
         uow.require("user.manage")
     now = utcnow()
-    n = uow.session.execute(update(ConsoleSession).where(ConsoleSession.user_id == user.id,
-                                                         ConsoleSession.revoked_at.is_(None),
-                                                         ConsoleSession.expires_at > now)
-                            .values(revoked_at=now)).rowcount
+    result: Any = uow.session.execute(update(ConsoleSession).where(ConsoleSession.user_id == user.id,
+                                                                   ConsoleSession.revoked_at.is_(None),
+                                                                   ConsoleSession.expires_at > now)
+                                      .values(revoked_at=now))
+    n = int(result.rowcount)  # an UPDATE's CursorResult (Result's stubs do not show rowcount)
     if audit:
         uow.audit.record("revoke_sessions", "user", user.id, after={"sessions_revoked": n})
     return n

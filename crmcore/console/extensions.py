@@ -158,7 +158,7 @@ def console_register(module: str, *nav: NavEntry, pages: str = "console_pages",
 
     crm_console_register.__module__ = module
     crm_console_register.__qualname__ = "crm_console_register"
-    return hookimpl(crm_console_register)  # type: ignore[no-any-return]
+    return hookimpl(crm_console_register)
 
 
 _KINDS = {NavEntry: "nav", ConsolePage: "pages"}

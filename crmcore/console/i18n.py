@@ -60,7 +60,7 @@ def translations(lang: str) -> NullTranslations:
             base = t
         else:
             # a plugin's catalogue is consulted first, then the core's
-            t.add_fallback(base)  # type: ignore[no-untyped-call]
+            t.add_fallback(base)
             base = t
     return base or NullTranslations()
 
@@ -128,7 +128,7 @@ class Formatter:
             try:
                 value = dt.datetime.fromisoformat(value)
             except ValueError:
-                return value
+                return str(value)
         if isinstance(value, dt.datetime):
             return dates.format_datetime(value, format=fmt if fmt != "medium" else "medium", locale=self.locale,
                                          tzinfo=dt.UTC)
@@ -140,7 +140,7 @@ class Formatter:
             try:
                 value = dt.datetime.fromisoformat(value)
             except ValueError:
-                return value
+                return str(value)
         if isinstance(value, dt.datetime):
             value = value.astimezone(dt.UTC).date()
         return "" if value is None else _medium_date(self.lang, value)

@@ -53,7 +53,7 @@ def _core_tables() -> set[str]:
     import crmcore.models  # noqa: F401 - the core tables must be mapped
     from crmcore.db.base import Base
 
-    return {m.local_table.name for m in Base.registry.mappers if m.class_.__module__.startswith("crmcore.")}
+    return {str(getattr(m.local_table, "name", "")) for m in Base.registry.mappers if m.class_.__module__.startswith("crmcore.")}
 
 
 def names(plugin_id: str) -> dict[str, str]:
@@ -131,7 +131,7 @@ def write_revision(crm: CRM, plugin_id: str, message: str, *, autogenerate: bool
     rev_id = f"{branch.label}_{len(existing) + 1:04d}"
     while _known(script, rev_id):
         rev_id = f"{rev_id}a"
-    where: dict[str, object] = ({"head": "base", "branch_label": branch.label, "depends_on": "0001_core"} if head is None
+    where: dict[str, Any] = ({"head": "base", "branch_label": branch.label, "depends_on": "0001_core"} if head is None
                                 else {"head": f"{branch.label}@head"})
     if not autogenerate:  # an empty revision: alembic does not run env.py, no database needed
         script_obj = command.revision(cfg, message=message, rev_id=rev_id, version_path=str(branch.versions), **where)

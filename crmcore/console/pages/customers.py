@@ -32,7 +32,7 @@ def routes() -> list[Any]:
             Route("/customers/{cid:int}/merge", page(customer_merge), methods=["GET", "POST"])]
 
 
-def choices(view: View) -> dict[str, list[tuple[str, str]]]:
+def choices(view: View) -> dict[str, Any]:  # template context: passed as **ctx to View.render
     return {"kinds": [(k, view._(v)) for k, v in KINDS.items()],
             "stages": [(k, view._(v)) for k, v in STAGES.items()]}
 

@@ -92,7 +92,7 @@ def value_customer_tiers(uow: UnitOfWork, customer_ids: list[int], tiers: list[s
     """One query per tier asked over the latest snapshot; no run yet, or an unknown tier, is no match."""
     from crmcore.errors import CRMError
 
-    wanted, out = set(customer_ids), {}
+    wanted, out = set(customer_ids), dict[int, str]()
     for tier in sorted(set(tiers)):
         try:
             ids = services.select_customers(uow, tiers=[tier])
@@ -103,7 +103,7 @@ def value_customer_tiers(uow: UnitOfWork, customer_ids: list[int], tiers: list[s
 
 
 @hookimpl
-def value_customer_lost(uow: UnitOfWork, customer_id: int, reason: str, note: str | None, source: str) -> dict[str, Any]:
+def value_customer_lost(uow: UnitOfWork, customer_id: int, reason: str, note: str | None, source: str) -> dict[str, Any] | None:
     from crm_value_analysis import churn_reasons
 
     return churn_reasons.record_loss_for_plugin(uow, customer_id, reason, note, source)
