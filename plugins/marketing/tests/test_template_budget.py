@@ -101,7 +101,7 @@ def _name(name: str) -> Any:
 
 def _statuses(crm: CRM) -> dict[int, str]:
     with crm.unit_of_work("test", read_only=True) as uow:
-        return dict(uow.session.execute(select(Target.customer_id, Target.status)).tuples().all())
+        return dict(uow.session.execute(select(Target.customer_id, Target.status)).all())
 
 
 def test_a_subject_with_a_line_break_fails_its_target_and_nothing_stays_sending(
