@@ -161,3 +161,13 @@ def axe_violations(page: Any) -> list[dict[str, Any]]:
                                        nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}));
     }""")
     return [v for v in result if v["impact"] in ("serious", "critical")]
+
+
+def switch_language(page: Any, lang: str) -> None:
+    """Choose the language in the header's switcher and wait for the page it submits (console.js
+    submits on change): a goto before that page cancels the submit and the choice is lost. The
+    language already chosen fires no change, so there is nothing to wait for."""
+    if page.locator("#lang-select").input_value() == lang:
+        return
+    with page.expect_navigation():
+        page.select_option("#lang-select", lang)

@@ -13,7 +13,16 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.console.browser import CHROMIUM, EXPECT_TIMEOUT_MS, Server, axe_violations, database, screenshot, sign_in
+from tests.console.browser import (
+    CHROMIUM,
+    EXPECT_TIMEOUT_MS,
+    Server,
+    axe_violations,
+    database,
+    screenshot,
+    sign_in,
+    switch_language,
+)
 
 
 @pytest.fixture(scope="module")
@@ -255,8 +264,7 @@ def test_every_core_page_in_every_language(server: Server, browser: Browser, lan
     ctx = browser.new_context(locale={"en": "en-GB", "zh_Hans": "zh-CN", "ru": "ru-RU"}[lang], viewport={"width": 1280, "height": 900})
     p = ctx.new_page()
     sign_in(p, server, "boss")
-    p.select_option("#lang-select", lang)  # the switcher (console.js submits it)
-    p.wait_for_load_state()
+    switch_language(p, lang)
     for url in _urls(server):
         response = p.goto(url)
         assert response is not None and response.status == 200, url
@@ -273,8 +281,7 @@ def test_every_core_page_in_every_language(server: Server, browser: Browser, lan
 
 def test_main_pages_screenshots_and_accessibility(server: Server, page: Page) -> None:
     sign_in(page, server, "boss")
-    page.select_option("#lang-select", "en")  # the language tests may have left boss in another language
-    page.wait_for_load_state()
+    switch_language(page, "en")
     names = ("home", "customers", "customer", "customer-edit", "customer-new", "customer-merge", "statement",
              "customer-archive", "contact-edit", "admin", "admin-plugins", "admin-audit")
     problems: dict[str, Any] = {}

@@ -11,7 +11,16 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.console.browser import CHROMIUM, EXPECT_TIMEOUT_MS, Server, axe_violations, database, screenshot, sign_in
+from tests.console.browser import (
+    CHROMIUM,
+    EXPECT_TIMEOUT_MS,
+    Server,
+    axe_violations,
+    database,
+    screenshot,
+    sign_in,
+    switch_language,
+)
 
 PLUGINS = ("sales_automation", "marketing", "value_analysis", "service")  # credit: Server.set_up
 BOOM = '''"""A plugin whose 360° section always fails: the console must draw it as an error box."""
@@ -223,8 +232,7 @@ def test_every_plugin_page_in_every_language(server: Server, browser: Browser, l
     ctx = browser.new_context(locale="en-GB")
     p = ctx.new_page()
     sign_in(p, server, "boss")
-    p.select_option("#lang-select", "en")
-    p.wait_for_load_state()
+    switch_language(p, "en")
     for name, path in plugin_pages(server).items():
         p.goto(server.url + path)
         english[name] = p.locator("h1").first.inner_text()
@@ -232,8 +240,7 @@ def test_every_plugin_page_in_every_language(server: Server, browser: Browser, l
     ctx = browser.new_context(locale=locale, viewport={"width": 1280, "height": 900})
     p = ctx.new_page()
     sign_in(p, server, "boss")
-    p.select_option("#lang-select", lang)
-    p.wait_for_load_state()
+    switch_language(p, lang)
     for name, path in plugin_pages(server).items():
         response = p.goto(server.url + path)
         assert response is not None and response.status == 200, path
@@ -245,6 +252,5 @@ def test_every_plugin_page_in_every_language(server: Server, browser: Browser, l
             assert p.locator("h1").first.inner_text() != english[name], (name, english[name])
     p.goto(server.url + "/sales")
     screenshot(p, f"sales-board-{lang}")
-    p.select_option("#lang-select", "en")  # leave boss in English for the other tests
-    p.wait_for_load_state()
+    switch_language(p, "en")
     ctx.close()
