@@ -308,29 +308,32 @@ def _skip(crm: CRM, actor: str, campaign_id: int, customer_id: int, reason: str)
         target.status, target.reason = "skipped", reason[:100]
 
 
-def _claim(crm: CRM, actor: str, campaign_id: int, n: int) -> list[int]:
-    """Mark up to ``n`` pending targets as ``sending`` and commit; returns the claimed customer ids.
+def _claim(crm: CRM, actor: str, campaign_id: int, n: int, model: Any = Target, key: str = "customer_id") -> list[int]:
+    """Mark up to ``n`` pending targets as ``sending`` and commit; returns the claimed keys (customer ids; contact ids for ``ContactTarget``).
 
     The UPDATE's ``status = 'pending'`` condition is re-checked by the database for each row, so two
     senders never claim the same customer (PostgreSQL re-evaluates it after a concurrent update;
     SQLite runs one writer at a time).
     """
+    col = getattr(model, key)
     with crm.unit_of_work(actor=actor) as uow:
-        ids = list(uow.session.scalars(select(Target.customer_id).where(
-            Target.campaign_id == campaign_id, Target.status == "pending").order_by(Target.customer_id).limit(n)))
+        ids = list(uow.session.scalars(select(col).where(
+            model.campaign_id == campaign_id, model.status == "pending").order_by(col).limit(n)))
         if not ids:
             return []
-        res = uow.session.execute(update(Target).where(
-            Target.campaign_id == campaign_id, Target.customer_id.in_(ids), Target.status == "pending")
-            .values(status="sending", claimed_at=utcnow()).returning(Target.customer_id))
+        res = uow.session.execute(update(model).where(
+            model.campaign_id == campaign_id, col.in_(ids), model.status == "pending")
+            .values(status="sending", claimed_at=utcnow()).returning(col))
         return sorted(r[0] for r in res)
 
 
-def _release(crm: CRM, actor: str, campaign_id: int, ids: list[int]) -> None:
+def _release(crm: CRM, actor: str, campaign_id: int, ids: list[int], model: Any = Target, key: str = "customer_id") -> None:
+    """Claims not sent (an error, Ctrl-C) go back to pending."""
     if ids:
+        col = getattr(model, key)
         with crm.unit_of_work(actor=actor) as uow:
-            uow.session.execute(update(Target).where(Target.campaign_id == campaign_id, Target.customer_id.in_(ids),
-                                                     Target.status == "sending").values(status="pending"))
+            uow.session.execute(update(model).where(model.campaign_id == campaign_id, col.in_(ids),
+                                                    model.status == "sending").values(status="pending"))
 
 
 def _record(crm: CRM, actor: str, campaign_id: int, customer_id: int, message: Message, error: str | None) -> None:

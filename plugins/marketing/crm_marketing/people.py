@@ -13,8 +13,7 @@ from sqlalchemy import select
 
 from crm_marketing.models import Consent, ContactConsent
 from crm_marketing.schemas import ConsentSet
-from crm_marketing.services import settings
-from crmcore.db.types import utcnow
+from crm_marketing.services import record_statement, settings
 from crmcore.errors import Conflict, NotFound
 from crmcore.models import Contact
 from crmcore.sdk import text_problem, valid_id
@@ -56,20 +55,7 @@ def set_contact_consent(uow: UnitOfWork, contact_id: int, data: ConsentSet) -> C
     customer = uow.customers.resolve(f"#{contact.customer_id}")
     if customer.archived:
         raise Conflict(f"customer {customer.id} of contact {contact_id} is archived")
-    at = data.at or utcnow()
-    row = uow.session.get(ContactConsent, (contact_id, data.channel), populate_existing=True)
-    before = None if row is None else {"status": row.status, "at": row.at, "source": row.source}
-    if row is None:
-        row = ContactConsent(contact_id=contact_id, channel=data.channel, status=data.status, at=at, source=data.source)
-        uow.session.add(row)
-    elif row.at > at:
-        raise Conflict(f"contact {contact_id} has a newer {data.channel} consent ({row.status} at {row.at:%Y-%m-%d %H:%M}); "
-                       "an older statement cannot replace it")
-    else:
-        row.status, row.at, row.source = data.status, at, data.source
-    uow.session.flush()
-    uow.audit.record("consent", "contact", contact_id, before=before and {data.channel: before},
-                     after={data.channel: {"status": data.status, "at": at, "source": data.source}})
+    row: ContactConsent = record_statement(uow, ContactConsent, "contact", contact_id, data, populate_existing=True)
     return row
 
 

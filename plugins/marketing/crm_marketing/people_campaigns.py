@@ -14,9 +14,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import String, Subquery, and_, insert, literal, select, type_coerce, update
+from sqlalchemy import String, Subquery, and_, insert, literal, select, type_coerce
 
 from crm_marketing.delivery import CORE_CHANNEL, ChannelAdapter, Message, SendResult, _message
+from crm_marketing.delivery import _claim as delivery_claim
+from crm_marketing.delivery import _release as delivery_release
 from crm_marketing.models import Campaign, Consent, ContactConsent, ContactTarget, Target, Variant
 from crm_marketing.people import decide
 from crm_marketing.schemas import MarketingSettings
@@ -136,24 +138,12 @@ def launch_people(uow: UnitOfWork, campaign: Campaign, audience: Subquery, now: 
 # -- sending -------------------------------------------------------------------------------
 
 def _claim(crm: CRM, actor: str, cid: int, n: int) -> list[int]:
-    """Up to ``n`` pending people marked ``sending`` and committed (the status re-check makes two senders disjoint)."""
-    with crm.unit_of_work(actor=actor) as uow:
-        ids = list(uow.session.scalars(select(ContactTarget.contact_id).where(
-            ContactTarget.campaign_id == cid, ContactTarget.status == "pending").order_by(ContactTarget.contact_id).limit(n)))
-        if not ids:
-            return []
-        res = uow.session.execute(update(ContactTarget).where(
-            ContactTarget.campaign_id == cid, ContactTarget.contact_id.in_(ids), ContactTarget.status == "pending")
-            .values(status="sending", claimed_at=utcnow()).returning(ContactTarget.contact_id))
-        return sorted(r[0] for r in res)
+    """Up to ``n`` pending people marked ``sending`` and committed (the same claim as companies')."""
+    return delivery_claim(crm, actor, cid, n, ContactTarget, "contact_id")
 
 
 def _release(crm: CRM, actor: str, cid: int, ids: list[int]) -> None:
-    if ids:
-        with crm.unit_of_work(actor=actor) as uow:
-            uow.session.execute(update(ContactTarget).where(
-                ContactTarget.campaign_id == cid, ContactTarget.contact_id.in_(ids), ContactTarget.status == "sending")
-                .values(status="pending"))
+    delivery_release(crm, actor, cid, ids, ContactTarget, "contact_id")
 
 
 def _suppressed_now(uow: UnitOfWork, campaign: Campaign, t: ContactTarget) -> str | None:

@@ -146,19 +146,25 @@ def list_segments(uow: UnitOfWork) -> list[Segment]:
 def set_consent(uow: UnitOfWork, customer_id: int, data: ConsentSet) -> Consent:
     uow.require("marketing.consent.write")
     uow.customers.get(customer_id)
+    return record_statement(uow, Consent, "customer", customer_id, data)
+
+
+def record_statement(uow: UnitOfWork, model: Any, entity: str, entity_id: int, data: ConsentSet, **get: Any) -> Any:
+    """Store one consent statement of a customer or a contact (``model`` keyed by (id, channel)):
+    an older statement never replaces a newer one; audited with the value it replaced."""
     at = data.at or utcnow()
-    row = uow.session.get(Consent, (customer_id, data.channel))
+    row = uow.session.get(model, (entity_id, data.channel), **get)
     before = None if row is None else {"status": row.status, "at": row.at, "source": row.source}
     if row is None:
-        row = Consent(customer_id=customer_id, channel=data.channel, status=data.status, at=at, source=data.source)
+        row = model(**{f"{entity}_id": entity_id}, channel=data.channel, status=data.status, at=at, source=data.source)
         uow.session.add(row)
     elif row.at > at:
-        raise Conflict(f"customer {customer_id} has a newer {data.channel} consent ({row.status} at {row.at:%Y-%m-%d %H:%M}); "
+        raise Conflict(f"{entity} {entity_id} has a newer {data.channel} consent ({row.status} at {row.at:%Y-%m-%d %H:%M}); "
                        "an older statement cannot replace it")
     else:
         row.status, row.at, row.source = data.status, at, data.source
     uow.session.flush()
-    uow.audit.record("consent", "customer", customer_id, before=before and {data.channel: before},
+    uow.audit.record("consent", entity, entity_id, before=before and {data.channel: before},
                      after={data.channel: {"status": data.status, "at": at, "source": data.source}})
     return row
 
