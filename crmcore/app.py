@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, func, inspect, select, update
 from sqlalchemy import exc as sa_exc
@@ -19,7 +19,6 @@ from crmcore.customfields import FieldRegistry
 from crmcore.db.engine import READ_ONLY, create_crm_engine, mask_url, read_config, read_only, resolve_database_url, sqlite_path
 from crmcore.db.types import utcnow
 from crmcore.errors import Conflict, CRMError, DatabaseError, NotFound, PluginError
-from crmcore.migrations import runner
 from crmcore.migrations.branches import CORE_LABEL, MigrationBranch
 from crmcore.models import MergeJournal, PluginRecord, PluginState
 from crmcore.plugins import (
@@ -34,6 +33,9 @@ from crmcore.plugins import (
     load_entry_point,
 )
 from crmcore.uow import UnitOfWork
+
+if TYPE_CHECKING:  # alembic (under runner) is imported by the methods that migrate, not at open
+    from crmcore.migrations import runner
 
 
 def _plugin_id(obj: Any) -> str:
@@ -309,6 +311,8 @@ class CRM:
         Each branch runs in its own transaction; a plugin's failing migration is reported with the
         plugin named (``DatabaseError``, exit 2) and leaves the core and the other branches as they are.
         """
+        from crmcore.migrations import runner
+
         installed = self.installed_plugins()
         by_plugin = self.migration_branches(installed)
         if plugin_ids is None:
@@ -338,6 +342,8 @@ class CRM:
     def _remember(self, plugin_id: str, branches: list[MigrationBranch], mine: list[MigrationBranch],
                   session: Session | None = None, merge_mark: int | None = None) -> None:
         """Keep the plugin's branch records (and merge mark) in ``plugin_registry``."""
+        from crmcore.migrations import runner
+
         records = [runner.branch_record(branches, b) for b in mine]
 
         def write(s: Session) -> None:
@@ -469,6 +475,8 @@ class CRM:
         for a plugin whose code is gone, from what the database remembers of it."""
         from sqlalchemy import table
 
+        from crmcore.migrations import runner
+
         by_plugin = self.migration_branches()
         if plugin_id in by_plugin:
             prefixes = [b.table_prefix for b in by_plugin[plugin_id]]
@@ -496,6 +504,8 @@ class CRM:
         dependants = sorted(p for p in self.enabled_ids() if plugin_id in installed.get(p, PluginInfo(id=p)).requires)
         if dependants:
             raise Conflict(f"plugin {plugin_id!r} is required by {', '.join(dependants)}")
+        from crmcore.migrations import runner
+
         plan = self.purge_plan(plugin_id)
         by_plugin = self.migration_branches(installed)
         all_branches = [b for bs in by_plugin.values() for b in bs]
@@ -522,6 +532,8 @@ class CRM:
     def _forget(self, plugin_id: str, branches: list[MigrationBranch]) -> None:
         """Drop the tables and alembic rows of a plugin whose code is gone, from its record."""
         from sqlalchemy import MetaData
+
+        from crmcore.migrations import runner
 
         record = self.remembered()[plugin_id]
         with self.engine.begin() as conn:

@@ -69,6 +69,13 @@ class TransactionKind(StrEnum):
     CREDIT_NOTE = "credit_note"
     ADJUSTMENT = "adjustment"
     WRITE_OFF = "write_off"
+    CHARGE = "charge"  # a dunning fee or interest: owed like an invoice, due at once
+
+
+#: kinds that may name the entry they settle (``applies_to``): the credits, and a charge (the
+#: invoice it is charged on)
+SETTLING_KINDS = frozenset({TransactionKind.PAYMENT, TransactionKind.CREDIT_NOTE, TransactionKind.WRITE_OFF})
+NAMING_KINDS = SETTLING_KINDS | {TransactionKind.CHARGE}
 
 
 # Sign of each kind's effect on the balance (what the customer owes us). Amounts are entered
@@ -79,6 +86,7 @@ BALANCE_SIGN: dict[TransactionKind, int] = {
     TransactionKind.CREDIT_NOTE: -1,
     TransactionKind.WRITE_OFF: -1,
     TransactionKind.ADJUSTMENT: 1,
+    TransactionKind.CHARGE: 1,
 }
 
 

@@ -18,6 +18,7 @@ from importlib.metadata import EntryPoint, entry_points
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+import click
 import pluggy
 
 from crmcore import hookspecs
@@ -169,8 +170,6 @@ def _import_reference(plugin_id: str, hook_name: str, reference: str) -> Any:
 def plugin_command_names(info: PluginInfo) -> set[str]:
     """The command names a plugin's ``crm_register_commands`` adds (to say which plugin provides
     a command that is not available); an error there means none."""
-    import click
-
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     if info.module is None:
         return set()
@@ -185,12 +184,78 @@ def plugin_command_names(info: PluginInfo) -> set[str]:
 
 
 def add_declared_commands(plugin_id: str, module: Any, cli: Any) -> None:
-    """Add a module's ``COMMANDS`` (click commands, or a function returning them) to ``cli``."""
+    """Add a module's ``COMMANDS`` (click commands, or a function returning them) to ``cli``.
+
+    ``COMMANDS = {"name": "package.module:group"}`` names the commands without importing them: each
+    is a :class:`LazyCommand` until it runs or its help is shown, so ``crm value ...`` does not
+    import the other plugins' command modules (and what they import).
+    """
     for item in declared(plugin_id, module, "crm_register_commands"):
+        if isinstance(item, dict):
+            for name, reference in item.items():
+                if name not in cli.commands:
+                    cli.add_command(LazyCommand(name, reference, plugin_id))
+            continue
         commands = item() if callable(item) and not hasattr(item, "invoke") else item
         for command in commands if isinstance(commands, (list, tuple)) else [commands]:
             if command.name not in cli.commands:
                 cli.add_command(command)
+
+
+class LazyCommand(click.Command):
+    """A plugin's command known by its name until it is used: the first use imports
+    ``"package.module:NAME"`` (a click command, or a function returning one) and hands over to it."""
+
+    def __init__(self, name: str, reference: str, plugin_id: str) -> None:
+        super().__init__(name)
+        del self.callback  # looked up on the real command (see __getattr__), e.g. by plugin_layout_problems
+        self.reference = reference
+        self.plugin_id = plugin_id
+        self._command: click.Command | None = None
+
+    def resolve(self) -> click.Command:
+        """The real command (imported once); a failing import is the plugin's error, one line."""
+        if self._command is None:
+            obj = _import_reference(self.plugin_id, "crm_register_commands", self.reference)
+            if callable(obj) and not isinstance(obj, click.Command):
+                try:
+                    obj = obj()
+                except Exception as e:
+                    raise PluginError(self.plugin_id, "crm_register_commands", e) from e
+            if not isinstance(obj, click.Command):
+                raise PluginError(self.plugin_id, "crm_register_commands",
+                                  TypeError(f"{self.reference} is not a click command: {obj!r}"))
+            self._command = obj
+        return self._command
+
+    # the parsed context belongs to the real command, so running it never comes back here
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        return self.resolve().make_context(info_name, args, parent=parent, **extra)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        return self.resolve().invoke(ctx)
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        return self.resolve().get_short_help_str(limit)
+
+    def get_help(self, ctx: click.Context) -> str:
+        return self.resolve().get_help(ctx)
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        return self.resolve().get_params(ctx)
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[Any]:
+        return self.resolve().shell_complete(ctx, incomplete)
+
+    def to_info_dict(self, ctx: click.Context) -> dict[str, Any]:
+        return self.resolve().to_info_dict(ctx)
+
+    def __getattr__(self, name: str) -> Any:
+        """Anything else (``callback``, ``commands`` of a group, ...) is the real command's."""
+        if name.startswith("_") or name in ("reference", "plugin_id"):
+            raise AttributeError(name)
+        return getattr(self.resolve(), name)
 
 
 def add_declared_routes(plugin_id: str, module: Any, router: Any) -> None:
@@ -486,8 +551,12 @@ class HookRelay:
             except Exception as e:
                 raise PluginError(pid, "crm_register_routes", e) from e
 
-    def collect(self, hook_name: str) -> list[tuple[str, Any]]:
-        """Run a ``register``-style hook; returns (plugin id, registered item) pairs."""
+    def collect(self, hook_name: str, lazy_declared: set[str] | frozenset[str] = frozenset()) -> list[tuple[str, Any]]:
+        """Run a ``register``-style hook; returns (plugin id, registered item) pairs.
+
+        ``lazy_declared``: plugins whose declaration (the module attribute) is left out, for the
+        caller to resolve when first needed (their hook implementations still run).
+        """
         items: list[tuple[str, Any]] = []
         for impl in self._impls(hook_name):
             def register(item: Any, _name: str = impl.plugin_name) -> None:
@@ -498,5 +567,6 @@ class HookRelay:
                 raise PluginError(impl.plugin_name, hook_name, e) from e
         seen = {id(item) for _, item in items}  # a plugin that both declares and registers: once
         for pid, info in self.plugins.items():
-            items.extend((pid, item) for item in declared(pid, info.module, hook_name) if id(item) not in seen)
+            if pid not in lazy_declared:
+                items.extend((pid, item) for item in declared(pid, info.module, hook_name) if id(item) not in seen)
         return items

@@ -140,32 +140,68 @@ def _one_line(plugin_id: str, e: ValidationError, sources: dict[str, str]) -> st
 
 
 class SettingsRegistry:
-    """The settings of every loaded plugin that declares some, validated at CRM.open."""
+    """The settings of every loaded plugin that declares some, validated at CRM.open.
+
+    One exception keeps a command from importing what it does not use: a plugin that declares
+    its class as a lazy reference (``SETTINGS = "pkg.schemas:Settings"``) and has nothing
+    configured (no crm.toml table, no ``CRM_<PLUGIN>__`` variable) keeps its defaults unchecked
+    until its settings are first read; anything configured is still validated at open.
+    """
 
     def __init__(self) -> None:
-        self.loaded: dict[str, LoadedSettings] = {}
+        self._loaded: dict[str, LoadedSettings] = {}
+        self._pending: dict[str, tuple[HookRelay, Mapping[str, Any] | None]] = {}
 
     @classmethod
     def build(cls, hooks: HookRelay, config: Mapping[str, Any] | None) -> SettingsRegistry:
         reg = cls()
-        for owner, item in hooks.collect("crm_register_settings"):
-            if not (isinstance(item, type) and issubclass(item, PluginSettings)):
-                raise PluginError(owner, "crm_register_settings",
-                                  TypeError(f"register() takes a crmcore.PluginSettings subclass, not {item!r}"))
-            if owner in reg.loaded:
-                raise PluginError(owner, "crm_register_settings", CRMError("settings registered twice"))
-            values, sources = load_plugin_settings(owner, item, config)
-            reg.loaded[owner] = LoadedSettings(owner, values, sources)
+        lazy = {pid for pid, info in hooks.plugins.items()
+                if isinstance(getattr(info.module, "SETTINGS", None), str) and not _configured(pid, config)}
+        for owner, item in hooks.collect("crm_register_settings", lazy_declared=lazy):
+            reg._add(owner, item, config)
+        reg._pending = {pid: (hooks, config) for pid in sorted(lazy) if pid not in reg._loaded}
         return reg
 
+    def _add(self, owner: str, item: Any, config: Mapping[str, Any] | None) -> None:
+        if not (isinstance(item, type) and issubclass(item, PluginSettings)):
+            raise PluginError(owner, "crm_register_settings",
+                              TypeError(f"register() takes a crmcore.PluginSettings subclass, not {item!r}"))
+        if owner in self._loaded:
+            raise PluginError(owner, "crm_register_settings", CRMError("settings registered twice"))
+        values, sources = load_plugin_settings(owner, item, config)
+        self._loaded[owner] = LoadedSettings(owner, values, sources)
+
+    def _resolve(self, plugin_id: str) -> None:
+        """Import and validate a lazily declared settings class, the first time it is read."""
+        hooks, config = self._pending.pop(plugin_id)
+        from crmcore.plugins import declared
+
+        for item in declared(plugin_id, hooks.plugins[plugin_id].module, "crm_register_settings"):
+            self._add(plugin_id, item, config)
+
+    @property
+    def loaded(self) -> dict[str, LoadedSettings]:
+        """{plugin id: its validated settings}, the lazily declared ones resolved."""
+        for pid in list(self._pending):
+            self._resolve(pid)
+        return self._loaded
+
     def get(self, plugin_id: str) -> PluginSettings:
+        if plugin_id in self._pending:
+            self._resolve(plugin_id)
         try:
-            return self.loaded[plugin_id].values
+            return self._loaded[plugin_id].values
         except KeyError:
             raise NotFound("settings of plugin", repr(plugin_id)) from None
 
     def rows(self) -> list[dict[str, Any]]:
-        return [r for pid in sorted(self.loaded) for r in self.loaded[pid].rows()]
+        loaded = self.loaded
+        return [r for pid in sorted(loaded) for r in loaded[pid].rows()]
+
+
+def _configured(plugin_id: str, config: Mapping[str, Any] | None) -> bool:
+    """Whether crm.toml (``config``) or the environment sets anything for the plugin."""
+    return plugin_id in (config or {}) or bool(_env_vars(env_prefix(plugin_id)))
 
 
 def settings_as_dict(values: BaseModel) -> dict[str, Any]:

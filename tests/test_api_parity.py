@@ -90,6 +90,7 @@ WRITES: dict[str, tuple[str, str]] = {
     "sales lead convert": ("POST", "/sales/leads/{lead_id}/convert"),
     "sales lead learn": ("POST", "/sales/leads/learn"),
     "sales lead update": ("PATCH", "/sales/leads/{lead_id}"),
+    "sales referral set": ("PUT", "/sales/customers/{customer_id}/referral"),
     "sales opp add": ("POST", "/sales/opportunities"),
     "sales opp invoice": ("POST", "/sales/opportunities/{opp_id}/invoice"),
     "sales opp lose": ("POST", "/sales/opportunities/{opp_id}/lose"),

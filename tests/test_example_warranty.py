@@ -15,7 +15,7 @@ from crmcore.testing import TEST_URL_ENV, is_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 WARRANTY = ROOT / "examples" / "warranty_plugin"
-GLUE_FILES = ("crm_warranty/plugin.py", "pyproject.toml")
+GLUE_FILES = ("crm_warranty/plugin.py", "crm_warranty/settings.py", "pyproject.toml")
 
 
 def code_lines(path: Path) -> list[str]:

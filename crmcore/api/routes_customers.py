@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from crmcore.api.app import (
     _TITLES,
@@ -36,6 +36,20 @@ from crmcore.schemas import (
     InteractionCreate,
     InteractionRead,
 )
+from crmcore.schemas.fields import Ref
+
+
+class InteractionLog(InteractionCreate):
+    """The body of a logged interaction: the touchpoint and, optionally, the person spoken with."""
+
+    contact: Annotated[int, Field(ge=1, le=MAX_ID)] | Ref | None = Field(
+        None, description="id or external reference of one of this customer's contacts (another's is a 422)")
+
+
+class InteractionOut(InteractionRead):
+    """An interaction as the API returns it, with its contact person (null when none)."""
+
+    contact_id: int | None = None
 
 
 def register(r: APIRouter, settings: ApiSettings) -> None:
@@ -147,18 +161,20 @@ def _contacts_and_interactions(r: APIRouter) -> None:
             remember(request, uow, 201, out)
             return out
 
-    @r.get("/customers/{customer_id}/interactions", response_model=list[InteractionRead], tags=["interactions"])
+    @r.get("/customers/{customer_id}/interactions", response_model=list[InteractionOut], tags=["interactions"])
     def list_interactions(request: Request, customer_id: Id, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> Any:
         with unit(request, write=False) as uow:
-            return [_json(InteractionRead.model_validate(x)) for x in uow.interactions.list(customer_id, limit=limit)]
+            return [_json(InteractionOut.model_validate(x)) for x in uow.interactions.list(customer_id, limit=limit)]
 
-    @r.post("/customers/{customer_id}/interactions", status_code=201, response_model=InteractionRead, tags=["interactions"])
-    def log_interaction(request: Request, customer_id: Id, data: InteractionCreate, idempotency_key: IdemKey = None) -> Any:
+    @r.post("/customers/{customer_id}/interactions", status_code=201, response_model=InteractionOut, tags=["interactions"])
+    def log_interaction(request: Request, customer_id: Id, data: InteractionLog, idempotency_key: IdemKey = None) -> Any:
         with unit(request, write=True) as uow:
             replay = idempotent(request, uow, idempotency_key, _body(request))
             if replay is not None:
                 return replay
             visible_customer(uow, customer_id)
-            out = _json(InteractionRead.model_validate(uow.interactions.log(customer_id, data)))
+            fields = data.model_dump(exclude={"contact"}, exclude_unset=True)
+            logged = uow.interactions.log(customer_id, InteractionCreate.model_validate(fields), contact=data.contact)
+            out = _json(InteractionOut.model_validate(logged))
             remember(request, uow, 201, out)
             return out

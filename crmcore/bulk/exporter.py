@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any, TextIO
 
 from sqlalchemy import Select, select
+from sqlalchemy.orm import aliased
 
 from crmcore.app import CRM
 from crmcore.bulk.csv_safety import neutralise_cell
@@ -18,16 +19,21 @@ from crmcore.bulk.registry import get_entity
 from crmcore.errors import InvalidInput
 from crmcore.models import Account, Contact, Customer, Interaction, Transaction, User
 from crmcore.services._base import jsonable
+from crmcore.services.customer_fields import CUSTOMER_FIELDS
 
 FORMATS = ("csv", "jsonl")
+
+
+def _customer_columns() -> list[Any]:
+    """The customer's file columns, in the declared order (the owner by username)."""
+    return [User.username.label("owner") if f.name == "owner" else getattr(Customer, f.stored_as).label(f.name)
+            for f in CUSTOMER_FIELDS]
 
 
 def core_query(entity: str) -> Select[*tuple[Any, ...]]:
     """The export query of a core entity (its rows in the import column set)."""
     if entity == "customers":
-        return (select(Customer.external_ref, Customer.name, Customer.kind, Customer.email, Customer.phone, Customer.country,
-                       Customer.region, Customer.industry, Customer.lifecycle_stage, User.username.label("owner"), Customer.tags,
-                       Customer.attributes)
+        return (select(*_customer_columns(), Customer.attributes)
                 .outerjoin(User, User.id == Customer.owner_id).where(Customer.merged_into_id.is_(None)).order_by(Customer.id))
     if entity == "contacts":
         return (select(Contact.external_ref, Customer.external_ref.label("customer_ref"), Contact.name, Contact.role, Contact.title,
@@ -36,14 +42,18 @@ def core_query(entity: str) -> Select[*tuple[Any, ...]]:
     if entity == "interactions":
         return (select(Interaction.external_ref, Customer.external_ref.label("customer_ref"), Interaction.channel,
                        Interaction.direction, Interaction.kind, Interaction.subject, Interaction.notes, Interaction.occurred_at,
-                       User.username.label("handled_by"), Interaction.outcome, Interaction.satisfaction)
+                       User.username.label("handled_by"), Interaction.outcome, Interaction.satisfaction,
+                       Contact.external_ref.label("contact_ref"))
                 .join(Customer, Customer.id == Interaction.customer_id).outerjoin(User, User.id == Interaction.handled_by_id)
+                .outerjoin(Contact, Contact.id == Interaction.contact_id)
                 .order_by(Interaction.id))
     if entity == "transactions":
+        settled = aliased(Transaction)  # the entry a payment/credit note names (exported by its reference)
         return (select(Customer.external_ref.label("customer_ref"), Transaction.kind, Transaction.amount, Transaction.currency,
                        Transaction.occurred_at, Transaction.due_date, Transaction.reference, Transaction.description,
-                       Transaction.category)
+                       Transaction.category, settled.reference.label("applies_to"), Transaction.cost)
                 .join(Account, Account.id == Transaction.account_id).join(Customer, Customer.id == Account.customer_id)
+                .outerjoin(settled, settled.id == Transaction.applies_to_id)
                 .where(Account.is_default).order_by(Transaction.id))
     raise InvalidInput(f"unknown core entity {entity!r}")
 

@@ -72,7 +72,7 @@ TERMS_DAYS = 30
 def transaction_rows(n_tx: int, n_customers: int, seed: int = 0, chunk: int = 100_000) -> Iterator[dict[str, str | None]]:
     """A ledger a real business could have, skewed by customer: invoices over two years, most
     paid about when due, a few partly credited; every payment and credit note names the invoice
-    it settles (``invoice:REF``), comes after it in the file and in time, and never settles more
+    it settles (``applies_to``), comes after it in the file and in time, and never settles more
     than is open on it, so no posting rule (credit's included) refuses a row.
 
     Chunks of at most ``chunk`` rows: each chunk's invoices, then their settlements, in date order.
@@ -113,11 +113,11 @@ def _ledger_chunk(rng: np.random.Generator, cdf: np.ndarray, n_customers: int, m
         if credited[j]:
             note = max(1, int(left * credit_share[j]))
             when = int(seconds[j]) + int(rng.integers(3, 20)) * 86400
-            settle.append((when, _row(ref_cust, "credit_note", note, when, "", f"invoice:{refs[j]} return", None)))
+            settle.append((when, _row(ref_cust, "credit_note", note, when, "", "return", None, refs[j])))
             left -= note
         if paid[j] and left > 0:
             when = int(seconds[j]) + int(delay[j]) + 25 * 86400 * int(credited[j])
-            settle.append((when, _row(ref_cust, "payment", left, when, "", f"invoice:{refs[j]}", None)))
+            settle.append((when, _row(ref_cust, "payment", left, when, "", None, None, refs[j])))
     settle.sort(key=lambda x: x[0])
     rows.extend(r for _, r in settle)
     for k, row in enumerate(rows[:m]):
@@ -127,7 +127,7 @@ def _ledger_chunk(rng: np.random.Generator, cdf: np.ndarray, n_customers: int, m
 
 
 def _row(customer: str, kind: str, cents: int, second: int, reference: str, description: str | None,
-         category: str | None) -> dict[str, str | None]:
+         category: str | None, applies_to: str | None = None) -> dict[str, str | None]:
     return {
         "customer_ref": customer,
         "kind": kind,
@@ -138,6 +138,7 @@ def _row(customer: str, kind: str, cents: int, second: int, reference: str, desc
         "reference": reference,
         "description": description,
         "category": category,
+        "applies_to": applies_to,
     }
 
 

@@ -21,6 +21,8 @@ from crmcore.models import Contact, Customer, Interaction
 from crmcore.models.customer import fold
 from crmcore.schemas import ContactCreate, CustomerCreate, InteractionCreate
 from crmcore.services._base import jsonable
+from crmcore.services.customer_fields import COMPARED, PLAIN
+from crmcore.services.customer_fields import defaults as customer_defaults
 from crmcore.uow import UnitOfWork
 from crmcore.vocabularies import Vocabularies
 from crmcore.vocabularies import of as vocabularies_of
@@ -146,12 +148,15 @@ class KeyedUpsert(BatchImporter):
         return {}
 
 
+# the schema fields a row copies onto the model as they are (the key is set apart, the owner looked up)
+_COPIED = tuple(f for f in PLAIN if f != "external_ref")
+
+
 class CustomerImporter(KeyedUpsert):
     spec = SPECS["customers"]
     model = Customer
     schema = CustomerCreate
-    compare = ("name", "kind", "email", "phone", "country", "region", "industry", "lifecycle_stage", "owner_id", "tags",
-               "attributes")
+    compare = COMPARED
 
     def validate_row(self, row: SourceRow, data: dict[str, Any], key: str) -> Any:
         attrs = {k[len(ATTR_PREFIX):]: data.pop(k) for k in [k for k in data if k.startswith(ATTR_PREFIX)]}
@@ -163,8 +168,7 @@ class CustomerImporter(KeyedUpsert):
         out = []
         for row, key, c in rows:
             given = c.model_fields_set
-            values = {f: getattr(c, f) for f in ("name", "kind", "email", "phone", "country", "region", "industry",
-                                                 "lifecycle_stage", "tags") if f in given}
+            values = {f: getattr(c, f) for f in _COPIED if f in given}
             try:
                 if "owner" in given:
                     values["owner_id"] = self.user_id(uow, c.owner)
@@ -186,8 +190,7 @@ class CustomerImporter(KeyedUpsert):
         return values
 
     def new_row(self, values: dict[str, Any], key: str, now: dt.datetime) -> dict[str, Any]:
-        return {"kind": CustomerKind.ORGANIZATION, "email": None, "phone": None, "country": None, "region": None,
-                "industry": None, "lifecycle_stage": "prospect", "owner_id": None, "tags": [], "attributes": {},
+        return {**customer_defaults(), "attributes": {},
                 **values, "search_name": fold(values["name"]), "external_ref": key, "archived": False,
                 "merged_into_id": None, "created_at": now, "updated_at": now, "version": 1}
 
@@ -279,7 +282,11 @@ class InteractionImporter(ByCustomerRef):
     model = Interaction
     schema = InteractionCreate
     compare = ("customer_id", "channel", "direction", "kind", "subject", "notes", "occurred_at", "handled_by_id", "outcome",
-               "satisfaction")
+               "satisfaction", "contact_id")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.contact_refs: dict[str, str] = {}  # row key -> contact_ref given, until its batch is prepared
 
     def key_of(self, row: SourceRow, data: dict[str, Any]) -> str | None:
         if data.get("external_ref"):
@@ -291,13 +298,42 @@ class InteractionImporter(ByCustomerRef):
     def validate_row(self, row: SourceRow, data: dict[str, Any], key: str) -> Any:
         data["external_ref"] = key
         data.setdefault("source", "import")
+        contact = str(data.pop("contact_ref", "") or "").strip()
+        if contact:
+            self.contact_refs[key] = contact
         return super().validate_row(row, data, key)
+
+    def contacts(self, uow: UnitOfWork, keys: list[str]) -> dict[str, tuple[int, int]]:
+        """contact_ref -> (contact id, its customer id) for the batch's rows, in one query per 1000."""
+        refs = sorted({self.contact_refs[k] for k in keys if k in self.contact_refs})
+        found: dict[str, tuple[int, int]] = {}
+        for start in range(0, len(refs), 1000):
+            found.update((str(r), (i, c)) for i, r, c in uow.session.execute(select(
+                Contact.id, Contact.external_ref, Contact.customer_id).where(Contact.external_ref.in_(refs[start:start + 1000]))))
+        return found
+
+    def contact_problem(self, found: dict[str, tuple[int, int]], ref: str | None, customer_id: int) -> str | None:
+        """Why the row's contact_ref cannot be its contact person (None when it can or none is given):
+        the person spoken with is one of the customer's own contacts."""
+        if ref is None:
+            return None
+        if ref not in found:
+            return f"unknown contact {ref!r}"
+        if found[ref][1] != customer_id:
+            return f"contact {ref!r} belongs to another customer"
+        return None
 
     def prepare(self, uow: UnitOfWork, rows: list[tuple[SourceRow, str, Any]]) -> list[tuple[SourceRow, str, dict[str, Any]]]:
         out = []
         vocab = vocabularies_of(uow.crm)
+        contacts = self.contacts(uow, [key for _, key, _ in rows])
+        refs = {key: self.contact_refs.pop(key, None) for _, key, _ in rows}
         for row, key, c, found in self.with_customers(uow, rows):
             if self.word_problem(vocab, "interaction_kinds", c.kind, "kind", row, key):  # the default too, as logging does
+                continue
+            problem = self.contact_problem(contacts, refs[key], found[0])
+            if problem:
+                self.reject(row.line, "contact_ref", problem, key)
                 continue
             values = {f: getattr(c, f) for f in ("channel", "direction", "kind", "subject", "notes", "occurred_at", "outcome",
                                                  "satisfaction") if f in c.model_fields_set}
@@ -307,12 +343,14 @@ class InteractionImporter(ByCustomerRef):
                 except KeyError:
                     self.reject(row.line, "handled_by", f"unknown user {c.handled_by!r}", key)
                     continue
+            if refs[key] is not None:
+                values["contact_id"] = contacts[str(refs[key])][0]
             out.append((row, key, {"customer_id": found[0], **values}))
         return out
 
     def new_row(self, values: dict[str, Any], key: str, now: dt.datetime) -> dict[str, Any]:
         return {"direction": Direction.INBOUND, "kind": "other", "notes": None, "outcome": None,
-                "satisfaction": None, "handled_by_id": None, **values, "external_ref": key, "source": "import", "source_ref": None, "created_at": now}
+                "satisfaction": None, "handled_by_id": None, "contact_id": None, **values, "external_ref": key, "source": "import", "source_ref": None, "created_at": now}
 
     def after_batch(self, uow: UnitOfWork, created: list[int], updated: list[int]) -> None:
         if created:

@@ -21,7 +21,15 @@ from crmcore.errors import PluginError, Veto
 from crmcore.models import Account, Transaction
 from crmcore.schemas import TransactionCreate
 from crmcore.schemas.account import DEFAULT_CURRENCY, check_amount
-from crmcore.services.accounts import PostingHorizon, balances_over_limit, effect, keep_used_accounts, posting_audit
+from crmcore.services.accounts import (
+    PostingHorizon,
+    allowed_targets,
+    balances_over_limit,
+    effect,
+    keep_used_accounts,
+    posting_audit,
+    settle_problem,
+)
 from crmcore.uow import UnitOfWork
 
 
@@ -81,12 +89,17 @@ class TransactionImporter(BatchImporter):
         accounts = self.default_accounts(uow, customers, rows)
         # entries already posted (a reference is unique per customer, on whichever account)
         pairs = {(customers[ref][0], e.reference) for _, ref, e in rows if ref in accounts}
+        named = {(customers[ref][0], e.applies_to) for _, ref, e in rows if ref in accounts and e.applies_to}
         posted: dict[tuple[int, str], tuple[TransactionKind, Decimal | None]] = {}  # amounts are NOT NULL
-        sql = "SELECT customer_id, reference, kind, amount FROM transactions WHERE reference IN ({})"
+        self.known: dict[tuple[int, str], tuple[int, int, TransactionKind]] = {}  # named entries: id, account, kind
+        sql = "SELECT customer_id, reference, kind, amount, id, account_id FROM transactions WHERE reference IN ({})"
         money = cast(Money, Transaction.__table__.c.amount.type)  # the column is declared Money
-        for c, r, k, amt in select_in(uow.session.connection(), sql, list({r for _, r in pairs})):
+        wanted = list({r for _, r in pairs} | {r for _, r in named})
+        for c, r, k, amt, tid, acc in select_in(uow.session.connection(), sql, wanted):
             if (c, r) in pairs:
                 posted[(c, r)] = (TransactionKind(k), money.process_result_value(amt, None))
+            if (c, r) in named:
+                self.known[(c, r)] = (tid, acc, TransactionKind(k))
         candidates: list[tuple[SourceRow, AccountRef, TransactionCreate]] = []
         shown: dict[int, AccountRef] = {}  # one per account, for the guard hook
         for row, ref, e in rows:
@@ -105,6 +118,12 @@ class TransactionImporter(BatchImporter):
                 check_amount(e.amount, currency)
             except ValueError as err:
                 self.reject(row.line, "amount", str(err), e.reference)
+                continue
+            try:
+                if e.cost is not None:
+                    check_amount(e.cost, currency)
+            except ValueError as err:
+                self.reject(row.line, "cost", str(err), e.reference)
                 continue
             prior = posted.get((customers[ref][0], e.reference))
             if prior is not None:
@@ -126,7 +145,29 @@ class TransactionImporter(BatchImporter):
             if account is None:
                 account = shown[acc_id] = AccountRef(acc_id, customers[ref][0], currency, AccountStatus(status), terms)
             candidates.append((row, account, e))
-        return candidates
+        return self.settling(candidates)
+
+    def settling(self, candidates: list[tuple[SourceRow, AccountRef, TransactionCreate]]
+                 ) -> list[tuple[SourceRow, AccountRef, TransactionCreate]]:
+        """The candidates whose ``applies_to`` names an entry the service would accept: already
+        posted, or another candidate of this batch (in any order), on the same account. A row
+        whose in-batch target is itself rejected is rejected too (until nothing changes)."""
+        while True:
+            batch = {(a.customer_id, e.reference): (a.id, e.kind) for _, a, e in candidates}
+            kept: list[tuple[SourceRow, AccountRef, TransactionCreate]] = []
+            for cand in candidates:
+                row, a, e = cand
+                if e.applies_to is not None:
+                    found = self.known.get((a.customer_id, e.applies_to))
+                    target = (found[1], found[2]) if found else batch.get((a.customer_id, e.applies_to))
+                    problem = settle_problem(a.customer_id, a.id, e.applies_to, target, allowed_targets(e.kind))
+                    if problem:
+                        self.reject(row.line, "applies_to", problem, e.reference)
+                        continue
+                kept.append(cand)
+            if len(kept) == len(candidates):
+                return kept
+            candidates = kept
 
     def _process(self, uow: UnitOfWork, batch: list[SourceRow]) -> None:
         rows = self.validated(uow, batch)
@@ -141,9 +182,15 @@ class TransactionImporter(BatchImporter):
         inserts: list[dict[str, Any]] = []
         deltas: defaultdict[int, Decimal] = defaultdict(Decimal)
         sources: list[tuple[int, str]] = []  # (line, reference) of each insert
+        if refused:  # an entry naming a refused one is refused too
+            kept = self.settling([c for i, c in enumerate(candidates) if i not in refused])
+            for i, (row, _, e) in enumerate(candidates):
+                if i in refused:
+                    self.reject(row.line, "row", refused[i], e.reference)
+            kept_ids = {id(c) for c in kept}
+            refused = {i: "" for i, c in enumerate(candidates) if id(c) not in kept_ids}
         for i, (row, account, e) in enumerate(candidates):
             if i in refused:
-                self.reject(row.line, "row", refused[i], e.reference)
                 continue
             occurred = e.occurred_at or now
             due = e.due_date
@@ -156,7 +203,8 @@ class TransactionImporter(BatchImporter):
                     continue
             inserts.append({"account_id": account.id, "customer_id": account.customer_id, "kind": e.kind, "amount": e.amount, "currency": account.currency,
                             "occurred_at": occurred, "due_date": due, "reference": e.reference,
-                            "description": e.description, "category": e.category, "source": e.source, "created_at": now})
+                            "description": e.description, "category": e.category, "source": e.source, "created_at": now,
+                            "cost": e.cost, "applies_to_id": self.named_id(account.customer_id, e.applies_to)})
             sources.append((row.line, e.reference))
             deltas[account.id] += effect(e.kind, e.amount)
         over = balances_over_limit(uow.session, deltas)
@@ -169,6 +217,7 @@ class TransactionImporter(BatchImporter):
             for account_id in over:
                 deltas.pop(account_id)
         ids = self.insert_and_fetch_ids(uow, Transaction.__table__, inserts, ("reference", "customer_id"))
+        self.link_in_batch(uow, inserts, candidates, ids)
         if deltas:
             t = Account.__table__
             uow.session.connection().execute(
@@ -180,6 +229,27 @@ class TransactionImporter(BatchImporter):
                                                                 "accounts": len(deltas)})}])
             uow.hooks.transactions_batch(uow, ids)
         self.out.inserted += len(ids)
+
+    def named_id(self, customer_id: int, applies_to: str | None) -> int | None:
+        """The id of an already posted entry named by ``applies_to`` (None: none, or one of this batch)."""
+        found = self.known.get((customer_id, applies_to)) if applies_to else None
+        return None if found is None else found[0]
+
+    @staticmethod
+    def link_in_batch(uow: UnitOfWork, inserts: list[dict[str, Any]],
+                      candidates: list[tuple[SourceRow, AccountRef, TransactionCreate]], ids: list[int]) -> None:
+        """Point the new entries that name an entry of this same batch at its new id (one statement)."""
+        names = {(a.customer_id, e.reference): e.applies_to for _, a, e in candidates if e.applies_to}
+        if not names:
+            return
+        new_ids = {(ins["customer_id"], ins["reference"]): i for ins, i in zip(inserts, ids)}
+        links = [{"_id": i, "_to": new_ids[(ins["customer_id"], names[key])]}
+                 for ins, i in zip(inserts, ids) if ins["applies_to_id"] is None
+                 and (key := (ins["customer_id"], ins["reference"])) in names]
+        if links:
+            t = Transaction.__table__
+            uow.session.connection().execute(update(t).where(t.c.id == bindparam("_id")).values(applies_to_id=bindparam("_to")),
+                                              links)
 
     def default_accounts(self, uow: UnitOfWork, customers: dict[str, tuple[int, CustomerKind, bool]],
                          rows: Sequence[tuple[SourceRow, str, TransactionCreate]]) -> dict[str, tuple[int, str, AccountStatus, int]]:

@@ -69,17 +69,22 @@ def account_open(app: AppContext, customer_key: str, as_json: bool, **opts: Any)
 @click.option("--due", "due_date", metavar="DATE", type=DATE, help="invoice due date (default: date + payment terms)")
 @click.option("--description")
 @click.option("--account", "account_id", type=ID, help="post to this account instead of the default one")
+@click.option("--applies-to", "applies_to", metavar="REF",
+              help="the invoice (or charge) this payment, credit note or write-off settles; a charge names its invoice")
+@click.option("--cost", type=TextType(100), help="cost of goods of the entry (profit analyses)")
+@click.option("--category", help="product line")
 @click.option("--json", "as_json", is_flag=True, help="print the entry, whether it was new, and the balance as JSON")
 @pass_app
 def account_post(app: AppContext, customer_key: str, account_id: int | None, as_json: bool, **opts: Any) -> None:
-    """Post an entry: invoice, payment, credit_note, adjustment or write_off."""
+    """Post an entry: invoice, payment, credit_note, adjustment, write_off or charge."""
     data = validate(TransactionCreate, **opts)
     with app.crm().unit_of_work(app.actor) as uow:
         entry, created = uow.accounts.post(resolve_customer(uow, customer_key).id, data, account_id)
         balance = uow.accounts.get(entry.account_id).balance
         out = {"created": created, "entry": TransactionRead.model_validate(entry).model_dump(), "balance": balance}
         what = "posted" if created else "already posted (no change)"
-        line = (f"{what}: {entry.kind.value} {entry.amount} {entry.currency} ref {entry.reference}; "
+        settles = f" (applies to {entry.applies_to})" if entry.applies_to else ""
+        line = (f"{what}: {entry.kind.value} {entry.amount} {entry.currency} ref {entry.reference}{settles}; "
                 f"account {entry.account_id} balance {balance}")
     if as_json:  # only once committed
         emit_json(out)

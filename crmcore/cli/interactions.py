@@ -34,13 +34,14 @@ def interaction() -> None:
 @click.option("--outcome")
 @click.option("--satisfaction", type=int, help="1 (poor) to 5 (excellent)")
 @click.option("--ref", "external_ref", help="external reference: logging the same reference again is a no-op")
+@click.option("--contact", metavar="CONTACT", help="the person spoken with: id or external reference of one of the customer's contacts")
 @click.option("--json", "as_json", is_flag=True, help="print the interaction and whether it was new as JSON")
 @pass_app
-def interaction_log(app: AppContext, customer_key: str, as_json: bool, **opts: Any) -> None:
+def interaction_log(app: AppContext, customer_key: str, contact: str | None, as_json: bool, **opts: Any) -> None:
     """Record a touchpoint with a customer."""
     data = validate(InteractionCreate, **opts)
     with app.crm().unit_of_work(app.actor) as uow:
-        x, created = uow.interactions.log_once(resolve_customer(uow, customer_key).id, data)
+        x, created = uow.interactions.log_once(resolve_customer(uow, customer_key).id, data, contact=contact)
         read = InteractionRead.model_validate(x)
         out = {"created": created, "interaction": read.model_dump()}
     if as_json:  # only once committed
@@ -59,7 +60,8 @@ def interaction_list(app: AppContext, customer_key: str | None, limit: int, as_j
     """Latest interactions, newest first."""
     with app.crm().unit_of_work(app.actor, read_only=True) as uow:
         cid = resolve_customer(uow, customer_key).id if customer_key else None
-        rows = [InteractionRead.model_validate(x).model_dump() for x in uow.interactions.list(cid, limit)]
+        rows = [InteractionRead.model_validate(x).model_dump()
+                for x in uow.interactions.list(cid, limit)]
     if as_json:
         emit_json(rows)
     else:

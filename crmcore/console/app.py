@@ -16,7 +16,7 @@ from starlette.staticfiles import StaticFiles
 from crmcore.console import extensions, i18n
 from crmcore.console.auth import ConsoleSettings
 from crmcore.console.extensions import NavEntry, Registry
-from crmcore.console.web import SecurityHeaders, View, page
+from crmcore.console.web import SecurityHeaders, View, human_ref, page
 
 if TYPE_CHECKING:
     from crmcore.app import CRM
@@ -44,7 +44,7 @@ class Console:
             loaders.append(PrefixLoader({pid: FileSystemLoader(d) for pid, d in self.registry.templates}))
         self.templates = Environment(loader=ChoiceLoader(loaders), autoescape=select_autoescape(default=True),
                                      trim_blocks=True, lstrip_blocks=True)
-        self.templates.globals.update(htmx=HTMX)
+        self.templates.globals.update(htmx=HTMX, human_ref=human_ref)
 
     def navigation(self, view: View) -> list[dict[str, Any]]:
         """The entries the signed-in user may use: the core's, then the active plugins'."""

@@ -6,11 +6,13 @@ HTML form onto them: empty fields are "not given", tags are comma-separated, and
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from crmcore.errors import InvalidInput, validation_errors
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def values(form: Any, names: tuple[str, ...]) -> dict[str, str]:
@@ -22,8 +24,8 @@ def values(form: Any, names: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def bind(model: type[BaseModel], raw: dict[str, str], *, keep_empty: tuple[str, ...] = (),
-         extra: dict[str, Any] | None = None) -> tuple[BaseModel | None, dict[str, str]]:
+def bind(model: type[M], raw: dict[str, str], *, keep_empty: tuple[str, ...] = (),
+         extra: dict[str, Any] | None = None) -> tuple[M | None, dict[str, str]]:
     """Validate ``raw`` with ``model``; returns (data, {}) or (None, {field: message}).
 
     Empty fields are left out, except those in ``keep_empty`` (sent as None: "clear this field").

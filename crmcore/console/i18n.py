@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
@@ -48,8 +49,8 @@ def add_catalog_dir(path: Path) -> None:
 
 @lru_cache(maxsize=16)
 def translations(lang: str) -> NullTranslations:
-    if lang == DEFAULT:
-        return NullTranslations()
+    """The merged catalogues of ``lang``. English needs none (the message ids are English), but a
+    plugin may ship an ``en`` catalogue to name its codes (``clv_probabilistic``) in words."""
     base: NullTranslations | None = None
     for root in (LOCALE_DIR, *_extra):
         po = root / lang / "LC_MESSAGES" / "messages.po"
@@ -105,6 +106,13 @@ def _medium_date(lang: str, value: dt.date) -> str:
     return dates.format_date(value, format="medium", locale=_LOCALES[lang])
 
 
+_ISO_DATETIME = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?")
+_ISO_DATE = re.compile(r"\d{4}-\d\d-\d\d")
+_MONEY_TEXT = re.compile(r"(-?\d{1,3}(?:,?\d{3})*(?:\.\d+)?) ([A-Z]{3})")
+_DECIMAL_TEXT = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?")
+_CODE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
+
+
 class Formatter:
     """Dates, numbers and money for one locale, and the gettext functions of its language."""
 
@@ -121,17 +129,32 @@ class Formatter:
         text = self._t.ngettext(singular, plural, n)
         return text % {"num": n, **values}
 
+    def label(self, text: str | None, /, capital: bool = True) -> str:
+        """A configured name (a pipeline's stage, a tier) in the reader's language: its translation
+        when a catalogue has one, else the name as configured; the first letter capitalised (a
+        column heading) unless ``capital`` is false (inside a sentence)."""
+        if not text:
+            return ""
+        shown = self._t.gettext(text)
+        return shown[:1].upper() + shown[1:] if capital else shown
+
     def date(self, value: dt.date | dt.datetime | str | None, fmt: str = "medium") -> str:
+        """A date, or a datetime to the minute (in UTC): nobody reads a deadline's seconds."""
         if value is None or value == "":
             return ""
         if isinstance(value, str):
             try:
-                value = dt.datetime.fromisoformat(value)
+                value = dt.datetime.fromisoformat(value) if "T" in value or " " in value else dt.date.fromisoformat(value)
             except ValueError:
                 return str(value)
         if isinstance(value, dt.datetime):
-            return dates.format_datetime(value, format=fmt if fmt != "medium" else "medium", locale=self.locale,
-                                         tzinfo=dt.UTC)
+            value = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+            if fmt not in ("short", "medium", "long", "full"):  # a pattern of the caller's
+                return dates.format_datetime(value, format=fmt, locale=self.locale, tzinfo=dt.UTC)
+            day = dates.format_date(value.date(), format=fmt, locale=self.locale)
+            time = dates.format_time(value, format="short", locale=self.locale, tzinfo=dt.UTC)
+            pattern = str(dates.get_datetime_format(fmt, locale=self.locale))  # type: ignore[arg-type]
+            return pattern.replace("'", "").replace("{0}", time).replace("{1}", day)
         return dates.format_date(value, format=fmt, locale=self.locale)
 
     def day(self, value: dt.date | dt.datetime | str | None) -> str:
@@ -144,6 +167,29 @@ class Formatter:
         if isinstance(value, dt.datetime):
             value = value.astimezone(dt.UTC).date()
         return "" if value is None else _medium_date(self.lang, value)
+
+    def value(self, value: Any) -> str:
+        """A value of a plugin's generic 360° section or table, for a reader: yes/no, numbers,
+        ISO dates and times, "12.50 EUR" as money, a code (``on_track``) through the catalogues
+        (else in words); any other text as it is."""
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return self.gettext("Yes") if value else self.gettext("No")
+        if isinstance(value, (int, float, Decimal)):
+            return self.number(value)
+        text = str(value)
+        if _ISO_DATETIME.fullmatch(text) or _ISO_DATE.fullmatch(text):
+            return self.date(text)
+        if m := _MONEY_TEXT.fullmatch(text):
+            return self.money(m[1].replace(",", ""), m[2])
+        if m := _DECIMAL_TEXT.fullmatch(text):
+            places = len(m[1] or "")
+            return numbers.format_decimal(Decimal(text.replace(",", "")), format="#,##0" + ("." + "0" * places if places else ""),
+                                          locale=self.locale)
+        if _CODE.fullmatch(text):
+            return self.label(text.replace("_", " "), capital=False)
+        return text
 
     def number(self, value: Any) -> str:
         if value is None or value == "":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 import secrets
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -41,6 +42,16 @@ FLASH_COOKIE = "crm_flash"
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
 MAX_FORM_BYTES = 1_000_000
+
+#: a reference the core made up for a record created without one (``u-`` and 16 hex digits):
+#: kept for export and import, meaningless to a person, so the pages do not show it
+MACHINE_REF = re.compile(r"u-[0-9a-f]{16}")
+
+
+def human_ref(ref: str | None) -> str:
+    """``ref`` as a person gave it; "" for none or a machine-made one."""
+    return "" if not ref or MACHINE_REF.fullmatch(ref) else ref
+
 
 SECURITY_HEADERS = {
     "content-security-policy": "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",

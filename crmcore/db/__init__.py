@@ -1,8 +1,13 @@
 """Database plumbing shared by the core and every plugin: Base, column types, engines, date arithmetic."""
+from typing import TYPE_CHECKING
+
 from crmcore.db.base import Base, metadata
 from crmcore.db.dates import date_of, day_number, day_of, day_sql, days_between
 from crmcore.db.engine import create_crm_engine, resolve_database_url
 from crmcore.db.types import Money, UTCDateTime, utcnow
+
+if TYPE_CHECKING:  # typed for mypy; at run time loaded lazily by __getattr__ below
+    from crmcore.models._columns import enum_column
 
 __all__ = [
     "Base",

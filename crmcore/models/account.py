@@ -4,7 +4,7 @@ import datetime as dt
 from decimal import Decimal
 
 from sqlalchemy import Boolean, Date, ForeignKey, ForeignKeyConstraint, Index, Integer, String, UniqueConstraint, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crmcore.db.base import Base
 from crmcore.db.types import Balance, Money, UTCDateTime
@@ -44,6 +44,12 @@ class Transaction(Base):
     whatever the concurrency and whichever account: reposting it is a no-op. ``customer_id`` is
     the account's customer, kept equal to it by a composite foreign key that follows a merge
     (ON UPDATE CASCADE).
+
+    ``applies_to_id`` is the entry a payment, credit note or write-off settles (an invoice or a
+    charge), or the invoice a charge is charged on: always an entry of the same account (the
+    posting service and the importer check it; the foreign key keeps it pointing at a real entry,
+    and ids never change, so a merge cannot break it). ``cost`` is the cost of goods of the entry
+    (profit analyses), in the entry's currency.
     """
 
     __tablename__ = "transactions"
@@ -61,6 +67,17 @@ class Transaction(Base):
     category: Mapped[str | None] = mapped_column(String(64))  # product line, for cross-buying analyses
     source: Mapped[str] = mapped_column(String(64), default="core")
     created_at: Mapped[dt.datetime] = created_at()
+    applies_to_id: Mapped[int | None] = mapped_column(ForeignKey("transactions.id"), index=True)
+    cost: Mapped[Decimal | None] = mapped_column(Money)
+
+    #: the entry named by ``applies_to_id`` (read-only: posting sets the id)
+    applies_to_entry: Mapped[Transaction | None] = relationship(remote_side=[id], viewonly=True, lazy="select")
+
+    @property
+    def applies_to(self) -> str | None:
+        """The reference of the entry this one settles (what the API and the exports show)."""
+        target = self.applies_to_entry
+        return None if target is None else target.reference
 
     __table_args__ = (
         UniqueConstraint("customer_id", "reference"),

@@ -27,6 +27,8 @@ class Interaction(Base):
     notes: Mapped[str | None] = mapped_column(Text)
     occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     handled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # the person of the customer spoken with; removing the contact keeps the touchpoint, without a person
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"), index=True)
     outcome: Mapped[str | None] = mapped_column(String(200))
     satisfaction: Mapped[int | None] = mapped_column(Integer)
     source: Mapped[str] = mapped_column(String(64), default="core")

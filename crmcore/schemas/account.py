@@ -8,7 +8,7 @@ from iso4217 import Currency
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from crmcore.db.types import MONEY_SCALE
-from crmcore.enums import AccountStatus, TransactionKind
+from crmcore.enums import NAMING_KINDS, AccountStatus, TransactionKind
 from crmcore.schemas.fields import CurrencyCode, Line, MoneyAmount, Multiline, Ref, UTCDatetime
 
 DEFAULT_CURRENCY = "EUR"
@@ -42,6 +42,10 @@ def check_amount(amount: Decimal, currency: str) -> None:
     limit = max_amount(currency)
     if abs(amount) >= limit:
         raise ValueError(f"amount {amount} is too large (the limit for {currency} is {limit - Decimal(1).scaleb(-digits):,})")
+
+
+def article_of(kind: TransactionKind) -> str:
+    return f"{'an' if kind.value[0] in 'aeiou' else 'a'} {kind.value}"
 
 
 class AccountCreate(BaseModel):
@@ -78,6 +82,9 @@ class TransactionCreate(BaseModel):
     description: Multiline | None = Field(default=None, max_length=500)
     category: Line | None = Field(default=None, max_length=64, description="product line, e.g. 'kitchens'")
     source: Line = Field(default="core", max_length=64)
+    applies_to: Ref | None = Field(default=None, description="reference of the invoice (or charge) this entry settles; "
+                                   "a charge names the invoice it is charged on")
+    cost: MoneyAmount | None = Field(default=None, description="cost of goods of the entry, not negative")
 
     @field_validator("amount")
     @classmethod
@@ -87,16 +94,25 @@ class TransactionCreate(BaseModel):
             if amount == 0:
                 raise ValueError("an adjustment amount must not be zero")
         elif kind is not None and amount <= 0:
-            article = "an" if kind.value[0] in "aeiou" else "a"
-            raise ValueError(f"{article} {kind.value} amount must be positive, got {amount}")
+            raise ValueError(f"{article_of(kind)} amount must be positive, got {amount}")
         return amount
 
     @model_validator(mode="after")
     def _due_date(self) -> TransactionCreate:
         if self.due_date is not None and self.kind is not TransactionKind.INVOICE:
             raise ValueError("only invoices have a due date")
+        if self.applies_to is not None and self.kind not in NAMING_KINDS:
+            raise ValueError(f"applies_to: {article_of(self.kind)} settles nothing (only a payment, credit_note, "
+                             "write_off or charge names an entry)")
+        if self.cost is not None and self.cost < 0:
+            raise ValueError(f"cost must not be negative, got {self.cost}")
         if self.currency is not None:  # else the account's currency decides, when it is posted
             check_amount(self.amount, self.currency)
+            if self.cost is not None:
+                try:
+                    check_amount(self.cost, self.currency)
+                except ValueError as e:
+                    raise ValueError(f"cost: {e}") from None
         return self
 
 
@@ -114,3 +130,5 @@ class TransactionRead(BaseModel):
     description: str | None
     category: str | None
     source: str
+    applies_to: str | None = None
+    cost: Decimal | None = None

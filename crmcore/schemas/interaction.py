@@ -38,6 +38,7 @@ class InteractionRead(BaseModel):
     notes: str | None
     occurred_at: dt.datetime
     handled_by_id: int | None
+    contact_id: int | None = None
     outcome: str | None
     satisfaction: int | None
     source: str

@@ -28,10 +28,10 @@ from sqlalchemy import ColumnElement, Insert, case, delete, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from crmcore.db.types import BALANCE_LIMIT, utcnow
-from crmcore.enums import BALANCE_SIGN, AccountStatus, TransactionKind
+from crmcore.enums import BALANCE_SIGN, SETTLING_KINDS, AccountStatus, TransactionKind
 from crmcore.errors import ConfigError, Conflict, InvalidInput, NotFound
 from crmcore.limits import EARLIEST, utc_bound
 from crmcore.models import Account, Transaction
@@ -177,6 +177,24 @@ def keep_used_accounts(uow: Any, opened: Mapping[int, tuple[int, str]]) -> None:
         {"action": "create", "entity": "account", "entity_id": a,
          "after": {"customer_id": opened[a][0], "currency": opened[a][1], "payment_terms_days": 30, "is_default": True,
                    "source": "import"}} for a in ids if a in used])
+
+
+def settle_problem(customer_id: int, account_id: int, ref: str, target: tuple[int, TransactionKind] | None,
+                   allowed: set[TransactionKind]) -> str | None:
+    """Why an entry of ``account_id`` cannot name ``ref`` (its (account, kind) or None), or None."""
+    names = " or ".join(sorted(k.value for k in allowed))
+    if target is None:
+        return f"customer {customer_id} has no {names} {ref!r}"
+    if target[1] not in allowed:
+        return f"{ref!r} is {'an' if target[1].value[0] in 'aeiou' else 'a'} {target[1].value}, not {'an' if names[0] in 'aeiou' else 'a'} {names}"
+    if target[0] != account_id:
+        return f"{ref!r} is on account {target[0]}, not on account {account_id} (an entry settles entries of its own account)"
+    return None
+
+
+def allowed_targets(kind: TransactionKind) -> set[TransactionKind]:
+    """What an entry of ``kind`` may name: a credit settles an invoice or a charge; a charge names an invoice."""
+    return {TransactionKind.INVOICE, TransactionKind.CHARGE} if kind in SETTLING_KINDS else {TransactionKind.INVOICE}
 
 
 @dataclass
@@ -337,10 +355,13 @@ class AccountService(Service):
         if currency != account.currency:
             raise InvalidInput(f"wrong currency {currency}: account {account.id} is kept in {account.currency}",
                                [("currency", f"account is in {account.currency}")])
-        try:
-            check_amount(data.amount, currency)
-        except ValueError as e:
-            raise InvalidInput(f"invalid input: {e}", [("amount", str(e))]) from None
+        for name, value in (("amount", data.amount), ("cost", data.cost)):
+            try:
+                if value is not None:
+                    check_amount(value, currency)
+            except ValueError as e:
+                raise InvalidInput(f"invalid input: {name}: {e}", [(name, str(e))]) from None
+        target = self._settled(customer_id, account.id, data)
         if account.status is AccountStatus.CLOSED:
             raise Conflict(f"account {account.id} is closed")
         if account.status is AccountStatus.ON_HOLD and effect(data.kind, data.amount) > 0:
@@ -356,7 +377,7 @@ class AccountService(Service):
         entry = Transaction(account_id=account.id, customer_id=customer_id, kind=data.kind, amount=data.amount,
                             currency=currency, occurred_at=data.occurred_at or now, due_date=data.due_date,
                             reference=data.reference, description=data.description, category=data.category,
-                            source=data.source)
+                            source=data.source, applies_to_id=None if target is None else target.id, cost=data.cost)
         if entry.kind is TransactionKind.INVOICE and entry.due_date is None:
             try:
                 entry.due_date = entry.occurred_at.date() + dt.timedelta(days=account.payment_terms_days)
@@ -378,10 +399,25 @@ class AccountService(Service):
         # what was stored (the account's currency, the posting time, the computed due date), not what was asked
         stored = {"account_id": account.id, "kind": entry.kind, "amount": entry.amount, "currency": entry.currency,
                   "occurred_at": entry.occurred_at, "due_date": entry.due_date, "reference": entry.reference,
-                  "description": entry.description, "category": entry.category, "source": entry.source}
+                  "description": entry.description, "category": entry.category, "source": entry.source,
+                  "applies_to": data.applies_to, "cost": entry.cost}
         self.uow.audit.record("post", "transaction", entry.id, after=posting_audit(self.uow, stored))
         self.uow.hooks.transaction_posted(self.uow, entry)
         return entry, True
+
+    def _settled(self, customer_id: int, account_id: int, data: TransactionCreate) -> Transaction | None:
+        """The entry ``data.applies_to`` names: an invoice (or, for a credit, a charge) of the same
+        customer on the same account; else one InvalidInput line (an unknown reference and another
+        customer's invoice read the same: nothing about other customers leaks)."""
+        if data.applies_to is None:
+            return None
+        ref = data.applies_to
+        target = self.posted(customer_id, ref)
+        problem = settle_problem(customer_id, account_id, ref, None if target is None else (target.account_id, target.kind),
+                                 allowed_targets(data.kind))
+        if problem:
+            raise InvalidInput(f"invalid input: applies_to: {problem}; nothing was posted", [("applies_to", problem)])
+        return target
 
     def _sum(self, account_id: int, before: dt.datetime | None = None) -> Decimal:
         """Signed sum of an account's entries, in Decimal: SQL sums over SQLite's doubles are not
@@ -398,7 +434,8 @@ class AccountService(Service):
         since, until = utc_bound(since, "since"), utc_bound(until, "until")  # year 1 at +01:00 has no UTC form
         account = self.visible(account_id)
         opening = self._sum(account_id, since) if since is not None else Decimal("0.00")
-        q = select(Transaction).where(Transaction.account_id == account_id).order_by(Transaction.occurred_at, Transaction.id)
+        q = (select(Transaction).where(Transaction.account_id == account_id).order_by(Transaction.occurred_at, Transaction.id)
+             .options(selectinload(Transaction.applies_to_entry)))
         if since is not None:
             q = q.where(Transaction.occurred_at >= since)
         if until is not None:

@@ -8,6 +8,7 @@ the others was silently dropped by some face. They derive theirs from :data:`CUS
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 
@@ -52,18 +53,21 @@ CLEARABLE: tuple[str, ...] = tuple(f.name for f in CUSTOMER_FIELDS if f.clearabl
 LABELS: dict[str, str] = {f.name: f.label for f in CUSTOMER_FIELDS}
 
 
-def defaults() -> dict[str, Any]:
-    """The model values of a customer created with no more than a name (the schema's defaults),
-    by stored column; what a set-based insert must write for the fields a row leaves out."""
+@cache
+def _schema_defaults() -> tuple[tuple[str, Any], ...]:
     from crmcore.schemas import CustomerCreate
 
-    out: dict[str, Any] = {}
-    for f in CUSTOMER_FIELDS:
-        if f.name in ("name", "external_ref"):
-            continue
-        info = CustomerCreate.model_fields[f.name]
-        out[f.stored_as] = info.get_default(call_default_factory=True)
-    return out
+    return tuple((f.stored_as, CustomerCreate.model_fields[f.name].get_default(call_default_factory=True))
+                 for f in CUSTOMER_FIELDS if f.name not in ("name", "external_ref"))
+
+
+def defaults() -> dict[str, Any]:
+    """The model values of a customer created with no more than a name (the schema's defaults),
+    by stored column; what a set-based insert must write for the fields a row leaves out.
+
+    Read from the schema once (the importer asks once per row); a list is copied each time, so
+    no two rows share one."""
+    return {k: list(v) if isinstance(v, list) else v for k, v in _schema_defaults()}
 
 
 __all__ = ["CLEARABLE", "COMPARED", "CUSTOMER_FIELDS", "FILE_COLUMNS", "LABELS", "PLAIN", "CustomerField", "defaults"]

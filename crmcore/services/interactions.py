@@ -9,11 +9,14 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from crmcore.errors import Conflict, CRMError, InvalidInput, NotFound, invalid_input, validation_errors
-from crmcore.models import Customer, Interaction
+from crmcore.models import Contact, Customer, Interaction
 from crmcore.schemas import InteractionCreate
 from crmcore.services._base import Service, jsonable, new_ref
 from crmcore.services.audit import insert_entries
 from crmcore.vocabularies import of as vocabularies_of
+
+#: a contact person given by id or by external reference
+ContactKey = int | str
 
 
 def _comparable(value: Any) -> Any:
@@ -24,12 +27,53 @@ def _comparable(value: Any) -> Any:
 
 
 class InteractionService(Service):
-    def log(self, customer_id: int, data: InteractionCreate) -> Interaction:
-        return self.log_once(customer_id, data)[0]
+    def log(self, customer_id: int, data: InteractionCreate, contact: ContactKey | None = None) -> Interaction:
+        return self.log_once(customer_id, data, contact=contact)[0]
 
     # what must match for a reference logged again to be "the same touchpoint"
     SAME = ("customer_id", "channel", "direction", "kind", "subject", "notes", "outcome", "satisfaction", "source",
-            "source_ref", "handled_by_id")
+            "source_ref", "handled_by_id", "contact_id")
+
+    def contacts_by_key(self, keys: Iterable[ContactKey]) -> dict[ContactKey, tuple[int, int]]:
+        """Contact keys (ids or external references) -> (contact id, its customer id), a few queries
+        for any number of keys; a key not found is left out. A key that is all digits is tried as an
+        id when no contact has it as reference."""
+        keys = set(keys)
+        ids = sorted({int(k) for k in keys if isinstance(k, int) or k.isdigit()})
+        refs = sorted({k for k in keys if isinstance(k, str)})
+        by_id: dict[int, tuple[int, int]] = {}
+        by_ref: dict[str, tuple[int, int]] = {}
+        for start in range(0, max(len(ids), len(refs)), 1000):
+            for cid, ref, owner in self.session.execute(select(Contact.id, Contact.external_ref, Contact.customer_id).where(
+                    Contact.id.in_(ids[start:start + 1000]) | Contact.external_ref.in_(refs[start:start + 1000]))):
+                by_id[cid] = (cid, owner)
+                if ref is not None:
+                    by_ref[ref] = (cid, owner)
+        out: dict[ContactKey, tuple[int, int]] = {}
+        for key in keys:
+            found = by_ref.get(key) if isinstance(key, str) else None
+            if found is None and (isinstance(key, int) or key.isdigit()):
+                found = by_id.get(int(key))
+            if found is not None:
+                out[key] = found
+        return out
+
+    @staticmethod
+    def _own_contact(found: Mapping[ContactKey, tuple[int, int]], key: ContactKey, customer_id: int) -> int:
+        """The contact's id if it is one of the customer's people: a touchpoint names a person of
+        *that* customer, so another customer's contact (or none at all) is refused with one line."""
+        if key not in found:
+            raise InvalidInput(f"no contact {key!r}", [("contact", f"no contact {key!r}")])
+        if found[key][1] != customer_id:
+            text = f"contact {key!r} belongs to another customer, not to customer {customer_id}"
+            raise InvalidInput(text, [("contact", text)])
+        return found[key][0]
+
+    @staticmethod
+    def _contact_key(contact: ContactKey | None) -> ContactKey | None:
+        if isinstance(contact, str):
+            contact = contact.strip()
+        return None if contact is None or contact == "" else contact
 
     def _same_or_conflict(self, existing: Interaction, wanted: dict[str, Any], occurred_at: dt.datetime | None) -> Interaction:
         differs = [f for f in self.SAME if getattr(existing, f) != wanted[f]]
@@ -40,15 +84,18 @@ class InteractionService(Service):
                            f"with a different {', '.join(differs)}; use a new reference or update interaction {existing.id}")
         return existing
 
-    def log_once(self, customer_id: int, data: InteractionCreate) -> tuple[Interaction, bool]:
+    def log_once(self, customer_id: int, data: InteractionCreate, contact: ContactKey | None = None) -> tuple[Interaction, bool]:
         """Log a touchpoint; returns (interaction, created). A reference logged again with the same
-        content is a no-op (also when two writers log it at once); with different content, refused."""
+        content is a no-op (also when two writers log it at once); with different content, refused.
+        ``contact`` (id or external reference) is the customer's person spoken with."""
         self.uow.require("interaction.write")
         customer = self.uow.customers.resolve(customer_id)  # NotFound for a customer the actor may not see
         if customer.archived:
             raise Conflict(f"customer {customer_id} is archived")
         vocabularies_of(self.uow.crm).check("interaction_kinds", data.kind, "kind")
         fields = data.model_dump(exclude={"handled_by", "occurred_at"})
+        key = self._contact_key(contact)
+        fields["contact_id"] = None if key is None else self._own_contact(self.contacts_by_key([key]), key, customer_id)
         wanted = {**fields, "customer_id": customer_id, "handled_by_id": self.uow.users.id_for(data.handled_by)}
         if data.external_ref:
             existing = self.session.scalar(select(Interaction).where(Interaction.external_ref == data.external_ref))
@@ -70,10 +117,13 @@ class InteractionService(Service):
         self.uow.hooks.interaction_logged(self.uow, interaction)
         return interaction, True
 
-    def log_many(self, entries: Iterable[tuple[int | str, InteractionCreate | Mapping[str, Any]]]) -> list[Interaction]:
+    def log_many(self, entries: Iterable[tuple[int | str, InteractionCreate | Mapping[str, Any]]
+                                         | tuple[int | str, InteractionCreate | Mapping[str, Any], ContactKey | None]],
+                 ) -> list[Interaction]:
         """Log a batch of touchpoints, all or nothing; ``crm_interactions_batch`` fires once.
 
-        Each entry is (customer id or reference, data); every row is checked as :meth:`log_once`
+        Each entry is (customer id or reference, data) or (customer, data, contact); a mapping may
+        also give the contact under ``"contact"``. Every row is checked as :meth:`log_once`
         checks one (the schema, a customer the actor may see and not archived, a known
         ``handled_by``, a reference logged again with other content refused), and the first bad
         row refuses the batch before anything is written, naming its row (1-based). A reference
@@ -82,8 +132,15 @@ class InteractionService(Service):
         and their audit entries written in one flush. Returns the interactions in entry order.
         """
         self.uow.require("interaction.write")
-        rows = [self._checked(n, key, data) for n, (key, data) in enumerate(entries, start=1)]
+        rows, contacts = [], []
+        for n, (key, data, *rest) in enumerate(entries, start=1):
+            if isinstance(data, Mapping) and "contact" in data:
+                data = dict(data)
+                rest = [data.pop("contact")]
+            rows.append(self._checked(n, key, data))
+            contacts.append(self._contact_key(rest[0] if rest else None))
         customers = self._customers_of(rows)
+        contact_ids = self._contacts_of(rows, contacts, customers)
         users: dict[str, int | None] = {}
         wanted: list[tuple[int, dict[str, Any]]] = []
         for n, key, data in rows:
@@ -94,8 +151,20 @@ class InteractionService(Service):
                 raise InvalidInput(f"row {n}: {e}", [(f"row {n}.handled_by", str(e))]) from None
             fields = data.model_dump(exclude={"handled_by", "occurred_at"})
             wanted.append((n, {**fields, "customer_id": customers[key].id, "handled_by_id": users.get(data.handled_by or ""),
-                               "occurred_at": data.occurred_at}))
+                               "contact_id": contact_ids[n - 1], "occurred_at": data.occurred_at}))
         return self._write_batch(wanted)
+
+    def _contacts_of(self, rows: list[tuple[int, int | str, InteractionCreate]], contacts: list[ContactKey | None],
+                     customers: Mapping[int | str, Customer]) -> list[int | None]:
+        """Each row's contact id (None without one), looked up at once; a bad one names its row."""
+        found = self.contacts_by_key(c for c in contacts if c is not None)
+        out: list[int | None] = []
+        for (n, key, _), contact in zip(rows, contacts, strict=True):
+            try:
+                out.append(None if contact is None else self._own_contact(found, contact, customers[key].id))
+            except InvalidInput as e:
+                raise InvalidInput(f"row {n}: {e}", [(f"row {n}.contact", str(e))]) from None
+        return out
 
     def _checked(self, n: int, key: int | str, data: InteractionCreate | Mapping[str, Any]) -> tuple[int, int | str, InteractionCreate]:
         """One entry validated as :class:`InteractionCreate`; a bad one names its row."""

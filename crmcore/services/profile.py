@@ -76,7 +76,9 @@ class ProfileService(Service):
         if kinds is not None and CORE_SOURCE not in kinds:
             q = q.where(or_(*self._core_filter(kinds)))
         q = q.order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(limit)
-        return [InteractionRead.model_validate(x).model_dump() for x in self.session.scalars(q)]
+        # the contact person spoken with, by id (the profile's contacts name them)
+        return [InteractionRead.model_validate(x).model_dump()
+                for x in self.session.scalars(q)]
 
     def _core_filter(self, kinds: set[str]) -> list[Any]:
         channels = [c for c in Channel if c.value in kinds]
@@ -96,9 +98,12 @@ class ProfileService(Service):
                 return []
             q = q.where(Transaction.kind.in_(wanted))
         q = q.order_by(Transaction.occurred_at.desc(), Transaction.id.desc()).limit(limit)
+        # amount, currency, entry_kind and description as data too: a face formats the money for
+        # its reader and names the kind in the reader's language (the summary is the CLI's line)
         return [{"at": as_utc(at), "kind": kind.value.replace("_", " "),
                  "summary": f"{kind.value.replace('_', ' ')} {amount} {currency}" + (f" · {text}" if text else ""),
-                 "reference": ref, "source": LEDGER_SOURCE}
+                 "reference": ref, "source": LEDGER_SOURCE, "entry_kind": kind.value, "amount": amount,
+                 "currency": currency, "description": text}
                 for at, kind, amount, currency, ref, text in self.session.execute(q)]
 
     def timeline(self, c: Customer, interactions: list[dict[str, Any]], limit: int,
@@ -106,7 +111,8 @@ class ProfileService(Service):
         """The customer's interactions, ledger entries and the plugins' timeline entries, merged by
         date, newest first."""
         entries = [{"at": as_utc(x["occurred_at"]), "kind": f"{x['channel']} {x['kind']}", "summary": x["subject"],
-                    "reference": x["external_ref"], "source": CORE_SOURCE} for x in interactions]
+                    "reference": x["external_ref"], "source": CORE_SOURCE, "contact_id": x.get("contact_id")}
+                   for x in interactions]
         entries += self._ledger(c.id, limit, kinds)
         entries += [{"at": e.at, "kind": e.kind, "summary": e.summary, "reference": e.reference, "source": plugin}
                     for plugin, e in self.uow.hooks.customer_timeline(self.uow, c)

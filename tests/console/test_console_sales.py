@@ -34,7 +34,7 @@ def test_board_shows_only_visible_deals_and_moves_with_a_form(pclient, pcrm):
     assert r.status_code == 303 and r.headers["location"] == "/console/sales"
     assert ("anna", "move", str(a)) in audit_actions(pcrm, "sales.opportunity")
     board = anna.get("/console/sales").text
-    assert "Ovens for Alpine moved to approach." in board
+    assert "Ovens for Alpine moved to approach." in board  # the stage in words, inside the sentence
     # the other owner's deal cannot be moved by URL either
     assert post(anna, f"/console/sales/opportunities/{s}/move", "/console/sales", stage="approach").status_code == 404
 
@@ -110,3 +110,41 @@ def test_forecast_and_home_card(pclient, pcrm):
     home = text_of(c.get("/console/").text)
     assert "My open deals" in home and "Ovens for Alpine" in home and "Windows deal" not in home
     assert "Выигрыш" not in home
+
+
+def _switch(c, lang):
+    c.post("/console/language", data={"csrf": csrf_of(c.get("/console/").text), "language": lang, "next": "/console/"})
+
+
+def test_stage_names_are_translated_and_configured_labels_kept(pclient, pcrm):
+    """The default pipeline's stages come from the plugin's catalogue; a configured pipeline's
+    labels show as configured (no catalogue knows them), in every language."""
+    from crm_sales_automation.schemas import PipelineCreate, StageSpec
+
+    a, _, _ = deals(pcrm)
+    refs = ids(pcrm)
+    with pcrm.unit_of_work("boss") as uow:
+        sales.create_pipeline(uow, PipelineCreate(name="trade_fair", stages=[
+            StageSpec(name="stand_visit", label="Visited our stand", probability=30),
+            StageSpec(name="qualification", probability=50)]))
+        sales.add_opportunity(uow, refs["ALP"], OpportunityCreate(title="Fair ovens", amount=Decimal(500), currency="EUR",
+                                                                 owner="anna", pipeline="trade_fair"))
+    c = pclient("boss")
+    board = text_of(c.get("/console/sales").text)
+    assert "Sales pipeline" in board and "Presentation / demo" in board and "Objection handling" in board
+    post(c, f"/console/sales/opportunities/{a}/move", "/console/sales", stage="presentation")
+    _switch(c, "ru")
+    board = c.get("/console/sales").text
+    shown = text_of(board)
+    assert "Воронка продаж" in shown and "Поиск клиентов" in shown and "Презентация / демонстрация" in shown
+    assert ">Работа с возражениями</option>" in board  # the move form's choices too
+    assert ">Основная воронка</option>" in board and ">Trade fair</option>" in board  # the pipeline picker
+    deal = text_of(c.get(f"/console/sales/opportunities/{a}").text)
+    assert "Презентация / демонстрация (50%)" in deal and "Поиск клиентов Презентация / демонстрация" in deal  # history
+    fair = text_of(c.get("/console/sales?pipeline=trade_fair").text)
+    assert "Воронка trade fair" in fair and "Visited our stand" in fair and "Квалификация" in fair
+    _switch(c, "zh_Hans")
+    assert "寻找潜在客户" in text_of(c.get("/console/sales").text)
+    anna = pclient("anna")
+    _switch(anna, "ru")
+    assert "(презентация / демонстрация)" in text_of(anna.get("/console/").text).lower()  # the home card

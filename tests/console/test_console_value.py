@@ -62,3 +62,18 @@ def test_tier_list_pages_and_visibility(pclient, pcrm):
     assert r.status_code == 403 and "value.report" in r.text
     assert "Customer value" not in text_of(anna.get("/console/").text)
     assert boss.get("/console/value/tiers/platinum").status_code == 404
+
+
+def test_money_carries_its_currency_in_the_locale(pclient, pcrm):
+    """The run stores no currency when the accounts are kept in one: the card and the tier list
+    show that one (€ here), formatted for the reader."""
+    from tests.console.conftest import csrf_of
+
+    analyse(pcrm)
+    boss = pclient("boss")
+    home = text_of(boss.get("/console/").text)
+    assert re.search(r"Revenue €[\d,]+\.\d\d", home), home
+    tier = re.findall(r'href="/console/value/tiers/([a-z_]+)"', boss.get("/console/value").text)[0]
+    assert re.search(r'<td class="num">€[\d,]+\.\d\d</td>', boss.get(f"/console/value/tiers/{tier}").text)
+    boss.post("/console/language", data={"csrf": csrf_of(boss.get("/console/").text), "language": "ru", "next": "/console/"})
+    assert re.search(r"Выручка [\d\s]+,\d\d\s€", text_of(boss.get("/console/").text))

@@ -42,7 +42,7 @@ def test_forms_list_the_configured_words(make_crm: Callable[..., Any]) -> None:
     with c:
         page = c.get(f"/console/customers/{cid}").text
         assert _options(page, "role") == [ROLES]
-        assert _options(page, "kind") == [["core", "inquiry", "site_visit", "other"], ["inquiry", "site_visit", "other"],
+        assert _options(page, "kind") == [["core", "ledger", "inquiry", "site_visit", "other"], ["inquiry", "site_visit", "other"],
                                          ["invoice", "payment", "credit_note"]]  # the filter, the form, postings
         r = c.post(f"/console/customers/{cid}/contacts", data={"csrf": csrf_of(page), "name": "Bo", "role": "buyer"},
                    follow_redirects=False)

@@ -54,7 +54,7 @@ def customer_list(view: View) -> Response:
         owners = usernames(uow)
         if query is not None:
             try:
-                result = uow.customers.search(query)  # type: ignore[arg-type]
+                result = uow.customers.search(query)
                 items = [CustomerRead.model_validate(c).model_dump() for c in result.items]
                 next_after = result.next_after
             except InvalidInput as e:
@@ -78,7 +78,7 @@ def customer_new(view: View) -> Response:
         if data is not None:
             try:
                 with view.unit(write=True) as uow:
-                    c = uow.customers.create(data)  # type: ignore[arg-type]
+                    c = uow.customers.create(data)
                     cid, name = c.id, c.name
                 return view.redirect(f"/customers/{cid}", flash=view._("Customer %(name)s added.", name=name))
             except InvalidInput as e:
@@ -117,7 +117,7 @@ def customer_edit(view: View) -> Response:
             try:
                 with view.unit(write=True) as uow:
                     uow.customers.visible(cid)
-                    c = uow.customers.update(cid, data)  # type: ignore[arg-type]
+                    c = uow.customers.update(cid, data)
                     name = c.name
                 return view.redirect(f"/customers/{cid}", flash=view._("Customer %(name)s saved.", name=name))
             except StaleVersion:

@@ -11,7 +11,7 @@ from starlette.routing import Route
 from crmcore.console.extensions import ConsoleSection, Failed, call_each
 from crmcore.console.forms import bind, service_errors, values
 from crmcore.console.pages.customers import KINDS, STAGES
-from crmcore.console.web import View, page
+from crmcore.console.web import View, human_ref, page
 from crmcore.enums import Channel, Direction, TransactionKind
 from crmcore.errors import CRMError, InvalidInput, Vetoed
 from crmcore.models import Contact, User
@@ -27,7 +27,8 @@ from crmcore.schemas import (
 from crmcore.vocabularies import of as vocabularies_of
 
 CONTACT_FIELDS = ("name", "role", "title", "email", "phone")
-INTERACTION_FIELDS = ("channel", "direction", "kind", "subject", "notes", "occurred_at", "outcome", "satisfaction")
+INTERACTION_FIELDS = ("channel", "direction", "kind", "contact", "subject", "notes", "occurred_at", "outcome",
+                      "satisfaction")
 POSTING_FIELDS = ("kind", "amount", "currency", "reference", "occurred_at", "due_date", "description")
 POSTING_KINDS = (TransactionKind.INVOICE, TransactionKind.PAYMENT, TransactionKind.CREDIT_NOTE)
 TIMELINE_SIZE = 25
@@ -80,7 +81,8 @@ def show(view: View, forms: dict[str, tuple[dict[str, str], dict[str, str]]] | N
                        p=p, c=p["customer"], owner=owner, kind=kind,
                        generic=generic, sections=sorted(sections, key=lambda s: s["order"]), perms=perms,
                        forms={k: forms.get(k, ({}, {})) for k in ("contact", "interaction", "posting")},
-                       timeline_kinds=_timeline_kinds(view), **_options(view))
+                       timeline=_timeline_rows(view, p["timeline"], {x["id"]: x["name"] for x in p["contacts"]}),
+                       contact_options=[(str(x["id"]), x["name"]) for x in p["contacts"]], timeline_kinds=_timeline_kinds(view), **_options(view))
 
 
 def _section(view: View, plugin: str, s: Any) -> dict[str, Any]:
@@ -97,12 +99,48 @@ def _section(view: View, plugin: str, s: Any) -> dict[str, Any]:
     return {"title": view._(s.title), "html": html, "order": s.order, "replaces": s.replaces, "failed": None}
 
 
+def _plugin_names(view: View) -> dict[str, str]:
+    """plugin id -> its name for a reader: its navigation entry's label (translated by its own
+    catalogue), else the id in words."""
+    nav: dict[str, str] = {}
+    for pid, entry in view.console.registry.nav:
+        nav.setdefault(pid, entry.label)
+    return {pid: view._(nav[pid]) if pid in nav else view.fmt.label(pid.replace("_", " ")) for pid in view.active}
+
+
 def _timeline_kinds(view: View) -> list[tuple[str, str]]:
+    """The timeline filter: interactions, ledger entries, each interaction kind, each plugin."""
     _ = view._
-    out = [("core", _("Interactions"))]
+    out = [("core", _("Interactions")), ("ledger", _("Invoices and payments"))]
     out += _words(view, "interaction_kinds")
-    out += [(pid, pid) for pid in sorted(view.active)]
+    names = _plugin_names(view)
+    out += sorted(((pid, names[pid]) for pid in view.active), key=lambda kv: kv[1])
     return out
+
+
+def _timeline_rows(view: View, entries: list[dict[str, Any]], people: dict[int, str]) -> list[dict[str, str]]:
+    """The timeline as a reader sees it: the kind in words, money for the locale, no machine-made
+    reference, where the entry comes from."""
+    fmt, _ = view.fmt, view._
+    options = _options(view)
+    chan, ik = dict(options["channels"]), dict(options["ikinds"])
+    names = {"core": _("Interaction"), "ledger": _("Ledger"), **_plugin_names(view)}
+    rows = []
+    for e in entries:
+        what, summary = e["kind"], e["summary"] or ""
+        if e["source"] == "core" and " " in e["kind"]:
+            c, k = e["kind"].split(" ", 1)
+            what = f"{chan.get(c, c)} · {ik.get(k, k)}"
+            if e.get("contact_id") in people:
+                summary += " · " + _("Contact: %(name)s", name=people[e["contact_id"]])
+        elif e["source"] == "ledger" and e.get("entry_kind"):
+            what = _(e["entry_kind"].replace("_", " ").capitalize())
+            summary = fmt.money(e["amount"], e["currency"]) + (f" · {e['description']}" if e.get("description") else "")
+        else:
+            what = fmt.label(e["kind"])
+        rows.append({"day": fmt.day(e["at"]), "what": what, "summary": summary, "reference": human_ref(e["reference"]),
+                     "source": names.get(e["source"], e["source"])})
+    return rows
 
 
 def _cid(view: View) -> int:
@@ -125,7 +163,7 @@ def add_contact(view: View) -> Response:
         try:
             with view.unit(write=True) as uow:
                 uow.customers.visible(cid)
-                name = uow.contacts.add(cid, data).name  # type: ignore[arg-type]
+                name = uow.contacts.add(cid, data).name
             return view.redirect(f"/customers/{cid}#contacts", flash=view._("Contact %(name)s added.", name=name))
         except CRMError as e:
             errors = _refused(view, e)
@@ -151,7 +189,7 @@ def edit_contact(view: View) -> Response:
             try:
                 with view.unit(write=True) as uow:
                     uow.customers.visible(contact["customer_id"])
-                    uow.contacts.update(xid, data)  # type: ignore[arg-type]
+                    uow.contacts.update(xid, data)
                 return view.redirect(f"/customers/{contact['customer_id']}#contacts",
                                      flash=view._("Contact %(name)s saved.", name=raw["name"]))
             except CRMError as e:
@@ -163,12 +201,16 @@ def edit_contact(view: View) -> Response:
 def log_interaction(view: View) -> Response:
     cid = _cid(view)
     raw = values(view.form, INTERACTION_FIELDS)
-    data, errors = bind(InteractionCreate, raw, extra={"handled_by": view.me.username if view.me else None})
-    if data is not None:
+    data, errors = bind(InteractionCreate, {k: v for k, v in raw.items() if k != "contact"},
+                        extra={"handled_by": view.me.username if view.me else None})
+    contact = int(raw["contact"]) if raw["contact"].isdigit() and len(raw["contact"]) < 19 else None
+    if raw["contact"] and contact is None:
+        errors["contact"] = view._("Choose one of the customer's contacts.")
+    if data is not None and not errors:
         try:
             with view.unit(write=True) as uow:
                 uow.customers.visible(cid)
-                uow.interactions.log(cid, data)  # type: ignore[arg-type]
+                uow.interactions.log(cid, data, contact=contact)
             return view.redirect(f"/customers/{cid}#timeline", flash=view._("Interaction logged."))
         except CRMError as e:
             errors = _refused(view, e)
@@ -184,7 +226,7 @@ def post_entry(view: View) -> Response:
         try:
             with view.unit(write=True) as uow:
                 uow.customers.visible(cid)
-                entry, created = uow.accounts.post(cid, data)  # type: ignore[arg-type]
+                entry, created = uow.accounts.post(cid, data)
                 text = view.fmt.money(entry.amount, entry.currency)
             message = view._("Posted %(kind)s %(ref)s of %(amount)s.", kind=view._(raw["kind"].replace("_", " ").capitalize()),
                              ref=raw["reference"], amount=text) if created else \

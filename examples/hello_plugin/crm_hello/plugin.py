@@ -9,15 +9,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
-from sqlalchemy import insert, select, update
+from sqlalchemy import CursorResult, insert, select, update
 
 from crm_hello.models import Greeting  # importing the models puts hello_* on the shared metadata
 from crmcore import FieldDefinition, MigrationBranch, ProfileSection, UnitOfWork, hookimpl
 from crmcore.models import Customer
-from crmcore.sdk import AppContext, pass_app, resolve_customer
 
 PLUGIN_ID = "hello"  # the same as the entry point name in pyproject.toml
 __version__ = "0.1.0"
@@ -53,21 +52,9 @@ def crm_register_custom_fields(register: Callable[[FieldDefinition], None]) -> N
 
 @hookimpl
 def crm_register_commands(cli: click.Group) -> None:
-    @cli.group("hello")
-    def hello() -> None:
-        """Greetings of the hello plugin."""
+    from crm_hello.cli import hello  # imported here: `crm --help` of other commands does not load it
 
-    @hello.command("show")
-    @click.argument("customer_key", metavar="CUSTOMER")
-    @pass_app
-    def show(app: AppContext, customer_key: str) -> None:
-        """The greetings of CUSTOMER (an id or an external reference)."""
-        with app.crm().unit_of_work(app.actor) as uow:
-            customer = resolve_customer(uow, customer_key)
-            texts = uow.session.scalars(select(Greeting.text).where(Greeting.customer_id == customer.id)
-                                        .order_by(Greeting.id)).all()
-        for text in texts:
-            click.echo(text)
+    cli.add_command(hello)
 
 
 @hookimpl
@@ -103,6 +90,6 @@ def crm_customers_batch(uow: UnitOfWork, created_ids: Sequence[int]) -> None:
 
 @hookimpl
 def crm_merge_customers(uow: UnitOfWork, source_id: int, target_id: int) -> dict[str, int]:
-    res = uow.session.execute(
-        update(Greeting).where(Greeting.customer_id == source_id).values(customer_id=target_id))
+    res = cast(CursorResult[Any], uow.session.execute(  # an UPDATE: a cursor result, with rowcount
+        update(Greeting).where(Greeting.customer_id == source_id).values(customer_id=target_id)))
     return {"hello_greetings": res.rowcount}

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 
 from crm_warranty.models import Claim
 from crmcore.models import Customer
@@ -109,7 +109,8 @@ def profile_section(uow: UnitOfWork, customer: Customer) -> ProfileSection | Non
 
 
 def merge(uow: UnitOfWork, source_id: int, target_id: int) -> dict[str, int]:
-    moved = uow.session.execute(update(Claim).where(Claim.customer_id == source_id).values(customer_id=target_id))
+    moved = cast(CursorResult[Any], uow.session.execute(  # an UPDATE: a cursor result, with rowcount
+        update(Claim).where(Claim.customer_id == source_id).values(customer_id=target_id)))
     return {"warranty_claims": moved.rowcount}
 
 

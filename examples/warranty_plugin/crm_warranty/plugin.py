@@ -5,24 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from crm_warranty import claims  # imports the models: the warranty_claims table is on the metadata
-from crmcore import MigrationBranch, Permission, ProfileSection, hookimpl
+from crmcore import MigrationBranch, Permission, ProfileSection, UnitOfWork, hookimpl
 from crmcore.models import Customer
-from crmcore.sdk import PluginSettings, declare_role
-from crmcore.uow import UnitOfWork
+from crmcore.sdk import declare_role
 
 PLUGIN_ID = "warranty"
 __version__ = "0.1.0"
 
-
-class WarrantySettings(PluginSettings):
-    """``[warranty]`` in crm.toml."""
-
-    max_claim_days: int = 730  # a claim for a sale older than this is refused
-
-
 CLERK = declare_role("warranty_clerk", "Records and decides warranty claims", ("customer.read", "interaction.write"))
 MIGRATIONS = MigrationBranch(label=PLUGIN_ID, versions=Path(__file__).parent / "migrations" / "versions")
-SETTINGS = WarrantySettings
+SETTINGS = "crm_warranty.settings:WarrantySettings"
 PERMISSIONS = (Permission("warranty.write", "Record warranty claims", (CLERK, "sales", "manager")),
                Permission("warranty.decide", "Approve or reject warranty claims", (CLERK, "manager")))
 BULK_ENTITIES = "crm_warranty.claims:BULK"
@@ -38,4 +30,3 @@ def crm_customer_profile_sections(uow: UnitOfWork, customer: Customer) -> Profil
 @hookimpl
 def crm_merge_customers(uow: UnitOfWork, source_id: int, target_id: int) -> dict[str, int]:
     return claims.merge(uow, source_id, target_id)
-

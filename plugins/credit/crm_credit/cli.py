@@ -221,24 +221,36 @@ def score_cmd(app: AppContext, customer_key: str | None, all_: bool, as_of: dt.d
 @_json_option
 @pass_app
 def check_cmd(app: AppContext, customer_key: str, amount: Decimal, currency: str | None, reference: str | None, as_json: bool) -> None:
-    """Would a new document of AMOUNT pass the credit check? Exit 1 when it would be refused. Writes nothing."""
+    """Would a new document of AMOUNT pass the credit check? Exit 1 when it would be refused.
+
+    Says the customer's control mode (block or warn, and why), who may pass a warning, and
+    whether you may: a document refused by the rules passes in warn mode for a holder of
+    credit.pass_warning (exit 0, "warning:"). Writes nothing."""
     if currency is not None:
         try:
             currency = parse_currency(currency)
         except ValueError as e:
             raise InvalidInput(f"invalid input: currency: {e}") from None
+    from crm_credit import control
+    from crm_credit.settings import settings as credit_settings
+
     with app.crm().unit_of_work(app.actor, read_only=True) as uow:
         c = resolve_customer(uow, customer_key)
         chk = services.check(uow, c.id, amount, currency, reference, lock=False)
+        mode = control.mode_report(uow, credit_settings(uow), services.get_profile(uow, c.id), chk)
+    who = (f"mode {mode['mode']} ({mode['mode_source']}); {control.PASS_PERMISSION} is held by "
+           f"{', '.join(mode['may_pass']) or 'no role'}; {app.actor} {'holds' if mode['actor_may_pass'] else 'lacks'} it")
     if as_json:
-        emit_json(chk.as_dict())
+        emit_json({**chk.as_dict(), **mode})
     elif chk.ok:
         limit = "no limit" if chk.limit is None else f"limit {_money_s(chk.limit)}"
         extra = f"; released by {chk.released_by}" if chk.released_by else ""
-        click.echo(f"ok: exposure {_money_s(chk.exposure)} {chk.currency} ({limit}){extra}")
+        click.echo(f"ok: exposure {_money_s(chk.exposure)} {chk.currency} ({limit}){extra}; {who}")
+    elif mode["would_pass"]:
+        click.echo(f"warning: {chk.message()}; it would pass with the warning recorded: {who}")
     else:
-        click.echo(f"refused: {chk.message()}")
-    if not chk.ok:
+        click.echo(f"refused: {chk.message()}; {who}")
+    if not mode["would_pass"]:
         click.get_current_context().exit(1)
 
 

@@ -63,10 +63,11 @@ def customer_page(view: View, form: str | None = None, raw: dict[str, str] | Non
         rights = _rights(uow)
         name, archived = customer.name, customer.archived
     p = data["profile"] or {}
-    current = {"limit": "" if p.get("limit_amount") is None else str(p["limit_amount"]), "currency": p.get("currency") or "",
+    current: dict[str, str] = {"limit": "" if p.get("limit_amount") is None else str(p["limit_amount"]), "currency": p.get("currency") or "",
                "payment_terms_days": "" if p.get("payment_terms_days") is None else str(p["payment_terms_days"]),
-               "status": p.get("status") if p.get("status") in STATUSES else "", "reason": "", "last_review": ""}
-    forms = {"profile": (current, {}), "hold": ({}, {}), "release": ({"days": "7"}, {})}
+               "status": str(p["status"]) if p.get("status") in STATUSES else "", "reason": "", "last_review": ""}
+    forms: dict[str, tuple[dict[str, str], dict[str, str]]] = {"profile": (current, {}), "hold": ({}, {}),
+                                                               "release": ({"days": "7"}, {})}
     if form is not None:
         forms[form] = (raw or {}, errors or {})
     return view.render("credit/customer.html", status=status if errors else 200, c={"id": cid, "name": name, "archived": archived},
@@ -104,7 +105,7 @@ def set_profile(view: View) -> Response:
     data, errors = bind(ProfileUpdate, raw)
     if data is None:
         return customer_page(view, "profile", raw, errors)
-    return _write(view, "profile", raw, lambda uow, cid: services.set_profile(uow, cid, data)  # type: ignore[arg-type]
+    return _write(view, "profile", raw, lambda uow, cid: services.set_profile(uow, cid, data)
                   and view._("Credit profile saved."))
 
 
@@ -113,7 +114,7 @@ def hold(view: View) -> Response:
     data, errors = bind(HoldIn, raw)
     if data is None:
         return customer_page(view, "hold", raw, errors)
-    return _write(view, "hold", raw, lambda uow, cid: services.hold(uow, cid, data.reason)  # type: ignore[union-attr]
+    return _write(view, "hold", raw, lambda uow, cid: services.hold(uow, cid, data.reason)
                   and view._("The customer is on credit hold."))
 
 
@@ -123,7 +124,7 @@ def release(view: View) -> Response:
     if data is None:
         return customer_page(view, "release", raw, errors)
     return _write(view, "release", raw, lambda uow, cid: view._(
-        "Released until %(date)s.", date=view.fmt.date(services.release(uow, cid, data).expires_at)))  # type: ignore[arg-type]
+        "Released until %(date)s.", date=view.fmt.date(services.release(uow, cid, data).expires_at)))
 
 
 def ageing(view: View) -> Response:

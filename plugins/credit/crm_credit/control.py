@@ -40,6 +40,19 @@ def mode_for(uow: UnitOfWork, s: CreditSettings, profile: CreditProfile | None, 
     return s.mode, "default"
 
 
+def mode_report(uow: UnitOfWork, s: CreditSettings, profile: CreditProfile | None, chk: Any) -> dict[str, Any]:
+    """What ``crm credit check`` says of the control mode: the customer's mode and why, the roles
+    that may pass a warning, whether the actor may, and whether a failed check would pass
+    (warn mode, the permission, a profile that is not on hold or blocked), as :func:`warn_pass` decides."""
+    mode, why = mode_for(uow, s, profile, chk.customer_id)
+    grants = uow.crm.permissions.grants()
+    roles = sorted(r for r, names in grants.items() if PASS_PERMISSION in names)
+    can = uow.can(PASS_PERMISSION)
+    passable = mode == "warn" and can and profile is not None and profile.status not in ("hold", "blocked")
+    return {"mode": mode, "mode_source": why, "may_pass": roles, "actor_may_pass": can,
+            "would_pass": bool(chk.ok or passable)}
+
+
 def warn_pass(uow: UnitOfWork, s: CreditSettings, profile: CreditProfile | None, chk: Any) -> str | None:
     """For a failed check: None when warn mode lets it pass (the warning is recorded), else the
     refusal message (the check's, with why warn mode did not pass it)."""

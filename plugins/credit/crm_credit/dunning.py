@@ -170,8 +170,8 @@ def _audit(uow: UnitOfWork, res: RunResult) -> None:
 def _resolve(uow: UnitOfWork, txn_ids: list[int], now: dt.datetime) -> int:
     n = 0
     for i in range(0, len(txn_ids), 5000):
-        n += uow.session.execute(update(DunningItem).where(DunningItem.transaction_id.in_(txn_ids[i:i + 5000]),
-                                                           DunningItem.resolved_at.is_(None)).values(resolved_at=now)).rowcount
+        n += services.rows_changed(uow.session.execute(update(DunningItem).where(
+            DunningItem.transaction_id.in_(txn_ids[i:i + 5000]), DunningItem.resolved_at.is_(None)).values(resolved_at=now)))
     return n
 
 

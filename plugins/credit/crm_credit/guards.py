@@ -52,15 +52,14 @@ def credit_checked(entry: TransactionCreate, s: CreditSettings) -> bool:
     return entry.kind is not TransactionKind.INVOICE or s.check_point != "win"
 
 
-def settlement_problem(entry_kind: TransactionKind, amount: Decimal, description: str | None, account_id: int,
+def settlement_problem(entry_kind: TransactionKind, amount: Decimal, name: str | None, account_id: int,
                        items: ledger.OpenItems, s: CreditSettings) -> str | None:
     """Why a payment / credit note / write-off cannot be posted against the stored ledger, or None.
 
-    A settlement naming an invoice may not exceed what is open on it; one naming none may not
-    exceed the account's open receivable unless ``allow_overpayment`` is on.
+    A settlement naming an invoice (``applies_to``) may not exceed what is open on it; one naming
+    none may not exceed the account's open receivable unless ``allow_overpayment`` is on.
     """
     sel = items.account == account_id
-    name = ledger.named_invoice(description)
     open_on = None
     if name is not None:
         hit = np.flatnonzero(sel & (items.reference == name))
@@ -92,7 +91,7 @@ def guard_entry(uow: UnitOfWork, account: Any, entry: TransactionCreate) -> None
     if entry.kind in SETTLEMENTS:
         lock_profiles(uow, [account.customer_id])  # two settlements of one invoice at once: the later sees the first
         items = ledger.open_items(uow.session, CURRENT, [account.customer_id])
-        problem = settlement_problem(entry.kind, entry.amount, entry.description, account.id, items, s)
+        problem = settlement_problem(entry.kind, entry.amount, entry.applies_to, account.id, items, s)
         if problem:
             raise Veto(problem)
         return
@@ -173,7 +172,7 @@ class Position:
                 day = ledger.day_of(e.occurred_at.date()) if e.occurred_at else today
                 due = ledger.day_of(e.due_date) if e.due_date else day + (
                     account.payment_terms_days if e.kind is TransactionKind.INVOICE else 0)
-                ref = e.reference if e.kind is TransactionKind.INVOICE else None
+                ref = e.reference if e.kind in (TransactionKind.INVOICE, TransactionKind.CHARGE) else None
                 keys.setdefault(account.id, []).append((due, day, self.BATCH + i, 0, ref))
         pools = dict(zip(items.pool_account.tolist(), items.pool_cents.tolist()))
         self.accounts: dict[int, _Account] = {}
@@ -197,7 +196,7 @@ class Position:
 
     def problem(self, account_id: int, e: TransactionCreate, s: CreditSettings) -> str | None:
         a = self.account(account_id)
-        name = ledger.named_invoice(e.description)
+        name = e.applies_to
         k = a.by_ref.get(name) if name is not None else None
         return _problem(e.kind, e.amount, name, None if k is None else a.open_on(k), a.open, account_id, s)
 
@@ -206,12 +205,12 @@ class Position:
         a = self.account(account_id)
         cents = ledger.cents(abs(effect(e)))
         if raises_owed(e):
-            k = self.slot[index]
-            a.add(k, cents)
-            if e.kind is TransactionKind.INVOICE:
-                a.by_ref[e.reference] = k
+            slot = self.slot[index]
+            a.add(slot, cents)
+            if e.kind in (TransactionKind.INVOICE, TransactionKind.CHARGE):
+                a.by_ref[e.reference] = slot
             return
-        name = ledger.named_invoice(e.description)
+        name = e.applies_to
         k = a.by_ref.get(name) if name is not None else None
         if k is not None:  # a named credit settles its invoice up to what the other named ones left of it
             used = min(a.left[k], cents)

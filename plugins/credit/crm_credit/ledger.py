@@ -3,12 +3,12 @@
 The core keeps balances, not open items, so they are rebuilt here from ``transactions`` with one
 query and NumPy (never a query per customer):
 
-- invoices and positive adjustments are *debit items*; payments, credit notes, write-offs and
-  negative adjustments are *credits*;
-- a credit that names an invoice (``invoice:REF`` in its description, the convention of
-  ``crm account post --description``) settles that invoice first (a debit adjustment, such as a
-  dunning charge, can be named the same way); what it pays beyond that
-  invoice's amount joins the other credits;
+- payments, credit notes, write-offs and negative adjustments are *credits*;
+- invoices, charges (dunning fees and interest) and positive adjustments are *debit items*;
+- a credit that names an entry of its account (the core's ``applies_to``: an invoice or a
+  charge) settles that entry first; what it pays beyond that entry's amount joins the other
+  credits. The old convention, ``invoice:REF`` in the description, is no longer read: the core's
+  migration 0008 turned it into ``applies_to`` for the rows that had it;
 - the other credits settle the account's debit items oldest first (FIFO by due date); an item's
   paid day is the day the running credits of its account first covered it.
 
@@ -21,8 +21,6 @@ maintained library offers (accounting packages match one account at a time, in P
 from __future__ import annotations
 
 import datetime as dt
-import re
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -33,20 +31,17 @@ from numpy.typing import NDArray
 from sqlalchemy import bindparam
 from sqlalchemy.orm import Session
 
-from crmcore.sdk import day_number as sdk_day_number
+from crmcore.sdk import date_of as sdk_date_of
+from crmcore.sdk import day_of, day_sql
 
-EPOCH = dt.date(1970, 1, 1)
-NAMED = re.compile(r"invoice:\s*([^\s,;]+)", re.IGNORECASE)
 BUCKETS = ("current", "1-30", "31-60", "61-90", "over_90")
 IntArray = NDArray[np.int64]
+DEBIT_SQL = "t.kind IN ('invoice', 'charge') OR (t.kind = 'adjustment' AND t.amount > 0)"
 
 
-def day_of(date: dt.date) -> int:
-    return (date - EPOCH).days
-
-
-def date_of(day: int) -> dt.date:
-    return EPOCH + dt.timedelta(days=int(day))
+def date_of(day: int | np.integer[Any]) -> dt.date:
+    """The date of a day number (the SDK's, taking NumPy integers too)."""
+    return sdk_date_of(int(day))
 
 
 UNIT = 10_000  # amounts are kept in 1/10000 (the core stores up to four decimals: KWD has 3)
@@ -64,23 +59,14 @@ def money(units: int | np.integer[Any]) -> Decimal:
     return two if two == d else d.quantize(Decimal("0.0001"))
 
 
-def named_invoice(description: str | None) -> str | None:
-    """The invoice reference a payment or credit note names, if any."""
-    if not description:
-        return None
-    m = NAMED.search(description)
-    return m.group(1) if m else None
-
-
-day_number = sdk_day_number  # the SDK's (crmcore.db.dates), kept under this module's old name
 
 
 # -- loading ---------------------------------------------------------------------------------------
 
 LEDGER_SQL = """
 SELECT a.customer_id, t.account_id, t.id, t.kind, CAST(ROUND(t.amount * 10000) AS BIGINT),
-       {day_occ}, COALESCE({day_due}, -1), CASE WHEN t.kind = 'invoice' OR (t.kind = 'adjustment' AND t.amount > 0) THEN t.reference END,
-       CASE WHEN t.kind <> 'invoice' AND t.description LIKE '%invoice:%' THEN t.description END,
+       {day_occ}, COALESCE({day_due}, -1), CASE WHEN {debit} THEN t.reference END,
+       CASE WHEN NOT ({debit}) THEN COALESCE(t.applies_to_id, -1) ELSE -1 END,
        a.currency
 FROM transactions t JOIN accounts a ON a.id = t.account_id
 WHERE {until} {extra}
@@ -88,20 +74,14 @@ WHERE {until} {extra}
 FETCH = 200_000
 
 
-SQLITE_UNIXEPOCH = sqlite3.sqlite_version_info >= (3, 38, 0)
+def ledger_sql(session: Session, until: str, extra: str = "{extra}") -> str:
+    """``LEDGER_SQL`` for this session's engine (day numbers by the SDK's ``day_sql``)."""
+    dialect = session.get_bind().dialect.name
+    return LEDGER_SQL.format(day_occ=day_sql(dialect, "t.occurred_at"), day_due=day_sql(dialect, "t.due_date", is_date=True),
+                             debit=DEBIT_SQL, until=until, extra=extra)
 
 
-def _day_sql(session: Session, column: str, is_date: bool) -> str:
-    if session.get_bind().dialect.name == "sqlite":
-        if SQLITE_UNIXEPOCH:  # a midnight's epoch seconds divide exactly; a third faster than julianday()
-            return f"(unixepoch(substr({column}, 1, 10)) / 86400)"
-        return f"CAST(julianday(substr({column}, 1, 10)) - 2440587.5 AS INTEGER)"
-    if is_date:
-        return f"({column} - DATE '1970-01-01')"
-    return f"CAST(floor(extract(epoch FROM {column}) / 86400) AS INTEGER)"
-
-
-def _until_param(session: Session, as_of: dt.date) -> Any:
+def until_param(session: Session, as_of: dt.date) -> Any:
     until = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
     if session.get_bind().dialect.name == "sqlite":
         return until.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
@@ -120,7 +100,7 @@ class Ledger:
     day: IntArray
     due: IntArray  # -1 when none
     reference: NDArray[np.object_]
-    named: NDArray[np.object_]  # the named invoice reference of a credit, or None
+    named: IntArray  # the id of the entry a credit settles (``applies_to_id``), -1 when none
     currency: NDArray[np.object_]
 
     @property
@@ -136,10 +116,8 @@ def load_ledger(session: Session, as_of: dt.date | None, customer_ids: list[int]
     """Every entry up to ``as_of`` (None: every entry whatever its date, the current position)
     of the given customers, in the given currency; one query per 2000 customers (one in all for
     the whole ledger)."""
-    sql = LEDGER_SQL.format(day_occ=_day_sql(session, "t.occurred_at", False),
-                            day_due=_day_sql(session, "t.due_date", True), extra="{extra}",
-                            until="1 = 1" if as_of is None else "t.occurred_at < :until")
-    params: dict[str, Any] = {} if as_of is None else {"until": _until_param(session, as_of)}
+    sql = ledger_sql(session, "1 = 1" if as_of is None else "t.occurred_at < :until")
+    params: dict[str, Any] = {} if as_of is None else {"until": until_param(session, as_of)}
     if currency is not None:
         params["currency"] = currency
     cur_sql = " AND a.currency = :currency" if currency is not None else ""
@@ -168,6 +146,7 @@ def _raw_chunks(session: Session, stmt: Any, params: dict[str, Any]) -> Any:
     compiled = stmt.bindparams(**params).compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
     args: Any = [compiled.params[k] for k in compiled.positiontup] if dialect.positional else compiled.params
     dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None  # a live connection (the session's own)
     cur = dbapi.cursor(name="credit_ledger") if dialect.name == "postgresql" else dbapi.cursor()
     try:
         cur.execute(str(compiled), args)
@@ -205,7 +184,7 @@ def ledger_from_rows(rows: Sequence[Any], shared: dict[Any, Any] | None = None) 
         col = grid[:, i]
         try:
             return col.astype(np.int64)  # the query never returns NULL here (COALESCE)
-        except TypeError:  # rows built by hand (tests) may leave a due date out
+        except TypeError:  # rows built by hand (tests) may leave a due date or a link out
             return np.fromiter((-1 if v is None else v for v in col), dtype=np.int64, count=n)
 
     def objs(i: int) -> NDArray[np.object_]:
@@ -214,10 +193,8 @@ def ledger_from_rows(rows: Sequence[Any], shared: dict[Any, Any] | None = None) 
         out[:] = list(map(shared.setdefault, col, col))  # interned: one string object per kind / currency
         return out
 
-    named = np.empty(n, dtype=object)
-    named[:] = [None if x is None else named_invoice(x) for x in grid[:, 8].tolist()]
     return Ledger(customer=ints(0), account=ints(1), txn=ints(2), kind=objs(3), cents=ints(4), day=ints(5),
-                  due=ints(6), reference=grid[:, 7].copy(), named=named, currency=objs(9))
+                  due=ints(6), reference=grid[:, 7].copy(), named=ints(8), currency=objs(9))
 
 
 # -- matching --------------------------------------------------------------------------------------
@@ -290,7 +267,7 @@ def match(ledger: Ledger) -> OpenItems:
     """Settle each account's debit items with its credits (named first, then oldest first)."""
     L = ledger
     is_adj = L.kind == "adjustment"
-    debit = (L.kind == "invoice") | (is_adj & (L.cents > 0))
+    debit = (L.kind == "invoice") | (L.kind == "charge") | (is_adj & (L.cents > 0))
     credit = ~debit
     d = np.flatnonzero(debit)
     # FIFO order of the debit items: account, due day (issue day for adjustments), issue day, id
@@ -305,14 +282,15 @@ def match(ledger: Ledger) -> OpenItems:
     c_amount = np.abs(L.cents[c])
     pool_amount = c_amount.copy()
 
-    # 1. credits naming an invoice of their own account settle it first
-    has_name = np.array([x is not None for x in L.named[c]], dtype=bool) if len(c) else np.zeros(0, dtype=bool)
+    # 1. credits naming a debit item of their own account settle it first
+    has_name = L.named[c] >= 0
     if has_name.any() and len(d):
         nc = np.flatnonzero(has_name)
-        near = np.flatnonzero(np.isin(L.account[d], np.unique(L.account[c[nc]])))  # only accounts that name invoices
-        index = {(int(a), r): int(i) for i, a, r in zip(near, L.account[d][near], L.reference[d][near])}
-        target = np.array([index.get((int(L.account[c[k]]), L.named[c[k]]), -1) for k in nc], dtype=np.int64)
-        found = target >= 0
+        by_id = np.argsort(L.txn[d], kind="stable")
+        pos = np.searchsorted(L.txn[d][by_id], L.named[c[nc]])
+        pos = np.minimum(pos, len(d) - 1)
+        target = by_id[pos]
+        found = (L.txn[d][target] == L.named[c[nc]]) & (L.account[d][target] == L.account[c[nc]])
         nc, target = nc[found], target[found]
         if len(nc):
             o = np.lexsort((L.txn[c[nc]], L.day[c[nc]], target))
@@ -439,7 +417,8 @@ def dso(items: OpenItems, start: dt.date, end: dt.date) -> tuple[list[DsoRow], l
         return DsoRow(c, k, money(v[0]), money(v[1]), days, round(v[0] / v[1] * days, 1) if v[1] else None,
                       round(v[2] / v[3], 1) if v[3] else None, v[3])
 
-    rows, totals = [], {}
+    rows: list[DsoRow] = []
+    totals: dict[str, list[int]] = {}
     for (c, k), v in sorted(acc.items()):
         rows.append(row(c, k, v))
         t = totals.setdefault(k, [0, 0, 0, 0])

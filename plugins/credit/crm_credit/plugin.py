@@ -3,7 +3,9 @@
 The crmcore hook implementations of the ``credit`` plugin, and nothing else: the commands live
 in :mod:`crm_credit.cli`, the work in :mod:`crm_credit.services`, :mod:`crm_credit.scoring`,
 :mod:`crm_credit.dunning` and :mod:`crm_credit.scorecard`. Importing this module registers the
-``credit_*`` tables on the shared metadata.
+``credit_*`` tables on the shared metadata and nothing heavier: the work modules (numpy, the
+scorecards) are imported inside the hooks that use them, so a command that does not touch
+credit (``crm customer list``) does not pay for them (tests/test_startup_imports.py).
 """
 from __future__ import annotations
 
@@ -11,19 +13,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import click
-
-from crm_credit import (
-    guards,
-    models,  # noqa: F401 - registers the credit_* tables
-    services,
-)
+from crm_credit import models  # noqa: F401 - registers the credit_* tables
 from crm_credit.console import (  # noqa: F401 - the web console hooks (console.py)
     crm_console_customer_sections,
     crm_console_home_cards,
     crm_console_register,
 )
-from crm_credit.settings import CreditSettings
 from crmcore import MigrationBranch, Permission, ProfileSection, hookimpl
 from crmcore.enums import TransactionKind
 from crmcore.models import Customer, Transaction
@@ -34,6 +29,9 @@ __version__ = "0.1.0"
 requires: tuple[str, ...] = ()
 
 MIGRATIONS = MigrationBranch(label="credit", versions=Path(__file__).parent / "migrations" / "versions")
+# imported when the settings are first needed (crmcore.settings): checking the factors imports numpy
+SETTINGS = "crm_credit.settings:CreditSettings"
+COMMANDS = {"credit": "crm_credit.cli:credit"}  # imported when `crm credit ...` runs
 _C, _M = "credit_controller", "manager"
 PERMISSIONS = (
     Permission("credit.profile.write", "Set credit limits, terms, status and investigation data", (_C, _M)),
@@ -55,11 +53,6 @@ def crm_add_hookspecs(register: Callable[[Any], None]) -> None:
 
 
 @hookimpl
-def crm_register_settings(register: Callable[[Any], None]) -> None:
-    register(CreditSettings)
-
-
-@hookimpl
 def crm_register_permissions(register: Callable[[Any], None]) -> None:
     for p in PERMISSIONS:
         register(p)
@@ -75,31 +68,28 @@ def crm_register_routes(router: Any) -> None:
 
 
 @hookimpl
-def crm_register_commands(cli: click.Group) -> None:
-    from crm_credit.cli import credit
-
-    cli.add_command(credit)
-
-
-@hookimpl
 def crm_register_migrations(register: Callable[[MigrationBranch], None]) -> None:
     register(MIGRATIONS)
 
 
 @hookimpl
 def crm_before_transaction_post(uow: UnitOfWork, account: Any, entry: Any) -> None:
+    from crm_credit import guards
+
     guards.guard_entry(uow, account, entry)
 
 
 @hookimpl
 def crm_before_transactions_batch(uow: UnitOfWork, entries: Sequence[tuple[Any, Any]]) -> dict[int, str] | None:
+    from crm_credit import guards
+
     return guards.guard_batch(uow, list(entries))
 
 
 @hookimpl
 def crm_transaction_posted(uow: UnitOfWork, transaction: Transaction) -> None:
-    if transaction.kind is TransactionKind.ADJUSTMENT and transaction.amount > 0:
-        return  # a debit (e.g. a dunning charge) settles nothing
+    if transaction.kind is TransactionKind.CHARGE or (transaction.kind is TransactionKind.ADJUSTMENT and transaction.amount > 0):
+        return  # a debit (a dunning charge, a positive adjustment) settles nothing
     if transaction.kind is not TransactionKind.INVOICE:
         from crm_credit import dunning, terms
         from crmcore.models import Account
@@ -149,21 +139,29 @@ def _payments(uow: UnitOfWork, ids: list[int]) -> list[int]:
 
 @hookimpl(optionalhook=True)
 def sales_before_opportunity_won(uow: UnitOfWork, opportunity: Any) -> None:
+    from crm_credit import guards
+
     guards.guard_win(uow, opportunity)
 
 
 @hookimpl
 def crm_customer_profile_sections(uow: UnitOfWork, customer: Customer) -> ProfileSection | None:
-    return services.profile_section(uow, customer)  # type: ignore[no-any-return]
+    from crm_credit import services
+
+    return services.profile_section(uow, customer)
 
 
 @hookimpl
 def crm_customer_timeline(uow: UnitOfWork, customer: Customer) -> list[Any] | None:
-    from crm_credit import control
+    from crm_credit import control, services
 
     return [*services.timeline(uow, customer), *control.timeline(uow, customer.id)] or None
 
 
 @hookimpl
 def crm_merge_customers(uow: UnitOfWork, source_id: int, target_id: int) -> dict[str, int]:
+    from crm_credit import services
+
     return services.merge_customer_rows(uow, source_id, target_id)
+
+from crm_credit.value_costs import value_customer_costs  # noqa: E402,F401 - value_analysis's cost query

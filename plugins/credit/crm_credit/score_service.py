@@ -25,9 +25,9 @@ def score_customers(uow: UnitOfWork, customer_id: int | None = None, *, all_: bo
     res = None
     if all_ and ids is None:  # everyone: streamed by ranges of customers (bounded memory)
         n, grades = scoring.score_all(uow.session, s, day, on_range=lambda old, r: (
-            control.record_downgrades(uow, s, old, r.ids, r.grades, r.score)))
+            control.record_downgrades(uow, s, old, r.ids, r.grades, r.score)), uow=uow)
     else:
-        res = scoring.score(uow.session, s, day, ids)
+        res = scoring.score(uow.session, s, day, ids, uow=uow)
         old = control.previous_grades(uow, res.ids.tolist())
         # an "own" user's --all scores (and counts) only the customers they see; others' scores stay
         n = scoring.store(uow.session, s, res, replace_all=False)

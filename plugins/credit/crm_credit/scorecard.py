@@ -79,7 +79,7 @@ class ScorecardModel(BaseModel):
 # -- data ------------------------------------------------------------------------------------------
 
 def read_table(path: str | Path) -> Any:
-    import pandas as pd
+    import pandas as pd  # type: ignore[import-untyped]
 
     p = Path(path)
     if not p.is_file():
@@ -154,7 +154,7 @@ def train(data: str | Path, target: str, bad: str, *, pdo: float = 20, base_scor
     X, kinds = _frame(df, cols)
     fitted = st.select(X, y, cols, kinds, s)
     sc = st.scorecard(X, y, fitted, kinds, s, pdo, base_odds, base_score)
-    import optbinning
+    import optbinning  # type: ignore[import-untyped]
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # optbinning's pandas deprecation notices are not the user's business
@@ -278,8 +278,8 @@ def score_frame(model: ScorecardModel, X: Any) -> NDArray[np.float64]:
 
 
 def metrics(scores: NDArray[np.float64], y_bad: NDArray[np.int64]) -> dict[str, float]:
-    from scipy.stats import ks_2samp
-    from sklearn.metrics import roc_auc_score
+    from scipy.stats import ks_2samp  # type: ignore[import-untyped]
+    from sklearn.metrics import roc_auc_score  # type: ignore[import-untyped]
 
     auc = float(roc_auc_score(y_bad, -scores))  # a higher score means a better (less risky) customer
     ks = float(ks_2samp(scores[y_bad == 0], scores[y_bad == 1], method="asymp").statistic)  # the statistic; no p-value needed

@@ -48,7 +48,7 @@ def customer_columns(uow: Any, model: ScorecardModel) -> tuple[list[int], dict[s
     ids = [r[0] for r in rows]
     factor_values: dict[str, Any] = {}
     if any(f.name in FACTORS for f in model.features):
-        fids, _, feats = compute_features(sess, settings(uow), utcnow().date())
+        fids, _, feats = compute_features(sess, settings(uow), utcnow().date(), uow=uow)
         if fids.tolist() != ids:
             raise RuntimeError("the credit factors and the customers disagree on who is active")
         factor_values = feats

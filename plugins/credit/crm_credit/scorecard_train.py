@@ -90,7 +90,7 @@ def screen(X: Any, cols: list[str], s: TrainSettings) -> tuple[list[str], list[d
 
 
 def binning_process(cols: list[str], kinds: dict[str, str], s: TrainSettings) -> Any:
-    from optbinning import BinningProcess
+    from optbinning import BinningProcess  # type: ignore[import-untyped]
 
     trend = None if s.monotonic_trend == "none" else s.monotonic_trend
     params = {c: {"monotonic_trend": trend} for c in cols if kinds[c] == "numerical"}
@@ -102,7 +102,7 @@ def fit_signed(W: NDArray[np.float64], y: NDArray[np.int64], c: float) -> tuple[
     """A logistic regression on WoE columns, dropping wrong-signed columns until none is left.
     optbinning's WoE is ln(good share / bad share): a higher WoE is less risk, so every
     coefficient of the bad-outcome model must be <= 0."""
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
     keep = np.ones(W.shape[1], dtype=bool)
     while True:
@@ -117,8 +117,8 @@ def fit_signed(W: NDArray[np.float64], y: NDArray[np.int64], c: float) -> tuple[
 def _fold_aucs(X: Any, y: NDArray[np.int64], cols: list[str], kinds: dict[str, str], s: TrainSettings) -> NDArray[np.float64]:
     """AUC of every (threshold, C) on every fold: array [fold, threshold, C]; the bins are fitted
     on each fold's training part only."""
-    from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.metrics import roc_auc_score  # type: ignore[import-untyped]
+    from sklearn.model_selection import StratifiedKFold  # type: ignore[import-untyped]
 
     folds = StratifiedKFold(n_splits=s.folds, shuffle=True, random_state=s.seed)
     out = np.full((s.folds, len(s.iv_thresholds), len(s.cs)), np.nan)
@@ -146,7 +146,7 @@ def select(X: Any, y: NDArray[np.int64], cols: list[str], kinds: dict[str, str],
     cols, dropped = screen(X, cols, s)
     if not cols:
         raise InvalidInput("no feature is left after screening: " + "; ".join(f"{d['feature']}: {d['reason']}" for d in dropped))
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
     with warnings.catch_warnings(), threadpool_limits(1):  # BLAS threads only cost on matrices this small
         warnings.simplefilter("ignore")  # optbinning's pandas deprecation notices are not the user's business

@@ -23,12 +23,10 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
 from crm_credit import ledger
-from crm_credit.ledger import _until_param, day_of, load_ledger, match
+from crm_credit.ledger import day_of, load_ledger, match, until_param
 from crm_credit.models import CreditScore
-from crm_credit.settings import CreditSettings, FactorBins
+from crm_credit.settings import FACTORS, CreditSettings, FactorBins
 
-FACTORS: tuple[str, ...] = ("avg_days_to_pay", "days_beyond_terms", "overdue_share", "relationship_years",
-                            "volume_12m", "volume_trend", "writeoff_share", "complaints_12m")
 DESCRIPTIONS = {
     "avg_days_to_pay": "average days from invoice to payment (paid invoices, lookback window)",
     "days_beyond_terms": "average days paid after the due date",
@@ -103,29 +101,37 @@ def customers_to_score(session: Session, customer_ids: list[int] | None, default
 
 
 def complaint_counts(session: Session, since: dt.date, as_of: dt.date, customer_ids: list[int] | None,
-                     id_range: tuple[int, int] | None = None) -> dict[int, int]:
+                     id_range: tuple[int, int] | None = None, uow: Any = None, ids: Any = None) -> dict[int, int]:
+    """Complaints per customer. With the service plugin enabled (``uow`` given): its published
+    ``service_satisfaction`` hook's ``complaints`` (complaint tickets; the hook has no window, so
+    every one it knows) for ``ids``; without it (the hook is not there or answers nothing): the
+    complaint interactions of ``since <= day <= as_of``."""
+    if uow is not None and ids is not None and len(ids):
+        answer = uow.hooks.call("service_satisfaction", uow=uow, customer_ids=[int(i) for i in ids])
+        if isinstance(answer, dict):  # firstresult: the service plugin's answer ([] when it is not loaded)
+            return {int(c): int(v.get("complaints") or 0) for c, v in answer.items() if v.get("complaints")}
     sql = """SELECT customer_id, COUNT(*) FROM interactions WHERE kind = 'complaint'
              AND occurred_at >= :since AND occurred_at < :until{extra} GROUP BY customer_id"""
     extra = _id_filter("customer_id", customer_ids, id_range)
-    rows = session.execute(text(sql.format(extra=extra)), {"since": _until_param(session, since - dt.timedelta(days=1)),
-                                                          "until": _until_param(session, as_of)}).all()
+    rows = session.execute(text(sql.format(extra=extra)), {"since": until_param(session, since - dt.timedelta(days=1)),
+                                                          "until": until_param(session, as_of)}).all()
     return {int(c): int(n) for c, n in rows}
 
 
 def load_range(session: Session, as_of: dt.date, id_range: tuple[int, int]) -> ledger.Ledger:
     """The ledger of the customers whose id is in ``id_range`` (inclusive): the ledger module's
     query with a range condition, streamed like the whole-ledger load."""
-    sql = ledger.LEDGER_SQL.format(day_occ=ledger._day_sql(session, "t.occurred_at", False),
-                                   day_due=ledger._day_sql(session, "t.due_date", True),
-                                   extra=" AND a.customer_id BETWEEN :lo AND :hi", until="t.occurred_at < :until")
-    params = {"until": _until_param(session, as_of), "lo": int(id_range[0]), "hi": int(id_range[1])}
+    sql = ledger.ledger_sql(session, "t.occurred_at < :until", " AND a.customer_id BETWEEN :lo AND :hi")
+    params = {"until": until_param(session, as_of), "lo": int(id_range[0]), "hi": int(id_range[1])}
     shared: dict[Any, Any] = {}
     return ledger.concat([ledger.ledger_from_rows(chunk, shared) for chunk in ledger._raw_chunks(session, text(sql), params)])
 
 
 def compute_features(session: Session, s: CreditSettings, as_of: dt.date, customer_ids: list[int] | None = None,
-                     id_range: tuple[int, int] | None = None) -> tuple[NDArray[np.int64], NDArray[np.object_], dict[str, Floats]]:
-    """The factors of the active customers: all, ``customer_ids``, or those with an id in ``id_range``."""
+                     id_range: tuple[int, int] | None = None, uow: Any = None
+                     ) -> tuple[NDArray[np.int64], NDArray[np.object_], dict[str, Floats]]:
+    """The factors of the active customers: all, ``customer_ids``, or those with an id in ``id_range``
+    (``uow``: ask the other plugins' published hooks, see :func:`complaint_counts`)."""
     ids, cur = customers_to_score(session, customer_ids, s.default_currency, id_range)
     n = len(ids)
     if id_range is not None:
@@ -178,7 +184,8 @@ def compute_features(session: Session, s: CreditSettings, as_of: dt.date, custom
         invoiced = led_sum(is_inv)
         f["writeoff_share"] = np.where(invoiced > 0, led_sum(led.kind == "write_off") / np.where(invoiced > 0, invoiced, 1), np.nan)
     counts = complaint_counts(session, as_of - dt.timedelta(days=window), as_of,
-                              None if customer_ids is None or id_range is not None else [int(i) for i in ids], id_range)
+                              None if customer_ids is None or id_range is not None else [int(i) for i in ids], id_range,
+                              uow=uow, ids=ids)
     comp = np.zeros(n)
     if counts:
         keys = np.fromiter(counts.keys(), dtype=np.int64)
@@ -190,6 +197,9 @@ def compute_features(session: Session, s: CreditSettings, as_of: dt.date, custom
     return ids, cur, f
 
 
+NULL: Any = None  # an object array's NULL (np.where takes no bare None in its type stubs)
+
+
 def points_of(values: Floats, bins: FactorBins) -> NDArray[np.int64]:
     uppers = np.array([np.inf if u is None else float(u) for u, _ in bins.bins])
     pts = np.array([p for _, p in bins.bins], dtype=np.int64)
@@ -198,8 +208,8 @@ def points_of(values: Floats, bins: FactorBins) -> NDArray[np.int64]:
 
 
 def score(session: Session, s: CreditSettings, as_of: dt.date, customer_ids: list[int] | None = None,
-          id_range: tuple[int, int] | None = None) -> Scores:
-    ids, cur, feats = compute_features(session, s, as_of, customer_ids, id_range)
+          id_range: tuple[int, int] | None = None, uow: Any = None) -> Scores:
+    ids, cur, feats = compute_features(session, s, as_of, customer_ids, id_range, uow)
     pts = {name: points_of(feats[name], bins) for name, bins in s.factors.items()}
     total = np.sum(np.vstack(list(pts.values())), axis=0) if len(ids) else np.zeros(0, dtype=np.int64)
     mins = np.array([g.min_score for g in s.grades])
@@ -221,7 +231,8 @@ def customer_ranges(session: Session, block: int = BLOCK) -> list[tuple[int, int
 
 
 def score_all(session: Session, s: CreditSettings, as_of: dt.date, block: int | None = None,
-              on_range: Callable[[dict[int, tuple[str, int]], Scores], None] | None = None) -> tuple[int, dict[str, int]]:
+              on_range: Callable[[dict[int, tuple[str, int]], Scores], Any] | None = None,
+              uow: Any = None) -> tuple[int, dict[str, int]]:
     """``--all``: replace every score, one range of customers at a time (a customer's factors
     depend on its own entries only, so the result is the one :func:`score` gives for everyone).
     ``on_range`` gets each range's previous (grade, score) per customer and the new scores (the
@@ -233,7 +244,7 @@ def score_all(session: Session, s: CreditSettings, as_of: dt.date, block: int | 
     session.execute(delete(t).where(t.c.customer_id > (ranges[-1][1] if ranges else -1)))
     n, grades, prev = 0, dict.fromkeys((g.grade for g in s.grades), 0), -1
     for rng in ranges:
-        res = score(session, s, as_of, id_range=rng)
+        res = score(session, s, as_of, id_range=rng, uow=uow)
         where = (t.c.customer_id > prev) & (t.c.customer_id <= rng[1])
         prev = rng[1]
         if on_range is not None:
@@ -264,7 +275,7 @@ def _insert(session: Session, s: CreditSettings, scores: Scores) -> int:
         return 0
     now = dt.datetime.now(dt.UTC)
     reasons = reason_texts(scores, s.factors)
-    feats = [np.where(np.isnan(scores.features[k]), None, np.round(scores.features[k], 4)).tolist()
+    feats = [np.where(np.isnan(scores.features[k]), NULL, np.round(scores.features[k], 4)).tolist()
              if k in scores.features else [None] * n for k in FACTORS]
     conn = session.connection()
     sqlite = conn.dialect.name == "sqlite"
@@ -275,7 +286,9 @@ def _insert(session: Session, s: CreditSettings, scores: Scores) -> int:
     cols = ["customer_id", "score", "grade", "currency", "suggested_limit", "reasons", *FACTORS, "scored_at"]
     rows = zip(scores.ids.tolist(), scores.score.tolist(), scores.grades, scores.currency.tolist(), limits, reasons,
                *feats, [stamp] * n)
-    cur = conn.connection.dbapi_connection.cursor()
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None  # a live connection (the session's own)
+    cur = dbapi.cursor()
     try:
         if sqlite:
             sql = f"INSERT INTO credit_scores ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"

@@ -9,10 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 
 from crm_credit import ledger
 from crm_credit.models import (
@@ -386,8 +386,8 @@ def write_off(uow: UnitOfWork, customer_id: int, req: WriteOffRequest) -> Transa
         n += 1
         ref = f"WO-{req.invoice}-{n}"
     entry, _ = uow.accounts.post(c.id, TransactionCreate(kind=TransactionKind.WRITE_OFF, amount=amount, reference=ref,
-                                                         description=f"invoice:{req.invoice} written off: {req.reason}",
-                                                         source="credit"), account_id=account.id)
+                                                         description=f"{req.invoice} written off: {req.reason}"[:500],
+                                                         source="credit", applies_to=req.invoice), account_id=account.id)
     ensure_profile(uow, c)
     record_change(uow, c.id, "write-off", {"written_off": None},
                   {"written_off": f"{fmt(amount)} {account.currency} of {req.invoice} ({ref})"}, req.reason)
@@ -460,17 +460,26 @@ def merge_customer_rows(uow: UnitOfWork, source_id: int, target_id: int) -> dict
     counts: dict[str, int] = {}
     sess = uow.session
     if sess.get(CreditProfile, target_id) is not None:
-        counts["credit_profiles"] = sess.execute(delete(CreditProfile).where(CreditProfile.customer_id == source_id)).rowcount
+        counts["credit_profiles"] = _rows(sess.execute(delete(CreditProfile).where(CreditProfile.customer_id == source_id)))
     else:
-        counts["credit_profiles"] = sess.execute(update(CreditProfile).where(CreditProfile.customer_id == source_id)
-                                                 .values(customer_id=target_id)).rowcount
-    counts["credit_scores"] = sess.execute(delete(CreditScore).where(CreditScore.customer_id == source_id)).rowcount
-    counts["credit_model_scores"] = sess.execute(delete(CreditModelScore).where(CreditModelScore.customer_id == source_id)).rowcount
+        counts["credit_profiles"] = _rows(sess.execute(update(CreditProfile).where(CreditProfile.customer_id == source_id)
+                                                       .values(customer_id=target_id)))
+    counts["credit_scores"] = _rows(sess.execute(delete(CreditScore).where(CreditScore.customer_id == source_id)))
+    counts["credit_model_scores"] = _rows(sess.execute(delete(CreditModelScore).where(
+        CreditModelScore.customer_id == source_id)))
     from crm_credit.models import CreditCharge, CreditDiscount, CreditGradeChange, CreditWarning
 
     for model in (CreditProfileChange, CreditRelease, DunningItem, DunningEvent, CreditCharge, CreditDiscount,
                   CreditWarning, CreditGradeChange):
-        counts[model.__tablename__] = sess.execute(update(model).where(model.customer_id == source_id)
-                                                   .values(customer_id=target_id)).rowcount
+        counts[model.__tablename__] = _rows(sess.execute(update(model).where(model.customer_id == source_id)
+                                                         .values(customer_id=target_id)))
     sess.expire_all()
     return counts
+
+
+def rows_changed(result: Any) -> int:
+    """The rows an UPDATE or DELETE changed (a DML statement's result is a cursor result)."""
+    return int(cast(CursorResult[Any], result).rowcount)
+
+
+_rows = rows_changed

@@ -75,6 +75,10 @@ def _bins(pairs: list[tuple[float | None, int]], missing: int) -> FactorBins:
     return FactorBins(bins=pairs, missing=missing)
 
 
+#: the credit factors, by name (here, not in scoring: checking settings must not import NumPy)
+FACTORS: tuple[str, ...] = ("avg_days_to_pay", "days_beyond_terms", "overdue_share", "relationship_years",
+                            "volume_12m", "volume_trend", "writeoff_share", "complaints_12m")
+
 DEFAULT_FACTORS: dict[str, FactorBins] = {
     "avg_days_to_pay": _bins([(15, 60), (30, 45), (45, 30), (60, 15), (None, 0)], 25),
     "days_beyond_terms": _bins([(0, 60), (5, 45), (15, 30), (30, 10), (None, 0)], 30),
@@ -118,7 +122,7 @@ class CreditSettings(PluginSettings):
     factors: dict[str, FactorBins] = Field(default_factory=lambda: dict(DEFAULT_FACTORS))
     grades: list[Grade] = Field(default_factory=lambda: list(DEFAULT_GRADES))
     dunning_levels: list[DunningLevel] = Field(default_factory=lambda: list(DEFAULT_DUNNING))
-    # dunning fees and interest are posted as ledger entries (positive adjustments) on the customer's account
+    # dunning fees and interest are posted as ledger entries (the core's kind "charge") on the customer's account
     post_charges: bool = Field(default=True, description="post dunning fees and interest as ledger entries")
     clear_charges_with_invoice: bool = Field(
         default=False, description="a payment that clears an invoice also clears its fees and interest (credit note)")
@@ -127,12 +131,13 @@ class CreditSettings(PluginSettings):
     mode_by_group: dict[str, Literal["block", "warn"]] = Field(default_factory=dict)
     mode_by_grade: dict[str, Literal["block", "warn"]] = Field(default_factory=dict)
     review_interval_days: int = Field(default=365, ge=1, le=3650, description="next review = last review + this")
+    # value_analysis's profit: what late payment costs to finance (0: no such cost is reported)
+    financing_rate_percent: Decimal = Field(
+        default=Decimal(0), ge=0, le=100, description="yearly rate of the financing cost of late payment (value_analysis's profit)")
 
     @field_validator("factors")
     @classmethod
     def _known_factors(cls, factors: dict[str, FactorBins]) -> dict[str, FactorBins]:
-        from crm_credit.scoring import FACTORS
-
         unknown = sorted(set(factors) - set(FACTORS))
         if unknown:
             raise ValueError(f"unknown factor(s) {', '.join(unknown)} (factors: {', '.join(FACTORS)})")

@@ -4,11 +4,14 @@ Both go through the core's posting service (``uow.accounts.post``: audited, hook
 and statements include them), never by writing ``transactions`` directly:
 
 - an **early-payment discount** ("2% within 10 days, net 30", on the profile) is a credit note
-  naming the invoice, posted when a payment brings the invoice down to no more than the discount
+  naming the invoice (``applies_to``), posted when a payment brings the invoice down to no more than the discount
   within the window;
-- **dunning fees and interest** are positive adjustments (debit items due at once) on the
-  invoice's account, recorded in ``credit_charges``; with ``clear_charges_with_invoice`` a credit
-  note clears them once their invoice is settled.
+- **dunning fees and interest** are ``charge`` entries (the core's kind: debit items due at
+  once, in balances, ageing and statements) on the invoice's account, naming the invoice
+  (``applies_to``), recorded in ``credit_charges``; with ``clear_charges_with_invoice`` a credit
+  note naming the charge clears it once its invoice is settled.
+
+Every entry posted here names what it settles in the core's ``applies_to`` field.
 
 Money is Decimal throughout, rounded half-up to the currency's minor units.
 """
@@ -145,8 +148,8 @@ def _post_discount(uow: UnitOfWork, invoice_id: int, invoice_ref: str, account_i
     terms = f"{p.discount_percent}% within {p.discount_days} days"
     entry, created = _post(uow, pay.customer_id, account_id, TransactionCreate(
         kind=TransactionKind.CREDIT_NOTE, amount=amount, reference=f"DISC-{invoice_id}", occurred_at=pay.occurred_at,
-        description=f"invoice:{invoice_ref} early-payment discount {terms} (payment {pay.reference})"[:500],
-        source="credit"))
+        description=f"early-payment discount {terms} on invoice {invoice_ref} (payment {pay.reference})"[:500],
+        source="credit", applies_to=invoice_ref))
     if not created:
         return None
     uow.session.add(CreditDiscount(transaction_id=entry.id, invoice_id=invoice_id, payment_id=pay.id,
@@ -194,7 +197,7 @@ def post_charges(uow: UnitOfWork, rows: list[tuple[int, int, int, Decimal, Decim
             ref = f"{'FEE' if kind == 'fee' else 'INT'}-{inv_id}-L{level}"
             refs.add(ref)
             entry, _ = _post(uow, cid, inv.account_id, TransactionCreate(
-                kind=TransactionKind.ADJUSTMENT, amount=amount, reference=ref, source="credit",
+                kind=TransactionKind.CHARGE, amount=amount, reference=ref, source="credit", applies_to=inv.reference,
                 description=f"dunning {kind}, level {level}, on invoice {inv.reference}"[:500]))
             if uow.session.get(CreditCharge, entry.id) is None:  # a re-run of the same level posts nothing new
                 charge = CreditCharge(transaction_id=entry.id, invoice_id=inv_id, customer_id=cid, kind=kind, level=level,
@@ -225,8 +228,8 @@ def clear_charges(uow: UnitOfWork, customer_ids: list[int]) -> list[Transaction]
             continue
         entry, _ = _post(uow, ch.customer_id, int(accounts[ch.transaction_id]), TransactionCreate(
             kind=TransactionKind.CREDIT_NOTE, amount=ledger.money(left), reference=f"CLR-{ch.transaction_id}",
-            description=f"invoice:{refs[ch.transaction_id]} cleared with invoice {refs.get(ch.invoice_id, ch.invoice_id)}",
-            source="credit"))
+            description=f"{refs[ch.transaction_id]} cleared with invoice {refs.get(ch.invoice_id, ch.invoice_id)}",
+            source="credit", applies_to=str(refs[ch.transaction_id])))
         ch.cleared_by_id = entry.id
         out.append(entry)
     uow.session.flush()

@@ -29,18 +29,19 @@ class Book:
             return c.id
 
     def post(self, cid: int, kind: str, amount: str, ref: str, days_ago: int = 0, description: str | None = None,
-             due_days_ago: int | None = None) -> Any:
+             due_days_ago: int | None = None, applies_to: str | None = None) -> Any:
         with self.crm.unit_of_work(self.actor) as uow:
             due = None if due_days_ago is None else (TODAY - dt.timedelta(days=due_days_ago)).date()
             e, _ = uow.accounts.post(cid, TransactionCreate(kind=TransactionKind(kind), amount=Decimal(amount), reference=ref,
-                                                            occurred_at=ago(days_ago), description=description, due_date=due))
+                                                            occurred_at=ago(days_ago), description=description, due_date=due,
+                                                            applies_to=applies_to))
             return e.id
 
     def invoice(self, cid: int, amount: str, ref: str, days_ago: int = 0, due_days_ago: int | None = None) -> Any:
         return self.post(cid, "invoice", amount, ref, days_ago, due_days_ago=due_days_ago)
 
     def pay(self, cid: int, amount: str, ref: str, days_ago: int = 0, invoice: str | None = None) -> Any:
-        return self.post(cid, "payment", amount, ref, days_ago, description=f"invoice:{invoice}" if invoice else None)
+        return self.post(cid, "payment", amount, ref, days_ago, applies_to=invoice)
 
     def users(self, **roles: list[str]) -> None:
         """Add users (the first must be an admin: pass ``test=["admin"]`` to keep this builder's actor)."""

@@ -178,8 +178,8 @@ def test_payment_larger_than_what_is_open(book: Book, ccrm: CRM, make_ccrm) -> N
         book.pay(a, "60", "P1", invoice="I2")
     with pytest.raises(Vetoed, match=r"payment of 150\.01 is larger than the 150\.00 open on account"):
         book.pay(a, "150.01", "P2")
-    with pytest.raises(Vetoed, match="names invoice NOPE, which is not on account"):
-        book.pay(a, "1", "P3", invoice="NOPE")
+    with pytest.raises(InvalidInput, match="customer 1 has no charge or invoice 'NOPE'; nothing was posted"):
+        book.pay(a, "1", "P3", invoice="NOPE")  # the core refuses it (applies_to), before any guard
     assert count(ccrm, Transaction) == 2
     book.pay(a, "150", "P4")
     Book(make_ccrm(allow_overpayment=True)).pay(a, "10", "P5")  # a credit balance, when allowed
@@ -204,14 +204,14 @@ def test_bulk_import_refuses_rows_over_the_limit_counting_the_batch(book: Book, 
     book.invoice(a, "500", "I0")
     csv = tmp_path / "t.csv"
     now = services.utcnow().strftime("%Y-%m-%dT%H:%M:%S")
-    csv.write_text("customer_ref,kind,amount,occurred_at,reference,description\n"
-                   f"A,invoice,300,{now},B1,\nA,invoice,300,{now},B2,\nA,payment,100,{now},B3,invoice:I0\n"
-                   f"A,payment,900,{now},B4,\nA,payment,50,{now},B5,invoice:NOPE\n")
+    csv.write_text("customer_ref,kind,amount,occurred_at,reference,applies_to\n"
+                   f"A,invoice,300,{now},B1,\nA,invoice,300,{now},B2,\nA,payment,100,{now},B3,I0\n"
+                   f"A,payment,900,{now},B4,\nA,payment,50,{now},B5,NOPE\n")
     res = ccli("import", "transactions", str(csv))
     out = res.output
     # B2 would make 500 + 300 + 300 = 1100 > 1000; B4 pays more than is open; B5 names no invoice
     assert set(_refs(ccrm)) == {"I0", "B1", "B3"}, out
-    assert "over the credit limit" in out and "larger than" in out and "names invoice NOPE" in out
+    assert "over the credit limit" in out and "larger than" in out and "has no charge or invoice 'NOPE'" in out
 
 
 def _refs(crm: CRM) -> list:

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from crmcore import CRM, Vetoed
 from crmcore.models import Account, AuditEntry, Customer, Interaction, Transaction
 
-TX = "customer_ref,kind,amount,currency,occurred_at,reference,description"
+TX = "customer_ref,kind,amount,currency,occurred_at,reference,applies_to"
 
 
 def count(crm: CRM, model: type) -> int:
@@ -38,9 +38,9 @@ def test_demo_generate_with_credit_passes_whole_and_is_a_real_ledger(ccrm: CRM, 
             select(Transaction.customer_id, Transaction.reference, Transaction.amount, Transaction.occurred_at)
             .where(Transaction.kind == "invoice"))}
         settled: dict[tuple[int, str], Decimal] = {}
-        for c, desc, a, at in uow.session.execute(select(Transaction.customer_id, Transaction.description, Transaction.amount,
-                                                          Transaction.occurred_at).where(Transaction.kind != "invoice")):
-            ref = desc.split("invoice:")[1].split()[0]
+        for c, entry, a, at in uow.session.execute(select(Transaction.customer_id, Transaction, Transaction.amount,
+                                                           Transaction.occurred_at).where(Transaction.kind != "invoice")):
+            ref = entry.applies_to
             assert (c, ref) in inv and inv[(c, ref)][1] <= at
             settled[(c, ref)] = settled.get((c, ref), Decimal(0)) + a
         assert all(v <= inv[k][0] for k, v in settled.items())
@@ -69,8 +69,8 @@ def test_one_file_with_an_invoice_and_its_payment_imports(ccrm: CRM, ccli, tmp_p
     book.customer("C1")
     path = tmp_path / "t.csv"
     path.write_text(f"{TX}\nC1,invoice,200,EUR,2026-01-01,I1,\nC1,payment,200,EUR,2026-01-20,P1,\n"
-                    "C1,invoice,50,EUR,2026-02-01,I2,\nC1,payment,30,EUR,2026-02-10,P2,invoice:I2\n"
-                    "C1,credit_note,20,EUR,2026-02-11,N2,invoice:I2\n", encoding="utf-8")
+                    "C1,invoice,50,EUR,2026-02-01,I2,\nC1,payment,30,EUR,2026-02-10,P2,I2\n"
+                    "C1,credit_note,20,EUR,2026-02-11,N2,I2\n", encoding="utf-8")
     res = ccli("import", "transactions", str(path))
     assert res.exit_code == 0, res.output
     assert "5 inserted" in res.output
@@ -81,15 +81,15 @@ def test_a_batch_still_refuses_what_is_not_open(ccrm: CRM, ccli, tmp_path) -> No
     book.customer("C1")
     path = tmp_path / "t.csv"
     path.write_text(f"{TX}\nC1,invoice,100,EUR,2026-01-01,I1,\nC1,payment,60,EUR,2026-01-20,P1,\n"
-                    "C1,payment,50,EUR,2026-01-21,P2,\nC1,payment,41,EUR,2026-01-22,P3,invoice:I1\n"
-                    "C1,payment,40,EUR,2026-01-23,P4,invoice:I9\n", encoding="utf-8")
+                    "C1,payment,50,EUR,2026-01-21,P2,\nC1,payment,41,EUR,2026-01-22,P3,I1\n"
+                    "C1,payment,40,EUR,2026-01-23,P4,I9\n", encoding="utf-8")
     res = ccli("import", "transactions", str(path))
     assert res.exit_code == 1, res.output
     report = {int(r["line"]): r["reason"] for r in csv.DictReader((tmp_path / "t.csv.errors.csv").open())}
     assert sorted(report) == [4, 5, 6], report
     assert "payment of 50.00 is larger than the 40.00 open" in report[4]
     assert "larger than the 40.00 still open on invoice I1" in report[5]
-    assert "names invoice I9" in report[6]
+    assert "customer 1 has no charge or invoice 'I9'" in report[6]
 
 
 def test_a_ledger_export_re_imports_into_a_fresh_database_with_credit(ccrm: CRM, ccli, tmp_path, empty_database_url) -> None:

@@ -24,7 +24,7 @@ def test_branch_upgrade_matches_models_and_downgrades_cleanly(empty_database_url
         assert labels[0] == "core" and "credit" in labels
         assert set(runner.tables_with_prefix(crm.engine, "credit_")) == TABLES
         assert runner.schema_diff(crm.engine, TABLES) == []
-        assert runner.current_heads(crm.engine, [PLUGIN.MIGRATIONS])["credit"] == "cr_0003"
+        assert runner.current_heads(crm.engine, [PLUGIN.MIGRATIONS])["credit"] == "cr_0004"
 
         b = Book(crm)  # the migrated schema works
         a = b.customer("A")

@@ -35,7 +35,7 @@ def _generate(book: Book, crm: CRM, n: int, seed: int) -> list[int]:
                 book.pay(cid, amount, f"P{k}-{j}", days_ago=int(rng.integers(0, issued)),
                          invoice=f"I{k}-{j}" if named else None)
             elif r < 0.7 and named:
-                book.post(cid, "write_off", amount, f"W{k}-{j}", days_ago=max(0, issued - 100), description=f"invoice:I{k}-{j}")
+                book.post(cid, "write_off", amount, f"W{k}-{j}", days_ago=max(0, issued - 100), applies_to=f"I{k}-{j}")
         if rng.random() < 0.3:
             with crm.unit_of_work() as uow:
                 uow.interactions.log(cid, InteractionCreate(channel="phone", kind="complaint", subject="late",

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from crmcore import CRM
 from crmcore.models import AuditEntry, Transaction
 
-TX = "customer_ref,kind,amount,currency,occurred_at,reference,description"
+TX = "customer_ref,kind,amount,currency,occurred_at,reference,applies_to"
 
 
 def entries(crm: CRM, cid: int) -> dict[str, tuple[str, Decimal]]:
@@ -75,7 +75,7 @@ def test_discount_by_import_of_a_payment(ccrm: CRM, book: Book, ccli, tmp_path) 
     inv = book.invoice(a, "333.33", "INV-1", days_ago=2)
     today = ago(0).date().isoformat()
     f = tmp_path / "pay.csv"
-    f.write_text(f"{TX}\nA,payment,328.33,EUR,{today},PAY-1,invoice:INV-1\n", encoding="utf-8")
+    f.write_text(f"{TX}\nA,payment,328.33,EUR,{today},PAY-1,INV-1\n", encoding="utf-8")
     res = ccli("import", "transactions", str(f))
     assert res.exit_code == 0, res.output
     # 1.5% of 333.33 = 4.99995 -> 5.00 (half-up); the customer paid 328.33 = 333.33 - 5.00
@@ -131,8 +131,12 @@ def test_dunning_posts_fee_and_interest_as_ledger_entries(ccrm: CRM, book: Book)
     e = entries(ccrm, a)
     fee, interest = e[f"FEE-{inv}-L3"], e[f"INT-{inv}-L3"]
     # level 3 of the defaults: fee 40, 8% a year on 1000 for 45 days = 9.86
-    assert fee == ("adjustment", Decimal("40.00")) and interest == ("adjustment", Decimal("9.86"))
+    assert fee == ("charge", Decimal("40.00")) and interest == ("charge", Decimal("9.86"))
     assert balance(ccrm, a) == Decimal("1049.86") and open_on(ccrm, a) == Decimal("1049.86")
+    with ccrm.unit_of_work(read_only=True) as uow:  # each charge names its invoice; the statement shows them
+        st = uow.accounts.statement(uow.accounts.list(a)[0].id)
+        charged = {ln.entry.reference: ln.entry.applies_to for ln in st.lines if ln.entry.kind.value == "charge"}
+        assert charged == {f"FEE-{inv}-L3": "INV-A", f"INT-{inv}-L3": "INV-A"} and st.closing_balance == Decimal("1049.86")
     with ccrm.unit_of_work(read_only=True) as uow:
         from crm_credit import reports
 
@@ -156,6 +160,10 @@ def test_charges_cleared_with_the_invoice_when_the_setting_says(make_ccrm) -> No
     e = entries(crm, a)
     charges = _charge_ids(crm)
     assert len(charges) == 2 and all(e[f"CLR-{t}"][0] == "credit_note" and i == inv for t, i in charges)
+    with crm.unit_of_work(read_only=True) as uow:  # each clearing credit note names the charge it clears
+        named = {t.reference: t.applies_to for t in uow.session.scalars(select(Transaction).where(
+            Transaction.reference.like("CLR-%")))}
+        assert named == {f"CLR-{t}": f"{k}-{inv}-L3" for (t, _), k in zip(charges, ("FEE", "INT"))}
     assert open_on(crm, a) == Decimal("0.00") and balance(crm, a) == Decimal("0.00")
     with crm.unit_of_work(read_only=True) as uow:
         assert all(c.cleared_by_id is not None for c in uow.session.scalars(select(CreditCharge)))
@@ -233,28 +241,29 @@ def test_interest_is_decimal_rounded_and_monotonic(units: int, days: int, rate: 
 def test_a_payment_naming_another_customers_invoice_is_refused_by_every_face(ccrm: CRM, book: Book, ccli, tmp_path) -> None:
     from fastapi.testclient import TestClient
 
-    from crmcore import Vetoed
+    from crmcore import InvalidInput
     from crmcore.api import create_app
     from crmcore.schemas import TransactionCreate
 
     a, b = book.customer("A"), book.customer("B")
     book.invoice(a, "100", "INV-A")
     book.invoice(b, "100", "INV-B")
-    with pytest.raises(Vetoed, match="names invoice INV-A, which is not on account"), ccrm.unit_of_work("test") as uow:
-        uow.accounts.post(b, TransactionCreate(kind="payment", amount=Decimal(100), reference="PY", description="invoice:INV-A"))
-    res = ccli("account", "post", "B", "payment", "100", "--ref", "CLI", "--description", "invoice:INV-A")
-    assert res.exit_code == 1 and "names invoice INV-A, which is not on account" in res.output, res.output
+    said = f"customer {b} has no charge or invoice 'INV-A'"
+    with pytest.raises(InvalidInput, match=said), ccrm.unit_of_work("test") as uow:
+        uow.accounts.post(b, TransactionCreate(kind="payment", amount=Decimal(100), reference="PY", applies_to="INV-A"))
+    res = ccli("account", "post", "B", "payment", "100", "--ref", "CLI", "--applies-to", "INV-A")
+    assert res.exit_code == 1 and said in res.output and len(res.output.strip().splitlines()) == 1, res.output
     f = tmp_path / "p.csv"
-    f.write_text(f"{TX}\nB,payment,100,EUR,{ago(0).date().isoformat()},IMP,invoice:INV-A\n", encoding="utf-8")
+    f.write_text(f"{TX}\nB,payment,100,EUR,{ago(0).date().isoformat()},IMP,INV-A\n", encoding="utf-8")
     res = ccli("import", "transactions", str(f))
-    assert res.exit_code == 1 and "names invoice INV-A" in res.output, res.output
+    assert res.exit_code == 1 and said in res.output, res.output
     from crmcore.api.auth import TokenService
 
     book.users(test=["admin"])
     with ccrm.unit_of_work("test") as uow:
         token = TokenService(uow).create("test", "t")[1]
     r = TestClient(create_app(ccrm), raise_server_exceptions=False).post(
-        f"/customers/{b}/transactions", json={"kind": "payment", "amount": "100", "reference": "API", "description": "invoice:INV-A"},
+        f"/customers/{b}/transactions", json={"kind": "payment", "amount": "100", "reference": "API", "applies_to": "INV-A"},
         headers={"Authorization": f"Bearer {token}"})
-    assert r.status_code == 409 and "names invoice INV-A" in r.json()["detail"], r.text
+    assert 400 <= r.status_code < 500 and said in r.text, r.text
     assert set(entries(ccrm, b)) == {"INV-B"} and open_on(ccrm, a) == Decimal("100.00")

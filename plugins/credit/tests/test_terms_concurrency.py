@@ -34,7 +34,7 @@ def _setup(ccrm: CRM) -> tuple[int, int]:
 
 def test_two_payments_at_once_earn_exactly_one_discount(ccrm: CRM, crm_url: str) -> None:
     a, inv = _setup(ccrm)
-    commands = [["account", "post", "A", "payment", "490", "--ref", f"P-{i}", "--description", "invoice:INV-1"]
+    commands = [["account", "post", "A", "payment", "490", "--ref", f"P-{i}", "--applies-to", "INV-1"]
                 for i in range(2)]
     results = run_cli_in_processes(crm_url, commands, plugins=[PLUGIN, ("slow", SlowCommit())])
     assert [r.code for r in results] == [0, 0], [(r.argv, r.code, r.output) for r in results]
@@ -48,7 +48,7 @@ def test_two_payments_at_once_earn_exactly_one_discount(ccrm: CRM, crm_url: str)
 
 def test_two_full_payments_at_once_only_one_passes(ccrm: CRM, crm_url: str) -> None:
     _setup(ccrm)
-    commands = [["account", "post", "A", "payment", "1000", "--ref", f"P-{i}", "--description", "invoice:INV-1"]
+    commands = [["account", "post", "A", "payment", "1000", "--ref", f"P-{i}", "--applies-to", "INV-1"]
                 for i in range(2)]
     results = run_cli_in_processes(crm_url, commands, plugins=[PLUGIN, ("slow", SlowCommit())])
     assert sorted(r.code for r in results) == [0, 1], [(r.argv, r.code, r.output) for r in results]

@@ -59,7 +59,7 @@ def campaign_audience(uow: UnitOfWork, campaign: str | int, group: str | None = 
     sub = _rows_query(uow, c)
     counts = dict.fromkeys(GROUPS, 0) | dict(uow.session.execute(
         select(sub.c.grp, func.count()).group_by(sub.c.grp)).all())
-    reasons = dict(uow.session.execute(select(sub.c.reason, func.count()).where(sub.c.grp == "suppressed")
+    reasons: dict[str | None, int] = dict(uow.session.execute(select(sub.c.reason, func.count()).where(sub.c.grp == "suppressed")
                                        .group_by(sub.c.reason).order_by(func.count().desc(), sub.c.reason)).all())
     q = select(sub).order_by(sub.c.customer_id, sub.c.contact_id)
     if group is not None:

@@ -68,11 +68,11 @@ def _subjects(uow: UnitOfWork, person: bool, refs: set[str]) -> dict[str, tuple[
         q = q.where(Contact.external_ref.in_(refs))
     else:
         q = select(Customer.external_ref, Customer.id, Customer.archived).where(Customer.external_ref.in_(refs))
-    return {ref: (i, bool(archived)) for ref, i, archived in uow.session.execute(q)}
+    return {ref: (i, bool(archived)) for ref, i, archived in uow.session.execute(q) if ref is not None}
 
 
 def _writer(person: bool) -> Callable[[UnitOfWork, list[tuple[int, Any]]], BatchOutcome]:
-    model = ContactConsent if person else Consent
+    model: type[Consent] | type[ContactConsent] = ContactConsent if person else Consent
     id_col = ContactConsent.contact_id if person else Consent.customer_id
     ref_field, entity = ("contact_ref", "contact") if person else ("customer_ref", "customer")
 
@@ -80,7 +80,8 @@ def _writer(person: bool) -> Callable[[UnitOfWork, list[tuple[int, Any]]], Batch
         out = BatchOutcome()
         subjects = _subjects(uow, person, {getattr(r, ref_field) for _, r in rows})
         ids = [v[0] for v in subjects.values()]
-        stored = {(getattr(c, id_col.key), c.channel): c for c in uow.session.scalars(select(model).where(id_col.in_(ids)))}
+        found: list[Any] = list(uow.session.scalars(select(model).where(id_col.in_(ids))))
+        stored: dict[tuple[int, str], Any] = {(getattr(c, id_col.key), c.channel): c for c in found}
         now, new = utcnow(), []
         for line, r in rows:
             ref = getattr(r, ref_field)

@@ -215,6 +215,8 @@ def _variant(text: str) -> VariantIn:
 @click.option("--window", "attribution_days", help="Attribution window in days (default: the setting).")
 @click.option("--variant", "variants", multiple=True, metavar="NAME=SHARE", help="A/B variant (repeatable; shares add up to 1).")
 @click.option("--variant-subject", "variant_subjects", multiple=True, metavar="NAME=TEMPLATE")
+@click.option("--price-offer", is_flag=True, default=None,
+              help="A price offer (discount, sale, coupon): purchases in response count as bought on price.")
 @pass_app
 def campaign_create(app: AppContext, name: str, channel: str, segment_names: tuple[str, ...], body_file: str | None,
                     variants: tuple[str, ...], variant_subjects: tuple[str, ...], control_share: str, seed: str,
@@ -346,7 +348,8 @@ def campaign_show(app: AppContext, campaign_key: str, as_json: bool) -> None:
         data = {"id": c.id, "name": c.name, "objective": c.objective, "channel": c.channel, "status": c.status,
                 "budget": c.budget, "currency": c.currency, "starts_at": c.starts_at, "ends_at": c.ends_at,
                 "control_share": c.control_share, "seed": c.seed, "segments": services.campaign_segments(uow, c),
-                "attribution_days": c.attribution_days, "subject": c.subject, "launched_at": c.launched_at}
+                "attribution_days": c.attribution_days, "price_offer": c.price_offer, "subject": c.subject,
+                "launched_at": c.launched_at}
     if as_json:
         emit_json(data)
         return

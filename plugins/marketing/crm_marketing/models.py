@@ -12,7 +12,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crmcore.db import Base, Money, UTCDateTime, utcnow
@@ -91,6 +91,8 @@ class Campaign(Base):
     body: Mapped[str | None] = mapped_column(Text)
     attribution_days: Mapped[int] = mapped_column(Integer, default=30)
     to_roles: Mapped[str | None] = mapped_column(String(200))  # "decider,buyer": addressed to these contacts
+    # a price offer (discount, sale, coupon): purchases in response to it are bought on price
+    price_offer: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     launched_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(64))

@@ -61,7 +61,7 @@ def set_contact_consent(uow: UnitOfWork, contact_id: int, data: ConsentSet) -> C
 
 def unsubscribe_contact(uow: UnitOfWork, contact_id: int, channel: str, source: str = "unsubscribe") -> ContactConsent:
     """The person's unsubscribe link or request: withdraws their consent now, the company's untouched."""
-    return set_contact_consent(uow, contact_id, ConsentSet(channel=channel, status="unsubscribed", source=source))  # type: ignore[arg-type]
+    return set_contact_consent(uow, contact_id, ConsentSet(channel=channel, status="unsubscribed", source=source))  # type: ignore[arg-type,unused-ignore]
 
 
 def contact_consents(uow: UnitOfWork, contact_id: int) -> list[ContactConsent]:
@@ -101,7 +101,7 @@ def effective_consent(uow: UnitOfWork, contact_id: int, channel: str) -> Verdict
     contact = resolve_contact(uow, f"#{contact_id}")
     own = uow.session.get(ContactConsent, (contact_id, channel))
     company = uow.session.get(Consent, (contact.customer_id, channel))
-    return decide(own and own.status, company and company.status, channel in settings(uow).consent_required)
+    return decide(own.status if own else None, company.status if company else None, channel in settings(uow).consent_required)
 
 
 def contact_context(uow: UnitOfWork, contact_id: int) -> dict[str, str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from sqlalchemy import String, Subquery, and_, insert, literal, select, type_coerce
@@ -155,7 +155,8 @@ def _suppressed_now(uow: UnitOfWork, campaign: Campaign, t: ContactTarget) -> st
         return "customer archived"
     own = uow.session.get(ContactConsent, (t.contact_id, campaign.channel))
     company = uow.session.get(Consent, (t.customer_id, campaign.channel))
-    v = decide(own and own.status, company and company.status, campaign.channel in settings(uow).consent_required)
+    v = decide(own.status if own else None, company.status if company else None,
+               campaign.channel in settings(uow).consent_required)
     return v.reason
 
 
@@ -217,7 +218,7 @@ def _deliver(crm: CRM, actor: str, cid: int, contact_id: int, adapter: ChannelAd
 
 
 def _person_message(uow: UnitOfWork, campaign: Campaign, t: ContactTarget) -> Message:
-    message = _message(uow, campaign, t)  # type: ignore[arg-type] - a ContactTarget has a Target's fields
+    message = _message(uow, campaign, cast(Target, t))  # a ContactTarget has a Target's fields
     message.contact_id = t.contact_id
     message.message_id = f"<mkt-{campaign.id}-{t.customer_id}-p{t.contact_id}@crm>"
     return message
@@ -232,7 +233,7 @@ def _settle_in_doubt(crm: CRM, actor: str, cid: int, adapter: ChannelAdapter, re
     with crm.unit_of_work(actor=actor, read_only=True) as uow:
         campaign = uow.session.get(Campaign, cid)
         assert campaign is not None
-        messages = []
+        messages: list[tuple[int, Message | None, str | None]] = []
         for t in uow.session.scalars(select(ContactTarget).where(
                 ContactTarget.campaign_id == cid, ContactTarget.status == "sending", ContactTarget.claimed_at <= stale)):
             try:

@@ -24,6 +24,7 @@ __version__ = "0.1.0"
 requires: tuple[str, ...] = ()
 
 MIGRATIONS = MigrationBranch(label="marketing", versions=Path(__file__).parent / "migrations" / "versions")
+COMMANDS = {"marketing": "crm_marketing.plugin:commands"}
 
 _MGR, _MK = "manager", "marketing"
 PERMISSIONS = (
@@ -66,13 +67,14 @@ def crm_register_bulk_entities(register: Callable[[Any], None]) -> None:
         register(entity)
 
 
-@hookimpl
-def crm_register_commands(cli: click.Group) -> None:
+def commands() -> click.Group:
+    """The ``crm marketing`` group, imported when it runs (COMMANDS): the segment grammar (lark)
+    and the templates (jinja2) come with it."""
     from crm_marketing.cli import marketing
     from crm_marketing.cli_people import register as register_people
 
     register_people(marketing)  # ``marketing contact-consent ...`` (cli_people.py)
-    cli.add_command(marketing)
+    return marketing
 
 
 @hookimpl
@@ -146,3 +148,6 @@ def marketing_send_message(uow: UnitOfWork, customer_id: int, channel: str, subj
 
     uow.on_commit(deliver)
     return {"status": "queued", "reason": None}
+
+
+from crm_marketing.value_hooks import value_customer_costs, value_loyalty_signals  # noqa: E402, F401 - value_analysis's hooks

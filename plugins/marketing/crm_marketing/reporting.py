@@ -22,7 +22,7 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
-from scipy import stats
+from scipy import stats  # type: ignore[import-untyped,unused-ignore]
 from sqlalchemy import case, func, select
 
 from crm_marketing import services
@@ -43,7 +43,8 @@ def _touches(uow: UnitOfWork, customer_ids: list[int]) -> dict[int, list[tuple[d
             .where(Target.customer_id.in_(chunk), Target.grp == "contact", Target.status == "sent")
         ).all()
         for cust, at, cid, days in rows:
-            out[cust].append((at, cid, days))
+            if at is not None:  # a sent target has its time
+                out[cust].append((at, cid, days))
     return out
 
 
@@ -64,8 +65,8 @@ def _chunks(ids: list[int], n: int = 5000) -> list[list[int]]:
 
 def attribute(uow: UnitOfWork, campaign: Campaign, model: str) -> tuple[dict[str, Decimal], set[int], int]:
     """(revenue per currency, customers with attributed revenue, invoices attributed)."""
-    contacted = list(uow.session.execute(select(Target.customer_id, Target.sent_at).where(
-        Target.campaign_id == campaign.id, Target.grp == "contact", Target.status == "sent")))
+    contacted = [(c, at) for c, at in uow.session.execute(select(Target.customer_id, Target.sent_at).where(
+        Target.campaign_id == campaign.id, Target.grp == "contact", Target.status == "sent")) if at is not None]
     if not contacted:
         return {}, set(), 0
     ids = [c for c, _ in contacted]
@@ -105,8 +106,10 @@ def _converted_in_window(uow: UnitOfWork, campaign: Campaign, group: str, conv_t
     start = {c: (at if group == "contact" and at is not None else campaign.launched_at) for c, at in rows}
     window = dt.timedelta(days=campaign.attribution_days)
     earliest = min(v for v in start.values() if v is not None) if any(start.values()) else campaign.launched_at
-    converted = {c for _t, c, _a, _cur, at in _invoices(uow, list(start), earliest)  # type: ignore[arg-type]
-                 if start[c] is not None and start[c] <= at < start[c] + window}
+    if earliest is None:  # launched without a time: nothing to measure from
+        return len(rows), 0
+    converted = {c for _t, c, _a, _cur, at in _invoices(uow, list(start), earliest)
+                 if (since := start[c]) is not None and since <= at < since + window}
     converted |= set(uow.session.scalars(select(Response.customer_id).where(
         Response.campaign_id == campaign.id, Response.type.in_(conv_types), Response.customer_id.in_(list(start)))))
     return len(rows), len(converted)
@@ -147,15 +150,17 @@ def variants(uow: UnitOfWork, campaign: Campaign, conv_types: list[str], alpha: 
     rows = list(uow.session.execute(select(Target.customer_id, Target.sent_at, Target.variant_id).where(
         Target.campaign_id == campaign.id, Target.grp == "contact", Target.status == "sent")))
     by_variant: dict[int, dict[int, dt.datetime]] = defaultdict(dict)
-    for c, at, v in rows:
-        by_variant[v][c] = at
-    everyone = {c: at for c, at, _ in rows}
-    first = min(everyone.values()) if everyone else campaign.launched_at
-    converted = {c for _t, c, _a, _cur, at in _invoices(uow, list(everyone), first) if everyone[c] <= at < everyone[c] + window} \
-        if everyone else set()
+    everyone: dict[int, dt.datetime] = {}
+    for c, at, vid in rows:
+        if at is not None and vid is not None:  # a sent target of a campaign with variants has both
+            by_variant[vid][c] = at
+        if at is not None:
+            everyone[c] = at
+    converted = {c for _t, c, _a, _cur, at in _invoices(uow, list(everyone), min(everyone.values()))
+                 if everyone[c] <= at < everyone[c] + window} if everyone else set()
     converted |= set(uow.session.scalars(select(Response.customer_id).where(
         Response.campaign_id == campaign.id, Response.type.in_(conv_types))))
-    table = []
+    table: list[dict[str, Any]] = []
     for v in vs:
         members = by_variant.get(v.id, {})
         conv = len(converted & set(members))

@@ -82,7 +82,7 @@ def derive(uow: UnitOfWork, campaign: Campaign) -> int:
     types = set(services.settings(uow).response_types)
     new: list[dict[str, Any]] = []
     for iid, cust, kind, at, sent in rows:
-        if at >= sent + window:
+        if sent is None or at >= sent + window:
             continue
         rtype = "complained" if str(kind) == "complaint" else "replied"
         ref = f"interaction-{iid}"

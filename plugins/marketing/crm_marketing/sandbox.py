@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache, wraps
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import StrictUndefined, Template, nodes, pass_context
 from jinja2.exceptions import SecurityError, TemplateRuntimeError
@@ -171,22 +171,22 @@ class _Rewrite(NodeTransformer):
     """Route loops, output and ``~`` through the budget filters."""
 
     @staticmethod
-    def _filter(node: nodes.Expr, name: str) -> nodes.Filter:
-        return nodes.Filter(node, name, [], [], None, None, lineno=node.lineno)
+    def _filter(node: nodes.Node, name: str) -> nodes.Filter:
+        return nodes.Filter(cast(nodes.Expr, node), name, [], [], None, None, lineno=node.lineno)
 
     def visit_For(self, node: nodes.For) -> nodes.Node:
-        node = self.generic_visit(node)
-        node.iter = self._filter(node.iter, "_budget_iter")
-        return node
+        loop = cast(nodes.For, self.generic_visit(node))
+        loop.iter = self._filter(loop.iter, "_budget_iter")
+        return loop
 
     def visit_Output(self, node: nodes.Output) -> nodes.Node:
-        node = self.generic_visit(node)
-        node.nodes = [self._filter(n, "_budget_out") for n in node.nodes]
-        return node
+        out = cast(nodes.Output, self.generic_visit(node))
+        out.nodes = [self._filter(n, "_budget_out") for n in out.nodes]
+        return out
 
     def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
-        node = self.generic_visit(node)
-        return self._filter(nodes.List(node.nodes, lineno=node.lineno), "_budget_concat")
+        concat = cast(nodes.Concat, self.generic_visit(node))
+        return self._filter(nodes.List(concat.nodes, lineno=concat.lineno), "_budget_concat")
 
 
 #: filters whose later arguments are sizes or counts: checked against MAX_CHARS / MAX_RANGE

@@ -28,7 +28,7 @@ class MarketingSettings(PluginSettings):
     """The plugin's settings; every one has a default that works out of the box."""
 
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "EUR"
-    consent_required: list[Channel] = Field(default_factory=lambda: ["email", "sms"],
+    consent_required: list[Channel] = Field(default_factory=lambda: list[Channel](["email", "sms"]),
                                             description="channels that need an explicit opt-in before contact")
     response_types: list[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z_]{0,19}$")]] = Field(
         default_factory=lambda: list(DEFAULT_RESPONSE_TYPES))
@@ -47,6 +47,9 @@ class MarketingSettings(PluginSettings):
     send_batch: int = Field(10, ge=1, le=1000)
     claim_timeout_minutes: float = Field(15, ge=0, le=10_080,
                                          description="a claim older than this is taken to be from a killed run (in doubt)")
+    cost_per_contact: Decimal | None = Field(None, ge=0, max_digits=12, decimal_places=4, allow_inf_nan=False,
+                                             description="cost of one delivered message of a campaign with no cost "
+                                                         "recorded in `currency` (value_analysis's cost to serve)")
 
     @model_validator(mode="after")
     def _conversions_are_types(self) -> MarketingSettings:
@@ -86,6 +89,8 @@ class CampaignCreate(BaseModel):
     # contact roles (buying centre) to address instead of the company, e.g. ["decider", "buyer"]
     to_roles: list[Annotated[str, StringConstraints(min_length=1, max_length=40)]] = Field(default_factory=list,
                                                                                             max_length=20)
+    # a price offer (discount, sale, coupon): what is bought in response is bought on price
+    price_offer: bool = False
 
     @field_validator("currency", mode="before")
     @classmethod

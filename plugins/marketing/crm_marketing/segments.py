@@ -472,7 +472,7 @@ def _term(node: dict[str, Any], ctx: CompileContext, dialect: str) -> ColumnElem
     raise _fail(name, "unknown field (known: " + ", ".join(known) + ")")
 
 
-def compile_rule(tree: dict[str, Any], ctx: CompileContext, dialect: str) -> Select[tuple[int]]:
+def compile_rule(tree: dict[str, Any], ctx: CompileContext, dialect: str) -> Select[Any]:
     """One SELECT of the ids of the (non-archived) customers the rule matches."""
     cond = _term(tree, ctx, dialect)
     q = select(Customer.id).where(Customer.archived == false())

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from sqlalchemy import Select, delete, func, insert, literal, select, union, update
@@ -25,7 +25,7 @@ PLUGIN_ID = "marketing"
 
 
 def settings(uow: UnitOfWork) -> MarketingSettings:
-    return uow.crm.settings(PLUGIN_ID)  # type: ignore[no-any-return]
+    return cast(MarketingSettings, uow.crm.settings(PLUGIN_ID))
 
 
 def resolve_customer(uow: UnitOfWork, key: str) -> Customer:
@@ -44,7 +44,7 @@ def compile_context(uow: UnitOfWork) -> rules.CompileContext:
     )
 
 
-def rule_query(uow: UnitOfWork, tree: dict[str, Any]) -> Select[tuple[int]]:
+def rule_query(uow: UnitOfWork, tree: dict[str, Any]) -> Select[Any]:
     return rules.compile_rule(tree, compile_context(uow), uow.session.get_bind().dialect.name)
 
 
@@ -57,7 +57,7 @@ def get_segment(uow: UnitOfWork, name: str) -> Segment:
     return seg
 
 
-def segment_query(uow: UnitOfWork, seg: Segment) -> Select[tuple[int]]:
+def segment_query(uow: UnitOfWork, seg: Segment) -> Select[Any]:
     """The member ids: the compiled rule, or the stored members of a static or frozen segment."""
     if seg.kind == "static" or seg.frozen_at is not None:
         return (select(SegmentMember.customer_id.label("id")).join(Customer, Customer.id == SegmentMember.customer_id)
@@ -105,7 +105,7 @@ def add_members(uow: UnitOfWork, seg: Segment, keys: Iterable[str]) -> int:
     return len(new)
 
 
-def preview(uow: UnitOfWork, query: Select[tuple[int]], sample: int = 10) -> tuple[int, list[dict[str, Any]]]:
+def preview(uow: UnitOfWork, query: Select[Any], sample: int = 10) -> tuple[int, list[dict[str, Any]]]:
     """How many customers match, and the first few (by id) with their main fields."""
     if uow.visibility.own_only:  # an "own" user counts and sees only their customers
         inner = query.subquery()
@@ -204,7 +204,8 @@ def create_campaign(uow: UnitOfWork, data: CampaignCreate) -> Campaign:
     c = Campaign(name=data.name, objective=data.objective, channel=data.channel, status="draft", budget=data.budget,
                  currency=data.currency or s.currency, starts_at=data.starts_at, ends_at=data.ends_at,
                  control_share=data.control_share, seed=data.seed, subject=data.subject, body=data.body,
-                 attribution_days=data.attribution_days or s.attribution_days, created_by=uow.actor)
+                 attribution_days=data.attribution_days or s.attribution_days, price_offer=data.price_offer,
+                 created_by=uow.actor)
     uow.session.add(c)
     uow.session.flush()
     uow.session.execute(insert(CampaignSegment), [{"campaign_id": c.id, "segment_id": seg.id} for seg in segs])
@@ -354,5 +355,5 @@ def merge_customer_rows(uow: UnitOfWork, source_id: int, target_id: int) -> dict
 
     for model in (Target, SegmentMember, Consent, Response, ContactTarget):
         res = s.execute(update(model).where(model.customer_id == source_id).values(customer_id=target_id))
-        counts[model.__tablename__] = res.rowcount or 0
+        counts[model.__tablename__] = int(getattr(res, "rowcount", 0) or 0)
     return counts

@@ -28,6 +28,7 @@ from crm_sales_automation import visibility as visible
 from crm_sales_automation.enums import OpportunityStatus, StageKind
 from crm_sales_automation.models import Activity, Opportunity, Pipeline, Quota, Stage, StageChange
 from crm_sales_automation.services import settings_for, today
+from crmcore.db.dates import days_between
 from crmcore.db.types import utcnow
 from crmcore.errors import InvalidInput
 from crmcore.models import Customer, User
@@ -55,13 +56,6 @@ def month_of(uow: UnitOfWork, col: Any) -> ColumnElement[str]:
     if _dialect(uow) == "postgresql":
         return func.to_char(col, "YYYY-MM")
     return func.strftime("%Y-%m", col)
-
-
-def days_between(uow: UnitOfWork, later: Any, earlier: Any) -> ColumnElement[float]:
-    """Days from ``earlier`` to ``later`` (timestamps), in SQL."""
-    if _dialect(uow) == "postgresql":
-        return func.extract("epoch", later - earlier) / 86400.0
-    return func.julianday(later) - func.julianday(earlier)
 
 
 def _probability() -> ColumnElement[int]:
@@ -138,8 +132,9 @@ def weighted_pipeline(uow: UnitOfWork, by: str = "stage", conversion: Conversion
     """Open deals' count, amount and weighted amount (amount x probability) per group and currency."""
     if by not in GROUPS:
         raise InvalidInput(f"invalid input: by: {by!r} (choose {', '.join(GROUPS)})")
-    key: list[Any] = {"stage": [Pipeline.name, Stage.position, Stage.name], "owner": [User.username],
-                      "pipeline": [Pipeline.name]}[by]
+    columns: dict[str, list[Any]] = {"stage": [Pipeline.name, Stage.position, Stage.name], "owner": [User.username],
+                                     "pipeline": [Pipeline.name]}
+    key = columns[by]
     q = (select(*key, Opportunity.currency, func.count(), func.sum(Opportunity.amount),
                 func.sum(Opportunity.amount * _probability()))
          .select_from(Opportunity).join(Stage, Stage.id == Opportunity.stage_id)
@@ -176,7 +171,7 @@ def learned_probabilities(uow: UnitOfWork) -> dict[str, Any]:
     the learned one is computed leave-one-out (each deal scored by the rate of the others),
     so it is not flattered by fitting its own data. Everything comes from one GROUP BY.
     """
-    age = days_between(uow, StageChange.changed_at, Opportunity.created_at)
+    age = days_between(StageChange.changed_at, Opportunity.created_at)
     bucket = _bucket(age).label("bucket")
     won = func.sum(case((Opportunity.status == OpportunityStatus.WON, 1), else_=0))
     q = (select(Stage.id, Pipeline.name, Stage.name, Stage.position, Stage.probability, bucket, func.count(), won)
@@ -238,16 +233,17 @@ def forecast(uow: UnitOfWork, by: str = "month", *, learned: bool = False,
         learned_info = learned_probabilities(uow)
         entered = (select(StageChange.opportunity_id, func.max(StageChange.changed_at).label("entered"))
                    .group_by(StageChange.opportunity_id).subquery())
-        age = days_between(uow, entered.c.entered, Opportunity.created_at)
+        age = days_between(entered.c.entered, Opportunity.created_at)
         prob = func.coalesce(cast(Opportunity.probability, Float), _learned_case(learned_info["cells"], age))
     # one GROUP BY over the deals, keyed by ids (names are looked up for the few groups after);
     # by owner, the won deals ride along, grouped by the month they were won in
-    extra: list[Any] = {"month": [], "owner": [Opportunity.owner_id], "pipeline": [Opportunity.pipeline_id]}[by]
+    extras: dict[str, list[Any]] = {"month": [], "owner": [Opportunity.owner_id], "pipeline": [Opportunity.pipeline_id]}
+    extra = extras[by]
     status_col: list[Any] = [Opportunity.status] if by == "owner" else []
     if by == "owner":
         month = case((Opportunity.status == OpportunityStatus.WON, month_of(uow, Opportunity.closed_at)),
                      else_=month_of(uow, Opportunity.expected_close)).label("month")
-        wanted = Opportunity.status.in_([OpportunityStatus.OPEN, OpportunityStatus.WON])
+        wanted: ColumnElement[bool] = Opportunity.status.in_([OpportunityStatus.OPEN, OpportunityStatus.WON])
     else:
         wanted = Opportunity.status == OpportunityStatus.OPEN
     q = (select(*extra, *status_col, month, Opportunity.currency, func.count(), func.sum(Opportunity.amount),
@@ -264,15 +260,15 @@ def forecast(uow: UnitOfWork, by: str = "month", *, learned: bool = False,
     rows: list[dict[str, Any]] = []
     won: dict[tuple[Any, str, str], Decimal] = {}
     keyname = {"month": (), "owner": ("owner",), "pipeline": ("pipeline",)}[by]
-    for r in uow.session.execute(q):
-        key = [names.get(r[0]) for _ in keyname]
+    for g in uow.session.execute(q):
+        key = [names.get(g[0]) for _ in keyname]
         k = len(extra) + len(status_col)
-        if status_col and OpportunityStatus(r[1]) is OpportunityStatus.WON:
-            won[(key[0], r[k], r[k + 1])] = won.get((key[0], r[k], r[k + 1]), Decimal("0.00")) + _money(r[k + 3])
+        if status_col and OpportunityStatus(g[1]) is OpportunityStatus.WON:
+            won[(key[0], g[k], g[k + 1])] = won.get((key[0], g[k], g[k + 1]), Decimal("0.00")) + _money(g[k + 3])
             continue
-        weighted = Decimal(str(r[k + 4] or 0)) / 100
-        rows.append({**dict(zip(keyname, key)), "month": r[k] or "no date", "currency": r[k + 1],
-                     "deals": r[k + 2], "amount": _money(r[k + 3]), "weighted": weighted.quantize(CENT)})
+        weighted = Decimal(str(g[k + 4] or 0)) / 100
+        rows.append({**dict(zip(keyname, key)), "month": g[k] or "no date", "currency": g[k + 1],
+                     "deals": g[k + 2], "amount": _money(g[k + 3]), "weighted": weighted.quantize(CENT)})
     if by == "owner":
         rows = _with_quotas(uow, rows, won)
     rows.sort(key=lambda x: tuple(str(x.get(n) or "") for n in (*keyname, "month", "currency")))
@@ -324,7 +320,7 @@ def funnel(uow: UnitOfWork, pipeline: str | None = None) -> list[dict[str, Any]]
     stage x status, with the won deals' cycle days summed), then cumulative sums over the few
     stages in Python.
     """
-    cycle = days_between(uow, Opportunity.closed_at, Opportunity.created_at)
+    cycle = days_between(Opportunity.closed_at, Opportunity.created_at)
     reached: dict[tuple[int, int], int] = {}
     closed: dict[int, list[float]] = {}  # pipeline -> [won, lost, sum of won cycle days]
     for pid, pos, status, n, cyc in uow.session.execute(
@@ -369,7 +365,7 @@ def funnel(uow: UnitOfWork, pipeline: str | None = None) -> list[dict[str, Any]]
 def performance(uow: UnitOfWork) -> list[dict[str, Any]]:
     """Per rep: won, lost, win rate, average cycle (days) of won deals, activities done, open and
     weighted pipeline per currency."""
-    cycle = days_between(uow, Opportunity.closed_at, Opportunity.created_at)
+    cycle = days_between(Opportunity.closed_at, Opportunity.created_at)
     reps: dict[str | None, dict[str, Any]] = {}
 
     def rep(name: str | None) -> dict[str, Any]:

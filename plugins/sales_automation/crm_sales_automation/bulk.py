@@ -13,19 +13,19 @@ from collections.abc import Iterator
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import func, select
+from sqlalchemy import String, case, cast, func, literal, select
 
 from crm_sales_automation.enums import LeadSource, LeadStatus
 from crm_sales_automation.models import Lead
 from crm_sales_automation.schemas import Word
 from crm_sales_automation.vocabulary import words
 from crmcore.db.types import utcnow
-from crmcore.models import User
+from crmcore.models import Customer, User
 from crmcore.schemas.fields import CountryCode, Email, Line, LongText, Phone, Ref, Text, normalise_phone
 from crmcore.sdk import BatchOutcome, BulkEntity, keyed_upsert
 from crmcore.uow import UnitOfWork
 
-COLUMNS = ("external_ref", "name", "company", "email", "phone", "country", "source", "status", "owner", "notes")
+COLUMNS = ("external_ref", "name", "company", "email", "phone", "country", "source", "status", "owner", "notes", "referred_by")
 _OPEN = (LeadStatus.NEW, LeadStatus.CONTACTED, LeadStatus.QUALIFIED, LeadStatus.DISQUALIFIED)
 
 
@@ -44,6 +44,7 @@ class LeadImportRow(BaseModel):
     status: LeadStatus | None = None
     owner: Line | None = Field(None, min_length=1, max_length=64)
     notes: LongText | None = None
+    referred_by: Ref | None = None  # the referring customer: its reference, or #id
 
     @model_validator(mode="after")
     def _check(self) -> LeadImportRow:
@@ -54,8 +55,25 @@ class LeadImportRow(BaseModel):
         return self
 
 
+def _referrers(uow: UnitOfWork, keys: set[str]) -> dict[str, int]:
+    """Referring customers of a batch by reference (or ``#id``), only those the actor may see:
+    two queries, whatever the batch size (the reference wins over an id, as in ``resolve``)."""
+    if not keys:
+        return {}
+    visible = uow.visibility.customer_clause(Customer.owner_id)
+    found = {ref: cid for ref, cid in uow.session.execute(select(Customer.external_ref, Customer.id).where(
+        Customer.external_ref.in_(keys), Customer.merged_into_id.is_(None), visible)) if ref is not None}
+    ids = {k: int(k.lstrip("#")) for k in keys - set(found) if k.lstrip("#").isdigit() and len(k) <= 19}
+    if ids:
+        known = set(uow.session.scalars(select(Customer.id).where(Customer.id.in_(set(ids.values())),
+                                                                 Customer.merged_into_id.is_(None), visible)))
+        found.update({k: v for k, v in ids.items() if v in known})
+    return found
+
+
 def write_leads_batch(uow: UnitOfWork, rows: list[tuple[int, LeadImportRow]]) -> BatchOutcome:
     out = BatchOutcome()
+    referrers = _referrers(uow, {r.referred_by for _, r in rows if r.referred_by})
     sources = words(uow).allowed("lead_sources")
     owners = {r.owner for _, r in rows if r.owner}
     owner_ids = dict(uow.session.execute(select(User.username, User.id).where(User.username.in_(owners))).all()) if owners else {}
@@ -64,10 +82,10 @@ def write_leads_batch(uow: UnitOfWork, rows: list[tuple[int, LeadImportRow]]) ->
     if emails:
         for lid, ref, email in uow.session.execute(select(Lead.id, Lead.external_ref, Lead.email)
                                                    .where(func.lower(Lead.email).in_(emails))):
-            by_email.setdefault(email.lower(), (lid, ref))
+            by_email.setdefault((email or "").lower(), (lid, ref))
     refs = [r.external_ref for _, r in rows]
-    converted = set(uow.session.scalars(select(Lead.external_ref).where(Lead.external_ref.in_(refs),
-                                                                       Lead.status == LeadStatus.CONVERTED)))
+    converted = dict(uow.session.execute(select(Lead.external_ref, Lead.referred_by_id).where(
+        Lead.external_ref.in_(refs), Lead.status == LeadStatus.CONVERTED)).all())
     keep: list[tuple[int, dict[str, Any]]] = []
     in_file: dict[str, tuple[int, str]] = {}
     for line, r in rows:
@@ -81,6 +99,16 @@ def write_leads_batch(uow: UnitOfWork, rows: list[tuple[int, LeadImportRow]]) ->
         if r.external_ref in converted and "status" in values:
             out.reject(line, "status", f"lead {r.external_ref!r} is converted; its status is final", r.external_ref)
             continue
+        key = values.pop("referred_by", None)
+        if key is not None:
+            if key not in referrers:
+                out.reject(line, "referred_by", f"unknown customer {key!r}", r.external_ref)
+                continue
+            values["referred_by_id"] = referrers[key]
+            if r.external_ref in converted and converted[r.external_ref] != referrers[key]:
+                out.reject(line, "referred_by", f"lead {r.external_ref!r} is converted; set its customer's referral",
+                           r.external_ref)
+                continue
         if r.email:
             e = r.email.lower()
             other = by_email.get(e) or in_file.get(e)
@@ -109,9 +137,11 @@ def write_leads_batch(uow: UnitOfWork, rows: list[tuple[int, LeadImportRow]]) ->
 
 
 def export_leads(uow: UnitOfWork) -> Iterator[dict[str, Any]]:
+    referrer = func.coalesce(Customer.external_ref, literal("#") + cast(Customer.id, String))
     q = (select(Lead.external_ref, Lead.name, Lead.company, Lead.email, Lead.phone, Lead.country, Lead.source, Lead.status,
-                User.username.label("owner"), Lead.notes)
-         .outerjoin(User, User.id == Lead.owner_id).order_by(Lead.id).execution_options(yield_per=2000))
+                User.username.label("owner"), Lead.notes, case((Customer.id.is_(None), None), else_=referrer).label("referred_by"))
+         .outerjoin(User, User.id == Lead.owner_id).outerjoin(Customer, Customer.id == Lead.referred_by_id)
+         .order_by(Lead.id).execution_options(yield_per=2000))
     for row in uow.session.execute(q):
         rec = dict(row._mapping)
         for k in ("source", "status"):

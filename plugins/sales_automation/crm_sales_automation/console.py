@@ -24,5 +24,8 @@ def crm_console_home_cards(uow: Any, user: Any) -> Any:
         return None
     deals = services.list_opportunities(uow, status="open", owner=user.username, limit=200)
     deals.sort(key=lambda d: (-d["amount"], d["id"]))
+    labels = {name: label for name, label, _prob in services.DEFAULT_STAGES}
+    for d in deals[:8]:  # a message id: the card shows it through the plugin's catalogue (fmt.label)
+        d["stage_text"] = labels.get(d["stage"]) or d["stage"].replace("_", " ")
     return HomeCard(title="My open deals", order=10,
                     template="sales_automation/card.html", context={"deals": deals[:8], "total": len(deals)})

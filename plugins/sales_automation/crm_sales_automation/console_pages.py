@@ -16,6 +16,7 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 
 from crm_sales_automation import analytics, services
 from crm_sales_automation.enums import FACTOR_LABELS, Factor, LeadStatus
+from crm_sales_automation.models import Stage
 from crm_sales_automation.schemas import FactorScore
 from crmcore.console import View
 from crmcore.console.forms import service_errors
@@ -23,6 +24,8 @@ from crmcore.console.web import status_for
 from crmcore.errors import CRMError, InvalidInput, NotFound, Vetoed
 from crmcore.sdk import MAX_ID
 
+#: the default pipeline's stages: name -> label (message ids of the plugin's catalogues)
+DEFAULT_LABELS = {name: label for name, label, _prob in services.DEFAULT_STAGES} | {services.WON: "won", services.LOST: "lost"}
 STATIC = Path(__file__).parent / "static"
 STATIC_FILES = {"kanban.js": "text/javascript", "sales.css": "text/css"}
 PER_STAGE = 12
@@ -38,6 +41,28 @@ def _id(view: View, name: str, entity: str) -> int:
 
 def _oid(view: View) -> int:
     return _id(view, "oid", "opportunity")
+
+
+def stage_label(view: View, name: str, label: str | None = None, capital: bool = True) -> str:
+    """A stage as the reader's language names it: the configured label (else the default
+    pipeline's label for the name, else the name in words) through the plugin's catalogue, which
+    translates the default pipeline's stages; a label no catalogue knows shows as configured."""
+    return view.fmt.label(label or DEFAULT_LABELS.get(name) or name.replace("_", " "), capital)
+
+
+def pipeline_name(view: View, name: str) -> str:
+    """A pipeline in words: the default one by its role, another by its name (a code such as
+    ``trade_fair``) through the catalogue, else as words."""
+    if name == services.DEFAULT_PIPELINE:
+        return view._("Default pipeline")
+    return view.fmt.label(name.replace("_", " "))
+
+
+def pipeline_title(view: View, name: str) -> str:
+    """The board's heading."""
+    if name == services.DEFAULT_PIPELINE:
+        return view._("Sales pipeline")
+    return view._("Pipeline %(name)s", name=view.fmt.label(name.replace("_", " "), capital=False))
 
 
 def _refusal(view: View, e: CRMError) -> dict[str, str]:
@@ -65,8 +90,12 @@ def board(view: View, errors: dict[str, str] | None = None, status: int = 200) -
         data = services.board(uow, pipeline, PER_STAGE)
         pipelines = [p["name"] for p in services.list_pipelines(uow)]
         can_move = uow.can("sales.opportunity.move")
-    return view.render("sales_automation/board.html", status=status, b=data, pipelines=pipelines, can_move=can_move,
-                       errors=errors or {}, stages=[(c["stage"], c["label"]) for c in data["columns"]])
+    for col in data["columns"]:
+        col["label"] = stage_label(view, col["stage"], col["label"])
+    names = [(p, pipeline_name(view, p)) for p in pipelines]
+    return view.render("sales_automation/board.html", status=status, b=data, pipelines=names, can_move=can_move,
+                       title=pipeline_title(view, data["pipeline"]), errors=errors or {},
+                       stages=[(c["stage"], c["label"]) for c in data["columns"]])
 
 
 def move(view: View) -> Response:
@@ -77,7 +106,8 @@ def move(view: View) -> Response:
     try:
         with view.unit(write=True) as uow:
             opp = services.move(uow, oid, stage)
-            title = opp.title
+            row = uow.session.get(Stage, opp.stage_id)  # loaded by the move: no query
+            title, label = opp.title, stage_label(view, stage, row.label if row is not None else None, capital=False)
     except NotFound:
         raise
     except CRMError as e:
@@ -89,7 +119,7 @@ def move(view: View) -> Response:
     if fetch:
         return Response(status_code=204)
     back = f"/sales/opportunities/{oid}" if view.field("back") == "deal" else "/sales"
-    return view.redirect(back, flash=view._("%(title)s moved to %(stage)s.", title=title, stage=stage))
+    return view.redirect(back, flash=view._("%(title)s moved to %(stage)s.", title=title, stage=label))
 
 
 # -- one deal -----------------------------------------------------------------------------------
@@ -100,7 +130,13 @@ def deal(view: View, forms: dict[str, dict[str, str]] | None = None, status: int
         d = services.opportunity_detail(uow, oid)
         pipes = {p["name"]: p for p in services.list_pipelines(uow)}
         perms = {k: uow.can(k) for k in ("sales.opportunity.move", "sales.opportunity.win")}
-    stages = [(s["name"], s["label"]) for s in pipes[d["pipeline"]]["stages"] if s["kind"] == "open"]
+    every = pipes[d["pipeline"]]["stages"]
+    labels = {s["name"]: stage_label(view, s["name"], s["label"]) for s in every}
+    stages = [(s["name"], labels[s["name"]]) for s in every if s["kind"] == "open"]
+    d["stage_label"] = labels.get(d["stage"]) or stage_label(view, d["stage"])
+    for h in d["history"]:
+        h["from_label"] = labels.get(h["from"]) or stage_label(view, h["from"]) if h["from"] else ""
+        h["to_label"] = labels.get(h["to"]) or stage_label(view, h["to"])
     forms = forms or {}
     return view.render("sales_automation/deal.html", status=status, d=d, stages=stages, perms=perms,
                        errors={k: forms.get(k, {}) for k in ("move", "win", "lose")},
@@ -155,7 +191,7 @@ def _scores(view: View) -> tuple[list[FactorScore], dict[str, str], dict[str, st
         if pts == "":
             continue
         try:
-            scores.append(FactorScore(factor=f, points=pts, note=note or None))  # type: ignore[arg-type]
+            scores.append(FactorScore(factor=f, points=pts, note=note or None))
         except ValidationError as e:
             first = e.errors()[0]
             name = "note" if first["loc"] and first["loc"][0] == "note" else "points"

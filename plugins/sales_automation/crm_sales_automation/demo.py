@@ -44,7 +44,7 @@ def generate(crm: CRM, *, deals: int = 200, leads: int = 60, seed: int = 42, act
         customers = list(uow.session.scalars(select(Customer.id).where(Customer.archived.is_(False)).order_by(Customer.id).limit(500)))
         if not customers:
             customers = [uow.customers.create(CustomerCreate(name=f"Demo customer {i}")).id for i in range(20)]
-        reps = [u.username for u in uow.session.scalars(select(User).where(User.active).order_by(User.id))
+        reps: list[str | None] = [u.username for u in uow.session.scalars(select(User).where(User.active).order_by(User.id))
                 if {"sales", "manager"} & set(u.roles or [])] or [None]
     # leads: the good ones (referrals, high need and authority) tend to convert
     for i in range(leads):

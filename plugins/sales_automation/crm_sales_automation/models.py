@@ -92,6 +92,9 @@ class Lead(Base):
     status: Mapped[LeadStatus] = mapped_column(enum_column(LeadStatus, "sales_lead_status"), default=LeadStatus.NEW)
     notes: Mapped[str | None] = mapped_column(Text)
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    # the customer who referred this lead (a mention/referral, value_analysis's A31 factor); kept
+    # on the converted customer's :class:`Referral` at conversion
+    referred_by_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"), index=True)
     # the learned score (0..100) and when it was computed; the hand-set assessment is never touched by it
     learned_score: Mapped[float | None] = mapped_column(Float)
     learned_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -234,6 +237,8 @@ class Activity(Base):
     done_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     outcome: Mapped[str | None] = mapped_column(String(200))
     interaction_id: Mapped[int | None] = mapped_column(ForeignKey("interactions.id", ondelete="SET NULL"))
+    # the person of the customer it is with (one of the customer's contacts; removing them keeps the activity)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"), index=True)
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -241,6 +246,25 @@ class Activity(Base):
         CheckConstraint("lead_id IS NOT NULL OR opportunity_id IS NOT NULL OR customer_id IS NOT NULL",
                         name="has_subject"),
     )
+
+
+class Referral(Base):
+    """Who referred a customer: one referrer per customer (``customer_id`` is the key).
+
+    ``lead_id`` is the lead it was carried over from at conversion (that lead's own
+    ``referred_by_id``), so a referral that went lead -> customer is counted once. A customer
+    never refers itself (CHECK), also not after a merge.
+    """
+
+    __tablename__ = "sales_referrals"
+
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True)
+    referrer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("sales_leads.id", ondelete="SET NULL"))
+    referred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    recorded_by: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (CheckConstraint("referrer_id <> customer_id", name="not_self"),)
 
 
 class Quota(Base):
@@ -284,6 +308,7 @@ __all__ = [
     "Opportunity",
     "Pipeline",
     "Quota",
+    "Referral",
     "Stage",
     "StageChange",
 ]

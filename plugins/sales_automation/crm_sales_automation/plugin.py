@@ -3,7 +3,8 @@
 The crmcore hook implementations of the ``sales_automation`` plugin, and nothing else: the
 commands live in :mod:`crm_sales_automation.cli`, the work in :mod:`crm_sales_automation.services`
 and :mod:`crm_sales_automation.analytics`. Importing this module registers the ``sales_*``
-tables on the shared metadata.
+tables on the shared metadata and declares the vocabularies; the work modules (numpy in lead
+scoring) are imported inside the hooks that use them (tests/test_startup_imports.py).
 """
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from typing import Any
 
 from crm_sales_automation import (
     models,  # noqa: F401 - registers the sales_* tables
-    services,
     vocabulary,  # noqa: F401 - declares lead_sources, lost_reasons, won_reasons before crm.toml is checked
 )
 from crm_sales_automation.console import (  # noqa: F401 - the web console hooks (console.py)
@@ -48,7 +48,7 @@ class SalesBranch(MigrationBranch):
 
 MIGRATIONS = SalesBranch(label=PLUGIN_ID, versions=Path(__file__).parent / "migrations" / "versions")
 SETTINGS = SalesSettings
-COMMANDS = "crm_sales_automation.cli:sales"
+COMMANDS = {"sales": "crm_sales_automation.cli:sales"}  # imported when `crm sales ...` runs
 ROUTES = "crm_sales_automation.routes:register"
 BULK_ENTITIES = "crm_sales_automation.bulk:LEADS"
 
@@ -74,20 +74,31 @@ def crm_add_hookspecs(register: Callable[[Any], None]) -> None:
 
 @hookimpl
 def crm_customer_profile_sections(uow: UnitOfWork, customer: Customer) -> ProfileSection | None:
+    from crm_sales_automation import services
+
     return services.profile_section(uow, customer)  # type: ignore[no-any-return,unused-ignore]
 
 
 @hookimpl
 def crm_customer_timeline(uow: UnitOfWork, customer: Customer) -> list[TimelineEntry] | None:
+    from crm_sales_automation import services
+
     return services.timeline(uow, customer) or None
 
 
 @hookimpl
 def crm_merge_customers(uow: UnitOfWork, source_id: int, target_id: int) -> dict[str, int]:
+    from crm_sales_automation import services
+
     return services.merge_customer_rows(uow, source_id, target_id)
 
 
 @hookimpl
 def sales_uninvoiced_won(uow: UnitOfWork, customer_id: int, currency: str) -> Decimal | None:
+    from crm_sales_automation import services
+
     total = services.uninvoiced_won(uow, customer_id, currency)
     return total if total else None
+
+
+from crm_sales_automation.value_hooks import value_loyalty_signals  # noqa: E402, F401 - value_analysis's published hooks

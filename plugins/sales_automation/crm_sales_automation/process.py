@@ -20,10 +20,10 @@ from typing import Any
 from sqlalchemy import case, func, select
 
 from crm_sales_automation import visibility as visible
-from crm_sales_automation.analytics import days_between
 from crm_sales_automation.enums import LeadStatus, OpportunityStatus
 from crm_sales_automation.models import Activity, Lead, Opportunity, StageChange
 from crm_sales_automation.services import settings_for
+from crmcore.db.dates import days_between
 from crmcore.db.types import utcnow
 from crmcore.errors import InvalidInput
 from crmcore.models import User
@@ -56,7 +56,7 @@ def source_effectiveness(uow: UnitOfWork, by: str = "source") -> list[dict[str, 
             .where(visible.leads(uow)).group_by(key)):
         r = row(k)
         r["leads"], r["converted"] = n, int(conv or 0)
-    cycle = days_between(uow, Opportunity.closed_at, Lead.created_at)
+    cycle = days_between(Opportunity.closed_at, Lead.created_at)
     cycles: dict[str, tuple[float, int]] = {}
     for k, status, cur, n, amount, days in uow.session.execute(
             select(key, Opportunity.status, Opportunity.currency, func.count(), func.sum(Opportunity.amount),

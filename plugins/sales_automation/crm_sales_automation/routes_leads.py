@@ -1,4 +1,4 @@
-"""Lead writes over HTTP (a badge-scan app or a web form): update, assess, convert, learn.
+"""Lead writes over HTTP (a badge-scan app or a web form): update, assess, convert, learn; referrals.
 
 The same service calls as ``crm sales lead update|assess|convert|learn``; the services check
 ``sales.lead.*`` and visibility, so the rules are the CLI's.
@@ -37,20 +37,28 @@ class ConvertIn(BaseModel):
         return self
 
 
+class ReferralIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    referred_by: int | None = Field(ge=1, le=MAX_ID, description="id of the referring customer; null removes the referral")
+
+
 def register(router: APIRouter) -> None:
+    _referrals(router)
+
     @router.patch("/sales/leads/{lead_id}", tags=["sales"])
     def update_lead(request: Request, lead_id: Id, data: LeadUpdate) -> Any:
         """Qualify or disqualify a lead, change its owner or notes (conversion is its own route)."""
         given = data.model_dump(exclude_unset=True)
         if not any(v is not None for v in given.values()):
-            raise InvalidInput("nothing to update: give status, owner or notes")
+            raise InvalidInput("nothing to update: give status, owner, notes or referred_by")
         if data.status is not None and data.status.value == "converted":
             raise InvalidInput("status: use POST /sales/leads/{lead_id}/convert to convert a lead")
         with unit(request, write=True) as uow:
             if data.status is not None:
                 services.set_lead_status(uow, lead_id, data.status)
-            if data.owner is not None or data.notes is not None:
-                services.update_lead(uow, lead_id, owner=data.owner, notes=data.notes)
+            if data.owner is not None or data.notes is not None or data.referred_by is not None:
+                services.update_lead(uow, lead_id, owner=data.owner, notes=data.notes, referred_by=data.referred_by)
             return jsonable(services.lead_detail(uow, lead_id))
 
     @router.post("/sales/leads/{lead_id}/assess", tags=["sales"])
@@ -75,3 +83,21 @@ def register(router: APIRouter) -> None:
         """Fit the learned lead score on closed leads and score the open ones."""
         with unit(request, write=True) as uow:
             return jsonable(services.learn_lead_scores(uow))
+
+
+def _referrals(router: APIRouter) -> None:
+    @router.get("/sales/customers/{customer_id}/referral", tags=["sales"])
+    def show_referral(request: Request, customer_id: Id) -> Any:
+        """Who referred the customer, and how many leads and customers it referred."""
+        with unit(request, write=False) as uow:
+            visible_customer(uow, customer_id)
+            return jsonable(services.referral_detail(uow, customer_id))
+
+    @router.put("/sales/customers/{customer_id}/referral", tags=["sales"])
+    def set_referral(request: Request, customer_id: Id, data: ReferralIn) -> Any:
+        """Record who referred the customer (``crm sales referral set``); an unknown or invisible
+        referrer is 404, a customer referring itself 422."""
+        with unit(request, write=True) as uow:
+            visible_customer(uow, customer_id)
+            services.set_referral(uow, customer_id, data.referred_by)
+            return jsonable(services.referral_detail(uow, customer_id))

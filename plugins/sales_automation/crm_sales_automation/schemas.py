@@ -39,6 +39,7 @@ from crmcore.schemas.fields import (
     Text,
     UTCDatetime,
 )
+from crmcore.sdk import MAX_ID
 
 PLUGIN_ID = "sales_automation"
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -101,6 +102,7 @@ class LeadCreate(BaseModel):
     country: CountryCode | None = None
     source: Word = LeadSource.OTHER.value  # a word of [vocabularies] lead_sources (checked by the service)
     campaign: Ref | None = None  # the campaign the lead responded to (its reference), for the source reports
+    referred_by: int | None = Field(None, ge=1, le=MAX_ID, description="id of the customer who referred the lead")
     owner: Username | None = None
     notes: LongText | None = None
     external_ref: Ref | None = None
@@ -120,6 +122,7 @@ class LeadUpdate(BaseModel):
     status: LeadStatus | None = None
     owner: Username | None = None
     notes: LongText | None = None
+    referred_by: int | None = Field(None, ge=1, le=MAX_ID, description="id of the customer who referred the lead")
 
 
 class FactorScore(BaseModel):
@@ -214,6 +217,8 @@ class ActivityCreate(BaseModel):
     due_at: UTCDatetime | None = None
     notes: LongText | None = None
     owner: Username | None = None
+    contact_id: int | None = Field(None, ge=1, le=MAX_ID,
+                                   description="the person it is with: a contact of the activity's customer")
 
 
 class QuotaSet(BaseModel):

@@ -74,7 +74,7 @@ def encode(source: str, company: bool, email: bool, phone: bool, points: Mapping
 
 def fit(X: np.ndarray, y: np.ndarray, alpha: float = 1.0) -> dict[str, Any]:
     """Fit ``CategoricalNB`` on encoded leads; returns its parameters as JSON-ready data."""
-    from sklearn.naive_bayes import CategoricalNB
+    from sklearn.naive_bayes import CategoricalNB  # type: ignore[import-untyped,unused-ignore]
 
     if X.shape[0] < MIN_TRAINING:
         raise ValueError(f"needs at least {MIN_TRAINING} closed leads (converted or disqualified), found {X.shape[0]}")

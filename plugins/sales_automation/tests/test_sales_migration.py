@@ -18,7 +18,7 @@ from crmcore.migrations import runner
 
 TABLES = {"sales_pipelines", "sales_stages", "sales_leads", "sales_lead_assessments", "sales_conversions",
           "sales_opportunities", "sales_stage_changes", "sales_objections", "sales_activities", "sales_quotas",
-          "sales_models"}
+          "sales_models", "sales_referrals"}
 
 
 def test_branch_upgrade_matches_models_and_downgrades_cleanly(empty_database_url: str) -> None:
@@ -28,7 +28,7 @@ def test_branch_upgrade_matches_models_and_downgrades_cleanly(empty_database_url
         assert labels[0] == "core" and "sales_automation" in labels
         assert set(runner.tables_with_prefix(crm.engine, "sales_")) == TABLES
         assert runner.schema_diff(crm.engine, TABLES) == []
-        assert runner.current_heads(crm.engine, [PLUGIN.MIGRATIONS])["sales_automation"] == "sales_0003"
+        assert runner.current_heads(crm.engine, [PLUGIN.MIGRATIONS])["sales_automation"] == "sales_0004"
 
         # the migrated schema works: a deal from creation to win
         s = Sales(crm)
@@ -90,7 +90,7 @@ def test_a_database_migrated_under_the_old_label_upgrades(empty_database_url: st
 
         labels = crm.upgrade()
         assert "sales_automation" in labels and "sales" not in labels
-        assert runner.current_heads(crm.engine, [PLUGIN.MIGRATIONS])["sales_automation"] == "sales_0003"
+        assert runner.current_heads(crm.engine, [PLUGIN.MIGRATIONS])["sales_automation"] == "sales_0004"
         assert runner.schema_diff(crm.engine, TABLES) == []
         with crm.engine.connect() as conn:
             assert conn.execute(text("SELECT name FROM sales_pipelines")).scalars().all() == ["old"]
@@ -125,7 +125,7 @@ def test_sales_0003_frees_lead_sources_and_its_downgrade_maps_new_words_to_other
         with pytest.raises(IntegrityError), crm.engine.begin() as conn:
             conn.execute(text("UPDATE sales_leads SET source = 'badge_scan' WHERE id = :i"), {"i": lid})
         crm.upgrade()
-        assert runner.current_heads(crm.engine, [PLUGIN.MIGRATIONS])["sales_automation"] == "sales_0003"
+        assert runner.current_heads(crm.engine, [PLUGIN.MIGRATIONS])["sales_automation"] == "sales_0004"
         assert runner.schema_diff(crm.engine, TABLES) == []
         assert _lead_children(crm) == children
     finally:

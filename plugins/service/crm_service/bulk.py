@@ -95,11 +95,11 @@ def write_batch(uow: UnitOfWork, rows: list[tuple[int, TicketRow]]) -> BatchOutc
 
 def _customer_ids(uow: UnitOfWork, refs: set[str]) -> dict[str, int]:
     """Active customers the actor sees, by reference (as ``customer_ids_by_ref``, chunked)."""
-    wanted, found = sorted(refs), {}
+    wanted, found = sorted(refs), dict[str, int]()
     for i in range(0, len(wanted), 2000):
-        found.update(dict(uow.session.execute(select(Customer.external_ref, Customer.id).where(
+        found.update((str(ref), cid) for ref, cid in uow.session.execute(select(Customer.external_ref, Customer.id).where(
             Customer.external_ref.in_(wanted[i:i + 2000]), Customer.archived.is_(False),
-            uow.visibility.customer_filter(Customer.id))).all()))
+            uow.visibility.customer_filter(Customer.id))))
     return found
 
 
@@ -134,7 +134,7 @@ def assign_new(uow: UnitOfWork, cfg: ServiceSettings, new: list[tuple[int, str]]
             turn[team_name] = order.index(last) + 1 if last in order else 0
     chosen: dict[int, tuple[int, str]] = {}
     for tid, team_name in new:
-        order = members.get(team_name)
+        order = members.get(team_name) or []
         if not order:
             continue
         if team_name in turn:

@@ -301,7 +301,7 @@ def report_cmd(app: AppContext, by: str | None, as_json: bool) -> None:
     if as_json:
         emit_json(out)
         return
-    rows = [{"group": "total", **out["total"]}, *({"group": g[by], **g} for g in out["groups"])]  # type: ignore[index]
+    rows = [{"group": "total", **out["total"]}, *({"group": g[by], **g} for g in out["groups"])]
     table("service report", ["group", "tickets", "backlog", "FRT median h", "res. median h", "res. p90 h", "SLA",
                              "complaints handled", "reopen", "CSAT"],
           [[r["group"], r["tickets"], r["backlog"], r["first_response_hours"]["median"], r["resolution_hours"]["median"],

@@ -12,7 +12,7 @@ from crmcore import hookspec
 
 
 @hookspec(firstresult=True)
-def service_satisfaction(uow: Any, customer_ids: list[int]) -> dict[int, dict[str, Any]]:
+def service_satisfaction(uow: Any, customer_ids: list[int]) -> dict[int, dict[str, Any]]:  # type: ignore[empty-body]
     """Satisfaction of the given customers, for loyalty and credit factors.
 
     :param uow: the caller's unit of work.
@@ -23,7 +23,7 @@ def service_satisfaction(uow: Any, customer_ids: list[int]) -> dict[int, dict[st
 
 
 @hookspec(firstresult=True)
-def service_cost_to_serve(uow: Any, customer_ids: list[int]) -> dict[int, float]:
+def service_cost_to_serve(uow: Any, customer_ids: list[int]) -> dict[int, float]:  # type: ignore[empty-body]
     """Cost to serve each customer: business hours of handling (open to resolution, pauses
     excluded) times the team's ``hourly_rate``.
 

@@ -167,7 +167,7 @@ def check_rate(uow: UnitOfWork, sender: str, per_hour: int) -> None:
     """At most ``mail_rate_per_hour`` mails accepted per sender in the last hour (a reply bomb)."""
     since = uow.now() - dt.timedelta(hours=1)
     n = uow.session.scalar(select(func.count()).select_from(MailMessage).where(
-        MailMessage.sender == sender, MailMessage.received_at > since))
+        MailMessage.sender == sender, MailMessage.received_at > since)) or 0
     if n >= per_hour:
         raise InvalidInput(f"mail refused: {sender} sent {n} mails in the last hour (limit {per_hour}, "
                            "[service] mail_rate_per_hour)")
@@ -177,7 +177,8 @@ def _content(part: EmailMessage) -> str:
     try:
         return str(part.get_content())
     except (LookupError, ValueError):  # unknown charset: decode leniently
-        return (part.get_payload(decode=True) or b"").decode("utf-8", "replace")
+        payload = part.get_payload(decode=True)
+        return payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
 
 
 def _customer_of(uow: UnitOfWork, address: str) -> int:

@@ -12,8 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import click
-
 from crm_service import models  # noqa: F401 - registers the service_* tables
 from crm_service.console import (  # noqa: F401 - the web console hooks (console.py)
     crm_console_home_cards,
@@ -34,6 +32,7 @@ MANAGER = declare_role("service_manager", "Runs the service desk: assignment, SL
 _A, _SM, _M = AGENT, MANAGER, "manager"
 
 MIGRATIONS = MigrationBranch(label=PLUGIN_ID, versions=Path(__file__).parent / "migrations" / "versions")
+COMMANDS = {"service": "crm_service.cli:service"}  # imported when `crm service ...` runs
 PERMISSIONS = (
     Permission("service.ticket.write", "Open tickets, add notes, move them through their statuses", (_A, _SM, _M, "sales")),
     Permission("service.ticket.assign", "Assign and reassign tickets to others", (_SM, _M)),
@@ -66,13 +65,6 @@ def crm_register_permissions(register: Callable[[Any], None]) -> None:
 @hookimpl
 def crm_register_migrations(register: Callable[[MigrationBranch], None]) -> None:
     register(MIGRATIONS)
-
-
-@hookimpl
-def crm_register_commands(cli: click.Group) -> None:
-    from crm_service.cli import service
-
-    cli.add_command(service)
 
 
 @hookimpl

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 PLUGIN_ID = "service"
 PRIORITIES = ("low", "normal", "high", "urgent")
+ESCALATE_TO: tuple[Literal["manager", "priority"], ...] = ("manager", "priority")
 DEFAULT_CATEGORIES = ["product quality", "delivery", "billing", "staff attitude", "other"]
 
 
@@ -104,7 +105,7 @@ class ServiceSettings(PluginSettings):
     teams: dict[str, Team] = Field(default_factory=lambda: {"support": Team()})
     default_team: str = "support"
     reopen_days: int = Field(default=14, ge=0, le=3650)
-    escalate_to: list[Literal["manager", "priority"]] = Field(default_factory=lambda: ["manager", "priority"])
+    escalate_to: list[Literal["manager", "priority"]] = Field(default_factory=lambda: list(ESCALATE_TO))
     visit_after_days: int = Field(default=3, ge=0, le=365, description="business days after resolution")
     nps_period: Literal["month", "quarter", "year"] = "quarter"
     mail_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)

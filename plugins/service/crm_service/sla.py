@@ -13,6 +13,7 @@ again, or from several processes at once, marks and escalates each ticket exactl
 from __future__ import annotations
 
 import datetime as dt
+import json
 from types import SimpleNamespace
 from typing import Any
 
@@ -161,21 +162,19 @@ def _escalate_pg(uow: UnitOfWork, stmt: Any, body: str, now: dt.datetime) -> lis
 
 
 def _note_rows(uow: UnitOfWork, rows: list[Any], body: str, now: dt.datetime) -> None:
-    """SQLite (no data-modifying CTEs): the escalation notes and audit entries as two
-    ``INSERT ... SELECT`` over the tickets escalated at ``now`` that have none yet (the database
-    lock is held, and a ticket escalates once, so that is exactly this run's set)."""
+    """SQLite (no data-modifying CTEs): the escalation notes and audit entries of exactly the rows
+    this UPDATE escalated (the database lock is held since the flags were read), sent as two
+    executemany INSERTs of plain tuples through the driver: no second walk over the tickets."""
     if not rows:
         return
-    data = func.json_object("priority", Ticket.priority, "assignee_id", Ticket.assignee_id)
-    mine = and_(Ticket.status.in_(RUNNING), Ticket.escalated_at == now)
-    noted = select(TicketNote.id).where(TicketNote.ticket_id == Ticket.id, TicketNote.kind == "escalation")
-    uow.session.execute(insert(TicketNote).from_select(
-        ["ticket_id", "at", "author", "kind", "body", "data"],
-        select(Ticket.id, literal(now, UTCDateTime), literal(uow.actor), literal("escalation"), literal(body), data)
-        .where(mine, ~noted.exists())))
-    audited = select(AuditEntry.id).where(AuditEntry.entity == "service_ticket", AuditEntry.action == "escalate",
-                                          AuditEntry.entity_id == cast(Ticket.id, String))
-    uow.session.execute(insert(AuditEntry).from_select(
-        ["at", "actor", "action", "entity", "entity_id", "after"],
-        select(literal(utcnow(), UTCDateTime), literal(uow.actor), literal("escalate"), literal("service_ticket"),
-               cast(Ticket.id, String), data).where(mine, ~audited.exists())))
+    conn = uow.session.connection()
+    stamp = UTCDateTime().bind_processor(conn.dialect)
+    assert stamp is not None
+    at, noted = stamp(utcnow()), stamp(now)
+    data = [json.dumps({"priority": Priority(r.priority).value, "assignee_id": r.assignee_id}) for r in rows]
+    conn.exec_driver_sql("INSERT INTO service_ticket_notes (ticket_id, at, author, kind, body, data) "
+                         "VALUES (?, ?, ?, 'escalation', ?, ?)",
+                         [(r.id, noted, uow.actor, body, d) for r, d in zip(rows, data, strict=True)])
+    conn.exec_driver_sql("INSERT INTO audit_log (at, actor, action, entity, entity_id, after) "
+                         "VALUES (?, ?, 'escalate', 'service_ticket', ?, ?)",
+                         [(at, uow.actor, str(r.id), d) for r, d in zip(rows, data, strict=True)])

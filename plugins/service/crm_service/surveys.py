@@ -63,6 +63,7 @@ def record(uow: UnitOfWork, customer_id: int, data: SurveyIn) -> tuple[SurveyAns
         else:
             uow.audit.record("create", "service_survey_answer", answer.id, after={"kind": kind, "score": score})
             return answer, True
+    assert existing is not None  # the unique key that refused the insert found it
     if existing.score != score:
         raise Conflict(f"customer {customer_id} already answered this {kind} ({existing.score}, answer {existing.id})")
     return existing, False
@@ -155,11 +156,11 @@ def send_nps(uow: UnitOfWork, at: dt.datetime | None = None) -> dict[str, Any]:
     period = period_of(at or uow.now(), cfg.nps_period)
     answered = set(uow.session.scalars(select(SurveyAnswer.customer_id).where(
         SurveyAnswer.kind == "nps", SurveyAnswer.dedupe.like(f"nps:c%:{period}"))))
-    sent = {int(e.split(":")[0]) for e in uow.session.scalars(select(AuditEntry.entity_id).where(
+    sent = {int(str(e).split(":")[0]) for e in uow.session.scalars(select(AuditEntry.entity_id).where(
         AuditEntry.entity == "service_nps", AuditEntry.action == "survey_sent", AuditEntry.entity_id.like(f"%:{period}")))}
     ids = uow.session.scalars(select(Customer.id).where(Customer.archived.is_(False),
                                                        uow.visibility.customer_filter(Customer.id)).order_by(Customer.id))
-    out = {"period": period, "queued": 0, "suppressed": 0, "already_answered": 0, "already_sent": 0}
+    out: dict[str, Any] = {"period": period, "queued": 0, "suppressed": 0, "already_answered": 0, "already_sent": 0}
     for cid in ids:
         if cid in answered or cid in sent:
             out["already_answered" if cid in answered else "already_sent"] += 1

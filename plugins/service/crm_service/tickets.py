@@ -282,10 +282,10 @@ def as_dict(uow: UnitOfWork, t: Ticket, *, notes: bool = False) -> dict[str, Any
     """The ticket as JSON-ready data, with its SLA state."""
     now = uow.now()
     names = dict(uow.session.execute(select(User.id, User.username).where(User.id == t.assignee_id)).all()) if t.assignee_id else {}
-    out = {"id": t.id, "customer_id": t.customer_id, "contact_id": t.contact_id, "status": t.status.value,
+    out: dict[str, Any] = {"id": t.id, "customer_id": t.customer_id, "contact_id": t.contact_id, "status": t.status.value,
            "kind": t.kind.value, "category": t.category, "priority": t.priority.value, "channel": t.channel.value,
            "subject": t.subject, "description": t.description, "team": t.team,
-           "assignee": names.get(t.assignee_id), "reference": t.external_ref,
+           "assignee": names.get(t.assignee_id or 0), "reference": t.external_ref,
            "opened_at": t.opened_at, "first_response_due": t.first_response_due, "resolution_due": t.resolution_due,
            "first_response_at": t.first_response_at, "resolved_at": t.resolved_at, "closed_at": t.closed_at,
            "first_response_breached_at": t.first_response_breached_at, "resolution_breached_at": t.resolution_breached_at,

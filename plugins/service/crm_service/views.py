@@ -1,9 +1,9 @@
 """The service plugin in the customer's 360° view and timeline, and its part of a merge."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 
 from crm_service import surveys, tickets
 from crm_service.models import ACTIVE, SurveyAnswer, Ticket, Visit
@@ -38,7 +38,7 @@ def timeline(uow: UnitOfWork, customer: Customer) -> list[TimelineEntry]:
     out = [TimelineEntry(t.opened_at, "ticket", f"ticket {t.id} opened: {t.subject}", t.external_ref)
            for t in uow.session.scalars(select(Ticket).where(Ticket.customer_id == customer.id).order_by(Ticket.id.desc())
                                         .limit(50))]
-    out += [TimelineEntry(v.done_at, "return visit", f"return visit {v.id}: satisfaction {v.satisfaction}", None)
+    out += [TimelineEntry(v.done_at or v.due_at, "return visit", f"return visit {v.id}: satisfaction {v.satisfaction}", None)
             for v in uow.session.scalars(select(Visit).where(Visit.customer_id == customer.id, Visit.done_at.is_not(None))
                                          .limit(50))]
     return out
@@ -47,10 +47,10 @@ def timeline(uow: UnitOfWork, customer: Customer) -> list[TimelineEntry]:
 def merge(uow: UnitOfWork, source_id: int, target_id: int) -> dict[str, Any]:
     """Move tickets, visits and survey answers to the surviving customer; an answer the target
     already gave for the same key (same ticket, period) is kept and the duplicate dropped."""
-    n_tickets = uow.session.execute(update(Ticket).where(Ticket.customer_id == source_id).values(customer_id=target_id)
-                                    .execution_options(synchronize_session=False)).rowcount
-    n_visits = uow.session.execute(update(Visit).where(Visit.customer_id == source_id).values(customer_id=target_id)
-                                   .execution_options(synchronize_session=False)).rowcount
+    n_tickets = cast(CursorResult[Any], uow.session.execute(update(Ticket).where(Ticket.customer_id == source_id).values(customer_id=target_id)
+                                    .execution_options(synchronize_session=False))).rowcount
+    n_visits = cast(CursorResult[Any], uow.session.execute(update(Visit).where(Visit.customer_id == source_id).values(customer_id=target_id)
+                                   .execution_options(synchronize_session=False))).rowcount
     period = settings(uow).nps_period
     taken = set(uow.session.scalars(select(SurveyAnswer.dedupe).where(SurveyAnswer.customer_id == target_id)))
     moved = dropped = 0

@@ -13,7 +13,7 @@ from numbers import Integral
 from typing import Any
 
 import numpy as np
-from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, logsumexp
+from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, logsumexp  # type: ignore[import-untyped]
 
 from crm_value_analysis.mle import (
     _as_1d_float,

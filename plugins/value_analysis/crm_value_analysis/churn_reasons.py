@@ -103,7 +103,7 @@ def churn_reasons_report(uow: UnitOfWork, limit: int = 20) -> dict[str, Any]:
 
 def merge_rows(uow: UnitOfWork, source_id: int, target_id: int) -> int:
     """Re-point a merged customer's churn reasons (they stay history of the surviving customer)."""
-    res = uow.session.execute(update(ChurnReason).where(ChurnReason.customer_id == source_id)
+    res: Any = uow.session.execute(update(ChurnReason).where(ChurnReason.customer_id == source_id)
                               .values(customer_id=target_id), execution_options={"synchronize_session": False})
     return int(res.rowcount or 0)
 

@@ -165,7 +165,7 @@ def runs_cmd(app: AppContext, as_json: bool) -> None:
 
 def _report(app: AppContext, fn: Any, *args: Any, **kw: Any) -> dict[str, Any]:
     with app.crm().unit_of_work(app.actor, read_only=True) as uow:
-        return fn(uow, *args, **kw)  # type: ignore[no-any-return]
+        return fn(uow, *args, **kw)
 
 
 def _title(data: dict[str, Any], what: str) -> str:

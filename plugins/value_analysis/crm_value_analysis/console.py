@@ -21,6 +21,7 @@ def crm_console_home_cards(uow: Any, user: Any) -> Any:
     """The latest run: date, customers, purchasers, revenue, the top 20 %'s share (none for a
     user who may not see base-wide figures)."""
     from crm_value_analysis import services
+    from crm_value_analysis.console_pages import run_currency
     from crmcore import PermissionDenied
 
     try:
@@ -29,4 +30,6 @@ def crm_console_home_cards(uow: Any, user: Any) -> Any:
         return HomeCard(title="Customer value", order=50, template="value_analysis/card.html", context={"p": None})
     except PermissionDenied:
         return None
-    return HomeCard(title="Customer value", order=50, template="value_analysis/card.html", context={"p": p})
+    currency = run_currency(uow, services.latest_run(uow))
+    return HomeCard(title="Customer value", order=50, template="value_analysis/card.html",
+                    context={"p": p, "currency": currency})

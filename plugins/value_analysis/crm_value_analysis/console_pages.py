@@ -8,16 +8,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from starlette.responses import Response
 
 from crm_value_analysis import lists, services
 from crmcore.console import View
 from crmcore.errors import InvalidInput
+from crmcore.models import Account
 
 #: drawing sizes (SVG user units)
 PYR_LABEL, PYR_BAR, PYR_ROW = 110, 360, 40
 PAR_X0, PAR_Y0, PAR_W, PAR_H = 56, 16, 380, 220
 CELL_W, CELL_H, GRID_X0, GRID_Y0 = 64, 40, 70, 10
+
+
+def run_currency(uow: Any, run: Any) -> str | None:
+    """The currency of a run's money: the one it analysed (configured ``currency``, or chosen
+    among several), else the only currency the accounts are kept in (a run over one currency
+    stores none). None when that is not known: the figures then show as plain numbers."""
+    chosen = (run.settings or {}).get("currency") or (run.summary or {}).get("currency")
+    if chosen:
+        return str(chosen)
+    kept = uow.session.scalars(select(Account.currency).distinct().limit(2)).all()
+    return str(kept[0]) if len(kept) == 1 else None
 
 
 def pyramid_shapes(tiers: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -68,12 +81,13 @@ def overview(view: View) -> Response:
         pareto = services.pareto_report(uow)
         curve = lists.pareto_curve(uow)
         grid = lists.rfm_grid(uow)
+        currency = run_currency(uow, services.latest_run(uow))
     g = grid_shapes(grid)
     return view.render("value_analysis/overview.html", pyr=pyramid, bars=pyramid_shapes(pyramid["tiers"]),
                        pyr_h=6 + len(pyramid["tiers"]) * PYR_ROW, par=pareto, line=pareto_shapes(curve), grid=grid,
                        cells=g, grid_w=GRID_X0 + len(grid["scores"]) * CELL_W + 10,
                        grid_h=GRID_Y0 + len(grid["scores"]) * CELL_H + 44, cell_w=CELL_W, cell_h=CELL_H,
-                       par_dim={"x0": PAR_X0, "y0": PAR_Y0, "w": PAR_W, "h": PAR_H})
+                       par_dim={"x0": PAR_X0, "y0": PAR_Y0, "w": PAR_W, "h": PAR_H}, currency=currency)
 
 
 def tier(view: View) -> Response:
@@ -82,11 +96,12 @@ def tier(view: View) -> Response:
     with view.unit() as uow:
         try:
             data = lists.tier_customers(uow, name, after=int(after) if after.isdigit() and len(after) < 19 else 0)
+            currency = run_currency(uow, services.latest_run(uow))
         except services.NoRunYet as e:
             return view.render("value_analysis/none.html", message=str(e))
         except InvalidInput as e:
             return view.render("value_analysis/none.html", status=404, message=str(e))
-    return view.render("value_analysis/tier.html", d=data, first=bool(after),
+    return view.render("value_analysis/tier.html", d=data, first=bool(after), currency=currency,
                        next_url=view.url(f"/value/tiers/{name}", after=data["next_after"]) if data["next_after"] else None)
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import select
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,7 +104,7 @@ def copy_statement(*, revenue_kinds: Sequence[str], netting_kinds: Sequence[str]
     flags = sql.SQL("(CASE WHEN {rev} THEN 1 ELSE 0 END) + (CASE WHEN {net} THEN 2 ELSE 0 END)"
                     " + (CASE WHEN t.category IS NOT NULL THEN 4 ELSE 0 END)").format(
         rev=one_of(revenue_kinds), net=one_of(netting_kinds))
-    source = sql.SQL("transactions t")
+    source: sql.Composable = sql.SQL("transactions t")
     if categories:
         flags = sql.SQL("{} + 8 * CAST(coalesce(d.i, 0) AS integer)").format(flags)
         source = sql.SQL("transactions t LEFT JOIN unnest(CAST({} AS text[])) WITH ORDINALITY AS d(category, i)"
@@ -121,7 +121,7 @@ def copy_statement(*, revenue_kinds: Sequence[str], netting_kinds: Sequence[str]
         flags=flags, source=source, where=where)
 
 
-def blocks(conn: psycopg.Connection[object], statement: sql.Composable, block_bytes: int) -> Iterator[bytearray]:
+def blocks(conn: psycopg.Connection[object], statement: sql.Composable, block_bytes: int) -> Generator[bytearray, None, None]:
     """The bytes of ``COPY ... TO STDOUT`` run on ``conn`` (in its current transaction), in blocks of ~``block_bytes``.
 
     Errors are raised as psycopg raises them (``QueryCanceled`` for a statement timeout, ...).
@@ -221,7 +221,7 @@ def fold(conn: psycopg.Connection[object], statement: sql.Composable, reducer: R
         stream.close()
 
 
-def decode(blocks: Iterable[bytes | bytearray]) -> Iterator[NDArray[np.void]]:
+def decode(blocks: Iterable[bytes | bytearray]) -> Generator[NDArray[np.void], None, None]:
     """Fixed-width rows from the bytes of a binary COPY, one array per block (rows may straddle blocks)."""
     buf = bytearray()
     header_done = False

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import digamma, expit, gammaln
+from scipy.special import digamma, expit, gammaln  # type: ignore[import-untyped]
 
 from crm_value_analysis.bgnbd import BGNBDParams, _as_bgnbd, _expected_if_alive, _log_odds_dead
 from crm_value_analysis.mle import (
@@ -241,7 +241,7 @@ def simulate_gamma_gamma(
     x = _as_1d_float("frequency", frequency)
     _check_frequency(x)
     gen = _rng(rng)
-    nu = gen.gamma(shape=q, scale=1.0 / v, size=x.shape[0])
+    nu = np.asarray(gen.gamma(shape=q, scale=1.0 / v, size=x.shape[0]))
     out = np.zeros(x.shape)
     pos = x > 0
     out[pos] = gen.gamma(shape=p * x[pos], scale=1.0 / (nu[pos] * x[pos]))

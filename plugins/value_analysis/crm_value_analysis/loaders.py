@@ -44,7 +44,7 @@ from sqlalchemy import ARRAY, String, and_, bindparam, case, func, literal_colum
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Select
 
-from crm_value_analysis import copy_pass
+from crm_value_analysis import copy_pass, reads
 from crm_value_analysis.reads import (  # noqa: F401 (re-exported: the plugin's one import path)
     ANALYTICS_WORK_MEM,
     CHUNK_ROWS,
@@ -85,6 +85,7 @@ from crm_value_analysis.reads import (  # noqa: F401 (re-exported: the plugin's 
     value_aggregates_query,
 )
 from crm_value_analysis.schemas import ValueSettings
+from crmcore.db.dates import day_sql
 from crmcore.db.engine import sqlite_snapshot_is_committed_state
 from crmcore.models import Transaction
 
@@ -183,7 +184,7 @@ def _bitmaps_supported(session: Session) -> bool:
     """PostgreSQL 14 or later (``bit_count``); elsewhere the generic COUNT(DISTINCT) pass runs."""
     if session.get_bind().dialect.name != "postgresql":
         return False
-    return int(session.connection().connection.dbapi_connection.info.server_version) >= 140000
+    return int(reads.dbapi(session.connection()).info.server_version) >= 140000
 
 
 def _purchase_dictionary(session: Session, settings: ValueSettings, end: dt.date) -> tuple[int | None, list[str]]:
@@ -223,19 +224,20 @@ def _pg_grouped_bits(session: Session, settings: ValueSettings, cut: dt.date, ho
         return case((cond, value), else_=else_)
 
     # first_day is an int we computed, so the literal is safe; the day offset is exact integer arithmetic
-    offset = f"(CAST(transactions.occurred_at AT TIME ZONE 'UTC' AS DATE) - DATE '{date_of(first_day).isoformat()}')"
+    utc_date = "CAST(transactions.occurred_at AT TIME ZONE 'UTC' AS DATE)"  # a date: no division per row
+    offset = f"({day_sql('postgresql', utc_date, is_date=True)} - {int(first_day)})"
     span = end_day - first_day + 1
     width = min(span, DAY_CHUNK)  # each row allocates one bit string of this many bits
     n_chunks = -(-span // width)
     chunks = []
     for k in range(n_chunks):
         lo = k * width
-        bit = literal_column(f"CAST(B'1' AS BIT({width})) >> CAST({offset} - {lo} AS INTEGER)")
+        bit: Any = literal_column(f"CAST(B'1' AS BIT({width})) >> CAST({offset} - {lo} AS INTEGER)")
         cond = purchase if n_chunks == 1 else and_(purchase, literal_column(f"{offset} BETWEEN {lo} AND {lo + width - 1}"))
         chunks.append(func.bit_or(when(cond, bit)).label(f"b{k}"))
     # Read committed: a purchase committed between the dictionary scan and this statement may lie
     # before the first day or carry a new category; it is counted here and the caller falls back.
-    stray = literal_column(f"{offset} < 0")
+    stray: Any = literal_column(f"{offset} < 0")
     cols: list[Any] = [
         _customer().label("c"),
         *chunks,
@@ -253,7 +255,7 @@ def _pg_grouped_bits(session: Session, settings: ValueSettings, cut: dt.date, ho
         dictionary = func.unnest(bindparam("categories", categories, type_=ARRAY(String))).table_valued(
             "category", with_ordinality="i").render_derived(name="dictionary")
         source = source.outerjoin(dictionary, dictionary.c.category == Transaction.category)
-        cat_bit = literal_column(f"CAST(B'1' AS BIT({k_cat})) >> CAST(dictionary.i - 1 AS INTEGER)")
+        cat_bit: Any = literal_column(f"CAST(B'1' AS BIT({k_cat})) >> CAST(dictionary.i - 1 AS INTEGER)")
         stray = literal_column(f"({offset} < 0 OR (transactions.category IS NOT NULL AND dictionary.i IS NULL))")
         cols.append(func.bit_or(when(and_(bought, Transaction.category.is_not(None)), cat_bit)).label("cats"))
     elif categories:
@@ -336,7 +338,7 @@ def _copy_stats(session: Session, ids: IntArray, settings: ValueSettings, layout
             revenue_kinds=[k.value for k in settings.revenue_kinds], netting_kinds=[k.value for k in settings.netting_kinds],
             end=start_of(end), currency=settings.currency, categories=categories, pages=pages)
 
-    raw = session.connection().connection.dbapi_connection
+    raw = reads.dbapi(session.connection())
     split = _pg_snapshot_to_share(session)
     reducer = None if split is None else _copy_split(session, ids, layout, statement, *split)
     if reducer is None:  # one reader: this session's own connection
@@ -362,7 +364,7 @@ def _copy_split(session: Session, ids: IntArray, layout: copy_pass.Layout, state
     k = PG_READERS
     bounds = [j * pages // k for j in range(k)]
     shares = [(bounds[j], bounds[j + 1] if j + 1 < k else None) for j in range(k)]
-    engine = session.get_bind()
+    engine: Any = session.get_bind()  # an Engine: the run's session is bound to one
     stop = threading.Event()  # set when one reader fails: the others cancel their COPY
 
     def read(share: tuple[int, int | None]) -> copy_pass.Reducer:
@@ -373,7 +375,7 @@ def _copy_split(session: Session, ids: IntArray, layout: copy_pass.Layout, state
             stop.set()
             raise _NoSpareConnection(str(e)) from e
         try:
-            helper = pooled.driver_connection
+            helper: Any = pooled.driver_connection
             saved = helper.isolation_level, helper.read_only
             try:
                 helper.isolation_level, helper.read_only = psycopg.IsolationLevel.REPEATABLE_READ, True
@@ -420,7 +422,7 @@ def _pg_snapshot_to_share(session: Session) -> tuple[str, int] | None:
     They see exactly its snapshot, but not its own uncommitted changes: so only when it has
     written nothing yet (no transaction id assigned). TID range scans need PostgreSQL 14.
     """
-    raw = session.connection().connection.dbapi_connection
+    raw = reads.dbapi(session.connection())
     if PG_READERS < 2 or raw.info.server_version < 140000 or session.in_nested_transaction():
         return None  # (pg_export_snapshot cannot run inside a savepoint)
     clean, pages = raw.execute("SELECT pg_current_xact_id_if_assigned() IS NULL, "
@@ -440,7 +442,7 @@ def _sqlite_shared_file(session: Session) -> str | None:
     conn = session.connection()
     if conn.dialect.name != "sqlite" or SQLITE_READERS < 2 or not sqlite_snapshot_is_committed_state(conn):
         return None
-    path = conn.connection.dbapi_connection.execute("PRAGMA database_list").fetchone()[2]
+    path = reads.dbapi(conn).execute("PRAGMA database_list").fetchone()[2]
     return path or None
 
 
@@ -465,7 +467,7 @@ def _sqlite_stats_in_parallel(session: Session, path: str, ids: IntArray, settin
         raw.execute("PRAGMA busy_timeout=10000")
         raw.execute("PRAGMA temp_store=FILE")  # the GROUP BY's sort on disk: bounded memory
         c = compiled[j]
-        rows = raw.execute(str(c), [c.params[p] for p in c.positiontup]).fetchall()
+        rows = raw.execute(str(c), [c.params[p] for p in c.positiontup or ()]).fetchall()
         m = np.array(rows, dtype=np.float64).reshape(len(rows), len(names) + 1)
         days, first = m[:, 1 + names.index("days")], m[:, 1 + names.index("first")]
         repeat = np.flatnonzero(days > 1)
@@ -545,7 +547,7 @@ def customer_stats(session: Session, ids: IntArray, settings: ValueSettings, cut
     else:
         repeat = np.flatnonzero(hist.purchase_days > 1)
         hist.gross_first_day = np.where(hist.purchase_days == 1, hist.gross, 0.0)
-        hist.gross_first_day[repeat] = _first_day_gross(session.connection().connection.dbapi_connection,
+        hist.gross_first_day[repeat] = _first_day_gross(reads.dbapi(session.connection()),
                                                         session.get_bind().dialect.name, settings, ids[repeat],
                                                         hist.first_day[repeat].astype(np.int64))
     hist.rows = int(hist.purchase_days.sum())

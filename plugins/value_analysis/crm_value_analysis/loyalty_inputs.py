@@ -58,7 +58,7 @@ def wallets(session: Any, ids: IntArray, field: str) -> FloatArray:
     # the field is an identifier (the settings check it), so the JSON path is a safe literal; a
     # bound path would need the JSON type's bind processing, which the raw cursor skips
     if session.get_bind().dialect.name == "sqlite":
-        value = func.json_extract(Customer.attributes, literal_column(f"'$.\"{field}\"'"))
+        value: Any = func.json_extract(Customer.attributes, literal_column(f"'$.\"{field}\"'"))
     else:
         value = Customer.attributes.op("->>")(literal_column(f"'{field}'"))
     stmt = select(Customer.id, value).where(value.is_not(None)).order_by(Customer.id)

@@ -15,7 +15,7 @@ from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize
+from scipy.optimize import minimize  # type: ignore[import-untyped]
 
 # Optimisation happens on log-parameters; these bounds (e^-18 .. e^18) keep exp() finite.
 _LOG_BOUNDS = (-18.0, 18.0)
@@ -117,7 +117,7 @@ def _rng(rng: object) -> np.random.Generator:
     if isinstance(rng, np.random.Generator):
         return rng
     if rng is None or isinstance(rng, (Integral, np.random.SeedSequence)):
-        return np.random.default_rng(rng)
+        return np.random.default_rng(int(rng) if isinstance(rng, Integral) else rng)
     raise ValueError(f"rng must be a numpy Generator, a seed or None, got {type(rng).__name__}")
 
 

@@ -43,8 +43,10 @@ class CustomerValue(Base):
 
     __tablename__ = "value_analysis_customer_values"
 
-    run_id: Mapped[int] = mapped_column(ForeignKey("value_analysis_runs.id", ondelete="CASCADE"), primary_key=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), primary_key=True, index=True)
+    # no foreign keys (va_0003): derived rows written 100k at a time, whose run and customer ids the
+    # run itself has just created / read; replacing a run deletes its rows, merges re-point them
+    run_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(Integer, primary_key=True, index=True)
     # RFM over the analysis window (frequency = purchase transactions, monetary = net revenue)
     recency_days: Mapped[int | None] = mapped_column(Integer)
     frequency: Mapped[int] = mapped_column(Integer)

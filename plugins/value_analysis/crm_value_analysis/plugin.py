@@ -2,7 +2,10 @@
 
 The crmcore hook implementations of the ``value_analysis`` plugin, and nothing else: the
 commands live in :mod:`crm_value_analysis.cli`, the work in :mod:`crm_value_analysis.services`.
-Importing this module registers the plugin's tables on the shared metadata.
+Importing this module registers the plugin's tables on the shared metadata and nothing heavier:
+numpy, scipy and psycopg come with the work modules, imported inside the hooks that use them, and
+the settings class is a lazy reference (``SETTINGS``), so ``crm customer list`` does not pay for
+them (tests/test_startup_imports.py).
 """
 from __future__ import annotations
 
@@ -10,12 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import click
-
-from crm_value_analysis import (
-    models,  # noqa: F401 - registers the value_analysis_* tables
-    services,
-)
+from crm_value_analysis import models  # noqa: F401 - registers the value_analysis_* tables
 from crm_value_analysis.console import (  # noqa: F401 - the web console hooks (console.py)
     crm_console_home_cards,
     crm_console_register,
@@ -29,6 +27,9 @@ __version__ = "0.1.0"
 requires: tuple[str, ...] = ()
 
 MIGRATIONS = MigrationBranch(label="value_analysis", versions=Path(__file__).parent / "migrations" / "versions")
+# imported when the settings are first needed (crmcore.settings): its validators pull in numpy
+SETTINGS = "crm_value_analysis.schemas:ValueSettings"
+COMMANDS = {"value": "crm_value_analysis.cli:value"}  # imported when `crm value ...` runs
 
 
 @hookimpl
@@ -36,13 +37,6 @@ def crm_add_hookspecs(register: Callable[[Any], None]) -> None:
     from crm_value_analysis import hookspecs
 
     register(hookspecs)
-
-
-@hookimpl
-def crm_register_commands(cli: click.Group) -> None:
-    from crm_value_analysis.cli import value
-
-    cli.add_command(value)
 
 
 @hookimpl
@@ -67,20 +61,15 @@ def crm_register_permissions(register: Callable[[Any], None]) -> None:
 
 
 @hookimpl
-def crm_register_settings(register: Callable[[type], None]) -> None:
-    from crm_value_analysis.schemas import ValueSettings
-
-    register(ValueSettings)
-
-
-@hookimpl
 def crm_customer_profile_sections(uow: UnitOfWork, customer: Customer) -> ProfileSection | None:
+    from crm_value_analysis import services
+
     return services.profile_section(uow, customer)
 
 
 @hookimpl
 def crm_merge_customers(uow: UnitOfWork, source_id: int, target_id: int) -> dict[str, int]:
-    from crm_value_analysis import churn_reasons
+    from crm_value_analysis import churn_reasons, services
     from crm_value_analysis.models import ChurnReason
 
     return {**services.merge_customer_rows(uow, source_id, target_id),
@@ -90,6 +79,7 @@ def crm_merge_customers(uow: UnitOfWork, source_id: int, target_id: int) -> dict
 @hookimpl
 def value_customer_tiers(uow: UnitOfWork, customer_ids: list[int], tiers: list[str]) -> dict[int, str]:
     """One query per tier asked over the latest snapshot; no run yet, or an unknown tier, is no match."""
+    from crm_value_analysis import services
     from crmcore.errors import CRMError
 
     wanted, out = set(customer_ids), dict[int, str]()

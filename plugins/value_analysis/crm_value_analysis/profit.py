@@ -1,7 +1,9 @@
-"""Profit per customer: revenue x the category's margin, minus the cost to serve.
+"""Profit per customer: revenue minus cost of goods, minus the cost to serve.
 
-Gross margin is one ``GROUP BY customer`` over the analysis window when margins per category
-are configured (``category_margins``), else revenue x ``margin`` in NumPy. Cost to serve comes
+Cost of goods is the entry's own ``cost`` when it carries one, else revenue x the category's
+margin. Gross margin is one ``GROUP BY customer`` over the analysis window when entries carry
+costs or margins per category are configured (``category_margins``), else revenue x ``margin`` in
+NumPy. Cost to serve comes
 from other plugins through hooks, never from their tables: the service plugin's handling cost
 (its published ``service_cost_to_serve``) and every answer to our ``value_customer_costs``
 (:mod:`hookspecs`). A plugin that is not there contributes nothing, and ``sources`` says which
@@ -37,7 +39,7 @@ class ProfitPart:
 
     @property
     def costs_configured(self) -> bool:
-        return self.margins == "per_category" or bool(self.sources)
+        return self.margins != "uniform" or bool(self.sources)
 
     def summary(self, basis: str) -> dict[str, Any]:
         """What the run's summary says about profit (amounts rounded to cents, as decimal strings)."""
@@ -52,26 +54,47 @@ def _text(value: float) -> str:
     return f"{round(float(value), 2):.2f}"
 
 
-def gross_margin_query(session: Any, settings: ValueSettings, period: reads.Period) -> Any:
-    """Net revenue x margin of the entry's category, per customer, over the period (one GROUP BY)."""
+def _signed(settings: ValueSettings, value: Any) -> Any:
+    """``value`` with the entry's revenue sign: netting kinds (credit notes) count negative."""
+    if not settings.netting_kinds:
+        return value
+    return case((reads._kind().in_([k.value for k in settings.netting_kinds]), -value), else_=value)
+
+
+def gross_margin_query(session: Any, settings: ValueSettings, period: reads.Period, entry_costs: bool = False) -> Any:
+    """Gross margin per customer over the period (one GROUP BY): net revenue x the margin of the
+    entry's category -- or, with ``entry_costs``, amount - cost for the entries that carry a cost."""
     tx = reads.Transaction
-    rate = case({k: literal(m) for k, m in settings.category_margins.items()}, value=tx.category,
-                else_=literal(settings.margin))
-    amount = cast(reads._signed_amount(settings), Float) * rate
-    return (select(reads._customer(), func.sum(amount)).select_from(tx)
+    rate: Any = literal(settings.margin)
+    if settings.category_margins:
+        rate = case({k: literal(m) for k, m in settings.category_margins.items()}, value=tx.category, else_=rate)
+    margin: Any = cast(reads._signed_amount(settings), Float) * rate
+    if entry_costs:
+        margin = case((tx.cost.is_not(None), cast(_signed(settings, tx.amount - tx.cost), Float)), else_=margin)
+    return (select(reads._customer(), func.sum(margin)).select_from(tx)
             .where(*reads._where(session, settings, period)).group_by(reads._customer()))
+
+
+def entry_costs_exist(session: Any, settings: ValueSettings, period: reads.Period) -> bool:
+    """Whether any entry of the period carries its own cost of goods (``transactions.cost``)."""
+    tx = reads.Transaction
+    return session.scalar(select(tx.id).where(*reads._where(session, settings, period), tx.cost.is_not(None))
+                          .limit(1)) is not None
 
 
 def gross_margins(session: Any, ids: IntArray, settings: ValueSettings, period: reads.Period,
                   revenue: FloatArray) -> tuple[FloatArray, str]:
-    """Gross margin per customer; ``"uniform"`` (revenue x margin) or ``"per_category"``."""
-    if not settings.category_margins:
+    """Gross margin per customer and how it was counted: ``"uniform"`` (revenue x margin, no query),
+    ``"per_category"``, or ``"per_entry"`` (an entry's own cost when it has one, else its category's
+    margin or the uniform one)."""
+    entry_costs = entry_costs_exist(session, settings, period)
+    if not settings.category_margins and not entry_costs:
         return revenue * settings.margin, "uniform"
-    m = reads._fetch_array(session, gross_margin_query(session, settings, period), 2)
+    m = reads._fetch_array(session, gross_margin_query(session, settings, period, entry_costs), 2)
     out = np.zeros(ids.size)
     pos, found = reads._align(ids, m[:, 0]) if m.size else (np.zeros(0, np.int64), np.zeros(0, bool))
     out[pos[found]] = np.nan_to_num(m[found, 1])
-    return out, "per_category"
+    return out, "per_entry" if entry_costs else "per_category"
 
 
 def _add(total: FloatArray, ids: IntArray, costs: Mapping[int, float], source: str) -> None:
@@ -122,4 +145,5 @@ def choose_basis(settings: ValueSettings, part: ProfitPart) -> str:
     return "profit" if part.costs_configured else "revenue"
 
 
-__all__ = ["BASES", "ProfitPart", "choose_basis", "costs_to_serve", "gross_margin_query", "gross_margins", "profit_part"]
+__all__ = ["BASES", "ProfitPart", "choose_basis", "costs_to_serve", "entry_costs_exist", "gross_margin_query", "gross_margins",
+           "profit_part"]

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from scipy.special import betaln, digamma, expit, gammaln, logsumexp
+from scipy.special import betaln, digamma, expit, gammaln, logsumexp  # type: ignore[import-untyped]
 
 from crm_value_analysis import clv_models
 from crm_value_analysis.clv_models import BGNBDParams, GammaGammaParams
@@ -106,7 +106,7 @@ def check_model(name: str) -> str:
 def make_params(name: str, values: dict[str, float]) -> Params:
     """Parameters of model ``name`` from a mapping with the usual names (extra keys ignored)."""
     cls = _CLASSES[check_model(name)]
-    return cls(**{k: float(values[k]) for k in PARAM_NAMES[name]})  # type: ignore[no-any-return]
+    return cls(**{k: float(values[k]) for k in PARAM_NAMES[name]})
 
 
 def param_dict(params: Params) -> dict[str, float]:
@@ -316,8 +316,8 @@ def _check_fit_data(owner: str, x: np.ndarray, T: np.ndarray) -> None:
 
 def fit(name: str, frequency: Any, recency: Any, T: Any) -> Params:
     """Maximum-likelihood fit of model ``name`` on (x, t_x, T)."""
-    fitter = {"bg_nbd": clv_models.fit_bgnbd, "mbg_nbd": fit_mbgnbd, "pareto_nbd": fit_pareto_nbd}[check_model(name)]
-    return fitter(frequency, recency, T)  # type: ignore[no-any-return]
+    fitter: Any = {"bg_nbd": clv_models.fit_bgnbd, "mbg_nbd": fit_mbgnbd, "pareto_nbd": fit_pareto_nbd}[check_model(name)]
+    return fitter(frequency, recency, T)
 
 
 def probability_alive(params: Params, frequency: Any, recency: Any, T: Any) -> np.ndarray:

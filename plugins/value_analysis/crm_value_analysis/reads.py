@@ -16,6 +16,7 @@ import numpy as np
 import psycopg
 from numpy.typing import NDArray
 from sqlalchemy import Float, Integer, String, and_, bindparam, case, cast, func, select, type_coerce
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import CompileError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
@@ -87,6 +88,19 @@ def _customer() -> ColumnElement[int]:
 
 # -- raw execution ----------------------------------------------------------------------------
 
+#: a SELECT of any columns (SQLAlchemy types selects by their column tuple)
+AnySelect = Select[*tuple[Any, ...]]
+
+
+def dbapi(conn: Connection) -> Any:
+    """The driver's own connection (psycopg or sqlite3) under ``conn``: same transaction; typed as
+    ``Any`` because what is called on it is the driver's API, not DBAPI's."""
+    raw = conn.connection.dbapi_connection
+    if raw is None:
+        raise RuntimeError("the session's connection is closed")
+    return raw
+
+
 def _time_param(session: Session, name: str, value: dt.datetime) -> Any:
     """A datetime bound in the driver's form: SQLite stores naive UTC text, PostgreSQL timestamptz."""
     value = value.astimezone(dt.UTC)
@@ -102,10 +116,10 @@ class _Cursor:
         self._cursor, self._restore = cursor, restore
 
     def fetchall(self) -> list[tuple[Any, ...]]:
-        return self._cursor.fetchall()  # type: ignore[no-any-return]
+        return self._cursor.fetchall()
 
     def fetchmany(self, size: int) -> list[tuple[Any, ...]]:
-        return self._cursor.fetchmany(size)  # type: ignore[no-any-return]
+        return self._cursor.fetchmany(size)
 
     def close(self) -> None:
         self._cursor.close()
@@ -113,7 +127,7 @@ class _Cursor:
             self._restore()
 
 
-def _execute(session: Session, stmt: Select[Any], *, stream: bool = False) -> _Cursor:
+def _execute(session: Session, stmt: AnySelect, *, stream: bool = False) -> _Cursor:
     """Run ``stmt`` on the session's DBAPI connection (same transaction) and return the cursor.
 
     ``stream=True`` uses a server-side cursor on PostgreSQL, so a huge result is fetched in
@@ -125,8 +139,8 @@ def _execute(session: Session, stmt: Select[Any], *, stream: bool = False) -> _C
     dialect = conn.dialect
     compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
     params = compiled.params
-    args: Any = [params[k] for k in compiled.positiontup] if dialect.positional else params
-    dbapi_conn = conn.connection.dbapi_connection
+    args: Any = [params[k] for k in compiled.positiontup or ()] if dialect.positional else params
+    dbapi_conn = dbapi(conn)
     restore = None
     if dialect.name == "sqlite":
         before = dbapi_conn.execute("PRAGMA temp_store").fetchone()[0]
@@ -159,7 +173,7 @@ def _execute(session: Session, stmt: Select[Any], *, stream: bool = False) -> _C
     return _Cursor(cur, restore)
 
 
-def fetch_rows(session: Session, stmt: Select[Any]) -> list[tuple[Any, ...]]:
+def fetch_rows(session: Session, stmt: AnySelect) -> list[tuple[Any, ...]]:
     """All rows as plain driver tuples (no ``Row`` objects); for results of at most one row per customer."""
     cur = _execute(session, stmt)
     try:
@@ -168,7 +182,7 @@ def fetch_rows(session: Session, stmt: Select[Any]) -> list[tuple[Any, ...]]:
         cur.close()
 
 
-def _fetch_array(session: Session, stmt: Select[Any], ncols: int) -> FloatArray:
+def _fetch_array(session: Session, stmt: AnySelect, ncols: int) -> FloatArray:
     """All rows as one float matrix (NULL -> NaN); for results of at most one row per customer."""
     rows = fetch_rows(session, stmt)
     if not rows:
@@ -176,7 +190,7 @@ def _fetch_array(session: Session, stmt: Select[Any], ncols: int) -> FloatArray:
     return np.array(rows, dtype=np.float64).reshape(len(rows), ncols)
 
 
-def _chunks(session: Session, stmt: Select[Any], ncols: int, size: int = CHUNK_ROWS) -> Iterator[FloatArray]:
+def _chunks(session: Session, stmt: AnySelect, ncols: int, size: int = CHUNK_ROWS) -> Iterator[FloatArray]:
     cur = _execute(session, stmt, stream=True)
     try:
         while True:
@@ -212,7 +226,7 @@ def _is_purchase(settings: ValueSettings) -> ColumnElement[bool]:
     return and_(_kind().in_([k.value for k in settings.revenue_kinds]), Transaction.amount > 0)
 
 
-def _signed_amount(settings: ValueSettings) -> ColumnElement[Any]:
+def _signed_amount(settings: ValueSettings) -> Any:
     """Revenue contribution: netting kinds (credit notes) count negative."""
     if not settings.netting_kinds:
         return Transaction.amount
@@ -234,7 +248,7 @@ def _where(session: Session, settings: ValueSettings, period: Period, *, purchas
     return conds
 
 
-def _float(expr: ColumnElement[Any]) -> ColumnElement[float]:
+def _float(expr: Any) -> ColumnElement[float]:
     """Sums of Money come back as Decimal (one Python object per value); cast in SQL instead."""
     return cast(expr, Float)
 
@@ -272,7 +286,7 @@ class ValueAggregates:
     monetary: FloatArray
 
 
-def value_aggregates_query(session: Session, settings: ValueSettings, period: Period) -> Select[Any]:
+def value_aggregates_query(session: Session, settings: ValueSettings, period: Period) -> AnySelect:
     purchase = _is_purchase(settings)
     return (
         select(
@@ -303,7 +317,7 @@ def value_aggregates(session: Session, ids: IntArray, settings: ValueSettings, p
 
 # -- purchase-day series --------------------------------------------------------------------------
 
-def purchase_days_query(session: Session, settings: ValueSettings, period: Period) -> Select[Any]:
+def purchase_days_query(session: Session, settings: ValueSettings, period: Period) -> AnySelect:
     """One row per customer and day with an entry: gross purchases, net revenue, purchase entries."""
     purchase = _is_purchase(settings)
     day = day_number(Transaction.occurred_at)
@@ -376,7 +390,7 @@ class PurchaseHistory:
             return np.bincount(pos[mask], minlength=n).astype(np.int64)
 
         def total(mask: NDArray[np.bool_], values: FloatArray) -> FloatArray:
-            return np.bincount(pos[mask], weights=values[mask], minlength=n)
+            return np.bincount(pos[mask], weights=values[mask], minlength=n).astype(np.float64)
 
         cal = inside & bought
         self.purchase_days += count(cal)

@@ -40,6 +40,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
 
 from crm_value_analysis import analytics
 from crm_value_analysis.money import Money
@@ -101,7 +102,7 @@ class ValueSettings(PluginSettings):
     ``CRM_VALUE_ANALYSIS__<KEY>`` environment variables, validated when the CRM opens.
     """
 
-    model_config = _STRICT
+    model_config = SettingsConfigDict(extra="forbid", frozen=True)  # merged with PluginSettings' own
 
     revenue_kinds: list[TransactionKind] = Field(default_factory=lambda: [TransactionKind.INVOICE])
     netting_kinds: list[TransactionKind] = Field(default_factory=lambda: [TransactionKind.CREDIT_NOTE])

@@ -177,7 +177,7 @@ def pyramid_report(uow: UnitOfWork, limit: int = 20, plot: Path | None = None, b
     now, before = _tier_rank(order, cv.tier), _tier_rank(order, cv.previous_tier)
     cols = (cv.previous_tier.label("from_tier"), cv.tier.label("to_tier"), cv.monetary)
     moved = and_(cv.previous_tier.is_not(None), cv.previous_tier != cv.tier)
-    out = {
+    out: dict[str, Any] = {
         "run": _run_header(run),
         "by": profit_reports.run_basis(run),
         "cutoffs": settings.pyramid,
@@ -295,7 +295,7 @@ def loyalty_report(uow: UnitOfWork, limit: int = 20) -> dict[str, Any]:
     settings = ValueSettings.model_validate(run.settings)
     cv = CustomerValue
     bucket = case((cv.loyalty < 20, 0), (cv.loyalty < 40, 1), (cv.loyalty < 60, 2), (cv.loyalty < 80, 3), else_=4)
-    counts = dict(uow.session.execute(select(bucket, func.count()).where(cv.run_id == run.id, cv.loyalty.is_not(None))
+    counts: dict[int, int] = dict(uow.session.execute(select(bucket, func.count()).where(cv.run_id == run.id, cv.loyalty.is_not(None))
                                       .group_by(bucket)).all())
     histogram = {f"{20 * i}-{20 * (i + 1)}": int(counts.get(i, 0)) for i in range(5)}
     n, mean = uow.session.execute(select(func.count(cv.loyalty), func.avg(cv.loyalty)).where(cv.run_id == run.id)).one()
@@ -471,7 +471,7 @@ def merge_customer_rows(uow: UnitOfWork, source_id: int, target_id: int) -> dict
     cv = CustomerValue
     target_runs = select(cv.run_id).where(cv.customer_id == target_id).scalar_subquery()
     uow.session.execute(delete(cv).where(cv.customer_id == source_id, cv.run_id.in_(target_runs)))
-    res = uow.session.execute(update(cv).where(cv.customer_id == source_id).values(customer_id=target_id),
+    res: Any = uow.session.execute(update(cv).where(cv.customer_id == source_id).values(customer_id=target_id),
                               execution_options={"synchronize_session": False})
     return {CustomerValue.__tablename__: int(res.rowcount or 0)}
 

@@ -266,11 +266,11 @@ def loyalty_index(
     w_map = DEFAULT_LOYALTY_WEIGHTS if weights is None else weights
     if not isinstance(w_map, Mapping):
         raise ValueError("weights must be a mapping of component name -> weight")  # noqa: TRY004 (ValueError: one line for the commands)
-    for name, w in w_map.items():
-        if isinstance(w, bool) or not isinstance(w, (int, float, np.floating, np.integer)):
-            raise ValueError(f"weight of {name!r} must be a number, got {w!r}")  # noqa: TRY004 (ValueError: one line for the commands)
-        if not math.isfinite(w) or w < 0:
-            raise ValueError(f"weight of {name!r} must be finite and >= 0, got {w!r}")
+    for name, weight in w_map.items():
+        if isinstance(weight, bool) or not isinstance(weight, (int, float, np.floating, np.integer)):
+            raise ValueError(f"weight of {name!r} must be a number, got {weight!r}")  # noqa: TRY004 (ValueError: one line for the commands)
+        if not math.isfinite(weight) or weight < 0:
+            raise ValueError(f"weight of {name!r} must be finite and >= 0, got {weight!r}")
     unknown = [name for name in components if name not in w_map]
     if unknown:
         raise ValueError(

@@ -44,11 +44,11 @@ class Base:
             return uow.customers.create(CustomerCreate(name=name, **kw)).id
 
     def buy(self, customer_id: int, day: int | dt.date, amount: str | float = "100", kind: str = "invoice",
-            category: str | None = None, hour: int = 12) -> None:
+            category: str | None = None, hour: int = 12, cost: str | None = None) -> None:
         with self.crm.unit_of_work("test") as uow:
             uow.accounts.post(customer_id, TransactionCreate(
                 kind=kind, amount=str(amount), reference=f"r{next(self._refs)}", occurred_at=at(day, hour),
-                category=category))
+                category=category, cost=cost))
 
     def buys(self, customer_id: int, days: Sequence[int], amount: str | float = "100", **kw: Any) -> None:
         for day in days:

@@ -74,6 +74,8 @@ def test_every_cli_json_output_has_money_as_decimal_strings(vcrm: CRM, vcli: Cal
         ("run", "--as-of", analysed["as_of"].isoformat()),
         ("runs",), ("rfm",), ("pyramid",), ("pareto",), ("dependency",), ("churn",), ("loyalty",), ("clv",),
         ("clv", "--by", "deterministic"), ("show", f"#{cid}"),
+        ("pyramid", "--by", "profit"), ("pareto", "--by", "profit"), ("dependency", "--by", "profit"),
+        ("unprofitable",),
         ("fit", "--calibration-end", analysed["cal"].isoformat(), "--model", "bg_nbd"),
         ("validate", "--calibration-end", analysed["cal"].isoformat(), "--holdout-end", analysed["hold"].isoformat(),
          "--model", "bg_nbd"),
@@ -82,9 +84,11 @@ def test_every_cli_json_output_has_money_as_decimal_strings(vcrm: CRM, vcli: Cal
     for args in commands:
         res = vcli("value", *args, "--json")
         assert res.exit_code == 0, (args, res.output)
-        counted[args[0] + (" " + args[2] if args[0] == "clv" and len(args) > 1 else "")] = check(json.loads(res.stdout), args[0])
+        key = args[0] + (" " + args[2] if len(args) > 2 and args[1] == "--by" else "")
+        counted[key] = check(json.loads(res.stdout), key)
     # every report that carries amounts was checked on real values, not on an empty output
-    for name in ("run", "runs", "rfm", "pyramid", "pareto", "dependency", "churn", "clv", "clv deterministic", "show", "fit"):
+    for name in ("run", "runs", "rfm", "pyramid", "pareto", "dependency", "churn", "clv", "clv deterministic", "show", "fit",
+                 "pyramid profit", "pareto profit", "dependency profit", "unprofitable"):
         assert counted[name] > 0, (name, counted)
 
 

@@ -10,6 +10,7 @@ import click
 from crm_sales_automation.cli.deals import opp, pipeline
 from crm_sales_automation.cli.leads import lead
 from crm_sales_automation.cli.process import report_follow_up, report_reasons, report_sources  # noqa: F401 - on `report`
+from crm_sales_automation.cli.referrals import referral
 from crm_sales_automation.cli.reports import forecast_cmd, report
 from crm_sales_automation.cli.work import activity, demo_cmd, handover_cmd, quota
 from crmcore.sdk import CRMGroup
@@ -20,7 +21,7 @@ def sales() -> None:
     """Sales: leads, opportunities, pipelines, activities, forecasts and reports."""
 
 
-for _command in (lead, opp, pipeline, activity, forecast_cmd, report, quota, handover_cmd, demo_cmd):
+for _command in (lead, referral, opp, pipeline, activity, forecast_cmd, report, quota, handover_cmd, demo_cmd):
     sales.add_command(_command)
 
 __all__ = ["sales"]

@@ -39,11 +39,11 @@ def _per_currency(d: dict[str, Any]) -> str:
 
 
 def _activity_table(title: str, rows: list[dict[str, Any]]) -> None:
-    table(title, ["id", "kind", "subject", "due", "done", "on", "owner"],
+    table(title, ["id", "kind", "subject", "due", "done", "on", "with", "owner"],
           [[a["id"], a["kind"], a["subject"], "" if a["due_at"] is None else a["due_at"].strftime("%Y-%m-%d %H:%M")
             + (" OVERDUE" if a["overdue"] else ""), "" if a["done_at"] is None else a["done_at"].strftime("%Y-%m-%d"),
             f"lead {a['lead_id']}" if a["lead_id"] else f"opp {a['opportunity_id']}" if a["opportunity_id"]
-            else f"customer {a['customer_id']}", a["owner"]] for a in rows])
+            else f"customer {a['customer_id']}", a.get("contact") or "", a["owner"]] for a in rows])
 
 
 

@@ -32,15 +32,17 @@ def lead() -> None:
 @click.option("--source", default="other", show_default=True, metavar="WORD",
               help="where it came from: a word of crm.toml [vocabularies] lead_sources")
 @click.option("--campaign", metavar="REF", help="reference of the campaign it responded to")
+@click.option("--referred-by", "referred_by", metavar="CUSTOMER", help="the customer who referred it (id or reference)")
 @click.option("--owner", help="username of the responsible rep (default: you)")
 @click.option("--notes")
 @click.option("--ref", "external_ref", help="external reference (unique)")
 @_json
 @pass_app
-def lead_add(app: AppContext, name: str, as_json: bool, **opts: Any) -> None:
+def lead_add(app: AppContext, name: str, referred_by: str | None, as_json: bool, **opts: Any) -> None:
     """Add a lead."""
-    data = validate(LeadCreate, name=name, **opts)
     with app.crm().unit_of_work(app.actor) as uow:
+        referrer = resolve_customer(uow, referred_by).id if referred_by else None
+        data = validate(LeadCreate, name=name, referred_by=referrer, **opts)
         x = services.add_lead(uow, data)
         out = {"id": x.id, "ref": x.external_ref, "name": x.name}
     if as_json:
@@ -77,8 +79,8 @@ def lead_show(app: AppContext, lead_id: int, as_json: bool) -> None:
     if as_json:
         emit_json(d)
         return
-    fields(f"Lead {d['id']}: {d['name']}", {k: d[k] for k in ("company", "email", "phone", "source", "campaign", "status",
-                                                               "owner", "customer_id", "notes", "ref")})
+    fields(f"Lead {d['id']}: {d['name']}", {k: d[k] for k in ("company", "email", "phone", "source", "campaign", "referred_by",
+                                                               "status", "owner", "customer_id", "notes", "ref")})
     table(f"Five-factor assessment: score {d['score']} / 100", ["factor", "points (0-5)", "weight", "contribution", "of max", "note"],
           [[a["label"], "not assessed" if a["points"] is None else a["points"], f"{a['weight']:g}", a["contribution"],
             a["max"], a["note"]] for a in d["assessment"]])
@@ -98,16 +100,19 @@ def lead_show(app: AppContext, lead_id: int, as_json: bool) -> None:
 @click.option("--status", type=click.Choice([s.value for s in LeadStatus if s is not LeadStatus.CONVERTED]))
 @click.option("--owner")
 @click.option("--notes")
+@click.option("--referred-by", "referred_by", metavar="CUSTOMER", help="the customer who referred it (id or reference)")
 @pass_app
-def lead_update(app: AppContext, lead_id: int, status: str | None, owner: str | None, notes: str | None) -> None:
-    """Qualify or disqualify a lead, change its owner or notes."""
-    if status is None and owner is None and notes is None:
-        raise InvalidInput("nothing to update: give --status, --owner or --notes")
+def lead_update(app: AppContext, lead_id: int, status: str | None, owner: str | None, notes: str | None,
+                referred_by: str | None) -> None:
+    """Qualify or disqualify a lead, change its owner, notes or referring customer."""
+    if status is None and owner is None and notes is None and referred_by is None:
+        raise InvalidInput("nothing to update: give --status, --owner, --notes or --referred-by")
     with app.crm().unit_of_work(app.actor) as uow:
         if status is not None:
             services.set_lead_status(uow, lead_id, status)
-        if owner is not None or notes is not None:
-            services.update_lead(uow, lead_id, owner=owner, notes=notes)
+        if owner is not None or notes is not None or referred_by is not None:
+            referrer = resolve_customer(uow, referred_by).id if referred_by else None
+            services.update_lead(uow, lead_id, owner=owner, notes=notes, referred_by=referrer)
     click.echo(f"updated lead {lead_id}")
 
 

@@ -27,12 +27,14 @@ def activity() -> None:
 @click.option("--due", metavar="YYYY-MM-DD[THH:MM]")
 @click.option("--owner")
 @click.option("--notes")
+@click.option("--contact", "contact_id", type=ID, help="the person it is with: id of one of the customer's contacts")
 @_json
 @pass_app
 def activity_add(app: AppContext, kind: str, subject: str, lead_id: int | None, opp_id: int | None,
-                 customer_key: str | None, due: str | None, owner: str | None, notes: str | None, as_json: bool) -> None:
+                 customer_key: str | None, due: str | None, owner: str | None, notes: str | None,
+                 contact_id: int | None, as_json: bool) -> None:
     """Plan an activity (call, visit, email, meeting, demo, other) on one lead, opportunity or customer."""
-    data = validate(ActivityCreate, kind=kind, subject=subject, due_at=due, owner=owner, notes=notes)
+    data = validate(ActivityCreate, kind=kind, subject=subject, due_at=due, owner=owner, notes=notes, contact_id=contact_id)
     with app.crm().unit_of_work(app.actor) as uow:
         cid = resolve_customer(uow, customer_key).id if customer_key else None
         a = services.add_activity(uow, data, lead_id=lead_id, opportunity_id=opp_id, customer_id=cid)

@@ -78,6 +78,13 @@ from crm_sales_automation.services.pipelines import (
     stage_named,
     stages_of,
 )
+from crm_sales_automation.services.referrals import (
+    any_referral,
+    check_referrer,
+    referral_counts,
+    referral_detail,
+    set_referral,
+)
 from crmcore.db.types import utcnow
 
 __all__ = [
@@ -93,8 +100,10 @@ __all__ = [
     "add_lead",
     "add_objection",
     "add_opportunity",
+    "any_referral",
     "assess",
     "board",
+    "check_referrer",
     "complete_activity",
     "convert",
     "create_pipeline",
@@ -121,9 +130,12 @@ __all__ = [
     "opportunity_detail",
     "opportunity_rows",
     "profile_section",
+    "referral_counts",
+    "referral_detail",
     "resolve_objection",
     "set_lead_status",
     "set_quota",
+    "set_referral",
     "settings_for",
     "stage_named",
     "stages_of",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 
@@ -19,7 +19,7 @@ from crm_sales_automation.schemas import (
 )
 from crmcore.db.types import utcnow
 from crmcore.errors import InvalidInput, NotFound
-from crmcore.models import User
+from crmcore.models import Contact, User
 from crmcore.uow import UnitOfWork
 
 DEFAULT_PIPELINE = "default"
@@ -44,7 +44,7 @@ def settings_for(uow: UnitOfWork) -> SalesSettings:
     """The plugin's validated settings (crmcore's settings registry, or crm.toml when the plugin
     is used without it being registered, e.g. from a script)."""
     try:
-        return uow.crm.settings(PLUGIN_ID)  # type: ignore[attr-defined,no-any-return]
+        return cast(SalesSettings, uow.crm.settings(PLUGIN_ID))
     except (AttributeError, NotFound):
         from crmcore.sdk import load_plugin_settings
 
@@ -62,11 +62,14 @@ def _user_id(uow: UnitOfWork, username: str | None) -> int | None:
     return uow.session.scalar(select(User.id).where(User.username == uow.actor))
 
 
-def _usernames(uow: UnitOfWork, ids: Iterable[int | None]) -> dict[int, str]:
+def _usernames(uow: UnitOfWork, ids: Iterable[int | None]) -> dict[int | None, str]:
     wanted = {i for i in ids if i is not None}
     if not wanted:
         return {}
-    return dict(uow.session.execute(select(User.id, User.username).where(User.id.in_(wanted))).all())
+    names: dict[int | None, str] = {}
+    for i, name in uow.session.execute(select(User.id, User.username).where(User.id.in_(wanted))):
+        names[i] = name
+    return names
 
 
 def _check_amount(amount: Decimal, currency: str, name: str = "amount") -> None:
@@ -90,8 +93,11 @@ def _username(uow: UnitOfWork, user_id: int | None) -> str | None:
 def activity_rows(uow: UnitOfWork, q: Any) -> list[dict[str, Any]]:
     acts = list(uow.session.scalars(q.order_by(Activity.due_at, Activity.id)))
     names = _usernames(uow, [a.owner_id for a in acts])
+    people = {a.contact_id for a in acts if a.contact_id is not None}
+    contacts = dict(uow.session.execute(select(Contact.id, Contact.name).where(Contact.id.in_(people))).all()) if people else {}
     now = utcnow()
     return [{"id": a.id, "kind": a.kind.value, "subject": a.subject, "due_at": a.due_at, "done_at": a.done_at,
              "overdue": a.done_at is None and a.due_at is not None and a.due_at < now,
              "lead_id": a.lead_id, "opportunity_id": a.opportunity_id, "customer_id": a.customer_id,
-             "owner": names.get(a.owner_id), "outcome": a.outcome, "interaction_id": a.interaction_id} for a in acts]
+             "owner": names.get(a.owner_id), "outcome": a.outcome, "interaction_id": a.interaction_id,
+             "contact_id": a.contact_id, "contact": contacts.get(a.contact_id)} for a in acts]

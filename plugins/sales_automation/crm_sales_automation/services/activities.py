@@ -28,6 +28,7 @@ from crm_sales_automation.services.leads import get_lead
 from crm_sales_automation.services.opportunities import get_opportunity
 from crmcore.db.types import utcnow
 from crmcore.errors import Conflict, InvalidInput, NotFound
+from crmcore.models import Contact
 from crmcore.schemas import InteractionCreate
 from crmcore.uow import UnitOfWork
 
@@ -47,13 +48,33 @@ def add_activity(uow: UnitOfWork, data: ActivityCreate, *, lead_id: int | None =
         customer_id = None
     if customer_id is not None and uow.customers.get(customer_id).archived:
         raise Conflict(f"customer {customer_id} is archived")
+    if data.contact_id is not None:
+        _check_contact(uow, data.contact_id, customer_id if opportunity_id is None else opp.customer_id,
+                       lead if lead_id is not None else None)
     a = Activity(kind=data.kind, subject=data.subject, notes=data.notes, due_at=data.due_at, lead_id=lead_id,
-                 opportunity_id=opportunity_id, customer_id=customer_id, owner_id=owner_id, created_by=uow.actor)
+                 opportunity_id=opportunity_id, customer_id=customer_id, owner_id=owner_id, created_by=uow.actor,
+                 contact_id=data.contact_id)
     uow.session.add(a)
     uow.session.flush()
     _audit(uow, "create", "activity", a.id, after={**data.model_dump(), "lead_id": lead_id,
                                                    "opportunity_id": opportunity_id, "customer_id": customer_id})
     return a
+
+
+def _check_contact(uow: UnitOfWork, contact_id: int, customer_id: int | None, lead: Lead | None) -> None:
+    """The person an activity is with must be a contact of the activity's customer (of its deal,
+    or of the customer its lead was converted into)."""
+    if lead is not None:
+        if lead.customer_id is None:
+            raise InvalidInput(f"invalid input: contact: lead {lead.id} is not a customer yet and has no contacts",
+                               [("contact_id", "lead not converted")])
+        customer_id = lead.customer_id
+    owner = uow.session.scalar(select(Contact.customer_id).where(Contact.id == contact_id))
+    if owner is None:
+        raise NotFound("contact", contact_id)
+    if owner != customer_id:
+        raise InvalidInput(f"invalid input: contact: contact {contact_id} is not a contact of customer {customer_id}",
+                           [("contact_id", "another customer's contact")])
 
 
 def complete_activity(uow: UnitOfWork, activity_id: int, outcome: str | None = None, at: dt.datetime | None = None) -> Activity:
@@ -75,11 +96,13 @@ def complete_activity(uow: UnitOfWork, activity_id: int, outcome: str | None = N
     a.done_at = at or utcnow()
     a.outcome = outcome.strip()[:200] if outcome else None
     if customer_id is not None:
+        # the person goes along once the core's interactions take one (``contact_id``)
+        person = {"contact_id": a.contact_id} if a.contact_id and "contact_id" in InteractionCreate.model_fields else {}
         interaction = uow.interactions.log(customer_id, InteractionCreate(
             channel=ACTIVITY_CHANNEL[a.kind], direction="outbound",
             kind="sale" if a.opportunity_id is not None else "follow_up", subject=a.subject, notes=a.notes,
             occurred_at=a.done_at, handled_by=_username(uow, a.owner_id), outcome=a.outcome, source=PLUGIN_ID,
-            source_ref=f"activity:{a.id}"))
+            source_ref=f"activity:{a.id}", **person))
         a.interaction_id = interaction.id
     uow.session.flush()
     _audit(uow, "done", "activity", activity_id, after={"outcome": a.outcome, "interaction_id": a.interaction_id})
@@ -133,7 +156,8 @@ def handover(uow: UnitOfWork, from_user: str, to_user: str) -> dict[str, int]:
          .values(owner_id=dst.id, version=Opportunity.version + 1)),
         ("activities", update(Activity).where(Activity.owner_id == src.id, Activity.done_at.is_(None)).values(owner_id=dst.id)),
     ):
-        counts[name] = uow.session.execute(stmt, execution_options={"synchronize_session": False}).rowcount
+        res = uow.session.execute(stmt, execution_options={"synchronize_session": False})
+        counts[name] = int(getattr(res, "rowcount", 0))
     uow.session.expire_all()
     _audit(uow, "handover", "user", dst.id, before={"from": from_user}, after={"to": to_user, **counts})
     return counts

@@ -20,6 +20,7 @@ from crm_sales_automation.schemas import (
 from crm_sales_automation.services._common import _audit, _username
 from crm_sales_automation.services.leads import get_lead
 from crm_sales_automation.services.opportunities import add_opportunity
+from crm_sales_automation.services.referrals import carry_over
 from crmcore.enums import CustomerKind
 from crmcore.errors import Conflict, InvalidInput
 from crmcore.models import Contact, Customer
@@ -149,10 +150,12 @@ def convert(uow: UnitOfWork, lead_id: int, *, customer_id: int | None = None, ne
     if opportunity is not None:
         opp_id = add_opportunity(uow, customer.id, opportunity, lead_id=lead.id).id
     lead.status, lead.customer_id = LeadStatus.CONVERTED, customer.id
+    referral_kept = carry_over(uow, lead, customer.id)
     uow.session.add(Conversion(lead_id=lead.id, customer_id=customer.id, contact_id=contact_id, opportunity_id=opp_id,
                                matched_by=matched_by, converted_by=uow.actor))
     uow.session.flush()
     _audit(uow, "convert", "lead", lead.id, after={"customer_id": customer.id, "matched_by": matched_by,
-                                                   "contact_id": contact_id, "opportunity_id": opp_id})
+                                                   "contact_id": contact_id, "opportunity_id": opp_id,
+                                                   "referral_kept": referral_kept})
     uow.hooks.call("sales_lead_converted", uow=uow, lead=lead, customer_id=customer.id, opportunity_id=opp_id)
     return ConversionResult(lead.id, customer.id, created, matched_by, contact_id, opp_id, matches)

@@ -16,6 +16,7 @@ from crm_sales_automation.models import (
     Opportunity,
 )
 from crm_sales_automation.services.opportunities import list_opportunities
+from crm_sales_automation.services.referrals import merge_referrals, referral_detail
 from crmcore.models import Customer
 from crmcore.uow import UnitOfWork
 
@@ -26,7 +27,8 @@ def merge_customer_rows(uow: UnitOfWork, source_id: int, target_id: int) -> dict
     for model in (Opportunity, Activity, Lead, Conversion):
         res = uow.session.execute(update(model).where(model.customer_id == source_id).values(customer_id=target_id),
                                   execution_options={"synchronize_session": False})
-        counts[model.__tablename__] = res.rowcount
+        counts[model.__tablename__] = int(getattr(res, "rowcount", 0))
+    counts.update(merge_referrals(uow, source_id, target_id))
     return counts
 
 
@@ -44,7 +46,8 @@ def profile_section(uow: UnitOfWork, customer: Customer) -> Any:
     won = uow.session.execute(select(Opportunity.currency, func.count(), func.sum(Opportunity.amount))
                               .where(Opportunity.customer_id == customer.id, Opportunity.status == OpportunityStatus.WON)
                               .group_by(Opportunity.currency)).all()
-    if not opps and nxt is None and not won:
+    ref = referral_detail(uow, customer.id)
+    if not opps and nxt is None and not won and ref["referred_by"] is None and not ref["referrals"]:
         return None
     weighted: dict[str, Decimal] = {}
     for o in opps:
@@ -55,6 +58,9 @@ def profile_section(uow: UnitOfWork, customer: Customer) -> Any:
         "next activity": None if nxt is None else
         f"{nxt.due_at:%Y-%m-%d} {nxt.kind.value}: {nxt.subject}" if nxt.due_at else f"{nxt.kind.value}: {nxt.subject}",
         "won deals": ", ".join(f"{n} ({Decimal(s):,.2f} {c})" for c, n, s in won) or "none",
+        "referred by": None if ref["referred_by"] is None else
+        f"#{ref['referred_by']['customer_id']} {ref['referred_by']['name']}",
+        "referrals": f"{ref['referrals']} ({ref['referred_leads']} leads, {ref['referred_customers']} customers)",
     }
     table = ProfileTable("Open opportunities", ["id", "title", "stage", "amount", "currency", "probability", "expected close", "owner"],
                          [[o["id"], o["title"], o["stage"], str(o["amount"]), o["currency"], o["probability"],
@@ -70,6 +76,8 @@ def timeline(uow: UnitOfWork, customer: Customer) -> list[Any]:
                                                          Opportunity.closed_at.is_not(None))).scalars()
     out = []
     for o in rows:
+        if o.closed_at is None:  # excluded by the query; narrows the type
+            continue
         if o.status is OpportunityStatus.WON:
             out.append(TimelineEntry(o.closed_at, "opportunity won", f"{o.title}: {o.amount:,.2f} {o.currency}", f"opp {o.id}"))
         else:

@@ -24,6 +24,7 @@ from crm_sales_automation.schemas import (
     LeadCreate,
 )
 from crm_sales_automation.services._common import _audit, _user_id, _usernames, activity_rows, settings_for
+from crm_sales_automation.services.referrals import check_referrer
 from crm_sales_automation.vocabulary import words
 from crmcore.db.types import utcnow
 from crmcore.errors import Conflict, InvalidInput, NotFound
@@ -51,8 +52,11 @@ def add_lead(uow: UnitOfWork, data: LeadCreate) -> Lead:
         other = lead_by_email(uow, data.email)
         if other is not None:
             raise Conflict(f"lead {other.id} ({other.name}) already has the email {data.email}; not duplicated")
+    if data.referred_by is not None:
+        check_referrer(uow, data.referred_by)
     lead = Lead(name=data.name, company=data.company, email=data.email, phone=data.phone, country=data.country,
                 source=source, campaign_ref=data.campaign, notes=data.notes, status=LeadStatus.NEW,
+                referred_by_id=data.referred_by,
                 # an "own" user's new lead is theirs unless they name an owner (else they could not see it)
                 owner_id=_user_id(uow, data.owner) if data.owner else (uow.visibility.user_id if uow.visibility.own_only else None),
                 external_ref=data.external_ref or new_ref())
@@ -78,17 +82,24 @@ def set_lead_status(uow: UnitOfWork, lead_id: int, status: LeadStatus | str) -> 
     return lead
 
 
-def update_lead(uow: UnitOfWork, lead_id: int, *, owner: str | None = None, notes: str | None = None) -> Lead:
-    """Change a lead's owner (a username) or notes (an empty string clears them)."""
+def update_lead(uow: UnitOfWork, lead_id: int, *, owner: str | None = None, notes: str | None = None,
+                referred_by: int | None = None) -> Lead:
+    """Change a lead's owner (a username), notes (an empty string clears them) or referring customer."""
     uow.require("sales.lead.write")
     lead = get_lead(uow, lead_id)
     before: dict[str, Any] = {}
+    if referred_by is not None and referred_by != lead.referred_by_id:
+        if lead.status is LeadStatus.CONVERTED:
+            raise Conflict(f"lead {lead_id} is converted; set the referral of customer {lead.customer_id} "
+                           f"(`crm sales referral set {lead.customer_id} --by {referred_by}`)")
+        check_referrer(uow, referred_by)
+        before["referred_by_id"], lead.referred_by_id = lead.referred_by_id, referred_by
     if owner is not None:
         before["owner_id"], lead.owner_id = lead.owner_id, uow.users.id_for(owner)
     if notes is not None:
         before["notes"], lead.notes = lead.notes, notes.strip()[:10000] or None
     uow.session.flush()
-    _audit(uow, "update", "lead", lead_id, before=before, after={"owner": owner, "notes": notes})
+    _audit(uow, "update", "lead", lead_id, before=before, after={"owner": owner, "notes": notes, "referred_by": referred_by})
     return lead
 
 
@@ -130,7 +141,7 @@ def _assessments(uow: UnitOfWork, lead_ids: Sequence[int]) -> dict[int, dict[str
 def lead_row(lead: Lead, owner: str | None, score: float) -> dict[str, Any]:
     return {"id": lead.id, "ref": lead.external_ref, "name": lead.name, "company": lead.company, "email": lead.email,
             "phone": lead.phone, "country": lead.country, "source": lead.source, "campaign": lead.campaign_ref,
-            "status": lead.status.value,
+            "referred_by": lead.referred_by_id, "status": lead.status.value,
             "owner": owner, "score": score,
             "learned_score": None if lead.learned_score is None else round(lead.learned_score, 1),
             "customer_id": lead.customer_id, "notes": lead.notes, "created_at": lead.created_at}
