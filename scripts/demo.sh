@@ -12,20 +12,28 @@ crm() { .venv/bin/crm --database sqlite:///demo/crm.db --user demo "$@"; }
 py() { .venv/bin/python -c "$1"; }
 expect_refusal() { echo "-- expected refusal: $1"; shift; if crm "$@"; then echo "!! not refused" >&2; exit 1; fi; }
 AS_OF=2025-01-15   # the demo's "today": two weeks after its last invoices
+section() { printf '\n== %s\n' "$1"; }
 
+cat <<MSG
+This demo builds a sample CRM in demo/crm.db and walks through every plugin. Its ledger covers
+2023-2024, and its "today" is $AS_OF, so every figure below is the same on any day. A line that
+starts with "-- expected refusal" shows a guard at work: the command after it is meant to fail.
+MSG
+
+section "setup: a database, two users and the sample data (2,000 customers, 2023-2024)"
 crm init
 crm user add demo --name "Demo Admin" --role admin          # the first user is an admin; every command acts as a user
 crm user add anna --name "Anna Berg" --role sales --email anna@example.com
 crm demo generate --customers 2000 --transactions 40000 --seed 42
 
-echo "== value analysis"
+section "value analysis: who brings the revenue (as of the end of the ledger)"
 crm plugins enable value_analysis
-crm value run --as-of 2025-01-01   # the demo data covers 2023-2024
+crm value run --as-of 2025-01-01   # the ledger ends on 2024-12-31
 crm value pyramid
 
-echo "== sales: a lead's path to a won deal, and the forecast"
+section "sales: a lead's path to a won deal, the pipeline and the forecast"
 crm plugins enable sales_automation
-crm sales demo --deals 200 --leads 60 --seed 42        # a year of leads and deals on the demo customers
+crm sales demo --deals 200 --leads 60 --seed 42 --as-of "$AS_OF"   # a year of leads and deals on the demo customers
 lead=$(crm sales lead add "Jana Novak" --company "Alpine Kitchens GmbH" --email jana@alpine.example.com --source event --owner anna --json | py 'import json,sys; print(json.load(sys.stdin)["id"])')
 crm sales lead assess "$lead" --need 5 --volume 4 --power 4 --credibility 3 --authority 5
 crm sales lead update "$lead" --status qualified
@@ -39,7 +47,7 @@ crm interaction log "#$alpine" --channel visit --kind sale --subject "Showroom v
 crm sales pipeline show
 crm sales forecast --by owner
 
-echo "== credit: a hold and its release"
+section "credit: a limit, a hold and its release; then scores, dunning and ageing of the whole ledger"
 crm plugins enable credit
 crm user add carl --name "Carl Credit" --role credit_controller
 crm customer add "Credit Demo GmbH" --ref CREDIT-DEMO
@@ -55,7 +63,7 @@ crm credit dunning run --as-of "$AS_OF"
 crm credit aging --limit 5 --as-of "$AS_OF"
 crm customer show CREDIT-DEMO
 
-echo "== marketing: a campaign end to end with the file channel"
+section "marketing: a segment, consent, a campaign sent to files in demo/outbox, its report"
 crm plugins enable marketing
 crm marketing segment create de-trade --rule 'country = "DE" and tags has "trade" and spend() > 2000'
 crm marketing segment preview de-trade --sample 5
@@ -71,7 +79,7 @@ first=$(ls demo/outbox/campaign-1 | head -n 1 | sed 's/customer-\([0-9]*\).eml/\
 crm marketing response record "Spring kitchens" "#$first" clicked
 crm marketing campaign report "Spring kitchens"
 
-echo "== customer service: a complaint from mail to its return visit and CSAT"
+section "customer service: a complaint from mail to its return visit and CSAT"
 crm plugins enable service
 crm user add tom --name "Tom Support" --role support_agent
 # a complaint arrives by mail (examples/complaint.eml, from Jana, the contact the lead conversion made)
@@ -82,7 +90,10 @@ crm service ticket assign "$ticket" tom
 crm --user tom service ticket note "$ticket" "Called Jana back: a new door is on its way" --reply
 crm --user tom service ticket complaint "$ticket" --facts "door cracked in transit" --solution "replace the door" \
     --accepted --apology "Sorry for the trouble"
-crm --user tom service ticket resolve "$ticket"      # schedules the return visit (and sends the CSAT survey through marketing)
+# Alpine gives its office address and opts in to e-mail, so the CSAT survey can go out through marketing
+crm customer update "#$alpine" --email office@alpine.example.com
+crm marketing consent set "#$alpine" email opt_in --source "complaint call"
+crm --user tom service ticket resolve "$ticket"      # schedules the return visit and queues the CSAT survey
 crm service sla check
 crm --user tom service visit due --within-days 7
 visit=$(crm --user tom service visit due --within-days 7 --json | py 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
@@ -91,14 +102,21 @@ crm --user tom service survey record "#$customer" --csat 5 --ticket "$ticket"
 crm service ticket show "$ticket"
 crm service report --by category
 
-echo "== the 360° view of the lead's company: contact, visit, opportunity, complaint, return visit, survey"
+section "the 360° view of the lead's company (Alpine Kitchens GmbH): contact, visit, deal, complaint, return visit, survey"
 crm customer show "#$alpine"
 
-echo "== the web console"
+section "passwords for the web console"
 echo "demo-password" | crm user password demo          # read from standard input (prompted twice on a terminal)
 echo "anna-password" | crm user password anna
-cat <<'MSG'
-Start the server:   .venv/bin/crm --database sqlite:///demo/crm.db serve --port 8000
-Then open:          http://127.0.0.1:8000/console/
-Sign in as:         demo / demo-password   (an admin; or anna / anna-password, a sales user)
+cat <<MSG
+
+== done: the demo CRM is in demo/crm.db, the campaign's e-mails in demo/outbox/
+Look around on the command line (every command acts as a user):
+  .venv/bin/crm --database sqlite:///demo/crm.db --user demo customer show "#$alpine"
+  .venv/bin/crm --database sqlite:///demo/crm.db --user demo sales forecast
+Or in the browser:
+  start the server:  .venv/bin/crm --database sqlite:///demo/crm.db serve --port 8000
+  then open:         http://127.0.0.1:8000/console/
+  sign in as:        demo / demo-password   (an admin; or anna / anna-password, a sales user)
+Run "make demo" again to start over from scratch.
 MSG

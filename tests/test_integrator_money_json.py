@@ -48,7 +48,7 @@ MONEY = re.compile(r"amount|balance|revenue|spend|monetary|clv|cost|budget|price
                    r"invoiced|paid|owed|total|value|forecast|weighted|quota|margin|profit|pipeline|debt|receivable|"
                    r"turnover|income|expected|open|writ|credited|current|bucket|\d+_\d+|over_\d+|sales|won|lost|gross")
 #: ... unless the name says it is a score, a rate, a count or a time
-NOT_MONEY = re.compile(r"score|rate|share|ratio|prob|pct|percent|days|count|weight|index|trend|factor|_id$|^id$|number|"
+NOT_MONEY = re.compile(r"score|rate|share|ratio|prob|pct|percent|days|count|weight|index|trend|factor|_id$|^id$|number|purchases|"
                        r"level|segment|loyalty|nps|csat|satisfaction|months|years|rank|alpha|beta|gamma|seconds|"
                        r"_at$|date|^n_|_n$|deals|leads|customers|opportunities|invoices|tickets|visits|entries|"
                        r"^lost_reason|^won_reason|reason|stage|status|name|label|kind|currency|by$|cycle|lift|"

@@ -64,16 +64,21 @@ def spend_weights(n: int, seed: int = 0) -> np.ndarray:
     return w / w.sum()
 
 
-PAID_SHARE = 0.88  # invoices paid in full: most are, as in a real business
 CREDITED_SHARE = 0.05  # invoices partly credited (a return, a price correction) before the payment
 TERMS_DAYS = 30
+CHURN_SHARE = 0.3  # customers that stop buying at some point (so purchase models see drop-outs)
+BAD_PAYER_EVERY = 400  # one customer in 400 goes bad: it stops paying from a day in the second year on
+END_SECOND = SPAN_DAYS * 86400  # the data's last moment: no payment or credit note is dated after it
 
 
 def transaction_rows(n_tx: int, n_customers: int, seed: int = 0, chunk: int = 100_000) -> Iterator[dict[str, str | None]]:
-    """A ledger a real business could have, skewed by customer: invoices over two years, most
-    paid about when due, a few partly credited; every payment and credit note names the invoice
-    it settles (``applies_to``), comes after it in the file and in time, and never settles more
-    than is open on it, so no posting rule (credit's included) refuses a row.
+    """A ledger a real business could have, skewed by customer: invoices over two years, paid
+    about when due, a few partly credited; a settlement that would fall after the data's end has
+    not happened yet, so only the recent invoices are open, plus the bad debt of a handful of
+    customers that stopped paying (so a dunning run as of the end finds a few holds, not
+    hundreds). Every payment and credit note names the invoice it settles (``applies_to``),
+    comes after it in the file and in time, and never settles more than is open on it, so no
+    posting rule (credit's included) refuses a row.
 
     Chunks of at most ``chunk`` rows: each chunk's invoices, then their settlements, in date order.
     """
@@ -82,42 +87,51 @@ def transaction_rows(n_tx: int, n_customers: int, seed: int = 0, chunk: int = 10
     weights = spend_weights(n_customers, seed)
     rng = np.random.default_rng(seed + 2)
     cdf = np.cumsum(weights)
+    # a customer buys until ``lifetimes`` (the end, for all but those that churn) ...
+    lifetimes = np.full(n_customers, END_SECOND, dtype=np.int64)
+    gone = rng.random(n_customers) < CHURN_SHARE
+    lifetimes[gone] = rng.integers(90 * 86400, END_SECOND, int(gone.sum()))
+    # ... and pays from ``stops`` on nothing (never, for all but the bad payers)
+    stops = np.full(n_customers, np.iinfo(np.int64).max, dtype=np.int64)
+    bad = rng.permutation(n_customers)[:n_customers // BAD_PAYER_EVERY]
+    stops[bad] = rng.integers(365 * 86400, (SPAN_DAYS - 120) * 86400, bad.size)
     done = 0
     while done < n_tx:
         m = min(chunk, n_tx - done)
-        yield from _ledger_chunk(rng, cdf, n_customers, m, done)
+        yield from _ledger_chunk(rng, cdf, lifetimes, stops, m, done)
         done += m
 
 
-def _ledger_chunk(rng: np.random.Generator, cdf: np.ndarray, n_customers: int, m: int, done: int
-                  ) -> Iterator[dict[str, str | None]]:
+def _ledger_chunk(rng: np.random.Generator, cdf: np.ndarray, lifetimes: np.ndarray, stops: np.ndarray, m: int,
+                  done: int) -> Iterator[dict[str, str | None]]:
     """``m`` rows: invoices, then the credit notes and payments of some of them (cut at ``m``)."""
-    cust = np.minimum(np.searchsorted(cdf, rng.random(m)), n_customers - 1)
-    seconds = rng.integers(0, SPAN_DAYS * 86400, m)
+    cust = np.minimum(np.searchsorted(cdf, rng.random(m)), len(stops) - 1)
+    seconds = rng.integers(0, END_SECOND, m) * lifetimes[cust] // END_SECOND
     cents = np.maximum(np.round(rng.lognormal(5.0, 0.9, m) * 100).astype(np.int64), 1)
     cats = rng.integers(0, len(_CATEGORIES), m)
-    paid = rng.random(m) < PAID_SHARE
-    credited = (rng.random(m) < CREDITED_SHARE) & (cents > 1)
-    credit_share = rng.uniform(0.05, 0.4, m)
     delay = np.maximum(rng.normal(TERMS_DAYS + 4, 12, m), 0) * 86400 + rng.integers(0, 86400, m)
+    credit_after = rng.integers(3, 20, m) * 86400
+    credited = (rng.random(m) < CREDITED_SHARE) & (cents > 1) & (seconds + credit_after < END_SECOND)
+    credit_share = rng.uniform(0.05, 0.4, m)
+    pay_at = seconds + delay.astype(np.int64) + 25 * 86400 * credited
+    paid = (pay_at < END_SECOND) & (seconds < stops[cust])
     # as many invoices as make m rows with their settlements (the last one's may be cut)
     n_inv = int(np.searchsorted(np.cumsum(1 + paid + credited), m)) + 1
-    seconds[:n_inv] = np.sort(seconds[:n_inv])
-    refs = [f"T{done + j + 1:09d}" for j in range(n_inv)]
     rows: list[dict[str, str | None]] = []
     settle: list[tuple[int, dict[str, str | None]]] = []  # (second, row)
-    for j in range(n_inv):
-        ref_cust = customer_ref(int(cust[j]))
-        rows.append(_row(ref_cust, "invoice", int(cents[j]), int(seconds[j]), refs[j], None, _CATEGORIES[cats[j]]))
-        left = int(cents[j])
-        if credited[j]:
-            note = max(1, int(left * credit_share[j]))
-            when = int(seconds[j]) + int(rng.integers(3, 20)) * 86400
-            settle.append((when, _row(ref_cust, "credit_note", note, when, "", "return", None, refs[j])))
+    order = np.argsort(seconds[:n_inv], kind="stable")  # invoices in date order
+    cols = zip(cust[order].tolist(), cents[order].tolist(), seconds[order].tolist(), cats[order].tolist(),
+               credited[order].tolist(), (seconds + credit_after)[order].tolist(), credit_share[order].tolist(),
+               paid[order].tolist(), pay_at[order].tolist())
+    for k, (c, left, at, cat, cr, cr_at, share, pays, pay) in enumerate(cols):
+        ref, ref_cust = f"T{done + k + 1:09d}", customer_ref(c)
+        rows.append(_row(ref_cust, "invoice", left, at, ref, None, _CATEGORIES[cat]))
+        if cr:
+            note = max(1, int(left * share))
+            settle.append((cr_at, _row(ref_cust, "credit_note", note, cr_at, "", "return", None, ref)))
             left -= note
-        if paid[j] and left > 0:
-            when = int(seconds[j]) + int(delay[j]) + 25 * 86400 * int(credited[j])
-            settle.append((when, _row(ref_cust, "payment", left, when, "", None, None, refs[j])))
+        if pays and left > 0:
+            settle.append((pay, _row(ref_cust, "payment", left, pay, "", None, None, ref)))
     settle.sort(key=lambda x: x[0])
     rows.extend(r for _, r in settle)
     for k, row in enumerate(rows[:m]):

@@ -1,9 +1,10 @@
 """Demo data for ``make demo``: a year of leads and deals on the customers and reps already there.
 
 Everything goes through the services (so permissions, guards, hooks and the audit log apply),
-one unit of work per lead or deal; afterwards the timestamps are spread over the past year, so
-the forecast, funnel, learned probabilities and stale report have something to show. A win
-another plugin refuses (e.g. credit) leaves that deal open.
+one unit of work per lead or deal; afterwards the timestamps are spread over the year before
+``as_of`` (today by default; ``make demo`` passes the demo ledger's date so its tour reads the
+same on any day), so the forecast, funnel, learned probabilities and stale report have something
+to show. A win another plugin refuses (e.g. credit) leaves that deal open.
 """
 from __future__ import annotations
 
@@ -36,10 +37,11 @@ class DemoResult:
     refused: int = 0
 
 
-def generate(crm: CRM, *, deals: int = 200, leads: int = 60, seed: int = 42, actor: str = "demo") -> DemoResult:
+def generate(crm: CRM, *, deals: int = 200, leads: int = 60, seed: int = 42, actor: str = "demo",
+             as_of: dt.date | None = None) -> DemoResult:
     rng = np.random.default_rng(seed)
     out = DemoResult()
-    now = utcnow()
+    now = utcnow() if as_of is None else dt.datetime.combine(as_of, dt.time(12), tzinfo=dt.UTC)
     with crm.unit_of_work(actor) as uow:
         customers = list(uow.session.scalars(select(Customer.id).where(Customer.archived.is_(False)).order_by(Customer.id).limit(500)))
         if not customers:
@@ -64,7 +66,7 @@ def generate(crm: CRM, *, deals: int = 200, leads: int = 60, seed: int = 42, act
             if lead.status.value == "qualified" and rng.random() < 0.7:
                 services.convert(uow, lead.id, customer_id=int(rng.choice(customers)))
                 out.converted += 1
-    # deals: created over the past year; older ones closed (about 40 % won)
+    # deals: created over the year before `now`; older ones closed (about 40 % won)
     for _ in range(deals):
         age = int(rng.integers(1, 365))
         created = now - dt.timedelta(days=age, hours=int(rng.integers(0, 10)))
@@ -74,6 +76,8 @@ def generate(crm: CRM, *, deals: int = 200, leads: int = 60, seed: int = 42, act
         amount = f"{float(np.round(rng.lognormal(8.3, 0.8), -1)):.2f}"
         owner = reps[int(rng.integers(0, len(reps)))]
         close_day = (created + dt.timedelta(days=int(rng.integers(20, 150)))).date()
+        if not closes:  # an open deal's expected close is still ahead (a slipped deal has been moved on)
+            close_day = max(close_day, (now + dt.timedelta(days=int(rng.integers(7, 120)))).date())
         with crm.unit_of_work(actor) as uow:
             opp = services.add_opportunity(uow, int(rng.choice(customers)), OpportunityCreate(
                 title=str(rng.choice(TITLES)), amount=amount, owner=owner, expected_close=close_day))

@@ -134,11 +134,12 @@ def handover_cmd(app: AppContext, from_user: str, to_user: str, as_json: bool) -
 @click.option("--deals", default=200, show_default=True, type=click.IntRange(0, 100000))
 @click.option("--leads", default=60, show_default=True, type=click.IntRange(0, 100000))
 @click.option("--seed", default=42, show_default=True, type=click.IntRange(0, 2**32 - 1))
+@click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="the demo's today: deals span the year before it (default: today)")
 @pass_app
-def demo_cmd(app: AppContext, deals: int, leads: int, seed: int) -> None:
+def demo_cmd(app: AppContext, deals: int, leads: int, seed: int, as_of: str | None) -> None:
     """Create demo leads and a year of deals on the existing customers and reps (for `make demo`)."""
     from crm_sales_automation import demo
 
-    r = demo.generate(app.crm(), deals=deals, leads=leads, seed=seed, actor=app.actor)
+    r = demo.generate(app.crm(), deals=deals, leads=leads, seed=seed, actor=app.actor, as_of=_date("as-of", as_of))
     click.echo(f"demo: {r.leads} leads ({r.converted} converted), {r.deals} deals ({r.won} won, {r.lost} lost"
                + (f", {r.refused} wins refused by other plugins" if r.refused else "") + ")")
