@@ -62,17 +62,17 @@ def crm_register_permissions(register: Callable[[Any], None]) -> None:
 
 @hookimpl
 def crm_customer_profile_sections(uow: UnitOfWork, customer: Customer) -> ProfileSection | None:
-    from crm_value_analysis import services
+    from crm_value_analysis import section  # not services: `crm customer show` needs no SciPy
 
-    return services.profile_section(uow, customer)
+    return section.profile_section(uow, customer)
 
 
 @hookimpl
 def crm_merge_customers(uow: UnitOfWork, source_id: int, target_id: int) -> dict[str, int]:
-    from crm_value_analysis import churn_reasons, services
+    from crm_value_analysis import churn_reasons, section
     from crm_value_analysis.models import ChurnReason
 
-    return {**services.merge_customer_rows(uow, source_id, target_id),
+    return {**section.merge_customer_rows(uow, source_id, target_id),
             ChurnReason.__tablename__: churn_reasons.merge_rows(uow, source_id, target_id)}
 
 
