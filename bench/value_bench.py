@@ -211,15 +211,7 @@ def step_rerun(url: str) -> dict[str, Any]:
 
 def step_rerun_same(url: str) -> dict[str, Any]:
     """The next day's run again, on the same data: no lifecycle stage changes (the snapshot of that date is replaced)."""
-    from crm_value_analysis import services
-
-    crm = _crm(url)
-    start = time.perf_counter()
-    with crm.unit_of_work("bench") as uow:
-        out = services.run_analysis(uow, as_of=AS_OF + dt.timedelta(days=1))
-    seconds = time.perf_counter() - start
-    crm.close()
-    return {"seconds": seconds, "timings": out.summary["timings"], "lifecycle_updated": out.lifecycle_updated}
+    return step_rerun(url)
 
 
 SNAPSHOT = "value_analysis_customer_values"
