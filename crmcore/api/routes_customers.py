@@ -47,9 +47,7 @@ class InteractionLog(InteractionCreate):
 
 
 class InteractionOut(InteractionRead):
-    """An interaction as the API returns it, with its contact person (null when none)."""
-
-    contact_id: int | None = None
+    """An interaction as the API returns it (``contact_id``: its contact person, null when none)."""
 
 
 def register(r: APIRouter, settings: ApiSettings) -> None:
