@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import resource
 import shutil
 import sys
@@ -241,7 +242,9 @@ def main() -> None:
             fresh_database(url)
             entries, load_s = load(url, data, today)
             print(f"{name}: loaded {args.customers:,} customers, {entries:,} entries in {load_s:.1f} s", flush=True)
+            load_before = os.getloadavg()[0]
             r = measure_fresh(url)
+            r["load"] = (load_before, os.getloadavg()[0])  # a shared machine: the ratios move with it
             print(name, {k: (round(v, 2) if isinstance(v, float) else v) for k, v in r.items()}, flush=True)
             lines.append((name, entries, r))
     finally:
@@ -253,12 +256,13 @@ def main() -> None:
              "of the whole ledger). Baseline: a plain SQL `GROUP BY customer` of the same inputs (invoices, payments, "
              "write-offs, complaints), fetched whole, in the same run."), "",
             "| engine | entries | raw GROUP BY | score, by ranges (compute) | ratio | `score --all` (compute + store) "
-            "| ratio | peak RSS (scoring) | ageing (whole ledger) | peak RSS (with ageing) |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+            "| ratio | peak RSS (scoring) | ageing (whole ledger) | peak RSS (with ageing) | load avg (1 min, start → end) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, entries, r in lines:
         body.append(f"| {name} | {entries:,} | {r['baseline_s']:.1f} s | {r['score_s']:.1f} s | "
                     f"{r['score_s'] / r['baseline_s']:.1f}x | {r['score_all_s']:.1f} s | {r['score_all_s'] / r['baseline_s']:.1f}x | "
-                    f"{r['peak_score_mb']:,.0f} MB | {r['ageing_s']:.1f} s | {r['peak_rss_mb']:,.0f} MB |")
+                    f"{r['peak_score_mb']:,.0f} MB | {r['ageing_s']:.1f} s | {r['peak_rss_mb']:,.0f} MB | "
+                    f"{r['load'][0]:.1f} → {r['load'][1]:.1f} ({os.cpu_count()} CPUs) |")
     body += ["", "Grades (SQLite run): " + ", ".join(f"{g} {c:,}" for g, c in lines[0][2]["grades"].items()), "",
              ("The score reads more than the GROUP BY: every entry's day, due date and (for settlements) the invoice it "
               "names, to rebuild the open items and the days to pay; the ratio is that price. `--all` streams the "

@@ -20,6 +20,7 @@ section of bench/RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -123,11 +124,13 @@ def main() -> None:
     a = ap.parse_args()
     warnings.simplefilter("ignore")
     rows = []
+    load = [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory() as d:
         for label, file, target, bad in SETS:
             r = run_set(label, file, target, bad, a.seed, a.folds, Path(d))
             print(r, flush=True)
             rows.append(r)
+    load.append(os.getloadavg()[0])
     lines = [f"70/30 stratified split (seed {a.seed}); cross-validation: {a.folds} stratified folds of the 70 %, every "
              "method refitted in each fold. AUC of the bad outcome; ours with a 95 % bootstrap interval (1,000 resamples "
              "of the hold-out).", "",
@@ -145,6 +148,8 @@ def main() -> None:
         c = r["cv_inner"]
         lines.append(f"- {r['label']}: kept {r['kept']} of {r['features']} features; chosen by our inner cross-validation "
                      f"IV >= {c['iv_min']:g}, C = {c['c']:.3g} (inner CV AUC {c['auc']:.4f}); training took {r['ours_time']:.0f} s.")
+    lines.append(f"\nLoad average (1 min) {load[0]:.1f} at the start, {load[1]:.1f} at the end, on {os.cpu_count()} CPUs "
+                 "(a shared machine: it moves the training times, not the AUCs).")
     lines.append("\nThe hold-out has 300 (German) and 1,800 (Taiwan) rows: differences of a hundredth are within the "
                  "bootstrap interval, so the cross-validated column is the steadier comparison.")
     if not a.no_write:

@@ -318,9 +318,11 @@ def body(rows: list[dict[str, Any]], tickets: int) -> str:
             "with `SELECT team, count(*), avg(..), avg(..) GROUP BY team` (two averages, a read): that is not the "
             "work either command has to do (the ageing/SLA counts, the writes).\n\n"
             "Ours: report = `crm service report --json [--by ...]`: the baseline's statement with each group's "
-            "minutes as one `group_concat`/`string_agg` string parsed by NumPy as int64 (exact median and p90), "
-            "plus the CSAT distribution (on PostgreSQL per group: the answers outer-joined in that same "
-            "statement, one score string per group; otherwise a second statement) and the return-visit rate. "
+            "minutes as one `group_concat` string (SQLite) or one `service_int_agg` array sent as `array_send` "
+            "bytes (PostgreSQL: a parallel-safe aggregate of migration service_0005, so the statement runs in "
+            "parallel workers like the baseline) read by NumPy as int64 (exact median and p90), plus the CSAT "
+            "distribution (on PostgreSQL per group: each group's ticket ids ride along and the answers, fetched "
+            "as two arrays, are labelled in NumPy; otherwise a second statement) and the return-visit rate. "
             "Per-group histograms of the minutes (`GROUP BY key, minutes`, which PostgreSQL runs in parallel) "
             "were measured instead of the strings and were slower (20k-110k rows per report at 200k tickets, "
             "two more scans); so were a UNION ALL of a parallel count branch and a string branch. "
@@ -330,11 +332,12 @@ def body(rows: list[dict[str, Any]], tickets: int) -> str:
             "SQLite the flags read under the write lock, the UPDATE ... RETURNING, then the notes and audit "
             "entries as two executemany INSERTs): three rows written per ticket against the baseline's one. "
             "On PostgreSQL 15 the baseline's plain aggregates run in parallel (a Gather over 2 workers: three "
-            "processes) while `string_agg` has no combine function before PostgreSQL 16, so the report's statement "
-            "runs in one process: the last column divides by the same baseline with "
-            "`max_parallel_workers_per_gather = 0`. "
-            "Goal: ratio <= 2. Shared 2-core machine (load average 10-20 from other work during the run): single "
-            "cells are noisy.")
+            "processes); `string_agg`/`array_agg` have no combine function before PostgreSQL 16, hence "
+            "`service_int_agg`; the last column divides by the same baseline with "
+            "`max_parallel_workers_per_gather = 0` for reference. "
+            "Goal: ratio <= 2. Shared 2-core machine: single cells are noisy; the load average (1/5/15 min) "
+            "before and after each engine's measurement: " + "; ".join(f"{r['engine']} {r.get('loadavg', '?')}"
+                                                                       for r in rows) + ".")
 
 
 def main() -> None:
@@ -358,8 +361,10 @@ def main() -> None:
                 url = f"sqlite:///{tmp}/bench.db" if url == "sqlite" else url
                 fresh(url)
                 seconds = load(url, a.tickets, a.seed)
+                before = Path("/proc/loadavg").read_text().split()[:3]
                 r = measure(url)
                 r["load"] = seconds
+                r["loadavg"] = f"{' '.join(before)} -> {' '.join(Path('/proc/loadavg').read_text().split()[:3])}"
                 rows.append(r)
                 print({k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()}, flush=True)
         if a.save:

@@ -33,129 +33,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).parent))
-from _results import write_section  # noqa: E402
-
-START = dt.date(2022, 1, 1)
-DAYS = 3 * 365
-AS_OF = START + dt.timedelta(days=DAYS - 1)
-CHUNK = 200_000
-CATEGORIES = ["kitchens", "bathrooms", "flooring", "lighting", "garden", "tools", "paint", "storage"]
-
-
-# =============================================================================================
-# data
-# =============================================================================================
-
-def generate(n_customers: int, n_transactions: int, seed: int) -> dict[str, np.ndarray]:
-    """Column arrays of a skewed base (transactions sorted by time, as they would be inserted)."""
-    rng = np.random.default_rng(seed)
-    activity = rng.lognormal(0.0, 1.3, n_customers)
-    per_customer = rng.multinomial(n_transactions, activity / activity.sum())
-    spend_level = rng.lognormal(4.0, 0.8, n_customers) * (1.0 + np.log1p(activity))
-    birth = rng.integers(0, DAYS - 30, n_customers)
-    life = rng.exponential(700.0, n_customers)
-    end = np.minimum(birth + life, DAYS - 1)
-    cust = np.repeat(np.arange(n_customers), per_customer)
-    seconds = (birth[cust] + rng.random(cust.size) * (end[cust] - birth[cust] + 1)) * 86400.0
-    order = np.argsort(seconds, kind="stable")
-    cust, seconds = cust[order], seconds[order]
-    u = rng.random(cust.size)
-    kind = np.where(u < 0.94, 0, np.where(u < 0.98, 1, 2))  # invoice, credit note, payment
-    amount = np.round(spend_level[cust] * rng.lognormal(0.0, 0.5, cust.size) * np.where(kind == 1, 0.3, 1.0), 2)
-    amount = np.maximum(amount, 0.01)
-    preferred = rng.integers(0, len(CATEGORIES), n_customers)
-    category = (preferred[cust] + rng.geometric(0.6, cust.size) - 1) % len(CATEGORIES)
-    n_int = n_customers // 2
-    return {"cust": cust, "seconds": seconds, "kind": kind, "amount": amount, "category": category,
-            "int_cust": rng.integers(0, n_customers, n_int), "int_seconds": rng.random(n_int) * DAYS * 86400.0,
-            "int_sat": rng.integers(1, 6, n_int), "n_customers": np.array(n_customers)}
-
-
-def _stamps(seconds: np.ndarray) -> list[str]:
-    base = np.datetime64(START.isoformat(), "us")
-    s = np.datetime_as_string(base + (seconds * 1e6).astype("timedelta64[us]"), unit="us")
-    return np.char.replace(s, "T", " ").tolist()
-
-
-def fresh_database(url: str) -> None:
-    """Empty the database and create the core's and the plugin's tables through their migrations."""
-    import crm_value_analysis.plugin as plugin
-    from crmcore import CRM
-    from sqlalchemy import create_engine, text
-
-    if url.startswith("postgresql"):
-        engine = create_engine(url)
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
-    crm = CRM.open(url, plugins=[plugin], entry_points=False, create=True, config={})
-    crm.upgrade()
-    crm.close()
-
-
-def load(url: str, data: dict[str, np.ndarray]) -> float:
-    """Insert customers, one account each, the transactions and some rated interactions."""
-    from sqlalchemy import create_engine
-
-    start = time.perf_counter()
-    n = int(data["n_customers"])
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
-    kinds = np.array(["invoice", "credit_note", "payment"])
-    customers = [("organization", f"Customer {i}", "prospect", "[]", f"C{i:07d}", "{}", False, now, now, 1)
-                 for i in range(n)]
-    accounts = [(i + 1, "EUR", 30, "open", 0, True, now) for i in range(n)]
-
-    def tx_rows(lo: int, hi: int) -> list[tuple[Any, ...]]:
-        sl = slice(lo, hi)
-        acc = (data["cust"][sl] + 1).tolist()
-        return list(zip(acc, acc, kinds[data["kind"][sl]].tolist(), data["amount"][sl].tolist(), ["EUR"] * (hi - lo),
-                        _stamps(data["seconds"][sl]), [f"T{i}" for i in range(lo, hi)],
-                        np.array(CATEGORIES)[data["category"][sl]].tolist(), ["bench"] * (hi - lo), [now] * (hi - lo)))
-
-    def int_rows() -> list[tuple[Any, ...]]:
-        return list(zip((data["int_cust"] + 1).tolist(), ["phone"] * data["int_cust"].size, ["inbound"] * data["int_cust"].size,
-                        ["feedback"] * data["int_cust"].size, ["survey"] * data["int_cust"].size,
-                        _stamps(data["int_seconds"]), data["int_sat"].tolist(), ["bench"] * data["int_cust"].size,
-                        [now] * data["int_cust"].size))
-
-    cust_cols = "kind, name, lifecycle_stage, tags, external_ref, attributes, archived, created_at, updated_at, version"
-    acc_cols = "customer_id, currency, payment_terms_days, status, balance, is_default, created_at"
-    tx_cols = "account_id, customer_id, kind, amount, currency, occurred_at, reference, category, source, created_at"
-    int_cols = "customer_id, channel, direction, kind, subject, occurred_at, satisfaction, source, created_at"
-    m = data["cust"].size
-    engine = create_engine(url)
-    raw = engine.raw_connection()
-    try:
-        cur = raw.cursor()
-        if url.startswith("sqlite"):
-            def put(table: str, cols: str, rows: list[tuple[Any, ...]]) -> None:
-                marks = ", ".join("?" * (cols.count(",") + 1))
-                cur.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", rows)
-        else:
-            def put(table: str, cols: str, rows: list[tuple[Any, ...]]) -> None:
-                with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
-        put("customers", cust_cols, customers)
-        put("accounts", acc_cols, accounts)
-        for lo in range(0, m, CHUNK):
-            put("transactions", tx_cols, tx_rows(lo, min(lo + CHUNK, m)))
-        put("interactions", int_cols, int_rows())
-        raw.commit()
-        if url.startswith("postgresql"):
-            # what autovacuum does soon after an import (statistics, hint bits, visibility map);
-            # done here so it does not run in the middle of a timed step
-            raw.driver_connection.autocommit = True
-            raw.driver_connection.execute("VACUUM ANALYZE")
-    finally:
-        raw.close()
-        engine.dispose()
-    return time.perf_counter() - start
-
+from _results import write_section
+from _value_bench_data import AS_OF, fresh_copy, fresh_database, generate, load
+from _value_bench_report import markdown
 
 # =============================================================================================
 # steps (each runs in its own process: `--step NAME --url URL`)
@@ -163,6 +44,14 @@ def load(url: str, data: dict[str, np.ndarray]) -> float:
 
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _load_average() -> float:
+    """The machine's 1-minute load average (0.0 where /proc is not there)."""
+    try:
+        return float(Path("/proc/loadavg").read_text(encoding="utf-8").split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def _best(fn: Any, repeat: int) -> float:
@@ -176,6 +65,7 @@ def _best(fn: Any, repeat: int) -> float:
 
 def _crm(url: str) -> Any:
     import crm_value_analysis.plugin as plugin
+
     from crmcore import CRM
 
     return CRM.open(url, plugins=[plugin], entry_points=False, config={})
@@ -206,7 +96,8 @@ def step_rerun(url: str) -> dict[str, Any]:
         out = services.run_analysis(uow, as_of=AS_OF + dt.timedelta(days=1))
     seconds = time.perf_counter() - start
     crm.close()
-    return {"seconds": seconds, "timings": out.summary["timings"], "lifecycle_updated": out.lifecycle_updated}
+    return {"seconds": seconds, "timings": out.summary["timings"], "lifecycle_updated": out.lifecycle_updated,
+            "rows_written": out.summary.get("rows_written")}
 
 
 def step_rerun_same(url: str) -> dict[str, Any]:
@@ -383,12 +274,12 @@ def step_pandas(url: str) -> dict[str, Any]:
     g = df.groupby("customer_id").agg(last=("last", "max"), frequency=("purchase", "sum"), monetary=("net", "sum"))
     group = time.perf_counter() - start
     engine.dispose()
-    return {"seconds": read + group, "read": read, "groupby": group, "rows": int(len(df)), "groups": int(len(g))}
+    return {"seconds": read + group, "read": read, "groupby": group, "rows": len(df), "groups": len(g)}
 
 
 def step_imports(url: str) -> dict[str, Any]:
     """The floor of every step: the interpreter with NumPy, SciPy, SQLAlchemy and the plugin imported."""
-    import crm_value_analysis.plugin  # noqa: F401
+    import crm_value_analysis.plugin
     import crm_value_analysis.services  # noqa: F401
     import scipy.optimize  # noqa: F401
 
@@ -487,124 +378,6 @@ def bench_engine(label: str, url: str, n_customers: int, n_transactions: int, se
 RUNS = 3
 
 
-def fresh_copy(url: str, j: int) -> tuple[str, Any]:
-    """A copy of the loaded base and a function that removes it: a file copy on SQLite, a template database on PostgreSQL."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    u = make_url(url)
-    if u.get_backend_name() == "sqlite":
-        target = Path(str(u.database) + f".run{j}")
-        shutil.copyfile(str(u.database), target)
-        return str(u.set(database=str(target))), lambda: target.unlink(missing_ok=True)
-    name = f"{u.database}_run{j}"
-    admin = create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{u.database}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-    return u.set(database=name).render_as_string(hide_password=False), drop
-
-
-STEP_NAMES = {
-    "read": "read: ONE pass over the entries (SQLite: the GROUP BY split over one connection per core, with the "
-            "first-day look-ups; PostgreSQL: binary COPY split over one connection per core, folded in NumPy), satisfaction",
-    "value": "RFM scores, segments, pyramid, Pareto, dependency (NumPy)",
-    "models": "purchase model + Gamma-Gamma fits, P(alive), expected purchases, CLV",
-    "lifecycle_loyalty_clv": "lifecycle, loyalty, deterministic CLV",
-    "previous": "previous snapshot (tier moves)",
-    "store": "snapshot rows (COPY on PostgreSQL, one executemany on SQLite)",
-    "lifecycle_update": "core lifecycle stages (one UPDATE ... FROM the snapshot)",
-}
-
-
-def _seconds(xs: list[float]) -> str:
-    return " / ".join(f"{x:.2f}" for x in xs)
-
-
-def _rows(r: dict[str, Any]) -> list[tuple[str, float, float | None, float | None, float | None]]:
-    """(step, seconds, / GROUP BY, / fair baseline, peak MB) of one engine."""
-    gb, bw = r["group_by"]["seconds"], r["baseline_writes"]
-    fair = gb + bw["seconds"]
-    out: list[tuple[str, float, float | None, float | None, float | None]] = [
-        ("interpreter + imports only (memory floor)", 0.0, None, None, r["imports"]["peak_mb"]),
-        ("plain SQL GROUP BY (R, F, M; raw cursor; joins accounts, as when the issue was measured)", gb, 1.0, None,
-         r["group_by"]["peak_mb"]),
-        (f"raw driver COPY of the same {bw['rows']:,} snapshot rows into the same table (PostgreSQL binary COPY, "
-         "SQLite prepared executemany)", bw["copy"], None, None, None),
-        (f"raw driver UPDATE customers ... FROM the same {bw['updated']:,} changed stages, and commit", bw["update"],
-         None, None, None),
-        (f"**fair baseline: GROUP BY + COPY + UPDATE** (writes best of {_seconds(bw['all_seconds'])} s, "
-         "each on a fresh copy)", fair, fair / gb, 1.0, bw["peak_mb"]),
-    ]
-    if "group_by_strict" in r:
-        out.insert(2, ("the same GROUP BY on transactions.customer_id, no join", r["group_by_strict"]["seconds"],
-                       r["group_by_strict"]["seconds"] / gb, None, r["group_by_strict"]["peak_mb"]))
-    if "value_part" in r:
-        out.append(("RFM + pyramid + Pareto + dependency alone", r["value_part"]["seconds"],
-                    r["value_part"]["seconds"] / gb, None, r["value_part"]["peak_mb"]))
-    out.append((f"**`value run` end to end** ({r['run']['lifecycle_updated']:,} stages change); best of "
-                f"{_seconds(r['run']['all_seconds'])} s, each on a fresh copy", r["run"]["seconds"],
-                r["run"]["seconds"] / gb, r["run"]["seconds"] / fair, r["run"]["peak_mb"]))
-    out += [(f"&nbsp;&nbsp;run step: {STEP_NAMES.get(k, k)}", v, None, None, None) for k, v in r["run"]["timings"].items()]
-    for key, what in (("rerun", "the next day"), ("rerun_same", "the next day again (same date: snapshot replaced)")):
-        x = r[key]
-        out.append((f"**`value run` {what}** ({x['lifecycle_updated']:,} stages change); best of "
-                    f"{_seconds(x['all_seconds'])} s", x["seconds"], x["seconds"] / gb, None, x["peak_mb"]))
-        out += [(f"&nbsp;&nbsp;{key} step: {STEP_NAMES.get(k, k)}", v, None, None, None) for k, v in x["timings"].items()]
-    if "fit" in r:
-        out += [("BG/NBD + Gamma-Gamma MLE fits", r["fit"]["seconds"], None, None, None),
-                ("`value fit` end to end (load + fits)", r["fit"]["total"], r["fit"]["total"] / gb, None, r["fit"]["peak_mb"])]
-    if "pandas" in r:
-        p = r["pandas"]
-        out += [(f"pandas read_sql ({p['rows']:,} rows)", p["read"], None, None, None),
-                ("pandas groupby", p["groupby"], None, None, None),
-                ("pandas read + groupby", p["seconds"], p["seconds"] / gb, None, p["peak_mb"])]
-    return out
-
-
-def markdown(results: list[dict[str, Any]], n_customers: int, n_transactions: int) -> str:
-    def ratio(x: float | None) -> str:
-        return "" if x is None else f"**{x:.2f}x**"
-
-    lines = [
-        f"{n_customers:,} customers, {n_transactions:,} transactions (lognormal skew), analysis as of {AS_OF}.",
-        "",
-        "| engine | step | seconds | / GROUP BY | / fair baseline | peak RSS (MB) |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in results:
-        for name, sec, by_gb, by_fair, mb in _rows(r):
-            lines.append(f"| {r['label']} | {name} | {sec:.2f} | {ratio(by_gb)} | {ratio(by_fair)} | "
-                         f"{'' if mb is None else f'{mb:,.0f}'} |")
-    lines.append("")
-    lines.append("**`value run` / fair baseline (GROUP BY + raw COPY + raw UPDATE; target ≤ 1.5x): " + ", ".join(
-        f"{r['label']} {r['run']['seconds'] / (r['group_by']['seconds'] + r['baseline_writes']['seconds']):.2f}x"
-        for r in results) + ".**")
-    lines.append("")
-    lines.append("**`value run` whose stages do not change / plain GROUP BY (target ≤ 1.5x): " + ", ".join(
-        f"{r['label']} {r['rerun_same']['seconds'] / r['group_by']['seconds']:.2f}x (next day, "
-        f"{r['rerun']['lifecycle_updated']:,} changes: {r['rerun']['seconds'] / r['group_by']['seconds']:.2f}x)"
-        for r in results) + ".**")
-    lines.append("")
-    for r in results:
-        fit = (f"fitted on {r['fit']['customers']:,} customers, converged: {r['fit']['converged']}; "
-               if "fit" in r else "")
-        lines.append(f"{r['label']}: {fit}{r['run']['lifecycle_updated']:,} lifecycle stages changed; top 20% of "
-                     f"purchasers hold {100 * r['run']['top20']:.0f}% of revenue (Gini {r['run']['gini']:.2f}).")
-    lines += ["", "The fair baseline is the work no run can avoid, done raw by the driver in the same benchmark: the "
-              "plain GROUP BY (best of 3), plus the same snapshot rows the first run stored, copied into the same "
-              "table, plus one UPDATE ... FROM of the same changed stages, in one transaction with its commit (best "
-              "of the fresh copies). `value run` is the best of the same number of fresh copies of the loaded base; "
-              "the next day's run and its repeat run on that copy. PostgreSQL is vacuumed and analysed after the "
-              "load, as autovacuum would do."]
-    return "\n".join(lines)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--customers", type=int, default=100_000)
@@ -629,8 +402,10 @@ def main() -> None:
     if args.step:
         kw: dict[str, Any] = {"n_customers": args.customers, "n_transactions": args.transactions, "seed": args.seed} if args.step == "load" else {}
         kw.update({k: v for k, v in (("path", args.path), ("base_url", args.base_url)) if v})
+        load_before = _load_average()
         out = STEPS[args.step](args.url, **kw)
         out["peak_mb"] = _peak_mb()
+        out["load"] = max(load_before, _load_average())  # the busier end of the step (1-minute average)
         print(json.dumps(out, default=str))
         return
     n_tx = 10_000_000 if args.big else args.transactions

@@ -28,7 +28,7 @@ _EXPORTS: dict[str, str] = {
     "ProfileSection": "crmcore.profile",
     "ProfileTable": "crmcore.profile",
     "TimelineEntry": "crmcore.profile",
-    "PluginSettings": "crmcore.settings",
+    "PluginSettings": "crmcore.plugin_settings",
     "UnitOfWork": "crmcore.uow",
 }
 
@@ -66,7 +66,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from crmcore.hookspecs import hookimpl, hookspec
     from crmcore.migrations.branches import MigrationBranch
     from crmcore.permissions import Permission, PermissionDenied
+    from crmcore.plugin_settings import PluginSettings
     from crmcore.plugins import PluginUnavailable
     from crmcore.profile import ProfileSection, ProfileTable, TimelineEntry
-    from crmcore.settings import PluginSettings
     from crmcore.uow import UnitOfWork

@@ -112,7 +112,15 @@ def one_line(error: BaseException) -> str:
 
 def call_register_hook(info: PluginInfo, hook_name: str) -> list[Any]:
     """Call one plugin's ``register``-style hook directly, without the contract check (used for
-    migrations, which must be found even for a plugin that does not fit the contract)."""
+    migrations, which must be found even for a plugin that does not fit the contract).
+
+    Asking for migrations imports the deferred models first (``crmcore.db.defer_models``): whoever
+    asks compares or creates the schema, and every plugin table must then be on the metadata.
+    """
+    if hook_name == "crm_register_migrations":
+        from crmcore.db.base import import_deferred_models
+
+        import_deferred_models()
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     items: list[Any] = []
     if pm.parse_hookimpl_opts(info.module, hook_name) is not None:

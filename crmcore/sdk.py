@@ -56,6 +56,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "check_text": ("crmcore.limits", "check_text"),
     "clean_text": ("crmcore.schemas.fields", "clean_text"),
     "text_problem": ("crmcore.limits", "text_problem"),
+    **{n: ("crmcore.limits", n) for n in ("EARLIEST", "LATEST", "check_window")},
     # settings
     "PluginSettings": ("crmcore.settings", "PluginSettings"),
     "load_plugin_settings": ("crmcore.settings", "load_plugin_settings"),
@@ -82,9 +83,10 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "validate": ("crmcore.cli.output", "validate"),
     "console": ("crmcore.cli.output", "console"),
     "echo": ("crmcore.cli.output", "echo"),
+    "safe": ("crmcore.cli.output", "safe"),
     "resolve_customer": ("crmcore.cli.customers", "resolve_customer"),
     **{n: ("crmcore.cli.params", n) for n in ("ID", "CUSTOMER", "DATETIME", "DATE", "TEXT", "SEARCH", "USERNAME",
-                                               "Number")},
+                                               "Number", "DateTimeType", "DateType", "TextType", "SEED", "VERSION")},
     # bulk import/export
     "BulkEntity": ("crmcore.bulk.registry", "BulkEntity"),
     "BatchOutcome": ("crmcore.bulk.registry", "BatchOutcome"),
@@ -147,12 +149,26 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers
     )
     from crmcore.cli.context import AppContext, CRMGroup, pass_app
     from crmcore.cli.customers import resolve_customer
-    from crmcore.cli.output import console, echo, emit_json, fields, table, validate
-    from crmcore.cli.params import CUSTOMER, DATE, DATETIME, ID, SEARCH, TEXT, USERNAME, Number
+    from crmcore.cli.output import console, echo, emit_json, fields, safe, table, validate
+    from crmcore.cli.params import (
+        CUSTOMER,
+        DATE,
+        DATETIME,
+        ID,
+        SEARCH,
+        SEED,
+        TEXT,
+        USERNAME,
+        VERSION,
+        DateTimeType,
+        DateType,
+        Number,
+        TextType,
+    )
     from crmcore.db.dates import date_of, day_number, day_of, day_sql, days_between
     from crmcore.db.types import Money, UTCDateTime, utcnow
     from crmcore.errors import invalid_input, validation_errors
-    from crmcore.limits import MAX_ID, check_text, text_problem, valid_id
+    from crmcore.limits import EARLIEST, LATEST, MAX_ID, check_text, check_window, text_problem, valid_id
     from crmcore.models._columns import enum_column
     from crmcore.permissions import declare_role
     from crmcore.schemas.account import check_amount

@@ -24,41 +24,25 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from crmcore.errors import ConfigError, CRMError, NotFound, PluginError
 
 if TYPE_CHECKING:
+    from crmcore.plugin_settings import PluginSettings as PluginSettings
     from crmcore.plugins import HookRelay
 
 S = TypeVar("S", bound="PluginSettings")
 ENV_NESTED_DELIMITER = "__"
 
 
-class PluginSettings(BaseSettings):
-    """Base class of a plugin's settings (a pydantic-settings ``BaseSettings``).
+def __getattr__(name: str) -> Any:
+    """``PluginSettings`` (in :mod:`crmcore.plugin_settings`), imported on first use: it brings
+    pydantic-settings, which a CRM whose plugins configure nothing never needs."""
+    if name == "PluginSettings":
+        from crmcore.plugin_settings import PluginSettings
 
-    Constructed directly (``CreditSettings(check_point="win")``) it reads only its arguments,
-    never the environment, so tests and code get exactly what they pass; the CRM loads it
-    with :func:`load_plugin_settings`, which binds ``CRM_<PLUGIN>__`` and crm.toml.
-    """
-
-    model_config = SettingsConfigDict(extra="forbid", env_nested_delimiter=ENV_NESTED_DELIMITER,
-                                      case_sensitive=False, env_prefix="", env_file=None)
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The environment beats crm.toml (passed as init values); no dotenv or secrets files.
-        if getattr(env_settings, "env_prefix", ""):
-            return (env_settings, init_settings)
-        return (init_settings,)
+        return PluginSettings
+    raise AttributeError(f"module 'crmcore.settings' has no attribute {name!r}")
 
 
 def env_prefix(plugin_id: str) -> str:
@@ -119,10 +103,16 @@ def load_plugin_settings(plugin_id: str, cls: type[S], config: Mapping[str, Any]
         values = cls(_env_prefix=prefix, **dict(table))
     except ValidationError as e:
         raise ConfigError(_one_line(plugin_id, e, sources)) from None
-    except SettingsError as e:  # e.g. a list or table in the environment that is not valid JSON
+    except _settings_error() as e:  # e.g. a list or table in the environment that is not valid JSON
         cause = f": {e.__cause__}" if e.__cause__ else ""
         raise ConfigError(f"plugin {plugin_id!r} settings: {e}{cause}".splitlines()[0]) from None
     return values, sources
+
+
+def _settings_error() -> type[Exception]:
+    from pydantic_settings import SettingsError  # loaded with the settings class being validated
+
+    return SettingsError
 
 
 def _one_line(plugin_id: str, e: ValidationError, sources: dict[str, str]) -> str:
@@ -163,6 +153,8 @@ class SettingsRegistry:
         return reg
 
     def _add(self, owner: str, item: Any, config: Mapping[str, Any] | None) -> None:
+        from crmcore.plugin_settings import PluginSettings
+
         if not (isinstance(item, type) and issubclass(item, PluginSettings)):
             raise PluginError(owner, "crm_register_settings",
                               TypeError(f"register() takes a crmcore.PluginSettings subclass, not {item!r}"))

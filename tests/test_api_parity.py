@@ -37,12 +37,27 @@ READS = frozenset({
     "marketing contact-consent show", "marketing campaign audience",
     "marketing cross-sell", "marketing segment list", "marketing segment preview",
     "sales activity due", "sales forecast", "sales pipeline list", "sales pipeline show", "sales lead list", "sales lead show", "sales opp list", "sales opp show",
-    "sales quota list", "sales report follow-up", "sales report funnel", "sales report reasons", "sales report sources",
+    "sales quota list", "sales report follow-up", "sales report funnel", "sales report objections", "sales report reasons", "sales report sources",
     "sales report performance", "sales report pipeline", "sales report probabilities", "sales report stale",
     "service nps", "service report", "service ticket list", "service ticket show", "service visit due",
     "value churn", "value clv", "value dependency", "value fit", "value loyalty", "value pareto", "value pyramid",
     "value patterns", "value reasons", "value retention", "value rfm", "value runs", "value show", "value unprofitable", "value validate",
 })
+
+#: the core's reads and their routes (the same service call; checked against the CLI's --json,
+#: for an admin and an "own" user, in tests/test_platform_gaps_reads.py and the customer tests)
+CORE_READ_ROUTES: dict[str, tuple[str, str]] = {
+    "account list": ("GET", "/accounts"),  # with --customer: GET /customers/{customer_id}/accounts
+    "account statement": ("GET", "/accounts/{account_id}/statement"),
+    "audit": ("GET", "/audit"),
+    "contact list": ("GET", "/customers/{customer_id}/contacts"),
+    "customer duplicates": ("GET", "/customers/duplicates"),
+    "customer list": ("GET", "/customers"),
+    "customer show": ("GET", "/customers/{customer_id}"),
+    "interaction list": ("GET", "/interactions"),  # with --customer: GET /customers/{customer_id}/interactions
+    "user list": ("GET", "/users"),
+    "webhooks list": ("GET", "/webhooks"),
+}
 
 #: writing command -> its route (method, path): the same service call, the same rules
 WRITES: dict[str, tuple[str, str]] = {
@@ -96,6 +111,7 @@ WRITES: dict[str, tuple[str, str]] = {
     "sales opp lose": ("POST", "/sales/opportunities/{opp_id}/lose"),
     "sales opp move": ("POST", "/sales/opportunities/{opp_id}/move"),
     "sales opp objection": ("POST", "/sales/opportunities/{opp_id}/objections"),
+    "sales opp reopen": ("POST", "/sales/opportunities/{opp_id}/reopen"),
     "sales opp resolve": ("POST", "/sales/objections/{objection_id}/resolve"),
     "sales opp update": ("PATCH", "/sales/opportunities/{opp_id}"),
     "sales opp win": ("POST", "/sales/opportunities/{opp_id}/win"),
@@ -194,6 +210,13 @@ def test_every_writing_command_has_its_route(faces: tuple[dict[str, click.Comman
     _, ops = faces
     missing = sorted(f"{c} -> {m} {p}" for c, (m, p) in WRITES.items() if (m, p) not in ops)
     assert not missing, f"routes missing for writing commands: {missing}"
+
+
+def test_the_core_reads_have_their_routes(faces: tuple[dict[str, click.Command], set[tuple[str, str]]]) -> None:
+    _, ops = faces
+    assert set(CORE_READ_ROUTES) <= READS, "a core read route is listed for a command that is not a read"
+    missing = sorted(f"{c} -> {m} {p}" for c, (m, p) in CORE_READ_ROUTES.items() if (m, p) not in ops)
+    assert not missing, f"routes missing for the core's reads: {missing}"
 
 
 def test_every_writing_route_has_its_command(faces: tuple[dict[str, click.Command], set[tuple[str, str]]]) -> None:

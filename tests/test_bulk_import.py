@@ -7,8 +7,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
+from select import select as wait_readable
 
 import pytest
 from sqlalchemy import func, select
@@ -288,6 +288,26 @@ def _state(url: str) -> tuple:
         crm.close()
 
 
+_STOP_AFTER_10_BATCHES = """
+import os, signal
+import crmcore.bulk.importer as importer
+
+commit, done = importer._commit_batch, []
+
+def stop_after_10(*args, **kwargs):
+    outcome = commit(*args, **kwargs)  # returns once the batch is committed
+    done.append(outcome.inserted)
+    if len(done) == 10:
+        os.write(int(os.environ["KILL_POINT_FD"]), f"committed {sum(done)}".encode())
+        signal.pause()  # wait here for the SIGKILL
+    return outcome
+
+importer._commit_batch = stop_after_10
+from crmcore.cli import main
+main()
+"""
+
+
 def test_killed_import_rerun_ends_in_the_clean_state(cli, tmp_path, crm_url, empty_database_url):
     from crmcore.bulk import generate
     from crmcore.bulk.specs import SPECS
@@ -307,20 +327,25 @@ def test_killed_import_rerun_ends_in_the_clean_state(cli, tmp_path, crm_url, emp
             w.writerow([r.get(c) or "" for c in SPECS["customers"].columns])
     ok(cli("import", "customers", str(cust)))
 
-    crm_cmd = [sys.executable, "-c", "from crmcore.cli import main; main()", "--database", crm_url]
-    env = {**os.environ, "CRM_DISABLE_PLUGINS": ""}
-    proc = subprocess.Popen([*crm_cmd, "import", "transactions", str(path), "--batch-size", "20"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if count(crm_url, Transaction) >= 200:
-            break
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    # The child stops itself right after its 10th batch committed: it reports the rows committed so
+    # far on a pipe and blocks, and is killed there; no polling, no timing.
+    reader, writer = os.pipe()
+    env = {**os.environ, "CRM_DISABLE_PLUGINS": "", "KILL_POINT_FD": str(writer)}
+    proc = subprocess.Popen([sys.executable, "-c", _STOP_AFTER_10_BATCHES, "--database", crm_url, "import", "transactions",
+                             str(path), "--batch-size", "20"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, pass_fds=(writer,))
+    os.close(writer)
+    try:
+        ready, _, _ = wait_readable([reader], [], [], 300)
+        message = os.read(reader, 100).decode() if ready else ""
+    finally:
+        os.close(reader)
+        proc.send_signal(signal.SIGKILL)
+        _, err = proc.communicate()
+    assert message.startswith("committed "), (message, err.decode()[-2000:])
     partial = count(crm_url, Transaction)
-    assert 200 <= partial < 6000, partial  # killed mid-way, some batches committed
-    assert partial % 20 == 0  # whole batches only: never a half-written batch
+    assert partial == int(message.split()[1]) == 200  # killed mid-way: exactly the 10 committed batches
+    assert proc.returncode == -signal.SIGKILL
 
     ok(cli("import", "transactions", str(path)))
     assert cli("init", database=empty_database_url).exit_code == 0

@@ -7,22 +7,23 @@ import string
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import insert, update
 
 from crmcore import CRM, Conflict
 from crmcore.models import AuditEntry, Customer
+from crmcore.models.customer import fold
 from crmcore.schemas import ContactCreate, CustomerCreate
+from crmcore.services import _duplicates_scan as scan_keys
 from crmcore.services import duplicates as dup
 from crmcore.services.merge_preview import preview_merge
 
-WORDS = ("alpine nordic granite oak river summit delta harbor maple cedar falcon orbit lumen vista ember "
-         "prairie quartz willow cobalt meadow sierra tundra coral aurora beacon canyon frost ivory jade").split()
-TRADES = ("kitchens flooring windows roofing tiles plumbing lighting doors stairs cabinets paints garden "
-          "fencing glass bathrooms heating").split()
-SYLLABLES = ("ka ko va le no ri ta mi se lu da be ro sa ne vi to ma pe gu zo fi ha ju ne xi wen li "
-             "an bor dal fen gar hol kin mor nis par rud sten tor ul vel").split()
+WORDS = ["alpine", "nordic", "granite", "oak", "river", "summit", "delta", "harbor", "maple", "cedar", "falcon", "orbit", "lumen", "vista", "ember", "prairie", "quartz", "willow", "cobalt", "meadow", "sierra", "tundra", "coral", "aurora", "beacon", "canyon", "frost", "ivory", "jade"]
+TRADES = ["kitchens", "flooring", "windows", "roofing", "tiles", "plumbing", "lighting", "doors", "stairs", "cabinets", "paints", "garden", "fencing", "glass", "bathrooms", "heating"]
+SYLLABLES = ["ka", "ko", "va", "le", "no", "ri", "ta", "mi", "se", "lu", "da", "be", "ro", "sa", "ne", "vi", "to", "ma", "pe", "gu", "zo", "fi", "ha", "ju", "ne", "xi", "wen", "li", "an", "bor", "dal", "fen", "gar", "hol", "kin", "mor", "nis", "par", "rud", "sten", "tor", "ul", "vel"]
 FORMS = ["GmbH", "Inc", "Ltd", "AG", "LLC", "", "", ""]
 
 
@@ -60,28 +61,38 @@ def variant(name: str, email: str, phone: str, rng: random.Random) -> tuple[str,
     return (" ".join(words), email.upper() if keep != "phone" else None, new_phone if keep != "email" else None)
 
 
-def planted(n: int, dups: int, seed: int) -> tuple[list[dup.Record], set[tuple[int, int]]]:
-    """``n`` distinct companies and ``dups`` near-duplicates of some of them; the true pairs."""
+Row = tuple[int, str, str | None, str | None, str]
+
+
+def planted_rows(n: int, dups: int, seed: int) -> tuple[list[Row], set[tuple[int, int]]]:
+    """``n`` distinct companies and ``dups`` near-duplicates of some of them, as they are stored
+    (id, name, email, phone, country: raw, the variants' e-mails upper case and phones formatted);
+    the true pairs."""
     rng = random.Random(seed)
     names: set[str] = set()
-    records: list[dup.Record] = []
+    rows: list[Row] = []
     numbers = iter(rng.sample(range(10**7, 10**8), n))  # distinct lines: a shared one is evidence, rightly
-    while len(records) < n:
+    while len(rows) < n:
         coined = "".join(rng.choice(SYLLABLES) for _ in range(rng.choice([2, 3]))).title()  # a name like "Kovaleno"
         name = f"{coined} {rng.choice(WORDS).title()} {rng.choice(TRADES).title()} {rng.choice(FORMS)}".strip()
         if dup.name_key(name) in names:
             continue
         names.add(dup.name_key(name))
-        i = len(records) + 1
-        records.append(dup.record((i, name, f"office{i}@{rng.choice(WORDS)}{i}.example.com",
-                                   f"+4930{next(numbers)}", "DE")))
+        i = len(rows) + 1
+        rows.append((i, name, f"office{i}@{rng.choice(WORDS)}{i}.example.com", f"+4930{next(numbers)}", "DE"))
     truth = set()
-    for k, original in enumerate(rng.sample(records[:n], dups)):
-        name, email, phone = variant(original.name, original.email or "", f"+49{original.phone}", rng)
+    for k, original in enumerate(rng.sample(rows[:n], dups)):
+        name, email, phone = variant(original[1], original[2] or "", original[3] or "", rng)
         i = n + k + 1
-        records.append(dup.record((i, name, email, phone, "DE")))
-        truth.add((original.id, i))
-    return records, truth
+        rows.append((i, name, email, phone, "DE"))
+        truth.add((original[0], i))
+    return rows, truth
+
+
+def planted(n: int, dups: int, seed: int) -> tuple[list[dup.Record], set[tuple[int, int]]]:
+    """:func:`planted_rows` as records (keys normalised)."""
+    rows, truth = planted_rows(n, dups, seed)
+    return [dup.record(row) for row in rows], truth
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -109,6 +120,42 @@ def test_scoring_any_text_is_bounded_and_symmetric(a: str, b: str, pa: str | Non
     s1, _ = dup.score_pair(ra, rb, dup.DuplicateSettings())
     s2, _ = dup.score_pair(rb, ra, dup.DuplicateSettings())
     assert 0 <= s1 <= 1 and s1 == pytest.approx(s2)
+
+
+@given(st.lists(st.text(max_size=40), max_size=8), st.lists(st.one_of(st.none(), st.text(max_size=20)), max_size=8))
+def test_the_scan_keys_many_at_once_as_one_by_one(names: list[str], phones: list[str | None]) -> None:
+    """The column-wise keys (one regex pass over all names, newlines and accents included) are the rules' keys."""
+    assert scan_keys.name_keys([fold(n) for n in names], dup.LEGAL_FORMS) == [dup.name_key(n) for n in names]
+    assert scan_keys.phone_keys(phones, dup.phone_key) == [dup.phone_key(p) or "" for p in phones]
+    assert scan_keys.email_keys(phones) == [dup.email_key(p) or "" for p in phones]
+
+
+def test_pairs_sharing_a_hash_code_are_checked_on_the_values() -> None:
+    """The scan's codes are hashes: a collision (forced here) must not become "same e-mail"."""
+    values = ["a@x.example", "b@x.example", "a@x.example", ""]
+    code = np.array([7, 7, 7, 0])
+    pairs = np.array([0, 0, 0, 1]), np.array([1, 2, 3, 3])
+    assert scan_keys.same_value(values, code, *pairs).tolist() == [False, True, False, False]
+    assert (scan_keys.hash_codes(values) == 0).tolist() == [False, False, False, True]
+
+
+def test_a_shared_switchboard_number_is_a_stop_word_skipped_and_reported(crm: CRM) -> None:
+    many, rng = dup.MAX_BLOCK + 1, random.Random(3)
+    names = sorted({"".join(rng.choice(SYLLABLES) for _ in range(5)).title() for _ in range(2 * many)})[:many]
+    with crm.unit_of_work("tester") as uow:
+        uow.session.execute(insert(Customer), [
+            {"kind": "organization", "name": names[i],
+             "phone": "+49 30 9999999", "email": f"b{i}@x{i}.example.com", "country": "DE"} for i in range(many)])
+        uow.customers.create(CustomerCreate(name="Alpine Kitchens GmbH", email="info@alpine.example.com"))
+        uow.customers.create(CustomerCreate(name="alpine kitchen", email="INFO@alpine.example.com"), force=True)
+        uow.session.execute(update(Customer).where(Customer.id == many + 2).values(search_name=""))  # stored unfolded
+    with crm.unit_of_work("tester", read_only=True) as uow:
+        report = dup.scan_report(uow)
+    alpine_pair = [c for c in report.pairs if c.b > many]
+    assert [(c.a, c.b, c.evidence) for c in alpine_pair] == [(many + 1, many + 2, ["same e-mail", "similar name (97%)"])]
+    # the branches are paired only as neighbours by name (with the phone as evidence), not all with all
+    assert len(report.pairs) <= 1 + 2 * dup.WINDOW * many < many * (many - 1) // 2
+    assert [str(s) for s in report.skipped] == [f"{many} customers share the phone '309999999': not paired on it (a stop word)"]
 
 
 def alpine(**extra: Any) -> CustomerCreate:
@@ -150,11 +197,10 @@ def test_cli_add_refuses_with_one_line_and_force_creates(crm: CRM, cli: Callable
 
 
 def test_scan_on_the_database_finds_the_planted_pairs(crm: CRM) -> None:
-    records, truth = planted(300, 30, seed=7)
+    rows, truth = planted_rows(300, 30, seed=7)
     with crm.unit_of_work("tester") as uow:
-        for r in sorted(records, key=lambda r: r.id):
-            phone = f"+49{r.phone}" if r.phone else None  # the stored key's digits, as a full number again
-            uow.customers.create(CustomerCreate(name=r.name, email=r.email, phone=phone, country="DE"), force=True)
+        for _, name, email, phone, country in rows:  # in id order; phones are stored E.164, e-mails as given
+            uow.customers.create(CustomerCreate(name=name, email=email, phone=phone, country=country), force=True)
     with crm.unit_of_work("tester", read_only=True) as uow:
         found = {(c.a, c.b) for c in dup.scan(uow)}
     assert len(found & truth) / len(truth) >= 0.95 and len(found & truth) / len(found) >= 0.9

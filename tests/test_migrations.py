@@ -11,7 +11,7 @@ from crmcore.migrations import runner
 
 CORE_TABLES = {"users", "customers", "contacts", "interactions", "accounts", "transactions", "audit_log", "plugin_state",
                "merge_journal", "plugin_registry", "api_tokens", "api_idempotency", "outbox_events",
-               "webhook_subscriptions", "webhook_deliveries", "console_sessions"}
+               "webhook_subscriptions", "webhook_deliveries", "console_sessions", "transaction_allocations"}
 
 
 def test_core_and_plugin_branch_round_trip(empty_database_url, testplug):
@@ -24,7 +24,7 @@ def test_core_and_plugin_branch_round_trip(empty_database_url, testplug):
         assert runner.schema_diff(crm.engine, own) == []
 
         branches = [b for bs in crm.migration_branches(crm.hooks.plugins).values() for b in bs]
-        assert runner.current_heads(crm.engine, branches) == {"core": "0009_interaction_contacts", "testplug": "t001_testplug"}
+        assert runner.current_heads(crm.engine, branches) == {"core": "0010_ledger_allocations", "testplug": "t001_testplug"}
         runner.downgrade_to_base(crm.engine, branches, "testplug")
         assert "testplug_notes" not in inspect(crm.engine).get_table_names()
         runner.downgrade_to_base(crm.engine, branches, "core")
@@ -81,10 +81,10 @@ def test_an_empty_branch_is_not_an_error(empty_database_url, tmp_path):
     crm = CRM.open(empty_database_url, entry_points=False, create=True, config={})
     try:
         runner.upgrade(crm.engine, [empty], ["core", "blank"])
-        assert runner.branch_heads([empty]) == {"core": "0009_interaction_contacts", "blank": None}
-        assert runner.current_heads(crm.engine, [empty]) == {"core": "0009_interaction_contacts", "blank": None}
+        assert runner.branch_heads([empty]) == {"core": "0010_ledger_allocations", "blank": None}
+        assert runner.current_heads(crm.engine, [empty]) == {"core": "0010_ledger_allocations", "blank": None}
         runner.downgrade_to_base(crm.engine, [empty], "blank")
-        assert runner.current_heads(crm.engine, [empty])["core"] == "0009_interaction_contacts"
+        assert runner.current_heads(crm.engine, [empty])["core"] == "0010_ledger_allocations"
         assert runner.labels_with_revisions(ScriptDirectory.from_config(runner.alembic_config([empty]))) >= {"core"}
         assert "blank" not in runner.labels_with_revisions(ScriptDirectory.from_config(runner.alembic_config([empty])))
     finally:
@@ -166,6 +166,6 @@ def test_0007_frees_roles_and_kinds_keeping_every_row(empty_database_url):
         _to(crm, "heads")
         with crm.engine.connect() as conn:
             assert _children(conn) == before
-        assert runner.current_heads(crm.engine, [])["core"] == "0009_interaction_contacts"
+        assert runner.current_heads(crm.engine, [])["core"] == "0010_ledger_allocations"
     finally:
         crm.close()

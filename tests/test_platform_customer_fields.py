@@ -64,6 +64,9 @@ def test_console_form_lists_every_field() -> None:
     html = FORM.read_text(encoding="utf-8")
     for f in FILE_COLUMNS:
         assert re.search(rf'm\.(input|select)\("{f}"|name="{f}"', html), f"the console's form has no {f!r} field"
+    # the stale-edit table lists the differing fields in FIELDS' order: the form's own order
+    shown = [m.group(2) or m.group(3) for m in re.finditer(r'm\.(input|select)\("(\w+)"|<select id="f-\w+" name="(\w+)"', html)]
+    assert shown == list(console_customers.FIELDS)
 
 
 def test_declaration_is_the_schema_order_free_of_extras() -> None:

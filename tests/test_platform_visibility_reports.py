@@ -1,11 +1,14 @@
 """An "own" user gets the same answer from the CLI, the Python API and the HTTP API for the plugin
-reads that had no such test: service tickets, the service report and NPS (no HTTP route: the
-CLI and Python agree), the sales funnel (no HTTP route either) and value_analysis's reports (refused to an own user without
-``value.report`` by every face, the same numbers by every face for a user who sees all).
+reads that had no such test: service tickets, the service report and NPS (CLI and Python here;
+their routes ``GET /service/report`` and ``GET /service/nps`` in
+tests/test_platform_visibility_new_routes.py), the sales funnel (likewise, ``GET /sales/funnel``)
+and value_analysis's reports (refused to an own user without ``value.report`` by every face, the
+same numbers by every face for a user who sees all).
 
 The other plugin reports have theirs in their own suites: credit's ageing and DSO
 (plugins/credit/tests/test_visibility.py), sales forecasts and pipelines
-(plugins/sales_automation/tests/test_visibility.py), marketing's segments and campaign reports
+(plugins/sales_automation/tests/test_visibility.py; its other reports in
+tests/test_platform_visibility_sales_reports.py), marketing's segments and campaign reports
 (plugins/marketing/tests/test_visibility.py), and the core's customer reads (tests/test_visibility.py).
 """
 from __future__ import annotations
@@ -136,7 +139,7 @@ def test_value_reports_by_every_face(make_crm: Callable[..., CRM], tmp_path: Pat
             [g["customers"] for g in shell[key]], name
 
 
-# -- sales_automation: the funnel (no HTTP route: the CLI and Python agree) --------------------
+# -- sales_automation: the funnel (its HTTP route: tests/test_platform_visibility_new_routes.py) -
 
 def test_sales_funnel_by_every_face(make_crm: Callable[..., CRM], cli: Callable[..., Any], tmp_path: Path) -> None:
     (tmp_path / "crm.toml").write_text('[visibility]\nsales = "own"\n')

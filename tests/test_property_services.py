@@ -10,6 +10,8 @@ balances, versions, audit log). Runs on SQLite and, with CRM_TEST_DATABASE_URL, 
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -78,6 +80,23 @@ TRANSACTION = {
 }
 
 
+# Valid input, mixed into every writing property: a property that only ever sees garbage would pass
+# with a service that refuses everything (the tally in ``world`` checks both outcomes happen).
+names = st.from_regex(r"[A-Z][a-z]{1,15}( [A-Z][a-z]{1,15})?", fullmatch=True)
+known_ids = st.sampled_from([1, 2, 3])
+CUSTOMER_OK = st.fixed_dictionaries({"name": names}, optional={
+    "kind": st.sampled_from(["organization", "person"]), "country": st.sampled_from(["DE", "AT"]), "industry": names,
+    "tags": st.lists(st.sampled_from(["vip", "new", "b2b"]), max_size=2, unique=True)})
+CUSTOMER_CHANGE_OK = st.fixed_dictionaries({}, optional={"name": names, "industry": names, "region": names})
+CONTACT_OK = st.fixed_dictionaries({"name": names}, optional={"title": names})
+INTERACTION_OK = st.fixed_dictionaries({"channel": st.sampled_from(["email", "phone", "visit"]), "subject": names},
+                                       optional={"outcome": names})
+TRANSACTION_OK = st.fixed_dictionaries({"kind": st.sampled_from(["invoice", "payment"]), "reference": st.from_regex(r"R-[0-9]{1,9}", fullmatch=True),
+                                        "amount": st.decimals(min_value="0.01", max_value="100000", places=2)})
+USER_OK = st.fixed_dictionaries({"username": st.from_regex(r"[a-z][a-z0-9]{2,15}", fullmatch=True), "display_name": names,
+                                 "roles": st.just(["admin"])})
+
+
 def snapshot(engine: Any) -> tuple[Any, ...]:
     """What a failed command must leave untouched: row counts, balances, versions, archived flags,
     the audit log. One round trip (it runs twice per example)."""
@@ -89,25 +108,41 @@ def snapshot(engine: Any) -> tuple[Any, ...]:
         return tuple(conn.execute(select(*counts, *sums)).one())
 
 
+#: how the calls of the running test ended ("ok" / "refused"), counted by :func:`attempt`
+TALLY: Counter[str] = Counter()
+
+
 @pytest.fixture
-def world(crm: Any) -> Any:
-    """Customers 1-3 (refs A1, B2, C3), each with a default EUR account and an invoice."""
+def world(crm: Any) -> Iterator[Any]:
+    """Customers 1-3 (refs A1, B2, C3), each with a default EUR account and an invoice.
+
+    Afterwards: a property whose calls were all refused (or all accepted) tested only one path,
+    so every test that went through :func:`attempt` must have seen both outcomes."""
     with crm.unit_of_work("test") as uow:
         for ref in ("A1", "B2", "C3"):
             c = uow.customers.create(CustomerCreate(name=f"Customer {ref}", external_ref=ref))
             uow.accounts.post(c.id, TransactionCreate(kind="invoice", amount="100", reference=f"INV-{ref}"))
-    return crm
+    TALLY.clear()
+    yield crm
+    if TALLY:
+        assert TALLY["ok"] > 0, f"no call succeeded: the property tested only refusals ({dict(TALLY)})"
+        assert TALLY["refused"] > 0, f"no call was refused: the property tested only valid input ({dict(TALLY)})"
 
 
-def attempt(crm: Any, action: Any, *, read_only: bool = False) -> None:
-    """Run ``action(uow)``; a failure must be clean (ValidationError or CRMError) and write nothing."""
+def attempt(crm: Any, action: Any, *, read_only: bool = False) -> bool:
+    """Run ``action(uow)``; a failure must be clean (ValidationError or CRMError) and write nothing.
+    Counts the outcome in :data:`TALLY`; returns whether the call succeeded."""
     before = snapshot(crm.engine)
     try:
         with crm.unit_of_work("test", read_only=read_only) as uow:
             action(uow)
     except (ValidationError, CRMError):
         assert snapshot(crm.engine) == before, "a failed unit of work wrote something"
+        TALLY["refused"] += 1
+        return False
     # anything else propagates and fails the test: an input crashed the core
+    TALLY["ok"] += 1
+    return True
 
 
 def build(model: type[BaseModel], data: dict[str, Any]) -> BaseModel:
@@ -115,14 +150,15 @@ def build(model: type[BaseModel], data: dict[str, Any]) -> BaseModel:
 
 
 @settings(max_examples=60)
-@given(data=records(CUSTOMER))
+@given(data=st.one_of(CUSTOMER_OK, records(CUSTOMER)))
 def test_customer_create(world: Any, data: dict[str, Any]) -> None:
     attempt(world, lambda uow: uow.customers.create(build(CustomerCreate, data)))
 
 
 @settings(max_examples=50)
-@given(cid=customer_ids, data=records({**CUSTOMER, "version": maybe(ints)}))
-def test_customer_update(world: Any, cid: Any, data: dict[str, Any]) -> None:
+@given(case=st.one_of(st.tuples(known_ids, CUSTOMER_CHANGE_OK), st.tuples(customer_ids, records({**CUSTOMER, "version": maybe(ints)}))))
+def test_customer_update(world: Any, case: tuple[Any, dict[str, Any]]) -> None:
+    cid, data = case
     attempt(world, lambda uow: uow.customers.update(cid, build(CustomerUpdate, data)))
 
 
@@ -141,21 +177,24 @@ def test_customer_lookup(world: Any, cid: Any, ref: str) -> None:
 
 
 @settings(max_examples=40)
-@given(cid=customer_ids, data=records({"name": texts, "role": maybe(st.just("decider")), "title": texts, "email": texts,
-                                       "phone": texts, "external_ref": texts}))
-def test_contact_add(world: Any, cid: Any, data: dict[str, Any]) -> None:
+@given(case=st.one_of(st.tuples(known_ids, CONTACT_OK), st.tuples(customer_ids, records({
+    "name": texts, "role": maybe(st.just("decider")), "title": texts, "email": texts, "phone": texts, "external_ref": texts}))))
+def test_contact_add(world: Any, case: tuple[Any, dict[str, Any]]) -> None:
+    cid, data = case
     attempt(world, lambda uow: uow.contacts.add(cid, build(ContactCreate, data)))
 
 
 @settings(max_examples=50)
-@given(cid=customer_ids, data=records(INTERACTION))
-def test_interaction_log(world: Any, cid: Any, data: dict[str, Any]) -> None:
+@given(case=st.one_of(st.tuples(known_ids, INTERACTION_OK), st.tuples(customer_ids, records(INTERACTION))))
+def test_interaction_log(world: Any, case: tuple[Any, dict[str, Any]]) -> None:
+    cid, data = case
     attempt(world, lambda uow: uow.interactions.log(cid, build(InteractionCreate, data)))
 
 
 @settings(max_examples=60)
-@given(cid=customer_ids, account=maybe(customer_ids), data=records(TRANSACTION))
-def test_account_post(world: Any, cid: Any, account: Any, data: dict[str, Any]) -> None:
+@given(case=st.one_of(st.tuples(known_ids, st.none(), TRANSACTION_OK), st.tuples(customer_ids, maybe(customer_ids), records(TRANSACTION))))
+def test_account_post(world: Any, case: tuple[Any, Any, dict[str, Any]]) -> None:
+    cid, account, data = case
     attempt(world, lambda uow: uow.accounts.post(cid, build(TransactionCreate, data),
                                                  account if isinstance(account, int) else None))
 
@@ -175,8 +214,8 @@ def test_account_statement(world: Any, aid: Any, since: Any, until: Any) -> None
 
 
 @settings(max_examples=30)
-@given(data=records({"username": st.one_of(st.from_regex(r"[a-z][a-z0-9_.-]{1,62}", fullmatch=True), texts),
-                     "display_name": texts, "email": texts, "roles": st.lists(st.sampled_from(["admin", "sales", "pope"]), max_size=2)}))
+@given(data=st.one_of(USER_OK, records({"username": st.one_of(st.from_regex(r"[a-z][a-z0-9_.-]{1,62}", fullmatch=True), texts),
+                     "display_name": texts, "email": texts, "roles": st.lists(st.sampled_from(["admin", "sales", "pope"]), max_size=2)})))
 def test_user_add(world: Any, data: dict[str, Any]) -> None:
     attempt(world, lambda uow: uow.users.add(build(UserCreate, data)))
 

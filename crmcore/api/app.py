@@ -299,7 +299,7 @@ def _json(model: BaseModel) -> Any:
 
 def _core_routes(r: APIRouter, settings: ApiSettings) -> None:
     """The core's routes, one module per area (crmcore/api/routes_*.py)."""
-    from crmcore.api import routes_accounts, routes_customers, routes_duplicates, routes_more, routes_users
+    from crmcore.api import routes_accounts, routes_customers, routes_duplicates, routes_more, routes_reads, routes_users
 
     routes_duplicates.register(r, settings)  # first: /customers/duplicates before /customers/{customer_id}
     routes_more.register(r, settings)  # /customers/by-ref/... before /customers/{customer_id} too
@@ -307,3 +307,4 @@ def _core_routes(r: APIRouter, settings: ApiSettings) -> None:
     routes_customers.register(r, settings)
     routes_accounts.register(r, settings)
     routes_users.register(r, settings)
+    routes_reads.register(r, settings)

@@ -10,14 +10,14 @@ import json
 from collections.abc import Iterator
 from typing import Any, TextIO
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, String, cast, func, select
 from sqlalchemy.orm import aliased
 
 from crmcore.app import CRM
 from crmcore.bulk.csv_safety import neutralise_cell
 from crmcore.bulk.registry import get_entity
 from crmcore.errors import InvalidInput
-from crmcore.models import Account, Contact, Customer, Interaction, Transaction, User
+from crmcore.models import Account, Allocation, Contact, Customer, Interaction, Transaction, User
 from crmcore.services._base import jsonable
 from crmcore.services.customer_fields import CUSTOMER_FIELDS
 
@@ -28,6 +28,14 @@ def _customer_columns() -> list[Any]:
     """The customer's file columns, in the declared order (the owner by username)."""
     return [User.username.label("owner") if f.name == "owner" else getattr(Customer, f.stored_as).label(f.name)
             for f in CUSTOMER_FIELDS]
+
+
+def _allocated() -> Any:
+    """``REF1=100.00;REF2=50.00``: the invoices an entry settles with amounts (the import column's form)."""
+    target = aliased(Transaction)
+    return (select(func.aggregate_strings(target.reference + "=" + cast(Allocation.amount, String), ";"))
+            .select_from(Allocation).join(target, target.id == Allocation.target_id)
+            .where(Allocation.entry_id == Transaction.id).scalar_subquery())
 
 
 def core_query(entity: str) -> Select[*tuple[Any, ...]]:
@@ -51,7 +59,8 @@ def core_query(entity: str) -> Select[*tuple[Any, ...]]:
         settled = aliased(Transaction)  # the entry a payment/credit note names (exported by its reference)
         return (select(Customer.external_ref.label("customer_ref"), Transaction.kind, Transaction.amount, Transaction.currency,
                        Transaction.occurred_at, Transaction.due_date, Transaction.reference, Transaction.description,
-                       Transaction.category, settled.reference.label("applies_to"), Transaction.cost)
+                       Transaction.category, func.coalesce(settled.reference, _allocated()).label("applies_to"),
+                       Transaction.cost)
                 .join(Account, Account.id == Transaction.account_id).join(Customer, Customer.id == Account.customer_id)
                 .outerjoin(settled, settled.id == Transaction.applies_to_id)
                 .where(Account.is_default).order_by(Transaction.id))

@@ -16,19 +16,21 @@ from crmcore.bulk.fastinsert import bulk_insert, select_in
 from crmcore.bulk.readers import SourceRow
 from crmcore.bulk.specs import SPECS
 from crmcore.db.types import BALANCE_LIMIT, Money, utcnow
-from crmcore.enums import AccountStatus, CustomerKind, TransactionKind
+from crmcore.enums import SETTLING_KINDS, AccountStatus, CustomerKind, TransactionKind
 from crmcore.errors import PluginError, Veto
-from crmcore.models import Account, Transaction
+from crmcore.models import Account, Allocation, Transaction
 from crmcore.schemas import TransactionCreate
 from crmcore.schemas.account import DEFAULT_CURRENCY, check_amount
 from crmcore.services.accounts import (
     PostingHorizon,
+    allocatable,
     allowed_targets,
     balances_over_limit,
     effect,
     keep_used_accounts,
     posting_audit,
     settle_problem,
+    split_allocations,
 )
 from crmcore.uow import UnitOfWork
 
@@ -89,9 +91,10 @@ class TransactionImporter(BatchImporter):
         accounts = self.default_accounts(uow, customers, rows)
         # entries already posted (a reference is unique per customer, on whichever account)
         pairs = {(customers[ref][0], e.reference) for _, ref, e in rows if ref in accounts}
-        named = {(customers[ref][0], e.applies_to) for _, ref, e in rows if ref in accounts and e.applies_to}
+        named = {(customers[ref][0], r) for _, ref, e in rows if ref in accounts for r in names_of(e)}
         posted: dict[tuple[int, str], tuple[TransactionKind, Decimal | None]] = {}  # amounts are NOT NULL
         self.known: dict[tuple[int, str], tuple[int, int, TransactionKind]] = {}  # named entries: id, account, kind
+        self.known_amount: dict[tuple[int, str], Decimal] = {}
         sql = "SELECT customer_id, reference, kind, amount, id, account_id FROM transactions WHERE reference IN ({})"
         money = cast(Money, Transaction.__table__.c.amount.type)  # the column is declared Money
         wanted = list({r for _, r in pairs} | {r for _, r in named})
@@ -100,6 +103,7 @@ class TransactionImporter(BatchImporter):
                 posted[(c, r)] = (TransactionKind(k), money.process_result_value(amt, None))
             if (c, r) in named:
                 self.known[(c, r)] = (tid, acc, TransactionKind(k))
+                self.known_amount[(c, r)] = money.process_result_value(amt, None) or Decimal(0)
         candidates: list[tuple[SourceRow, AccountRef, TransactionCreate]] = []
         shown: dict[int, AccountRef] = {}  # one per account, for the guard hook
         for row, ref, e in rows:
@@ -145,6 +149,8 @@ class TransactionImporter(BatchImporter):
             if account is None:
                 account = shown[acc_id] = AccountRef(acc_id, customers[ref][0], currency, AccountStatus(status), terms)
             candidates.append((row, account, e))
+        lock_accounts(uow, sorted({a.id for _, a, e in candidates if e.allocations}))
+        self.open_known = allocatable(uow.session, [(tid, self.known_amount[key]) for key, (tid, _, _) in self.known.items()])
         return self.settling(candidates)
 
     def settling(self, candidates: list[tuple[SourceRow, AccountRef, TransactionCreate]]
@@ -157,17 +163,52 @@ class TransactionImporter(BatchImporter):
             kept: list[tuple[SourceRow, AccountRef, TransactionCreate]] = []
             for cand in candidates:
                 row, a, e = cand
-                if e.applies_to is not None:
-                    found = self.known.get((a.customer_id, e.applies_to))
-                    target = (found[1], found[2]) if found else batch.get((a.customer_id, e.applies_to))
-                    problem = settle_problem(a.customer_id, a.id, e.applies_to, target, allowed_targets(e.kind))
-                    if problem:
-                        self.reject(row.line, "applies_to", problem, e.reference)
-                        continue
+                problem = None
+                for name in names_of(e):
+                    found = self.known.get((a.customer_id, name))
+                    target = (found[1], found[2]) if found else batch.get((a.customer_id, name))
+                    problem = problem or settle_problem(a.customer_id, a.id, name, target, allowed_targets(e.kind))
+                if problem:
+                    self.reject(row.line, "applies_to", problem, e.reference)
+                    continue
                 kept.append(cand)
+            kept = self.allocated(kept)
             if len(kept) == len(candidates):
                 return kept
             candidates = kept
+
+    def allocated(self, candidates: list[tuple[SourceRow, AccountRef, TransactionCreate]]
+                  ) -> list[tuple[SourceRow, AccountRef, TransactionCreate]]:
+        """The candidates whose allocations fit, in file order, as ``crm account post`` checks them:
+        each invoice's open amount (less what earlier rows settle there) and the entry's amount.
+        Sets ``self.plans``: {(customer id, reference): [(target reference, amount)]}."""
+        amounts = {(a.customer_id, e.reference): e.amount for _, a, e in candidates}
+        taken: defaultdict[tuple[int, str], Decimal] = defaultdict(Decimal)
+        self.plans: dict[tuple[int, str], list[tuple[str, Decimal]]] = {}
+        kept = []
+        for cand in candidates:
+            row, a, e = cand
+            if e.applies_to is not None and e.kind in SETTLING_KINDS:
+                taken[(a.customer_id, e.applies_to)] += e.amount
+            if not e.allocations:
+                kept.append(cand)
+                continue
+            wanted = []
+            for al in e.allocations:
+                key = (a.customer_id, al.reference)
+                known = self.known.get(key)
+                start = self.open_known[known[0]] if known else amounts.get(key, Decimal(0))
+                wanted.append((al.reference, al.amount, max(start - taken[key], Decimal(0))))
+            try:
+                plan = split_allocations(e.kind.value, e.amount, wanted)
+            except ValueError as err:
+                self.reject(row.line, "applies_to", str(err), e.reference)
+                continue
+            for ref, amt in plan:
+                taken[(a.customer_id, ref)] += amt
+            self.plans[(a.customer_id, e.reference)] = plan
+            kept.append(cand)
+        return kept
 
     def _process(self, uow: UnitOfWork, batch: list[SourceRow]) -> None:
         rows = self.validated(uow, batch)
@@ -218,6 +259,7 @@ class TransactionImporter(BatchImporter):
                 deltas.pop(account_id)
         ids = self.insert_and_fetch_ids(uow, Transaction.__table__, inserts, ("reference", "customer_id"))
         self.link_in_batch(uow, inserts, candidates, ids)
+        self.insert_allocations(uow, inserts, ids)
         if deltas:
             t = Account.__table__
             uow.session.connection().execute(
@@ -251,6 +293,18 @@ class TransactionImporter(BatchImporter):
             uow.session.connection().execute(update(t).where(t.c.id == bindparam("_id")).values(applies_to_id=bindparam("_to")),
                                               links)
 
+    def insert_allocations(self, uow: UnitOfWork, inserts: list[dict[str, Any]], ids: list[int]) -> None:
+        """The allocation rows of the inserted entries (targets already posted or of this batch)."""
+        new_ids = {(ins["customer_id"], ins["reference"]): i for ins, i in zip(inserts, ids)}
+        rows = []
+        for key, entry_id in new_ids.items():
+            for ref, amount in self.plans.get(key, ()):
+                target = self.known.get((key[0], ref))
+                rows.append({"entry_id": entry_id, "target_id": target[0] if target else new_ids[(key[0], ref)],
+                             "amount": amount})
+        if rows:
+            bulk_insert(uow.session.connection(), Allocation.__table__, rows)
+
     def default_accounts(self, uow: UnitOfWork, customers: dict[str, tuple[int, CustomerKind, bool]],
                          rows: Sequence[tuple[SourceRow, str, TransactionCreate]]) -> dict[str, tuple[int, str, AccountStatus, int]]:
         """customer_ref -> (default account id, currency, status, terms); opens missing default accounts."""
@@ -278,6 +332,18 @@ class TransactionImporter(BatchImporter):
             found = load()
             self.opened.update({found[ids[cid]][0]: (cid, cur) for cid, cur in missing.items() if ids[cid] in found})
         return found
+
+
+def names_of(e: TransactionCreate) -> list[str]:
+    """The references an entry names: its ``applies_to``, or its allocations' invoices."""
+    return [e.applies_to] if e.applies_to is not None else [a.reference for a in e.allocations]
+
+
+def lock_accounts(uow: UnitOfWork, ids: list[int]) -> None:
+    """Lock these accounts' rows (PostgreSQL, id order) before reading what is open on their
+    invoices: a payment posted meanwhile by ``crm account post`` waits (SQLite: the write lock)."""
+    for i in range(0, len(ids), 5000):
+        uow.session.execute(select(Account.id).where(Account.id.in_(ids[i:i + 5000])).order_by(Account.id).with_for_update())
 
 
 def per_entry_guards(uow: UnitOfWork, pairs: Sequence[tuple[AccountRef, TransactionCreate]],

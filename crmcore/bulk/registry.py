@@ -27,7 +27,6 @@ subset of the rows (it is, when it only writes through the unit of work).
 """
 from __future__ import annotations
 
-import datetime as dt
 import re
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -188,10 +187,13 @@ def keyed_upsert(uow: UnitOfWork, model: type[Any], rows: Sequence[tuple[int, Ma
 
     :param model: the plugin's mapped class (it needs an integer ``id`` and a unique ``key`` column).
     :param rows: (line, {column: value}) with the columns the row gives (leave out what the file
-        left empty, so an import never blanks a stored value).
-    :param defaults: column values for new rows that a row does not give.
+        left empty, so an import never blanks a stored value). A column a new row leaves out
+        takes the column's default (``default`` or ``server_default``), as in a plain INSERT,
+        even when other rows of the batch give it.
+    :param defaults: column values for new rows that a row does not give (before the column's).
     :param on_insert: extra values for new rows (``created_at``); ``on_update``: for changed ones.
-    :param audit_entity: write an audit entry per updated row and one per batch of inserts.
+    :param audit_entity: write an audit entry per updated row and one per batch of inserts,
+        stamped with ``uow.now()``.
     :return: the outcome, the new ids (in row order) and the updated ids. Three statements per
         batch whatever its size: look up the keys, insert, update (grouped by changed columns).
     """
@@ -213,7 +215,7 @@ def keyed_upsert(uow: UnitOfWork, model: type[Any], rows: Sequence[tuple[int, Ma
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     audits: list[dict[str, Any]] = []
     updated_ids: list[int] = []
-    now = dt.datetime.now(dt.UTC)
+    now = uow.now()
     for _line, values in rows:
         old = existing.get(values[key])
         if old is None:
@@ -229,9 +231,8 @@ def keyed_upsert(uow: UnitOfWork, model: type[Any], rows: Sequence[tuple[int, Ma
             audits.append({"action": "import-update", "entity": audit_entity, "entity_id": str(old["id"]),
                            "before": jsonable({c: old[c] for c in changes}), "after": jsonable(changes),
                            "at": now, "actor": uow.actor})
-    if inserts:
-        columns = sorted({c for r in inserts for c in r})
-        bulk_insert(conn, table, [{c: r.get(c) for c in columns} for r in inserts])
+    for group in _insert_groups(table, inserts):
+        bulk_insert(conn, table, group)
     created: list[int] = []
     if inserts:
         ids: dict[Any, int] = dict(conn.execute(select(key_col, table.c.id).where(key_col.in_([r[key] for r in inserts]))).all())
@@ -247,6 +248,20 @@ def keyed_upsert(uow: UnitOfWork, model: type[Any], rows: Sequence[tuple[int, Ma
         insert_entries(conn, uow.actor, audits)
     out.inserted, out.updated = len(created), len(updated_ids)
     return out, created, updated_ids
+
+
+def _insert_groups(table: Any, inserts: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """New rows split so that every column a row leaves out takes its default, never NULL.
+
+    :func:`bulk_insert` gives a left-out column its Python-side default itself; a column whose
+    default only the database knows (``server_default``) must be left out of a whole statement,
+    so rows are grouped by which of those columns they give (one group in the usual case).
+    """
+    server = [c.name for c in table.columns if c.server_default is not None and c.default is None]
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in inserts:
+        groups.setdefault(tuple(c for c in server if c in row), []).append(row)
+    return list(groups.values())
 
 
 # -- resolvers for plugin write_batch functions -----------------------------------------------

@@ -69,8 +69,9 @@ def account_open(app: AppContext, customer_key: str, as_json: bool, **opts: Any)
 @click.option("--due", "due_date", metavar="DATE", type=DATE, help="invoice due date (default: date + payment terms)")
 @click.option("--description")
 @click.option("--account", "account_id", type=ID, help="post to this account instead of the default one")
-@click.option("--applies-to", "applies_to", metavar="REF",
-              help="the invoice (or charge) this payment, credit note or write-off settles; a charge names its invoice")
+@click.option("--applies-to", "applies_to", metavar="REF[=AMOUNT]", multiple=True,
+              help="the invoice (or charge) this payment, credit note or write-off settles; repeat it for several, "
+                   "each with the amount settled there (none: what is left, in order); a charge names its invoice")
 @click.option("--cost", type=TextType(100), help="cost of goods of the entry (profit analyses)")
 @click.option("--category", help="product line")
 @click.option("--json", "as_json", is_flag=True, help="print the entry, whether it was new, and the balance as JSON")
@@ -83,7 +84,8 @@ def account_post(app: AppContext, customer_key: str, account_id: int | None, as_
         balance = uow.accounts.get(entry.account_id).balance
         out = {"created": created, "entry": TransactionRead.model_validate(entry).model_dump(), "balance": balance}
         what = "posted" if created else "already posted (no change)"
-        settles = f" (applies to {entry.applies_to})" if entry.applies_to else ""
+        named = [f"{a.reference} {a.amount}" for a in entry.allocations] or ([entry.applies_to] if entry.applies_to else [])
+        settles = f" (applies to {', '.join(named)})" if named else ""
         line = (f"{what}: {entry.kind.value} {entry.amount} {entry.currency} ref {entry.reference}{settles}; "
                 f"account {entry.account_id} balance {balance}")
     if as_json:  # only once committed

@@ -125,23 +125,13 @@ def webhooks_remove(app: AppContext, subscription_id: int) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @pass_app
 def webhooks_list(app: AppContext, as_json: bool) -> None:
-    """Subscriptions with their pending, delivered and dead deliveries; the latest dead letters."""
-    from sqlalchemy import func, select
-
-    from crmcore.models import OutboxEvent, WebhookDelivery, WebhookSubscription
+    """Subscriptions with their pending, delivered and dead deliveries; the latest dead letters
+    (an administrator's read, as ``GET /webhooks``)."""
+    from crmcore.webhooks.subscriptions import webhooks_overview
 
     with app.crm().unit_of_work(app.actor, read_only=True) as uow:
-        counts: dict[int, dict[str, int]] = {}
-        for sid, status, n in uow.session.execute(select(WebhookDelivery.subscription_id, WebhookDelivery.status, func.count())
-                                                  .group_by(WebhookDelivery.subscription_id, WebhookDelivery.status)):
-            counts.setdefault(sid, {})[status] = n
-        subs: list[dict[str, Any]] = [{"id": s.id, "url": s.url, "events": s.events, "active": s.active,
-                 **{k: counts.get(s.id, {}).get(k, 0) for k in ("pending", "delivered", "dead")}}
-                for s in uow.session.scalars(select(WebhookSubscription).order_by(WebhookSubscription.id))]
-        dead = [{"delivery": d.id, "subscription": d.subscription_id, "event": etype, "attempts": d.attempts,
-                 "last_error": d.last_error} for d, etype in uow.session.execute(
-                    select(WebhookDelivery, OutboxEvent.event_type).join(OutboxEvent, OutboxEvent.id == WebhookDelivery.event_id)
-                    .where(WebhookDelivery.status == "dead").order_by(WebhookDelivery.id.desc()).limit(20))]
+        data = webhooks_overview(uow)
+    subs, dead = data["subscriptions"], data["dead_letters"]
     if as_json:
         emit_json({"subscriptions": subs, "dead_letters": dead})
         return

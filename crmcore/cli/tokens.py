@@ -19,7 +19,7 @@ def token() -> None:
 @pass_app
 def token_create(app: AppContext, username: str, name: str, expires_days: int | None) -> None:
     """Create a token for USERNAME and print it (it is not stored and cannot be shown again)."""
-    from crmcore.api.auth import TokenService
+    from crmcore.services.tokens import TokenService
 
     with app.crm().unit_of_work(app.actor) as uow:
         row, secret = TokenService(uow).create(username, name, expires_days)
@@ -34,7 +34,7 @@ def token_create(app: AppContext, username: str, name: str, expires_days: int | 
 @pass_app
 def token_list(app: AppContext, username: str | None, as_json: bool) -> None:
     """Tokens (never the secret: its first characters, state and dates)."""
-    from crmcore.api.auth import TokenService
+    from crmcore.services.tokens import TokenService
 
     with app.crm().unit_of_work(app.actor, read_only=True) as uow:
         uow.require("user.manage")
@@ -51,7 +51,7 @@ def token_list(app: AppContext, username: str | None, as_json: bool) -> None:
 @pass_app
 def token_revoke(app: AppContext, token_id: int) -> None:
     """Revoke a token: requests with it get 401 from now on."""
-    from crmcore.api.auth import TokenService
+    from crmcore.services.tokens import TokenService
 
     with app.crm().unit_of_work(app.actor) as uow:
         TokenService(uow).revoke(token_id)

@@ -12,7 +12,8 @@ Extension points (hooks in :mod:`crmcore.hookspecs`, objects from this package):
   __name__, NavEntry(...))`` makes the usual one from a package's ``console_pages.ROUTES``), with
   :class:`NavEntry` (a navigation link), :class:`ConsolePage` (a route with its handler),
   :class:`ConsoleTemplates` (a folder of Jinja2 templates named ``"<plugin id>/<file>"``) and
-  :class:`ConsoleCatalog` (a ``locale`` folder of ``.po`` files);
+  :class:`ConsoleCatalog` (a ``locale`` folder of ``.po`` files) and :class:`ConsolePhrase` (a
+  plugin's machine-made English line, a timeline summary or a 360° value, in the reader's language);
 - ``crm_console_home_cards(uow, user)`` -> :class:`HomeCard` (or a list), per home page view;
 - ``crm_console_customer_sections(uow, customer, profile)`` -> :class:`ConsoleSection` (or a
   list), per 360° page view;
@@ -35,12 +36,12 @@ from typing import TYPE_CHECKING, Any
 # name -> module: imported on first use (PEP 562), so a plugin's console.py may import the
 # extension objects at its top without loading Starlette and Jinja2 into every `crm` command
 _EXPORTS: dict[str, str] = {
-    **dict.fromkeys(("ConsoleCatalog", "ConsolePage", "ConsoleSection", "ConsoleTemplates", "HomeCard", "NavEntry",
+    **dict.fromkeys(("ConsoleCatalog", "ConsolePage", "ConsolePhrase", "ConsoleSection", "ConsoleTemplates", "HomeCard", "NavEntry",
                      "console_register"), "crmcore.console.extensions"),
     "View": "crmcore.console.web", "create_console": "crmcore.console.app", "with_console": "crmcore.console.app",
 }
 
-__all__ = ["ConsoleCatalog", "ConsolePage", "ConsoleSection", "ConsoleTemplates", "HomeCard", "NavEntry", "View",
+__all__ = ["ConsoleCatalog", "ConsolePage", "ConsolePhrase", "ConsoleSection", "ConsoleTemplates", "HomeCard", "NavEntry", "View",
            "console_register", "create_console", "with_console"]
 
 
@@ -58,6 +59,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers
     from crmcore.console.extensions import (
         ConsoleCatalog,
         ConsolePage,
+        ConsolePhrase,
         ConsoleSection,
         ConsoleTemplates,
         HomeCard,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -72,6 +73,22 @@ class ConsoleCatalog:
     directory: Path
 
 
+@dataclass(frozen=True)
+class ConsolePhrase:
+    """A line a plugin's services write in English for the CLI (a timeline entry's summary, the
+    value of a 360° field), shown in the reader's language: when ``pattern`` (a regular
+    expression, matched in full) matches the line, the console shows ``message`` (a message id of
+    the plugin's catalogue, with ``%(group)s`` placeholders) filled with the named groups. A group
+    is formatted as a value (numbers, dates and "12.50 EUR" for the locale, a code in words)
+    unless its name ends in ``_text`` (a subject, a name: shown as written). ``kind``: only for
+    the timeline entries of that kind (None: any line of the plugin). A line no phrase matches is
+    shown as it is."""
+
+    pattern: str
+    message: str
+    kind: str | None = None
+
+
 @dataclass
 class HomeCard:
     """A card on the home page: either ``items`` (text, link or None) and an optional ``link``,
@@ -116,16 +133,18 @@ class Registry:
     pages: list[tuple[str, ConsolePage]] = field(default_factory=list)
     templates: list[tuple[str, Path]] = field(default_factory=list)
     catalogs: list[tuple[str, Path]] = field(default_factory=list)
+    phrases: list[tuple[str, ConsolePhrase, re.Pattern[str]]] = field(default_factory=list)
     errors: list[Failed] = field(default_factory=list)
 
 
-def console_register(module: str, *nav: NavEntry, pages: str = "console_pages",
-                     permission: str | None = "customer.read") -> Callable[[Callable[[Any], None]], None]:
+def console_register(module: str, *nav: NavEntry, pages: str = "console_pages", permission: str | None = "customer.read",
+                     phrases: Iterable[ConsolePhrase] = ()) -> Callable[[Callable[[Any], None]], None]:
     """The usual ``crm_console_register`` of a plugin package, as a ready hook implementation.
 
     It registers ``nav``, the package's ``templates`` and ``locale`` folders (when they exist) and
     a :class:`ConsolePage` for each entry of ``<package>.<pages>.ROUTES``: a ``ConsolePage`` as it
-    is, or a ``(path, handler, methods)`` tuple needing ``permission``. The pages module (which
+    is, or a ``(path, handler, methods)`` tuple needing ``permission``; and ``phrases``
+    (:class:`ConsolePhrase`: the plugin's timeline and 360° lines in the reader's language). The pages module (which
     loads Starlette and Jinja2) is imported only when the console is built::
 
         crm_console_register = console_register(__name__, NavEntry("Credit", "/credit/ageing", order=30))
@@ -140,6 +159,7 @@ def console_register(module: str, *nav: NavEntry, pages: str = "console_pages",
     for entry in nav:
         if not isinstance(entry, NavEntry):
             raise CRMError(f"console_register({module!r}): {entry!r} is not a NavEntry")
+    phrases = tuple(phrases)
 
     def crm_console_register(register: Callable[[Any], None]) -> None:
         routes: Iterable[Any] = importlib.import_module(f"{package}.{pages}").ROUTES
@@ -149,6 +169,8 @@ def console_register(module: str, *nav: NavEntry, pages: str = "console_pages",
             register(ConsoleTemplates(here / "templates"))
         if (here / "locale").is_dir():
             register(ConsoleCatalog(here / "locale"))
+        for phrase in phrases:
+            register(phrase)
         for route in routes:
             if isinstance(route, ConsolePage):
                 register(route)
@@ -176,6 +198,8 @@ def collect(crm: CRM) -> Registry:
                 if isinstance(item, (NavEntry, ConsolePage)):
                     if not item.path.startswith("/") or "//" in item.path:
                         raise CRMError(f"console path {item.path!r} must start with one /")
+                elif isinstance(item, ConsolePhrase):
+                    re.compile(item.pattern)  # a bad pattern is the plugin's registration error
                 elif not isinstance(item, (ConsoleTemplates, ConsoleCatalog)):
                     raise CRMError(f"registered {item!r}, which is not a console contribution")
         except Exception as e:  # noqa: BLE001 - a plugin's registration may raise anything
@@ -186,9 +210,33 @@ def collect(crm: CRM) -> Registry:
                 reg.templates.append((impl.plugin_name, Path(item.directory)))
             elif isinstance(item, ConsoleCatalog):
                 reg.catalogs.append((impl.plugin_name, Path(item.directory)))
+            elif isinstance(item, ConsolePhrase):
+                reg.phrases.append((impl.plugin_name, item, re.compile(item.pattern)))
             else:
                 getattr(reg, _KINDS[type(item)]).append((impl.plugin_name, item))
     return reg
+
+
+def _word(fmt: Any, value: str) -> str:
+    """A group of a phrase for a reader: a value (number, date, money, code); words in lower case
+    ("final notice") through the catalogues."""
+    shown = str(fmt.value(value))
+    return fmt.label(value, capital=False) if shown == value and re.fullmatch(r"[a-z][a-z ]*", value) else shown
+
+
+def say(fmt: Any, phrases: Iterable[tuple[str, ConsolePhrase, re.Pattern[str]]], text: str, *,
+        plugins: Iterable[str], kind: str | None = None) -> str | None:
+    """``text`` in the reader's language through the first phrase of ``plugins`` that matches it
+    (of ``kind``, for a timeline entry), or None when none does."""
+    wanted = set(plugins)
+    for plugin, phrase, pattern in phrases:
+        if plugin not in wanted or (phrase.kind is not None and phrase.kind != kind):
+            continue
+        m = pattern.fullmatch(text)
+        if m is not None:
+            values = {k: "" if v is None else v if k.endswith("_text") else _word(fmt, v) for k, v in m.groupdict().items()}
+            return str(fmt.gettext(phrase.message, **values) if values else fmt.gettext(phrase.message))
+    return None
 
 
 def _impls(crm: CRM, hook_name: str) -> list[Any]:

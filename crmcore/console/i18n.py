@@ -178,7 +178,13 @@ class Formatter:
             return self.gettext("Yes") if value else self.gettext("No")
         if isinstance(value, (int, float, Decimal)):
             return self.number(value)
+        if isinstance(value, dict):  # {"email": "opt_in"}: each key and value for a reader
+            return ", ".join(f"{self.label(str(k).replace('_', ' '))}: {self.value(v)}" for k, v in value.items())
+        if isinstance(value, (list, tuple)):
+            return ", ".join(self.value(v) for v in value)
         text = str(value)
+        if ", " in text and all(_CODE.fullmatch(part) for part in text.split(", ")):  # a list of codes
+            return ", ".join(self.label(part.replace("_", " "), capital=False) for part in text.split(", "))
         if _ISO_DATETIME.fullmatch(text) or _ISO_DATE.fullmatch(text):
             return self.date(text)
         if m := _MONEY_TEXT.fullmatch(text):

@@ -24,7 +24,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crmcore.console import auth
-from crmcore.console.extensions import Failed, active_plugins
+from crmcore.console.extensions import Failed, active_plugins, say
 from crmcore.console.i18n import Formatter, negotiate, valid_language
 from crmcore.db.engine import READ_ONLY
 from crmcore.errors import Conflict, CRMError, DatabaseError, InvalidInput, NotFound, StaleVersion, Vetoed
@@ -159,6 +159,14 @@ class View:
     def _(self, msgid: str, /, **values: Any) -> str:
         return self.fmt.gettext(msgid, **values)
 
+    def say(self, text: Any, kind: str | None = None) -> Any:
+        """A plugin's machine-made English line (a hold's reason written by dunning, a timeline
+        summary) in the reader's language through the enabled plugins' :class:`ConsolePhrase`;
+        anything else as it is."""
+        if not isinstance(text, str) or not text:
+            return text
+        return say(self.fmt, self.console.registry.phrases, text, plugins=self.active, kind=kind) or text
+
     def url(self, path: str, **query: Any) -> str:
         """A console URL (``path`` under /console) with the non-empty query values."""
         q = {k: v for k, v in query.items() if v not in (None, "")}
@@ -182,7 +190,7 @@ class View:
         flash = self.request.cookies.get(FLASH_COOKIE)
         if flash:
             self.set_cookie(FLASH_COOKIE, "")
-        context = {"view": self, "me": self.me, "_": self._, "fmt": self.fmt, "csrf": self.csrf,
+        context = {"view": self, "me": self.me, "_": self._, "fmt": self.fmt, "say": self.say, "csrf": self.csrf,
                    "nav": self.console.navigation(self), "flash": urllib.parse.unquote(flash)[:300] if flash else None,
                    "prefix": self.console.prefix, "url": self.url, "lang": self.fmt.lang, **ctx}
         tmpl = self.console.templates.get_template(template)

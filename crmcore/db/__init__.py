@@ -1,7 +1,7 @@
 """Database plumbing shared by the core and every plugin: Base, column types, engines, date arithmetic."""
 from typing import TYPE_CHECKING
 
-from crmcore.db.base import Base, metadata
+from crmcore.db.base import Base, defer_models, import_deferred_models, metadata
 from crmcore.db.dates import date_of, day_number, day_of, day_sql, days_between
 from crmcore.db.engine import create_crm_engine, resolve_database_url
 from crmcore.db.types import Money, UTCDateTime, utcnow
@@ -19,7 +19,9 @@ __all__ = [
     "day_of",
     "day_sql",
     "days_between",
+    "defer_models",
     "enum_column",
+    "import_deferred_models",
     "metadata",
     "resolve_database_url",
     "utcnow",

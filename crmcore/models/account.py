@@ -72,6 +72,10 @@ class Transaction(Base):
 
     #: the entry named by ``applies_to_id`` (read-only: posting sets the id)
     applies_to_entry: Mapped[Transaction | None] = relationship(remote_side=[id], viewonly=True, lazy="select")
+    #: the entries this one settles with an amount each (a payment settling several invoices; read-only)
+    allocations: Mapped[list[Allocation]] = relationship(
+        "Allocation", primaryjoin="Transaction.id == Allocation.entry_id", order_by="Allocation.id",
+        viewonly=True, lazy="select")
 
     @property
     def applies_to(self) -> str | None:
@@ -86,3 +90,31 @@ class Transaction(Base):
         Index("ix_transactions_account_occurred", "account_id", "occurred_at"),
         Index("ix_transactions_reference", "reference"),  # find a document by number; bulk idempotency
     )
+
+
+class Allocation(Base):
+    """One part of a payment, credit note or write-off (``entry_id``) settling one invoice or charge
+    (``target_id``) of the same account, with the amount it settles there.
+
+    A payment settling several invoices has one row per invoice. The posting service and the
+    importer keep the amounts honest under the account's lock: their sum never exceeds the entry's
+    amount, and what is allocated to a target never exceeds that target's amount minus what other
+    entries already settle there. ``applies_to_id`` (one entry, no amount) stays the short form
+    for one invoice. Ledger entries are never deleted, so neither are allocations.
+    """
+
+    __tablename__ = "transaction_allocations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("transactions.id"), index=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("transactions.id"), index=True)
+    amount: Mapped[Decimal] = mapped_column(Money)
+
+    #: the settled entry (for its reference)
+    target: Mapped[Transaction] = relationship(foreign_keys=[target_id], viewonly=True, lazy="joined")
+
+    @property
+    def reference(self) -> str:
+        return self.target.reference
+
+    __table_args__ = (UniqueConstraint("entry_id", "target_id"),)

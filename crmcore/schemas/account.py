@@ -1,14 +1,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from functools import cache
+from typing import Any
 
 from iso4217 import Currency
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from crmcore.db.types import MONEY_SCALE
-from crmcore.enums import NAMING_KINDS, AccountStatus, TransactionKind
+from crmcore.enums import NAMING_KINDS, SETTLING_KINDS, AccountStatus, TransactionKind
 from crmcore.schemas.fields import CurrencyCode, Line, MoneyAmount, Multiline, Ref, UTCDatetime
 
 DEFAULT_CURRENCY = "EUR"
@@ -68,8 +69,70 @@ class AccountRead(BaseModel):
     is_default: bool
 
 
+#: The most invoices one entry may settle (a remittance advice of a large customer; one line each).
+MAX_ALLOCATIONS = 500
+
+
+class AllocationIn(BaseModel):
+    """One invoice (or charge) an entry settles; ``amount`` None: as much as the entry still has
+    and the invoice still needs, in the order given."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    reference: Ref
+    amount: MoneyAmount | None = None
+
+    @field_validator("amount")
+    @classmethod
+    def _positive(cls, amount: Decimal | None) -> Decimal | None:
+        if amount is not None and amount <= 0:
+            raise ValueError(f"an allocated amount must be positive, got {amount}")
+        return amount
+
+
+def _allocation_item(item: Any) -> Any:
+    """``"REF"`` or ``"REF=AMOUNT"`` (split at the last ``=`` when a number follows it) as a dict."""
+    if not isinstance(item, str):
+        return item
+    ref, sep, amount = item.rpartition("=")
+    if sep and ref.strip():
+        try:
+            Decimal(amount.strip())
+        except InvalidOperation:
+            return {"reference": item}
+        return {"reference": ref, "amount": amount.strip()}
+    return {"reference": item}
+
+
+def parse_applies_to(value: Any) -> tuple[str | None, list[Any]]:
+    """(single reference, allocations) of an ``applies_to`` value: None; one reference (the short
+    form, stored as ``applies_to_id``); ``"REF1;REF2"`` or ``"REF1=100.00;REF2=50.00"`` (the
+    import column); or a list of such strings or of ``{"reference", "amount"}`` objects (the API,
+    a repeated ``--applies-to``)."""
+    if value is None:
+        return None, []
+    if isinstance(value, str):
+        parts = [p for p in (x.strip() for x in value.split(";")) if p]
+        if not parts:
+            return None, []
+        value = parts
+    if not isinstance(value, list | tuple):
+        raise ValueError("applies_to: a reference, 'REF1;REF2', 'REF=AMOUNT', or a list of them")  # noqa: TRY004
+    items = [_allocation_item(x) for x in value]
+    if not items:
+        return None, []
+    if len(items) == 1 and isinstance(items[0], dict) and set(items[0]) == {"reference"}:
+        return items[0]["reference"], []
+    return None, items
+
+
 class TransactionCreate(BaseModel):
-    """An entry to post. Amounts are positive; only an adjustment may be negative."""
+    """An entry to post. Amounts are positive; only an adjustment may be negative.
+
+    ``applies_to`` names what a payment, credit note or write-off settles: one reference (kept as
+    ``applies_to``, settled up to its amount, the rest settling the oldest items), or several,
+    each with an amount or none (``allocations``: amounts checked against the entry and each
+    invoice's open amount when posted)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -85,6 +148,26 @@ class TransactionCreate(BaseModel):
     applies_to: Ref | None = Field(default=None, description="reference of the invoice (or charge) this entry settles; "
                                    "a charge names the invoice it is charged on")
     cost: MoneyAmount | None = Field(default=None, description="cost of goods of the entry, not negative")
+    allocations: list[AllocationIn] = Field(default_factory=list, max_length=MAX_ALLOCATIONS,
+                                            description="the invoices (or charges) this entry settles, each with "
+                                            "the amount settled there (none: as much as is left, in order)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_applies_to(cls, data: Any) -> Any:
+        """``applies_to`` naming several invoices (or one with an amount) becomes ``allocations``."""
+        if not isinstance(data, dict) or "applies_to" not in data:
+            return data
+        raw = data["applies_to"]
+        if isinstance(raw, str) and ";" not in raw and "=" not in raw:
+            return data  # the short form, as before
+        single, items = parse_applies_to(raw)
+        out = {**data, "applies_to": single}
+        if items:
+            if data.get("allocations"):
+                raise ValueError("applies_to: give the invoices in applies_to or in allocations, not in both")
+            out["allocations"] = items
+        return out
 
     @field_validator("amount")
     @classmethod
@@ -106,6 +189,7 @@ class TransactionCreate(BaseModel):
                              "write_off or charge names an entry)")
         if self.cost is not None and self.cost < 0:
             raise ValueError(f"cost must not be negative, got {self.cost}")
+        self._check_allocations()
         if self.currency is not None:  # else the account's currency decides, when it is posted
             check_amount(self.amount, self.currency)
             if self.cost is not None:
@@ -114,6 +198,35 @@ class TransactionCreate(BaseModel):
                 except ValueError as e:
                     raise ValueError(f"cost: {e}") from None
         return self
+
+
+    def _check_allocations(self) -> None:
+        if not self.allocations:
+            return
+        if self.kind not in SETTLING_KINDS:
+            raise ValueError(f"applies_to: {article_of(self.kind)} names at most one entry, without an amount "
+                             "(only a payment, credit_note or write_off settles several)")
+        seen: set[str] = set()
+        total = Decimal(0)
+        for a in self.allocations:
+            if a.reference in seen:
+                raise ValueError(f"applies_to: {a.reference!r} is named twice")
+            seen.add(a.reference)
+            total += a.amount or 0
+            if self.currency is not None and a.amount is not None:
+                try:
+                    check_amount(a.amount, self.currency)
+                except ValueError as e:
+                    raise ValueError(f"applies_to: {a.reference}: {e}") from None
+        if total > self.amount:
+            raise ValueError(f"applies_to: the amounts allocated ({total}) exceed the {self.kind.value} amount ({self.amount})")
+
+
+class AllocationRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    reference: str
+    amount: Decimal
 
 
 class TransactionRead(BaseModel):
@@ -132,3 +245,4 @@ class TransactionRead(BaseModel):
     source: str
     applies_to: str | None = None
     cost: Decimal | None = None
+    allocations: list[AllocationRead] = []

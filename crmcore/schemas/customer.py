@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 #: the largest page a customer search returns (the HTTP API caps it lower: ``[api] max_page_size``)
 MAX_PAGE = 100_000
 
-_STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
+_STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
 
 class _PhoneByCountry(BaseModel):
@@ -68,7 +68,7 @@ class CustomerUpdate(_PhoneByCountry):
 
 
 class CustomerRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, defer_build=True)
 
     id: int
     kind: CustomerKind
@@ -112,7 +112,7 @@ class ContactUpdate(_PhoneByCountry):
 
 
 class ContactRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, defer_build=True)
 
     id: int
     customer_id: int

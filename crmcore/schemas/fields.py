@@ -5,6 +5,10 @@ phonenumbers ~25 µs per value, which alone would cap an import near 15k rows/s.
 therefore has a fast path for the common, unambiguous form (a plain ASCII address, an E.164
 number with a known country code) and falls back to the library for everything else, so the
 library stays the authority on what is valid.
+
+The libraries (phonenumbers, pycountry, email-validator) are imported on the first value that
+needs them, so a command that validates no address, phone or country (``crm customer list``)
+does not load them.
 """
 from __future__ import annotations
 
@@ -15,9 +19,6 @@ from enum import Enum
 from functools import lru_cache
 from typing import Annotated, Any
 
-import phonenumbers
-import pycountry
-from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from pydantic import AfterValidator, BeforeValidator, StringConstraints
 
 from crmcore.db.types import as_utc, tidy
@@ -26,11 +27,20 @@ _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _FAST_EMAIL = re.compile(
     rf"^{_ATEXT}(?:\.{_ATEXT})*@((?:[a-z0-9](?:[a-z0-9-]{{0,61}}[a-z0-9])?\.)+([a-z]{{2,24}}))$"
 )
-_SPECIAL_TLDS = {d for d in SPECIAL_USE_DOMAIN_NAMES if "." not in d}
+
+
+@lru_cache(maxsize=1)
+def _special_use_domains() -> tuple[frozenset[str], tuple[str, ...]]:
+    """email-validator's special-use domain names: (the top-level ones, all of them)."""
+    from email_validator import SPECIAL_USE_DOMAIN_NAMES
+
+    return frozenset(d for d in SPECIAL_USE_DOMAIN_NAMES if "." not in d), tuple(SPECIAL_USE_DOMAIN_NAMES)
 
 
 @lru_cache(maxsize=4096)
 def _slow_email(value: str) -> str:
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         return validate_email(value, check_deliverability=False).normalized
     except EmailNotValidError as e:
@@ -43,8 +53,9 @@ def normalise_email(value: str) -> str:
         local, _, domain = value.rpartition("@")
         lowered = domain.lower()
         m = _FAST_EMAIL.match(f"{local}@{lowered}")
-        if m and len(local) <= 64 and m.group(2) not in _SPECIAL_TLDS and not any(
-            m.group(1).endswith(f"{s}.") for s in SPECIAL_USE_DOMAIN_NAMES
+        special_tlds, special = _special_use_domains() if m else (frozenset(), ())
+        if m and len(local) <= 64 and m.group(2) not in special_tlds and not any(
+            m.group(1).endswith(f"{s}.") for s in special
         ):
             return f"{local}@{lowered}"
     return _slow_email(value)
@@ -53,8 +64,16 @@ def normalise_email(value: str) -> str:
 _E164 = re.compile(r"^\+([1-9]\d{6,14})$")
 
 
+@lru_cache(maxsize=1)
+def _calling_codes() -> frozenset[int]:
+    import phonenumbers
+
+    return frozenset(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+
+
 def _known_calling_code(digits: str) -> bool:
-    return any(int(digits[:n]) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE for n in (1, 2, 3))
+    codes = _calling_codes()
+    return any(int(digits[:n]) in codes for n in (1, 2, 3))
 
 
 def normalise_phone(value: str, region: str | None = None) -> str:
@@ -63,6 +82,8 @@ def normalise_phone(value: str, region: str | None = None) -> str:
     m = _E164.match(value)
     if m and _known_calling_code(m.group(1)):
         return value
+    import phonenumbers
+
     try:
         number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException as e:
@@ -73,20 +94,30 @@ def normalise_phone(value: str, region: str | None = None) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-_COUNTRIES = frozenset(c.alpha_2 for c in pycountry.countries)
-_CURRENCIES = frozenset(c.alpha_3 for c in pycountry.currencies)
+@lru_cache(maxsize=1)
+def _countries() -> frozenset[str]:
+    import pycountry
+
+    return frozenset(c.alpha_2 for c in pycountry.countries)
+
+
+@lru_cache(maxsize=1)
+def _currencies() -> frozenset[str]:
+    import pycountry
+
+    return frozenset(c.alpha_3 for c in pycountry.currencies)
 
 
 def _country(value: str) -> str:
     code = value.strip().upper()
-    if code not in _COUNTRIES:
+    if code not in _countries():
         raise ValueError(f"unknown country code {value!r} (use ISO 3166 alpha-2, e.g. DE)")
     return code
 
 
 def _currency(value: str) -> str:
     code = value.strip().upper()
-    if code not in _CURRENCIES:
+    if code not in _currencies():
         raise ValueError(f"unknown currency {value!r} (use ISO 4217, e.g. EUR)")
     return code
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -28,13 +28,13 @@ from sqlalchemy import ColumnElement, Insert, case, delete, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, subqueryload
 
 from crmcore.db.types import BALANCE_LIMIT, utcnow
 from crmcore.enums import BALANCE_SIGN, SETTLING_KINDS, AccountStatus, TransactionKind
 from crmcore.errors import ConfigError, Conflict, InvalidInput, NotFound
 from crmcore.limits import EARLIEST, utc_bound
-from crmcore.models import Account, Transaction
+from crmcore.models import Account, Allocation, Transaction
 from crmcore.schemas import AccountCreate, TransactionCreate
 from crmcore.schemas.account import DEFAULT_CURRENCY, check_amount
 from crmcore.services._base import Service
@@ -197,6 +197,47 @@ def allowed_targets(kind: TransactionKind) -> set[TransactionKind]:
     return {TransactionKind.INVOICE, TransactionKind.CHARGE} if kind in SETTLING_KINDS else {TransactionKind.INVOICE}
 
 
+def allocatable(session: Session, targets: list[tuple[int, Decimal]]) -> dict[int, Decimal]:
+    """{target id: what may still be allocated to it}: its amount less the allocations of other
+    entries and the credits naming it alone (``applies_to_id``), never below zero."""
+    ids = sorted({i for i, _ in targets})
+    taken: dict[int, Decimal] = {i: Decimal(0) for i in ids}
+    for i in range(0, len(ids), 5000):
+        chunk = ids[i:i + 5000]
+        for tid, amount in session.execute(select(Allocation.target_id, Allocation.amount).where(Allocation.target_id.in_(chunk))):
+            taken[tid] += amount
+        for named, amount in session.execute(select(Transaction.applies_to_id, Transaction.amount).where(
+                Transaction.applies_to_id.in_(chunk), Transaction.kind.in_([k.value for k in SETTLING_KINDS]))):
+            if named is not None:
+                taken[named] += amount
+    return {i: max(amount - taken[i], Decimal(0)) for i, amount in targets}
+
+
+def split_allocations(kind: str, amount: Decimal, wanted: list[tuple[str, Decimal | None, Decimal]]) -> list[tuple[str, Decimal]]:
+    """The amount settled on each named invoice: ``wanted`` is (reference, amount asked or None,
+    open amount). An amount asked beyond the invoice's open amount, or beyond what the entry
+    has, is a ValueError (one line); an invoice given no amount takes what is left of the entry,
+    up to its open amount, in order, and must get something."""
+    left = amount - sum((a for _, a, _ in wanted if a is not None), Decimal(0))
+    if left < 0:
+        raise ValueError(f"the amounts allocated ({amount - left}) exceed the {kind} amount ({amount})")
+    out = []
+    for ref, asked, open_ in wanted:
+        if asked is not None:
+            if asked > open_:
+                raise ValueError(f"{asked} allocated to {ref!r} exceeds what is open on it ({open_})")
+            out.append((ref, asked))
+            continue
+        if open_ <= 0:
+            raise ValueError(f"{ref!r} has nothing open to settle")
+        if left <= 0:
+            raise ValueError(f"nothing of the {kind} is left for {ref!r} (the invoices before it take it all)")
+        take = min(left, open_)
+        left -= take
+        out.append((ref, take))
+    return out
+
+
 @dataclass
 class StatementLine:
     entry: Transaction
@@ -351,16 +392,7 @@ class AccountService(Service):
         PostingHorizon(now, ledger_settings(self.uow.crm.config).max_future_days).check(data.occurred_at, data.due_date)
         if account_id is None:
             account = self.default_account(customer_id, data.currency)
-        currency = data.currency or account.currency
-        if currency != account.currency:
-            raise InvalidInput(f"wrong currency {currency}: account {account.id} is kept in {account.currency}",
-                               [("currency", f"account is in {account.currency}")])
-        for name, value in (("amount", data.amount), ("cost", data.cost)):
-            try:
-                if value is not None:
-                    check_amount(value, currency)
-            except ValueError as e:
-                raise InvalidInput(f"invalid input: {name}: {e}", [(name, str(e))]) from None
+        currency = self._checked_currency(account, data)
         target = self._settled(customer_id, account.id, data)
         if account.status is AccountStatus.CLOSED:
             raise Conflict(f"account {account.id} is closed")
@@ -373,6 +405,7 @@ class AccountService(Service):
         self.session.refresh(account, ["balance"], with_for_update=True)
         new_balance = account.balance + effect(data.kind, data.amount)
         check_balance(account.id, account.currency, new_balance)
+        plan = self._allocate(customer_id, account.id, data)  # under the lock: no two payments over-allocate
         self.uow.hooks.before_transaction_post(self.uow, account, data)
         entry = Transaction(account_id=account.id, customer_id=customer_id, kind=data.kind, amount=data.amount,
                             currency=currency, occurred_at=data.occurred_at or now, due_date=data.due_date,
@@ -394,16 +427,58 @@ class AccountService(Service):
             if existing is None:
                 raise
             return self._same_or_conflict(existing, data), False
+        self.session.add_all([Allocation(entry_id=entry.id, target_id=t.id, amount=amt) for t, amt in plan])
         account.balance = new_balance
         self.session.flush()
         # what was stored (the account's currency, the posting time, the computed due date), not what was asked
         stored = {"account_id": account.id, "kind": entry.kind, "amount": entry.amount, "currency": entry.currency,
                   "occurred_at": entry.occurred_at, "due_date": entry.due_date, "reference": entry.reference,
                   "description": entry.description, "category": entry.category, "source": entry.source,
-                  "applies_to": data.applies_to, "cost": entry.cost}
+                  "applies_to": data.applies_to, "cost": entry.cost,
+                  **({"allocations": [{"applies_to": t.reference, "amount": amt} for t, amt in plan]} if plan else {})}
         self.uow.audit.record("post", "transaction", entry.id, after=posting_audit(self.uow, stored))
         self.uow.hooks.transaction_posted(self.uow, entry)
         return entry, True
+
+    @staticmethod
+    def _checked_currency(account: Account, data: TransactionCreate) -> str:
+        """The entry's currency (the account's), its amounts checked against its decimals."""
+        currency = data.currency or account.currency
+        if currency != account.currency:
+            raise InvalidInput(f"wrong currency {currency}: account {account.id} is kept in {account.currency}",
+                               [("currency", f"account is in {account.currency}")])
+        values = [("amount", data.amount), ("cost", data.cost)] + [("applies_to", a.amount) for a in data.allocations]
+        for name, value in values:
+            try:
+                if value is not None:
+                    check_amount(value, currency)
+            except ValueError as e:
+                raise InvalidInput(f"invalid input: {name}: {e}; nothing was posted", [(name, str(e))]) from None
+        return currency
+
+    def _allocate(self, customer_id: int, account_id: int, data: TransactionCreate) -> Sequence[tuple[Transaction, Decimal]]:
+        """(target, amount) of each invoice ``data.allocations`` names, or one InvalidInput line.
+        Called under the account's lock: the open amounts read cannot change before the insert."""
+        if not data.allocations:
+            return []
+        refs = [a.reference for a in data.allocations]
+        found = {t.reference: t for t in self.session.scalars(select(Transaction).where(
+            Transaction.customer_id == customer_id, Transaction.reference.in_(refs)))}
+        targets: dict[str, Transaction] = {}
+        for ref in refs:
+            t = found.get(ref)
+            problem = settle_problem(customer_id, account_id, ref, None if t is None else (t.account_id, t.kind),
+                                     allowed_targets(data.kind))
+            if problem or t is None:
+                raise InvalidInput(f"invalid input: applies_to: {problem}; nothing was posted", [("applies_to", str(problem))])
+            targets[ref] = t
+        opens = allocatable(self.session, [(t.id, t.amount) for t in targets.values()])
+        try:
+            amounts = split_allocations(data.kind.value, data.amount, [(a.reference, a.amount, opens[targets[a.reference].id])
+                                                                        for a in data.allocations])
+        except ValueError as e:
+            raise InvalidInput(f"invalid input: applies_to: {e}; nothing was posted", [("applies_to", str(e))]) from None
+        return [(targets[ref], amt) for ref, amt in amounts]
 
     def _settled(self, customer_id: int, account_id: int, data: TransactionCreate) -> Transaction | None:
         """The entry ``data.applies_to`` names: an invoice (or, for a credit, a charge) of the same
@@ -434,8 +509,9 @@ class AccountService(Service):
         since, until = utc_bound(since, "since"), utc_bound(until, "until")  # year 1 at +01:00 has no UTC form
         account = self.visible(account_id)
         opening = self._sum(account_id, since) if since is not None else Decimal("0.00")
+        # subqueryload: one query per relationship at any size (selectinload batches by 500 rows)
         q = (select(Transaction).where(Transaction.account_id == account_id).order_by(Transaction.occurred_at, Transaction.id)
-             .options(selectinload(Transaction.applies_to_entry)))
+             .options(subqueryload(Transaction.applies_to_entry), subqueryload(Transaction.allocations)))
         if since is not None:
             q = q.where(Transaction.occurred_at >= since)
         if until is not None:

@@ -11,6 +11,8 @@ from crmcore.limits import check_text, check_window
 from crmcore.models import AuditEntry
 from crmcore.services._base import Service, jsonable
 
+AUDIT_READ = "user.manage"  # the log shows every customer's values: an administrator's read
+
 AUDIT_COLUMNS = ("at", "actor", "action", "entity", "entity_id", "before", "after")
 
 
@@ -46,7 +48,12 @@ class AuditService(Service):
 
     def list(self, entity: str | None = None, entity_id: object | None = None, limit: int = 100, *,
              actor: str | None = None, action: str | None = None, before: int | None = None) -> list[AuditEntry]:
-        """Newest first; ``before``: only entries with a smaller id (the next page of a viewer)."""
+        """Newest first; ``before``: only entries with a smaller id (the next page of a viewer).
+
+        The log holds every customer's before/after values, so reading it takes ``user.manage``
+        (administrators; anyone in single-user mode): :class:`crmcore.PermissionDenied` otherwise.
+        """
+        self.uow.require(AUDIT_READ)
         for value, name in ((entity, "entity"), (None if entity_id is None else str(entity_id), "entity id"),
                             (actor, "actor"), (action, "action")):
             check_text(value, name)  # what no engine can take is a clean InvalidInput

@@ -10,35 +10,48 @@ phone that give the same answer on SQLite and PostgreSQL. The string similarity 
   kitchens" agree), or are neighbours when all name keys are sorted (and sorted reversed), which
   finds typos without comparing every pair;
 - each pair is scored by combining independent evidence (``1 - prod(1 - w)``), so two weak
-  signals together outweigh one, and the evidence is kept to show the user why.
+  signals together outweigh one, and the evidence is kept to show the user why;
+- a block of more than ``MAX_BLOCK`` customers (a shared switchboard number, a generic e-mail) is
+  a stop word: not paired on, and reported by :func:`scan_report`.
+
+The scan over all customers works column-wise (``_duplicates_scan``): 1M customers cost about
+18 s of CPU, half of it reading the rows and making the name keys (bench/duplicates_bench.py).
 """
 from __future__ import annotations
 
 import re
-import unicodedata
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
-from rapidfuzz import fuzz, process
-from sqlalchemy import func, or_, select, text
+from rapidfuzz import fuzz
+from sqlalchemy import case, func, or_, select, text
+from sqlalchemy.exc import CompileError
 
 from crmcore.models import Customer
 from crmcore.models.customer import fold
+from crmcore.services._duplicates_scan import MAX_BLOCK as MAX_BLOCK  # re-exported: the scan's limits
+from crmcore.services._duplicates_scan import WINDOW as WINDOW
+from crmcore.services._duplicates_scan import (
+    Columns,
+    Skipped,
+    email_keys,
+    key_of_folded,
+    name_keys,
+    phone_keys,
+    scored_pairs,
+)
 
 if TYPE_CHECKING:
     from crmcore.uow import UnitOfWork
 
 #: legal forms and filler words that say nothing about which company it is
 LEGAL_FORMS = frozenset(["ag", "ab", "as", "asa", "bv", "co", "company", "corp", "corporation", "cv", "gmbh", "gbr", "inc", "incorporated", "kg", "kk", "lda", "limited", "llc", "llp", "ltd", "mbh", "nv", "ohg", "oy", "plc", "pty", "sa", "sarl", "sas", "spa", "srl", "sro", "the", "und", "and", "e", "k", "ev", "ug", "oao", "ooo", "zao", "pao", "ip", "ltda", "sl", "sae"])
-_NON_WORD = re.compile(r"[^\w]+")
 _NON_ASCII_DIGIT = re.compile(r"[^0-9]+")
-WINDOW = 3  # neighbours compared in each sorted order
 ADVISORY_NAMESPACE = 0x43524D44  # "CRMD": this module's advisory locks on PostgreSQL
-MAX_BLOCK = 200  # a block larger than this (a shared switchboard number) is compared by name only
 
 
 class DuplicateSettings(BaseModel):
@@ -81,13 +94,7 @@ class Candidate:
 
 def name_key(name: str | None) -> str:
     """A company name reduced to what identifies it: folded, unaccented, no legal form, words sorted."""
-    folded = fold(name)
-    if folded.isascii():  # most names: nothing to decompose (the per-character pass dominated a 1M scan)
-        plain = folded
-    else:
-        plain = "".join(ch for ch in unicodedata.normalize("NFKD", folded) if not unicodedata.combining(ch))
-    words = [w for w in _NON_WORD.split(plain.replace("_", " ")) if w and w not in LEGAL_FORMS]
-    return " ".join(sorted(words))
+    return key_of_folded(fold(name), LEGAL_FORMS)
 
 
 def email_key(email: str | None) -> str | None:
@@ -130,84 +137,29 @@ def score_pair(a: Record, b: Record, settings: DuplicateSettings) -> tuple[float
     return 1 - miss, evidence
 
 
-def _block_pairs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Index pairs within runs of equal keys (integer codes, 0 for none; runs longer than MAX_BLOCK are skipped)."""
-    order = np.argsort(keys, kind="stable")
-    ordered = keys[order]
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    sizes = np.diff(np.r_[starts, len(ordered)])
-    left: list[np.ndarray] = []
-    right: list[np.ndarray] = []
-    for start, size in zip(starts[sizes > 1], sizes[sizes > 1], strict=True):
-        if size > MAX_BLOCK or ordered[start] == 0:  # 0: no key
-            continue
-        members = order[start:start + size]
-        x, y = np.triu_indices(size, k=1)
-        left.append(members[x])
-        right.append(members[y])
-    if not left:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    return np.concatenate(left), np.concatenate(right)
+def _columns(records: Sequence[Record]) -> Columns:
+    return Columns(ids=np.fromiter((r.id for r in records), dtype=np.int64, count=len(records)),
+                   keys=[r.key for r in records], emails=[r.email or "" for r in records],
+                   phones=[r.phone or "" for r in records], countries=[r.country or "" for r in records])
 
 
-def _codes(values: Iterable[str]) -> np.ndarray:
-    """Each value's integer code (the empty string is 0): equal values get equal codes, so blocks and
-    comparisons run on integers in NumPy rather than on Python strings one by one."""
-    seen: dict[str, int] = {"": 0}
-    return np.fromiter((seen.setdefault(v, len(seen)) for v in values), dtype=np.int64)
-
-
-def candidate_pairs(records: Sequence[Record]) -> tuple[np.ndarray, np.ndarray]:
-    """Index pairs (i < j, unique) that share a block or are neighbours in a sorted order of name keys."""
-    n = len(records)
-    keys = np.array([r.key for r in records], dtype=object)
-    left, right = [], []
-    for column in (_codes(r.key for r in records), _codes(r.email or "" for r in records),
-                   _codes(r.phone or "" for r in records)):
-        i, j = _block_pairs(column)
-        left.append(i)
-        right.append(j)
-    for order in (np.argsort(keys, kind="stable"), np.argsort(np.array([k[::-1] for k in keys], dtype=object), kind="stable")):
-        for w in range(1, WINDOW + 1):
-            left.append(order[:-w])
-            right.append(order[w:])
-    i, j = np.concatenate(left).astype(np.int64), np.concatenate(right).astype(np.int64)
-    lo, hi = np.minimum(i, j), np.maximum(i, j)
-    codes = np.unique(lo[lo != hi] * max(n, 1) + hi[lo != hi])
-    return codes // max(n, 1), codes % max(n, 1)
-
-
-def find_candidates(records: Sequence[Record], settings: DuplicateSettings) -> list[Candidate]:
-    """Every pair scoring at least the threshold, best first (ties by ids, so the order is stable).
-
-    The same rule as :func:`score_pair`, over all candidate pairs at once: name similarities
-    from rapidfuzz's ``cpdist`` on all cores, the rest in NumPy; evidence only for the pairs kept.
-    """
-    if len(records) < 2:
-        return []
-    i, j = candidate_pairs(records)
-    keys = np.array([r.key for r in records], dtype=object)
-    emails = _codes(r.email or "" for r in records)
-    phones = _codes(r.phone or "" for r in records)
-    countries = _codes(r.country or "" for r in records)
-    no_key = _codes(r.key for r in records) == 0
-    similarity = process.cpdist(keys[i], keys[j], scorer=fuzz.ratio, workers=-1) / 100
-    similarity[no_key[i] | no_key[j]] = 0
-    same_email = (emails[i] == emails[j]) & (emails[i] != 0)
-    same_phone = (phones[i] == phones[j]) & (phones[i] != 0)
-    name_w = np.where(similarity >= 0.75, settings.name_weight * (similarity - 0.75) / 0.25, 0.0)
-    damp = np.where((countries[i] != 0) & (countries[j] != 0) & (countries[i] != countries[j]), 0.5, 1.0)
-    miss = (1 - damp * settings.email_weight * same_email) * (1 - damp * settings.phone_weight * same_phone) \
-        * (1 - damp * name_w)
-    score = 1 - miss
-    keep = np.flatnonzero(score >= settings.threshold - 1e-12)
+def _candidates(cols: Columns, settings: DuplicateSettings) -> list[Candidate]:
+    """The pairs scoring at least the threshold, best first (ties by ids, so the order is stable);
+    the evidence (and the score, by the one rule again) from :func:`score_pair` for those only."""
     found = []
-    for k in keep:
-        a, b = records[i[k]], records[j[k]]
-        exact, evidence = score_pair(a, b, settings)  # the explanation, and the one rule checked again
+    i, j, _ = scored_pairs(cols, settings)
+    for x, y in zip(i.tolist(), j.tolist(), strict=True):
+        a, b = (Record(id=int(cols.ids[k]), name=cols.keys[k], email=cols.emails[k] or None, phone=cols.phones[k] or None,
+                       country=cols.countries[k] or None, key=cols.keys[k]) for k in (x, y))
+        exact, evidence = score_pair(a, b, settings)
         lo, hi = (a, b) if a.id < b.id else (b, a)
         found.append(Candidate(lo.id, hi.id, exact, evidence))
     return sorted(found, key=lambda c: (-c.score, c.a, c.b))
+
+
+def find_candidates(records: Sequence[Record], settings: DuplicateSettings) -> list[Candidate]:
+    """Every pair of these records scoring at least the threshold, best first (see :func:`scan`)."""
+    return _candidates(_columns(records), settings) if len(records) >= 2 else []
 
 
 def settings_of(uow: UnitOfWork) -> DuplicateSettings:
@@ -220,16 +172,77 @@ def _visible(uow: UnitOfWork, query: Any) -> Any:
     return query.where(visibility.customer_clause()) if visibility is not None else query
 
 
-def scan(uow: UnitOfWork, *, threshold: float | None = None, limit: int | None = None) -> list[Candidate]:
-    """Likely duplicates among the active customers the actor may see, best first."""
+@dataclass
+class ScanReport:
+    """What a scan found, and the blocks it skipped as stop words (say so to the user)."""
+
+    pairs: list[Candidate]
+    skipped: list[Skipped]
+
+
+def _chunks(uow: UnitOfWork, query: Any, size: int = 50_000) -> Iterator[Sequence[Sequence[Any]]]:
+    """The query's rows in chunks of plain tuples, from the driver's cursor on the unit of work's
+    own connection and transaction (PostgreSQL: a server-side cursor), without building a Row
+    object per customer; a query whose parameters cannot be written inline goes through Core."""
+    conn = uow.session.connection()
+    try:
+        sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    except CompileError:
+        yield from conn.execution_options(yield_per=size).execute(query).partitions()
+        return
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    postgres = conn.dialect.name == "postgresql"
+    cursor = dbapi.cursor(name="crm_duplicate_scan") if postgres else dbapi.cursor()
+    try:
+        cursor.execute(sql.replace("%%", "%") if postgres else sql)
+        while part := cursor.fetchmany(size):
+            yield part
+    finally:
+        cursor.close()
+
+
+def _read_columns(uow: UnitOfWork) -> Columns:
+    """The active customers the actor may see, read column-wise in chunks (streamed: no ORM object,
+    no Row kept); names as their stored folded form (``search_name``), so only the rest of the key
+    is computed here."""
+    unfolded = case((Customer.search_name == "", Customer.name), else_=None)  # a row stored without its folded name
+    query = _visible(uow, select(Customer.id, Customer.search_name, unfolded, Customer.email, Customer.phone,
+                                 Customer.country).where(Customer.archived.is_(False)).order_by(Customer.id))
+    ids: list[int] = []
+    folded: list[str] = []
+    emails: list[str | None] = []
+    phones: list[str | None] = []
+    countries: list[str | None] = []
+    for part in _chunks(uow, query):
+        cid, search, name, email, phone, country = zip(*part, strict=True)
+        ids.extend(cid)
+        folded.extend(search)
+        if name.count(None) != len(name):  # rare: fold those names here
+            for k, n in enumerate(name):
+                if n is not None:
+                    folded[len(folded) - len(name) + k] = fold(n)
+        emails.extend(email)
+        phones.extend(phone)
+        countries.extend(country)
+    return Columns(ids=np.array(ids, dtype=np.int64), keys=name_keys(folded, LEGAL_FORMS), emails=email_keys(emails),
+                   phones=phone_keys(phones, phone_key), countries=[c or "" for c in countries])
+
+
+def scan_report(uow: UnitOfWork, *, threshold: float | None = None, limit: int | None = None) -> ScanReport:
+    """Likely duplicates among the active customers the actor may see, best first, and the blocks
+    skipped as stop words (more than ``MAX_BLOCK`` customers sharing one key)."""
     uow.require("customer.read")
     settings = settings_of(uow)
     settings = settings.model_copy(update={"threshold": settings.scan_threshold if threshold is None else threshold})
-    query = _visible(uow, select(Customer.id, Customer.name, Customer.email, Customer.phone, Customer.country)
-                     .where(Customer.archived.is_(False)))
-    records = [record(row) for row in uow.session.execute(query)]
-    found = find_candidates(records, settings)
-    return found[:limit] if limit is not None else found
+    cols = _read_columns(uow)
+    found = _candidates(cols, settings) if len(cols) >= 2 else []
+    return ScanReport(found[:limit] if limit is not None else found, cols.skipped)
+
+
+def scan(uow: UnitOfWork, *, threshold: float | None = None, limit: int | None = None) -> list[Candidate]:
+    """Likely duplicates among the active customers the actor may see, best first."""
+    return scan_report(uow, threshold=threshold, limit=limit).pairs
 
 
 def likely_duplicates(uow: UnitOfWork, name: str, email: str | None, phone: str | None,

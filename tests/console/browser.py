@@ -4,6 +4,7 @@ against its own database (SQLite, or a fresh PostgreSQL database on the server o
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -171,3 +172,24 @@ def switch_language(page: Any, lang: str) -> None:
         return
     with page.expect_navigation():
         page.select_option("#lang-select", lang)
+
+
+#: two or more Latin words in a row: a sentence or a label left in English
+ENGLISH_RUN = re.compile(r"\b[A-Za-z][a-z]+(?:[ -][A-Za-z][a-z]+)+\b")
+
+
+def english_left(page: Any, data: tuple[str, ...] = ()) -> list[str]:
+    """Runs of English words in the page's ``main`` (and its header), once the customer data
+    the page is known to show (``data``: names, subjects, reasons typed in English) and code
+    (commands, segment rules) are taken out: a page in Chinese or Russian shows none."""
+    text = page.evaluate("""() => [...document.querySelectorAll('header, main')].map(part => {
+        const copy = part.cloneNode(true);  // commands and segment rules are code, not English
+        copy.querySelectorAll('code, kbd, pre, samp, textarea, script').forEach(c => c.remove());
+        document.body.appendChild(copy);
+        const text = copy.innerText;
+        copy.remove();
+        return text;
+    }).join('\\n')""")
+    for d in sorted(data, key=len, reverse=True):
+        text = text.replace(d, " ")
+    return sorted(set(ENGLISH_RUN.findall(text)))

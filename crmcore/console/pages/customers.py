@@ -11,17 +11,15 @@ from crmcore.console.forms import bind, service_errors, values
 from crmcore.console.web import View, page
 from crmcore.errors import CRMError, InvalidInput, StaleVersion
 from crmcore.schemas import CustomerCreate, CustomerQuery, CustomerRead, CustomerUpdate
+from crmcore.services.customer_fields import CLEARABLE, FILE_COLUMNS, LABELS
 from crmcore.uow import UnitOfWork
 
-FIELDS = ("name", "kind", "email", "phone", "country", "region", "industry", "lifecycle_stage", "owner", "tags",
-          "external_ref")
-CLEARABLE = ("email", "phone", "country", "region", "industry", "owner", "external_ref")
+#: the form's fields, in the form's order (the reference, made up when left empty, last); derived
+#: from the one declaration, as the importer, exporter and CLI do
+FIELDS: tuple[str, ...] = (*(f for f in FILE_COLUMNS if f != "external_ref"), "external_ref")
 #: English labels (message ids) of the enum values shown in forms and lists
 KINDS = {"organization": "Organization", "person": "Person", "government": "Government"}
 STAGES = {"prospect": "Prospect", "target": "Target", "active": "Active", "at_risk": "At risk", "churned": "Churned"}
-LABELS = {"name": "Name", "kind": "Kind", "email": "Email", "phone": "Phone", "country": "Country",
-          "region": "Region", "industry": "Industry", "lifecycle_stage": "Lifecycle stage", "owner": "Owner",
-          "tags": "Tags", "external_ref": "Reference"}
 
 
 def routes() -> list[Any]:

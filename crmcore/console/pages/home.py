@@ -43,7 +43,7 @@ def _card_html(view: View, card: HomeCard) -> dict[str, Any]:
     body = None
     if card.template:
         body = view.console.templates.get_template(card.template).render(
-            {"_": view._, "fmt": view.fmt, "url": view.url, "csrf": view.csrf, **card.context})
+            {"_": view._, "fmt": view.fmt, "say": view.say, "url": view.url, "csrf": view.csrf, **card.context})
     return {"title": view._(card.title), "entries": card.items, "link": card.link, "body": body,
             "empty": view._(card.empty)}
 

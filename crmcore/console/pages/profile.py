@@ -3,12 +3,13 @@ postings, the account statement. A form that fails is drawn again on the page, t
 its field and the input kept; a guard's refusal (a credit hold) is shown with its figures."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.responses import Response
 from starlette.routing import Route
 
-from crmcore.console.extensions import ConsoleSection, Failed, call_each
+from crmcore.console.extensions import ConsoleSection, Failed, call_each, say
 from crmcore.console.forms import bind, service_errors, values
 from crmcore.console.pages.customers import KINDS, STAGES
 from crmcore.console.web import View, human_ref, page
@@ -74,7 +75,10 @@ def show(view: View, forms: dict[str, tuple[dict[str, str], dict[str, str]]] | N
         perms = {k: uow.can(k) for k in ("customer.write", "customer.archive", "customer.merge", "contact.write",
                                          "interaction.write", "account.post")}
     replaced = {s["replaces"] for s in sections if s.get("replaces")}
-    generic = [{"title": t, "fields": f, "tables": p["section_tables"].get(t, [])}
+    phrases = view.console.registry.phrases
+    generic = [{"title": t, "tables": p["section_tables"].get(t, []),
+                "fields": {k: say(view.fmt, phrases, v, plugins=view.active) if isinstance(v, str) else None for k, v in f.items()},
+                "raw": f}
                for t, f in p["sections"].items() if t not in replaced]
     forms = forms or {}
     return view.render("customers/show.html", status=status, partial="timeline" if view.arg("partial") == "timeline" else None,
@@ -93,7 +97,7 @@ def _section(view: View, plugin: str, s: Any) -> dict[str, Any]:
                 "order": 1000, "replaces": None}
     try:
         html = view.console.templates.get_template(s.template).render(
-            {"_": view._, "fmt": view.fmt, "url": view.url, "csrf": view.csrf, "prefix": view.console.prefix, **s.context})
+            {"_": view._, "fmt": view.fmt, "say": view.say, "url": view.url, "csrf": view.csrf, "prefix": view.console.prefix, **s.context})
     except Exception as e:  # noqa: BLE001 - a broken template is the plugin's error box, not a broken page
         return {"failed": Failed(plugin, "template " + s.template, f"{type(e).__name__}: {e}"), "order": 1000, "replaces": None}
     return {"title": view._(s.title), "html": html, "order": s.order, "replaces": s.replaces, "failed": None}
@@ -125,12 +129,14 @@ def _timeline_rows(view: View, entries: list[dict[str, Any]], people: dict[int, 
     options = _options(view)
     chan, ik = dict(options["channels"]), dict(options["ikinds"])
     names = {"core": _("Interaction"), "ledger": _("Ledger"), **_plugin_names(view)}
+    phrases = [ph for ph in view.console.registry.phrases if ph[0] in view.active]
     rows = []
     for e in entries:
         what, summary = e["kind"], e["summary"] or ""
         if e["source"] == "core" and " " in e["kind"]:
             c, k = e["kind"].split(" ", 1)
             what = f"{chan.get(c, c)} · {ik.get(k, k)}"
+            summary = _interaction_line(view, summary, phrases)
             if e.get("contact_id") in people:
                 summary += " · " + _("Contact: %(name)s", name=people[e["contact_id"]])
         elif e["source"] == "ledger" and e.get("entry_kind"):
@@ -138,9 +144,25 @@ def _timeline_rows(view: View, entries: list[dict[str, Any]], people: dict[int, 
             summary = fmt.money(e["amount"], e["currency"]) + (f" · {e['description']}" if e.get("description") else "")
         else:
             what = fmt.label(e["kind"])
+            summary = say(fmt, phrases, summary, plugins=(e["source"],), kind=e["kind"]) or summary
         rows.append({"day": fmt.day(e["at"]), "what": what, "summary": summary, "reference": human_ref(e["reference"]),
                      "source": names.get(e["source"], e["source"])})
     return rows
+
+
+_MOVE = re.compile(r"(?P<what>[a-z][a-z ]{0,40}) (?P<id>\d+): (?P<source>[a-z_]+) → (?P<target>[a-z_]+)")
+
+
+def _interaction_line(view: View, subject: str, phrases: list[Any]) -> str:
+    """An interaction's subject a plugin wrote in English, in the reader's language: a state
+    machine's move ("service ticket 4: open → resolved", crmcore.statemachine) or a plugin's
+    phrase of kind "interaction"; a subject a person typed is shown as it is."""
+    fmt = view.fmt
+    m = _MOVE.fullmatch(subject)
+    if m is not None:
+        return (f"{fmt.label(m['what'])} {m['id']}: {fmt.label(m['source'].replace('_', ' '), capital=False)}"
+                f" → {fmt.label(m['target'].replace('_', ' '), capital=False)}")
+    return say(fmt, phrases, subject, plugins=view.active, kind="interaction") or subject
 
 
 def _cid(view: View) -> int:

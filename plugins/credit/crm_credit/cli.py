@@ -303,13 +303,13 @@ def aging_cmd(app: AppContext, customer_key: str | None, as_of: dt.date | None, 
     if as_json:
         emit_json(report)
         return
-    rows, totals = [ledger.AgeingRow(**r) for r in report["customers"]], [ledger.AgeingRow(**r) for r in report["totals"]]
-    rows = sorted(rows, key=lambda r: -r.open)[:limit]
-    cols = ["customer", "currency", *ledger.BUCKETS, "open", "unapplied"]
-    table(f"Ageing as of {as_of}", cols, [[r.customer_id, r.currency, *[_money_s(r.buckets[b]) for b in ledger.BUCKETS],
-                                            _money_s(r.open), _money_s(r.unapplied)] for r in rows])
-    table("Total", cols, [["all", r.currency, *[_money_s(r.buckets[b]) for b in ledger.BUCKETS], _money_s(r.open),
-                           _money_s(r.unapplied)] for r in totals])
+    rows = sorted(report["customers"], key=lambda r: (-r["open"], r["customer_id"]))[:limit]
+    cols = ["customer", "ref", "name", "currency", *ledger.BUCKETS, "open", "unapplied"]
+    table(f"Ageing as of {as_of}", cols, [[r["customer_id"], r["customer_ref"] or "", r["customer_name"] or "", r["currency"],
+                                            *[_money_s(r["buckets"][b]) for b in ledger.BUCKETS], _money_s(r["open"]),
+                                            _money_s(r["unapplied"])] for r in rows])
+    table("Total", cols, [["all", "", "", r["currency"], *[_money_s(r["buckets"][b]) for b in ledger.BUCKETS],
+                           _money_s(r["open"]), _money_s(r["unapplied"])] for r in report["totals"]])
 
 
 @credit.command("dso")
@@ -331,7 +331,8 @@ def dso_cmd(app: AppContext, start: dt.date | None, end: dt.date | None, custome
     if as_json:
         emit_json(report)
         return
-    rows, totals = [ledger.DsoRow(**r) for r in report["customers"]], [ledger.DsoRow(**r) for r in report["totals"]]
+    rows = [ledger.DsoRow(**{k: v for k, v in r.items() if k not in reports.NAME_FIELDS}) for r in report["customers"]]
+    totals = [ledger.DsoRow(**r) for r in report["totals"]]
     cols = ["customer", "currency", "receivables", "credit sales", "DSO", "avg days to pay", "paid"]
     rows = sorted(rows, key=lambda r: -(r.dso or 0))[:limit]
     table(f"DSO {start} – {end} ({(end - start).days + 1} days)", cols,

@@ -9,10 +9,24 @@ from __future__ import annotations
 from typing import Any
 
 from crmcore import hookimpl
-from crmcore.console import HomeCard, NavEntry, console_register
+from crmcore.console import ConsolePhrase, HomeCard, NavEntry, console_register
 
 #: navigation, templates, messages and every route of console_pages.ROUTES (needing customer.read)
-crm_console_register = console_register(__name__, NavEntry("Credit", "/credit/ageing", "customer.read", order=30))
+#: the timeline lines of services.timeline and control.timeline in the reader's language
+PHRASES = (ConsolePhrase(r"level (?P<level_text>\d+): (?P<amount>-?[\d,]+(?:\.\d+)? [A-Z]{3}) (?P<days>-?\d+) days overdue",
+                         "Level %(level_text)s: %(amount)s, %(days)s days overdue"),
+           ConsolePhrase(r"grade (?P<old_text>\S+) → (?P<new_text>\S+) \(score (?P<old_score>\S+) → (?P<new_score>\S+)\)",
+                         "Grade %(old_text)s → %(new_text)s (score %(old_score)s → %(new_score)s)", kind="credit downgrade"),
+           ConsolePhrase(r"(?P<message_text>.*) \(passed by (?P<actor_text>[^,()]+), (?P<source>[a-z_ ]+)\)",
+                         "%(message_text)s (passed by %(actor_text)s, %(source)s)", kind="credit warning"),
+           ConsolePhrase(r"(?P<grade_text>[A-Z][+-]?) \(score (?P<score>-?[\d.]+)\)", "%(grade_text)s (score %(score)s)"),
+           # dunning.py: the reason of a hold it puts, and the subject of the letter it logs
+           ConsolePhrase(r"dunning level (?P<level_text>\d+): (?P<n>\d+) invoice\(s\) over (?P<days>\d+) days overdue",
+                         "Dunning level %(level_text)s: %(n)s invoice(s) over %(days)s days overdue"),
+           ConsolePhrase(r"Dunning level (?P<level_text>\d+) \((?P<action>[a-z ]+)\): (?P<n>\d+) invoice\(s\), (?P<amounts_text>.*) overdue",
+                         "Dunning level %(level_text)s (%(action)s): %(n)s invoice(s), %(amounts_text)s overdue", kind="interaction"))
+crm_console_register = console_register(__name__, NavEntry("Credit", "/credit/ageing", "customer.read", order=30),
+                                        phrases=PHRASES)
 
 
 @hookimpl

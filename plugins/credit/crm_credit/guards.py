@@ -9,6 +9,7 @@ later invoice. A ledger export therefore re-imports.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -53,18 +54,38 @@ def credit_checked(entry: TransactionCreate, s: CreditSettings) -> bool:
 
 
 def settlement_problem(entry_kind: TransactionKind, amount: Decimal, name: str | None, account_id: int,
-                       items: ledger.OpenItems, s: CreditSettings) -> str | None:
+                       items: ledger.OpenItems, s: CreditSettings, allocations: Sequence[Any] = ()) -> str | None:
     """Why a payment / credit note / write-off cannot be posted against the stored ledger, or None.
 
     A settlement naming an invoice (``applies_to``) may not exceed what is open on it; one naming
-    none may not exceed the account's open receivable unless ``allow_overpayment`` is on.
+    none may not exceed the account's open receivable unless ``allow_overpayment`` is on. One
+    settling several invoices (allocations) may allocate to each no more than is open on it, and
+    as a whole follows the rule of an unnamed one.
     """
     sel = items.account == account_id
+    if allocations:
+        def open_of(ref: str) -> int | None:
+            hit = np.flatnonzero(sel & (items.reference == ref))
+            return int(items.open[hit].sum()) if hit.size else None
+
+        return _alloc_problem(entry_kind, amount, allocations, open_of, int(items.open[sel].sum()), account_id, s)
     open_on = None
     if name is not None:
         hit = np.flatnonzero(sel & (items.reference == name))
         open_on = int(items.open[hit].sum()) if hit.size else None
     return _problem(entry_kind, amount, name, open_on, int(items.open[sel].sum()), account_id, s)
+
+
+def _alloc_problem(kind: TransactionKind, amount: Decimal, allocations: Sequence[Any], open_of: Callable[[str], int | None],
+                   open_total: int, account_id: int, s: CreditSettings) -> str | None:
+    for al in allocations:
+        open_on = open_of(al.reference)
+        if open_on is None:
+            return f"names invoice {al.reference}, which is not on account {account_id}"
+        if al.amount is not None and ledger.cents(al.amount) > open_on:
+            return (f"{fmt(al.amount)} allocated to invoice {al.reference} is larger than the "
+                    f"{fmt(ledger.money(open_on))} still open on it")
+    return _problem(kind, amount, None, None, open_total, account_id, s)
 
 
 def _problem(kind: TransactionKind, amount: Decimal, name: str | None, open_on: int | None, open_total: int,
@@ -91,7 +112,7 @@ def guard_entry(uow: UnitOfWork, account: Any, entry: TransactionCreate) -> None
     if entry.kind in SETTLEMENTS:
         lock_profiles(uow, [account.customer_id])  # two settlements of one invoice at once: the later sees the first
         items = ledger.open_items(uow.session, CURRENT, [account.customer_id])
-        problem = settlement_problem(entry.kind, entry.amount, entry.applies_to, account.id, items, s)
+        problem = settlement_problem(entry.kind, entry.amount, entry.applies_to, account.id, items, s, entry.allocations)
         if problem:
             raise Veto(problem)
         return
@@ -196,6 +217,12 @@ class Position:
 
     def problem(self, account_id: int, e: TransactionCreate, s: CreditSettings) -> str | None:
         a = self.account(account_id)
+        if e.allocations:
+            def open_of(ref: str) -> int | None:
+                k = a.by_ref.get(ref)
+                return None if k is None else a.open_on(k)
+
+            return _alloc_problem(e.kind, e.amount, e.allocations, open_of, a.open, account_id, s)
         name = e.applies_to
         k = a.by_ref.get(name) if name is not None else None
         return _problem(e.kind, e.amount, name, None if k is None else a.open_on(k), a.open, account_id, s)
@@ -210,12 +237,26 @@ class Position:
             if e.kind in (TransactionKind.INVOICE, TransactionKind.CHARGE):
                 a.by_ref[e.reference] = slot
             return
-        name = e.applies_to
-        k = a.by_ref.get(name) if name is not None else None
-        if k is not None:  # a named credit settles its invoice up to what the other named ones left of it
-            used = min(a.left[k], cents)
-            a.add(k, -used)
-            cents -= used
+        if e.allocations:  # each allocation settles its invoice (an amount, or what is left in order), as the core
+            explicit = sum(ledger.cents(al.amount) for al in e.allocations if al.amount is not None)
+            free = cents - explicit
+            for al in e.allocations:
+                k = a.by_ref.get(al.reference)
+                if k is None:
+                    continue
+                want = ledger.cents(al.amount) if al.amount is not None else max(0, min(free, a.left[k]))
+                if al.amount is None:
+                    free -= want
+                used = min(a.left[k], want)
+                a.add(k, -used)
+                cents -= used
+        else:
+            name = e.applies_to
+            k = a.by_ref.get(name) if name is not None else None
+            if k is not None:  # a named credit settles its invoice up to what the other named ones left of it
+                used = min(a.left[k], cents)
+                a.add(k, -used)
+                cents -= used
         a.pool += cents
 
     def change(self, account_ids: set[int]) -> Decimal:

@@ -7,7 +7,8 @@ query and NumPy (never a query per customer):
 - invoices, charges (dunning fees and interest) and positive adjustments are *debit items*;
 - a credit that names an entry of its account (the core's ``applies_to``: an invoice or a
   charge) settles that entry first; what it pays beyond that entry's amount joins the other
-  credits. The old convention, ``invoice:REF`` in the description, is no longer read: the core's
+  credits. A credit settling several entries (the core's allocations: a payment of several
+  invoices, an amount each) settles each by its allocated amount, the rest joining the others. The old convention, ``invoice:REF`` in the description, is no longer read: the core's
   migration 0008 turned it into ``applies_to`` for the rows that had it;
 - the other credits settle the account's debit items oldest first (FIFO by due date); an item's
   paid day is the day the running credits of its account first covered it.
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -89,8 +90,53 @@ def until_param(session: Session, as_of: dt.date) -> Any:
 
 
 @dataclass
+class Allocs:
+    """The core's allocations of the loaded credits: entry id, target id, amount (1/10000)."""
+
+    entry: IntArray
+    target: IntArray
+    cents: IntArray
+
+
+def no_allocs() -> Allocs:
+    e = np.empty(0, dtype=np.int64)
+    return Allocs(e, e, e)
+
+
+ALLOC_SQL = """
+SELECT al.entry_id, al.target_id, CAST(ROUND(al.amount * 10000) AS BIGINT)
+FROM transaction_allocations al JOIN transactions t ON t.id = al.entry_id JOIN accounts a ON a.id = t.account_id
+WHERE {until} {extra}
+"""
+
+
+def load_allocs(session: Session, until: str, extra: str, params: dict[str, Any]) -> Allocs:
+    """The allocations of the entries ``LEDGER_SQL`` with the same conditions loads (one query)."""
+    from sqlalchemy import text
+
+    conn = session.connection()
+    if conn.execute(text("SELECT 1 FROM transaction_allocations LIMIT 1")).first() is None:
+        return no_allocs()  # no allocation anywhere (most ledgers): no join over the range's entries
+    stmt = text(ALLOC_SQL.format(until=until, extra=extra))
+    if ":ids" in extra:
+        stmt = stmt.bindparams(bindparam("ids", expanding=True))
+    rows = conn.execute(stmt, params).all()
+    if not rows:
+        return no_allocs()
+    grid = np.array(rows, dtype=np.int64).reshape(len(rows), 3)
+    return Allocs(grid[:, 0].copy(), grid[:, 1].copy(), grid[:, 2].copy())
+
+
+def concat_allocs(parts: list[Allocs]) -> Allocs:
+    parts = [p for p in parts if len(p.entry)]
+    if len(parts) <= 1:
+        return parts[0] if parts else no_allocs()
+    return Allocs(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("entry", "target", "cents")))
+
+
+@dataclass
 class Ledger:
-    """Entries as arrays (one row per transaction), as loaded."""
+    """Entries as arrays (one row per transaction), as loaded, and the allocations of its credits."""
 
     customer: IntArray
     account: IntArray
@@ -102,10 +148,15 @@ class Ledger:
     reference: NDArray[np.object_]
     named: IntArray  # the id of the entry a credit settles (``applies_to_id``), -1 when none
     currency: NDArray[np.object_]
+    allocs: Allocs = field(default_factory=no_allocs)  # may name entries not loaded: match() ignores those
 
     @property
     def size(self) -> int:
         return len(self.txn)
+
+    def subset(self, keep: NDArray[np.bool_]) -> Ledger:
+        """The rows ``keep`` selects, with the allocations (those of dropped rows no longer match)."""
+        return replace(self, **{f: getattr(self, f)[keep] for f in LEDGER_FIELDS})
 
 
 LEDGER_FIELDS = ("customer", "account", "txn", "kind", "cents", "day", "due", "reference", "named", "currency")
@@ -125,16 +176,22 @@ def load_ledger(session: Session, as_of: dt.date | None, customer_ids: list[int]
 
     parts: list[Ledger] = []
     shared: dict[Any, Any] = {}
+    until = "1 = 1" if as_of is None else "t.occurred_at < :until"
+    allocs: list[Allocs] = []
     if customer_ids is None:
         for chunk in _raw_chunks(session, text(sql.format(extra=cur_sql)), params):
             parts.append(ledger_from_rows(chunk, shared))
+        allocs.append(load_allocs(session, until, cur_sql, params))
     else:
         ids = sorted(set(customer_ids))
         conn = session.connection()
         for i in range(0, len(ids), 2000):
             stmt = text(sql.format(extra=cur_sql + " AND a.customer_id IN :ids")).bindparams(bindparam("ids", expanding=True))
             parts.append(ledger_from_rows(conn.execute(stmt, {**params, "ids": ids[i:i + 2000]}).all(), shared))
-    return concat(parts)
+            allocs.append(load_allocs(session, until, cur_sql + " AND a.customer_id IN :ids", {**params, "ids": ids[i:i + 2000]}))
+    out = concat(parts)
+    out.allocs = concat_allocs(allocs)
+    return out
 
 
 def _raw_chunks(session: Session, stmt: Any, params: dict[str, Any]) -> Any:
@@ -165,7 +222,8 @@ def concat(parts: list[Ledger]) -> Ledger:
         return ledger_from_rows([])
     if len(parts) == 1:
         return parts[0]
-    return Ledger(*(np.concatenate([getattr(p, f) for p in parts]) for f in LEDGER_FIELDS))
+    return replace(parts[0], **{f: np.concatenate([getattr(p, f) for p in parts]) for f in LEDGER_FIELDS},
+                   allocs=concat_allocs([p.allocs for p in parts]))
 
 
 def ledger_from_rows(rows: Sequence[Any], shared: dict[Any, Any] | None = None) -> Ledger:
@@ -263,6 +321,39 @@ def _group_cumsum(groups: IntArray, values: IntArray) -> IntArray:
     return cs - (cs[offset] - values[offset])
 
 
+def _find(ids_sorted: IntArray, order: IntArray, wanted: IntArray) -> tuple[IntArray, NDArray[np.bool_]]:
+    """Positions (into the unsorted array) of ``wanted`` ids, and which were found."""
+    if len(ids_sorted) == 0:
+        return np.zeros(len(wanted), dtype=np.int64), np.zeros(len(wanted), dtype=bool)
+    pos = np.minimum(np.searchsorted(ids_sorted, wanted), len(ids_sorted) - 1)
+    return order[pos], ids_sorted[pos] == wanted
+
+
+def _claims(L: Ledger, d: IntArray, c: IntArray, c_amount: IntArray) -> tuple[IntArray, IntArray, IntArray]:
+    """(credit position in ``c``, debit position in ``d``, amount claimed) of every named settlement
+    between entries of the same account: ``applies_to`` claims the whole credit, an allocation its amount."""
+    empty = np.empty(0, dtype=np.int64)
+    if not len(d) or not len(c):
+        return empty, empty, empty
+    d_order = np.argsort(L.txn[d], kind="stable")
+    d_ids = L.txn[d][d_order]
+    nc = np.flatnonzero(L.named[c] >= 0)
+    target, found = _find(d_ids, d_order, L.named[c[nc]])
+    ok = found & (L.account[d][target] == L.account[c[nc]])
+    credits, targets, claims = [nc[ok]], [target[ok]], [c_amount[nc[ok]]]
+    A = L.allocs
+    if len(A.entry):
+        c_order = np.argsort(L.txn[c], kind="stable")
+        cred, c_found = _find(L.txn[c][c_order], c_order, A.entry)
+        tgt, t_found = _find(d_ids, d_order, A.target)
+        ok = c_found & t_found
+        ok[ok] = L.account[d][tgt[ok]] == L.account[c][cred[ok]]
+        credits.append(cred[ok])
+        targets.append(tgt[ok])
+        claims.append(A.cents[ok])
+    return np.concatenate(credits), np.concatenate(targets), np.concatenate(claims)
+
+
 def match(ledger: Ledger) -> OpenItems:
     """Settle each account's debit items with its credits (named first, then oldest first)."""
     L = ledger
@@ -282,26 +373,19 @@ def match(ledger: Ledger) -> OpenItems:
     c_amount = np.abs(L.cents[c])
     pool_amount = c_amount.copy()
 
-    # 1. credits naming a debit item of their own account settle it first
-    has_name = L.named[c] >= 0
-    if has_name.any() and len(d):
-        nc = np.flatnonzero(has_name)
-        by_id = np.argsort(L.txn[d], kind="stable")
-        pos = np.searchsorted(L.txn[d][by_id], L.named[c[nc]])
-        pos = np.minimum(pos, len(d) - 1)
-        target = by_id[pos]
-        found = (L.txn[d][target] == L.named[c[nc]]) & (L.account[d][target] == L.account[c[nc]])
-        nc, target = nc[found], target[found]
-        if len(nc):
-            o = np.lexsort((L.txn[c[nc]], L.day[c[nc]], target))
-            nc, target = nc[o], target[o]
-            cum = _group_cumsum(target, c_amount[nc])
-            cap = amount[target]
-            applied = np.minimum(cum, cap) - np.minimum(cum - c_amount[nc], cap)
-            pool_amount[nc] -= applied
-            np.subtract.at(remaining, target, applied)
-            reached = (cum >= cap) & (cum - c_amount[nc] < cap)
-            named_paid[target[reached]] = L.day[c[nc[reached]]]
+    # 1. credits naming debit items of their own account settle them first: the whole credit
+    # (up to the item's amount) for ``applies_to``, the allocated amount for each allocation
+    nc, target, claim = _claims(L, d, c, c_amount)
+    if len(nc):
+        o = np.lexsort((L.txn[c[nc]], L.day[c[nc]], target))
+        nc, target, claim = nc[o], target[o], claim[o]
+        cum = _group_cumsum(target, claim)
+        cap = amount[target]
+        applied = np.minimum(cum, cap) - np.minimum(cum - claim, cap)
+        np.subtract.at(pool_amount, nc, applied)
+        np.subtract.at(remaining, target, applied)
+        reached = (cum >= cap) & (cum - claim < cap)
+        named_paid[target[reached]] = L.day[c[nc[reached]]]
 
     # 2. the rest settles the remaining items of the account, oldest first
     all_rows = np.r_[d, c]

@@ -2,27 +2,31 @@
 
 The crmcore hook implementations of the ``credit`` plugin, and nothing else: the commands live
 in :mod:`crm_credit.cli`, the work in :mod:`crm_credit.services`, :mod:`crm_credit.scoring`,
-:mod:`crm_credit.dunning` and :mod:`crm_credit.scorecard`. Importing this module registers the
-``credit_*`` tables on the shared metadata and nothing heavier: the work modules (numpy, the
-scorecards) are imported inside the hooks that use them, so a command that does not touch
-credit (``crm customer list``) does not pay for them (tests/test_startup_imports.py).
+:mod:`crm_credit.dunning` and :mod:`crm_credit.scorecard`. Importing this module imports nothing
+heavier than the core: the ``credit_*`` tables are registered on the shared metadata when the
+schema is first needed (``defer_models``), and the work modules (numpy, the scorecards, the
+settings) are imported inside the hooks that use them, so a command that does not touch credit
+(``crm customer list``) does not pay for them (tests/test_startup_imports.py).
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from crm_credit import models  # noqa: F401 - registers the credit_* tables
 from crm_credit.console import (  # noqa: F401 - the web console hooks (console.py)
     crm_console_customer_sections,
     crm_console_home_cards,
     crm_console_register,
 )
 from crmcore import MigrationBranch, Permission, ProfileSection, hookimpl
+from crmcore.db import defer_models
 from crmcore.enums import TransactionKind
 from crmcore.models import Customer, Transaction
 from crmcore.uow import UnitOfWork
+
+defer_models("crm_credit.models")  # the credit_* tables: on the metadata when the schema is read
 
 PLUGIN_ID = "credit"
 __version__ = "0.1.0"
@@ -164,4 +168,10 @@ def crm_merge_customers(uow: UnitOfWork, source_id: int, target_id: int) -> dict
 
     return services.merge_customer_rows(uow, source_id, target_id)
 
-from crm_credit.value_costs import value_customer_costs  # noqa: E402,F401 - value_analysis's cost query
+@hookimpl(optionalhook=True)
+def value_customer_costs(uow: Any, customer_ids: list[int], start: dt.date | None, end: dt.date,
+                         register: Callable[[str, Mapping[int, float]], None]) -> None:
+    """value_analysis's cost query (its published hook), in :mod:`crm_credit.value_costs` (imports the settings)."""
+    from crm_credit import value_costs
+
+    value_costs.value_customer_costs(uow, customer_ids, start, end, register)

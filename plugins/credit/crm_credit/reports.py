@@ -28,16 +28,30 @@ def visible_ids(uow: UnitOfWork, ids: list[int] | None) -> list[int] | None:
                                     .order_by(Customer.id)))
 
 
+#: what a report row says about its customer besides ``customer_id`` (added fields: older readers ignore them)
+NAME_FIELDS = ("customer_ref", "customer_name")
+
+
+def _named(uow: UnitOfWork, rows: list[Any]) -> list[dict[str, Any]]:
+    """Rows as dicts with the customer's reference (``external_ref``) and name, one query per 5000."""
+    ids = sorted({r.customer_id for r in rows})
+    names: dict[int, tuple[str | None, str]] = {}
+    for i in range(0, len(ids), 5000):
+        names.update({cid: (ref, name) for cid, ref, name in uow.session.execute(
+            select(Customer.id, Customer.external_ref, Customer.name).where(Customer.id.in_(ids[i:i + 5000])))})
+    return [{**r.__dict__, **dict(zip(NAME_FIELDS, names.get(r.customer_id, (None, None))))} for r in rows]
+
+
 def ageing(uow: UnitOfWork, as_of: dt.date, ids: list[int] | None = None) -> dict[str, Any]:
-    """Open receivables in buckets per customer and currency, and totals per currency."""
+    """Open receivables in buckets per customer (with reference and name) and currency, and totals per currency."""
     rows, totals = ledger.ageing(ledger.open_items(uow.session, as_of, visible_ids(uow, ids)), as_of)
-    return {"as_of": as_of, "customers": [r.__dict__ for r in rows], "totals": [r.__dict__ for r in totals]}
+    return {"as_of": as_of, "customers": _named(uow, rows), "totals": [r.__dict__ for r in totals]}
 
 
 def dso(uow: UnitOfWork, start: dt.date, end: dt.date, ids: list[int] | None = None) -> dict[str, Any]:
-    """Days sales outstanding per customer and currency, and totals per currency."""
+    """Days sales outstanding per customer (with reference and name) and currency, and totals per currency."""
     rows, totals = ledger.dso(ledger.open_items(uow.session, end, visible_ids(uow, ids)), start, end)
-    return {"from": start, "to": end, "customers": [r.__dict__ for r in rows], "totals": [r.__dict__ for r in totals]}
+    return {"from": start, "to": end, "customers": _named(uow, rows), "totals": [r.__dict__ for r in totals]}
 
 
 def profile_data(uow: UnitOfWork, cid: int) -> dict[str, Any]:

@@ -102,14 +102,15 @@ def customers_to_score(session: Session, customer_ids: list[int] | None, default
 
 def complaint_counts(session: Session, since: dt.date, as_of: dt.date, customer_ids: list[int] | None,
                      id_range: tuple[int, int] | None = None, uow: Any = None, ids: Any = None) -> dict[int, int]:
-    """Complaints per customer. With the service plugin enabled (``uow`` given): its published
-    ``service_satisfaction`` hook's ``complaints`` (complaint tickets; the hook has no window, so
-    every one it knows) for ``ids``; without it (the hook is not there or answers nothing): the
-    complaint interactions of ``since <= day <= as_of``."""
+    """Complaints per customer in ``since <= day <= as_of``. With the service plugin enabled
+    (``uow`` given): its published ``service_complaints`` hook (complaint tickets opened in the
+    window) for ``ids``; without it (the hook is not there or answers nothing): the complaint
+    interactions of the same window."""
     if uow is not None and ids is not None and len(ids):
-        answer = uow.hooks.call("service_satisfaction", uow=uow, customer_ids=[int(i) for i in ids])
+        answer = uow.hooks.call("service_complaints", uow=uow, customer_ids=[int(i) for i in ids],
+                                since=since, until=as_of)
         if isinstance(answer, dict):  # firstresult: the service plugin's answer ([] when it is not loaded)
-            return {int(c): int(v.get("complaints") or 0) for c, v in answer.items() if v.get("complaints")}
+            return {int(c): int(n) for c, n in answer.items() if n}
     sql = """SELECT customer_id, COUNT(*) FROM interactions WHERE kind = 'complaint'
              AND occurred_at >= :since AND occurred_at < :until{extra} GROUP BY customer_id"""
     extra = _id_filter("customer_id", customer_ids, id_range)
@@ -124,7 +125,9 @@ def load_range(session: Session, as_of: dt.date, id_range: tuple[int, int]) -> l
     sql = ledger.ledger_sql(session, "t.occurred_at < :until", " AND a.customer_id BETWEEN :lo AND :hi")
     params = {"until": until_param(session, as_of), "lo": int(id_range[0]), "hi": int(id_range[1])}
     shared: dict[Any, Any] = {}
-    return ledger.concat([ledger.ledger_from_rows(chunk, shared) for chunk in ledger._raw_chunks(session, text(sql), params)])
+    out = ledger.concat([ledger.ledger_from_rows(chunk, shared) for chunk in ledger._raw_chunks(session, text(sql), params)])
+    out.allocs = ledger.load_allocs(session, "t.occurred_at < :until", " AND a.customer_id BETWEEN :lo AND :hi", params)
+    return out
 
 
 def compute_features(session: Session, s: CreditSettings, as_of: dt.date, customer_ids: list[int] | None = None,
@@ -143,9 +146,7 @@ def compute_features(session: Session, s: CreditSettings, as_of: dt.date, custom
     pos_ok = pos < n
     same = np.zeros(led.size, dtype=bool)
     same[pos_ok] = (ids[pos[pos_ok]] == led.customer[pos_ok]) & (cur[pos[pos_ok]] == led.currency[pos_ok])
-    from crm_credit.ledger import LEDGER_FIELDS, Ledger
-
-    led = Ledger(*(getattr(led, f)[same] for f in LEDGER_FIELDS))
+    led = led.subset(same)
     items = match(led)
     today = day_of(as_of)
     window = s.lookback_days

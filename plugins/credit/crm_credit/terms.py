@@ -140,7 +140,7 @@ def apply_discounts(uow: UnitOfWork, payment_ids: list[int]) -> list[Transaction
 
 def _without(L: ledger.Ledger, txn_ids: set[int]) -> ledger.Ledger:
     keep = ~np.isin(L.txn, np.fromiter(txn_ids, dtype=np.int64, count=len(txn_ids)))
-    return ledger.Ledger(*(getattr(L, f)[keep] for f in ledger.LEDGER_FIELDS))
+    return L.subset(keep)
 
 
 def _post_discount(uow: UnitOfWork, invoice_id: int, invoice_ref: str, account_id: int, pay: Any, p: CreditProfile,

@@ -48,21 +48,20 @@ def test_check_says_the_mode_and_who_may_pass(make_ccrm, ccli, monkeypatch) -> N
 
 
 class FakeService:
-    """The service plugin's published ``service_satisfaction`` answered with known complaint counts."""
+    """The service plugin's published ``service_complaints`` answered with known complaint counts."""
 
     def __init__(self, complaints: dict[int, int]) -> None:
         self.complaints = complaints
-        self.asked: list[list[int]] = []
+        self.asked: list[tuple[list[int], Any, Any]] = []
 
     @hookimpl
     def crm_add_hookspecs(self, register: Any) -> None:
         register(service_specs)
 
     @hookimpl
-    def service_satisfaction(self, uow: Any, customer_ids: list[int]) -> dict[int, dict[str, Any]]:
-        self.asked.append(list(customer_ids))
-        return {c: {"csat_avg": None, "csat_answers": 0, "last_nps": None, "nps_category": None,
-                    "complaints": self.complaints.get(c, 0)} for c in customer_ids}
+    def service_complaints(self, uow: Any, customer_ids: list[int], since: Any, until: Any) -> dict[int, int]:
+        self.asked.append((list(customer_ids), since, until))
+        return {c: self.complaints[c] for c in customer_ids if self.complaints.get(c)}
 
 
 def _complaints(crm: CRM) -> dict[int, float]:
@@ -83,7 +82,9 @@ def test_the_complaint_factor_asks_the_service_plugin_and_falls_back_to_interact
     fake = FakeService({b: 5})
     with_service = make_crm(plugins=[CREDIT, ("fake_service", fake)])
     assert _complaints(with_service) == {a: 0.0, b: 5.0}  # the service plugin's complaint tickets
-    assert fake.asked == [[a, b]]  # one call for the customers scored
+    today = ago(0).date()
+    # one call for the customers scored, over the lookback window ending on the as-of day
+    assert fake.asked == [([a, b], today - dt.timedelta(days=CreditSettings().lookback_days), today)]
 
 
 def test_value_profit_counts_credit_write_offs_and_late_payment(make_crm) -> None:

@@ -7,6 +7,7 @@ a rule the compiler refuses shows the compiler's message. Handlers add no rule o
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.responses import HTMLResponse, Response
@@ -101,8 +102,23 @@ def campaign_report(view: View) -> Response:
         errors["attribution"], model = view._("Choose one of the listed models."), None
     with view.unit() as uow:
         report = reporting.report(uow, services.get_campaign(uow, cid), model)
+    if report.get("lift"):
+        report["lift"] = {**report["lift"], "verdict": _verdict(view, report["lift"].get("verdict"))}
     return view.render("marketing/report.html", status=422 if errors else 200, r=report, cid=cid, errors=errors,
-                       models=[(m, m.replace("_", " ")) for m in ATTRIBUTION_MODELS])
+                       models=[(m, view.fmt.label(m.replace("_", " "))) for m in ATTRIBUTION_MODELS])
+
+
+_VERDICT = re.compile(r"(?P<what>significant lift|significant drop|no significant difference) \(p=(?P<p>[\d.]+) (?P<op>[<>]=?) (?P<alpha>[\d.]+)\)")
+
+
+def _verdict(view: View, text: str | None) -> str | None:
+    """reporting.lift's verdict (an English line for the CLI) in the reader's language."""
+    if not text:
+        return text
+    m = _VERDICT.fullmatch(text)
+    if m is None:
+        return view._(text)  # "no control group", "not enough data"
+    return view._(m["what"].capitalize()) + f" (p = {view.fmt.number(m['p'])} {m['op']} {view.fmt.number(m['alpha'])})"
 
 
 ROUTES: list[tuple[str, Any, tuple[str, ...]]] = [

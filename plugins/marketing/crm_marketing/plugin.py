@@ -6,18 +6,22 @@ The crmcore hook implementations of the ``marketing`` plugin, and nothing else: 
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime as dt
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import click
-
-from crm_marketing import models  # noqa: F401 - registers the marketing_* tables
 from crm_marketing.console import crm_console_register  # noqa: F401 - the web console hooks (console.py)
-from crm_marketing.schemas import MarketingSettings
 from crmcore import MigrationBranch, Permission, ProfileSection, hookimpl
+from crmcore.db import defer_models
 from crmcore.models import Customer
 from crmcore.uow import UnitOfWork
+
+if TYPE_CHECKING:
+    import click
+
+# the marketing_* tables: on the metadata when the schema is read, not for `crm customer list`
+defer_models("crm_marketing.models")
 
 PLUGIN_ID = "marketing"
 __version__ = "0.1.0"
@@ -25,6 +29,7 @@ requires: tuple[str, ...] = ()
 
 MIGRATIONS = MigrationBranch(label="marketing", versions=Path(__file__).parent / "migrations" / "versions")
 COMMANDS = {"marketing": "crm_marketing.plugin:commands"}
+SETTINGS = "crm_marketing.schemas:MarketingSettings"  # imported when configured or first read
 
 _MGR, _MK = "manager", "marketing"
 PERMISSIONS = (
@@ -44,11 +49,6 @@ def crm_add_hookspecs(register: Callable[[Any], None]) -> None:
     from crm_marketing import hookspecs
 
     register(hookspecs)
-
-
-@hookimpl
-def crm_register_settings(register: Callable[[Any], None]) -> None:
-    register(MarketingSettings)
 
 
 @hookimpl
@@ -150,4 +150,18 @@ def marketing_send_message(uow: UnitOfWork, customer_id: int, channel: str, subj
     return {"status": "queued", "reason": None}
 
 
-from crm_marketing.value_hooks import value_customer_costs, value_loyalty_signals  # noqa: E402, F401 - value_analysis's hooks
+# value_analysis's published hooks, answered in crm_marketing.value_hooks (imported when asked)
+@hookimpl(optionalhook=True)
+def value_customer_costs(uow: Any, customer_ids: list[int], start: dt.date | None, end: dt.date,
+                         register: Callable[[str, Mapping[int, float]], None]) -> None:
+    from crm_marketing import value_hooks
+
+    value_hooks.value_customer_costs(uow, customer_ids, start, end, register)
+
+
+@hookimpl(optionalhook=True)
+def value_loyalty_signals(uow: Any, customer_ids: list[int], start: dt.date | None, end: dt.date,
+                          register: Callable[[str, Mapping[int, float]], None]) -> None:
+    from crm_marketing import value_hooks
+
+    value_hooks.value_loyalty_signals(uow, customer_ids, start, end, register)

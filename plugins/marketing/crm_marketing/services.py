@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-import numpy as np
 from sqlalchemy import Select, delete, func, insert, literal, select, union, update
 
-from crm_marketing import segments as rules
 from crm_marketing.models import Campaign, CampaignSegment, Consent, CostLine, Response, Segment, SegmentMember, Target, Variant
 from crm_marketing.schemas import CampaignCreate, ConsentSet, CostCreate, MarketingSettings
 from crmcore.db.types import utcnow
@@ -20,6 +18,9 @@ from crmcore.models import Customer
 from crmcore.schemas.fields import clean_text
 from crmcore.sdk import text_problem, valid_id
 from crmcore.uow import UnitOfWork
+
+if TYPE_CHECKING:
+    from crm_marketing import segments as rules
 
 PLUGIN_ID = "marketing"
 
@@ -37,6 +38,8 @@ def resolve_customer(uow: UnitOfWork, key: str) -> Customer:
 # -- segments ------------------------------------------------------------------------------
 
 def compile_context(uow: UnitOfWork) -> rules.CompileContext:
+    from crm_marketing import segments as rules  # lark: only when a rule is compiled
+
     return rules.CompileContext(
         custom_fields={name: d.type for name, d in uow.crm.fields.fields.items()},
         value_analysis="value_analysis" in uow.hooks.plugins,
@@ -45,6 +48,8 @@ def compile_context(uow: UnitOfWork) -> rules.CompileContext:
 
 
 def rule_query(uow: UnitOfWork, tree: dict[str, Any]) -> Select[Any]:
+    from crm_marketing import segments as rules
+
     return rules.compile_rule(tree, compile_context(uow), uow.session.get_bind().dialect.name)
 
 
@@ -69,6 +74,8 @@ def segment_query(uow: UnitOfWork, seg: Segment) -> Select[Any]:
 def create_segment(uow: UnitOfWork, name: str, rule: str | None = None, members: Sequence[str] = (),
                    description: str | None = None) -> Segment:
     """A rule segment (checked by compiling it) or a static list (``members``: customer keys)."""
+    from crm_marketing import segments as rules
+
     uow.require("marketing.segment.write")
     name = str(name).strip()
     if not name or len(name) > 100:
@@ -263,6 +270,8 @@ def launch(uow: UnitOfWork, campaign: Campaign, now: dt.datetime | None = None) 
     contactable population (a fair comparison for the lift). The holdout and the A/B split are
     drawn with NumPy's seeded generator over the audience sorted by id: reproducible.
     """
+    import numpy as np  # only a launch needs it: `crm customer show` reads this module too
+
     uow.require("marketing.campaign.send")
     if campaign.status not in ("draft", "scheduled"):
         raise Conflict(f"campaign {campaign.name!r} is {campaign.status}; only a draft or scheduled campaign can be launched")

@@ -27,9 +27,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from crm_sales_automation import visibility as visible
 from crm_sales_automation.enums import OpportunityStatus, StageKind
 from crm_sales_automation.models import Activity, Opportunity, Pipeline, Quota, Stage, StageChange
-from crm_sales_automation.services import settings_for, today
+from crm_sales_automation.services._common import moment, settings_for
 from crmcore.db.dates import days_between
-from crmcore.db.types import utcnow
 from crmcore.errors import InvalidInput
 from crmcore.models import Customer, User
 from crmcore.uow import UnitOfWork
@@ -402,13 +401,13 @@ def performance(uow: UnitOfWork) -> list[dict[str, Any]]:
     return sorted(reps.values(), key=lambda r: (r["owner"] is None, r["owner"] or ""))
 
 
-def stale(uow: UnitOfWork, days: int | None = None) -> dict[str, Any]:
+def stale(uow: UnitOfWork, days: int | None = None, as_of: dt.date | None = None) -> dict[str, Any]:
     """Open deals with no activity for ``days`` (setting ``stale_days``), deals past their
-    expected close, and open activities past due."""
+    expected close, and open activities past due; as of noon UTC of ``as_of`` (default: now)."""
     days = settings_for(uow).stale_days if days is None else days
     if days < 1:
         raise InvalidInput(f"invalid input: days: must be >= 1, got {days}")
-    now = utcnow()
+    now = moment(as_of)
     last_done = (select(Activity.opportunity_id, func.max(Activity.done_at).label("last"))
                  .where(Activity.done_at.is_not(None), Activity.opportunity_id.is_not(None))
                  .group_by(Activity.opportunity_id).subquery())
@@ -436,7 +435,7 @@ def stale(uow: UnitOfWork, days: int | None = None) -> dict[str, Any]:
     return {
         "stale_days": days,
         "stale": rows(base.where(last < cutoff)),
-        "overdue_deals": rows(base.where(Opportunity.expected_close < today())),
+        "overdue_deals": rows(base.where(Opportunity.expected_close < now.date())),
         "overdue_activities": [{"id": i, "kind": k.value if hasattr(k, "value") else k, "subject": s, "due_at": d,
                                 "owner": o} for i, k, s, d, o in uow.session.execute(overdue_acts)],
     }

@@ -9,10 +9,21 @@ from __future__ import annotations
 from typing import Any
 
 from crmcore import hookimpl
-from crmcore.console import HomeCard, NavEntry, console_register
+from crmcore.console import ConsolePhrase, HomeCard, NavEntry, console_register
 
 #: navigation, templates, messages and every route of console_pages.ROUTES (needing customer.read)
-crm_console_register = console_register(__name__, NavEntry("Sales", "/sales", "customer.read", order=20))
+MONEY = r"-?[\d,]+\.\d\d [A-Z]{3}"
+#: the lines of services.profile_section and services.timeline in the reader's language
+PHRASES = (ConsolePhrase(r"(?P<n>\d+) \((?P<leads>\d+) leads, (?P<customers>\d+) customers\)",
+                         "%(n)s (%(leads)s leads, %(customers)s customers)"),
+           ConsolePhrase(rf"(?P<n>\d+) \((?P<amount>{MONEY})\)", "%(n)s (%(amount)s)"),
+           ConsolePhrase(rf"(?P<one>{MONEY}), (?P<two>{MONEY})", "%(one)s, %(two)s"),
+           ConsolePhrase(r"(?P<day>\d{4}-\d\d-\d\d) (?P<kind>[a-z_]+): (?P<subject_text>.*)", "%(day)s, %(kind)s: %(subject_text)s"),
+           ConsolePhrase(r"(?P<kind>call|visit|email|meeting|demo|other): (?P<subject_text>.*)", "%(kind)s: %(subject_text)s"),
+           ConsolePhrase(rf"(?P<title_text>.*): (?P<amount>{MONEY})", "%(title_text)s: %(amount)s", kind="opportunity won"),
+           ConsolePhrase(r"(?P<title_text>.*): (?P<reason>.*)", "%(title_text)s: %(reason)s", kind="opportunity lost"),
+           ConsolePhrase(r"Deal reopened: (?P<title_text>.*)", "Deal reopened: %(title_text)s", kind="interaction"))
+crm_console_register = console_register(__name__, NavEntry("Sales", "/sales", "customer.read", order=20), phrases=PHRASES)
 
 
 @hookimpl

@@ -16,12 +16,13 @@ from sqlalchemy import select, update
 
 from crm_sales_automation import services
 from crm_sales_automation.enums import Factor, LeadSource
-from crm_sales_automation.models import Opportunity, StageChange
+from crm_sales_automation.models import Activity, Assessment, Conversion, Lead, Opportunity, StageChange
 from crm_sales_automation.schemas import ActivityCreate, FactorScore, LeadCreate, OpportunityCreate
 from crmcore import CRM, CRMError
 from crmcore.db.types import utcnow
 from crmcore.models import Customer, User
 from crmcore.schemas import CustomerCreate
+from crmcore.uow import UnitOfWork
 
 TITLES = ("Kitchen", "Bathroom refit", "Flooring", "Lighting plan", "Garden room", "Storage wall", "Paint job")
 OPEN_STAGES = ("prospecting", "qualification", "approach", "presentation", "objection_handling", "closing")
@@ -48,8 +49,10 @@ def generate(crm: CRM, *, deals: int = 200, leads: int = 60, seed: int = 42, act
             customers = [uow.customers.create(CustomerCreate(name=f"Demo customer {i}")).id for i in range(20)]
         reps: list[str | None] = [u.username for u in uow.session.scalars(select(User).where(User.active).order_by(User.id))
                 if {"sales", "manager"} & set(u.roles or [])] or [None]
-    # leads: the good ones (referrals, high need and authority) tend to convert
+    # leads: the good ones (referrals, high need and authority) tend to convert; each is dated in
+    # the 120 days before `now` (its assessment, status change and conversion a few days later)
     for i in range(leads):
+        born = now - dt.timedelta(days=int(rng.integers(1, 121)), hours=int(rng.integers(0, 10)))
         good = rng.random() < 0.5
         source = str(rng.choice(["referral", "event", "existing_customer"] if good else ["cold_call", "advertising", "web"]))
         pts = {f.value: int(np.clip(rng.normal(4 if good else 2, 1), 0, 5)) for f in Factor}
@@ -60,12 +63,12 @@ def generate(crm: CRM, *, deals: int = 200, leads: int = 60, seed: int = 42, act
             services.assess(uow, lead.id, [FactorScore(factor=f, points=p) for f, p in pts.items()])
             out.leads += 1
             u = rng.random()
-            if u < 0.35:
-                continue  # still new
-            services.set_lead_status(uow, lead.id, "qualified" if (good and u < 0.8) or u < 0.5 else "disqualified")
-            if lead.status.value == "qualified" and rng.random() < 0.7:
-                services.convert(uow, lead.id, customer_id=int(rng.choice(customers)))
-                out.converted += 1
+            if u >= 0.35:  # else still new
+                services.set_lead_status(uow, lead.id, "qualified" if (good and u < 0.8) or u < 0.5 else "disqualified")
+                if lead.status.value == "qualified" and rng.random() < 0.7:
+                    services.convert(uow, lead.id, customer_id=int(rng.choice(customers)))
+                    out.converted += 1
+            _date_lead(uow, lead.id, born, min(born + dt.timedelta(days=int(rng.integers(1, 15))), now))
     # deals: created over the year before `now`; older ones closed (about 40 % won)
     for _ in range(deals):
         age = int(rng.integers(1, 365))
@@ -109,6 +112,14 @@ def generate(crm: CRM, *, deals: int = 200, leads: int = 60, seed: int = 42, act
     return out
 
 
+def _date_lead(uow: UnitOfWork, lead_id: int, born: dt.datetime, worked: dt.datetime) -> None:
+    """Date a demo lead: created at ``born``; assessed, qualified and converted at ``worked``."""
+    uow.session.flush()
+    uow.session.execute(update(Lead).where(Lead.id == lead_id).values(created_at=born, updated_at=worked))
+    uow.session.execute(update(Assessment).where(Assessment.lead_id == lead_id).values(assessed_at=worked))
+    uow.session.execute(update(Conversion).where(Conversion.lead_id == lead_id).values(converted_at=worked))
+
+
 def _spread(crm: CRM, actor: str, oid: int, created: dt.datetime, span_days: int, rng: np.random.Generator) -> None:
     """Backdate a deal: creation, its stage changes in order over ``span_days``, its closing."""
     with crm.unit_of_work(actor) as uow:
@@ -119,7 +130,8 @@ def _spread(crm: CRM, actor: str, oid: int, created: dt.datetime, span_days: int
         for sid, t in zip(ids, times):
             uow.session.execute(update(StageChange).where(StageChange.id == sid).values(changed_at=t))
         opp = uow.session.get(Opportunity, oid)
-        values = {"created_at": created}
+        values = {"created_at": created, "updated_at": times[-1]}
         if opp is not None and opp.closed_at is not None:
             values["closed_at"] = times[-1]
         uow.session.execute(update(Opportunity).where(Opportunity.id == oid).values(**values))
+        uow.session.execute(update(Activity).where(Activity.opportunity_id == oid).values(created_at=created))

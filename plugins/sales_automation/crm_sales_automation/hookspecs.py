@@ -45,6 +45,16 @@ def sales_opportunity_lost(uow: UnitOfWork, opportunity: Any, reason: str) -> No
 
 
 @hookspec
+def sales_opportunity_reopened(uow: UnitOfWork, opportunity: Any, reason: str) -> None:
+    """A lost deal was reopened (back in an open stage; winning it later runs every win guard again).
+
+    :param uow: the unit of work of the reopening.
+    :param opportunity: the reopened deal (the ``Opportunity`` row, status ``open``).
+    :param reason: why it was reopened, as the user gave it.
+    """
+
+
+@hookspec
 def sales_opportunity_stage_changed(uow: UnitOfWork, opportunity: Any, from_stage: str, to_stage: str) -> None:
     """A deal moved from one stage to another (also called on win and loss).
 

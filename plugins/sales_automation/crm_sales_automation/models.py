@@ -215,6 +215,9 @@ class Objection(Base):
     kind: Mapped[ObjectionKind] = mapped_column(enum_column(ObjectionKind, "sales_objection_kind"))
     description: Mapped[str] = mapped_column(String(500))
     handling: Mapped[str | None] = mapped_column(String(500))
+    # a word of objection_methods (crm.toml [vocabularies]; the services check it); indexed for the
+    # report and for the check that a word in use is not removed from crm.toml
+    method: Mapped[str | None] = mapped_column(String(32), index=True)
     resolved: Mapped[bool] = mapped_column(Boolean, default=False)
     raised_by: Mapped[str] = mapped_column(String(64))
     raised_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

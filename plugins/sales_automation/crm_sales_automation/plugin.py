@@ -2,9 +2,10 @@
 
 The crmcore hook implementations of the ``sales_automation`` plugin, and nothing else: the
 commands live in :mod:`crm_sales_automation.cli`, the work in :mod:`crm_sales_automation.services`
-and :mod:`crm_sales_automation.analytics`. Importing this module registers the ``sales_*``
-tables on the shared metadata and declares the vocabularies; the work modules (numpy in lead
-scoring) are imported inside the hooks that use them (tests/test_startup_imports.py).
+and :mod:`crm_sales_automation.analytics`. Importing this module declares the vocabularies;
+the ``sales_*`` tables are registered on the shared metadata when the schema is first needed
+(``defer_models``), and the work modules (numpy in lead scoring) and the settings class are
+imported inside the hooks that use them (tests/test_startup_imports.py).
 """
 from __future__ import annotations
 
@@ -15,17 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from crm_sales_automation import (
-    models,  # noqa: F401 - registers the sales_* tables
     vocabulary,  # noqa: F401 - declares lead_sources, lost_reasons, won_reasons before crm.toml is checked
 )
 from crm_sales_automation.console import (  # noqa: F401 - the web console hooks (console.py)
     crm_console_home_cards,
     crm_console_register,
 )
-from crm_sales_automation.schemas import SalesSettings
 from crmcore import MigrationBranch, Permission, ProfileSection, TimelineEntry, hookimpl
+from crmcore.db import defer_models
 from crmcore.models import Customer
 from crmcore.uow import UnitOfWork
+
+defer_models("crm_sales_automation.models")  # the sales_* tables: on the metadata when the schema is read
 
 PLUGIN_ID = "sales_automation"
 __version__ = "0.1.0"
@@ -47,7 +49,7 @@ class SalesBranch(MigrationBranch):
 
 
 MIGRATIONS = SalesBranch(label=PLUGIN_ID, versions=Path(__file__).parent / "migrations" / "versions")
-SETTINGS = SalesSettings
+SETTINGS = "crm_sales_automation.schemas:SalesSettings"  # imported when configured or first read
 COMMANDS = {"sales": "crm_sales_automation.cli:sales"}  # imported when `crm sales ...` runs
 ROUTES = "crm_sales_automation.routes:register"
 BULK_ENTITIES = "crm_sales_automation.bulk:LEADS"
@@ -57,6 +59,7 @@ PERMISSIONS = (
     Permission("sales.lead.write", "Add, assess, qualify and convert leads; learn lead scores", (_M, _S)),
     Permission("sales.opportunity.write", "Add and change opportunities and their objections", (_M, _S)),
     Permission("sales.opportunity.move", "Move an opportunity between stages, or lose it", (_M, _S)),
+    Permission("sales.opportunity.reopen", "Reopen a lost opportunity (winning it is checked again)", (_M, _S)),
     Permission("sales.opportunity.win", "Win an opportunity and invoice it", (_M, _S)),
     Permission("sales.activity.write", "Add and complete activities", (_M, _S)),
     Permission("sales.pipeline.manage", "Create pipelines", (_M,)),

@@ -6,7 +6,9 @@ lost, and which open leads and deals nobody has followed up.
 * :func:`reasons` -- won and lost deals by their reason word (the ``won_reasons`` and
   ``lost_reasons`` vocabularies), count, share and amount per currency;
 * :func:`follow_up` -- open leads and deals without an action for N days (setting
-  ``follow_up_days``, 30) and nothing planned, by owner.
+  ``follow_up_days``, 30) and nothing planned, by owner;
+* :func:`objections` -- per objection-handling method (the ``objection_methods`` vocabulary), and
+  per method and objection kind: objections, share resolved, share won of their deals closed.
 
 Each is a few GROUP BY queries with the same visibility clauses as every other sales read, so an
 "own" user's report covers only their leads and their customers' deals, by every face.
@@ -17,14 +19,13 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, distinct, func, select
 
 from crm_sales_automation import visibility as visible
-from crm_sales_automation.enums import LeadStatus, OpportunityStatus
-from crm_sales_automation.models import Activity, Lead, Opportunity, StageChange
-from crm_sales_automation.services import settings_for
+from crm_sales_automation.enums import LeadStatus, ObjectionKind, OpportunityStatus
+from crm_sales_automation.models import Activity, Lead, Objection, Opportunity, StageChange
+from crm_sales_automation.services._common import moment, settings_for
 from crmcore.db.dates import days_between
-from crmcore.db.types import utcnow
 from crmcore.errors import InvalidInput
 from crmcore.models import User
 from crmcore.uow import UnitOfWork
@@ -33,6 +34,7 @@ CENT = Decimal("0.01")
 SOURCE_BY = ("source", "campaign")
 OPEN_LEADS = (LeadStatus.NEW, LeadStatus.CONTACTED, LeadStatus.QUALIFIED)
 NONE = "(none)"
+UNSPECIFIED = "unspecified"  # an objection without a method, in the objections report
 
 
 def _pct(part: int, whole: int) -> float | None:
@@ -101,6 +103,44 @@ def reasons(uow: UnitOfWork) -> list[dict[str, Any]]:
     return sorted(found.values(), key=lambda r: (r["outcome"] != "won", -r["deals"], r["reason"]))
 
 
+def _handling_rows(uow: UnitOfWork, *keys: Any) -> list[dict[str, Any]]:
+    """One GROUP BY over the visible deals' objections: per ``keys`` the objections, how many are
+    resolved, and the distinct deals they were raised on -- all, closed, and won."""
+    deal = Objection.opportunity_id
+    closed = case((Opportunity.status != OpportunityStatus.OPEN, deal))
+    won = case((Opportunity.status == OpportunityStatus.WON, deal))
+    q = (select(*keys, func.count(), func.sum(case((Objection.resolved, 1), else_=0)), func.count(distinct(deal)),
+                func.count(distinct(closed)), func.count(distinct(won)))
+         .select_from(Objection).join(Opportunity, Opportunity.id == deal)
+         .where(visible.deals(uow)).group_by(*keys))
+    out = []
+    for *key, n, resolved, deals, closed_deals, won_deals in uow.session.execute(q):
+        row: dict[str, Any] = {"method": key[0] or UNSPECIFIED}
+        if len(key) > 1:
+            row["kind"] = ObjectionKind(key[1]).value
+        resolved = int(resolved or 0)
+        out.append({**row, "objections": n, "resolved": resolved, "resolved_share": _pct(resolved, n),
+                    "deals": deals, "closed_deals": closed_deals, "won_deals": won_deals,
+                    "won_share": _pct(won_deals, closed_deals)})
+    return out
+
+
+def objections(uow: UnitOfWork) -> dict[str, Any]:
+    """How objections were handled and whether it worked: per method (a word of
+    ``objection_methods``; "unspecified" when none was recorded) and per method and objection
+    kind, the objections, the share resolved, and of the distinct deals they were raised on the
+    share won among those closed (open deals do not count; a deal counts once per row however many
+    of its objections fall in it). Only the deals the actor sees."""
+    kinds = {k: i for i, k in enumerate(ObjectionKind)}
+
+    def order(r: dict[str, Any]) -> tuple[Any, ...]:
+        return (r["method"] == UNSPECIFIED, -r["objections"], r["method"])
+    methods = sorted(_handling_rows(uow, Objection.method), key=order)
+    by_kind = sorted(_handling_rows(uow, Objection.method, Objection.kind),
+                     key=lambda r: (kinds[ObjectionKind(r["kind"])], *order(r)))
+    return {"methods": methods, "by_kind": by_kind}
+
+
 def _aware(value: Any) -> dt.datetime | None:
     """A timestamp from an aggregate (SQLite returns text) as an aware UTC datetime."""
     if value is None:
@@ -119,13 +159,15 @@ def _activity_marks(uow: UnitOfWork, column: Any, ids: list[int], now: dt.dateti
     return {i: (_aware(d), _aware(n)) for i, d, n in uow.session.execute(q)}
 
 
-def follow_up(uow: UnitOfWork, days: int | None = None, owner: str | None = None) -> dict[str, Any]:
+def follow_up(uow: UnitOfWork, days: int | None = None, owner: str | None = None,
+              as_of: dt.date | None = None) -> dict[str, Any]:
     """Open leads and deals whose last action (a completed activity, a stage move, or their
-    creation) is more than ``days`` old and that have no activity planned, by owner."""
+    creation) is more than ``days`` old and that have no activity planned, by owner; as of noon
+    UTC of ``as_of`` (default: now), so the demo's list reads the same on any day."""
     days = settings_for(uow).follow_up_days if days is None else days
     if not 1 <= days <= 3650:
         raise InvalidInput(f"invalid input: days: must be between 1 and 3650, got {days}")
-    now = utcnow()
+    now = moment(as_of)
     cutoff = now - dt.timedelta(days=days)
     owner_id = uow.users.id_for(owner) if owner else None
     leads = uow.session.execute(

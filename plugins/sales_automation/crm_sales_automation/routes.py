@@ -1,4 +1,4 @@
-"""The plugin's HTTP routes (``crm serve``): leads, opportunities (move, win, lose), forecast.
+"""The plugin's HTTP routes (``crm serve``): leads, opportunities (move, win, lose, reopen), forecast, funnel.
 
 Each request is one unit of work as the authenticated user; the services check the same
 ``sales.*`` permissions as the CLI, and a win refused by a guard (credit) is a 409 with
@@ -36,6 +36,14 @@ class LoseIn(BaseModel):
     code: Word | None = Field(None, description="the reason as a word of the lost_reasons vocabulary (crm.toml)")
 
 
+class ReopenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Multiline = Field(min_length=1, max_length=500)
+    stage: Line | None = Field(None, min_length=1, max_length=64,
+                               description="the open stage it goes back to (default: the one it was lost from)")
+
+
 class WinIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -49,12 +57,24 @@ def _visible_deal(request: Request, uow: Any, opp_id: int) -> None:
     services.get_opportunity(uow, opp_id)
 
 
+def _reopen(router: APIRouter) -> None:
+    @router.post("/sales/opportunities/{opp_id}/reopen", tags=["sales"])
+    def reopen(request: Request, opp_id: Id, data: ReopenIn) -> Any:
+        """Reopen a lost deal (permission ``sales.opportunity.reopen``); a deal that is open or
+        won is a 409. Winning it later runs every win guard again (a credit hold: 409)."""
+        with unit(request, write=True) as uow:
+            _visible_deal(request, uow, opp_id)
+            services.reopen(uow, opp_id, data.reason, stage=data.stage)
+            return jsonable(services.opportunity_detail(uow, opp_id))
+
+
 def register(router: APIRouter) -> None:
     from crm_sales_automation import routes_leads, routes_process, routes_work
 
     routes_leads.register(router)  # first: /sales/leads/learn before /sales/leads/{lead_id}
     routes_work.register(router)
     routes_process.register(router)
+    _reopen(router)
     @router.get("/sales/leads", tags=["sales"])
     def list_leads(request: Request, status: Annotated[str | None, Query(pattern="^(new|contacted|qualified|disqualified|converted)$")] = None,
                    limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> Any:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from crm_sales_automation import services
-from crm_sales_automation.schemas import FactorScore, LeadUpdate, OpportunityCreate
+from crm_sales_automation.schemas import FactorScore, LeadUpdate, OpportunityCreate, Word
 from crmcore.sdk import MAX_ID, InvalidInput, jsonable, unit, visible_customer
 
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -29,6 +29,7 @@ class ConvertIn(BaseModel):
     customer_id: int | None = Field(None, ge=1, le=MAX_ID, description="use this existing customer")
     new: bool = Field(False, description="create a new customer even if existing ones match")
     opportunity: OpportunityCreate | None = Field(None, description="also open this opportunity")
+    role: Word | None = Field(None, description="the new contact's role: a word of contact_roles (default: initiator)")
 
     @model_validator(mode="after")
     def _one_way(self) -> ConvertIn:
@@ -74,7 +75,8 @@ def register(router: APIRouter) -> None:
         with unit(request, write=True) as uow:
             if data.customer_id is not None:
                 visible_customer(uow, data.customer_id)
-            r = services.convert(uow, lead_id, customer_id=data.customer_id, new=data.new, opportunity=data.opportunity)
+            r = services.convert(uow, lead_id, customer_id=data.customer_id, new=data.new, opportunity=data.opportunity,
+                                 contact_role=data.role)
             return {"lead_id": r.lead_id, "customer_id": r.customer_id, "customer_created": r.customer_created,
                     "matched_by": r.matched_by, "contact_id": r.contact_id, "opportunity_id": r.opportunity_id}
 

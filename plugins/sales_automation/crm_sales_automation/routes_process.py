@@ -1,14 +1,15 @@
 """The selling process's reports and the pipelines over HTTP (``crm sales report
-sources|reasons|follow-up``, ``crm sales pipeline list|show``): the same service calls, so an
+sources|reasons|objections|follow-up|funnel``, ``crm sales pipeline list|show``): the same service calls, so an
 "own" user sees only their leads and their customers' deals. Reads: they write nothing (the
 default pipeline is stored by the first write that needs it)."""
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 
-from crm_sales_automation import process, services
+from crm_sales_automation import analytics, process, services
 from crm_sales_automation.schemas import Username
 from crmcore.sdk import jsonable, unit
 
@@ -27,13 +28,28 @@ def register(router: APIRouter) -> None:
         with unit(request, write=False) as uow:
             return jsonable(process.reasons(uow))
 
+    @router.get("/sales/reports/objections", tags=["sales"])
+    def objections(request: Request) -> Any:
+        """``crm sales report objections --json``: per objection-handling method, and per method and
+        objection kind, the objections, the share resolved and the share won of their deals closed."""
+        with unit(request, write=False) as uow:
+            return jsonable(process.objections(uow))
+
     @router.get("/sales/reports/follow-up", tags=["sales"])
     def follow_up(request: Request, days: Annotated[int | None, Query(ge=1, le=3650)] = None,
-                  owner: Annotated[Username | None, Query()] = None) -> Any:
+                  owner: Annotated[Username | None, Query()] = None, as_of: dt.date | None = None) -> Any:
         """Open leads and deals with no action for ``days`` (setting ``follow_up_days``) and
-        nothing planned, by owner."""
+        nothing planned, by owner; ``as_of`` (YYYY-MM-DD) counts up to noon UTC of that day."""
         with unit(request, write=False) as uow:
-            return jsonable(process.follow_up(uow, days, owner))
+            return jsonable(process.follow_up(uow, days, owner, as_of=as_of))
+
+    @router.get("/sales/funnel", tags=["sales"])
+    def funnel(request: Request, pipeline: Annotated[str | None, Query(min_length=1, max_length=64)] = None) -> Any:
+        """``crm sales report funnel --json``: per pipeline the deals that reached each stage,
+        conversion to the next, won, lost, win rate and average cycle days (an "own" user counts
+        only the deals of the customers they see); ``pipeline`` limits it to one (404 if unknown)."""
+        with unit(request, write=False) as uow:
+            return jsonable(analytics.funnel(uow, pipeline))
 
     @router.get("/sales/pipelines", tags=["sales"])
     def pipelines(request: Request) -> Any:

@@ -16,6 +16,7 @@ from crm_sales_automation.schemas import (
     PipelineCreate,
     QuotaSet,
     Username,
+    Word,
 )
 from crmcore.sdk import MAX_ID, jsonable, unit, visible_customer
 
@@ -44,6 +45,7 @@ class ResolveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     handling: Note | None = None
+    method: Word | None = None  # a word of crm.toml [vocabularies] objection_methods
     resolved: bool = True
 
 
@@ -52,6 +54,11 @@ class HandoverIn(BaseModel):
 
     from_user: Username
     to_user: Username
+
+
+def _objection(o: Any) -> dict[str, Any]:
+    return {"id": o.id, "opportunity_id": o.opportunity_id, "kind": o.kind.value, "method": o.method,
+            "handling": o.handling, "resolved": o.resolved}
 
 
 def register(router: APIRouter) -> None:
@@ -78,13 +85,13 @@ def _deals(router: APIRouter) -> None:
     def add_objection(request: Request, opp_id: Id, data: ObjectionCreate) -> Any:
         with unit(request, write=True) as uow:
             o = services.add_objection(uow, opp_id, data)
-            return {"id": o.id, "opportunity_id": opp_id, "kind": o.kind.value, "resolved": o.resolved}
+            return _objection(o)
 
     @router.post("/sales/objections/{objection_id}/resolve", tags=["sales"])
     def resolve_objection(request: Request, objection_id: Id, data: ResolveIn) -> Any:
         with unit(request, write=True) as uow:
-            o = services.resolve_objection(uow, objection_id, data.handling, resolved=data.resolved)
-            return {"id": o.id, "opportunity_id": o.opportunity_id, "kind": o.kind.value, "resolved": o.resolved}
+            o = services.resolve_objection(uow, objection_id, data.handling, resolved=data.resolved, method=data.method)
+            return _objection(o)
 
     @router.post("/sales/pipelines", status_code=201, tags=["sales"])
     def add_pipeline(request: Request, data: PipelineCreate) -> Any:

@@ -206,6 +206,7 @@ class ObjectionCreate(BaseModel):
     kind: ObjectionKind
     description: Reason
     handling: Note | None = None
+    method: Word | None = None  # how it was handled: a word of [vocabularies] objection_methods (checked by the service)
     resolved: bool = False
 
 

@@ -78,7 +78,7 @@ def test_upgrade_keeps_one_conversion_per_lead_and_audits_the_rest(empty_databas
                 uow.session.execute(insert(Conversion).values(lead_id=lead, customer_id=cid, matched_by="new", converted_by="r"))
             uow.session.execute(update(Lead.__table__).where(Lead.__table__.c.id == lead).values(customer_id=second))
         crm.upgrade()
-        assert runner.current_heads(crm.engine, [PLUGIN.MIGRATIONS])["sales_automation"] == "sales_0004"
+        assert runner.current_heads(crm.engine, [PLUGIN.MIGRATIONS])["sales_automation"] == "sales_0005"
         assert runner.schema_diff(crm.engine, {"sales_conversions"}) == []
         with crm.unit_of_work(read_only=True) as uow:
             kept = uow.session.scalars(select(Conversion).where(Conversion.lead_id == lead)).all()

@@ -19,6 +19,7 @@ from crmcore.migrations import runner
 TABLES = {"sales_pipelines", "sales_stages", "sales_leads", "sales_lead_assessments", "sales_conversions",
           "sales_opportunities", "sales_stage_changes", "sales_objections", "sales_activities", "sales_quotas",
           "sales_models", "sales_referrals"}
+HEAD = "sales_0005"
 
 
 def test_branch_upgrade_matches_models_and_downgrades_cleanly(empty_database_url: str) -> None:
@@ -28,7 +29,7 @@ def test_branch_upgrade_matches_models_and_downgrades_cleanly(empty_database_url
         assert labels[0] == "core" and "sales_automation" in labels
         assert set(runner.tables_with_prefix(crm.engine, "sales_")) == TABLES
         assert runner.schema_diff(crm.engine, TABLES) == []
-        assert runner.current_heads(crm.engine, [PLUGIN.MIGRATIONS])["sales_automation"] == "sales_0004"
+        assert runner.current_heads(crm.engine, [PLUGIN.MIGRATIONS])["sales_automation"] == HEAD
 
         # the migrated schema works: a deal from creation to win
         s = Sales(crm)
@@ -90,7 +91,7 @@ def test_a_database_migrated_under_the_old_label_upgrades(empty_database_url: st
 
         labels = crm.upgrade()
         assert "sales_automation" in labels and "sales" not in labels
-        assert runner.current_heads(crm.engine, [PLUGIN.MIGRATIONS])["sales_automation"] == "sales_0004"
+        assert runner.current_heads(crm.engine, [PLUGIN.MIGRATIONS])["sales_automation"] == HEAD
         assert runner.schema_diff(crm.engine, TABLES) == []
         with crm.engine.connect() as conn:
             assert conn.execute(text("SELECT name FROM sales_pipelines")).scalars().all() == ["old"]
@@ -125,7 +126,7 @@ def test_sales_0003_frees_lead_sources_and_its_downgrade_maps_new_words_to_other
         with pytest.raises(IntegrityError), crm.engine.begin() as conn:
             conn.execute(text("UPDATE sales_leads SET source = 'badge_scan' WHERE id = :i"), {"i": lid})
         crm.upgrade()
-        assert runner.current_heads(crm.engine, [PLUGIN.MIGRATIONS])["sales_automation"] == "sales_0004"
+        assert runner.current_heads(crm.engine, [PLUGIN.MIGRATIONS])["sales_automation"] == HEAD
         assert runner.schema_diff(crm.engine, TABLES) == []
         assert _lead_children(crm) == children
     finally:
@@ -140,3 +141,43 @@ def _lead_children(crm: CRM) -> dict[str, object]:
         out["links"] = [tuple(r) for r in conn.execute(text("SELECT id, lead_id FROM sales_opportunities "
                                                             "WHERE lead_id IS NOT NULL ORDER BY id"))]
     return out
+
+
+def _alembic(crm: CRM, verb: str, revision: str) -> None:
+    cfg = runner.alembic_config([PLUGIN.MIGRATIONS])
+    with crm.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        getattr(command, verb)(cfg, revision)
+
+
+def test_sales_0005_adds_the_objection_method_null_for_existing_rows_and_drops_it(empty_database_url: str) -> None:
+    """An objection stored at sales_0004 keeps its row through sales_0005 with ``method`` NULL; a
+    method written after it is dropped by the downgrade (the rows stay), and upgrading again works."""
+    crm = CRM.open(empty_database_url, plugins=[PLUGIN], entry_points=False, create=True, config={})
+    try:
+        crm.upgrade(plugin_ids=[])  # the core only
+        _alembic(crm, "upgrade", "sales_0004")
+        s = Sales(crm)
+        oid = s.opp(s.customer("Acme"), "100")  # the ORM's INSERT names no method column: raw SQL for the objection
+        with crm.engine.begin() as conn:
+            conn.execute(text("INSERT INTO sales_objections (opportunity_id, kind, description, resolved, raised_by, "
+                              "raised_at) VALUES (:o, 'price', 'too dear', true, 'test', :t)"),
+                         {"o": oid, "t": dt.datetime(2026, 1, 1, tzinfo=dt.UTC)})
+        assert "method" not in {c["name"] for c in inspect(crm.engine).get_columns("sales_objections")}
+        _alembic(crm, "upgrade", "sales_0005")
+        assert runner.current_heads(crm.engine, [PLUGIN.MIGRATIONS])["sales_automation"] == HEAD
+        assert runner.schema_diff(crm.engine, TABLES) == []
+        with crm.engine.begin() as conn:
+            assert conn.execute(text("SELECT description, method FROM sales_objections")).all() == [("too dear", None)]
+            conn.execute(text("UPDATE sales_objections SET method = 'compare_value'"))
+        _alembic(crm, "downgrade", "sales_0004")
+        assert "method" not in {c["name"] for c in inspect(crm.engine).get_columns("sales_objections")}
+        assert "ix_sales_objections_method" not in {i["name"] for i in inspect(crm.engine).get_indexes("sales_objections")}
+        with crm.engine.connect() as conn:
+            assert conn.execute(text("SELECT opportunity_id, description FROM sales_objections")).all() == [(oid, "too dear")]
+        crm.upgrade()
+        assert runner.schema_diff(crm.engine, TABLES) == []
+        with crm.engine.connect() as conn:
+            assert conn.execute(text("SELECT method FROM sales_objections")).scalars().all() == [None]
+    finally:
+        crm.close()

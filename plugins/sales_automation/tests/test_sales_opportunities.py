@@ -258,7 +258,8 @@ def test_objections_are_typed_and_resolved(scrm: CRM, sales: Sales) -> None:
         services.resolve_objection(uow, o.id, "showed the total cost of ownership")
         d = services.opportunity_detail(uow, oid)
     assert d["objections"] == [{"id": o.id, "kind": "price", "description": "too expensive",
-                                "handling": "showed the total cost of ownership", "resolved": True, "by": "system",
+                                "handling": "showed the total cost of ownership", "method": None, "resolved": True,
+                                "by": "system",
                                 "at": d["objections"][0]["at"]}]
 
 

@@ -18,7 +18,23 @@ def service_satisfaction(uow: Any, customer_ids: list[int]) -> dict[int, dict[st
     :param uow: the caller's unit of work.
     :param customer_ids: the customers asked about.
     :return: customer id -> ``{"csat_avg": float | None, "csat_answers": int, "last_nps": int | None,
-        "nps_category": "promoter" | "passive" | "detractor" | None, "complaints": int}``.
+        "nps_category": "promoter" | "passive" | "detractor" | None, "complaints": int}``;
+        ``complaints`` counts every complaint ticket the customer ever opened (no window: for a
+        factor over a period, ask :func:`service_complaints`).
+    """
+
+
+@hookspec(firstresult=True)
+def service_complaints(uow: Any, customer_ids: list[int], since: Any, until: Any) -> dict[int, int]:  # type: ignore[empty-body]
+    """Complaint tickets per customer opened in a window (credit's complaint factor over its
+    lookback window, as of a day).
+
+    :param uow: the caller's unit of work.
+    :param customer_ids: the customers asked about.
+    :param since: the first day (a ``datetime.date``, inclusive; UTC).
+    :param until: the last day (a ``datetime.date``, inclusive; UTC).
+    :return: customer id -> complaint tickets opened ``since <= day <= until`` (customers with
+        none are left out).
     """
 
 

@@ -5,7 +5,7 @@ import datetime as dt
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import DDL, JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crmcore.db import Base
@@ -139,11 +139,17 @@ class Visit(Base):
     follow_up_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("service_tickets.id"))
 
 
+CSAT_ONCE = "uq_service_survey_answers_csat_ticket"
+
+
 class SurveyAnswer(Base):
-    """A CSAT (1-5) or NPS (0-10) answer; ``dedupe`` makes each answer count once."""
+    """A CSAT (1-5) or NPS (0-10) answer; ``dedupe`` makes each answer count once, and a ticket
+    has at most one CSAT answer (a partial unique index, whatever the dedupe key says)."""
 
     __tablename__ = "service_survey_answers"
-    __table_args__ = (UniqueConstraint("dedupe"),)
+    __table_args__ = (UniqueConstraint("dedupe"),
+                      Index(CSAT_ONCE, "ticket_id", unique=True, sqlite_where=text("kind = 'csat'"),
+                            postgresql_where=text("kind = 'csat'")))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
@@ -153,3 +159,10 @@ class SurveyAnswer(Base):
     answered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     dedupe: Mapped[str] = mapped_column(String(120))
     source: Mapped[str] = mapped_column(String(20), default="cli")
+
+
+#: the report's parallel-safe integer aggregate on PostgreSQL (migration service_0005); made with
+#: the tables when they are created from the models (the test suite), as the migration does
+INT_AGG = ("CREATE OR REPLACE AGGREGATE service_int_agg (integer) (SFUNC = array_append, STYPE = integer[], "
+           "COMBINEFUNC = array_cat, INITCOND = '{}', PARALLEL = SAFE)")
+event.listen(Ticket.__table__, "after_create", DDL(INT_AGG).execute_if(dialect="postgresql"))

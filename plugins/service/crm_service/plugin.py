@@ -3,8 +3,9 @@
 The crmcore hook implementations of the ``service`` plugin, and nothing else: the work lives in
 :mod:`crm_service.tickets`, :mod:`crm_service.sla`, :mod:`crm_service.visits`,
 :mod:`crm_service.surveys`, :mod:`crm_service.report` and :mod:`crm_service.mail`; the commands
-in :mod:`crm_service.cli`. Importing this module registers the ``service_*`` tables and the
-``support_agent`` / ``service_manager`` roles.
+in :mod:`crm_service.cli`. Importing this module registers the ``support_agent`` /
+``service_manager`` roles; the ``service_*`` tables are registered on the shared metadata when the
+schema is first needed (``defer_models``) and the settings class when it is configured or read.
 """
 from __future__ import annotations
 
@@ -12,17 +13,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from crm_service import models  # noqa: F401 - registers the service_* tables
 from crm_service.console import (  # noqa: F401 - the web console hooks (console.py)
     crm_console_home_cards,
     crm_console_register,
 )
-from crm_service.settings import PLUGIN_ID, ServiceSettings
 from crmcore import MigrationBranch, Permission, ProfileSection, hookimpl
+from crmcore.db import defer_models
 from crmcore.models import Customer
 from crmcore.sdk import declare_role
 from crmcore.uow import UnitOfWork
 
+defer_models("crm_service.models")  # the service_* tables: on the metadata when the schema is read
+
+PLUGIN_ID = "service"  # crm_service.settings.PLUGIN_ID (not imported here: it loads the settings)
 __version__ = "0.1.0"
 requires: tuple[str, ...] = ()
 
@@ -33,6 +36,8 @@ _A, _SM, _M = AGENT, MANAGER, "manager"
 
 MIGRATIONS = MigrationBranch(label=PLUGIN_ID, versions=Path(__file__).parent / "migrations" / "versions")
 COMMANDS = {"service": "crm_service.cli:service"}  # imported when `crm service ...` runs
+SETTINGS = "crm_service.settings:ServiceSettings"  # imported when configured or first read
+BULK_ENTITIES = "crm_service.bulk_surveys:SURVEY_ANSWERS"  # crm import/export service_survey_answers (tickets: the hook below)
 PERMISSIONS = (
     Permission("service.ticket.write", "Open tickets, add notes, move them through their statuses", (_A, _SM, _M, "sales")),
     Permission("service.ticket.assign", "Assign and reassign tickets to others", (_SM, _M)),
@@ -49,11 +54,6 @@ def crm_add_hookspecs(register: Callable[[Any], None]) -> None:
     from crm_service import hookspecs
 
     register(hookspecs)
-
-
-@hookimpl
-def crm_register_settings(register: Callable[[Any], None]) -> None:
-    register(ServiceSettings)
 
 
 @hookimpl
@@ -129,6 +129,13 @@ def service_satisfaction(uow: UnitOfWork, customer_ids: list[int]) -> dict[int, 
     from crm_service import surveys
 
     return surveys.satisfaction(uow, customer_ids)
+
+
+@hookimpl
+def service_complaints(uow: UnitOfWork, customer_ids: list[int], since: Any, until: Any) -> dict[int, int]:
+    from crm_service import surveys
+
+    return surveys.complaints(uow, customer_ids, since, until)
 
 
 @hookimpl

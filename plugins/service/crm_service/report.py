@@ -6,7 +6,9 @@ Per group (none, agent, team, category or opening month) ONE aggregate statement
 tickets, grouped like a plain ``GROUP BY`` (one pass, hash or sort, never a sort per measure),
 answers every count (backlog, ageing, SLA attainment, complaint handling, reopens) with
 ``count(*) FILTER (WHERE ...)``, and hands over each group's minutes as one string
-(``group_concat`` / ``string_agg``) that NumPy parses in C for the exact medians and p90
+(``group_concat``; on PostgreSQL the parallel-safe ``service_int_agg`` array of migration
+service_0005, sent as ``array_send`` bytes, so the pass runs in parallel workers as the
+baseline does, where ``string_agg`` would keep it in one process) that NumPy reads in C for the exact medians and p90
 (linear interpolation, as ``percentile_cont``); the total is the sum and the concatenation of
 the groups, so no second pass.
 
@@ -21,7 +23,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Text, cast, func, literal_column, select
+from sqlalchemy import Text, cast, func, literal_column, select, text
 
 from crm_service.models import ACTIVE, SurveyAnswer, Ticket, TicketKind, Visit
 from crm_service.settings import settings
@@ -86,24 +88,34 @@ def _hours(values: np.ndarray) -> dict[str, float | None]:
             "p90": None if p90 is None else round(float(p90) / 60.0, 2)}
 
 
-def _minutes_list(uow: UnitOfWork, column: Any) -> Any:
-    """The group's non-NULL minutes as one comma-separated string (parsed by NumPy in C)."""
+def _minutes_list(uow: UnitOfWork, column: Any, parallel: bool = False) -> Any:
+    """The group's non-NULL minutes as one comma-separated string (parsed by NumPy in C). On
+    PostgreSQL by ``service_int_agg`` (migration service_0005: parallel safe, so the pass runs
+    in parallel workers like the baseline) when the database has it, else ``string_agg``."""
     if _pg(uow):
+        if parallel:  # the array in its binary send format (bytea): read by NumPy without parsing text
+            return func.array_send(func.service_int_agg(column).filter(column.is_not(None)))
         return func.string_agg(cast(column, Text), literal_column("','"))
     return func.group_concat(column)
+
+
+def _has_int_agg(uow: UnitOfWork) -> bool:
+    return _pg(uow) and uow.session.scalar(text("SELECT to_regprocedure('service_int_agg(integer)') IS NOT NULL")) is True
 
 
 def _scan(uow: UnitOfWork, key: Any, now: dt.datetime) -> tuple[dict[Any, dict[str, Any]], dict[str, Any]]:
     """ONE aggregate statement over the tickets (grouped like the baseline ``GROUP BY``): every
     count FILTERed, and the minutes of each group aggregated into a string for the percentiles."""
-    b = _facts(now)
+    b, par = _facts(now), _has_int_agg(uow)
     cols = [func.count(), *(func.count().filter(f(b)) for f in _COUNTS.values()),
-            _minutes_list(uow, Ticket.first_response_minutes), _minutes_list(uow, Ticket.resolution_minutes)]
+            _minutes_list(uow, Ticket.first_response_minutes, par), _minutes_list(uow, Ticket.resolution_minutes, par)]
     src: Any = Ticket.__table__
     fold = key is not None and _pg(uow)
-    if fold:  # the CSAT scores ride along: one hash join in this pass (a ticket has at most one CSAT
-        # answer, its dedupe key is csat:t<id>) instead of a second parallel join of answers and tickets
-        cols.append(_minutes_list(uow, SurveyAnswer.score))
+    if fold and par:  # each group's ticket ids ride along; the CSAT answers are mapped to them in NumPy
+        cols.append(_minutes_list(uow, Ticket.id, par))
+    elif fold:  # the CSAT scores ride along: one hash join in this pass (a ticket has at most one CSAT
+        # answer: the unique index of service_0004) instead of a second join of answers and tickets
+        cols.append(_minutes_list(uow, SurveyAnswer.score, par))
         src = src.outerjoin(SurveyAnswer, (SurveyAnswer.ticket_id == Ticket.id) & (SurveyAnswer.kind == "csat"))
     q = (select(literal_column("0") if key is None else key, *cols).select_from(src)
          .where(uow.visibility.customer_filter(Ticket.customer_id)))
@@ -114,17 +126,66 @@ def _scan(uow: UnitOfWork, key: Any, now: dt.datetime) -> tuple[dict[Any, dict[s
     for g, *row in uow.session.execute(q):
         counts = {f: int(v or 0) for f, v in zip(_FLAGS, row, strict=False)}
         groups[g] = {**counts, "frt": _parse(row[n]), "res": _parse(row[n + 1])}
-        if fold:
+        if fold and par:
+            groups[g]["ids"] = _parse(row[n + 2])
+        elif fold:
             scores, times = np.unique(_parse(row[n + 2]), return_counts=True)
             groups[g]["csat"] = [(int(v), int(c)) for v, c in zip(scores, times, strict=True)]
+    if fold and par:
+        _csat_by_ids(uow, groups)
     total: dict[str, Any] = {f: sum(a[f] for a in groups.values()) for f in _FLAGS}
     for m in ("frt", "res"):
         total[m] = np.concatenate([a[m] for a in groups.values()] or [np.empty(0)])
     return ({} if key is None else groups), total
 
 
-def _parse(joined: str | None) -> np.ndarray:
-    return np.empty(0) if not joined else np.fromstring(joined, dtype=np.int64, sep=",")
+def _csat_by_ids(uow: UnitOfWork, groups: dict[Any, dict[str, Any]]) -> None:
+    """PostgreSQL per group: the CSAT answers of tickets (two int arrays, one small parallel scan)
+    given to the groups by their tickets' ids (a label per ticket id, in NumPy): no join of the
+    answers to the tickets in SQL. A ticket has one CSAT answer at most (service_0004)."""
+    tids, scores = uow.session.execute(select(
+        _minutes_list(uow, SurveyAnswer.ticket_id, True), _minutes_list(uow, SurveyAnswer.score, True))
+        .where(SurveyAnswer.kind == "csat", SurveyAnswer.ticket_id.is_not(None))).one()
+    t, v = _parse(tids), _parse(scores)
+    names = list(groups)
+    ids = [groups[g].pop("ids") for g in names]
+    hits = _labels(ids, t)
+    seen = hits >= 0  # answers of tickets outside the groups (not visible) are left out
+    counts = np.bincount(hits[seen] * 6 + v[seen], minlength=6 * len(names)).reshape(len(names), 6)
+    for i, g in enumerate(names):
+        groups[g]["csat"] = [(score, int(c)) for score, c in enumerate(counts[i].tolist()) if c]
+
+
+def _labels(ids: list[np.ndarray], wanted: np.ndarray) -> np.ndarray:
+    """For each of ``wanted`` (ticket ids), the index of the id array holding it, or -1: a dense
+    label per id when the ids are compact (the usual serial keys), else by binary search."""
+    n = sum(a.size for a in ids)
+    top = max([int(a.max()) for a in ids if a.size] + [int(wanted.max()) if wanted.size else 0])
+    if top <= 4 * n + 1_000_000:
+        label = np.full(top + 1, -1, dtype=np.int64)
+        for i, a in enumerate(ids):
+            label[a] = i
+        return label[wanted]
+    every = np.concatenate(ids) if ids else np.empty(0, dtype=np.int64)
+    which = np.repeat(np.arange(len(ids)), [a.size for a in ids])
+    order = np.argsort(every, kind="stable")
+    every, which = every[order], which[order]
+    pos = np.minimum(np.searchsorted(every, wanted), max(every.size - 1, 0))
+    found = every.size > 0 and (every[pos] == wanted)
+    return np.where(found, which[pos] if every.size else -1, -1)
+
+
+def _parse(joined: str | bytes | None) -> np.ndarray:
+    """The integers of a comma-separated string, or of an ``int4[]`` in PostgreSQL's binary send
+    format (a 20-byte header for one dimension, then a 4-byte length and a 4-byte big-endian
+    value per element; no NULLs: the aggregate FILTERs them out)."""
+    if not joined:
+        return np.empty(0, dtype=np.int64)
+    if isinstance(joined, str):
+        return np.fromstring(joined, dtype=np.int64, sep=",")
+    if len(joined) <= 20:  # an empty array: ndim 0, a 12-byte header
+        return np.empty(0, dtype=np.int64)
+    return np.frombuffer(joined, dtype=">i4", offset=20)[1::2].astype(np.int64)
 
 
 def _pcts(values: np.ndarray) -> list[float] | None:

@@ -1,11 +1,11 @@
-"""HTTP routes (``crm serve``): tickets, return visits, survey answers.
+"""HTTP routes (``crm serve``): tickets, return visits, survey answers, the KPI report and NPS.
 
 One request = one unit of work as the authenticated user, over the same services as the CLI
 (permissions and visibility are checked there); errors become the API's problem responses.
 """
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -80,3 +80,18 @@ def register(router: APIRouter) -> None:
         with unit(request, write=True) as uow:
             a, created = surveys.record(uow, customer_id, data)
             return jsonable({"id": a.id, "kind": a.kind, "score": a.score, "created": created})
+
+    @router.get("/service/report", tags=["service"])
+    def kpi_report(request: Request,
+                   by: Annotated[Literal["agent", "team", "category", "month"] | None, Query()] = None) -> Any:
+        """``crm service report [--by ...] --json``: the same object (visibility: the actor's customers)."""
+        from crm_service import report
+
+        with unit(request, write=False) as uow:
+            return jsonable(report.report(uow, by))
+
+    @router.get("/service/nps", tags=["service"])
+    def nps(request: Request, period: Annotated[Literal["month", "quarter", "year"], Query()] = "quarter") -> Any:
+        """``crm service nps [--period ...] --json``: NPS per period and in total."""
+        with unit(request, write=False) as uow:
+            return jsonable(surveys.nps(uow, period))

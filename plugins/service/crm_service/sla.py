@@ -118,6 +118,8 @@ def _check_rows(uow: UnitOfWork, cfg: ServiceSettings, now: dt.datetime) -> list
     # the UPDATE (whose SET expressions see the old row); RETURNING cannot name an UPDATE FROM table
     conn = uow.session.connection()
     flags = {r.id: r for r in conn.execute(old)}
+    if not flags:  # nothing late (a run after a run): no second pass over the running tickets
+        return []
     stmt = (update(Ticket).where(late).values(_values(cfg, managers, now, fr, res, unescalated))
             .returning(Ticket.id, Ticket.priority, Ticket.assignee_id, Ticket.team))
     rows = [SimpleNamespace(id=r.id, f=flags[r.id].f, r=flags[r.id].r, e=flags[r.id].e, priority=r.priority,

@@ -1,16 +1,16 @@
 """Surveys: CSAT (1-5) per ticket and NPS (0-10) per period, each answer once; NPS by period.
 
 An answer is unique by its ``dedupe`` key: CSAT of a ticket ``csat:t<ticket>``, CSAT without a
-ticket ``csat:c<customer>:<date>``, NPS ``nps:c<customer>:<period>`` (``[service] nps_period``).
-The same answer again is a no-op; a different score for the same key is refused.
+ticket ``csat:c<customer>:<date>``, NPS ``nps:c<customer>:<period>`` (``[service] nps_period``);
+and a ticket has one CSAT answer at most (a partial unique index, migration service_0004). The
+same answer again is a no-op (a re-import); a second answer is refused (HTTP 409, exit 1).
 """
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -20,6 +20,9 @@ from crm_service.settings import settings
 from crmcore.errors import Conflict, InvalidInput
 from crmcore.models import AuditEntry, Customer
 from crmcore.uow import UnitOfWork
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def period_of(at: dt.datetime, period: str) -> str:
@@ -37,7 +40,10 @@ def dedupe_key(kind: str, customer_id: int, ticket_id: int | None, at: dt.dateti
 
 
 def record(uow: UnitOfWork, customer_id: int, data: SurveyIn) -> tuple[SurveyAnswer, bool]:
-    """Record one answer; returns (answer, created)."""
+    """Record one answer; returns (answer, created). The same answer again is a no-op; a second,
+    different answer to the same survey is refused (:class:`Conflict`: exit 1, HTTP 409): for the
+    CSAT of a ticket "the same" means the same score (and the same ``answered_at`` when one is
+    given: a re-import), else the same score in the same period or day (the dedupe key)."""
     uow.require("service.survey.write")
     try:
         kind, score = data.kind_score()
@@ -50,7 +56,7 @@ def record(uow: UnitOfWork, customer_id: int, data: SurveyIn) -> tuple[SurveyAns
             raise InvalidInput(f"ticket {data.ticket_id} is not a ticket of customer {customer_id}")
     at = data.answered_at or uow.now()
     key = dedupe_key(kind, customer_id, data.ticket_id, at, settings(uow).nps_period)
-    existing = uow.session.scalar(select(SurveyAnswer).where(SurveyAnswer.dedupe == key))
+    existing = _existing(uow, kind, data.ticket_id, key)
     if existing is None:
         answer = SurveyAnswer(customer_id=customer_id, ticket_id=data.ticket_id, kind=kind, score=score, answered_at=at,
                               dedupe=key, source=data.source)
@@ -58,19 +64,33 @@ def record(uow: UnitOfWork, customer_id: int, data: SurveyIn) -> tuple[SurveyAns
             with uow.session.begin_nested():
                 uow.session.add(answer)
                 uow.session.flush()
-        except IntegrityError:
-            existing = uow.session.scalar(select(SurveyAnswer).where(SurveyAnswer.dedupe == key))
+        except IntegrityError:  # another process recorded it first (the unique dedupe / CSAT-per-ticket index)
+            existing = _existing(uow, kind, data.ticket_id, key)
         else:
             uow.audit.record("create", "service_survey_answer", answer.id, after={"kind": kind, "score": score})
             return answer, True
     assert existing is not None  # the unique key that refused the insert found it
-    if existing.score != score:
+    if kind == "csat" and data.ticket_id is not None:
+        if existing.score != score or (data.answered_at is not None and existing.answered_at != data.answered_at):
+            raise Conflict(f"ticket {data.ticket_id} already has a CSAT answer ({existing.score}, answer {existing.id}): "
+                           "each ticket is answered once")
+    elif existing.score != score:
         raise Conflict(f"customer {customer_id} already answered this {kind} ({existing.score}, answer {existing.id})")
     return existing, False
 
 
+def _existing(uow: UnitOfWork, kind: str, ticket_id: int | None, key: str) -> SurveyAnswer | None:
+    """The answer this one would repeat: the ticket's CSAT answer, else the one of the same key."""
+    if kind == "csat" and ticket_id is not None:
+        return uow.session.scalar(select(SurveyAnswer).where(SurveyAnswer.ticket_id == ticket_id,
+                                                             SurveyAnswer.kind == "csat"))
+    return uow.session.scalar(select(SurveyAnswer).where(SurveyAnswer.dedupe == key))
+
+
 def nps(uow: UnitOfWork, period: str = "quarter") -> dict[str, Any]:
     """NPS (% promoters 9-10 minus % detractors 0-6) per period and in total, over the whole table."""
+    import numpy as np  # here, not at the top: `crm customer show` reads this module too
+
     uow.require("service.report")
     if period not in ("month", "quarter", "year"):
         raise InvalidInput(f"unknown period {period!r} (month, quarter or year)")
@@ -115,6 +135,20 @@ def satisfaction(uow: UnitOfWork, customer_ids: Sequence[int]) -> dict[int, dict
         for cid, n in uow.session.execute(select(Ticket.customer_id, func.count()).where(
                 Ticket.kind == TicketKind.COMPLAINT, Ticket.customer_id.in_(chunk)).group_by(Ticket.customer_id)):
             out[cid]["complaints"] = int(n)
+    return out
+
+
+def complaints(uow: UnitOfWork, customer_ids: Sequence[int], since: dt.date, until: dt.date) -> dict[int, int]:
+    """Complaint tickets opened ``since <= day <= until`` (UTC days) per customer (the published
+    ``service_complaints`` hook: credit's complaint factor over its lookback window)."""
+    ids, out = sorted(set(customer_ids)), dict[int, int]()
+    lo = dt.datetime.combine(since, dt.time(), tzinfo=dt.UTC)
+    hi = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    for i in range(0, len(ids), 5000):
+        out.update((int(c), int(n)) for c, n in uow.session.execute(
+            select(Ticket.customer_id, func.count()).where(
+                Ticket.kind == TicketKind.COMPLAINT, Ticket.customer_id.in_(ids[i:i + 5000]),
+                Ticket.opened_at >= lo, Ticket.opened_at < hi).group_by(Ticket.customer_id)))
     return out
 
 

@@ -38,7 +38,9 @@ def timeline(uow: UnitOfWork, customer: Customer) -> list[TimelineEntry]:
     out = [TimelineEntry(t.opened_at, "ticket", f"ticket {t.id} opened: {t.subject}", t.external_ref)
            for t in uow.session.scalars(select(Ticket).where(Ticket.customer_id == customer.id).order_by(Ticket.id.desc())
                                         .limit(50))]
-    out += [TimelineEntry(v.done_at or v.due_at, "return visit", f"return visit {v.id}: satisfaction {v.satisfaction}", None)
+    # the console shows these lines in the reader's language (console.PHRASES): keep the two in step
+    out += [TimelineEntry(v.done_at or v.due_at, "return visit",
+                          f"return visit {v.id}" + ("" if v.satisfaction is None else f": satisfaction {v.satisfaction}"), None)
             for v in uow.session.scalars(select(Visit).where(Visit.customer_id == customer.id, Visit.done_at.is_not(None))
                                          .limit(50))]
     return out

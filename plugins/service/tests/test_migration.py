@@ -18,7 +18,7 @@ def test_branch_upgrade_matches_models_and_downgrades_cleanly(empty_database_url
         assert "service" in crm.upgrade()
         assert set(runner.tables_with_prefix(crm.engine, "service_")) == TABLES
         assert runner.schema_diff(crm.engine, TABLES) == []
-        assert runner.current_heads(crm.engine, [PLUGIN.MIGRATIONS])["service"] == "service_0003"
+        assert runner.current_heads(crm.engine, [PLUGIN.MIGRATIONS])["service"] == "service_0005"
         with crm.unit_of_work() as uow:  # the migrated schema works
             cid = uow.customers.create(CustomerCreate(name="A")).id
             tickets.open_ticket(uow, cid, TicketOpen(subject="x", category="billing"))

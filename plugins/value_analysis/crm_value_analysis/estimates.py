@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from crm_value_analysis import churn, fitting, loaders, purchase_models
+from crm_value_analysis import churn, fit_cache, fitting, loaders, purchase_models
 from crm_value_analysis.schemas import ValueSettings
 
 FloatArray = NDArray[np.float64]
@@ -32,6 +32,7 @@ class Estimates:
     decision: churn.ChurnDecision
     rule: churn.GapRule
     unit_choice: dict[str, str]
+    fit_blob: bytes | None = None  # the fit as stored for a re-run of the date (see fit_cache)
 
     def models_summary(self) -> dict[str, Any]:
         """The fitted models, their status and the choices of unit and model, for the run's summary."""
@@ -48,11 +49,17 @@ class Estimates:
                 "business_gap_days": None if gap is None else round(gap, 1), "agreement": self.decision.agreement}
 
 
-def estimate(hist: loaders.PurchaseHistory, settings: ValueSettings) -> Estimates:
-    """Fit (unit and model from the data when "auto"), decide churn, and compute the estimates."""
+def estimate(hist: loaders.PurchaseHistory, settings: ValueSettings, cached: bytes | None = None) -> Estimates:
+    """Fit (unit and model from the data when "auto"), decide churn, and compute the estimates.
+
+    ``cached``: the stored fit of an earlier run of the same date, reused when made from the
+    same inputs (:mod:`fit_cache`).
+    """
     settings, unit_choice = fitting.resolve_time_unit(settings, hist)
     rft = fitting.rft_input(hist, settings.unit_days)
-    fit = fitting.fit_for_run(rft, settings)
+    cache_key = fit_cache.key(rft, settings)
+    fit = fit_cache.decode(cached, cache_key) or fitting.fit_for_run(rft, settings)
+    blob = fit_cache.encode(fit, cache_key)
     est = fitting.model_estimates(fit, rft, settings)
     n = hist.ids.size
 
@@ -81,7 +88,7 @@ def estimate(hist: loaders.PurchaseHistory, settings: ValueSettings) -> Estimate
     elif not decision.use_model:
         fit.warnings.append(f"churn risk from the gap rule: {decision.reason}")
     return Estimates(settings=settings, fit=fit, rft=rft, p_alive=p_alive, expected_purchases=expected,
-                     clv_probabilistic=clv, decision=decision, rule=rule, unit_choice=unit_choice)
+                     clv_probabilistic=clv, decision=decision, rule=rule, unit_choice=unit_choice, fit_blob=blob)
 
 
 __all__ = ["Estimates", "estimate"]

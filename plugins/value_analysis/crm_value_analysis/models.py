@@ -13,8 +13,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Integer, SmallInteger, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Integer, LargeBinary, SmallInteger, String
+from sqlalchemy.orm import Mapped, deferred, mapped_column
 
 from crmcore.db import Base, UTCDateTime, utcnow
 
@@ -35,6 +35,11 @@ class ValueRun(Base):
     total_revenue: Mapped[float] = mapped_column(Float)
     settings: Mapped[dict[str, Any]] = mapped_column(JSON)
     summary: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # one 64-bit digest per snapshot row, so re-running the date rewrites only the rows that changed
+    # (see snapshot_store; NULL: unknown, the next re-run of the date rewrites every row). Loaded on use only.
+    row_digests: Mapped[bytes | None] = deferred(mapped_column(LargeBinary, nullable=True))
+    # the run's model fit with the key of its inputs, reused by a re-run of the date on the same data (fit_cache)
+    model_cache: Mapped[bytes | None] = deferred(mapped_column(LargeBinary, nullable=True))
 
 
 class CustomerValue(Base):

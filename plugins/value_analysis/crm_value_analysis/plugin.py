@@ -2,10 +2,11 @@
 
 The crmcore hook implementations of the ``value_analysis`` plugin, and nothing else: the
 commands live in :mod:`crm_value_analysis.cli`, the work in :mod:`crm_value_analysis.services`.
-Importing this module registers the plugin's tables on the shared metadata and nothing heavier:
-numpy, scipy and psycopg come with the work modules, imported inside the hooks that use them, and
-the settings class is a lazy reference (``SETTINGS``), so ``crm customer list`` does not pay for
-them (tests/test_startup_imports.py).
+Importing this module imports nothing heavier than the core: the plugin's tables are registered
+on the shared metadata when the schema is first needed (``defer_models``), numpy, scipy and
+psycopg come with the work modules, imported inside the hooks that use them, and the settings
+class is a lazy reference (``SETTINGS``), so ``crm customer list`` does not pay for them
+(tests/test_startup_imports.py).
 """
 from __future__ import annotations
 
@@ -13,14 +14,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from crm_value_analysis import models  # noqa: F401 - registers the value_analysis_* tables
 from crm_value_analysis.console import (  # noqa: F401 - the web console hooks (console.py)
     crm_console_home_cards,
     crm_console_register,
 )
 from crmcore import MigrationBranch, Permission, ProfileSection, hookimpl
+from crmcore.db import defer_models
 from crmcore.models import Customer
 from crmcore.uow import UnitOfWork
+
+defer_models("crm_value_analysis.models")  # the value_analysis_* tables: on the metadata when the schema is read
 
 PLUGIN_ID = "value_analysis"
 __version__ = "0.1.0"

@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import String, case, delete, func, select, type_coerce, update
+from sqlalchemy import String, case, func, select, type_coerce, update
 from sqlalchemy.orm import Session
 
-from crm_value_analysis import analytics, clv_models, estimates, loaders, snapshot_io
+from crm_value_analysis import analytics, clv_models, estimates, loaders, snapshot_store
 from crm_value_analysis.churn import lifecycle_check
 from crm_value_analysis.loyalty_inputs import factor_report, loyalty_inputs
 from crm_value_analysis.models import CustomerValue, ValueRun
@@ -43,7 +43,7 @@ from crmcore.uow import UnitOfWork
 FloatArray = NDArray[np.float64]
 PARETO_POINTS = 100
 TOP_SHARES = (0.01, 0.05, 0.10, 0.20, 0.50)
-INSERT_CHUNK = 10_000
+INSERT_CHUNK = snapshot_store.INSERT_CHUNK  # (re-exported by services)
 
 #: Lifecycle stage of the analysis -> the core's customer stage (customers without purchases keep theirs).
 CORE_STAGE: dict[str, LifecycleStage] = {
@@ -153,49 +153,6 @@ def _run_rows(session: Session, run_id: int) -> tuple[NDArray[np.int64], NDArray
                               .where(CustomerValue.run_id == run_id).order_by(CustomerValue.customer_id))
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     return ids, np.array([r[1] for r in rows], dtype=np.str_), np.array([r[2] for r in rows], dtype=np.str_)
-
-
-#: binary COPY type of each snapshot column type (as compiled for the engine)
-_COPY_TYPES = {"INTEGER": "int4", "SMALLINT": "int2", "FLOAT": "float8", "BOOLEAN": "bool"}
-
-
-def _column_types(session: Session, names: list[str]) -> list[str]:
-    """The COPY type of each snapshot column, read from the model (fails loudly on a new type)."""
-    dialect = session.get_bind().dialect
-    out = []
-    for name in names:
-        compiled = CustomerValue.__table__.c[name].type.compile(dialect=dialect)
-        kind = "varchar" if compiled.startswith("VARCHAR") else _COPY_TYPES.get(compiled)
-        if kind is None:
-            raise TypeError(f"no binary COPY type for {CustomerValue.__tablename__}.{name} ({compiled})")
-        out.append(kind)
-    return out
-
-
-def _insert_rows(session: Session, columns: dict[str, NDArray[Any]], n: int) -> None:
-    """The snapshot rows: binary ``COPY`` on PostgreSQL, one prepared ``executemany`` on SQLite.
-
-    Both go through the session's DBAPI connection, so they belong to the run's transaction.
-    The COPY stream is built in NumPy (:mod:`snapshot_io`): the driver only forwards bytes, and
-    PostgreSQL parses no text floats.
-    """
-    table = CustomerValue.__table__.name
-    names = list(columns)
-    typed = list(zip(_column_types(session, names), (columns[k][:n] for k in names), strict=True))
-    raw = session.connection().connection.dbapi_connection
-    assert raw is not None  # a live session connection
-    cur = raw.cursor()
-    try:
-        if session.get_bind().dialect.name == "postgresql":
-            with cur.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN (FORMAT BINARY)") as copy:
-                for block in snapshot_io.binary_chunks(typed, INSERT_CHUNK):
-                    copy.write(block)
-        else:
-            marks = ", ".join("?" * len(names))
-            cur.executemany(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})",
-                            snapshot_io.python_rows(typed, INSERT_CHUNK))  # type: ignore[arg-type]  # sqlite3 takes any iterable
-    finally:
-        cur.close()
 
 
 def _update_lifecycle(uow: UnitOfWork, run_id: int) -> int:
@@ -495,10 +452,31 @@ def _check_purchasers(session: Session, value: ValuePart, settings: ValueSetting
     raise InvalidInput(f"no purchases on {window} (purchases run from {span[0]} to {span[1]}); choose another --as-of")
 
 
+def _run_row(uow: UnitOfWork, as_of: dt.date, ids: NDArray[np.int64], value: ValuePart, settings: ValueSettings,
+             summary: dict[str, Any]) -> tuple[ValueRun, bool]:
+    """The run's row: the stored one of this date, updated (its snapshot is replaced), or a new one."""
+    session = uow.session
+    fields = {"created_at": utcnow(), "created_by": uow.actor[:64], "n_customers": int(ids.size),
+              "n_purchasers": value.n_purchasers, "total_revenue": float(value.aggregates.monetary.sum()),
+              "settings": settings.model_dump(mode="json"), "summary": summary}
+    run = session.scalar(select(ValueRun).where(ValueRun.as_of == as_of))
+    replacing = run is not None
+    if run is None:
+        run = ValueRun(as_of=as_of, **fields)
+        session.add(run)
+    else:
+        for key, val in fields.items():
+            setattr(run, key, val)
+    session.flush()
+    return run, replacing
+
+
 def run_analysis(uow: UnitOfWork, *, as_of: dt.date | None = None, settings: ValueSettings | None = None) -> RunOutcome:
     """Compute every analysis for every customer and store the snapshot dated ``as_of`` (default today).
 
-    A snapshot for the same date is replaced. Tier and segment moves are taken against the
+    A snapshot for the same date is replaced: the run keeps its id and rewrites only the rows
+    that changed (:mod:`snapshot_store`), and reuses its fit if made from the same inputs
+    (:mod:`fit_cache`). Tier and segment moves are taken against the
     latest earlier snapshot. When this is the latest snapshot, the core's lifecycle stage of
     each customer with purchases is updated (one UPDATE ... FROM the stored snapshot).
     """
@@ -516,7 +494,8 @@ def run_analysis(uow: UnitOfWork, *, as_of: dt.date | None = None, settings: Val
                           profit=pp.profit if basis == "profit" else None)
     _check_purchasers(session, value, settings, as_of)
     clock.lap("value")
-    est = estimates.estimate(hist, settings)
+    stored = session.scalar(select(ValueRun).where(ValueRun.as_of == as_of))  # this date's run, to be replaced
+    est = estimates.estimate(hist, settings, cached=None if stored is None else stored.model_cache)
     settings = est.settings  # the time unit as chosen from the data
     clock.lap("models")
     extra = _loyalty_extra(uow, hist, settings, as_of, satisfaction)
@@ -525,28 +504,20 @@ def run_analysis(uow: UnitOfWork, *, as_of: dt.date | None = None, settings: Val
                        extra=extra)
     clock.lap("lifecycle_loyalty_clv")
     prev_tier, prev_segment, moves = _compare_previous(session, ids, value, settings, as_of, pp)
-    existing = session.scalar(select(ValueRun).where(ValueRun.as_of == as_of))
-    if existing is not None:
-        session.execute(delete(CustomerValue).where(CustomerValue.run_id == existing.id))
-        session.delete(existing)
-        session.flush()
     clock.lap("previous")
     summary = _summary(as_of, settings, value, hp, est, moves, [currency_warning] if currency_warning else [], pp)
     summary["clv"]["retention"] = retention
-    run = ValueRun(as_of=as_of, created_by=uow.actor[:64], n_customers=int(ids.size), n_purchasers=value.n_purchasers,
-                   total_revenue=float(value.aggregates.monetary.sum()), settings=settings.model_dump(mode="json"),
-                   summary=summary)
-    session.add(run)
-    session.flush()
-    _insert_rows(session, _columns(run.id, ids, value, hist, categories, satisfaction, hp, est, prev_tier,
-                                   prev_segment, pp), ids.size)
+    run, replacing = _run_row(uow, as_of, ids, value, settings, summary)
+    run.model_cache = est.fit_blob
+    written = snapshot_store.store(session, run, _columns(run.id, ids, value, hist, categories, satisfaction, hp, est,
+                                                          prev_tier, prev_segment, pp), ids.size, replacing=replacing)
     clock.lap("store")
     updated = 0
     is_latest = session.scalar(select(func.count()).select_from(ValueRun).where(ValueRun.as_of > as_of)) == 0
     if settings.lifecycle.update_core and is_latest:
         updated = _update_lifecycle(uow, run.id)
     clock.lap("lifecycle_update")
-    run.summary = {**summary, "timings": clock.timings, "lifecycle_updated": updated}
+    run.summary = {**summary, "timings": clock.timings, "lifecycle_updated": updated, "rows_written": written}
     session.flush()
     return RunOutcome(run=RunRead.model_validate(run), summary=run.summary, lifecycle_updated=updated)
 

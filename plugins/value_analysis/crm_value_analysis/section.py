@@ -50,4 +50,7 @@ def merge_customer_rows(uow: UnitOfWork, source_id: int, target_id: int) -> dict
     uow.session.execute(delete(cv).where(cv.customer_id == source_id, cv.run_id.in_(target_runs)))
     res: Any = uow.session.execute(update(cv).where(cv.customer_id == source_id).values(customer_id=target_id),
                               execution_options={"synchronize_session": False})
+    # the runs' row digests (see snapshot_store) no longer describe these rows: the next re-run rewrites them whole
+    uow.session.execute(update(ValueRun).where(ValueRun.row_digests.is_not(None)).values(row_digests=None),
+                        execution_options={"synchronize_session": False})
     return {CustomerValue.__tablename__: int(res.rowcount or 0)}

@@ -20,7 +20,7 @@ def test_branch_upgrade_matches_models_and_downgrades_cleanly(empty_database_url
         assert set(runner.tables_with_prefix(crm.engine, "value_analysis_")) == TABLES
         assert runner.schema_diff(crm.engine, TABLES) == []
         heads = runner.current_heads(crm.engine, [PLUGIN.MIGRATIONS])
-        assert heads["value_analysis"] == "va_0003"
+        assert heads["value_analysis"] == "va_0004"
 
         # the migrated schema works: one run end to end
         b = Base(crm)

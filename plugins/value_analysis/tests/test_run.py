@@ -261,16 +261,16 @@ def test_failed_run_stores_no_partial_snapshot(vcrm: CRM, base: Base, monkeypatc
     run(vcrm, d(20))
     before = counts(vcrm), stages(vcrm)
     base.buy(ids[3], 400, "5")
-    from crm_value_analysis import run as run_module
+    from crm_value_analysis import snapshot_store
 
-    real_insert = run_module._insert_rows
+    real_insert = snapshot_store.insert_rows
 
     def insert_then_fail(session: Any, columns: Any, n: int) -> None:
         real_insert(session, columns, n)  # everything written...
         raise RuntimeError("disk full")  # ...then the run fails
 
-    monkeypatch.setattr(run_module, "_insert_rows", insert_then_fail)
-    monkeypatch.setattr(run_module, "INSERT_CHUNK", 7)
+    monkeypatch.setattr(snapshot_store, "insert_rows", insert_then_fail)
+    monkeypatch.setattr(snapshot_store, "INSERT_CHUNK", 7)
     with pytest.raises(RuntimeError), vcrm.unit_of_work() as uow:
         services.run_analysis(uow, as_of=d(20))  # would replace the stored run
     assert (counts(vcrm), stages(vcrm)) == before

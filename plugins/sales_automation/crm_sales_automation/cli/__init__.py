@@ -9,7 +9,12 @@ import click
 
 from crm_sales_automation.cli.deals import opp, pipeline
 from crm_sales_automation.cli.leads import lead
-from crm_sales_automation.cli.process import report_follow_up, report_reasons, report_sources  # noqa: F401 - on `report`
+from crm_sales_automation.cli.process import (  # noqa: F401 - on `report`
+    report_follow_up,
+    report_objections,
+    report_reasons,
+    report_sources,
+)
 from crm_sales_automation.cli.referrals import referral
 from crm_sales_automation.cli.reports import forecast_cmd, report
 from crm_sales_automation.cli.work import activity, demo_cmd, handover_cmd, quota

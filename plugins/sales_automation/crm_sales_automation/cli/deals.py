@@ -18,10 +18,12 @@ from crm_sales_automation.schemas import (
 from crmcore.errors import InvalidInput
 from crmcore.sdk import ID, TEXT, AppContext, CRMGroup, console, emit_json, fields, pass_app, resolve_customer, table, validate
 
+_METHOD_HELP = "how it was handled: a word of crm.toml [vocabularies] objection_methods, e.g. compare_value"
+
 
 @click.group(cls=CRMGroup)
 def opp() -> None:
-    """Opportunities: add, move through stages, win, lose, invoice, objections."""
+    """Opportunities: add, move through stages, win, lose, reopen, invoice, objections."""
 
 
 @opp.command("add")
@@ -90,8 +92,9 @@ def opp_show(app: AppContext, opp_id: int, as_json: bool) -> None:
     table("Stage history", ["when", "who", "from", "to"],
           [[h["at"].strftime("%Y-%m-%d %H:%M"), h["by"], h["from"] or "(created)", h["to"]] for h in d["history"]])
     if d["objections"]:
-        table("Objections", ["id", "kind", "objection", "handling", "resolved"],
-              [[o["id"], o["kind"], o["description"], o["handling"], "yes" if o["resolved"] else "no"] for o in d["objections"]])
+        table("Objections", ["id", "kind", "objection", "method", "handling", "resolved"],
+              [[o["id"], o["kind"], o["description"], o["method"], o["handling"], "yes" if o["resolved"] else "no"]
+               for o in d["objections"]])
     if d["activities"]:
         _activity_table("Activities", d["activities"])
 
@@ -151,6 +154,19 @@ def opp_lose(app: AppContext, opp_id: int, reason: str, code: str | None) -> Non
     click.echo(f"opportunity {opp_id} lost: {reason.strip()}")
 
 
+@opp.command("reopen")
+@click.argument("opp_id", type=ID)
+@click.option("--reason", required=True, type=TEXT, help="why the deal is reopened")
+@click.option("--stage", help="the open stage it goes back to (default: the one it was lost from)")
+@pass_app
+def opp_reopen(app: AppContext, opp_id: int, reason: str, stage: str | None) -> None:
+    """Reopen a lost opportunity (winning it later is checked again, e.g. by credit)."""
+    with app.crm().unit_of_work(app.actor) as uow:
+        services.reopen(uow, opp_id, reason, stage=stage)
+        now_in = services.opportunity_detail(uow, opp_id)["stage"]
+    click.echo(f"opportunity {opp_id} reopened in stage {now_in}")
+
+
 @opp.command("invoice")
 @click.argument("opp_id", type=ID)
 @pass_app
@@ -167,6 +183,7 @@ def opp_invoice(app: AppContext, opp_id: int) -> None:
 @click.option("--kind", type=_choice(ObjectionKind), required=True)
 @click.option("--description", required=True)
 @click.option("--handling", help="how it was handled")
+@click.option("--method", metavar="WORD", help=_METHOD_HELP)
 @click.option("--resolved", is_flag=True)
 @pass_app
 def opp_objection(app: AppContext, opp_id: int, **opts: Any) -> None:
@@ -180,12 +197,13 @@ def opp_objection(app: AppContext, opp_id: int, **opts: Any) -> None:
 @opp.command("resolve")
 @click.argument("objection_id", type=ID)
 @click.option("--handling", help="how it was handled")
+@click.option("--method", metavar="WORD", help=_METHOD_HELP)
 @click.option("--unresolved", is_flag=True, help="mark it open again")
 @pass_app
-def opp_resolve(app: AppContext, objection_id: int, handling: str | None, unresolved: bool) -> None:
+def opp_resolve(app: AppContext, objection_id: int, handling: str | None, method: str | None, unresolved: bool) -> None:
     """Mark an objection resolved (with how it was handled)."""
     with app.crm().unit_of_work(app.actor) as uow:
-        services.resolve_objection(uow, objection_id, handling, resolved=not unresolved)
+        services.resolve_objection(uow, objection_id, handling, resolved=not unresolved, method=method)
     click.echo(f"objection {objection_id} {'reopened' if unresolved else 'resolved'}")
 
 

@@ -155,10 +155,12 @@ def lead_assess(app: AppContext, lead_id: int, notes: tuple[str, ...], **points:
 @click.option("--pipeline")
 @click.option("--stage")
 @click.option("--close", "expected_close", metavar="YYYY-MM-DD", help="expected close date")
+@click.option("--role", metavar="WORD", help="the new contact's role: a word of contact_roles (default: initiator)")
 @_json
 @pass_app
 def lead_convert(app: AppContext, lead_id: int, customer_key: str | None, new: bool, title: str | None, amount: str | None,
-                 currency: str | None, pipeline: str | None, stage: str | None, expected_close: str | None, as_json: bool) -> None:
+                 currency: str | None, pipeline: str | None, stage: str | None, expected_close: str | None, role: str | None,
+                 as_json: bool) -> None:
     """Convert a qualified lead into a customer (matched by email, phone or name; --new forces a new one)."""
     opp = None
     if title is not None:
@@ -168,7 +170,7 @@ def lead_convert(app: AppContext, lead_id: int, customer_key: str | None, new: b
         raise InvalidInput("invalid input: --amount/--currency/--pipeline/--stage/--close need --opportunity TITLE")
     with app.crm().unit_of_work(app.actor) as uow:
         cid = resolve_customer(uow, customer_key).id if customer_key else None
-        r = services.convert(uow, lead_id, customer_id=cid, new=new, opportunity=opp)
+        r = services.convert(uow, lead_id, customer_id=cid, new=new, opportunity=opp, contact_role=role)
         out = {"lead_id": r.lead_id, "customer_id": r.customer_id, "customer_created": r.customer_created,
                "matched_by": r.matched_by, "contact_id": r.contact_id, "opportunity_id": r.opportunity_id}
     if as_json:

@@ -1,11 +1,13 @@
-"""``crm sales report sources|reasons|follow-up``: the selling process's reports (see
+"""``crm sales report sources|reasons|objections|follow-up``: the selling process's reports (see
 :mod:`crm_sales_automation.process`); every one takes ``--json``."""
 from __future__ import annotations
+
+from typing import Any
 
 import click
 
 from crm_sales_automation import process
-from crm_sales_automation.cli._common import _json, _per_currency
+from crm_sales_automation.cli._common import _date, _json, _per_currency
 from crm_sales_automation.cli.reports import report
 from crmcore.sdk import USERNAME, AppContext, emit_json, pass_app, table
 
@@ -45,15 +47,34 @@ def report_reasons(app: AppContext, as_json: bool) -> None:
           [[r["outcome"], r["reason"], r["deals"], _rate(r["share"]), _per_currency(r["amount"])] for r in rows])
 
 
+@report.command("objections")
+@_json
+@pass_app
+def report_objections(app: AppContext, as_json: bool) -> None:
+    """Objection handling by method (objection_methods vocabulary) and kind: resolved, deals won."""
+    with app.crm().unit_of_work(app.actor, read_only=True) as uow:
+        out = process.objections(uow)
+    if as_json:
+        emit_json(out)
+        return
+    cols = ["objections", "resolved", "deals closed", "won"]
+
+    def cells(r: dict[str, Any]) -> list[Any]:
+        return [r["objections"], _rate(r["resolved_share"]), r["closed_deals"], _rate(r["won_share"])]
+    table("objection handling by method", ["method", *cols], [[r["method"], *cells(r)] for r in out["methods"]])
+    table("by objection kind", ["kind", "method", *cols], [[r["kind"], r["method"], *cells(r)] for r in out["by_kind"]])
+
+
 @report.command("follow-up")
 @click.option("--days", type=click.IntRange(1, 3650), help="days without an action (default: the setting follow_up_days, 30)")
 @click.option("--owner", type=USERNAME, help="only this rep's leads and deals")
+@click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="count idle days up to noon UTC of this day (default: now)")
 @_json
 @pass_app
-def report_follow_up(app: AppContext, days: int | None, owner: str | None, as_json: bool) -> None:
+def report_follow_up(app: AppContext, days: int | None, owner: str | None, as_of: str | None, as_json: bool) -> None:
     """Open leads and deals with no action for N days and nothing planned, by owner."""
     with app.crm().unit_of_work(app.actor, read_only=True) as uow:
-        out = process.follow_up(uow, days, owner)
+        out = process.follow_up(uow, days, owner, as_of=_date("as-of", as_of))
     if as_json:
         emit_json(out)
         return

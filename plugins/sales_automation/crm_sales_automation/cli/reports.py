@@ -6,7 +6,7 @@ from typing import Any
 import click
 
 from crm_sales_automation import analytics
-from crm_sales_automation.cli._common import _json, _money, _per_currency, _rate_options
+from crm_sales_automation.cli._common import _date, _json, _money, _per_currency, _rate_options
 from crmcore.sdk import AppContext, CRMGroup, emit_json, pass_app, table
 
 
@@ -88,12 +88,13 @@ def report_performance(app: AppContext, as_json: bool) -> None:
 
 @report.command("stale")
 @click.option("--days", type=click.IntRange(1, 3650), help="idle days (default: the setting stale_days, 30)")
+@click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="idle, past close and overdue as of noon UTC of this day (default: now)")
 @_json
 @pass_app
-def report_stale(app: AppContext, days: int | None, as_json: bool) -> None:
+def report_stale(app: AppContext, days: int | None, as_of: str | None, as_json: bool) -> None:
     """Open deals with no activity for N days, deals past their close date, overdue activities."""
     with app.crm().unit_of_work(app.actor, read_only=True) as uow:
-        out = analytics.stale(uow, days)
+        out = analytics.stale(uow, days, as_of=_date("as-of", as_of))
     if as_json:
         emit_json(out)
         return

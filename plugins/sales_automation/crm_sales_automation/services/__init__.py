@@ -85,6 +85,7 @@ from crm_sales_automation.services.referrals import (
     referral_detail,
     set_referral,
 )
+from crm_sales_automation.services.reopening import REOPEN, reopen, reopen_permission
 from crmcore.db.types import utcnow
 
 __all__ = [
@@ -92,6 +93,7 @@ __all__ = [
     "DEFAULT_STAGES",
     "INVOICE_PREFIX",
     "LOST",
+    "REOPEN",
     "WON",
     "ConversionResult",
     "Match",
@@ -132,6 +134,8 @@ __all__ = [
     "profile_section",
     "referral_counts",
     "referral_detail",
+    "reopen",
+    "reopen_permission",
     "resolve_objection",
     "set_lead_status",
     "set_quota",

@@ -55,6 +55,12 @@ def today() -> dt.date:
     return utcnow().date()
 
 
+def moment(as_of: dt.date | None) -> dt.datetime:
+    """"Now" for a report: noon UTC of ``as_of`` (the demo's convention, ``crm sales demo
+    --as-of``), so a report run as of a date reads the same on any day; the clock without one."""
+    return utcnow() if as_of is None else dt.datetime.combine(as_of, dt.time(12), tzinfo=dt.UTC)
+
+
 def _user_id(uow: UnitOfWork, username: str | None) -> int | None:
     """The id of ``username``; without one, the acting user when it is a user of this CRM."""
     if username is not None:

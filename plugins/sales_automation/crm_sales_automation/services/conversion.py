@@ -25,6 +25,7 @@ from crmcore.enums import CustomerKind
 from crmcore.errors import Conflict, InvalidInput
 from crmcore.models import Contact, Customer
 from crmcore.schemas import ContactCreate, CustomerCreate
+from crmcore.sdk import vocabularies_of
 from crmcore.uow import UnitOfWork
 
 _LEGAL = {"gmbh", "ag", "kg", "ohg", "ug", "ltd", "limited", "inc", "llc", "plc", "corp", "co", "company", "sa", "sas",
@@ -90,8 +91,21 @@ class ConversionResult:
     matches: list[Match] = field(default_factory=list)
 
 
+#: the buying-centre role a lead's person gets as a new contact unless one is given
+CONTACT_ROLE = "initiator"
+
+
+def _contact_role(uow: UnitOfWork, role: str | None) -> str | None:
+    """``role`` checked against the contact_roles vocabulary; without one :data:`CONTACT_ROLE`,
+    when crm.toml's vocabulary still has it."""
+    vocab = vocabularies_of(uow.crm)
+    if role is not None:
+        return vocab.check("contact_roles", role, "role")
+    return CONTACT_ROLE if CONTACT_ROLE in vocab.allowed("contact_roles") else None
+
+
 def convert(uow: UnitOfWork, lead_id: int, *, customer_id: int | None = None, new: bool = False,
-            opportunity: OpportunityCreate | None = None) -> ConversionResult:
+            opportunity: OpportunityCreate | None = None, contact_role: str | None = None) -> ConversionResult:
     """Turn a qualified lead into a customer (with its contact), or match it to an existing one.
 
     - ``customer_id``: use this customer (the user chose among the matches);
@@ -99,8 +113,13 @@ def convert(uow: UnitOfWork, lead_id: int, *, customer_id: int | None = None, ne
     - otherwise one customer with the same email or phone is used (shown as the match); a match
       by name only, or several candidates, is refused with the list, so nothing is duplicated
       silently and nothing is merged by guess.
+
+    The lead's person becomes a contact of an organisation customer with ``contact_role`` (a
+    word of contact_roles; default ``initiator``) and the lead's reference (the badge number of
+    a badge scan) as the contact's reference, unless another contact has it already.
     """
     uow.require("sales.lead.write")
+    role = _contact_role(uow, contact_role)
     lead = get_lead(uow, lead_id)
     # lock the lead and re-read it (PostgreSQL FOR NO KEY UPDATE; SQLite's writing units of work hold the
     # write lock): conversions of one lead at the same instant queue here, and the later ones see
@@ -145,7 +164,11 @@ def convert(uow: UnitOfWork, lead_id: int, *, customer_id: int | None = None, ne
         if lead.email:
             same = uow.session.scalar(select(Contact.id).where(Contact.customer_id == customer.id,
                                                                func.lower(Contact.email) == lead.email.lower()))
-        contact_id = same or uow.contacts.add(customer.id, ContactCreate(name=lead.name, email=lead.email, phone=lead.phone)).id
+        if same is None:
+            taken = uow.session.scalar(select(Contact.id).where(Contact.external_ref == lead.external_ref))
+            same = uow.contacts.add(customer.id, ContactCreate(name=lead.name, email=lead.email, phone=lead.phone, role=role,
+                                                               external_ref=None if taken else lead.external_ref)).id
+        contact_id = same
     opp_id = None
     if opportunity is not None:
         opp_id = add_opportunity(uow, customer.id, opportunity, lead_id=lead.id).id

@@ -286,7 +286,7 @@ def opportunity_detail(uow: UnitOfWork, opp_id: int) -> dict[str, Any]:
         .where(StageChange.opportunity_id == opp_id).order_by(StageChange.changed_at, StageChange.id)).all()
     out["history"] = [{"at": at, "by": by, "from": f, "to": t} for at, by, f, t in hist]
     out["objections"] = [{"id": o.id, "kind": o.kind.value, "description": o.description, "handling": o.handling,
-                          "resolved": o.resolved, "by": o.raised_by, "at": o.raised_at}
+                          "method": o.method, "resolved": o.resolved, "by": o.raised_by, "at": o.raised_at}
                          for o in uow.session.scalars(select(Objection).where(Objection.opportunity_id == opp_id).order_by(Objection.id))]
     out["activities"] = activity_rows(uow, select(Activity).where(Activity.opportunity_id == opp_id))
     return out
@@ -295,26 +295,41 @@ def opportunity_detail(uow: UnitOfWork, opp_id: int) -> dict[str, Any]:
 # -- objections ------------------------------------------------------------------------------------
 
 def add_objection(uow: UnitOfWork, opp_id: int, data: ObjectionCreate) -> Objection:
+    """Record an objection on an open deal; ``data.method`` (how it was handled) is a word of the
+    ``objection_methods`` vocabulary."""
     uow.require("sales.opportunity.write")
+    method = words(uow).check("objection_methods", data.method, "method")
     opp = get_opportunity(uow, opp_id)
     _require_open(opp, "changed")
     o = Objection(opportunity_id=opp_id, kind=data.kind, description=data.description, handling=data.handling,
-                  resolved=data.resolved, raised_by=uow.actor)
+                  method=method, resolved=data.resolved, raised_by=uow.actor)
     uow.session.add(o)
     uow.session.flush()
-    _audit(uow, "objection", "opportunity", opp_id, after=data.model_dump())
+    _audit(uow, "objection", "opportunity", opp_id, after={**data.model_dump(), "method": method})
     return o
 
 
-def resolve_objection(uow: UnitOfWork, objection_id: int, handling: str | None, resolved: bool = True) -> Objection:
+def resolve_objection(uow: UnitOfWork, objection_id: int, handling: str | None, resolved: bool = True, *,
+                      method: str | None = None) -> Objection:
+    """Mark an objection resolved (or open again), with how it was handled: free text
+    (``handling``) and a word of ``objection_methods`` (``method``); either left as is when None.
+    An objection on a deal the actor cannot see is not found, like a missing one."""
     uow.require("sales.opportunity.write")
+    method = words(uow).check("objection_methods", method, "method")
     o = uow.session.get(Objection, objection_id)
     if o is None:
         raise NotFound("objection", objection_id)
-    before = {"handling": o.handling, "resolved": o.resolved}
+    try:
+        get_opportunity(uow, o.opportunity_id)
+    except NotFound:
+        raise NotFound("objection", objection_id) from None
+    before = {"handling": o.handling, "method": o.method, "resolved": o.resolved}
     if handling is not None:
         o.handling = handling.strip()[:500] or None
+    if method is not None:
+        o.method = method
     o.resolved = resolved
     uow.session.flush()
-    _audit(uow, "update", "objection", objection_id, before=before, after={"handling": o.handling, "resolved": resolved})
+    _audit(uow, "update", "objection", objection_id, before=before,
+           after={"handling": o.handling, "method": o.method, "resolved": resolved})
     return o
