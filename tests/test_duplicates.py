@@ -2,6 +2,8 @@
 refusal on create by the CLI and the Python API, the scan and the merge preview, on both engines."""
 from __future__ import annotations
 
+import json
+
 import random
 import string
 from collections.abc import Callable
@@ -156,6 +158,35 @@ def test_a_shared_switchboard_number_is_a_stop_word_skipped_and_reported(crm: CR
     # the branches are paired only as neighbours by name (with the phone as evidence), not all with all
     assert len(report.pairs) <= 1 + 2 * dup.WINDOW * many < many * (many - 1) // 2
     assert [str(s) for s in report.skipped] == [f"{many} customers share the phone '309999999': not paired on it (a stop word)"]
+
+
+def test_stop_words_are_told_by_the_cli_and_the_http_api(crm: CRM, cli: Callable[..., Any]) -> None:
+    """A skipped block is a note on stderr (the ``--json`` list on stdout stays a list) and a header."""
+    from fastapi.testclient import TestClient
+
+    from crmcore.api import create_app
+
+    many = dup.MAX_BLOCK + 1
+    with crm.unit_of_work("tester") as uow:
+        uow.session.execute(insert(Customer), [
+            {"kind": "organization", "name": f"Branch {i:04d} {'xyzw'[i % 4] * (i % 7 + 3)}",
+             "phone": "+49 30 9999999", "email": f"b{i}@x{i}.example.com", "country": "DE"} for i in range(many)])
+    note = f"note: {many} customers share the phone '309999999': not paired on it (a stop word)"
+    res = cli("customer", "duplicates", "--json")
+    assert res.exit_code == 0 and isinstance(json.loads(res.stdout), list), res.output
+    assert res.stderr.strip().splitlines() == [note]
+    res = cli("customer", "duplicates")
+    assert res.exit_code == 0 and note in res.stderr.splitlines()
+    from crmcore.schemas import UserCreate
+    from crmcore.services.tokens import TokenService
+
+    with crm.unit_of_work("setup") as uow:
+        uow.users.add(UserCreate(username="root", display_name="Root", roles=["admin"]))
+    with crm.unit_of_work("root") as uow:
+        token = TokenService(uow).create("root", "test")[1]
+    r = TestClient(create_app(crm)).get("/customers/duplicates", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200 and isinstance(r.json(), list)
+    assert r.headers["X-Duplicates-Skipped"] == "1" and "share the phone '309999999'" in r.headers["X-Duplicates-Skipped-Detail"]
 
 
 def alpine(**extra: Any) -> CustomerCreate:

@@ -24,9 +24,12 @@ def customer_duplicates(app: AppContext, threshold: float | None, limit: int, as
     from crmcore.services import duplicates
 
     with app.crm().unit_of_work(app.actor, read_only=True) as uow:
-        found = duplicates.scan(uow, threshold=threshold, limit=limit)
+        report = duplicates.scan_report(uow, threshold=threshold, limit=limit)
+        found = report.pairs
         ids = {i for c in found for i in (c.a, c.b)}
         names = dict(uow.session.query(Customer.id, Customer.name).filter(Customer.id.in_(ids)).all()) if ids else {}
+    for skipped in report.skipped:  # on stderr: --json keeps its list on stdout
+        click.echo(f"note: {skipped}", err=True)
     if as_json:
         emit_json([{**c.as_dict(), "a_name": names.get(c.a), "b_name": names.get(c.b)} for c in found])
         return
