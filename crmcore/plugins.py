@@ -23,6 +23,7 @@ import pluggy
 
 from crmcore import hookspecs
 from crmcore.errors import CRMError, PluginError, Veto, Vetoed
+from crmcore.plugin_roles import declared_roles
 
 if TYPE_CHECKING:  # the hookspecs' own types, for the relay's typed surface
     from crmcore.bulk.ledger_import import AccountRef
@@ -308,6 +309,7 @@ class HookRelay:
                 errors[info.id] = f"plugin {info.id!r} is registered twice"
                 continue
             try:
+                declared_roles(info.id, info.module)  # before any permission is collected: they may name them
                 self._add_published_specs(info)
             except CRMError as e:
                 errors[info.id] = str(e)

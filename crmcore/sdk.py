@@ -62,6 +62,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "load_plugin_settings": ("crmcore.settings", "load_plugin_settings"),
     # roles a plugin adds (before its Permission declarations name them)
     "declare_role": ("crmcore.permissions", "declare_role"),
+    "Role": ("crmcore.plugin_roles", "Role"),
     # vocabularies an installation configures in crm.toml [vocabularies]
     "declare_vocabulary": ("crmcore.vocabularies", "declare_vocabulary"),
     "vocabularies_of": ("crmcore.vocabularies", "of"),
@@ -171,6 +172,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers
     from crmcore.limits import EARLIEST, LATEST, MAX_ID, check_text, check_window, text_problem, valid_id
     from crmcore.models._columns import enum_column
     from crmcore.permissions import declare_role
+    from crmcore.plugin_roles import Role
     from crmcore.schemas.account import check_amount
     from crmcore.schemas.fields import (
         MAX_AMOUNT,

@@ -16,8 +16,10 @@ section() { printf '\n== %s\n' "$1"; }
 
 cat <<MSG
 This demo builds a sample CRM in demo/crm.db and walks through every plugin. Its ledger covers
-2023-2024, and its "today" is $AS_OF, so every figure below is the same on any day. A line that
-starts with "-- expected refusal" shows a guard at work: the command after it is meant to fail.
+2023-2024, and its "today" is $AS_OF, so every figure below is the same on any day; only the
+times of what the demo does live (a credit release, the complaint's ticket and its SLA due times)
+are the real clock's. A line that starts with "-- expected refusal" shows a guard at work: the
+command after it is meant to fail.
 MSG
 
 section "setup: a database, two users and the sample data (2,000 customers, 2023-2024)"

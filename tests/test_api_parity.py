@@ -59,6 +59,82 @@ CORE_READ_ROUTES: dict[str, tuple[str, str]] = {
     "webhooks list": ("GET", "/webhooks"),
 }
 
+#: the plugins' reads and their routes: the same service call, the same ``--json`` document, the same
+#: permissions and visibility (checked for an admin and an "own" user in
+#: tests/test_platform_visibility_plugin_reads.py and each plugin's API tests)
+PLUGIN_READ_ROUTES: dict[str, tuple[str, str]] = {
+    "credit aging": ("GET", "/credit/aging"),
+    "credit check": ("POST", "/credit/customers/{customer_id}/check"),  # a read with a body (API_ONLY)
+    "credit dso": ("GET", "/credit/dso"),
+    "credit dunning list": ("GET", "/credit/dunning"),
+    "credit profile show": ("GET", "/credit/customers/{customer_id}"),
+    "credit review due": ("GET", "/credit/reviews/due"),
+    "credit warnings": ("GET", "/credit/warnings"),
+    "marketing campaign audience": ("GET", "/marketing/campaigns/{name}/audience"),
+    "marketing campaign list": ("GET", "/marketing/campaigns"),
+    "marketing campaign report": ("GET", "/marketing/campaigns/{name}/report"),
+    "marketing campaign show": ("GET", "/marketing/campaigns/{name}"),
+    "marketing consent show": ("GET", "/marketing/customers/{customer}/consent"),
+    "marketing contact-consent show": ("GET", "/marketing/contacts/{contact}/consent"),
+    "marketing cross-sell": ("GET", "/marketing/cross-sell"),
+    "marketing segment list": ("GET", "/marketing/segments"),
+    "marketing segment preview": ("GET", "/marketing/segments/{name}/preview"),  # --rule: POST /marketing/segments/preview
+    "sales activity due": ("GET", "/sales/activities/due"),
+    "sales forecast": ("GET", "/sales/forecast"),
+    "sales lead list": ("GET", "/sales/leads"),
+    "sales lead show": ("GET", "/sales/leads/{lead_id}"),
+    "sales opp list": ("GET", "/sales/opportunities"),
+    "sales opp show": ("GET", "/sales/opportunities/{opp_id}"),
+    "sales pipeline list": ("GET", "/sales/pipelines"),
+    "sales pipeline show": ("GET", "/sales/pipelines/{name}"),
+    "sales quota list": ("GET", "/sales/quotas"),
+    "sales report follow-up": ("GET", "/sales/reports/follow-up"),
+    "sales report funnel": ("GET", "/sales/funnel"),
+    "sales report objections": ("GET", "/sales/reports/objections"),
+    "sales report performance": ("GET", "/sales/reports/performance"),
+    "sales report pipeline": ("GET", "/sales/reports/pipeline"),
+    "sales report probabilities": ("GET", "/sales/reports/probabilities"),
+    "sales report reasons": ("GET", "/sales/reports/reasons"),
+    "sales report sources": ("GET", "/sales/reports/sources"),
+    "sales report stale": ("GET", "/sales/reports/stale"),
+    "service nps": ("GET", "/service/nps"),
+    "service report": ("GET", "/service/report"),
+    "service ticket list": ("GET", "/service/tickets"),
+    "service ticket show": ("GET", "/service/tickets/{ticket_id}"),
+    "service visit due": ("GET", "/service/visits/due"),
+    "value churn": ("GET", "/value/churn"),
+    "value clv": ("GET", "/value/clv"),
+    "value dependency": ("GET", "/value/ranking/dependency"),
+    "value fit": ("GET", "/value/fit"),
+    "value loyalty": ("GET", "/value/loyalty"),
+    "value pareto": ("GET", "/value/ranking/pareto"),
+    "value patterns": ("GET", "/value/lifecycle-patterns"),
+    "value pyramid": ("GET", "/value/ranking/pyramid"),  # GET /value/pyramid: the latest run's own ranking
+    "value reasons": ("GET", "/value/churn-reasons"),
+    "value retention": ("GET", "/value/retention"),
+    "value rfm": ("GET", "/value/rfm"),
+    "value runs": ("GET", "/value/runs"),
+    "value show": ("GET", "/value/customers/{customer_id}"),
+    "value unprofitable": ("GET", "/value/unprofitable"),
+    "value validate": ("GET", "/value/validate"),
+}
+
+_MODEL_FILE = "reads a scorecard model file (and a CSV) on the server's disk, written by `credit scorecard train`; no database read"
+#: plugin reads without a route, and why
+PLUGIN_READS_WITHOUT_ROUTE: dict[str, str] = {
+    "credit scorecard evaluate": _MODEL_FILE,
+    "credit scorecard show": _MODEL_FILE,
+    "credit scorecard monitor": _MODEL_FILE + " (a cron check: exit 1 past --fail-above)",
+}
+
+#: command options a route does not take, and why (``--json`` is every route's only answer)
+_FILE_OUT = "writes a PNG on the local disk; over HTTP the client draws from the JSON"
+OPTIONS_WITHOUT_QUERY: dict[tuple[str, str], str] = {
+    ("value pyramid", "plot"): _FILE_OUT, ("value pareto", "plot"): _FILE_OUT, ("value clv", "plot"): _FILE_OUT,
+    ("value validate", "plot"): _FILE_OUT,
+    ("marketing segment preview", "rule"): "a rule is a body: POST /marketing/segments/preview (API_ONLY)",
+}
+
 #: writing command -> its route (method, path): the same service call, the same rules
 WRITES: dict[str, tuple[str, str]] = {
     "account open": ("POST", "/customers/{customer_id}/accounts"),
@@ -247,3 +323,51 @@ def test_reads_open_no_writing_unit_of_work(faces: tuple[dict[str, click.Command
     # and the check can see: commands known to write are caught by it, a known read is not
     assert _opens_writing_unit(commands["customer add"]) and _opens_writing_unit(commands["sales lead convert"])
     assert not _opens_writing_unit(commands["customer list"])
+
+
+PLUGIN_NAMES = ("credit", "marketing", "sales", "service", "value")
+
+
+def test_every_plugin_read_has_its_route_or_a_reason(faces: tuple[dict[str, click.Command], set[tuple[str, str]]]) -> None:
+    _, ops = faces
+    plugin_reads = {c for c in READS if c.split()[0] in PLUGIN_NAMES}
+    assert set(PLUGIN_READ_ROUTES) <= plugin_reads and set(PLUGIN_READS_WITHOUT_ROUTE) <= plugin_reads
+    assert not set(PLUGIN_READ_ROUTES) & set(PLUGIN_READS_WITHOUT_ROUTE)
+    unmapped = sorted(plugin_reads - set(PLUGIN_READ_ROUTES) - set(PLUGIN_READS_WITHOUT_ROUTE))
+    assert not unmapped, f"plugin reads without a route (add one, or a reason): {unmapped}"
+    missing = sorted(f"{c} -> {m} {p}" for c, (m, p) in PLUGIN_READ_ROUTES.items() if (m, p) not in ops)
+    assert not missing, f"routes missing for the plugins' reads: {missing}"
+
+
+def _query_name(option: str) -> str:
+    name = option.removeprefix("--").replace("-", "_")
+    return {"customer": "customer_id"}.get(name, name)
+
+
+@pytest.fixture
+def route_params(make_crm: Callable[..., CRM]) -> dict[tuple[str, str], set[str]]:
+    """Each operation's query and path parameters and the fields of its JSON body."""
+    spec = create_app(make_crm(plugins=list(PLUGINS))).openapi()
+
+    def body(op: dict[str, Any]) -> set[str]:
+        schema = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
+        if "$ref" in schema:
+            schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+        return set(schema.get("properties", {}))
+    return {(m.upper(), p): {q["name"] for q in op.get("parameters", [])} | body(op)
+            for p, item in spec["paths"].items() for m, op in item.items() if m in ("get", "post")}
+
+
+def test_every_option_of_a_plugin_read_is_a_parameter_of_its_route(
+        faces: tuple[dict[str, click.Command], set[tuple[str, str]]], route_params: dict[tuple[str, str], set[str]]) -> None:
+    """``crm sales opp list --owner X`` has ``GET /sales/opportunities?owner=X``: an option that only a
+    command offers is a read the API cannot make."""
+    commands, _ = faces
+    lacking = []
+    for name, op in PLUGIN_READ_ROUTES.items():
+        options = {_query_name(o) for p in commands[name].params if isinstance(p, click.Option)
+                   for o in p.opts if o.startswith("--")} - {"json"}
+        options -= {o for (c, o) in OPTIONS_WITHOUT_QUERY if c == name}
+        lacking += [f"{name} --{o.replace('_', '-')} -> {op[0]} {op[1]}" for o in sorted(options - route_params[op])]
+    assert not lacking, f"options of a read that its route does not take: {lacking}"
+    assert all(len(why) > 20 for why in OPTIONS_WITHOUT_QUERY.values())

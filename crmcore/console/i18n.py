@@ -138,6 +138,14 @@ class Formatter:
         shown = self._t.gettext(text)
         return shown[:1].upper() + shown[1:] if capital else shown
 
+    def term(self, context: str, code: str | None, /) -> str:
+        """A code shown to a reader (``context``: ``role``, ``audit action``, ``audit entity``) in
+        the reader's language: the catalogues' entry with that ``msgctxt`` (a plugin names its own
+        roles and audit codes in its catalogue), else the code as it is stored."""
+        if not code:
+            return ""
+        return str(self._t.pgettext(context, code))
+
     def date(self, value: dt.date | dt.datetime | str | None, fmt: str = "medium") -> str:
         """A date, or a datetime to the minute (in UTC): nobody reads a deadline's seconds."""
         if value is None or value == "":

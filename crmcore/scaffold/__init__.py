@@ -1,10 +1,12 @@
 """Plugin author tools: ``crm plugins new`` (a working plugin from a template) and
 ``crm db revision --plugin`` (the next revision of a plugin's alembic branch).
 
-The template (``template/``, shipped as package data) is a complete plugin: pyproject with
-the entry point, hooks, a table with an enum and a Money column, its migration branch, a
-command group, a profile section, settings, a permission and tests that pass on SQLite and
-PostgreSQL. Placeholders are ``string.Template`` fields (``${id}``, ``${pkg}``, ``${cls}``,
+The template (``template/``, shipped as package data) is the model plugin, in the standard
+layout the shipped plugins follow: pyproject with the entry point, ``plugin.py`` (declarations
+and hooks only), ``settings.py``, a table with an enum and a Money column and its migration
+branch, ``schemas.py``, ``services.py``, ``views.py`` (360° section, timeline, merge), ``cli.py``,
+``routes.py``, ``bulk.py``, ``testing.py`` (fixtures), the console, and tests of each that pass
+on SQLite and PostgreSQL. Placeholders are ``string.Template`` fields (``${id}``, ``${pkg}``, ``${cls}``,
 ``${title}``, ``${ID}``, ``${dist}``); ``__pkg__`` and ``__id__`` in paths are renamed. The
 standard library's Template is enough here: no logic in the files, and ``$`` never appears in
 Python or TOML otherwise.

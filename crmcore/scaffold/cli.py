@@ -22,8 +22,9 @@ def register(cli: click.Group) -> None:
 @click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
               show_default=True, help="where to create the crm-NAME project directory")
 def plugins_new(name: str, directory: Path) -> None:
-    """Scaffold a plugin NAME: pyproject with entry point, hooks, a table, its migration branch,
-    a command group, a profile section, settings, a permission and passing tests."""
+    """Scaffold a plugin NAME in the standard layout: entry point, settings, a table and its
+    migration branch, services, a 360° section and timeline, commands, HTTP routes, a bulk
+    entity, a permission, console pages, fixtures and passing tests."""
     from crmcore.scaffold import names, new_plugin
 
     files = new_plugin(name, directory)

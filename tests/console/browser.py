@@ -193,3 +193,12 @@ def english_left(page: Any, data: tuple[str, ...] = ()) -> list[str]:
     for d in sorted(data, key=len, reverse=True):
         text = text.replace(d, " ")
     return sorted(set(ENGLISH_RUN.findall(text)))
+
+
+def codes_left(page: Any) -> list[str]:
+    """Codes (a role, an audit entry's action or entity) shown as stored: the admin pages show a
+    code in words and keep the code in the element's ``title``; an element whose text is still
+    its title shows the code itself (no catalogue names it in the reader's language)."""
+    return sorted(set(page.evaluate("""() => [...document.querySelectorAll('main [title]')]
+        .filter(e => e.innerText.trim() === e.getAttribute('title') && /^[a-z][a-z0-9_.-]*$/.test(e.getAttribute('title')))
+        .map(e => e.getAttribute('title'))""")))

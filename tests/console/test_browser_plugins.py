@@ -16,6 +16,7 @@ from tests.console.browser import (
     EXPECT_TIMEOUT_MS,
     Server,
     axe_violations,
+    codes_left,
     database,
     english_left,
     screenshot,
@@ -228,6 +229,11 @@ DATA = ("Alpine Kitchens GmbH", "Ovens for the new branch", "Oven door does not 
         "cheque bounced", BOOM.splitlines()[0].strip('"'))  # a hold's reason; the failing test plugin's description
 
 
+#: codes of the credit and service plugins that their catalogues do not name yet (msgctxt "role",
+#: "audit action", "audit entity" entries, as the core's and the sales plugin's): remove when they do
+NOT_YET_NAMED = frozenset({"credit_profile", "hold", "service_ticket", "support_agent", "service_manager"})
+
+
 @pytest.mark.parametrize("lang", sorted(NAV))
 def test_every_plugin_page_in_every_language(server: Server, browser: Browser, lang: str) -> None:
     """Each plugin and admin page in Chinese and Russian: the page's language, the plugins' entries
@@ -254,7 +260,8 @@ def test_every_plugin_page_in_every_language(server: Server, browser: Browser, l
         for word in words:
             expect(p.locator("header nav")).to_contain_text(word)
         assert "Traceback" not in p.content()
-        left[name] = english_left(p, DATA)
+        # a role or an audit code shown as stored is English too
+        left[name] = english_left(p, DATA) + [c for c in codes_left(p) if c not in NOT_YET_NAMED]
         if name not in DATA_HEADINGS:
             assert p.locator("h1").first.inner_text() != english[name], (name, english[name])
     p.goto(f"{server.url}/customers/{customer_id(server, 'ALP')}")  # every plugin's 360° section and timeline lines

@@ -45,12 +45,30 @@ def test_overshoot_percent_is_allowed(make_ccrm) -> None:
         b.invoice(a, "0.01", "I2")
 
 
-def test_payments_free_the_limit(book: Book) -> None:
+def available(crm: CRM, customer_id: int) -> tuple[Decimal, Decimal]:
+    """(open receivable, available credit) as the credit check sees them."""
+    with crm.unit_of_work(read_only=True) as uow:
+        chk = services.check(uow, customer_id, Decimal("0.01"), lock=False)
+    assert chk.limit is not None
+    return chk.open_receivable, chk.limit - chk.open_receivable - chk.uninvoiced_won
+
+
+def test_payments_free_the_limit(book: Book, ccrm: CRM) -> None:
     a = book.customer("A")
     book.profile(a, limit=Decimal(1000))
     book.invoice(a, "1000", "I1")
+    assert available(ccrm, a) == (Decimal("1000.00"), Decimal("0.00"))
+    before = count(ccrm, Transaction)
+    with pytest.raises(Vetoed, match=r"over the credit limit by 400\.00 EUR"):
+        book.invoice(a, "400", "I2")  # the limit is used up: refused, nothing written
+    assert count(ccrm, Transaction) == before
     book.pay(a, "400", "P1")
-    book.invoice(a, "400", "I2")
+    assert available(ccrm, a) == (Decimal("600.00"), Decimal("400.00"))
+    book.invoice(a, "400", "I2")  # the same document passes once the payment freed the limit
+    assert available(ccrm, a) == (Decimal("1000.00"), Decimal("0.00"))
+    assert count(ccrm, Transaction) == before + 2
+    with pytest.raises(Vetoed, match=r"over the credit limit by 0\.01 EUR"):
+        book.invoice(a, "0.01", "I3")
 
 
 def test_no_profile_means_no_check_unless_required(book: Book, make_ccrm) -> None:

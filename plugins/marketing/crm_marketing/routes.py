@@ -37,9 +37,10 @@ class ResponseIn(BaseModel):
 
 
 def register(router: APIRouter) -> None:
-    from crm_marketing import routes_campaigns, routes_consent, routes_people
+    from crm_marketing import routes_campaigns, routes_consent, routes_people, routes_reads
 
     routes_campaigns.register(router)
+    routes_reads.register(router)
     routes_consent.register(router)
     routes_people.register(router)
     @router.get("/marketing/segments", tags=["marketing"])

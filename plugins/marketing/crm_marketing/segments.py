@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import operator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,11 +31,9 @@ from lark.exceptions import LarkError, UnexpectedInput, VisitError
 from sqlalchemy import (
     ColumnElement,
     Float,
-    Integer,
     Select,
     and_,
     cast,
-    column,
     exists,
     false,
     func,
@@ -42,7 +41,6 @@ from sqlalchemy import (
     not_,
     or_,
     select,
-    table,
     type_coerce,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -91,15 +89,17 @@ FUNCTIONS: dict[str, tuple[frozenset[str], str]] = {
 }
 # recency: days since the last invoice (NULL when none, so any comparison is false)
 SPECIAL = {"recency": "num", "owner": "str", "tags": "tags"}
-# fields read from the latest value_analysis run (only when that plugin is enabled)
-VALUE_FIELDS: dict[str, tuple[str, str]] = {
-    "rfm_segment": ("segment", "str"),
-    "value_tier": ("tier", "str"),
-    "churn_risk": ("churn_risk", "bool"),
-    "p_alive": ("p_alive", "num"),
-    "clv": ("clv_probabilistic", "num"),
-    "loyalty": ("loyalty", "num"),
+# fields of the latest value_analysis run (only when that plugin is enabled): the columns of the
+# selectable its ``value_segment_columns`` hook publishes, never its tables
+VALUE_FIELDS: dict[str, str] = {
+    "rfm_segment": "str",
+    "value_tier": "str",
+    "churn_risk": "bool",
+    "p_alive": "num",
+    "clv": "num",
+    "loyalty": "num",
 }
+VALUE_HOOK = "value_segment_columns"
 
 
 # -- parsing -------------------------------------------------------------------------------
@@ -246,7 +246,7 @@ class CompileContext:
     """What the compiler needs to know about this CRM."""
 
     custom_fields: dict[str, str]  # name -> type
-    value_analysis: bool  # is the value_analysis plugin enabled (its latest run readable)?
+    value_columns: Any  # value_analysis's published selectable (see value_columns), None without that plugin
     default_currency: str
     today: dt.datetime = field(default_factory=utcnow)
     _joins: list[tuple[Any, bool]] = field(default_factory=list)
@@ -313,7 +313,9 @@ def _compare(col: Any, node: dict[str, Any], kind: str) -> ColumnElement[bool]:
     if op == "in":
         return col.in_(values)
     v = values[0]
-    return {"=": col == v, "!=": col != v, "<": col < v, "<=": col <= v, ">": col > v, ">=": col >= v}[op]
+    # only the operator asked is built: `col < true` is refused by SQLAlchemy on a typed Boolean column
+    return {"=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
+            ">=": operator.ge}[op](col, v)
 
 
 def _days_arg(name: str, args: dict[str, Any], default: int | None) -> int | None:
@@ -378,20 +380,30 @@ def _function(node: dict[str, Any], ctx: CompileContext) -> ColumnElement[bool]:
     return _compare(type_coerce(func.coalesce(agg.c.v, 0), Float()), node, kind)
 
 
-_value_runs = table("value_analysis_runs", column("id", Integer), column("as_of"))
-_value_rows = table("value_analysis_customer_values", column("run_id", Integer), column("customer_id", Integer),
-                    *[column(c) for c, _ in VALUE_FIELDS.values()])
+def value_columns(uow: Any) -> Any:
+    """What value_analysis publishes for segment rules (its ``value_segment_columns`` hook): a
+    selectable of ``customer_id`` and the :data:`VALUE_FIELDS`; None when that plugin is not loaded."""
+    if not uow.hooks.has_spec(VALUE_HOOK):
+        return None
+    answer = uow.hooks.call(VALUE_HOOK, uow=uow)
+    return None if answer is None or isinstance(answer, list) else answer  # []: nobody implements it
 
 
 def _value_field(node: dict[str, Any], ctx: CompileContext) -> ColumnElement[bool]:
-    name = node["field"]
-    if not ctx.value_analysis:
+    name, source = node["field"], ctx.value_columns
+    if source is None:
         raise _fail(name, "needs the value_analysis plugin (crm plugins enable value_analysis, then crm value run)")
-    col_name, kind = VALUE_FIELDS[name]
-    latest = select(_value_runs.c.id).order_by(_value_runs.c.as_of.desc()).limit(1).scalar_subquery()
-    agg = ctx.join(select(_value_rows.c.customer_id.label("customer_id"), _value_rows.c[col_name].label("v"))
-                   .where(_value_rows.c.run_id == latest), inner=ctx.top)  # no row: NULL, never a match
-    return _compare(agg.c.v, node, kind)
+    if isinstance(source, Select):  # the contract: flat, so the plan is the one of a hand-written join
+        cols = source.selected_columns
+        if name not in cols or "customer_id" not in cols:
+            raise _fail(name, "value_analysis does not publish it (upgrade the value_analysis plugin)")
+        query = source.with_only_columns(cols.customer_id.label("customer_id"), cols[name].label("v"))
+    else:  # a table or a subquery
+        if name not in source.c or "customer_id" not in source.c:
+            raise _fail(name, "value_analysis does not publish it (upgrade the value_analysis plugin)")
+        query = select(source.c.customer_id.label("customer_id"), source.c[name].label("v"))
+    agg = ctx.join(query, inner=ctx.top)  # no row: NULL, never a match
+    return _compare(agg.c.v, node, VALUE_FIELDS[name])
 
 
 def _tags(node: dict[str, Any], dialect: str) -> ColumnElement[bool]:
@@ -481,5 +493,6 @@ def compile_rule(tree: dict[str, Any], ctx: CompileContext, dialect: str) -> Sel
     return q.where(cond)  # NULL (a comparison with a missing value) does not match, on both engines
 
 
-__all__ = ["CUSTOMER_FIELDS", "FUNCTIONS", "VALUE_FIELDS", "CompileContext", "compile_rule", "parse", "to_text"]
+__all__ = ["CUSTOMER_FIELDS", "FUNCTIONS", "VALUE_FIELDS", "VALUE_HOOK", "CompileContext", "compile_rule", "parse", "to_text",
+           "value_columns"]
 

@@ -42,7 +42,7 @@ def compile_context(uow: UnitOfWork) -> rules.CompileContext:
 
     return rules.CompileContext(
         custom_fields={name: d.type for name, d in uow.crm.fields.fields.items()},
-        value_analysis="value_analysis" in uow.hooks.plugins,
+        value_columns=rules.value_columns(uow),  # value_analysis's published hook, not its tables
         default_currency=settings(uow).currency,
     )
 

@@ -337,6 +337,9 @@ def funnel(uow: UnitOfWork, pipeline: str | None = None) -> list[dict[str, Any]]
             acc[1] += n
     q = select(Pipeline).order_by(Pipeline.is_default.desc(), Pipeline.name)
     if pipeline:
+        from crm_sales_automation.services.pipelines import check_pipeline_name
+
+        check_pipeline_name(pipeline)
         q = q.where(Pipeline.name == pipeline)
     pipes = list(uow.session.scalars(q))
     if pipeline and not pipes:

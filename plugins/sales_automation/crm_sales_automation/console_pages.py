@@ -130,6 +130,7 @@ def deal(view: View, forms: dict[str, dict[str, str]] | None = None, status: int
         d = services.opportunity_detail(uow, oid)
         pipes = {p["name"]: p for p in services.list_pipelines(uow)}
         perms = {k: uow.can(k) for k in ("sales.opportunity.move", "sales.opportunity.win")}
+        perms["reopen"] = uow.can(services.reopen_permission(uow))
     every = pipes[d["pipeline"]]["stages"]
     labels = {s["name"]: stage_label(view, s["name"], s["label"]) for s in every}
     stages = [(s["name"], labels[s["name"]]) for s in every if s["kind"] == "open"]
@@ -139,8 +140,9 @@ def deal(view: View, forms: dict[str, dict[str, str]] | None = None, status: int
         h["to_label"] = labels.get(h["to"]) or stage_label(view, h["to"])
     forms = forms or {}
     return view.render("sales_automation/deal.html", status=status, d=d, stages=stages, perms=perms,
-                       errors={k: forms.get(k, {}) for k in ("move", "win", "lose")},
-                       reason=view.field("reason") if view.form is not None else "")
+                       errors={k: forms.get(k, {}) for k in ("move", "win", "lose", "reopen")},
+                       reason=view.field("reason") if view.form is not None else "",
+                       reopen_stage=view.field("stage") if view.form is not None else "")
 
 
 def win(view: View) -> Response:
@@ -165,6 +167,20 @@ def lose(view: View) -> Response:
     except CRMError as e:
         return deal(view, {"lose": _refusal(view, e)}, status=status_for(e))
     return view.redirect(f"/sales/opportunities/{oid}", flash=view._("%(title)s is lost.", title=title))
+
+
+def reopen(view: View) -> Response:
+    """A lost deal back to an open stage (the one chosen, else the one it was lost from), with a
+    reason; the service checks the permission and writes the audit entry and the timeline line."""
+    oid = _oid(view)
+    try:
+        with view.unit(write=True) as uow:
+            title = services.reopen(uow, oid, view.field("reason"), stage=view.field("stage") or None).title
+    except NotFound:
+        raise
+    except CRMError as e:
+        return deal(view, {"reopen": _refusal(view, e)}, status=status_for(e))
+    return view.redirect(f"/sales/opportunities/{oid}", flash=view._("%(title)s is open again.", title=title))
 
 
 # -- leads -----------------------------------------------------------------------------------------
@@ -248,6 +264,7 @@ ROUTES: list[tuple[str, Any, tuple[str, ...]]] = [
     ("/sales/opportunities/{oid:int}/move", move, ("POST",)),
     ("/sales/opportunities/{oid:int}/win", win, ("POST",)),
     ("/sales/opportunities/{oid:int}/lose", lose, ("POST",)),
+    ("/sales/opportunities/{oid:int}/reopen", reopen, ("POST",)),
     ("/sales/leads", leads, ("GET",)),
     ("/sales/leads/{lid:int}", lead, ("GET", "POST")),
     ("/sales/forecast", forecast, ("GET",)),

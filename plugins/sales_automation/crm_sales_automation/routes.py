@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi import APIRouter, Body, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from crm_sales_automation import analytics, services
+from crm_sales_automation import services
 from crm_sales_automation.schemas import LeadCreate, OpportunityCreate, Word
 from crmcore.schemas.fields import Line, Multiline
 from crmcore.sdk import MAX_ID, jsonable, unit, visible_customer
@@ -69,19 +69,13 @@ def _reopen(router: APIRouter) -> None:
 
 
 def register(router: APIRouter) -> None:
-    from crm_sales_automation import routes_leads, routes_process, routes_work
+    from crm_sales_automation import routes_leads, routes_process, routes_reads, routes_work
 
     routes_leads.register(router)  # first: /sales/leads/learn before /sales/leads/{lead_id}
+    routes_reads.register(router)
     routes_work.register(router)
     routes_process.register(router)
     _reopen(router)
-    @router.get("/sales/leads", tags=["sales"])
-    def list_leads(request: Request, status: Annotated[str | None, Query(pattern="^(new|contacted|qualified|disqualified|converted)$")] = None,
-                   limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> Any:
-        with unit(request, write=False) as uow:
-            uow.require("customer.read")
-            return jsonable(services.list_leads(uow, status=status, limit=limit))
-
     @router.post("/sales/leads", status_code=201, tags=["sales"])
     def add_lead(request: Request, data: LeadCreate) -> Any:
         with unit(request, write=True) as uow:
@@ -93,12 +87,6 @@ def register(router: APIRouter) -> None:
         with unit(request, write=False) as uow:
             uow.require("customer.read")
             return jsonable(services.lead_detail(uow, lead_id))
-
-    @router.get("/sales/opportunities", tags=["sales"])
-    def list_opportunities(request: Request, status: Annotated[str | None, Query(pattern="^(open|won|lost)$")] = "open") -> Any:
-        with unit(request, write=False) as uow:
-            uow.require("customer.read")
-            return jsonable(services.list_opportunities(uow, status=status))
 
     @router.post("/sales/opportunities", status_code=201, tags=["sales"])
     def add_opportunity(request: Request, data: OpportunityIn) -> Any:
@@ -136,8 +124,3 @@ def register(router: APIRouter) -> None:
             services.lose(uow, opp_id, data.reason, code=data.code)
             return jsonable(services.opportunity_detail(uow, opp_id))
 
-    @router.get("/sales/forecast", tags=["sales"])
-    def forecast(request: Request, by: Annotated[str, Query(pattern="^(month|owner|pipeline)$")] = "month") -> Any:
-        with unit(request, write=False) as uow:
-            uow.require("customer.read")
-            return jsonable(analytics.forecast(uow, by))

@@ -28,7 +28,12 @@ def _show(uow: Any, t: Any, as_json: bool, notes: bool = False) -> None:
     if as_json:
         emit_json(data)
         return
-    table(f"ticket {t.id}", ["field", "value"], [[k, v] for k, v in data.items() if k not in ("notes", "complaint")])
+    table(f"ticket {t.id}", ["field", "value"],
+          [[k, v] for k, v in data.items() if k not in ("notes", "complaint", "description")])
+    if data.get("description"):  # its own lines under the table (each escaped), not \x0a in a cell
+        echo("description:")
+        for line in str(data["description"]).splitlines():
+            echo(f"  {line}")
     for n in data.get("notes", []):
         echo(f"  {n['at']:%Y-%m-%d %H:%M} {n['author']} [{n['kind']}] {n['body']}")
 

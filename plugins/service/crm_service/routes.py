@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from crm_service import surveys, tickets, visits
 from crm_service.schemas import SurveyIn, TicketOpen, VisitDone
-from crmcore.sdk import MAX_ID, jsonable, unit
+from crmcore.sdk import MAX_ID, jsonable, unit, visible_customer
 
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 
@@ -43,9 +43,15 @@ def register(router: APIRouter) -> None:
 
     @router.get("/service/tickets", tags=["service"])
     def list_tickets(request: Request, status: Annotated[list[str] | None, Query()] = None,
+                     team: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+                     assignee: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+                     customer_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
                      limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> Any:
+        """Tickets, newest first, with their SLA state (``crm service ticket list --json``)."""
         with unit(request, write=False) as uow:
-            return jsonable([tickets.as_dict(uow, t) for t in tickets.list_tickets(uow, status=status or (), limit=limit)])
+            cid = None if customer_id is None else visible_customer(uow, customer_id).id
+            return jsonable([tickets.as_dict(uow, t) for t in tickets.list_tickets(
+                uow, status=status or (), team=team, assignee=assignee, customer_id=cid, limit=limit)])
 
     @router.get("/service/tickets/{ticket_id}", tags=["service"])
     def show(request: Request, ticket_id: Id) -> Any:
@@ -65,9 +71,11 @@ def register(router: APIRouter) -> None:
             return {"ticket_id": ticket_id, "kind": n.kind}
 
     @router.get("/service/visits/due", tags=["service"])
-    def visits_due(request: Request) -> Any:
+    def visits_due(request: Request, agent: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+                   within_days: Annotated[int, Query(ge=0, le=365)] = 0) -> Any:
+        """Open return visits due (overdue flagged), per agent (``crm service visit due --json``)."""
         with unit(request, write=False) as uow:
-            return jsonable(visits.due(uow))
+            return jsonable(visits.due(uow, agent=agent, within_days=within_days))
 
     @router.post("/service/visits/{visit_id}/done", tags=["service"])
     def visit_done(request: Request, visit_id: Id, data: VisitDone) -> Any:

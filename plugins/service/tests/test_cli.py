@@ -90,3 +90,13 @@ def test_nps_and_report(scli: Any, scrm: CRM, customer: Any) -> None:
     assert rep["total"]["tickets"] == 1 and rep["total"]["csat"]["avg"] == 4.0
     assert rep["total"]["complaint_handling_rate"] == 1.0 and rep["groups"][0]["category"] == "other"
     assert "unknown" not in scli("service", "report").output
+
+
+def test_show_prints_the_description_as_lines(scli: Any, scrm: CRM, customer: Any) -> None:
+    customer("ACME")
+    text = "Door cracked.\nPlease call me back."
+    assert scli("service", "ticket", "open", "ACME", "--subject", "door", "--description", text).exit_code == 0
+    out = scli("service", "ticket", "show", "1").output
+    lines = out.splitlines()
+    assert "description:" in lines and "  Door cracked." in lines and "  Please call me back." in lines
+    assert "\\x0a" not in out  # lines of their own, not an escaped line break in a table cell

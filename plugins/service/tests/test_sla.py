@@ -5,11 +5,12 @@ import datetime as dt
 from typing import Any
 
 import crm_service.plugin as PLUGIN
+import pytest
 from crm_service import sla, tickets
 from crm_service.models import Ticket, TicketNote
 from crm_service.schemas import TicketOpen
 from crm_service.testing import FrozenClock
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from crmcore import CRM
 from crmcore.models import AuditEntry
@@ -80,3 +81,30 @@ def test_concurrent_checks_escalate_each_ticket_once(make_crm: Any, clock: Froze
     with crm.unit_of_work(read_only=True) as uow:
         assert uow.session.scalar(select(func.count()).select_from(TicketNote).where(TicketNote.kind == "escalation")) == 20
         assert uow.session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "escalate")) == 20
+
+
+PLAN = ("enable_hashjoin", "enable_mergejoin", "jit")
+
+
+def _plan(uow: Any) -> dict[str, str]:
+    return {g: uow.session.execute(text(f"SELECT current_setting('{g}')")).scalar_one() for g in PLAN}
+
+
+@pytest.mark.engine("postgresql")
+def test_check_puts_the_planner_settings_back(make_crm: Any, clock: FrozenClock) -> None:
+    """The check turns hash/merge joins and JIT off for its one statement only, then restores what
+    the transaction had: the defaults, or a caller's own SET LOCAL."""
+    crm = setup(make_crm, clock)
+    clock.set(dt.datetime(2030, 6, 3, 13, 30, tzinfo=dt.UTC))
+    with crm.unit_of_work("boss") as uow:
+        before = _plan(uow)
+        assert [e["id"] for e in sla.check(uow)["escalated"]] == [2, 4]
+        assert _plan(uow) == before
+    clock.set(dt.datetime(2030, 6, 5, 13, 30, tzinfo=dt.UTC))
+    with crm.unit_of_work("boss") as uow:
+        uow.session.execute(text("SET LOCAL enable_mergejoin = off"))
+        uow.session.execute(text("SET LOCAL jit = on"))
+        before = _plan(uow)
+        assert before["enable_mergejoin"] == "off" and before["jit"] == "on"
+        assert [e["id"] for e in sla.check(uow)["escalated"]] == [1, 3, 5]
+        assert _plan(uow) == before

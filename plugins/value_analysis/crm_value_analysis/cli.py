@@ -123,7 +123,8 @@ def run_cmd(app: AppContext, as_of: dt.date | None, no_lifecycle: bool, as_json:
     click.echo(f"value analysis as of {r.as_of}: {r.n_customers:,} customers, {r.n_purchasers:,} with purchases, "
                f"revenue {_n(r.total_revenue)}")
     p = s["profit"]
-    click.echo(f"ranked by {s['value_basis']}; profit {p['total_profit']} (margins {p['margins']}, costs counted: "
+    profit = None if p["total_profit"] is None else Decimal(str(p["total_profit"]))
+    click.echo(f"ranked by {s['value_basis']}; profit {_n(profit)} (margins {p['margins']}, costs counted: "
                f"{', '.join(p['cost_sources']) or 'none'}); unprofitable: {p['unprofitable']:,}")
     if s["pareto"]:
         click.echo(f"top 20% of purchasers: {_pct(s['pareto']['top_shares']['20%'])} of {s['value_basis']}, "

@@ -69,3 +69,17 @@ def value_customer_tiers(uow: Any, customer_ids: list[int], tiers: list[str]) ->
     :param tiers: the tier names of interest; a name this plugin does not know matches nobody.
     :return: {customer_id: tier} for the customers in one of ``tiers`` ({} before the first run).
     """
+
+
+@hookspec(firstresult=True)
+def value_segment_columns(uow: Any) -> Any:
+    """The latest run's per-customer values as a SQLAlchemy selectable, for rules that compile to
+    SQL (marketing's segment fields ``rfm_segment``, ``value_tier``, ``churn_risk``, ``p_alive``,
+    ``clv``, ``loyalty``) instead of reading this plugin's tables. Implemented by value_analysis.
+
+    :param uow: the caller's unit of work.
+    :return: a ``Select`` with the columns ``customer_id``, ``rfm_segment`` (str), ``value_tier``
+        (str), ``churn_risk`` (bool), ``p_alive``, ``clv`` (the probabilistic CLV) and ``loyalty``
+        (numbers; NULL: not available), one row per customer of the latest run (no row before the
+        first run). Use it as a subquery joined on ``customer_id``.
+    """

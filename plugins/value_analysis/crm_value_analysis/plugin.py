@@ -96,6 +96,14 @@ def value_customer_tiers(uow: UnitOfWork, customer_ids: list[int], tiers: list[s
 
 
 @hookimpl
+def value_segment_columns(uow: UnitOfWork) -> Any:
+    """The latest run's segment fields as a selectable (marketing's rules join it; see published.py)."""
+    from crm_value_analysis.published import segment_columns
+
+    return segment_columns()
+
+
+@hookimpl
 def value_customer_lost(uow: UnitOfWork, customer_id: int, reason: str, note: str | None, source: str) -> dict[str, Any] | None:
     from crm_value_analysis import churn_reasons
 

@@ -1,7 +1,7 @@
 """The plugin's HTTP routes (``crm serve``): the latest run's reports and one customer's value."""
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 
@@ -12,9 +12,10 @@ Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 def register(router: APIRouter) -> None:
-    from crm_value_analysis import routes_run
+    from crm_value_analysis import routes_reads, routes_run
 
     routes_run.register(router)
+    routes_reads.register(router)
     @router.get("/value/rfm", tags=["value"])
     def rfm(request: Request) -> Any:
         with unit(request, write=False) as uow:
@@ -27,9 +28,11 @@ def register(router: APIRouter) -> None:
             return jsonable(services.pyramid_report(uow, limit=limit))
 
     @router.get("/value/clv", tags=["value"])
-    def clv(request: Request, limit: Annotated[int, Query(ge=0, le=1000)] = 20) -> Any:
+    def clv(request: Request, limit: Annotated[int, Query(ge=0, le=1000)] = 20,
+            by: Literal["probabilistic", "deterministic"] = "probabilistic") -> Any:
+        """Customer lifetime value, ranked by ``by`` (``crm value clv --json``)."""
         with unit(request, write=False) as uow:
-            return jsonable(services.clv_report(uow, limit=limit))
+            return jsonable(services.clv_report(uow, limit=limit, by=by))
 
     @router.get("/value/customers/{customer_id}", tags=["value"])
     def customer_value(request: Request, customer_id: Id) -> Any:

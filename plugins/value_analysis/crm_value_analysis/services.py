@@ -49,7 +49,7 @@ from crm_value_analysis.run import (  # noqa: F401  (re-exported)
 )
 from crm_value_analysis.schemas import CustomerValueRead, RunRead, ValueSettings
 from crm_value_analysis.section import merge_customer_rows, profile_section
-from crm_value_analysis.validation import fit_models, validate_models
+from crm_value_analysis.validation import fit_models, require_base_report, validate_models
 from crmcore.errors import CRMError, InvalidInput
 from crmcore.models import Customer
 from crmcore.uow import UnitOfWork
@@ -79,13 +79,14 @@ def report_run(uow: UnitOfWork) -> ValueRun:
     totals are relative to every customer): a user who sees only their own customers
     (``[visibility]`` "own") needs ``value.report`` for it. Lists of customers inside a report
     are limited to the customers the user may see in any case."""
-    uow.require("customer.read")
-    if uow.visibility.own_only:
-        uow.require("value.report")
+    require_base_report(uow)
     return latest_run(uow)
 
 
 def list_runs(uow: UnitOfWork) -> list[RunRead]:
+    """The stored runs, latest first: their counts and revenue are over every customer, so the
+    same rule as :func:`report_run` (an "own" user needs ``value.report``)."""
+    require_base_report(uow)
     return [RunRead.model_validate(r) for r in uow.session.scalars(select(ValueRun).order_by(ValueRun.as_of.desc()))]
 
 

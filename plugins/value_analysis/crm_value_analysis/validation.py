@@ -63,10 +63,21 @@ def _calibration(uow: UnitOfWork, settings: ValueSettings, calibration_end: dt.d
     return settings, warnings, ids, hist, rft_input(hist, settings.unit_days)
 
 
+def require_base_report(uow: UnitOfWork) -> None:
+    """A read over the whole customer base (a run's totals, a model fitted on every customer's
+    purchases) needs ``customer.read`` and, for a user who sees only their own customers
+    (``[visibility]`` "own"), ``value.report``: by every face, since the check is here."""
+    uow.require("customer.read")
+    if uow.visibility.own_only:
+        uow.require("value.report")
+
+
 def fit_models(uow: UnitOfWork, calibration_end: dt.date, settings: ValueSettings | None = None,
                model: str | None = None) -> dict[str, Any]:
     """Fit one purchase model (default: the ``model`` setting) and Gamma-Gamma on the purchases up to
-    ``calibration_end``: parameters by their usual names and log-likelihoods."""
+    ``calibration_end``: parameters by their usual names and log-likelihoods (over every customer:
+    see :func:`require_base_report`)."""
+    require_base_report(uow)
     settings = settings_for(uow) if settings is None else settings
     (name,) = _models(model, settings, allow_all=False)
     settings, warnings, _, _, rft = _calibration(uow, settings, calibration_end)
@@ -122,6 +133,7 @@ def validate_models(uow: UnitOfWork, calibration_end: dt.date, holdout_end: dt.d
     per customer (MAE, RMSE), per number of calibration repeats and week by week (cumulative
     tracking); the best is the one with the lowest per-customer RMSE. Optionally a PNG.
     """
+    require_base_report(uow)
     settings = settings_for(uow) if settings is None else settings
     names = _models(model, settings, allow_all=True)
     if holdout_end <= calibration_end:
@@ -210,4 +222,4 @@ def _best_model(fits: dict[str, dict[str, Any]], predicted: dict[str, np.ndarray
     return ranked[0], "lowest per-customer RMSE on the holdout" + note
 
 
-__all__ = ["fit_models", "validate_models"]
+__all__ = ["fit_models", "require_base_report", "validate_models"]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,8 @@ def test_run_prints_a_summary(analysed: dict[str, int], vcli: Callable[..., Any]
     assert "curve" not in out["summary"]["pareto"]
     text = vcli("value", "run", "--as-of", d(90).isoformat())
     assert "13 customers" in text.stdout and "tiers:" in text.stdout and "since " in text.stdout
+    profit = Decimal(out["summary"]["profit"]["total_profit"])
+    assert f"; profit {profit:,.2f} (" in text.stdout  # formatted as the revenue is, with separators
     assert "Gamma-Gamma not fitted" in text.stderr  # 13 buyers < min_fit_customers: a warning, not an error
 
 

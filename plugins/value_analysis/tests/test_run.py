@@ -91,8 +91,17 @@ def test_single_customer(vcrm: CRM, base: Base) -> None:
     assert row.dependency == "mono_client" and row.revenue_share == 1.0
     assert row.tier == "small"  # 1% of one customer rounds to nobody
     assert out.summary["pareto"]["gini"] == 0.0
-    assert row.p_alive is None or 0.0 <= row.p_alive <= 1.0
-    assert row.clv_deterministic is not None
+    # one customer is below min_fit_customers (20): no purchase model, and the run says so
+    assert out.summary["models"]["purchase"] is None and out.summary["models"]["gamma_gamma"] is None
+    assert ("the purchase model and Gamma-Gamma not fitted: 1 customers with purchases, fewer than "
+            "min_fit_customers = 20") in out.summary["warnings"]
+    assert (row.p_alive, row.expected_purchases, row.clv_probabilistic) == (None, None, None)
+    assert out.summary["clv"]["probabilistic_total"] is None
+    # churn risk falls back to the gap rule: last purchase on day 90, usual gap 40 days, as of day 100
+    assert out.summary["churn"]["method"] == "gap_rule" and out.summary["churn"]["business_gap_days"] == 40.0
+    assert row.churn_risk is False
+    assert row.clv_deterministic is not None and row.clv_deterministic > 0
+    assert out.summary["clv"]["deterministic_total"] == f"{row.clv_deterministic:.2f}"
 
 
 def test_all_customers_equal(vcrm: CRM, base: Base) -> None:

@@ -97,16 +97,9 @@ def quota_set(app: AppContext, owner: str, period: str, amount: str, currency: s
 @_json
 @pass_app
 def quota_list(app: AppContext, as_json: bool) -> None:
-    """Quotas per rep and month."""
-    from sqlalchemy import select
-
-    from crm_sales_automation.models import Quota
-    from crmcore.models import User
-
+    """Quotas per rep and month (an "own" user sees their own)."""
     with app.crm().unit_of_work(app.actor, read_only=True) as uow:
-        rows = [{"owner": u, "period": p.strftime("%Y-%m"), "currency": c, "amount": a} for u, p, c, a in uow.session.execute(
-            select(User.username, Quota.period, Quota.currency, Quota.amount).join(User, User.id == Quota.owner_id)
-            .order_by(Quota.period, User.username))]
+        rows = services.list_quotas(uow)
     if as_json:
         emit_json(rows)
     else:

@@ -27,6 +27,7 @@ from crm_sales_automation.services.activities import (
     complete_activity,
     due_activities,
     handover,
+    list_quotas,
     set_quota,
 )
 from crm_sales_automation.services.conversion import (
@@ -125,6 +126,7 @@ __all__ = [
     "list_leads",
     "list_opportunities",
     "list_pipelines",
+    "list_quotas",
     "lose",
     "merge_customer_rows",
     "move",

@@ -140,6 +140,16 @@ def set_quota(uow: UnitOfWork, data: QuotaSet) -> Quota:
     return q
 
 
+def list_quotas(uow: UnitOfWork) -> list[dict[str, Any]]:
+    """Quotas per rep and month (``crm sales quota list``), as the forecast counts them: an "own"
+    user sees their own quotas only (other reps' targets are not theirs to see)."""
+    from crmcore.models import User
+
+    return [{"owner": u, "period": p.strftime("%Y-%m"), "currency": c, "amount": a} for u, p, c, a in uow.session.execute(
+        select(User.username, Quota.period, Quota.currency, Quota.amount).join(User, User.id == Quota.owner_id)
+        .where(uow.visibility.customer_clause(Quota.owner_id)).order_by(Quota.period, User.username))]
+
+
 def handover(uow: UnitOfWork, from_user: str, to_user: str) -> dict[str, int]:
     """Give one rep's open leads, open deals and open activities to another, in one transaction."""
     uow.require("sales.handover")

@@ -24,6 +24,7 @@ from crm_sales_automation.schemas import (
 from crm_sales_automation.services._common import DEFAULT_PIPELINE, DEFAULT_STAGES, LOST, WON, _audit, _usernames
 from crmcore.errors import Conflict, InvalidInput, NotFound
 from crmcore.models import Customer
+from crmcore.sdk import text_problem
 from crmcore.uow import UnitOfWork
 
 
@@ -70,6 +71,13 @@ def create_pipeline(uow: UnitOfWork, data: PipelineCreate) -> Pipeline:
     return p
 
 
+def check_pipeline_name(name: str) -> None:
+    """A name to look up must be text (NUL cannot reach PostgreSQL; controls are terminal escapes)."""
+    problem = text_problem(name)
+    if problem:
+        raise InvalidInput(f"pipeline name {problem}", [("pipeline", problem)])
+
+
 def get_pipeline(uow: UnitOfWork, name: str | None = None, *, create: bool = True) -> Pipeline:
     """The named (or default) pipeline. A write creates the default on first use; a read
     (``create=False``) gets it unsaved, as it will be created, and never writes."""
@@ -77,6 +85,7 @@ def get_pipeline(uow: UnitOfWork, name: str | None = None, *, create: bool = Tru
         p = (uow.session.scalar(select(Pipeline).where(Pipeline.is_default))
              or uow.session.scalar(select(Pipeline).where(Pipeline.name == DEFAULT_PIPELINE)))
     else:
+        check_pipeline_name(name)
         p = uow.session.scalar(select(Pipeline).where(Pipeline.name == name))
     if p is not None:
         return p
