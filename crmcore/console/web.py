@@ -190,6 +190,9 @@ class View:
         flash = self.request.cookies.get(FLASH_COOKIE)
         if flash:
             self.set_cookie(FLASH_COOKIE, "")
+        from crmcore.console.field_errors import errors_in_words
+
+        ctx = {k: errors_in_words(self._, v) if k == "errors" or k.endswith("_errors") else v for k, v in ctx.items()}
         context = {"view": self, "me": self.me, "_": self._, "fmt": self.fmt, "say": self.say, "csrf": self.csrf,
                    "nav": self.console.navigation(self), "flash": urllib.parse.unquote(flash)[:300] if flash else None,
                    "prefix": self.console.prefix, "url": self.url, "lang": self.fmt.lang, **ctx}
