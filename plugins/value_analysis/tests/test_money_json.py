@@ -108,9 +108,12 @@ def test_every_api_route_has_money_as_decimal_strings(vcrm: CRM, vcli: Callable[
     routes = [p for p, ops in spec["paths"].items() if "/value/" in p and "get" in ops]
     assert {"/value/rfm", "/value/pyramid", "/value/clv", "/value/customers/{customer_id}"} <= {
         p[p.index("/value/"):] for p in routes}
+    dates = {"/value/fit": {"calibration_end": analysed["cal"]},  # the routes with required dates, as the CLI's
+             "/value/validate": {"calibration_end": analysed["cal"], "holdout_end": analysed["hold"]}}
     for path in routes:
         url = path.replace("{customer_id}", str(int(analysed["ids"][0])))
-        res = client.get(url, headers=h)
+        params = {k: v.isoformat() for k, v in dates.get(path[path.index("/value/"):], {}).items()}
+        res = client.get(url, headers=h, params=params)
         assert res.status_code == 200, (url, res.text)
         found = check(res.json(), url)  # every amount it has is a decimal string
         if path[path.index("/value/"):] not in WITHOUT_AMOUNTS:
