@@ -67,4 +67,18 @@ def sign_in(c: TestClient, user: str, password: str = PASSWORD) -> Any:
     return r
 
 
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright, one per test module (the browser tests)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.console.browser import CHROMIUM, EXPECT_TIMEOUT_MS
+
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
 from tests.console.plugkit import pclient, pcrm  # noqa: E402, F401 - the plugin pages' fixtures (plugkit.py)

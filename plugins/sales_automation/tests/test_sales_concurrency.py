@@ -1,12 +1,7 @@
 """Several `crm` processes (forked) winning and moving the same deal at once: one win, a consistent history."""
 from __future__ import annotations
 
-import contextlib
-import io
 import itertools
-import multiprocessing
-import subprocess
-from typing import Any
 
 import crm_sales_automation.plugin as PLUGIN
 from crm_sales_automation.models import Opportunity, Stage, StageChange
@@ -15,40 +10,7 @@ from sqlalchemy import select
 
 from crmcore import CRM
 from crmcore.models import AuditEntry
-
-
-def _child(url: str, args: list[str], queue: Any) -> None:
-    """One `crm` invocation in a forked process (the plugin registered in code); reports (exit code, stderr)."""
-    from crmcore.cli import build_cli
-
-    err = io.StringIO()
-    code = 0
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        try:
-            build_cli((PLUGIN,)).main(args=["--database", url, "--user", "rep", *args], prog_name="crm")
-        except SystemExit as e:
-            code = int(e.code or 0)
-    queue.put((tuple(args), code, err.getvalue()))
-
-
-def _run_all(crm_url: str, commands: list[list[str]]) -> list[subprocess.CompletedProcess[str]]:
-    """Start every command in its own process at once (fork: no re-import), wait for all."""
-    ctx = multiprocessing.get_context("fork")
-    queue = ctx.Queue()
-    procs = [ctx.Process(target=_child, args=(crm_url, cmd, queue)) for cmd in commands]
-    for p in procs:
-        p.start()
-    got = [queue.get(timeout=180) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-    by_cmd: dict[tuple[str, ...], list[tuple[int, str]]] = {}
-    for args, code, err in got:
-        by_cmd.setdefault(args, []).append((code, err))
-    out = []
-    for cmd in commands:
-        code, err = by_cmd[tuple(cmd)].pop()
-        out.append(subprocess.CompletedProcess(cmd, code, "", err))
-    return out
+from crmcore.testing_concurrency import run_cli_in_processes
 
 
 def _history(crm: CRM, oid: int) -> list[tuple[str | None, str]]:
@@ -64,14 +26,14 @@ def test_concurrent_wins_and_moves(scrm: CRM, crm_url: str) -> None:
     c = s.customer("Acme")
     contested, moved = s.opp(c, "500"), s.opp(c, "700")
     stages = ["qualification", "approach", "closing"]
-    results = _run_all(crm_url, [["sales", "opp", "win", str(contested)] for _ in range(3)]
+    results = run_cli_in_processes(crm_url, [["sales", "opp", "win", str(contested)] for _ in range(3)]
                        + [["sales", "opp", "move", str(moved), st] for st in stages]
-                       + [["sales", "opp", "win", str(moved)]])
+                       + [["sales", "opp", "win", str(moved)]], users="rep", plugins=[PLUGIN])
     wins = results[:3]
-    assert sorted(r.returncode for r in wins) == [0, 1, 1], [(r.returncode, r.stderr) for r in wins]
+    assert sorted(r.code for r in wins) == [0, 1, 1], [(r.code, r.stderr) for r in wins]
     for r in wins:
         assert "Traceback" not in r.stderr
-        assert r.returncode == 0 or r.stderr.strip() == f"error: opportunity {contested} is already won; a closed deal cannot be won"
+        assert r.code == 0 or r.stderr.strip() == f"error: opportunity {contested} is already won; a closed deal cannot be won"
     assert _history(scrm, contested) == [(None, "prospecting"), ("prospecting", "won")]
     with scrm.unit_of_work(read_only=True) as uow:
         audits = uow.session.scalars(select(AuditEntry.action).where(AuditEntry.entity == "sales.opportunity",
@@ -82,11 +44,11 @@ def test_concurrent_wins_and_moves(scrm: CRM, crm_url: str) -> None:
     hist = _history(scrm, moved)
     for (_, before), (frm, _) in itertools.pairwise(hist):
         assert frm == before
-    ok_moves = [r for r in results[3:6] if r.returncode == 0]
-    assert len(hist) == 1 + len(ok_moves) + (results[6].returncode == 0)
+    ok_moves = [r for r in results[3:6] if r.code == 0]
+    assert len(hist) == 1 + len(ok_moves) + (results[6].code == 0)
     for r in results[3:]:
-        assert r.returncode in (0, 1) and "Traceback" not in r.stderr, r.stderr
-        if r.returncode == 1:
+        assert r.code in (0, 1) and "Traceback" not in r.stderr, r.stderr
+        if r.code == 1:
             assert "already won" in r.stderr or "already in stage" in r.stderr, r.stderr
     with scrm.unit_of_work(read_only=True) as uow:
         o = uow.session.get(Opportunity, moved)

@@ -3,10 +3,6 @@ permission; winning it afterwards runs the win guards again (credit: a held cust
 deal is not won, by the CLI and by the API); two processes reopening or winning at once."""
 from __future__ import annotations
 
-import contextlib
-import io
-import multiprocessing
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,40 +22,7 @@ from crmcore.api import create_app
 from crmcore.api.auth import TokenService
 from crmcore.errors import Conflict, InvalidInput, NotFound
 from crmcore.models import AuditEntry, Interaction
-
-
-def _child(url: str, args: list[str], queue: Any) -> None:
-    """One `crm` invocation in a forked process (the plugin registered in code); reports (exit code, stderr)."""
-    from crmcore.cli import build_cli
-
-    err = io.StringIO()
-    code = 0
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        try:
-            build_cli((PLUGIN,)).main(args=["--database", url, "--user", "rep", *args], prog_name="crm")
-        except SystemExit as e:
-            code = int(e.code or 0)
-    queue.put((tuple(args), code, err.getvalue()))
-
-
-def _run_all(crm_url: str, commands: list[list[str]]) -> list[subprocess.CompletedProcess[str]]:
-    """Start every command in its own process at once (fork: no re-import), wait for all."""
-    ctx = multiprocessing.get_context("fork")
-    queue = ctx.Queue()
-    procs = [ctx.Process(target=_child, args=(crm_url, cmd, queue)) for cmd in commands]
-    for p in procs:
-        p.start()
-    got = [queue.get(timeout=180) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-    by_cmd: dict[tuple[str, ...], list[tuple[int, str]]] = {}
-    for args, code, err in got:
-        by_cmd.setdefault(args, []).append((code, err))
-    out = []
-    for cmd in commands:
-        code, err = by_cmd[tuple(cmd)].pop()
-        out.append(subprocess.CompletedProcess(cmd, code, "", err))
-    return out
+from crmcore.testing_concurrency import run_cli_in_processes
 
 
 def _history(crm: CRM, oid: int) -> list[tuple[str | None, str]]:
@@ -258,13 +221,13 @@ def test_concurrent_reopens_and_a_win_have_one_result(scrm: CRM, crm_url: str) -
     oid = s.opp(s.customer("Acme"), "500")
     s.move(oid, "approach")
     s.lose(oid)
-    results = _run_all(crm_url, [["sales", "opp", "reopen", str(oid), "--reason", f"try {n}"] for n in range(3)]
-                       + [["sales", "opp", "win", str(oid)]])
+    results = run_cli_in_processes(crm_url, [["sales", "opp", "reopen", str(oid), "--reason", f"try {n}"] for n in range(3)]
+                                   + [["sales", "opp", "win", str(oid)]], users="rep", plugins=[PLUGIN])
     reopens, win = results[:3], results[3]
-    assert sorted(r.returncode for r in reopens) == [0, 1, 1], [(r.returncode, r.stderr) for r in results]
-    won = win.returncode == 0
+    assert sorted(r.code for r in reopens) == [0, 1, 1], [(r.code, r.stderr) for r in results]
+    won = win.code == 0
     for r in reopens:
-        assert r.returncode == 0 or r.stderr.strip() in (
+        assert r.code == 0 or r.stderr.strip() in (
             f"error: opportunity {oid} is open; only a lost deal can be reopened",
             f"error: opportunity {oid} is won; only a lost deal can be reopened"), r.stderr
     assert won or win.stderr.strip() == f"error: opportunity {oid} is already lost; a closed deal cannot be won", win.stderr
